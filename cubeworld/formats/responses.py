@@ -1,0 +1,82 @@
+"""Human judgments as a long table: one row per (stimulus, participant).
+
+Columns: `stimulus_id`, `participant`, `response` (1 = "Yes", something falls; 0 = "No").
+Further columns (rt_ms, trial_index, timestamps, ...) are kept as they are. The web app
+exports this table, the Lerer100 import writes it, fine-tuning on human labels and the
+kappa analysis read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+RESPONSE_COLUMNS = ("stimulus_id", "participant", "response")
+
+_YES = {"yes", "1", "true", "y"}
+_NO = {"no", "0", "false", "n"}
+
+
+class ResponsesFormatError(ValueError):
+    """A human-responses table is malformed; the message names the file and the problem."""
+
+
+def normalise_response(value: object, where: str = "response") -> int:
+    """Yes/No/1/0/True/False (any case) -> 1/0; anything else is an error."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
+    text = str(value).strip().lower()
+    if text in _YES:
+        return 1
+    if text in _NO:
+        return 0
+    raise ResponsesFormatError(f"{where}: response {value!r} is not Yes/No/1/0")
+
+
+def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFrame:
+    """Check columns and values; return a copy with `response` as 0/1 ints and ids as str."""
+    if df.empty:
+        raise ResponsesFormatError(f"{source}: the table is empty")
+    missing = [c for c in RESPONSE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ResponsesFormatError(
+            f"{source}: missing column(s) {missing}; expected {list(RESPONSE_COLUMNS)}"
+        )
+    out = df.copy()
+    out["stimulus_id"] = out["stimulus_id"].astype(str)
+    out["participant"] = out["participant"].astype(str)
+    bad = []
+    values = []
+    for i, v in enumerate(out["response"].tolist()):
+        try:
+            values.append(normalise_response(v))
+        except ResponsesFormatError:
+            bad.append((i, v))
+    if bad:
+        shown = ", ".join(f"row {i + 2}: {v!r}" for i, v in bad[:5])
+        raise ResponsesFormatError(
+            f"{source}: {len(bad)} response(s) other than Yes/No/1/0 ({shown})"
+        )
+    out["response"] = values
+    dup = out.duplicated(["stimulus_id", "participant"], keep=False)
+    if dup.any():
+        first = out[dup].iloc[0]
+        raise ResponsesFormatError(
+            f"{source}: {int(dup.sum())} duplicate (stimulus_id, participant) rows, e.g. "
+            f"{first['stimulus_id']!r} / {first['participant']!r}"
+        )
+    return out
+
+
+def read_responses(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ResponsesFormatError(f"{path}: no such file")
+    try:
+        df = pd.read_csv(path, dtype={"stimulus_id": str, "participant": str})
+    except pd.errors.EmptyDataError:
+        raise ResponsesFormatError(f"{path}: the table is empty") from None
+    return validate_responses(df, str(path))
