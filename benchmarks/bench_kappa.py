@@ -1,0 +1,106 @@
+"""Benchmark: kappa of one model against 107 participants, 10,000 bootstrap resamples.
+
+Compares the vectorised bootstrap of `cubeworld.analysis.kappa_to_humans` (items resampled
+as multinomial weights, all resamples x participants in a few matrix products; and the
+study's resampling of per-participant kappas) with a plain loop over resamples and
+participants. Uses Lerer100 when found ($CUBEWORLD_LERER100 or ../shared/data/lerer100),
+else random data of the same shape. The plain loop runs on a slice of the resamples and
+is extrapolated (printed as such), so the benchmark stays short on a shared machine.
+
+    .venv/bin/python benchmarks/bench_kappa.py [--n-boot 10000] [--loop-boot 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_data() -> tuple[np.ndarray, np.ndarray, str]:
+    root = Path(os.environ.get("CUBEWORLD_LERER100",
+                               Path(__file__).resolve().parents[2] / "shared/data/lerer100"))
+    if (root / "stimuli.csv").is_file():
+        import pandas as pd
+
+        s = pd.read_csv(root / "stimuli.csv").set_index("image_id")
+        h = pd.read_csv(root / "human_responses.csv")
+        R = h.pivot(index="image_id", columns="participant", values="response_falls")
+        truth = s.loc[R.index, "falls"].to_numpy()
+        m = pd.read_csv(root / "model_answers.csv")
+        gpt = m[m["model"] == "GPT-4V"].set_index("image_id").loc[R.index, "response_falls"]
+        H = (R.to_numpy() == truth[:, None]).astype(float)
+        return (gpt.to_numpy() == truth).astype(float), H, f"Lerer100 ({root}), GPT-4V"
+    rng = np.random.default_rng(0)
+    return ((rng.random(100) < 0.6).astype(float), (rng.random((100, 107)) < 0.66).astype(float),
+            "random 100 items x 107 participants")
+
+
+def plain_loop(model: np.ndarray, H: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """One resample at a time, one participant at a time: the straightforward version."""
+    rng = np.random.default_rng(seed)
+    n, P = H.shape
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        m = model[idx]
+        ks = []
+        for j in range(P):
+            h = H[idx, j]
+            p_m, p_h = m.mean(), h.mean()
+            c_obs = np.mean(m == h)
+            c_exp = p_m * p_h + (1 - p_m) * (1 - p_h)
+            ks.append((c_obs - c_exp) / (1 - c_exp) if c_exp < 1 else np.nan)
+        out[b] = np.nanmean(ks)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-boot", type=int, default=10_000)
+    ap.add_argument("--loop-boot", type=int, default=300,
+                    help="resamples the plain loop runs (its time is scaled to --n-boot)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    from cubeworld.analysis import human_human_kappa, kappa_to_humans
+
+    model, H, what = load_data()
+    print(f"data: {what}; {H.shape[0]} items x {H.shape[1]} participants; "
+          f"{args.n_boot} resamples")
+    rows = []
+    for resample in ("items", "participants"):
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            est = kappa_to_humans(model, H, n_boot=args.n_boot, seed=0, resample=resample)
+            times.append(time.perf_counter() - t)
+        rows.append((f"vectorised, resample {resample}", min(times), est))
+    t = time.perf_counter()
+    boots = plain_loop(model, H, args.loop_boot, seed=0)
+    loop_s = (time.perf_counter() - t) * args.n_boot / args.loop_boot
+    t = time.perf_counter()
+    hh = human_human_kappa(H, n_boot=args.n_boot, seed=0)
+    hh_s = time.perf_counter() - t
+    print(f"{'method':38s} {'seconds':>9s}  kappa  95% interval")
+    for name, sec, est in rows:
+        print(f"{name:38s} {sec:9.3f}  {est.kappa:.3f} [{est.ci_low:.3f}, {est.ci_high:.3f}]")
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    print(f"{'plain loop, resample items':38s} {loop_s:9.3f}  {rows[0][2].kappa:.3f} "
+          f"[{lo:.3f}, {hi:.3f}]  (ran {args.loop_boot} resamples, time scaled x"
+          f"{args.n_boot / args.loop_boot:.0f})")
+    print(f"speed-up of the vectorised item bootstrap: {loop_s / rows[0][1]:.0f}x")
+    print(f"human-human ceiling ({H.shape[1]} participants, "
+          f"{H.shape[1] * (H.shape[1] - 1) // 2} pairs): {hh.kappa:.3f} in {hh_s:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
