@@ -5,58 +5,47 @@ statistics on arrays), `tables` (DataFrames of results), `plotting` (figures), `
 (the HTML page), `analyze` (all of it, as `cubeworld analyze` runs it).
 """
 
-from cubeworld.analysis.analyze import analyze
-from cubeworld.analysis.loading import AnalysisData, AnalysisInputError, load_inputs
-from cubeworld.analysis.metrics import (
-    Consistency,
-    DegenerateKappaWarning,
-    KappaDifference,
-    KappaEstimate,
-    answer_kappa,
-    cohen_kappa,
-    error_consistency,
-    expected_consistency,
-    human_human_kappa,
-    item_bootstrap_mean_kappa,
-    kappa_bounds,
-    kappa_to_humans,
-    kappa_to_truth,
-    paired_kappa_difference,
-    pairwise_human_kappas,
-    wilson_interval,
-)
-from cubeworld.analysis.tables import (
-    accuracy_table,
-    epoch_table,
-    human_accuracy_table,
-    kappa_table,
-    select_epoch,
-)
+import importlib
 
-__all__ = [
-    "AnalysisData",
-    "AnalysisInputError",
-    "Consistency",
-    "DegenerateKappaWarning",
-    "KappaDifference",
-    "KappaEstimate",
-    "accuracy_table",
-    "analyze",
-    "answer_kappa",
-    "cohen_kappa",
-    "epoch_table",
-    "error_consistency",
-    "expected_consistency",
-    "human_accuracy_table",
-    "human_human_kappa",
-    "item_bootstrap_mean_kappa",
-    "kappa_bounds",
-    "kappa_table",
-    "kappa_to_humans",
-    "kappa_to_truth",
-    "load_inputs",
-    "paired_kappa_difference",
-    "pairwise_human_kappas",
-    "select_epoch",
-    "wilson_interval",
-]
+# Names are loaded on first use (PEP 562), so that `cubeworld --help` and the other
+# stages' commands do not pay for matplotlib/seaborn/statsmodels at start-up.
+_EXPORTS = {
+    "analyze": "analyze",
+    "AnalysisData": "loading",
+    "AnalysisInputError": "loading",
+    "load_inputs": "loading",
+    "Consistency": "metrics",
+    "DegenerateKappaWarning": "metrics",
+    "KappaDifference": "metrics",
+    "KappaEstimate": "metrics",
+    "answer_kappa": "metrics",
+    "cohen_kappa": "metrics",
+    "error_consistency": "metrics",
+    "expected_consistency": "metrics",
+    "human_human_kappa": "metrics",
+    "item_bootstrap_mean_kappa": "metrics",
+    "kappa_bounds": "metrics",
+    "kappa_to_humans": "metrics",
+    "kappa_to_truth": "metrics",
+    "paired_kappa_difference": "metrics",
+    "pairwise_human_kappas": "metrics",
+    "wilson_interval": "metrics",
+    "accuracy_table": "tables",
+    "epoch_table": "tables",
+    "human_accuracy_table": "tables",
+    "kappa_table": "tables",
+    "select_epoch": "tables",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"cubeworld.analysis.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'cubeworld.analysis' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

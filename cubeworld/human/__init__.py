@@ -1,1 +1,35 @@
-"""human stage."""
+"""Human studies: a Prolific-ready jsPsych web experiment over a stimulus set.
+
+    create_study(set_dir, out, design, items=K)   -> study folder (study.yaml, items, images)
+    create_app(study_dir)                          -> the FastAPI app (serve with uvicorn)
+    serve(study_dir, host, port)                   -> run it
+    export_study(study_dir, out)                   -> responses.csv, bonus.csv, participants.csv
+
+Names are imported on first use so that `cubeworld --help` does not load FastAPI or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "create_study": "cubeworld.human.study",
+    "load_study": "cubeworld.human.study",
+    "Study": "cubeworld.human.study",
+    "Item": "cubeworld.human.study",
+    "StudyConfig": "cubeworld.human.config",
+    "StudyError": "cubeworld.human.config",
+    "create_app": "cubeworld.human.server",
+    "serve": "cubeworld.human.server",
+    "FrontendMissing": "cubeworld.human.server",
+    "export_study": "cubeworld.human.export",
+    "Store": "cubeworld.human.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cubeworld.human' has no attribute {name!r}")

@@ -1,7 +1,126 @@
-"""Commands of the human stage (placeholder until the stage lands)."""
+"""`cubeworld human ...`: create a study over a stimulus set, serve it, export its data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
 
 import typer
+
+human_app = typer.Typer(
+    no_args_is_help=True,
+    help="Human studies on Prolific: a jsPsych web experiment over a stimulus set.",
+)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@human_app.command("create")
+def create(
+    set_dir: Path = typer.Option(..., "--set", help="Stimulus set folder (metadata.jsonl, images/)."),
+    design: str = typer.Option(..., help="same: everyone answers every item; spread: each item once."),
+    out: Path = typer.Option(..., help="Study folder to create."),
+    items: Optional[int] = typer.Option(None, help="spread: items per participant (block size K)."),
+    seed: int = typer.Option(0, help="Seed of the item pool and of every participant's order."),
+    name: Optional[str] = typer.Option(None, help="Study name (default: the folder's name)."),
+    images: str = typer.Option("copy", help="copy: images into the study folder; reference: read them from the set."),
+    completion_code: Optional[str] = typer.Option(None, help="Prolific completion code (default: random)."),
+    completion_url: Optional[str] = typer.Option(None, help="Completion URL; '{code}' is replaced by the code."),
+    bonus: float = typer.Option(0.01, help="Bonus per correct answer (the study paid 0.01)."),
+    attention_checks: bool = typer.Option(False, "--attention-checks/--no-attention-checks", help="Add attention-check trials."),
+    attention_every: int = typer.Option(25, help="One attention check after every N images."),
+    timeout: float = typer.Option(60.0, help="spread: minutes before an unfinished block returns to the pool."),
+    overwrite: bool = typer.Option(False, help="Replace an existing study folder without data."),
+) -> None:
+    """Make a study folder (study.yaml with the admin token, items, images) over a set."""
+    from cubeworld.human.config import PROLIFIC_COMPLETION_URL, StudyError, load_config
+    from cubeworld.human.study import create_study
+
+    if design not in ("same", "spread"):
+        raise typer.BadParameter(f"must be 'same' or 'spread', got {design!r}", param_hint="--design")
+    if items is not None and items < 1:
+        raise typer.BadParameter("must be a positive integer", param_hint="--items")
+    try:
+        folder = create_study(
+            set_dir, out, design, items=items, seed=seed, name=name, images=images,
+            completion_code=completion_code,
+            completion_url=completion_url or PROLIFIC_COMPLETION_URL,
+            bonus_per_correct=bonus, attention_checks=attention_checks,
+            attention_check_every=attention_every, block_timeout_minutes=timeout,
+            overwrite=overwrite,
+        )
+        cfg = load_config(folder)
+    except StudyError as e:
+        _fail(str(e))
+        return
+    typer.echo(f"created study {cfg.name!r} in {folder}: {cfg.n_items} items, {cfg.design} design")
+    typer.echo(f"  settings:        {folder / 'study.yaml'} (edit before launching)")
+    typer.echo(f"  completion code: {cfg.completion_code}")
+    typer.echo(f"  serve it with:   cubeworld human serve {folder} --port 8000")
+
+
+@human_app.command("serve")
+def serve(
+    study: Path = typer.Argument(..., help="Study folder made by `cubeworld human create`."),
+    port: int = typer.Option(8000, help="TCP port."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
+) -> None:
+    """Run the study's web server (participants, admin progress and export)."""
+    from cubeworld.human.config import StudyError
+    from cubeworld.human.server import FrontendMissing, serve as run_server
+
+    if not 1 <= port <= 65535:
+        raise typer.BadParameter("must be between 1 and 65535", param_hint="--port")
+    try:
+        run_server(study, host=host, port=port, access_log=access_log)
+    except (StudyError, FrontendMissing) as e:
+        _fail(str(e))
+
+
+@human_app.command("export")
+def export(
+    study: Path = typer.Argument(..., help="Study folder."),
+    out: Path = typer.Option(..., help="Responses table (CSV) for the analysis and fine-tuning."),
+    bonus: Optional[Path] = typer.Option(None, help="Prolific bulk-bonus lines (default: bonus.csv beside --out)."),
+    participants: Optional[Path] = typer.Option(None, help="Participant table (default: participants.csv beside --out)."),
+    completed_only: bool = typer.Option(False, help="Only responses of participants who completed."),
+) -> None:
+    """Export responses (stimulus_id, participant, response, rt_ms, ...) and the bonus table."""
+    from cubeworld.human.config import StudyError
+    from cubeworld.human.export import export_study
+
+    try:
+        paths = export_study(study, out, bonus=bonus, participants=participants,
+                             completed_only=completed_only)
+    except StudyError as e:
+        _fail(str(e))
+        return
+    for kind, path in paths.items():
+        typer.echo(f"{kind}: {path}")
+
+
+@human_app.command("progress")
+def progress(study: Path = typer.Argument(..., help="Study folder.")) -> None:
+    """Print the study's progress (participants by status, responses, free items) as JSON."""
+    from cubeworld.human.config import StudyError
+    from cubeworld.human.store import Store
+    from cubeworld.human.study import load_study
+
+    try:
+        store = Store(load_study(study))
+    except StudyError as e:
+        _fail(str(e))
+        return
+    summary = store.progress()
+    summary.pop("per_participant")
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.add_typer(human_app, name="human")

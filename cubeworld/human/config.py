@@ -1,0 +1,169 @@
+"""A study's settings: one YAML file in the study folder, written by `create`, read by the server.
+
+The file is the single source of truth for everything a researcher may tune before
+launching (completion code, bonus, attention checks, block timeout, consent text). The
+question shown to participants is a snapshot of the set's prompt, taken when the study was
+created, so that a running study never changes under its participants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cubeworld.formats.atomic import atomic_write_text
+
+CONFIG_FILE = "study.yaml"
+ITEMS_FILE = "items.jsonl"
+DB_FILE = "study.sqlite"
+IMAGES_DIR = "images"
+
+DESIGNS = ("same", "spread")
+PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc={code}"
+
+DEFAULT_CONSENT = (
+    "<p>Welcome, and thank you for your interest in this study.</p>"
+    "<p>In this study you will see images of blocks and answer one question about each "
+    "image with Yes or No. The study is part of research on how people and computer models "
+    "reason about physical scenes. Besides the base pay, you receive a bonus for each correct "
+    "answer.</p>"
+    "<p>Your answers are stored together with your Prolific ID, which is used only to pay "
+    "you. Taking part is voluntary; you can stop at any time by closing this page.</p>"
+    "<p>By clicking <b>I agree</b> you confirm that you are at least 18 years old and agree "
+    "to take part.</p>"
+)
+
+
+class StudyError(ValueError):
+    """A study folder or its settings are invalid; the message names the file and the problem."""
+
+
+@dataclass
+class StudyConfig:
+    """Everything the server needs to know about one study (stored as `study.yaml`)."""
+
+    name: str
+    design: str  # "same": everyone sees every item; "spread": every item answered once
+    domain: str
+    prompt: str  # the study's exact question, shown in the instructions
+    question: str  # the short question shown with every image
+    set_name: str
+    set_path: str  # where the items came from (absolute)
+    n_items: int
+    seed: int
+    admin_token: str
+    completion_code: str
+    completion_url: str = PROLIFIC_COMPLETION_URL  # "{code}" is replaced by the code
+    items_per_participant: int | None = None  # spread: the block size K
+    block_timeout_minutes: float = 60.0  # spread: an unfinished block returns to the pool
+    bonus_per_correct: float = 0.01
+    currency: str = "USD"  # informational: Prolific pays bonuses in the study's currency
+    attention_checks: bool = False
+    attention_check_every: int = 25  # one check after every N image trials
+    redirect_seconds: float = 10.0  # end page: automatic redirect to Prolific after this
+    images: str = "copy"  # "copy": images/ in the study folder; "reference": set_path/...
+    consent_html: str = DEFAULT_CONSENT
+    created_at: str = ""
+
+    @property
+    def completion_link(self) -> str:
+        return self.completion_url.replace("{code}", self.completion_code)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = CONFIG_FILE) -> "StudyConfig":
+        if not isinstance(data, dict):
+            raise StudyError(f"{where}: expected a mapping of settings")
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise StudyError(f"{where}: unknown setting(s) {unknown}")
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [n for n in required if n not in data]
+        if missing:
+            raise StudyError(f"{where}: missing setting(s) {missing}")
+        config = cls(**data)
+        config.validate(where)
+        return config
+
+    def validate(self, where: str = CONFIG_FILE) -> None:
+        def bad(msg: str) -> StudyError:
+            return StudyError(f"{where}: {msg}")
+
+        if self.design not in DESIGNS:
+            raise bad(f"design must be one of {list(DESIGNS)}, got {self.design!r}")
+        if self.design == "spread":
+            k = self.items_per_participant
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise bad(f"items_per_participant must be a positive integer, got {k!r}")
+            if not _is_number(self.block_timeout_minutes) or self.block_timeout_minutes <= 0:
+                raise bad(
+                    f"block_timeout_minutes must be a positive number, "
+                    f"got {self.block_timeout_minutes!r}"
+                )
+        elif self.items_per_participant is not None:
+            raise bad("items_per_participant applies to the spread design only")
+        if not _is_number(self.bonus_per_correct) or self.bonus_per_correct < 0:
+            raise bad(f"bonus_per_correct must be a number >= 0, got {self.bonus_per_correct!r}")
+        if not isinstance(self.attention_checks, bool):
+            raise bad(f"attention_checks must be true or false, got {self.attention_checks!r}")
+        if (
+            not isinstance(self.attention_check_every, int)
+            or isinstance(self.attention_check_every, bool)
+            or self.attention_check_every < 1
+        ):
+            raise bad(
+                f"attention_check_every must be a positive integer, "
+                f"got {self.attention_check_every!r}"
+            )
+        if not _is_number(self.redirect_seconds) or self.redirect_seconds < 0:
+            raise bad(f"redirect_seconds must be a number >= 0, got {self.redirect_seconds!r}")
+        if self.images not in ("copy", "reference"):
+            raise bad(f"images must be 'copy' or 'reference', got {self.images!r}")
+        for name in ("admin_token", "completion_code", "completion_url", "prompt", "question"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise bad(f"{name} must be a non-empty string")
+        if len(self.admin_token) < 16:
+            raise bad("admin_token must be at least 16 characters long")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def save_config(study_dir: str | Path, config: StudyConfig) -> Path:
+    config.validate()
+    path = Path(study_dir) / CONFIG_FILE
+    text = (
+        "# cubeworld human study: edit settings before launching (see docs in cubeworld/human)\n"
+        + yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+    )
+    atomic_write_text(path, text)
+    return path
+
+
+def load_config(study_dir: str | Path) -> StudyConfig:
+    path = Path(study_dir) / CONFIG_FILE
+    if not Path(study_dir).is_dir():
+        raise StudyError(f"{study_dir}: no such study folder")
+    if not path.is_file():
+        raise StudyError(
+            f"{study_dir}: not a study folder ({CONFIG_FILE} is missing; "
+            f"create one with `cubeworld human create`)"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise StudyError(f"{path}: not valid YAML ({e})") from None
+    return StudyConfig.from_dict(data, str(path))

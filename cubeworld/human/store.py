@@ -1,0 +1,468 @@
+"""Participants, their trial sequences and their responses in SQLite (WAL mode).
+
+Every response is committed (synchronous=FULL) before the server acknowledges it, inside
+a `BEGIN IMMEDIATE` transaction that checks the participant's rights first, so a killed
+server keeps every acknowledged response and a replayed request can never store twice:
+`(participant, request_id)` and `(participant, trial)` are unique in the schema, and in the
+spread design `stimulus_id` is unique across all responses.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
+from cubeworld.human.errors import ApiError
+from cubeworld.human.config import StudyError
+from cubeworld.human.study import Study
+from cubeworld.tasks import NO, YES
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS participants (
+    id INTEGER PRIMARY KEY,
+    prolific_pid TEXT NOT NULL UNIQUE,
+    study_id TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '',
+    token TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('active', 'completed', 'expired', 'declined')),
+    order_seed INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    deadline REAL,
+    consented_at REAL,
+    completed_at REAL,
+    user_agent TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS trials (
+    participant_id INTEGER NOT NULL REFERENCES participants(id),
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('stimulus', 'attention')),
+    item_id TEXT NOT NULL,
+    expected TEXT NOT NULL,
+    PRIMARY KEY (participant_id, position),
+    UNIQUE (participant_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS trials_item ON trials(item_id);
+CREATE TABLE IF NOT EXISTS responses (
+    id INTEGER PRIMARY KEY,
+    participant_id INTEGER NOT NULL REFERENCES participants(id),
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    response INTEGER NOT NULL CHECK (response IN (0, 1)),
+    rt_ms REAL,
+    shown_at REAL,
+    answered_at REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    UNIQUE (participant_id, position),
+    UNIQUE (participant_id, request_id)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# Spread design: an item is answered by exactly one participant, enforced by the database.
+SPREAD_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS responses_one_per_item "
+    "ON responses(item_id) WHERE kind = 'stimulus'"
+)
+
+PID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OPTIONAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def iso(t: float | None) -> str:
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Session:
+    """What a participant's page needs: their token and the trials still to answer."""
+
+    token: str
+    participant: str
+    status: str
+    consented: bool
+    total: int
+    answered: int
+    remaining: list[Trial]
+    deadline: float | None
+    completion_url: str | None  # only once the participant has completed
+
+
+class Store:
+    """All reads and writes of one study's database; safe to share between threads."""
+
+    def __init__(self, study: Study, clock: Callable[[], float] = time.time):
+        self.study = study
+        self.config = study.config
+        self.items = study.by_id()
+        self.clock = clock
+        self.path = study.db_path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        con = self._connect()
+        con.executescript(SCHEMA)
+        if self.config.design == "spread":
+            con.execute(SPREAD_INDEX)
+        con.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('design', ?)", (self.config.design,)
+        )
+        (design,) = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
+        if design != self.config.design:
+            raise StudyError(f"{self.path}: data were collected with design {design!r}, but "
+                             f"study.yaml now says {self.config.design!r}")
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                  check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA foreign_keys=ON")
+            con.execute("PRAGMA busy_timeout=30000")
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One serialised write transaction; an exception rolls everything back."""
+        con = self._connect()
+        # Threads of this process queue on a lock rather than in SQLite's busy handler,
+        # which sleeps in growing steps and made tail latencies of seconds under load.
+        with self._write_lock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        con = self._connect()
+        con.execute("BEGIN")
+        try:
+            yield con
+        finally:
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # -- participants --------------------------------------------------------------------
+    def start_session(
+        self,
+        prolific_pid: str,
+        study_id: str = "",
+        session_id: str = "",
+        token: str | None = None,
+        user_agent: str = "",
+    ) -> Session:
+        """Start a participant, or resume them where they stopped.
+
+        A Prolific ID is resumed only from the same Prolific session (SESSION_ID) or the
+        same browser (token); after completion it is refused, so nobody takes part twice.
+        """
+        if not PID_RE.match(prolific_pid or ""):
+            raise ApiError(400, "bad_prolific_pid",
+                           "PROLIFIC_PID is missing or malformed (1-64 letters, digits, - or _); "
+                           "please open the study from its Prolific link")
+        for name, value in (("STUDY_ID", study_id), ("SESSION_ID", session_id)):
+            if not OPTIONAL_ID_RE.match(value or ""):
+                raise ApiError(400, "bad_parameter",
+                               f"{name} is malformed (up to 64 letters, digits, - or _)")
+        now = self.clock()
+        with self._write() as con:
+            self._expire(con, now)
+            row = con.execute(
+                "SELECT * FROM participants WHERE prolific_pid=?", (prolific_pid,)
+            ).fetchone()
+            if row is not None:
+                same_person = (token is not None and secrets.compare_digest(token, row["token"])) \
+                    or (session_id != "" and session_id == row["session_id"])
+                if row["status"] == "completed":
+                    if same_person:  # a reload of the end page: show it again
+                        return self._session(con, row)
+                    raise ApiError(409, "already_completed",
+                                   "This Prolific ID has already completed this study; it can be "
+                                   "taken only once.")
+                if row["status"] == "expired":
+                    raise ApiError(410, "timed_out", self._timeout_message())
+                if row["status"] == "declined":
+                    raise ApiError(409, "declined",
+                                   "This Prolific ID did not consent to this study; please return "
+                                   "it on Prolific.")
+                if not same_person:
+                    raise ApiError(409, "already_started",
+                                   "This Prolific ID has already started this study in another "
+                                   "session; it can be taken only once.")
+                return self._session(con, row)
+            trials = self._new_sequence(con, prolific_pid)
+            new_token = secrets.token_urlsafe(24)
+            deadline = None
+            if self.config.design == "spread":
+                deadline = now + 60.0 * float(self.config.block_timeout_minutes)
+            cur = con.execute(
+                "INSERT INTO participants(prolific_pid, study_id, session_id, token, status, "
+                "order_seed, created_at, deadline, user_agent) VALUES (?,?,?,?,?,?,?,?,?)",
+                (prolific_pid, study_id or "", session_id or "", new_token, "active",
+                 order_seed(self.config.seed, prolific_pid), now, deadline, user_agent[:300]),
+            )
+            pid = cur.lastrowid
+            con.executemany(
+                "INSERT INTO trials(participant_id, position, kind, item_id, expected) "
+                "VALUES (?,?,?,?,?)",
+                [(pid, t.position, t.kind, t.item_id, t.expected) for t in trials],
+            )
+            row = con.execute("SELECT * FROM participants WHERE id=?", (pid,)).fetchone()
+            return self._session(con, row)
+
+    def _new_sequence(self, con: sqlite3.Connection, prolific_pid: str) -> list[Trial]:
+        cfg = self.config
+        if cfg.design == "same":
+            chosen = [it.stimulus_id for it in self.study.items]
+        else:
+            pool = self._pool(con)
+            if not pool:
+                raise ApiError(409, "study_full",
+                               "All items of this study are answered or handed out right now; "
+                               "please return the study on Prolific.")
+            chosen = take_block(pool, int(cfg.items_per_participant))
+        return build_sequence(
+            [(sid, self.items[sid].answer) for sid in chosen],
+            order_seed(cfg.seed, prolific_pid),
+            cfg.attention_checks,
+            cfg.attention_check_every,
+        )
+
+    def _pool(self, con: sqlite3.Connection) -> list[str]:
+        """Spread design: items neither answered nor held by an active participant."""
+        taken = {
+            r[0]
+            for r in con.execute(
+                "SELECT item_id FROM responses WHERE kind='stimulus' UNION "
+                "SELECT t.item_id FROM trials t JOIN participants p ON p.id = t.participant_id "
+                "WHERE p.status = 'active' AND t.kind = 'stimulus'"
+            )
+        }
+        return [it.stimulus_id for it in self.study.items if it.stimulus_id not in taken]
+
+    def _expire(self, con: sqlite3.Connection, now: float) -> None:
+        """Blocks past their deadline go back to the pool (their answers stay stored)."""
+        con.execute(
+            "UPDATE participants SET status='expired' "
+            "WHERE status='active' AND deadline IS NOT NULL AND deadline < ?",
+            (now,),
+        )
+
+    def _timeout_message(self) -> str:
+        return (f"The time limit of {self.config.block_timeout_minutes:g} minutes for this study "
+                "ran out, and your remaining images went to other participants. Your answers so "
+                "far are saved; please return the study on Prolific.")
+
+    def _session(self, con: sqlite3.Connection, row: sqlite3.Row) -> Session:
+        trials = con.execute(
+            "SELECT t.position, t.kind, t.item_id, t.expected, r.id AS rid FROM trials t "
+            "LEFT JOIN responses r ON r.participant_id = t.participant_id "
+            "AND r.position = t.position WHERE t.participant_id=? ORDER BY t.position",
+            (row["id"],),
+        ).fetchall()
+        remaining = [Trial(t["position"], t["kind"], t["item_id"], t["expected"])
+                     for t in trials if t["rid"] is None]
+        return Session(
+            token=row["token"],
+            participant=row["prolific_pid"],
+            status=row["status"],
+            consented=row["consented_at"] is not None,
+            total=len(trials),
+            answered=len(trials) - len(remaining),
+            remaining=remaining,
+            deadline=row["deadline"],
+            completion_url=self.config.completion_link if row["status"] == "completed" else None,
+        )
+
+    def _participant(self, con: sqlite3.Connection, token: str | None) -> sqlite3.Row:
+        if not token:
+            raise ApiError(401, "no_participant",
+                           "missing participant token (X-Participant-Token header)")
+        row = con.execute("SELECT * FROM participants WHERE token=?", (token,)).fetchone()
+        if row is None:
+            raise ApiError(404, "unknown_participant",
+                           "unknown participant: start the study from its link first")
+        return row
+
+    def _check_active(self, con: sqlite3.Connection, row: sqlite3.Row, now: float) -> None:
+        status = row["status"]
+        if status == "active" and row["deadline"] is not None and row["deadline"] < now:
+            con.execute("UPDATE participants SET status='expired' WHERE id=?", (row["id"],))
+            status = "expired"
+        if status == "completed":
+            raise ApiError(409, "already_completed", "you have already completed this study")
+        if status == "expired":
+            raise ApiError(410, "timed_out", self._timeout_message())
+        if status == "declined":
+            raise ApiError(403, "declined", "you did not consent to this study")
+
+    def consent(self, token: str | None, agree: bool) -> None:
+        now = self.clock()
+        with self._write() as con:
+            row = self._participant(con, token)
+            if row["consented_at"] is not None and agree:
+                return
+            self._check_active(con, row, now)
+            if agree:
+                con.execute("UPDATE participants SET consented_at=? WHERE id=?", (now, row["id"]))
+            else:
+                con.execute("UPDATE participants SET status='declined' WHERE id=?", (row["id"],))
+
+    # -- responses -----------------------------------------------------------------------
+    def record(
+        self,
+        token: str | None,
+        request_id: str,
+        stimulus_id: str,
+        trial_index: int,
+        response: str,
+        rt_ms: float | None = None,
+        shown_at_ms: float | None = None,
+    ) -> dict:
+        """Store one answer once; every broken rule is an ApiError and stores nothing."""
+        if not REQUEST_ID_RE.match(request_id or ""):
+            raise ApiError(422, "bad_request_id",
+                           "request_id must be 8-64 letters, digits, - or _")
+        if response not in (YES, NO):
+            raise ApiError(422, "bad_response", f"response must be 'Yes' or 'No', got {response!r}")
+        if rt_ms is not None and not (0 <= rt_ms <= 24 * 3600 * 1000):
+            raise ApiError(422, "bad_rt", f"rt_ms must be between 0 and one day, got {rt_ms!r}")
+        now = self.clock()
+        with self._write() as con:
+            row = self._participant(con, token)
+            dup = con.execute(
+                "SELECT position FROM responses WHERE participant_id=? AND request_id=?",
+                (row["id"], request_id),
+            ).fetchone()
+            if dup is not None:
+                raise ApiError(409, "duplicate_request",
+                               f"request {request_id} was already stored (trial {dup[0]}); "
+                               "nothing new was stored", trial_index=dup[0])
+            self._check_active(con, row, now)
+            if row["consented_at"] is None:
+                raise ApiError(403, "no_consent", "consent must be given before the trials")
+            trial = con.execute(
+                "SELECT position, kind FROM trials WHERE participant_id=? AND item_id=?",
+                (row["id"], stimulus_id),
+            ).fetchone()
+            if trial is None:
+                raise ApiError(403, "not_assigned",
+                               f"stimulus {stimulus_id!r} is not assigned to you")
+            if trial["position"] != trial_index:
+                raise ApiError(422, "wrong_trial",
+                               f"stimulus {stimulus_id!r} is your trial {trial['position']}, "
+                               f"not {trial_index}")
+            if con.execute(
+                "SELECT 1 FROM responses WHERE participant_id=? AND position=?",
+                (row["id"], trial_index),
+            ).fetchone():
+                raise ApiError(409, "already_answered",
+                               f"trial {trial_index} was already answered; nothing new was "
+                               "stored", trial_index=trial_index)
+            con.execute(
+                "INSERT INTO responses(participant_id, position, kind, item_id, response, rt_ms, "
+                "shown_at, answered_at, request_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                (row["id"], trial_index, trial["kind"], stimulus_id, int(response == YES),
+                 rt_ms, None if shown_at_ms is None else shown_at_ms / 1000.0, now, request_id),
+            )
+            (answered,) = con.execute(
+                "SELECT COUNT(*) FROM responses WHERE participant_id=?", (row["id"],)
+            ).fetchone()
+            (total,) = con.execute(
+                "SELECT COUNT(*) FROM trials WHERE participant_id=?", (row["id"],)
+            ).fetchone()
+        return {"stored": True, "trial_index": trial_index, "answered": answered, "total": total}
+
+    def complete(self, token: str | None) -> str:
+        """Mark a participant done once every trial is answered; returns the completion URL."""
+        now = self.clock()
+        with self._write() as con:
+            row = self._participant(con, token)
+            if row["status"] == "completed":
+                return self.config.completion_link
+            self._check_active(con, row, now)
+            (missing,) = con.execute(
+                "SELECT COUNT(*) FROM trials t WHERE t.participant_id=? AND NOT EXISTS "
+                "(SELECT 1 FROM responses r WHERE r.participant_id=t.participant_id "
+                "AND r.position=t.position)",
+                (row["id"],),
+            ).fetchone()
+            if missing:
+                raise ApiError(409, "incomplete",
+                               f"{missing} trial(s) are not answered yet", missing=missing)
+            con.execute("UPDATE participants SET status='completed', completed_at=? WHERE id=?",
+                        (now, row["id"]))
+        return self.config.completion_link
+
+    # -- researcher's views --------------------------------------------------------------
+    def progress(self) -> dict:
+        now = self.clock()
+        with self._write() as con:
+            self._expire(con, now)
+        with self._read() as con:
+            by_status = {r[0]: r[1] for r in con.execute(
+                "SELECT status, COUNT(*) FROM participants GROUP BY status")}
+            (n_resp,) = con.execute(
+                "SELECT COUNT(*) FROM responses WHERE kind='stimulus'").fetchone()
+            (n_items_answered,) = con.execute(
+                "SELECT COUNT(DISTINCT item_id) FROM responses WHERE kind='stimulus'").fetchone()
+            participants = [dict(r) for r in con.execute(
+                "SELECT p.prolific_pid AS participant, p.status, "
+                "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id) AS trials, "
+                "(SELECT COUNT(*) FROM responses r WHERE r.participant_id=p.id) AS answered "
+                "FROM participants p ORDER BY p.id")]
+            out = {
+                "study": self.config.name,
+                "design": self.config.design,
+                "items": len(self.study.items),
+                "participants": {s: by_status.get(s, 0)
+                                 for s in ("active", "completed", "expired", "declined")},
+                "responses": n_resp,
+                "items_answered": n_items_answered,
+                "per_participant": participants,
+            }
+            if self.config.design == "spread":
+                out["items_free"] = len(self._pool(con))
+        return out
+
+    def response_rows(self) -> list[dict]:
+        """Every stored response (image and attention trials), joined with its participant."""
+        with self._read() as con:
+            return [dict(r) for r in con.execute(
+                "SELECT r.kind, r.item_id, p.prolific_pid, p.study_id, p.session_id, p.status, "
+                "r.response, r.rt_ms, r.position, r.shown_at, r.answered_at, t.expected "
+                "FROM responses r JOIN participants p ON p.id = r.participant_id "
+                "JOIN trials t ON t.participant_id = r.participant_id AND t.position = r.position "
+                "ORDER BY p.id, r.position")]
+
+    def participant_rows(self) -> list[dict]:
+        with self._read() as con:
+            return [dict(r) for r in con.execute(
+                "SELECT p.id, p.prolific_pid, p.study_id, p.session_id, p.status, p.created_at, "
+                "p.consented_at, p.completed_at, "
+                "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
+                " AND t.kind='stimulus') AS n_trials "
+                "FROM participants p ORDER BY p.id")]

@@ -1,0 +1,133 @@
+"""`cubeworld human create | export | serve | progress`: outputs and clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cubeworld.formats.responses import read_responses
+from cubeworld.human import server as server_mod
+from cubeworld.human.cli import human_app
+from cubeworld.human.config import StudyError, load_config
+from cubeworld.human.study import create_study
+from cubeworld.tasks import PYRAMID_PROMPT
+from conftest import make_set
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(human_app, [str(a) for a in args])
+
+
+def test_cli_create_same_and_spread(tmp_path):
+    set_dir = make_set(tmp_path / "set", 5, domain="pyramid")
+    r = run("create", "--set", set_dir, "--design", "same", "--out", tmp_path / "eval",
+            "--attention-checks", "--bonus", "0.02")
+    assert r.exit_code == 0, r.output
+    cfg = load_config(tmp_path / "eval")
+    assert cfg.design == "same" and cfg.n_items == 5 and cfg.attention_checks
+    assert cfg.prompt == PYRAMID_PROMPT and cfg.domain == "pyramid"
+    assert cfg.bonus_per_correct == 0.02 and len(cfg.admin_token) >= 32
+    assert cfg.completion_code in r.output and "{code}" in cfg.completion_url
+    assert len(list((tmp_path / "eval" / "images").glob("*.png"))) == 5
+    r = run("create", "--set", set_dir, "--design", "spread", "--items", "2", "--out",
+            tmp_path / "ft", "--images", "reference", "--completion-code", "ABC123")
+    assert r.exit_code == 0, r.output
+    cfg = load_config(tmp_path / "ft")
+    assert (cfg.items_per_participant, cfg.completion_code, cfg.images) == (2, "ABC123",
+                                                                            "reference")
+    assert not (tmp_path / "ft" / "images").exists()
+    items = [json.loads(x) for x in (tmp_path / "ft" / "items.jsonl").read_text().splitlines()]
+    assert all(it["image"].startswith(str(set_dir.resolve())) for it in items)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--design", "both"], "'same' or 'spread'"),
+    (["--design", "spread"], "needs --items"),
+    (["--design", "same", "--items", "3"], "--items applies to the spread design"),
+    (["--design", "spread", "--items", "0"], "positive integer"),
+])
+def test_cli_create_refuses_bad_options(tmp_path, args, words):
+    set_dir = make_set(tmp_path / "set", 3)
+    r = run("create", "--set", set_dir, "--out", tmp_path / "s", *args)
+    assert r.exit_code == 2 and words in r.output, r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "s" / "study.yaml").exists()
+
+
+def test_cli_refuses_bad_sets_and_folders(tmp_path):
+    r = run("create", "--set", tmp_path / "nope", "--design", "same", "--out", tmp_path / "s")
+    assert r.exit_code == 2 and "no such set folder" in r.output
+    mixed = make_set(tmp_path / "mixed", 2)
+    rows = (mixed / "metadata.jsonl").read_text().splitlines()
+    other = make_set(tmp_path / "pyr", 2, domain="pyramid")
+    (other / "images").rename(tmp_path / "pyr-images")
+    rec = json.loads((other / "metadata.jsonl").read_text().splitlines()[0])
+    rec["file_name"] = rows and json.loads(rows[0])["file_name"]
+    rec["stimulus_id"] = "pyramid-x"
+    (mixed / "metadata.jsonl").write_text("\n".join(rows + [json.dumps(rec)]) + "\n")
+    r = run("create", "--set", mixed, "--design", "same", "--out", tmp_path / "s")
+    assert r.exit_code == 2 and "mixes domains" in r.output
+    ok = make_set(tmp_path / "ok", 2)
+    assert run("create", "--set", ok, "--design", "same", "--out", tmp_path / "s").exit_code == 0
+    r = run("create", "--set", ok, "--design", "same", "--out", tmp_path / "s")
+    assert r.exit_code == 2 and "not empty" in r.output
+    r = run("export", tmp_path / "ok", "--out", tmp_path / "r.csv")
+    assert r.exit_code == 2 and "not a study folder" in r.output
+    r = run("serve", tmp_path / "missing")
+    assert r.exit_code == 2 and "no such study folder" in r.output
+
+
+def test_cli_serve_without_built_front_end_says_install(tmp_path, monkeypatch):
+    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    monkeypatch.setattr(server_mod, "VENDOR_DIR", tmp_path / "no-vendor")
+    r = run("serve", study, "--port", "8123")
+    assert r.exit_code == 2 and "run scripts/install.sh" in r.output, r.output
+    r = run("serve", study, "--port", "99999")
+    assert r.exit_code == 2 and "65535" in r.output
+
+
+def test_config_edits_are_checked(tmp_path):
+    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    path = study / "study.yaml"
+    data = yaml.safe_load(path.read_text())
+    for key, value, words in [
+        ("design", "mixed", "design must be one of"),
+        ("bonus_per_correct", -1, "bonus_per_correct"),
+        ("attention_checks", "yes", "attention_checks"),
+        ("admin_token", "short", "at least 16"),
+        ("colour", "red", "unknown setting"),
+    ]:
+        path.write_text(yaml.safe_dump({**data, key: value}))
+        with pytest.raises(StudyError, match=words):
+            load_config(study)
+    path.write_text("design: [unclosed")
+    with pytest.raises(StudyError, match="not valid YAML"):
+        load_config(study)
+
+
+def test_cli_export_and_progress_of_empty_study(tmp_path):
+    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    r = run("export", study, "--out", tmp_path / "x" / "responses.csv")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "x" / "responses.csv").read_text().startswith(
+        "stimulus_id,participant,response,rt_ms,trial_index,started_at,answered_at")
+    assert (tmp_path / "x" / "bonus.csv").read_text() == ""
+    r = run("progress", study)
+    assert r.exit_code == 0 and json.loads(r.output)["participants"]["active"] == 0
+    with pytest.raises(Exception):
+        read_responses(tmp_path / "x" / "responses.csv")  # empty: the analysis refuses it
+
+
+def test_changing_the_design_after_data_is_refused(tmp_path):
+    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    assert run("progress", study).exit_code == 0  # creates the database
+    path = study / "study.yaml"
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "design": "spread", "items_per_participant": 1}))
+    r = run("export", study, "--out", tmp_path / "r.csv")
+    assert r.exit_code == 2 and "collected with design 'same'" in r.output
