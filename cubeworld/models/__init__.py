@@ -1,1 +1,48 @@
-"""models stage."""
+"""The models stage: Yes/No scoring and (Q)LoRA / full fine-tuning of Hugging Face VLMs.
+
+Public API (see docs/CONTRACTS.md):
+
+- `build_tiny_model(out, seed=0) -> Path`: a tiny random Qwen2-VL, built offline.
+- `load_model(name_or_path, *, adapter=None, quantize=None, device=None) -> ModelBundle`.
+- `evaluate(model, sets, out, ...) -> Path`: the prediction table (P(Yes) per stimulus).
+- `FinetuneConfig` and `finetune(config) -> Path`: the study's fine-tuning, resumable.
+- `DEFAULTS`: the study's hyperparameters, read from `defaults.yaml` (one source of truth).
+
+Names are imported lazily so that `cubeworld --help` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_tiny_model": "cubeworld.models.tiny",
+    "load_model": "cubeworld.models.loading",
+    "ModelBundle": "cubeworld.models.loading",
+    "AnswerTokens": "cubeworld.models.loading",
+    "find_answer_tokens": "cubeworld.models.loading",
+    "evaluate": "cubeworld.models.scoring",
+    "score_items": "cubeworld.models.scoring",
+    "FinetuneConfig": "cubeworld.models.config",
+    "MixSource": "cubeworld.models.config",
+    "DEFAULTS": "cubeworld.models.config",
+    "load_defaults": "cubeworld.models.config",
+    "finetune": "cubeworld.models.training",
+    "checkpoint_dir": "cubeworld.models.training",
+    "predictions_path": "cubeworld.models.training",
+    "VideoFreeQwen2VLProcessor": "cubeworld.models.processor",
+    "ModelsError": "cubeworld.models.errors",
+    "ModelNotFoundError": "cubeworld.models.errors",
+    "AnswerTokenError": "cubeworld.models.errors",
+    "LabelsError": "cubeworld.models.errors",
+    "EngineError": "cubeworld.models.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cubeworld.models' has no attribute {name!r}")

@@ -1,7 +1,171 @@
-"""Commands of the models stage (placeholder until the stage lands)."""
+"""Commands of the models stage: `models build-tiny`, `evaluate`, `finetune`.
+
+Heavy imports (torch, transformers, peft) happen inside the commands. Bad input ends with
+a one-line `error: ...` message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
 
 import typer
+
+models_app = typer.Typer(no_args_is_help=True, help="Build and inspect models (tiny offline Qwen2-VL).")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the toolkit's input errors into `error: ...` + exit code 2."""
+    from cubeworld.formats.predictions import PredictionsFormatError
+    from cubeworld.formats.responses import ResponsesFormatError
+    from cubeworld.formats.sets import SetFormatError
+    from cubeworld.models.errors import ModelsError
+
+    try:
+        yield
+    except (ModelsError, SetFormatError, ResponsesFormatError, PredictionsFormatError,
+            FileExistsError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _threads() -> None:
+    import os
+
+    import torch
+
+    # On a shared few-core CPU, one thread keeps steps steady (2 threads measured 50x slower).
+    if not torch.cuda.is_available():
+        torch.set_num_threads(int(os.environ.get("CUBEWORLD_THREADS", "1")))
+
+
+def _max_pixels(image_size: Optional[int], max_pixels: Optional[int]) -> Optional[int]:
+    if image_size is not None and max_pixels is not None:
+        raise typer.BadParameter("give --image-size or --max-pixels, not both")
+    if image_size is not None:
+        if image_size < 28:
+            raise typer.BadParameter(f"--image-size {image_size}: at least 28 px")
+        return image_size * image_size
+    return max_pixels
+
+
+@models_app.command("build-tiny")
+def build_tiny(
+    out: Path = typer.Option(..., "--out", help="Folder to write the model to (new or empty)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random weights."),
+) -> None:
+    """Build the tiny random Qwen2-VL (offline) used by tests and the CPU demo."""
+    with _user_errors():
+        from cubeworld.models.tiny import build_tiny_model
+
+        path = build_tiny_model(out, seed=seed)
+    typer.echo(str(path))
+
+
+@models_app.command("info")
+def info(
+    model: str = typer.Option(..., "--model", help="Hub id or local folder."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="peft adapter folder."),
+) -> None:
+    """Load a model and print its answer tokens, size and image resolution."""
+    import json
+
+    with _user_errors():
+        from cubeworld.models.loading import load_model
+
+        b = load_model(model, adapter=adapter)
+        tok = b.processor.tokenizer
+        typer.echo(json.dumps({**b.info, "model": b.name, "adapter": b.adapter,
+                               "yes": [b.yes_id, tok.convert_ids_to_tokens(b.yes_id)],
+                               "no": [b.no_id, tok.convert_ids_to_tokens(b.no_id)]},
+                              indent=2, default=str))
+
+
+def evaluate_cmd(
+    model: str = typer.Option(..., "--model", help="Hub id or local folder."),
+    sets: list[Path] = typer.Option(..., "--set", help="Stimulus set folder (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Predictions table (.csv or .parquet); resumes."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="peft adapter folder."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    condition: str = typer.Option("", "--condition", help="Value of the condition column."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Value of the seed column."),
+    epoch: int = typer.Option(0, "--epoch", min=0, help="Value of the epoch column."),
+    free_text: bool = typer.Option(False, "--free-text", help="Also generate a few tokens."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Max image side: max_pixels = N*N."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Max image pixels (w*h)."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="4bit or 8bit (bitsandbytes)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cuda / cpu (default: cuda if there)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes decoding images ahead."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Score stimulus sets: P(Yes) from the Yes/No logits, one row per stimulus."""
+    mp = _max_pixels(image_size, max_pixels)
+    with _user_errors():
+        _threads()
+        from cubeworld.models.scoring import evaluate
+
+        path = evaluate(model, sets, out, adapter=adapter, batch_size=batch_size,
+                        condition=condition, seed=seed, epoch=epoch, free_text=free_text,
+                        progress=progress, max_pixels=mp, quantize=quantize, device=device,
+                        num_workers=workers)
+    typer.echo(str(path))
+
+
+def finetune_cmd(
+    model: str = typer.Option(..., "--model", help="Hub id or local folder."),
+    train: Path = typer.Option(..., "--train", help="Training set folder."),
+    out: Path = typer.Option(..., "--out", help="Run folder (resumes if it holds the same run)."),
+    mix: list[str] = typer.Option([], "--mix", help="DIR:FRACTION, a further set's share (repeatable)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Human responses table for --train."),
+    label_policy: Optional[str] = typer.Option(None, "--label-policy", help="majority | each."),
+    method: Optional[str] = typer.Option(None, "--method", help="auto | qlora | lora | full."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="auto | transformers | unsloth."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    max_items: Optional[int] = typer.Option(None, "--max-items", min=1),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", min=1),
+    lora_r: Optional[int] = typer.Option(None, "--lora-r", min=1),
+    lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", min=1),
+    eval_sets: list[Path] = typer.Option([], "--eval-set", help="Evaluate after each epoch (repeatable)."),
+    eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", min=1),
+    condition: Optional[str] = typer.Option(None, "--condition", help="condition column of predictions."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Max image side: max_pixels = N*N."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Max image pixels (w*h)."),
+    device: Optional[str] = typer.Option(None, "--device"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes decoding images ahead."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with FinetuneConfig fields."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Fine-tune a VLM on Yes/No answers (the study's LoRA/QLoRA procedure), resumable."""
+    mp = _max_pixels(image_size, max_pixels)
+    with _user_errors():
+        from cubeworld.models.config import FinetuneConfig, MixSource
+
+        given = dict(model=model, train=str(train), out=str(out), labels=str(labels) if labels else None,
+                     label_policy=label_policy, method=method, engine=engine, epochs=epochs,
+                     max_items=max_items, seed=seed, lr=lr, batch_size=batch_size,
+                     grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha,
+                     eval_batch_size=eval_batch_size, condition=condition, max_pixels=mp,
+                     device=device, num_workers=workers, progress=progress)
+        fields = {k: v for k, v in given.items() if v is not None}
+        if mix:
+            fields["mix"] = [MixSource.parse(m) for m in mix]
+        if eval_sets:
+            fields["eval_sets"] = [str(s) for s in eval_sets]
+        cfg = FinetuneConfig.from_yaml(config, **fields) if config else FinetuneConfig(**fields)
+        _threads()
+        from cubeworld.models.training import finetune
+
+        path = finetune(cfg)
+    typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.add_typer(models_app, name="models")
+    app.command("evaluate")(evaluate_cmd)
+    app.command("finetune")(finetune_cmd)

@@ -1,1 +1,58 @@
-"""stimuli stage."""
+"""Stimuli stage: physically labelled block towers and counterfactual block pyramids.
+
+MuJoCo simulates and renders (headless, EGL); sets are folders in the format of
+`cubeworld.formats.sets`, regenerable from their card. Public API:
+
+- `generate_set(domain, sizes, per_size, seed, out, *, resolution=448, workers=None, progress=True)`
+- `generate_preset(name, out, *, workers=None, progress=True)`, `list_presets()`
+- `draw_subset(set_dir, out, per_cell, seed)`
+- `regenerate(card_path, out, *, workers=None, progress=True)`
+- `make_sheet(set_dir, out, ...)` (contact sheet)
+"""
+
+from __future__ import annotations
+
+import os
+
+import sys
+
+# MuJoCo picks its GL backend when first imported: headless EGL unless the user chose.
+# If mujoco came in earlier without MUJOCO_GL, it took its default (GLFW, needs a display);
+# remember that so a failure can say so instead of blaming EGL.
+MUJOCO_IMPORTED_WITHOUT_GL = "mujoco" in sys.modules and "MUJOCO_GL" not in os.environ
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from typing import TYPE_CHECKING
+
+from cubeworld.stimuli.errors import StimuliError
+
+# The entry points load lazily, so `cubeworld --help` does not import numpy or mujoco.
+_LAZY = {
+    "generate_set": "cubeworld.stimuli.generate",
+    "regenerate": "cubeworld.stimuli.generate",
+    "generate_preset": "cubeworld.stimuli.presets",
+    "list_presets": "cubeworld.stimuli.presets",
+    "make_sheet": "cubeworld.stimuli.sheet",
+    "draw_subset": "cubeworld.stimuli.subset",
+    "run_stimuli_demo": "cubeworld.stimuli.demo",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cubeworld.stimuli.demo import run_stimuli_demo
+    from cubeworld.stimuli.generate import generate_set, regenerate
+    from cubeworld.stimuli.presets import generate_preset, list_presets
+    from cubeworld.stimuli.sheet import make_sheet
+    from cubeworld.stimuli.subset import draw_subset
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cubeworld.stimuli' has no attribute {name!r}")
+
+
+__all__ = ["StimuliError", *sorted(_LAZY)]

@@ -1,7 +1,171 @@
-"""Commands of the stimuli stage (placeholder until the stage lands)."""
+"""Commands of the stimuli stage: `generate ...`, `sheet`, `demo`.
+
+Heavy modules (mujoco, numpy, PIL) are imported inside the commands so `cubeworld --help`
+stays fast. Bad input ends with a one-line error and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
 
 import typer
+
+generate_app = typer.Typer(no_args_is_help=True, help="Generate stimulus sets (towers, pyramids, the study's presets).")
+
+OUT = typer.Option(..., "--out", help="Output set folder (created; a killed run resumes in it).")
+WORKERS = typer.Option(None, "--workers", help="Worker processes (default: all cores).")
+RESOLUTION = typer.Option(448, "--resolution", help="Image width and height in pixels.")
+QUIET = typer.Option(False, "--quiet", help="No progress bar.")
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Turn the stage's known errors into one line on stderr and exit code 2."""
+    from cubeworld.stimuli.errors import StimuliError
+
+    try:
+        yield
+    except StimuliError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except RuntimeError as e:
+        if type(e).__name__ == "RenderUnavailable":
+            typer.echo(f"Error: {e}", err=True)
+            raise typer.Exit(2) from None
+        raise
+
+
+def _generate(domain: str, sizes: str, per_size: int, seed: int, out: Path, workers, resolution: int, name, quiet: bool) -> None:
+    from cubeworld.stimuli.generate import generate_set
+
+    with _clean_errors():
+        path = generate_set(domain, sizes, per_size, seed, out, resolution=resolution, workers=workers, progress=not quiet, name=name)
+    typer.echo(f"wrote {path}")
+
+
+@generate_app.command("towers")
+def towers(
+    sizes: str = typer.Option("2-7", "--sizes", help="Block counts, e.g. 2-7 or 2,3,4 (2..7)."),
+    per_size: int = typer.Option(..., "--per-size", help="Stimuli per size (even: half fall, half stand)."),
+    seed: int = typer.Option(..., "--seed", help="Seed; sets with different seeds never share a scene."),
+    out: Path = OUT,
+    workers: Optional[int] = WORKERS,
+    resolution: int = RESOLUTION,
+    name: Optional[str] = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
+    quiet: bool = QUIET,
+) -> None:
+    """Block towers (intuitive physics): will the tower fall?"""
+    _generate("tower", sizes, per_size, seed, out, workers, resolution, name, quiet)
+
+
+@generate_app.command("pyramids")
+def pyramids(
+    sizes: str = typer.Option("3,6,10,15", "--sizes", help="Block counts among 3,6,10,15."),
+    per_size: int = typer.Option(..., "--per-size", help="Stimuli per size (even: half Yes, half No)."),
+    seed: int = typer.Option(..., "--seed", help="Seed; sets with different seeds never share a scene."),
+    out: Path = OUT,
+    workers: Optional[int] = WORKERS,
+    resolution: int = RESOLUTION,
+    name: Optional[str] = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
+    quiet: bool = QUIET,
+) -> None:
+    """Block pyramids (causal reasoning): without the red block, would others fall?"""
+    _generate("pyramid", sizes, per_size, seed, out, workers, resolution, name, quiet)
+
+
+@generate_app.command("preset")
+def preset(
+    name: str = typer.Argument(..., help="Preset name (see `cubeworld generate presets`)."),
+    out: Path = OUT,
+    workers: Optional[int] = WORKERS,
+    parent: Optional[Path] = typer.Option(None, "--parent", help="Parent set of a subset preset (default: sibling folder named after it)."),
+    quiet: bool = QUIET,
+) -> None:
+    """Generate one of the study's sets."""
+    from cubeworld.stimuli.presets import generate_preset
+
+    with _clean_errors():
+        path = generate_preset(name, out, workers=workers, progress=not quiet, parent=parent)
+    typer.echo(f"wrote {path}")
+
+
+@generate_app.command("presets")
+def presets(as_json: bool = typer.Option(False, "--json", help="Print the definitions as JSON.")) -> None:
+    """List the study's sets."""
+    from cubeworld.stimuli.presets import list_presets
+
+    items = list_presets()
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    for name, spec in items.items():
+        typer.echo(f"{name:16s} {spec['total']:>6d}  {spec['description']}")
+
+
+@generate_app.command("from")
+def from_card(
+    card: Path = typer.Argument(..., help="A set's dataset.json (or its folder)."),
+    out: Path = OUT,
+    workers: Optional[int] = WORKERS,
+    quiet: bool = QUIET,
+) -> None:
+    """Rebuild a set from its card, byte for byte."""
+    from cubeworld.stimuli.generate import regenerate
+
+    with _clean_errors():
+        path = regenerate(card, out, workers=workers, progress=not quiet)
+    typer.echo(f"wrote {path}")
+
+
+@generate_app.command("subset")
+def subset(
+    set_dir: Path = typer.Argument(..., help="The set to draw from."),
+    out: Path = OUT,
+    per_cell: int = typer.Option(..., "--per-cell", help="Stimuli per size x label."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Draw a balanced subset (per size x label) of a set, keeping its ids."""
+    from cubeworld.stimuli.subset import draw_subset
+
+    with _clean_errors():
+        path = draw_subset(set_dir, out, per_cell, seed)
+    typer.echo(f"wrote {path}")
+
+
+def sheet(
+    set_dir: Path = typer.Argument(..., help="A stimulus set folder."),
+    out: Path = typer.Option(..., "--out", help="Output PNG."),
+    thumb: int = typer.Option(160, "--thumb", help="Tile size in pixels."),
+    limit: int = typer.Option(120, "--limit", help="At most this many stimuli, spread over size x label."),
+    columns: Optional[int] = typer.Option(None, "--columns"),
+) -> None:
+    """Contact sheet: a grid of a set's stimuli with their labels."""
+    from cubeworld.stimuli.sheet import make_sheet
+
+    with _clean_errors():
+        path = make_sheet(set_dir, out, thumb=thumb, limit=limit, columns=columns)
+    typer.echo(f"wrote {path}")
+
+
+def demo(
+    out: Path = typer.Option(Path("demo"), "--out", help="Output folder."),
+    workers: Optional[int] = WORKERS,
+    quiet: bool = QUIET,
+) -> None:
+    """The main job on built-in defaults: small tower and pyramid sets with contact sheets."""
+    from cubeworld.stimuli.demo import run_stimuli_demo
+
+    with _clean_errors():
+        paths = run_stimuli_demo(out, workers=workers, progress=not quiet)
+    for key, path in paths.items():
+        typer.echo(f"{key}: {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.add_typer(generate_app, name="generate")
+    app.command("sheet")(sheet)
+    app.command("demo")(demo)

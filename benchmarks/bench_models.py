@@ -1,0 +1,171 @@
+"""Benchmark of the models stage on the tiny Qwen2-VL (CPU, one thread).
+
+Prints images/s for Yes/No scoring (batch 1 vs batched) and samples/s for fine-tuning
+(LoRA and full) at 224 and 448 px, and the baseline to beat: the predecessor study's
+per-image loop that calls `generate` with batch size 1 and parses the text.
+
+    .venv/bin/python benchmarks/bench_models.py [--images 48] [--model DIR] [--threads 1]
+
+Rates are per second of this process's CPU time by default (`--clock cpu`): with one
+torch thread that is the compute an image costs, and it stays meaningful on a machine
+shared with other jobs; `--clock wall` gives wall-clock rates (use on an idle machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+CLOCK = time.process_time  # set from --clock in main()
+
+
+def make_images(root: Path, n: int, size: int = 448):
+    """n block-tower-like PNGs (flat blocks on a shaded floor) at `size` px, as scoring items."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from cubeworld.models.inputs import Item
+    from cubeworld.tasks import TOWER_PROMPT
+
+    rng = np.random.default_rng(0)
+    shade = np.linspace(90, 200, size, dtype=np.float32)[:, None, None]
+    floor = np.broadcast_to(shade, (size, size, 3)).astype(np.uint8)
+    items = []
+    for i in range(n):
+        img = Image.fromarray(floor.copy())
+        draw = ImageDraw.Draw(img)
+        x = size // 2
+        for level in range(int(rng.integers(2, 7))):
+            w, h = size // 5, size // 9
+            x += int(rng.integers(-w // 3, w // 3 + 1))
+            y = size - size // 8 - (level + 1) * h
+            colour = tuple(int(c) for c in rng.integers(40, 255, 3))
+            draw.rectangle([x - w // 2, y, x + w // 2, y + h], fill=colour, outline=(20, 20, 20))
+        path = root / f"img{i:04d}.png"
+        img.save(path)
+        items.append(Item(f"bench-{i}", path, TOWER_PROMPT, label=bool(i % 2)))
+    return items
+
+
+def baseline_generate_loop(bundle, items, max_new_tokens: int) -> float:
+    """The predecessor study's way: one image at a time, `generate`, parse yes/no from text."""
+    import torch
+
+    from cubeworld.models.inputs import encode_prompts
+
+    start = CLOCK()
+    answers = []
+    for it in items:
+        batch = encode_prompts(bundle.processor, [it])
+        with torch.inference_mode():
+            out = bundle.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+        text = bundle.processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:],
+                                                 skip_special_tokens=True).strip().lower()
+        answers.append("yes" if text.startswith("yes") else "no")
+    return len(items) / (CLOCK() - start)
+
+
+def scoring_rate(bundle, items, batch_size: int) -> float:
+    from cubeworld.models.scoring import score_items
+
+    score_items(bundle, items[:batch_size], batch_size)  # warm-up
+    start = CLOCK()
+    score_items(bundle, items, batch_size)
+    return len(items) / (CLOCK() - start)
+
+
+def forward_rate(bundle, items, batch_size: int) -> float:
+    """Model compute alone: batches encoded beforehand (images decoded and resized)."""
+    from cubeworld.models.inputs import encode_prompts
+    from cubeworld.models.scoring import score_encoded
+
+    batches = [encode_prompts(bundle.processor, items[i : i + batch_size])
+               for i in range(0, len(items), batch_size)]
+    score_encoded(bundle, batches[0])
+    start = CLOCK()
+    for b in batches:
+        score_encoded(bundle, b)
+    return len(items) / (CLOCK() - start)
+
+
+def training_rate(model_dir, items, max_pixels: int, method: str, batch_size: int, steps: int) -> float:
+    import torch
+
+    from cubeworld.models import FinetuneConfig, load_model
+    from cubeworld.models.inputs import encode_training
+    from cubeworld.models.training import _wrap_for_training
+
+    cfg = FinetuneConfig(model=str(model_dir), train="-", out="-", method=method)
+    b = _wrap_for_training(load_model(model_dir, max_pixels=max_pixels), cfg, method)
+    params = [p for p in b.model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    b.model.train()
+
+    def step(chunk):
+        loss = b.model(**encode_training(b.processor, chunk, b.yes_id, b.no_id), use_cache=False).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step(items[:batch_size])  # warm-up
+    start = CLOCK()
+    done = 0
+    for s in range(steps):
+        chunk = items[(s * batch_size) % len(items):][:batch_size] or items[:batch_size]
+        step(chunk)
+        done += len(chunk)
+    return done / (CLOCK() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=48)
+    ap.add_argument("--model", type=Path, default=None, help="a model folder (default: build tiny)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--train-steps", type=int, default=4)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    ap.add_argument("--baseline-tokens", type=int, default=10,
+                    help="max_new_tokens of the generate baseline (a short free-text answer)")
+    args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    random.seed(0)
+    torch.manual_seed(0)
+    from cubeworld.models import build_tiny_model, load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_dir = args.model or build_tiny_model(tmp / "tiny")
+        items = make_images(tmp, args.images)
+        print(f"model {model_dir}  images {args.images} (448 px PNGs)  threads {args.threads}  "
+              f"torch {torch.__version__}  clock {args.clock}")
+        bs = args.batch_size
+        print(f"{'px':>4} {'baseline':>10} {'score b1':>9} {'score b' + str(bs):>9} {'speedup':>8} "
+              f"{'fwd b1':>8} {'fwd b' + str(bs):>8} {'lora train':>11} {'full train':>11}")
+        for px in (224, 448):
+            b = load_model(model_dir, max_pixels=px * px)
+            base = baseline_generate_loop(b, items[: max(8, args.images // 4)], args.baseline_tokens)
+            one = scoring_rate(b, items, 1)
+            many = scoring_rate(b, items, args.batch_size)
+            f1 = forward_rate(b, items, 1)
+            fb = forward_rate(b, items, args.batch_size)
+            lora = training_rate(model_dir, items, px * px, "lora", args.batch_size, args.train_steps)
+            full = training_rate(model_dir, items, px * px, "full", args.batch_size, args.train_steps)
+            print(f"{px:>4} {base:>6.1f}/s {one:>7.1f}/s {many:>7.1f}/s {many / base:>7.1f}x "
+                  f"{f1:>6.1f}/s {fb:>6.1f}/s {lora:>6.1f} sa/s {full:>6.1f} sa/s")
+        print(f"baseline: per-image generate(max_new_tokens={args.baseline_tokens}) + text parsing "
+              "(images/s); score: PNG decode + processor + one forward (images/s); speedup = "
+              "batched scoring / baseline; fwd: the forward pass alone on encoded batches; "
+              "train: samples/s (forward + backward + AdamW step)")
+
+
+if __name__ == "__main__":
+    main()

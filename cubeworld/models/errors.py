@@ -1,0 +1,23 @@
+"""Errors of the models stage: each message names the model, file or id at fault."""
+
+from __future__ import annotations
+
+
+class ModelsError(ValueError):
+    """Base class: a user-facing problem with a model, adapter, set or labels table."""
+
+
+class ModelNotFoundError(ModelsError):
+    """The model id or folder cannot be loaded (missing, offline, not a model)."""
+
+
+class AnswerTokenError(ModelsError):
+    """The tokenizer does not give "Yes" and "No" one token each after the assistant turn."""
+
+
+class LabelsError(ModelsError):
+    """A human-labels table does not fit the training set (unknown ids, no labels)."""
+
+
+class EngineError(ModelsError):
+    """A requested method/engine cannot run here (no CUDA, unsloth/bitsandbytes missing)."""

@@ -1,0 +1,278 @@
+"""Load a VLM and its processor the same way for a hub id and a local folder.
+
+`load_model("Qwen/Qwen2-VL-7B-Instruct", quantize="4bit")` on a GPU machine and
+`load_model("runs/tiny")` here take the same path: `AutoModelForImageTextToText` +
+`AutoProcessor`, an optional peft adapter, and the ids of the "Yes" and "No" answer tokens
+read from what the model's own chat template produces.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cubeworld.models.errors import AnswerTokenError, EngineError, ModelNotFoundError
+from cubeworld.tasks import NO, YES
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    """Token ids of the two answers at the first assistant position, and what follows them."""
+
+    yes: int
+    no: int
+    end_of_turn: tuple[int, ...]  # tokens the template puts after the answer (not trained)
+
+
+@dataclass
+class ModelBundle:
+    """A loaded model with everything scoring and training need."""
+
+    model: Any  # a transformers (or peft) image-text-to-text model
+    processor: Any
+    answer: AnswerTokens
+    name: str  # the id or folder it was loaded from (the `model` column of predictions)
+    adapter: str = ""  # adapter folder, "" when none
+    device: str = "cpu"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def yes_id(self) -> int:
+        return self.answer.yes
+
+    @property
+    def no_id(self) -> int:
+        return self.answer.no
+
+    @property
+    def max_pixels(self) -> int | None:
+        return _max_pixels_of(self.processor)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _max_pixels_of(processor: Any) -> int | None:
+    ip = getattr(processor, "image_processor", None)
+    size = getattr(ip, "size", None)
+    if size is None:
+        return getattr(ip, "max_pixels", None)
+    try:
+        return int(size["longest_edge"])
+    except (KeyError, TypeError):
+        return getattr(ip, "max_pixels", None)
+
+
+def set_max_pixels(processor: Any, max_pixels: int | None, min_pixels: int | None = None) -> None:
+    """Cap the image resolution of a Qwen2-VL style processor (pixels = width x height).
+
+    Qwen2-VL resizes each image to a multiple of 28 px with min_pixels <= w*h <= max_pixels;
+    e.g. `max_pixels=224*224` scores a 448 px stimulus at 224 px (64 image tokens).
+    """
+    if max_pixels is None:
+        return
+    ip = getattr(processor, "image_processor", None)
+    if ip is None or not hasattr(ip, "size"):
+        raise EngineError("this model's processor has no image size to set (max_pixels)")
+    size = dict(ip.size)
+    size["longest_edge"] = int(max_pixels)
+    if min_pixels is not None:
+        size["shortest_edge"] = int(min_pixels)
+    size["shortest_edge"] = min(size.get("shortest_edge", 56 * 56), int(max_pixels))
+    ip.size = size
+    if hasattr(ip, "max_pixels"):
+        ip.max_pixels = int(max_pixels)
+    if hasattr(ip, "min_pixels"):
+        ip.min_pixels = size["shortest_edge"]
+
+
+def _is_local(name_or_path: str) -> bool:
+    """A path rather than a hub id ("org/name" has exactly one slash and no leading / . ~)."""
+    return (name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1
+            or "\\" in name_or_path or Path(name_or_path).exists())
+
+
+def _check_source(name_or_path: str) -> None:
+    path = Path(name_or_path)
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"model {name_or_path!r}: not a folder")
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"model {name_or_path!r}: folder has no config.json (not a model checkpoint)"
+            )
+    elif _is_local(name_or_path):
+        raise ModelNotFoundError(f"model {name_or_path!r}: no such folder")
+
+
+def load_processor(name_or_path: str) -> Any:
+    """`AutoProcessor`, falling back to the video-free Qwen2-VL processor without torchvision."""
+    from transformers import AutoProcessor
+
+    import cubeworld.models.processor  # noqa: F401  (registers VideoFreeQwen2VLProcessor)
+
+    try:
+        processor = AutoProcessor.from_pretrained(name_or_path)
+    except (ImportError, AttributeError) as e:
+        # Upstream Qwen2VLProcessor builds a torchvision video processor; images need none.
+        from cubeworld.models.processor import VideoFreeQwen2VLProcessor
+
+        try:
+            processor = VideoFreeQwen2VLProcessor.from_pretrained(name_or_path)
+        except Exception:
+            raise ModelNotFoundError(f"model {name_or_path!r}: cannot load its processor ({e})") from None
+    if not hasattr(processor, "image_processor") or not hasattr(processor, "tokenizer"):
+        raise ModelNotFoundError(
+            f"model {name_or_path!r}: its processor ({type(processor).__name__}) has no image "
+            "processor; is it an image-text-to-text model?"
+        )
+    return processor
+
+
+def find_answer_tokens(processor: Any, name: str = "model") -> AnswerTokens:
+    """Ids of "Yes" / "No" as the chat template produces them right after the assistant turn.
+
+    Renders a conversation ending with the generation prompt and the same conversation with
+    the assistant answering "Yes" (and "No"); the answer's tokens are what the full rendering
+    adds after the prompt, minus the end-of-turn tokens common to both answers. That picks
+    "Yes" rather than " Yes" for templates that end in a newline, and it fails loudly when a
+    tokenizer needs more than one token for an answer (scoring reads one position only).
+    """
+    tokenizer = processor.tokenizer
+    if not (getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)):
+        raise AnswerTokenError(f"model {name!r}: the processor has no chat template")
+    user = [{"role": "user", "content": [{"type": "text", "text": "Will the tower fall?"}]}]
+
+    def render(messages, gen):
+        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen)
+
+    prompt = render(user, True)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    tails = {}
+    for answer in (YES, NO):
+        full = render(
+            user + [{"role": "assistant", "content": [{"type": "text", "text": answer}]}], False
+        )
+        ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+        if not full.startswith(prompt) or ids[: len(prompt_ids)] != prompt_ids:
+            raise AnswerTokenError(
+                f"model {name!r}: the chat template's answer turn does not continue its "
+                "generation prompt; cannot locate the answer token"
+            )
+        tails[answer] = ids[len(prompt_ids):]
+    yes_tail, no_tail = tails[YES], tails[NO]
+    common = 0
+    while (common < min(len(yes_tail), len(no_tail))
+           and yes_tail[len(yes_tail) - 1 - common] == no_tail[len(no_tail) - 1 - common]):
+        common += 1
+    suffix = tuple(yes_tail[len(yes_tail) - common:]) if common else ()
+    for answer, tail in tails.items():
+        core = tail[: len(tail) - common]
+        if len(core) != 1:
+            pieces = tokenizer.convert_ids_to_tokens(core)
+            raise AnswerTokenError(
+                f"model {name!r}: its tokenizer splits {answer!r} into {len(core)} tokens "
+                f"{pieces}; Yes/No scoring needs each answer to be a single token"
+            )
+    return AnswerTokens(yes=yes_tail[0], no=no_tail[0], end_of_turn=suffix)
+
+
+def _quantization_config(quantize: str | None, dtype):
+    if quantize in (None, "", "none"):
+        return None
+    if quantize not in ("4bit", "8bit"):
+        raise EngineError(f"quantize must be 4bit, 8bit or none, got {quantize!r}")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise EngineError(
+            f"quantize={quantize} needs bitsandbytes (pip install 'cubeworld[gpu]')"
+        ) from None
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+
+
+def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
+               quantize: str | None = None, device: str | None = None,
+               max_pixels: int | None = None, dtype: str | None = None,
+               trainable_adapter: bool = False) -> ModelBundle:
+    """Load model + processor (+ adapter) and find the answer tokens.
+
+    name_or_path: a hub id (needs the hub or its cache) or a local folder.
+    adapter: a peft adapter folder (e.g. `RUN/checkpoints/epoch-10`).
+    quantize: None, "4bit" (nf4, the study's QLoRA base) or "8bit"; needs bitsandbytes.
+    device: "cuda", "cpu", ...; default CUDA when available.
+    max_pixels: cap the image resolution (e.g. 224*224), see `set_max_pixels`.
+    dtype: "float32" / "bfloat16" / "float16"; default bfloat16 on CUDA, float32 on CPU.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    name = str(name_or_path)
+    _check_source(name)
+    device = device or default_device()
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device {device!r} asked for, but CUDA is not available here")
+    if dtype is None:
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    torch_dtype = getattr(torch, dtype)
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelNotFoundError(
+            f"model {name!r}: cannot load it (no such local folder, and the hub or its cache "
+            f"does not have it: {first})"
+        ) from None
+    processor = load_processor(name)
+    set_max_pixels(processor, max_pixels)
+    answer = find_answer_tokens(processor, name)
+    quant = _quantization_config(quantize, torch_dtype)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = {"": device}
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelNotFoundError(f"model {name!r}: cannot load its weights ({first})") from None
+    if quant is None:
+        model.to(device)
+    adapter_str = ""
+    if adapter:
+        adapter_path = Path(adapter)
+        if not (adapter_path / "adapter_config.json").is_file():
+            raise ModelNotFoundError(
+                f"adapter {str(adapter)!r}: no adapter_config.json there (not a peft adapter)"
+            )
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=trainable_adapter)
+        adapter_str = str(adapter)
+    model.eval()
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    info = {
+        "model_type": getattr(model.config, "model_type", ""),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dtype": dtype,
+        "quantize": quantize or "",
+        "max_pixels": _max_pixels_of(processor),
+        "tiny": (Path(name) / "cubeworld_tiny.json").is_file() if Path(name).is_dir() else False,
+    }
+    tiny_file = Path(name) / "cubeworld_tiny.json"
+    if tiny_file.is_file():
+        info["tiny_spec"] = json.loads(tiny_file.read_text())
+    return ModelBundle(model=model, processor=processor, answer=answer, name=name,
+                       adapter=adapter_str, device=device, info=info)

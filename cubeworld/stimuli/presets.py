@@ -1,0 +1,84 @@
+"""The study's named sets, defined as data in `presets.yaml`.
+
+A preset is either generated (domain, sizes, counts, seed) or a subset drawn from another
+preset (`subset_of`, `per_cell`, `seed`). Subset presets need their parent: by default it
+is generated (or resumed, or found complete) in a sibling folder named after the parent.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cubeworld.formats.sets import read_card
+from cubeworld.stimuli.errors import StimuliError
+
+PRESETS_FILE = Path(__file__).with_name("presets.yaml")
+
+
+@lru_cache(maxsize=1)
+def _load() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
+
+
+def list_presets() -> dict[str, dict[str, Any]]:
+    """Name -> definition (a copy), with `total` stimuli added."""
+    out = {}
+    presets = _load()
+    for name, spec in presets.items():
+        spec = copy.deepcopy(spec)
+        if "subset_of" in spec:
+            parent = presets[spec["subset_of"]]
+            spec["total"] = spec["per_cell"] * 2 * len(parent["sizes"])
+            spec["domain"] = parent["domain"]
+        else:
+            per = spec["per_size"]
+            spec["total"] = sum(per.values()) if isinstance(per, dict) else per * len(spec["sizes"])
+        out[name] = spec
+    return out
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    presets = list_presets()
+    if name not in presets:
+        raise StimuliError(f"unknown preset {name!r}: choose one of {', '.join(presets)}")
+    return presets[name]
+
+
+def generate_preset(
+    name: str,
+    out: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    parent: str | os.PathLike | None = None,
+) -> Path:
+    """Generate preset `name` into `out` (resumable). Subset presets take their parent from
+    `parent`, or generate it into `out`'s sibling folder named after the parent preset."""
+    from cubeworld.stimuli.generate import generate_set
+    from cubeworld.stimuli.subset import draw_subset
+
+    spec = get_preset(name)
+    out = Path(out)
+    if "subset_of" in spec:
+        if parent is None:
+            parent_dir = out.parent / spec["subset_of"]
+            generate_preset(spec["subset_of"], parent_dir, workers=workers, progress=progress)
+        else:
+            parent_dir = Path(parent)
+            card = read_card(parent_dir) if parent_dir.is_dir() else {}
+            if card.get("name") != spec["subset_of"] or card.get("status") != "complete":
+                raise StimuliError(
+                    f"{parent_dir} is not a complete {spec['subset_of']!r} set "
+                    f"(make it with `cubeworld generate preset {spec['subset_of']}`)"
+                )
+        return draw_subset(parent_dir, out, spec["per_cell"], spec["seed"], name=name)
+    per = spec["per_size"]
+    if isinstance(per, dict):
+        per = {int(k): int(v) for k, v in per.items()}
+    return generate_set(spec["domain"], spec["sizes"], per, spec["seed"], out, workers=workers, progress=progress, name=name)

@@ -1,0 +1,100 @@
+"""Block towers (intuitive physics): sampling, analytic margin, simulated label.
+
+A tower is drawn (sizes, yaws, colours, offsets relative to the block below, offsets
+narrowing with tower size so each size lands near 50/50), rejected if it lies within
+`tip_margin` of the analytic tipping point, then simulated. It "falls" if any block moves
+more than `move_threshold` of its side or tilts more than `tilt_threshold` degrees. A
+tower whose simulated label contradicts the analytic check is rejected too, so every
+accepted label is agreed on by both methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cubeworld.stimuli.balance import Balance, tower_balance
+from cubeworld.stimuli.config import CameraSettings, PhysicsSettings, TowerSettings
+from cubeworld.stimuli.palette import PALETTE
+from cubeworld.stimuli.scene import Block, tilt_degrees
+
+MAX_REDRAWS = 1000
+
+
+def sample_tower(rng: np.random.Generator, n: int, cfg: TowerSettings) -> list[Block]:
+    """Draw an n-block tower, redrawing while any contact is too small to read."""
+    a = cfg.offset_range[n]
+    for _ in range(MAX_REDRAWS):
+        sides = cfg.base_side * rng.uniform(1.0 - cfg.side_jitter, 1.0 + cfg.side_jitter, n)
+        yaws = rng.uniform(0.0, cfg.max_yaw, n)
+        offsets = rng.uniform(-a, a, (n, 2))
+        colours = [int(rng.integers(len(PALETTE)))]
+        for _i in range(1, n):
+            choice = int(rng.integers(len(PALETTE) - 1))
+            colours.append(choice if choice < colours[-1] else choice + 1)  # differs from below
+        xy = np.zeros((n, 2))
+        for i in range(1, n):
+            xy[i] = xy[i - 1] + offsets[i] * min(sides[i], sides[i - 1])
+        xy -= xy.mean(axis=0)  # keep the tower centred in view
+        z = np.cumsum(sides) - sides / 2.0
+        blocks = [
+            Block(
+                size=(float(s), float(s), float(s)),
+                pos=(float(xy[i, 0]), float(xy[i, 1]), float(z[i])),
+                yaw=float(yaws[i]),
+                colour=PALETTE[colours[i]][0],
+                rgb=PALETTE[colours[i]][1],
+            )
+            for i, s in enumerate(sides)
+        ]
+        bal = tower_balance(blocks)
+        if min(bal.contact_fractions, default=1.0) >= cfg.min_contact_fraction:
+            return blocks
+    raise RuntimeError(f"could not draw a {n}-block tower with readable contacts")
+
+
+def tower_camera(n: int, cam: CameraSettings) -> dict[str, Any]:
+    return {
+        "lookat": [0.0, 0.0, round(cam.lookat_height_per_block * n, 6)],
+        "distance": round(cam.distance_base + cam.distance_per_block * n, 6),
+        "azimuth": cam.azimuth,
+        "elevation": cam.elevation,
+    }
+
+
+@dataclass
+class TowerJudgement:
+    accepted: bool
+    reason: str  # "" when accepted, else the rejection reason
+    falls: bool | None
+    balance: Balance
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+def judge_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerJudgement:
+    """Label a tower by simulation, rejecting near-tipping and disputed towers."""
+    bal = tower_balance(blocks)
+    if abs(bal.margin) < cfg.tip_margin:
+        return TowerJudgement(False, "near_tipping", None, bal)
+    sim = world.simulate(blocks, physics)
+    start = np.array([b.pos for b in blocks])
+    disp = np.linalg.norm(sim.pos - start, axis=1)
+    tilt = tilt_degrees(sim.quat)
+    sides = np.array([b.size[2] for b in blocks])
+    fell = (disp > cfg.move_threshold * sides) | (tilt > cfg.tilt_threshold)
+    falls = bool(fell.any())
+    outcome = {
+        "falls": falls,
+        "analytic_margin_mm": round(bal.margin * 1000.0, 3),
+        "interface_margins_mm": [round(m * 1000.0, 3) for m in bal.interface_margins],
+        "displacement": [round(float(v), 6) for v in disp],
+        "tilt_deg": [round(float(v), 4) for v in tilt],
+        "fell_blocks": [int(i) for i in np.flatnonzero(fell)],
+        "final_pos": [[round(float(v), 6) for v in p] for p in sim.pos],
+        "final_quat": [[round(float(v), 6) for v in q] for q in sim.quat],
+    }
+    if falls == bal.stable:
+        return TowerJudgement(False, "simulation_disagrees", falls, bal, outcome)
+    return TowerJudgement(True, "", falls, bal, outcome)
