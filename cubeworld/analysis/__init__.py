@@ -2,7 +2,7 @@
 
 Structured after bethgelab/model-vs-human: `loading` (checked inputs), `metrics` (the
 statistics on arrays), `tables` (DataFrames of results), `plotting` (figures), `report`
-(the HTML page), `analyze` (all of it, as `cubeworld analyze` runs it).
+(the HTML page), `pipeline` (all of it: `analyze`, as `cubeworld analyze` runs it).
 """
 
 import importlib
@@ -10,7 +10,7 @@ import importlib
 # Names are loaded on first use (PEP 562), so that `cubeworld --help` and the other
 # stages' commands do not pay for matplotlib/seaborn/statsmodels at start-up.
 _EXPORTS = {
-    "analyze": "analyze",
+    "analyze": "pipeline",
     "AnalysisData": "loading",
     "AnalysisInputError": "loading",
     "load_inputs": "loading",
@@ -43,7 +43,9 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         module = importlib.import_module(f"cubeworld.analysis.{_EXPORTS[name]}")
-        return getattr(module, name)
+        value = getattr(module, name)
+        globals()[name] = value  # cache: later look-ups skip this function
+        return value
     raise AttributeError(f"module 'cubeworld.analysis' has no attribute {name!r}")
 
 

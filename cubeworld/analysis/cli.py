@@ -78,7 +78,7 @@ def analyze_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Accuracy (Wilson intervals), kappa to truth and humans, figures and report.html."""
-    from cubeworld.analysis.analyze import analyze
+    from cubeworld.analysis import analyze
     from cubeworld.analysis.loading import AnalysisInputError
 
     if epoch != "last":

@@ -1,7 +1,123 @@
-"""Commands of the experiments stage (placeholder until the stage lands)."""
+"""`cubeworld study run|status|report CONFIG` and `cubeworld study slurm-up|slurm-down`.
+
+Heavy imports stay inside the commands so `cubeworld --help` stays fast. Every expected
+problem (bad config, changed run, missing input) is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
 
 import typer
+
+study_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                        help="A whole study (models x conditions x seeds) from one YAML config.")
+
+CONFIG = typer.Argument(..., help="Study config (YAML), e.g. studies/quick.yaml.")
+RUNS = typer.Option(None, "--runs-dir", help="Run store root (default: the config's runs_dir).")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _expected_errors():
+    from cubeworld.experiments.config import ConfigError
+    from cubeworld.experiments.executors import SlurmSubmitError
+    from cubeworld.experiments.prepare import StudyInputError
+    from cubeworld.experiments.store import RunConfigChanged
+
+    return (ConfigError, StudyInputError, RunConfigChanged, SlurmSubmitError, FileNotFoundError)
+
+
+@study_app.command("run")
+def run_cmd(
+    config: Path = CONFIG,
+    executor: Optional[str] = typer.Option(None, help="local or slurm (default: the config's)."),
+    restart: bool = typer.Option(False, "--restart", help="Start runs whose config changed over."),
+    runs_dir: Optional[Path] = RUNS,
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Run id or prefix (repeatable)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Slurm: submit and return."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip the report at the end."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="torch CPU threads per run (default: torch's)."),
+) -> None:
+    """Run or finish the study: skips finished runs, resumes interrupted ones."""
+    if executor is not None and executor not in ("local", "slurm"):
+        raise typer.BadParameter(f"expected local or slurm, got {executor!r}", param_hint="--executor")
+    from cubeworld.experiments.study import run_study
+
+    try:
+        result = run_study(config, executor=executor, restart=restart, runs_dir=runs_dir,
+                           progress=not quiet, report=not no_report, wait=not no_wait,
+                           only=only or (), threads=threads)
+    except _expected_errors() as e:
+        _fail(str(e))
+        return
+    counts: dict[str, int] = {}
+    for s in result.states.values():
+        counts[s] = counts.get(s, 0) + 1
+    typer.echo(f"{len(result.states)} runs ({result.skipped} already done): "
+               + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if result.report:
+        typer.echo(f"report: {result.report}")
+    if not no_wait and not result.ok:
+        raise typer.Exit(1)
+
+
+@study_app.command("status")
+def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
+    """A table of runs: done / running / failed / to do (Slurm job states from sacct)."""
+    from cubeworld.experiments.study import status_table, study_status
+
+    try:
+        rows = study_status(config, runs_dir=runs_dir)
+    except _expected_errors() as e:
+        _fail(str(e))
+        return
+    typer.echo(status_table(rows))
+
+
+@study_app.command("report")
+def report_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
+    """Write the analysis report over every finished run's predictions."""
+    from cubeworld.experiments.study import study_report
+
+    try:
+        path = study_report(config, runs_dir=runs_dir)
+    except _expected_errors() as e:
+        _fail(str(e))
+        return
+    typer.echo(f"report: {path}")
+
+
+@study_app.command("slurm-up")
+def slurm_up(folder: Path = typer.Argument(..., help="Empty folder for the cluster's files (short path).")) -> None:
+    """Start a single-node Slurm cluster with accounting on this machine (needs root)."""
+    from cubeworld.experiments.slurm_local import LocalSlurmCluster, SlurmClusterError
+
+    try:
+        cluster = LocalSlurmCluster(root=folder.resolve()).start()
+    except SlurmClusterError as e:
+        _fail(str(e))
+        return
+    typer.echo(f"export SLURM_CONF={cluster.conf}")
+    typer.echo(f"# stop with: cubeworld study slurm-down {folder}")
+
+
+@study_app.command("slurm-down")
+def slurm_down(folder: Path = typer.Argument(..., help="The folder given to slurm-up.")) -> None:
+    """Stop a cluster started by slurm-up (each daemon by its PID)."""
+    from cubeworld.experiments.slurm_local import stop_by_pid_file
+
+    if not (folder / "cluster.json").is_file():
+        _fail(f"{folder}: no cluster.json (not a folder given to slurm-up)")
+    typer.echo("stopped: " + ", ".join(stop_by_pid_file(folder)))
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.add_typer(study_app, name="study")

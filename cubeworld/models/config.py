@@ -94,6 +94,7 @@ class FinetuneConfig:
     max_pixels: int | None = None  # image resolution cap (e.g. 224*224); None = the model's
     condition: str = ""  # the `condition` column of the predictions written
     adapter_label: str | None = None  # the `adapter` column; default: the run folder's name
+    model_label: str | None = None  # the `model` column; default: `model` (id or path)
     device: str | None = None
     num_workers: int = 0  # processes decoding images ahead of the model (useful on a GPU)
     progress: bool = True

@@ -215,7 +215,7 @@ def _evaluate_epoch(bundle: ModelBundle, config: FinetuneConfig, out: Path, epoc
                  batch_size=config.eval_batch_size, condition=config.condition,
                  num_workers=config.num_workers,
                  seed=config.seed, epoch=epoch, progress=config.progress,
-                 adapter_label=adapter_label, model_label=config.model)
+                 adapter_label=adapter_label, model_label=config.model_label or config.model)
 
 
 def finetune(config: FinetuneConfig) -> Path:

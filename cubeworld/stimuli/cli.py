@@ -1,4 +1,4 @@
-"""Commands of the stimuli stage: `generate ...`, `sheet`, `demo`.
+"""Commands of the stimuli stage: `generate ...` (incl. `generate demo`) and `sheet`.
 
 Heavy modules (mujoco, numpy, PIL) are imported inside the commands so `cubeworld --help`
 stays fast. Bad input ends with a one-line error and exit code 2, never a traceback.
@@ -155,7 +155,7 @@ def demo(
     workers: Optional[int] = WORKERS,
     quiet: bool = QUIET,
 ) -> None:
-    """The main job on built-in defaults: small tower and pyramid sets with contact sheets."""
+    """A first look: small tower and pyramid sets with their contact sheets, in a minute."""
     from cubeworld.stimuli.demo import run_stimuli_demo
 
     with _clean_errors():
@@ -168,4 +168,4 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.add_typer(generate_app, name="generate")
     app.command("sheet")(sheet)
-    app.command("demo")(demo)
+    generate_app.command("demo")(demo)

@@ -1,0 +1,196 @@
+"""The run store: one folder per (model, condition, seed), and what state each run is in.
+
+    runs/<study>/
+      study.json                    the validated config, as last run
+      sets/<set>/                   sets the study generated or imported itself
+      models/<model>/               models the study built itself (the tiny model)
+      <model>/<condition>/seed-<k>/ one run (seed-none for zero-shot: it has no seed)
+        run.json                    the resolved config of this run (what makes it this run)
+        running.json                {pid, host, started}: written at start, removed at the end
+        failed.json                 the last error (removed when the run starts again)
+        done.json                   written last: the run is complete
+        checkpoints/epoch-K/, predictions/epoch-K/<set>.csv, state.json, log.jsonl
+      slurm/                        submitit's folder, and jobs.json (run id -> job id)
+      report/                       the analysis report
+
+Why markers and not a database: every file is written atomically, so the state of a run
+is always readable from its folder, whichever machine or job wrote it, after any kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cubeworld.formats.atomic import atomic_write_json
+
+RUN_FILE = "run.json"
+DONE_FILE = "done.json"
+FAILED_FILE = "failed.json"
+RUNNING_FILE = "running.json"
+STATE_FILE = "state.json"
+
+DONE, RUNNING, FAILED, TODO = "done", "running", "failed", "to do"
+
+
+class RunConfigChanged(RuntimeError):
+    """A run folder holds a run of a different config; start it over with --restart."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the grid: everything a worker (local or a Slurm job) needs to do it."""
+
+    study: str
+    model: str
+    condition: str
+    seed: int | None
+    dir: Path
+    resolved: dict[str, Any]  # JSON-able: the run's resolved config, compared on resume
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.model}/{self.condition}/{seed_folder(self.seed)}"
+
+
+def seed_folder(seed: int | None) -> str:
+    return "seed-none" if seed is None else f"seed-{seed}"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def extends_epochs(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when `new` only asks for more epochs of the same run: it resumes, no restart."""
+    if "training" not in old or "training" not in new:
+        return False
+    o, n = dict(old), dict(new)
+    ot, nt = dict(o.pop("training")), dict(n.pop("training"))
+    more = int(nt.pop("epochs", 0)) >= int(ot.pop("epochs", 0))
+    return more and o == n and ot == nt
+
+
+def prepare_run_dir(spec: RunSpec, restart: bool = False) -> None:
+    """Create the run folder or check that it holds this very run.
+
+    A different resolved config is an error (`RunConfigChanged`) unless `restart`, which
+    empties the folder first. Equal configs resume where the run stopped.
+    """
+    run_file = spec.dir / RUN_FILE
+    old = _read_json(run_file)
+    if old is not None and old != spec.resolved and extends_epochs(old, spec.resolved):
+        (spec.dir / DONE_FILE).unlink(missing_ok=True)
+        atomic_write_json(run_file, spec.resolved)
+        return
+    if old is not None and old != spec.resolved:
+        if not restart:
+            changed = sorted(k for k in set(old) | set(spec.resolved) if old.get(k) != spec.resolved.get(k))
+            raise RunConfigChanged(
+                f"run {spec.run_id} in {spec.dir} was made with a different config "
+                f"(changed: {', '.join(changed)}); rerun with --restart to start it over"
+            )
+    if restart and spec.dir.exists() and (old is None or old != spec.resolved):
+        shutil.rmtree(spec.dir)
+    spec.dir.mkdir(parents=True, exist_ok=True)
+    if old != spec.resolved or restart:
+        atomic_write_json(run_file, spec.resolved)
+
+
+def config_conflict(spec: RunSpec) -> str | None:
+    """Which keys of the stored run config differ from this spec (None = no stored run or equal)."""
+    old = _read_json(spec.dir / RUN_FILE)
+    if old is None or old == spec.resolved or extends_epochs(old, spec.resolved):
+        return None
+    return ", ".join(sorted(k for k in set(old) | set(spec.resolved) if old.get(k) != spec.resolved.get(k)))
+
+
+def is_done(spec: RunSpec) -> bool:
+    done = _read_json(spec.dir / DONE_FILE)
+    return done is not None and _read_json(spec.dir / RUN_FILE) == spec.resolved
+
+
+class RunBusy(RuntimeError):
+    """Another live process on this machine is doing this run right now."""
+
+
+def check_not_busy(spec: RunSpec) -> None:
+    """Refuse to start a run that a live local process is doing (two writers = corruption)."""
+    running = _read_json(spec.dir / RUNNING_FILE)
+    if (running and running.get("job_id") is None and running.get("host") == socket.gethostname()
+            and int(running.get("pid", -1)) != os.getpid() and _pid_alive(int(running.get("pid", -1)))):
+        raise RunBusy(f"run {spec.run_id} is being done by process {running['pid']} on this machine")
+
+
+def mark_running(spec: RunSpec, job_id: str | None = None) -> None:
+    (spec.dir / FAILED_FILE).unlink(missing_ok=True)
+    atomic_write_json(spec.dir / RUNNING_FILE, {
+        "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "job_id": job_id,
+    })
+
+
+def mark_done(spec: RunSpec, info: dict[str, Any] | None = None) -> None:
+    atomic_write_json(spec.dir / DONE_FILE, {"finished": time.time(), **(info or {})})
+    (spec.dir / RUNNING_FILE).unlink(missing_ok=True)
+
+
+def mark_failed(spec: RunSpec, error: str) -> None:
+    atomic_write_json(spec.dir / FAILED_FILE, {"failed": time.time(), "error": error})
+    (spec.dir / RUNNING_FILE).unlink(missing_ok=True)
+
+
+def last_epoch(spec: RunSpec) -> int | None:
+    """The last finished epoch of a fine-tuning run (from the trainer's state.json)."""
+    state = _read_json(spec.dir / STATE_FILE)
+    if not state:
+        return None
+    for key in ("last_epoch", "epoch", "completed_epochs"):
+        if isinstance(state.get(key), int):
+            return state[key]
+    return None
+
+
+def local_state(spec: RunSpec) -> tuple[str, str]:
+    """(state, detail) from the run folder alone (no scheduler asked)."""
+    if is_done(spec):
+        return DONE, ""
+    conflict = config_conflict(spec)
+    if conflict:
+        return FAILED, f"config changed ({conflict}): use --restart"
+    running = _read_json(spec.dir / RUNNING_FILE)
+    failed = _read_json(spec.dir / FAILED_FILE)
+    if running is not None:
+        if running.get("host") == socket.gethostname() and running.get("job_id") is None:
+            if _pid_alive(int(running.get("pid", -1))):
+                return RUNNING, f"pid {running['pid']}"
+            return FAILED, "interrupted (process gone): resumable"
+        return RUNNING, f"job {running.get('job_id')}" if running.get("job_id") else "elsewhere"
+    if failed is not None:
+        return FAILED, str(failed.get("error", ""))[:120]
+    return TODO, ""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,287 @@
+"""A whole study from one config: prepare inputs, do the runs, report.
+
+    run_study("studies/quick.yaml")          # local, or Slurm when the config says so
+    study_status("studies/quick.yaml")       # list of RunStatus (done/running/failed/to do)
+    study_report("studies/quick.yaml")       # cubeworld.analysis.analyze over every table
+
+Running a study again skips finished runs and resumes interrupted ones; a run whose
+config changed is an error unless `restart=True` (which starts those runs over).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from cubeworld.experiments.config import StudyConfig, config_summary, load_config
+from cubeworld.experiments.executors import (
+    Work,
+    jobs_submitted_at,
+    read_jobs,
+    run_local,
+    run_state,
+    slurm_states,
+    submit_slurm,
+    wait_slurm,
+)
+from cubeworld.experiments.plan import model_location, plan_runs, set_dir
+from cubeworld.experiments.prepare import (
+    StudyInputError,
+    needed_sets,
+    prepare_models,
+    prepare_sets,
+)
+from cubeworld.experiments.runner import RunTask, TrainSource, execute_run
+from cubeworld.experiments.store import (
+    DONE,
+    FAILED,
+    RUNNING,
+    TODO,
+    RunConfigChanged,
+    RunSpec,
+    config_conflict,
+    is_done,
+    last_epoch,
+    local_state,
+)
+from cubeworld.formats.atomic import atomic_write_json
+
+HUMAN_TABLE = "human_responses.csv"  # a set folder's own human responses (Lerer100 has one)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    run_id: str
+    model: str
+    condition: str
+    seed: int | None
+    state: str
+    epoch: int | None
+    detail: str
+    dir: Path
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What `run_study` did: final state per run, and the report (if all runs are done)."""
+
+    states: dict[str, str]
+    report: Path | None
+    skipped: int  # runs already done before this call
+
+    @property
+    def ok(self) -> bool:
+        return all(s == DONE for s in self.states.values())
+
+
+def _as_config(config: str | Path | StudyConfig, runs_dir: str | Path | None = None) -> StudyConfig:
+    return config if isinstance(config, StudyConfig) else load_config(config, runs_dir=runs_dir)
+
+
+def available_evaluation(cfg: StudyConfig) -> list[str]:
+    """Evaluation sets that exist (a Lerer100 that could not be imported is left out)."""
+    out = []
+    for name in cfg.evaluation:
+        d = set_dir(cfg, name)
+        if (d / "metadata.jsonl").is_file():
+            out.append(name)
+    return out
+
+
+def build_tasks(cfg: StudyConfig, evaluation: list[str], *, restart: bool = False,
+                progress: bool = True, threads: int | None = None) -> list[RunTask]:
+    tasks = []
+    for spec in plan_runs(cfg, evaluation):
+        c = cfg.condition(spec.condition)
+        train = []
+        for p in c.train:
+            humans = set_dir(cfg, p.set) / HUMAN_TABLE if p.labels.from_set else p.labels.humans
+            train.append(TrainSource(set_dir(cfg, p.set), p.n, humans))
+        tasks.append(RunTask(
+            spec=spec, model=model_location(cfg, spec.model), train=tuple(train),
+            evaluation=tuple(set_dir(cfg, e) for e in evaluation), epochs=cfg.epochs,
+            evaluate_each_epoch=cfg.evaluate_each_epoch, training=dict(cfg.training),
+            batch_size=cfg.batch_size, restart=restart, progress=progress, threads=threads,
+        ))
+    return tasks
+
+
+def missing_labels(task: RunTask) -> str | None:
+    """The first human-responses table this run trains on that does not exist (or None)."""
+    for part in task.train:
+        if part.humans is not None and not part.humans.is_file():
+            return str(part.humans)
+    return None
+
+
+def check_conflicts(specs: Sequence[RunSpec]) -> None:
+    """Refuse to touch any run whose stored config differs (before doing anything)."""
+    bad = [(s, c) for s in specs if (c := config_conflict(s))]
+    if bad:
+        lines = "\n".join(f"  {s.run_id}: {c}" for s, c in bad[:10])
+        more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise RunConfigChanged(
+            f"{len(bad)} run(s) exist with a different config (changed keys):\n{lines}{more}\n"
+            "rerun with --restart to start them over")
+
+
+def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
+              restart: bool = False, runs_dir: str | Path | None = None,
+              progress: bool = True, report: bool = True, wait: bool = True,
+              only: Sequence[str] = (), work: Work = execute_run,
+              threads: int | None = None) -> StudyResult:
+    """Run (or finish) a study; return the final state of each run and the report path.
+
+    executor: "local" or "slurm" (default: the config's). only: run ids or prefixes
+    (`tiny/zero-shot`) to limit the runs. wait=False (Slurm): submit and return.
+    work: what a run does (default `execute_run`: fine-tuning or zero-shot scoring).
+    threads: torch CPU threads per run (default: torch's; in a Slurm job: its CPUs).
+
+    Set generation uses a process pool (spawn): call this from a script under
+    `if __name__ == "__main__":`.
+    """
+    cfg = _as_config(config, runs_dir)
+    kind = executor or cfg.executor.kind
+    if kind not in ("local", "slurm"):
+        raise ValueError(f"executor must be local or slurm, got {kind!r}")
+    cfg.study_dir.mkdir(parents=True, exist_ok=True)
+    summary_file = cfg.study_dir / "study.json"
+    summary = json.loads(json.dumps(config_summary(cfg)))
+    if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
+        atomic_write_json(summary_file, summary)
+    prepare_sets(cfg, needed_sets(cfg), progress=progress)
+    prepare_models(cfg)
+    evaluation = available_evaluation(cfg)
+    tasks = build_tasks(cfg, evaluation, restart=restart, progress=progress, threads=threads)
+    if only:
+        tasks = [t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)]
+        if not tasks:
+            raise StudyInputError(f"--only {', '.join(only)}: no run of {cfg.source} matches "
+                                  "(run ids look like model/condition/seed-k)")
+    waiting = [t for t in tasks if missing_labels(t)]
+    for t in waiting:
+        if not is_done(t.spec):
+            warnings.warn(f"run {t.spec.run_id}: human labels {missing_labels(t)} not found; "
+                          "the run waits until that table exists", stacklevel=2)
+    all_tasks = tasks
+    tasks = [t for t in tasks if not missing_labels(t) or is_done(t.spec)]
+    if not restart:
+        check_conflicts([t.spec for t in tasks])
+    skipped = sum(is_done(t.spec) for t in tasks)
+    pending = [t for t in tasks if not is_done(t.spec) or restart]
+    if kind == "local":
+        busy = frozenset(r.run_id for r in study_status(cfg) if r.state == RUNNING)
+        states = run_local(pending, work, progress=progress, busy=busy)
+    else:
+        folder = cfg.study_dir / "slurm"
+        submit_slurm(pending, folder, cfg.executor.slurm, cfg.name, work)
+        if not wait:
+            return StudyResult({t.spec.run_id: RUNNING for t in pending}, None, skipped)
+        states = wait_slurm(pending, folder, poll_s=cfg.executor.slurm.poll_s, progress=progress)
+    all_states = {t.spec.run_id: (DONE if is_done(t.spec) else states.get(t.spec.run_id, TODO))
+                  for t in all_tasks}
+    report_path = None
+    if report and all(s == DONE for s in all_states.values()) and not only:
+        report_path = study_report(cfg, progress=progress, force=False)
+    return StudyResult(all_states, report_path, skipped)
+
+
+def study_status(config: str | Path | StudyConfig, runs_dir: str | Path | None = None) -> list[RunStatus]:
+    """Every run with its state: done / running / failed / to do (Slurm jobs asked via sacct)."""
+    cfg = _as_config(config, runs_dir)
+    evaluation = available_evaluation(cfg) if cfg.study_dir.exists() else list(cfg.evaluation)
+    specs = plan_runs(cfg, evaluation)
+    jobs = read_jobs(cfg.study_dir / "slurm")
+    states = slurm_states([jobs[s.run_id] for s in specs if s.run_id in jobs]) if jobs else {}
+    out = []
+    for s in specs:
+        if s.run_id in jobs:
+            state, detail = run_state(s, jobs[s.run_id], states,
+                                      jobs_submitted_at(cfg.study_dir / "slurm"))
+        else:
+            state, detail = local_state(s)
+        out.append(RunStatus(s.run_id, s.model, s.condition, s.seed, state, last_epoch(s),
+                             detail, s.dir))
+    return out
+
+
+def prediction_tables(cfg: StudyConfig) -> list[Path]:
+    """All prediction tables of all finished runs (every epoch)."""
+    evaluation = available_evaluation(cfg)
+    tables = []
+    for s in plan_runs(cfg, evaluation):
+        if is_done(s):
+            tables.extend(sorted((s.dir / "predictions").glob("epoch-*/*.csv")))
+    return tables
+
+
+def human_tables(cfg: StudyConfig, evaluation: list[str]) -> list[Path]:
+    """Human responses of the evaluation sets: the table a set names with `humans:`, else
+    the set folder's own human_responses.csv (Lerer100 brings one)."""
+    tables = []
+    for e in evaluation:
+        named = cfg.sets[e].humans
+        if named is not None:
+            if named.is_file():
+                tables.append(named)
+            else:
+                warnings.warn(f"sets.{e}.humans: {named} does not exist (yet); the report "
+                              "has no human kappas for this set", stacklevel=2)
+        elif (set_dir(cfg, e) / HUMAN_TABLE).is_file():
+            tables.append(set_dir(cfg, e) / HUMAN_TABLE)
+    return tables
+
+
+def _report_inputs(tables: list[Path], humans: list[Path]) -> dict:
+    return {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for p in [*tables, *humans]}
+
+
+def study_report(config: str | Path | StudyConfig, *, runs_dir: str | Path | None = None,
+                 progress: bool = True, force: bool = True) -> Path:
+    """Analyse every prediction table with the humans and truth; return report.html.
+
+    force=False: keep an existing report made from exactly these tables (so a second
+    `study run` does nothing).
+    """
+    import pandas as pd
+
+    from cubeworld.analysis import analyze
+    from cubeworld.formats.responses import read_responses
+
+    cfg = _as_config(config, runs_dir)
+    evaluation = available_evaluation(cfg)
+    tables = prediction_tables(cfg)
+    if not tables:
+        raise FileNotFoundError(f"{cfg.study_dir}: no finished runs to report on yet")
+    statuses = study_status(cfg)
+    unfinished = [s for s in statuses if s.state != DONE]
+    if unfinished:
+        warnings.warn(f"{len(unfinished)} run(s) not done; the report covers the finished ones",
+                      stacklevel=2)
+    humans = human_tables(cfg, evaluation)
+    out = cfg.study_dir / "report"
+    inputs = _report_inputs(tables, humans)
+    stamp = out / "inputs.json"
+    if not force and (out / "report.html").is_file() and stamp.is_file():
+        if json.loads(stamp.read_text()) == inputs:
+            return out / "report.html"
+    h = pd.concat([read_responses(p) for p in humans], ignore_index=True) if humans else None
+    path = analyze(tables, out, truth=[set_dir(cfg, e) for e in evaluation], humans=h,
+                   progress=progress)
+    atomic_write_json(stamp, inputs)
+    return path
+
+
+def status_table(rows: Sequence[RunStatus]) -> str:
+    """A plain-text table of run states plus a one-line summary."""
+    header = ("run", "state", "epoch", "detail")
+    body = [(r.run_id, r.state, "" if r.epoch is None else str(r.epoch), r.detail.splitlines()[0] if r.detail else "")
+            for r in rows]
+    widths = [max(len(x[i]) for x in [header, *body]) for i in range(4)]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *body]]
+    counts = {s: sum(r.state == s for r in rows) for s in (DONE, RUNNING, FAILED, TODO)}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Helpers of the study tests: hand-made sets and a plain run body.
+
+The plain body is a real, resumable, per-epoch function (no model): it lets the run
+store and both executors be tested in seconds. The studies of the real stages (tiny model)
+are in test_experiments_study.py. (A uniquely named module: every test folder has its own
+conftest.py, so `import conftest` would be ambiguous.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from cubeworld.formats.atomic import atomic_write_json, write_jsonl
+from cubeworld.formats.predictions import PredictionWriter
+from cubeworld.formats.sets import load_set
+from cubeworld.tasks import answer_for, get_task
+
+SLEEP_ENV = "CUBEWORLD_TEST_EPOCH_SLEEP"
+
+
+def make_set(root: Path, name: str, domain: str, sizes=(2, 3), per_cell: int = 2) -> Path:
+    """A small valid stimulus set written by hand (1x1 PNG images)."""
+    from PIL import Image
+
+    d = root / name
+    (d / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in sizes:
+        for falls in (False, True):
+            for i in range(per_cell):
+                sid = f"{name}-n{n}-{int(falls)}-{i}"
+                Image.new("RGB", (8, 8), (n * 20, 100 * falls, i * 30)).save(d / "images" / f"{sid}.png")
+                rows.append({"file_name": f"images/{sid}.png", "stimulus_id": sid, "domain": domain,
+                             "n_blocks": n, "falls": falls, "answer": answer_for(falls),
+                             "prompt": get_task(domain).prompt})
+    write_jsonl(d / "metadata.jsonl", rows)
+    atomic_write_json(d / "dataset.json", {"name": name, "domain": domain, "generator": "test",
+                                           "generator_version": 1, "seed": 0, "arguments": {},
+                                           "counts": {}})
+    return d
+
+
+def plain_body(task) -> None:
+    """A real resumable 'training': per epoch, deterministic predictions + state.json."""
+    spec = task.spec
+    state_file = spec.dir / "state.json"
+    zero_shot = spec.resolved["condition"]["zero_shot"]
+    last = 0 if zero_shot else task.epochs
+    start = json.loads(state_file.read_text())["last_epoch"] + 1 if state_file.exists() else (
+        0 if zero_shot else 1)
+    for epoch in range(start, last + 1):
+        time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
+        for set_dir in task.evaluation:
+            s = load_set(set_dir)
+            w = PredictionWriter(spec.dir / "predictions" / f"epoch-{epoch}" / f"{s.name}.csv")
+            rows = []
+            for r in s.rows:
+                h = hashlib.sha256(f"{r.stimulus_id}|{spec.condition}|{spec.seed}|{epoch}".encode())
+                p = int.from_bytes(h.digest()[:4], "big") / 2**32
+                answer = "Yes" if p >= 0.5 else "No"
+                rows.append({"stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
+                             "n_blocks": r.n_blocks, "falls": r.falls, "model": spec.model,
+                             "adapter": "", "condition": spec.condition,
+                             "seed": "" if spec.seed is None else spec.seed, "epoch": epoch,
+                             "p_yes": round(p, 6), "answer": answer,
+                             "correct": answer == r.answer})
+            w.append(rows)
+        atomic_write_json(state_file, {"last_epoch": epoch})
+
+
+def plain_config(root: Path, *, epochs: int = 2, seeds=(0, 1), executor: str = "local",
+                 extra: str = "") -> Path:
+    """A study over hand-made sets for the plain body (no generation, no model)."""
+    sets = root / "sets"
+    if not sets.exists():
+        make_set(sets, "towers-small", "tower")
+        make_set(sets, "pyramids-small", "pyramid", sizes=(3, 6))
+    cfg = root / "plain.yaml"
+    cfg.write_text(f"""\
+name: plain
+runs_dir: runs
+models:
+  base: {{source: some/hub-model}}
+sets:
+  towers: {{path: sets/towers-small}}
+  pyramids: {{path: sets/pyramids-small}}
+conditions:
+  zero-shot: {{zero_shot: true}}
+  towers: {{train: [towers]}}
+  joint: {{size: 8, train: [{{set: towers, proportion: 0.5}}, {{set: pyramids, proportion: 0.5}}]}}
+evaluation: [towers, pyramids]
+seeds: [{", ".join(str(s) for s in seeds)}]
+training: {{epochs: {epochs}}}
+executor:
+  kind: {executor}
+  slurm: {{gpus_per_node: 0, cpus_per_task: 1, mem_gb: 1, timeout_min: 10, poll_s: 1}}
+{extra}""")
+    return cfg
+
+
+def read_all_predictions(study_dir: Path) -> dict[str, bytes]:
+    """relative path -> bytes of every prediction table under a study folder."""
+    return {str(p.relative_to(study_dir)): p.read_bytes()
+            for p in sorted(study_dir.glob("*/*/seed-*/predictions/epoch-*/*.csv"))}
