@@ -34,7 +34,9 @@ fi
 # The CPU build of torch first: the package's open range (torch>=2.4) then keeps it.
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   echo "[install] torch==2.13.0 (CPU)"
-  .venv/bin/pip install -q torch==2.13.0
+  if ! .venv/bin/pip install -q torch==2.13.0 > .venv/pip-torch.log 2>&1; then
+    grep -v "is ignored: it is neither" .venv/pip-torch.log; exit 1
+  fi
 fi
 stamp=".venv/.cubeworld-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

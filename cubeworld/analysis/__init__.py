@@ -5,49 +5,39 @@ statistics on arrays), `tables` (DataFrames of results), `plotting` (figures), `
 (the HTML page), `pipeline` (all of it: `analyze`, as `cubeworld analyze` runs it).
 """
 
-import importlib
+from cubeworld.lazy import lazy_exports
 
 # Names are loaded on first use (PEP 562), so that `cubeworld --help` and the other
 # stages' commands do not pay for matplotlib/seaborn/statsmodels at start-up.
 _EXPORTS = {
-    "analyze": "pipeline",
-    "AnalysisData": "loading",
-    "AnalysisInputError": "loading",
-    "load_inputs": "loading",
-    "Consistency": "metrics",
-    "DegenerateKappaWarning": "metrics",
-    "KappaDifference": "metrics",
-    "KappaEstimate": "metrics",
-    "answer_kappa": "metrics",
-    "cohen_kappa": "metrics",
-    "error_consistency": "metrics",
-    "expected_consistency": "metrics",
-    "human_human_kappa": "metrics",
-    "item_bootstrap_mean_kappa": "metrics",
-    "kappa_bounds": "metrics",
-    "kappa_to_humans": "metrics",
-    "kappa_to_truth": "metrics",
-    "paired_kappa_difference": "metrics",
-    "pairwise_human_kappas": "metrics",
-    "wilson_interval": "metrics",
-    "accuracy_table": "tables",
-    "epoch_table": "tables",
-    "human_accuracy_table": "tables",
-    "kappa_table": "tables",
-    "select_epoch": "tables",
+    "analyze": "cubeworld.analysis.pipeline",
+    "AnalysisData": "cubeworld.analysis.loading",
+    "AnalysisInputError": "cubeworld.analysis.loading",
+    "load_inputs": "cubeworld.analysis.loading",
+    "Consistency": "cubeworld.analysis.metrics",
+    "DegenerateKappaWarning": "cubeworld.analysis.metrics",
+    "KappaDifference": "cubeworld.analysis.metrics",
+    "KappaEstimate": "cubeworld.analysis.metrics",
+    "answer_kappa": "cubeworld.analysis.metrics",
+    "cohen_kappa": "cubeworld.analysis.metrics",
+    "error_consistency": "cubeworld.analysis.metrics",
+    "expected_consistency": "cubeworld.analysis.metrics",
+    "human_human_kappa": "cubeworld.analysis.metrics",
+    "item_bootstrap_mean_kappa": "cubeworld.analysis.metrics",
+    "kappa_bounds": "cubeworld.analysis.metrics",
+    "kappa_to_humans": "cubeworld.analysis.metrics",
+    "kappa_to_truth": "cubeworld.analysis.metrics",
+    "paired_kappa_difference": "cubeworld.analysis.metrics",
+    "pairwise_human_kappas": "cubeworld.analysis.metrics",
+    "wilson_interval": "cubeworld.analysis.metrics",
+    "accuracy_table": "cubeworld.analysis.tables",
+    "epoch_table": "cubeworld.analysis.tables",
+    "human_accuracy_table": "cubeworld.analysis.tables",
+    "kappa_table": "cubeworld.analysis.tables",
+    "select_epoch": "cubeworld.analysis.tables",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"cubeworld.analysis.{_EXPORTS[name]}")
-        value = getattr(module, name)
-        globals()[name] = value  # cache: later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'cubeworld.analysis' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -83,7 +83,10 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, out: Path) 
                     cbar_kws={"label": "accuracy (chance = 0.5)"})
     ax.set_xlabel("evaluation set x number of blocks")
     ax.set_ylabel("condition")
-    ax.tick_params(axis="x", rotation=0)
+    # Long set names side by side overlap: slant them when the cells are many.
+    slant = len(cols) * max(len(str(s)) for s in df["set"]) > 100
+    ax.set_xticks(ax.get_xticks(), ax.get_xticklabels(), rotation=55 if slant else 0,
+                  ha="right" if slant else "center", rotation_mode="anchor")
     return _save(fig, out, "fig_accuracy_heatmap", "Accuracy per condition and evaluation cell",
                  "Accuracy (share of correct Yes/No answers; mean over seeds) of each condition "
                  "(rows) on each evaluation set and block count (columns). Blue is above "

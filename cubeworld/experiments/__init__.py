@@ -19,30 +19,26 @@ Names are imported lazily so that `cubeworld --help` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cubeworld.lazy import lazy_exports
 
 _EXPORTS = {
-    "run_study": "study",
-    "study_status": "study",
-    "study_report": "study",
-    "status_table": "study",
-    "StudyResult": "study",
-    "RunStatus": "study",
-    "load_config": "config",
-    "StudyConfig": "config",
-    "ConfigError": "config",
-    "plan_runs": "plan",
-    "RunSpec": "store",
-    "RunConfigChanged": "store",
-    "execute_run": "runner",
-    "LocalSlurmCluster": "slurm_local",
+    "run_study": "cubeworld.experiments.study",
+    "study_status": "cubeworld.experiments.study",
+    "study_report": "cubeworld.experiments.study",
+    "status_table": "cubeworld.experiments.study",
+    "StudyResult": "cubeworld.experiments.study",
+    "RunStatus": "cubeworld.experiments.study",
+    "load_config": "cubeworld.experiments.config",
+    "StudyConfig": "cubeworld.experiments.config",
+    "ConfigError": "cubeworld.experiments.config",
+    "plan_runs": "cubeworld.experiments.plan",
+    "RunSpec": "cubeworld.experiments.store",
+    "RunConfigChanged": "cubeworld.experiments.store",
+    "execute_run": "cubeworld.experiments.runner",
+    "LocalSlurmCluster": "cubeworld.experiments.slurm_local",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"cubeworld.experiments.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'cubeworld.experiments' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ Names are imported on first use so that `cubeworld --help` does not load FastAPI
 
 from __future__ import annotations
 
-import importlib
+from cubeworld.lazy import lazy_exports
 
 _EXPORTS = {
     "create_study": "cubeworld.human.study",
@@ -29,7 +29,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cubeworld.human' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,8 +13,7 @@ Names are imported lazily so that `cubeworld --help` does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cubeworld.lazy import lazy_exports
 
 _EXPORTS = {
     "build_tiny_model": "cubeworld.models.tiny",
@@ -42,7 +41,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cubeworld.models' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,6 +24,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from typing import TYPE_CHECKING
 
+from cubeworld.lazy import lazy_exports
 from cubeworld.stimuli.errors import StimuliError
 
 # The entry points load lazily, so `cubeworld --help` does not import numpy or mujoco.
@@ -45,14 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from cubeworld.stimuli.subset import draw_subset
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cubeworld.stimuli' has no attribute {name!r}")
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = ["StimuliError", *sorted(_LAZY)]
