@@ -144,13 +144,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = args.model or build_tiny_model(tmp / "tiny")
-        items = make_images(tmp, args.images)
-        print(f"model {model_dir}  images {args.images} (448 px PNGs)  threads {args.threads}  "
+        print(f"model {model_dir}  images {args.images} (PNGs of the measured size)  threads {args.threads}  "
               f"torch {torch.__version__}  clock {args.clock}")
         bs = args.batch_size
         print(f"{'px':>4} {'baseline':>10} {'score b1':>9} {'score b' + str(bs):>9} {'speedup':>8} "
               f"{'fwd b1':>8} {'fwd b' + str(bs):>8} {'lora train':>11} {'full train':>11}")
         for px in (224, 448):
+            # Images of the measured size, as a set generated with `--resolution px` is.
+            folder = tmp / f"images-{px}"
+            folder.mkdir()
+            items = make_images(folder, args.images, size=px)
             b = load_model(model_dir, max_pixels=px * px)
             base = baseline_generate_loop(b, items[: max(8, args.images // 4)], args.baseline_tokens)
             one = scoring_rate(b, items, 1)
