@@ -65,6 +65,9 @@ class StudyConfig:
     attention_checks: bool = False
     attention_check_every: int = 25  # one check after every N image trials
     redirect_seconds: float = 10.0  # end page: automatic redirect to Prolific after this
+    # Stimuli are shown this many CSS pixels high, whatever their resolution, so a set
+    # rendered small (e.g. a CPU-scale study's 112 px) is as visible as the study's 448 px.
+    image_height_px: int = 448
     images: str = "copy"  # "copy": images/ in the study folder; "reference": set_path/...
     consent_html: str = DEFAULT_CONSENT
     created_at: str = ""
@@ -126,6 +129,8 @@ class StudyConfig:
                 f"attention_check_every must be a positive integer, "
                 f"got {self.attention_check_every!r}"
             )
+        if not isinstance(self.image_height_px, int) or not 64 <= self.image_height_px <= 2048:
+            raise bad(f"image_height_px must be an integer from 64 to 2048, got {self.image_height_px!r}")
         if not _is_number(self.redirect_seconds) or self.redirect_seconds < 0:
             raise bad(f"redirect_seconds must be a number >= 0, got {self.redirect_seconds!r}")
         if self.images not in ("copy", "reference"):

@@ -119,6 +119,7 @@ def _session_view(study: Study, s: Session) -> dict:
             "question": cfg.question,
             "consent_html": cfg.consent_html,
             "redirect_seconds": cfg.redirect_seconds,
+            "image_height_px": cfg.image_height_px,
             "attention_checks": cfg.attention_checks,
             "time_limit_minutes": cfg.block_timeout_minutes if cfg.design == "spread" else None,
         },

@@ -59,6 +59,9 @@ def _answer_trials(page, total: int, first: int, upto: int, clicks: dict) -> Non
         if img.count():
             sid = unquote(img.get_attribute("src").rsplit("/", 1)[1])
             expect(page.locator(".cw-question")).to_have_text("Will the tower fall?")
+            # Shown image_height_px (448) high, or less where the CSS caps it at 60% of the view.
+            shown = min(448, 0.6 * page.viewport_size["height"])
+            assert img.bounding_box()["height"] == pytest.approx(shown, abs=1)
             choice = _answer_for(sid)
             clicks[sid] = (choice, k)
         else:

@@ -101,6 +101,7 @@ def test_config_edits_are_checked(tmp_path):
         ("attention_checks", "yes", "attention_checks"),
         ("admin_token", "short", "at least 16"),
         ("colour", "red", "unknown setting"),
+        ("image_height_px", 10, "image_height_px"),
     ]:
         path.write_text(yaml.safe_dump({**data, key: value}))
         with pytest.raises(StudyError, match=words):

@@ -222,6 +222,8 @@
           timeline.push(Object.assign({
             type: jsPsychImageButtonResponse,
             stimulus: trial.image,
+            stimulus_height: study.image_height_px,
+            maintain_aspect_ratio: true,
             render_on_canvas: false,
             prompt: "<div class='cw-trial-text'><p class='cw-question'>" +
               escapeHtml(study.question) + "</p>" + progress + "</div>",
