@@ -81,6 +81,16 @@ def _lora_config(config: FinetuneConfig):
                       target_modules=config.target_modules)
 
 
+def _prepare_4bit(model):
+    """peft's k-bit preparation with non-reentrant checkpointing (torch warns that the
+    implicit reentrant default is going away)."""
+    from peft import prepare_model_for_kbit_training
+
+    return prepare_model_for_kbit_training(
+        model, use_gradient_checkpointing=True,
+        gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def _wrap_for_training(bundle: ModelBundle, config: FinetuneConfig, method: str) -> ModelBundle:
     """Make the loaded base trainable: LoRA adapters (seeded init) or all weights."""
     import torch
@@ -90,10 +100,10 @@ def _wrap_for_training(bundle: ModelBundle, config: FinetuneConfig, method: str)
         for p in model.parameters():
             p.requires_grad_(True)
         return bundle
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model
 
     if method == "qlora":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        model = _prepare_4bit(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the seed sets the LoRA initialisation
         model = get_peft_model(model, _lora_config(config))
@@ -142,9 +152,7 @@ def _load_for_training(config: FinetuneConfig, method: str, engine: str, device:
 
     model = bundle.model
     if method == "qlora":
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        model = _prepare_4bit(model)
     bundle.model = PeftModel.from_pretrained(model, str(resume_from), is_trainable=True)
     return bundle
 
