@@ -34,6 +34,45 @@ def _build_into(target: Path, build) -> Path:
     return target
 
 
+def _expected_identity(name: str, spec) -> dict:
+    """The card entries a set made now from this spec would hold (preset / generator kinds)."""
+    if spec.kind == "preset":
+        from cubeworld.stimuli.presets import preset_identity
+
+        return preset_identity(spec.preset)
+    from cubeworld.stimuli.arguments import make_arguments
+    from cubeworld.stimuli.config import default_config
+    from cubeworld.stimuli.generate import identity
+
+    args = make_arguments(spec.domain, list(spec.sizes), spec.per_size, spec.seed, spec.resolution)
+    return identity(name, args, default_config())
+
+
+def _check_not_stale(cfg: StudyConfig, name: str, spec, target: Path) -> None:
+    """Refuse to reuse a set folder that a generator of another version or other arguments
+    made: its images and labels may differ from what this config makes, and a study must
+    not mix the two. The message says which card entries differ and what to do."""
+    import json
+
+    from cubeworld.formats.sets import read_card
+
+    try:
+        card = read_card(target)
+    except SetFormatError as e:
+        raise StudyInputError(f"sets.{name}: {e}") from None
+    expected = json.loads(json.dumps(_expected_identity(name, spec)))
+    diff = [k for k in expected if json.loads(json.dumps(card.get(k))) != expected[k]]
+    if not diff:
+        return
+    details = ", ".join(
+        f"{k} {card.get(k)!r} (now {expected[k]!r})" if k in ("generator_version", "seed", "name")
+        else k for k in diff)
+    raise StudyInputError(
+        f"{cfg.source}: sets.{name}: {target} differs from the set this config and toolkit "
+        f"would make, in {details}; delete that folder to make the set again, or name it "
+        f"with `path: {target}` to keep using it as it is")
+
+
 def prepare_sets(cfg: StudyConfig, names: list[str], *, progress: bool = True) -> dict[str, Path]:
     """Generate/import each named set the study does not have yet; return name -> folder.
 
@@ -75,6 +114,8 @@ def prepare_sets(cfg: StudyConfig, names: list[str], *, progress: bool = True) -
                 _build_into(target, lambda tmp: stimuli.generate_set(
                     spec.domain, list(spec.sizes), spec.per_size, spec.seed, tmp,
                     resolution=spec.resolution, progress=progress, name=name))
+        elif spec.kind in ("preset", "generate"):
+            _check_not_stale(cfg, name, spec, target)
         try:
             load_set(target, check_images=False)
         except SetFormatError as e:

@@ -50,6 +50,29 @@ def get_preset(name: str) -> dict[str, Any]:
     return presets[name]
 
 
+def preset_identity(name: str) -> dict[str, Any]:
+    """The card entries that decide what preset `name` holds, as this toolkit would make it.
+
+    A study compares an existing folder's card with this before reusing it, so that a set
+    made by an older generator version or from other settings is never silently mixed in.
+    """
+    from cubeworld.stimuli.arguments import make_arguments
+    from cubeworld.stimuli.config import default_config
+    from cubeworld.stimuli.generate import GENERATOR_VERSION, identity
+    from cubeworld.stimuli.subset import SUBSET_GENERATOR
+
+    spec = get_preset(name)
+    if "subset_of" in spec:
+        parent = preset_identity(spec["subset_of"])
+        return {"name": name, "generator": SUBSET_GENERATOR, "generator_version": GENERATOR_VERSION,
+                "arguments": {"parent": spec["subset_of"], "per_cell": spec["per_cell"], "seed": spec["seed"]},
+                "parent_arguments": parent["arguments"], "settings": parent["settings"]}
+    per = spec["per_size"]
+    if isinstance(per, dict):
+        per = {int(k): int(v) for k, v in per.items()}
+    return identity(name, make_arguments(spec["domain"], spec["sizes"], per, spec["seed"]), default_config())
+
+
 def generate_preset(
     name: str,
     out: str | os.PathLike,

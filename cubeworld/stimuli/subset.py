@@ -19,6 +19,8 @@ from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, atom
 from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, SetFormatError, load_set, read_card
 from cubeworld.stimuli.errors import StimuliError
 
+SUBSET_GENERATOR = "cubeworld.stimuli.subset"
+
 
 def draw_subset(set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: int, seed: int, *, name: str | None = None) -> Path:
     """Copy `per_cell` random stimuli of every size x label cell of `set_dir` into `out`."""
@@ -49,7 +51,7 @@ def draw_subset(set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: in
     card = {
         "name": name,
         "domain": parent.rows[0].domain,
-        "generator": "cubeworld.stimuli.subset",
+        "generator": SUBSET_GENERATOR,
         "generator_version": parent.card.get("generator_version"),
         "seed": seed,
         "arguments": {"parent": parent.name, "per_cell": per_cell, "seed": seed},
