@@ -9,6 +9,7 @@ created, so that a running study never changes under its participants.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ class StudyConfig:
     admin_token: str
     completion_code: str
     completion_url: str = PROLIFIC_COMPLETION_URL  # "{code}" is replaced by the code
+    # The Prolific study's ID. When set, only sessions opened from that study's link
+    # (URL parameter STUDY_ID) are let in; "" lets in any STUDY_ID (and none).
+    prolific_study_id: str = ""
     items_per_participant: int | None = None  # spread: the block size K
     block_timeout_minutes: float = 60.0  # spread: an unfinished block returns to the pool
     bonus_per_correct: float = 0.01
@@ -139,6 +143,9 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise bad(f"{name} must be a non-empty string")
+        if not isinstance(self.prolific_study_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{0,64}", self.prolific_study_id):
+            raise bad(f"prolific_study_id must be Prolific's study ID (letters, digits, - or _), "
+                      f"got {self.prolific_study_id!r}")
         if len(self.admin_token) < 16:
             raise bad("admin_token must be at least 16 characters long")
 

@@ -187,6 +187,11 @@ class Store:
             if not OPTIONAL_ID_RE.match(value or ""):
                 raise ApiError(400, "bad_parameter",
                                f"{name} is malformed (up to 64 letters, digits, - or _)")
+        expected_study = self.config.prolific_study_id
+        if expected_study and study_id != expected_study:
+            raise ApiError(403, "wrong_study",
+                           "This link does not belong to this Prolific study (STUDY_ID "
+                           f"{study_id or 'missing'}); please open the study from its Prolific link")
         now = self.clock()
         with self._write() as con:
             self._expire(con, now)

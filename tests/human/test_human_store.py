@@ -8,6 +8,7 @@ import pytest
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.assign import build_sequence, order_seed
+from cubeworld.human.config import DB_FILE
 from cubeworld.human.errors import ApiError
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
@@ -149,3 +150,21 @@ def test_same_design_participant_cannot_complete_twice_or_return(tmp_path):
     with pytest.raises(ApiError) as e:
         store.record(s.token, "late-request-1", "any-item", 0, "Yes")
     assert e.value.code == "already_completed"
+
+
+def test_sessions_from_another_prolific_study_are_refused(tmp_path):
+    study = load_study(create_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same",
+                                    prolific_study_id="STUDY42"))
+    store = Store(study)
+    for study_id in ("OTHER7", ""):
+        with pytest.raises(ApiError) as e:
+            store.start_session("p1", study_id=study_id, session_id="s1")
+        assert e.value.status == 403 and e.value.code == "wrong_study"
+    con = sqlite3.connect(tmp_path / "st" / DB_FILE)
+    assert con.execute("SELECT COUNT(*) FROM participants").fetchone()[0] == 0
+    con.close()
+    s = store.start_session("p1", study_id="STUDY42", session_id="s1")
+    assert len(s.remaining) == 3
+    # Without a configured ID, any STUDY_ID is let in (and recorded).
+    open_study = load_study(create_study(make_set(tmp_path / "set2", 3), tmp_path / "st2", "same"))
+    assert Store(open_study).start_session("p2", study_id="ANY", session_id="s2").remaining
