@@ -40,28 +40,25 @@ def _expected_identity(name: str, spec) -> dict:
         from cubeworld.stimuli.presets import preset_identity
 
         return preset_identity(spec.preset)
-    from cubeworld.stimuli.arguments import make_arguments
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.generate import identity
+    from cubeworld.stimuli.generate import identity_for
 
-    args = make_arguments(spec.domain, list(spec.sizes), spec.per_size, spec.seed, spec.resolution)
-    return identity(name, args, default_config())
+    return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed,
+                        resolution=spec.resolution, name=name)
 
 
 def _check_not_stale(cfg: StudyConfig, name: str, spec, target: Path) -> None:
     """Refuse to reuse a set folder that a generator of another version or other arguments
     made: its images and labels may differ from what this config makes, and a study must
     not mix the two. The message says which card entries differ and what to do."""
-    import json
-
     from cubeworld.formats.sets import read_card
+    from cubeworld.stimuli.generate import identity_diff
 
     try:
         card = read_card(target)
     except SetFormatError as e:
         raise StudyInputError(f"sets.{name}: {e}") from None
-    expected = json.loads(json.dumps(_expected_identity(name, spec)))
-    diff = [k for k in expected if json.loads(json.dumps(card.get(k))) != expected[k]]
+    expected = _expected_identity(name, spec)
+    diff = identity_diff(card, expected)
     if not diff:
         return
     details = ", ".join(

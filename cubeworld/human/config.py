@@ -21,6 +21,8 @@ from cubeworld.formats.atomic import atomic_write_text
 CONFIG_FILE = "study.yaml"
 ITEMS_FILE = "items.jsonl"
 DB_FILE = "study.sqlite"
+# Prolific's STUDY_ID / SESSION_ID: up to 64 letters, digits, - or _ ("" = not given).
+OPTIONAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
 IMAGES_DIR = "images"
 
 DESIGNS = ("same", "spread")
@@ -143,7 +145,7 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise bad(f"{name} must be a non-empty string")
-        if not isinstance(self.prolific_study_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{0,64}", self.prolific_study_id):
+        if not isinstance(self.prolific_study_id, str) or not OPTIONAL_ID_RE.match(self.prolific_study_id):
             raise bad(f"prolific_study_id must be Prolific's study ID (letters, digits, - or _), "
                       f"got {self.prolific_study_id!r}")
         if len(self.admin_token) < 16:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
 from cubeworld.human.errors import ApiError
-from cubeworld.human.config import StudyError
+from cubeworld.human.config import OPTIONAL_ID_RE, StudyError
 from cubeworld.human.study import Study
 from cubeworld.tasks import NO, YES
 
@@ -73,7 +73,6 @@ SPREAD_INDEX = (
 )
 
 PID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-OPTIONAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 

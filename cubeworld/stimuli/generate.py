@@ -102,8 +102,16 @@ def build_card(name: str, args: SetArguments, config: GeneratorConfig, state: "R
     return card
 
 
-def _identity_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    return [k for k in new if old.get(k) != new[k]]
+def identity_diff(card: Mapping[str, Any], ident: Mapping[str, Any]) -> list[str]:
+    """The identity entries in which a set's card differs from `ident`."""
+    return [k for k in ident if card.get(k) != ident[k]]
+
+
+def identity_for(domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: int, *,
+                 resolution: int = 448, name: str | None = None) -> dict[str, Any]:
+    """The identity `generate_set` with these arguments (and built-in settings) writes."""
+    args = make_arguments(domain, sizes, per_size, seed, resolution)
+    return identity(name or default_name(args), args, default_config())
 
 
 # --------------------------------------------------------------------------- state
@@ -197,7 +205,7 @@ def _prepare_folder(out: Path, ident: dict[str, Any], card: dict[str, Any]) -> s
                 old = read_card(out)
             except SetFormatError as e:
                 raise StimuliError(f"{out} holds an unreadable card: {e}") from None
-            diff = _identity_diff(old, ident)
+            diff = identity_diff(old, ident)
             if diff:
                 raise StimuliError(
                     f"{out} holds a different set ({old.get('name')!r}; differs in {', '.join(diff)}); "

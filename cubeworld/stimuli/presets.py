@@ -56,9 +56,7 @@ def preset_identity(name: str) -> dict[str, Any]:
     A study compares an existing folder's card with this before reusing it, so that a set
     made by an older generator version or from other settings is never silently mixed in.
     """
-    from cubeworld.stimuli.arguments import make_arguments
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.generate import GENERATOR_VERSION, identity
+    from cubeworld.stimuli.generate import GENERATOR_VERSION, identity_for
     from cubeworld.stimuli.subset import SUBSET_GENERATOR
 
     spec = get_preset(name)
@@ -67,10 +65,13 @@ def preset_identity(name: str) -> dict[str, Any]:
         return {"name": name, "generator": SUBSET_GENERATOR, "generator_version": GENERATOR_VERSION,
                 "arguments": {"parent": spec["subset_of"], "per_cell": spec["per_cell"], "seed": spec["seed"]},
                 "parent_arguments": parent["arguments"], "settings": parent["settings"]}
+    return identity_for(spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], name=name)
+
+
+def _per_size(spec: dict[str, Any]) -> int | dict[int, int]:
+    """A generated preset's per-size count: one number, or {size: count} (YAML keys)."""
     per = spec["per_size"]
-    if isinstance(per, dict):
-        per = {int(k): int(v) for k, v in per.items()}
-    return identity(name, make_arguments(spec["domain"], spec["sizes"], per, spec["seed"]), default_config())
+    return {int(k): int(v) for k, v in per.items()} if isinstance(per, dict) else per
 
 
 def generate_preset(
@@ -101,7 +102,4 @@ def generate_preset(
                     f"(make it with `cubeworld generate preset {spec['subset_of']}`)"
                 )
         return draw_subset(parent_dir, out, spec["per_cell"], spec["seed"], name=name)
-    per = spec["per_size"]
-    if isinstance(per, dict):
-        per = {int(k): int(v) for k, v in per.items()}
-    return generate_set(spec["domain"], spec["sizes"], per, spec["seed"], out, workers=workers, progress=progress, name=name)
+    return generate_set(spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], out, workers=workers, progress=progress, name=name)
