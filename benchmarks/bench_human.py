@@ -30,7 +30,7 @@ import httpx
 from PIL import Image
 
 from cubeworld.formats.sets import StimulusRow
-from cubeworld.human.study import create_study
+from cubeworld.human.study import create_human_study
 from cubeworld.tasks import TOWER_PROMPT, answer_for
 
 
@@ -59,7 +59,7 @@ def main() -> None:
         n_items = args.items * (args.participants if args.design == "spread" else 1)
         set_dir = make_set(tmp / "set", n_items)
         kw = {"items": args.items} if args.design == "spread" else {}
-        study = create_study(set_dir, tmp / "study", args.design, **kw)
+        study = create_human_study(set_dir, tmp / "study", args.design, **kw)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

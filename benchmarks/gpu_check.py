@@ -112,7 +112,7 @@ def check_qlora(tmp: Path, tiny: Path, device: str, train: Path, held: Path):
     ok = True
     for method, lr in (("qlora", 2e-3), ("lora", 2e-3)):
         cfg = FinetuneConfig(model=str(tiny), train=str(train), out=str(tmp / f"run-{method}"),
-                             method=method, engine="transformers", device=device, epochs=6,
+                             method=method, backend="transformers", device=device, epochs=6,
                              max_items=48, batch_size=8, lr=lr, warmup_steps=0,
                              scheduler="constant", eval_sets=[str(held)], progress=False)
         start = time.perf_counter()
@@ -147,10 +147,10 @@ def check_qlora(tmp: Path, tiny: Path, device: str, train: Path, held: Path):
 def check_scoring(tmp: Path, tiny: Path, device: str, held: Path):
     from cubeworld.formats.sets import load_set
     from cubeworld.models import evaluate, load_model, score_items
-    from cubeworld.models.inputs import item_of
+    from cubeworld.models.inputs import example_of
 
     s = load_set(held)
-    items = [item_of(s.root, r) for r in s.rows]
+    items = [example_of(s.root, r) for r in s.rows]
     figures = {}
     ok = True
     for dtype, tol in (("float32", 1e-4), ("bfloat16", 2e-2)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from cubeworld.analysis import cli as analysis_cli
+from cubeworld.datasets import cli as datasets_cli
 from cubeworld.experiments import cli as experiments_cli
 from cubeworld.human import cli as human_cli
 from cubeworld.models import cli as models_cli
@@ -20,7 +21,7 @@ app = typer.Typer(
     help="Cubeworld: stimuli, VLM scoring and fine-tuning, human studies and analysis.",
 )
 
-for stage in (stimuli_cli, models_cli, analysis_cli, experiments_cli, human_cli):
+for stage in (stimuli_cli, models_cli, experiments_cli, analysis_cli, datasets_cli, human_cli):
     stage.register(app)
 
 

@@ -1,7 +1,7 @@
-"""Commands of the analysis stage: `cubeworld analyze` and the `cubeworld data` importers.
+"""`cubeworld analyze`: tables, figures and report.html from prediction tables.
 
-Heavy imports (pandas, matplotlib, statsmodels) happen inside the commands so that
-`cubeworld --help` stays fast. Bad input ends in a one-line message and exit code 2.
+Heavy imports (pandas, matplotlib, statsmodels) happen inside the command so that
+`cubeworld --help` stays fast. Bad input ends in one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -12,56 +12,7 @@ from typing import List, Optional
 
 import typer
 
-data_app = typer.Typer(
-    no_args_is_help=True,
-    help="Import external data sets into the toolkit's formats (Lerer100, ...).",
-)
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=2)
-
-
-def _show_warnings(caught) -> None:
-    for w in caught:
-        typer.secho(f"Warning: {w.message}", err=True, fg=typer.colors.YELLOW)
-
-
-@data_app.command("lerer100")
-def data_lerer100(
-    src: Path = typer.Option(..., "--from", help="The Lerer100 folder (stimuli.csv, images/, "
-                             "human_responses.csv)."),
-    out: Path = typer.Option(..., "--out", help="Set folder to write (with human_responses.csv)."),
-) -> None:
-    """Import Lerer100 as a stimulus set plus its 107 participants' responses."""
-    from cubeworld.datasets.lerer100 import Lerer100Error, import_lerer100
-    from cubeworld.formats.responses import ResponsesFormatError
-
-    try:
-        path = import_lerer100(src, out)
-    except (Lerer100Error, ResponsesFormatError) as e:
-        _fail(str(e))
-    typer.echo(f"wrote set {path} (metadata.jsonl, images/, human_responses.csv)")
-
-
-@data_app.command("lerer100-models")
-def data_lerer100_models(
-    src: Path = typer.Option(..., "--from", help="The Lerer100 folder (model_answers.csv)."),
-    out: Path = typer.Option(..., "--out", help="Prediction table to write (.csv or .parquet)."),
-) -> None:
-    """Import the five published zero-shot models' answers as a prediction table."""
-    from cubeworld.datasets.lerer100 import Lerer100Error, import_lerer100_models
-    from cubeworld.formats.predictions import PredictionsFormatError
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            path = import_lerer100_models(src, out)
-        except (Lerer100Error, PredictionsFormatError) as e:
-            _fail(str(e))
-    _show_warnings(caught)
-    typer.echo(f"wrote predictions {path}")
+from cubeworld.cli_errors import show_warnings, user_errors
 
 
 def analyze_command(
@@ -78,9 +29,6 @@ def analyze_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Accuracy (Wilson intervals), kappa to truth and humans, figures and report.html."""
-    from cubeworld.analysis import analyze
-    from cubeworld.analysis.loading import AnalysisInputError
-
     if epoch != "last":
         try:
             epoch_value: int | str = int(epoch)
@@ -89,18 +37,16 @@ def analyze_command(
                                      param_hint="--epoch") from None
     else:
         epoch_value = "last"
-    with warnings.catch_warnings(record=True) as caught:
+    with user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            report = analyze(predictions, out, truth=truth or (), humans=humans,
-                             epoch=epoch_value, n_boot=n_boot, seed=seed, progress=not quiet)
-        except (AnalysisInputError, ValueError) as e:
-            _fail(str(e))
-    _show_warnings([w for w in caught if not issubclass(w.category, DeprecationWarning)])
+        from cubeworld.analysis import analyze
+
+        report = analyze(predictions, out, truth=truth or (), humans=humans,
+                         epoch=epoch_value, n_boot=n_boot, seed=seed, progress=not quiet)
+    show_warnings([w for w in caught if not issubclass(w.category, DeprecationWarning)])
     typer.echo(f"wrote {report}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add `analyze` and the `data` sub-app to the root app."""
+    """Add `analyze` to the root app."""
     app.command("analyze")(analyze_command)
-    app.add_typer(data_app, name="data")

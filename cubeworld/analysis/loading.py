@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from cubeworld.errors import CubeworldError
 from cubeworld.formats.predictions import (
     KEY_COLUMNS,
     PredictionsFormatError,
@@ -29,7 +30,7 @@ ZERO_SHOT = "zero-shot"
 TRUTH_COLUMNS = ("set", "stimulus_id", "domain", "n_blocks", "falls")
 
 
-class AnalysisInputError(ValueError):
+class AnalysisInputError(CubeworldError):
     """An input of the analysis is unusable; the message names the file and the problem."""
 
 

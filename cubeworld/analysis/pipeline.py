@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cubeworld.analysis.loading import HUMANS, load_inputs
+from cubeworld.analysis.loading import HUMANS, AnalysisInputError, load_inputs
 from cubeworld.analysis.metrics import DEFAULT_SEED, N_BOOT
 from cubeworld.analysis.plotting import (
     accuracy_by_blocks,
@@ -30,6 +30,7 @@ from cubeworld.analysis.tables import (
     kappa_table,
     select_epoch,
 )
+from cubeworld.errors import check_writable
 from cubeworld.formats.atomic import atomic_write_bytes
 
 
@@ -58,12 +59,12 @@ def analyze(
     epoch of each run the main tables use ("last", or an integer); the learning-curve
     table and figure use every epoch. n_boot/seed: bootstrap size and seed (reproducible).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = load_inputs(predictions, truth, humans)
+    out = check_writable(out)
+    data = load_inputs(predictions, truth, humans)  # bad input fails before `out` exists
     pred = select_epoch(data.predictions, epoch)
     if pred.empty:
-        raise ValueError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")
+        raise AnalysisInputError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")
+    out.mkdir(parents=True, exist_ok=True)
     steps = tqdm(total=5, desc="analyze", disable=not progress)
     steps.update()
 

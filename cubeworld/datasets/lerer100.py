@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cubeworld.errors import CubeworldError
 from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS, validate_predictions
 from cubeworld.formats.responses import validate_responses
@@ -46,7 +47,7 @@ _HUMAN_COLUMNS = ("image_id", "participant", "response_falls")
 _MODEL_COLUMNS = ("image_id", "model", "response_falls")
 
 
-class Lerer100Error(ValueError):
+class Lerer100Error(CubeworldError):
     """The source folder is not a readable Lerer100 folder; the message names the file."""
 
 

@@ -11,25 +11,13 @@ from typing import List, Optional
 
 import typer
 
+from cubeworld.cli_errors import fail, user_errors
+
 study_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="A whole study (models x conditions x seeds) from one YAML config.")
 
 CONFIG = typer.Argument(..., help="Study config (YAML), e.g. studies/quick.yaml.")
 RUNS = typer.Option(None, "--runs-dir", help="Run store root (default: the config's runs_dir).")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _expected_errors():
-    from cubeworld.experiments.config import ConfigError
-    from cubeworld.experiments.executors import SlurmSubmitError
-    from cubeworld.experiments.prepare import StudyInputError
-    from cubeworld.experiments.store import RunConfigChanged
-
-    return (ConfigError, StudyInputError, RunConfigChanged, SlurmSubmitError, FileNotFoundError)
 
 
 @study_app.command("run")
@@ -48,15 +36,12 @@ def run_cmd(
     """Run or finish the study: skips finished runs, resumes interrupted ones."""
     if executor is not None and executor not in ("local", "slurm"):
         raise typer.BadParameter(f"expected local or slurm, got {executor!r}", param_hint="--executor")
-    from cubeworld.experiments.study import run_study
+    with user_errors():
+        from cubeworld.experiments.study import run_study
 
-    try:
         result = run_study(config, executor=executor, restart=restart, runs_dir=runs_dir,
                            progress=not quiet, report=not no_report, wait=not no_wait,
                            only=only or (), threads=threads)
-    except _expected_errors() as e:
-        _fail(str(e))
-        return
     counts: dict[str, int] = {}
     for s in result.states.values():
         counts[s] = counts.get(s, 0) + 1
@@ -71,39 +56,30 @@ def run_cmd(
 @study_app.command("status")
 def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
     """A table of runs: done / running / failed / to do (Slurm job states from sacct)."""
-    from cubeworld.experiments.study import status_table, study_status
+    with user_errors():
+        from cubeworld.experiments.study import status_table, study_status
 
-    try:
         rows = study_status(config, runs_dir=runs_dir)
-    except _expected_errors() as e:
-        _fail(str(e))
-        return
     typer.echo(status_table(rows))
 
 
 @study_app.command("report")
 def report_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
     """Write the analysis report over every finished run's predictions."""
-    from cubeworld.experiments.study import study_report
+    with user_errors():
+        from cubeworld.experiments.study import study_report
 
-    try:
         path = study_report(config, runs_dir=runs_dir)
-    except _expected_errors() as e:
-        _fail(str(e))
-        return
     typer.echo(f"report: {path}")
 
 
 @study_app.command("slurm-up")
 def slurm_up(folder: Path = typer.Argument(..., help="Empty folder for the cluster's files (short path).")) -> None:
     """Start a single-node Slurm cluster with accounting on this machine (needs root)."""
-    from cubeworld.experiments.slurm_local import LocalSlurmCluster, SlurmClusterError
+    with user_errors():
+        from cubeworld.experiments.slurm_local import LocalSlurmCluster
 
-    try:
         cluster = LocalSlurmCluster(root=folder.resolve()).start()
-    except SlurmClusterError as e:
-        _fail(str(e))
-        return
     typer.echo(f"export SLURM_CONF={cluster.conf}")
     typer.echo(f"# stop with: cubeworld study slurm-down {folder}")
 
@@ -114,7 +90,7 @@ def slurm_down(folder: Path = typer.Argument(..., help="The folder given to slur
     from cubeworld.experiments.slurm_local import stop_by_pid_file
 
     if not (folder / "cluster.json").is_file():
-        _fail(f"{folder}: no cluster.json (not a folder given to slurm-up)")
+        fail(f"{folder}: no cluster.json (not a folder given to slurm-up)")
     typer.echo("stopped: " + ", ".join(stop_by_pid_file(folder)))
 
 

@@ -44,8 +44,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cubeworld.errors import CubeworldError
+from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.models.config import DEFAULTS as MODEL_DEFAULTS  # light: yaml + dataclass
 from cubeworld.tasks import TASKS
 
@@ -61,7 +61,7 @@ GROUND_TRUTH = "ground_truth"
 LERER100_ENV = "CUBEWORLD_LERER100"
 
 
-class ConfigError(ValueError):
+class ConfigError(CubeworldError):
     """A study config is invalid; the message names the file and the key."""
 
 
@@ -264,10 +264,7 @@ def load_config(path: str | Path, runs_dir: str | Path | None = None) -> StudyCo
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"{source}: no such study config")
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML ({e})") from None
+    data = read_yaml(source, ConfigError)  # a syntax error: one line with file, line and column
     return parse_config(data, source, runs_dir=runs_dir)
 
 

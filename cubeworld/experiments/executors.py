@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from cubeworld.errors import CubeworldError
 from cubeworld.experiments.config import SlurmSpec
 from cubeworld.experiments.runner import RunTask, execute_run
 from cubeworld.experiments.store import DONE, FAILED, RUNNING, TODO, RunSpec, local_state
@@ -64,7 +65,7 @@ def run_local(tasks: Sequence[RunTask], work: Work = execute_run, *, progress: b
 # -- Slurm -----------------------------------------------------------------------------
 
 
-class SlurmSubmitError(RuntimeError):
+class SlurmSubmitError(CubeworldError):
     """sbatch is missing or refused the job array; the message says why."""
 
 

@@ -11,12 +11,13 @@ import shutil
 import warnings
 from pathlib import Path
 
+from cubeworld.errors import CubeworldError
 from cubeworld.experiments.config import StudyConfig
 from cubeworld.experiments.plan import lerer100_source, set_dir
 from cubeworld.formats.sets import SetFormatError, is_set_folder, load_set
 
 
-class StudyInputError(RuntimeError):
+class StudyInputError(CubeworldError):
     """A set or model the study needs cannot be found or made; the message says which."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from cubeworld.experiments.config import ConfigError
 from cubeworld.experiments.store import (
     RunSpec,
     check_not_busy,
@@ -114,7 +115,7 @@ def finetune_config(task: RunTask):
     names = {f.name for f in fields(FinetuneConfig)}
     unknown = sorted(k for k in task.training if k not in names)
     if unknown:
-        raise ValueError(f"training.{unknown[0]}: not a FinetuneConfig field; "
+        raise ConfigError(f"training.{unknown[0]}: not a FinetuneConfig field; "
                          f"expected some of {sorted(names)}")
     main, *rest = task.train
     values: dict[str, Any] = dict(task.training)

@@ -35,13 +35,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from cubeworld.errors import CubeworldError
 
 DAEMON_BINARIES = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")
 CLIENT_BINARIES = ("sbatch", "sacct", "squeue", "scancel", "sinfo", "scontrol")
 DEBIAN_PACKAGES = "slurm-wlm slurmdbd munge mariadb-server"
 
 
-class SlurmClusterError(RuntimeError):
+class SlurmClusterError(CubeworldError):
     """The local cluster could not be started; the message says which daemon and why."""
 
 

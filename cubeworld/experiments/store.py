@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cubeworld.errors import CubeworldError
 from cubeworld.formats.atomic import atomic_write_json
 
 RUN_FILE = "run.json"
@@ -39,7 +40,7 @@ STATE_FILE = "state.json"
 DONE, RUNNING, FAILED, TODO = "done", "running", "failed", "to do"
 
 
-class RunConfigChanged(RuntimeError):
+class RunConfigChanged(CubeworldError):
     """A run folder holds a run of a different config; start it over with --restart."""
 
 

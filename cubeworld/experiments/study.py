@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from cubeworld.experiments.config import StudyConfig, config_summary, load_config
+from cubeworld.errors import check_writable
+from cubeworld.experiments.config import ConfigError, StudyConfig, config_summary, load_config
 from cubeworld.experiments.executors import (
     Work,
     jobs_submitted_at,
@@ -146,7 +147,8 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
     cfg = _as_config(config, runs_dir)
     kind = executor or cfg.executor.kind
     if kind not in ("local", "slurm"):
-        raise ValueError(f"executor must be local or slurm, got {kind!r}")
+        raise ConfigError(f"executor must be local or slurm, got {kind!r}")
+    check_writable(cfg.study_dir)  # before any set is generated or model built
     cfg.study_dir.mkdir(parents=True, exist_ok=True)
     summary_file = cfg.study_dir / "study.json"
     summary = json.loads(json.dumps(config_summary(cfg)))

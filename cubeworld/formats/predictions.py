@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from cubeworld.errors import CubeworldError
 from cubeworld.formats.atomic import append_line, atomic_write_bytes, truncate_torn_tail
 
 PREDICTION_COLUMNS = (
@@ -43,7 +44,7 @@ OPTIONAL_COLUMNS = ("free_text",)
 KEY_COLUMNS = ("stimulus_id", "set", "model", "adapter", "condition", "seed", "epoch")
 
 
-class PredictionsFormatError(ValueError):
+class PredictionsFormatError(CubeworldError):
     """A predictions table is malformed; the message names the file and the problem."""
 
 

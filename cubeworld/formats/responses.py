@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from cubeworld.errors import CubeworldError
 
 RESPONSE_COLUMNS = ("stimulus_id", "participant", "response")
 
@@ -18,7 +19,7 @@ _YES = {"yes", "1", "true", "y"}
 _NO = {"no", "0", "false", "n"}
 
 
-class ResponsesFormatError(ValueError):
+class ResponsesFormatError(CubeworldError):
     """A human-responses table is malformed; the message names the file and the problem."""
 
 

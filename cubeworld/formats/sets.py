@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cubeworld.errors import CubeworldError
 from cubeworld.tasks import TASKS, answer_for
 
 CARD_FILE = "dataset.json"
@@ -28,7 +29,7 @@ IMAGES_DIR = "images"
 REQUIRED_COLUMNS = ("file_name", "stimulus_id", "domain", "n_blocks", "falls", "answer", "prompt")
 
 
-class SetFormatError(ValueError):
+class SetFormatError(CubeworldError):
     """A folder is not a valid stimulus set; the message names the file and the problem."""
 
 

@@ -1,6 +1,6 @@
 """Human studies: a Prolific-ready jsPsych web experiment over a stimulus set.
 
-    create_study(set_dir, out, design, items=K)   -> study folder (study.yaml, items, images)
+    create_human_study(set_dir, out, design, items=K)   -> study folder (study.yaml, items, images)
     create_app(study_dir)                          -> the FastAPI app (serve with uvicorn)
     serve(study_dir, host, port)                   -> run it
     export_study(study_dir, out)                   -> responses.csv, bonus.csv, participants.csv
@@ -13,12 +13,12 @@ from __future__ import annotations
 from cubeworld.lazy import lazy_exports
 
 _EXPORTS = {
-    "create_study": "cubeworld.human.study",
-    "load_study": "cubeworld.human.study",
-    "Study": "cubeworld.human.study",
+    "create_human_study": "cubeworld.human.study",
+    "load_human_study": "cubeworld.human.study",
+    "HumanStudy": "cubeworld.human.study",
     "Item": "cubeworld.human.study",
-    "StudyConfig": "cubeworld.human.config",
-    "StudyError": "cubeworld.human.config",
+    "HumanStudyConfig": "cubeworld.human.config",
+    "HumanStudyError": "cubeworld.human.config",
     "create_app": "cubeworld.human.server",
     "serve": "cubeworld.human.server",
     "FrontendMissing": "cubeworld.human.server",

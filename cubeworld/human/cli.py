@@ -8,22 +8,20 @@ from typing import Optional
 
 import typer
 
+from cubeworld.cli_errors import user_errors
+from cubeworld.errors import check_writable
+
 human_app = typer.Typer(
     no_args_is_help=True,
     help="Human studies on Prolific: a jsPsych web experiment over a stimulus set.",
 )
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 @human_app.command("create")
 def create(
     set_dir: Path = typer.Option(..., "--set", help="Stimulus set folder (metadata.jsonl, images/)."),
     design: str = typer.Option(..., help="same: everyone answers every item; spread: each item once."),
-    out: Path = typer.Option(..., help="Study folder to create."),
+    out: Path = typer.Option(..., help="Human study folder to create."),
     items: Optional[int] = typer.Option(None, help="spread: items per participant (block size K)."),
     seed: int = typer.Option(0, help="Seed of the item pool and of every participant's order."),
     name: Optional[str] = typer.Option(None, help="Study name (default: the folder's name)."),
@@ -38,15 +36,16 @@ def create(
     overwrite: bool = typer.Option(False, help="Replace an existing study folder without data."),
 ) -> None:
     """Make a study folder (study.yaml with the admin token, items, images) over a set."""
-    from cubeworld.human.config import PROLIFIC_COMPLETION_URL, StudyError, load_config
-    from cubeworld.human.study import create_study
+    from cubeworld.human.config import PROLIFIC_COMPLETION_URL, load_human_config
+    from cubeworld.human.study import create_human_study
 
     if design not in ("same", "spread"):
         raise typer.BadParameter(f"must be 'same' or 'spread', got {design!r}", param_hint="--design")
     if items is not None and items < 1:
         raise typer.BadParameter("must be a positive integer", param_hint="--items")
-    try:
-        folder = create_study(
+    with user_errors():
+        check_writable(out)
+        folder = create_human_study(
             set_dir, out, design, items=items, seed=seed, name=name, images=images,
             completion_code=completion_code,
             completion_url=completion_url or PROLIFIC_COMPLETION_URL,
@@ -55,10 +54,7 @@ def create(
             attention_check_every=attention_every, block_timeout_minutes=timeout,
             overwrite=overwrite,
         )
-        cfg = load_config(folder)
-    except StudyError as e:
-        _fail(str(e))
-        return
+        cfg = load_human_config(folder)
     typer.echo(f"created study {cfg.name!r} in {folder}: {cfg.n_items} items, {cfg.design} design")
     typer.echo(f"  settings:        {folder / 'study.yaml'} (edit before launching)")
     typer.echo(f"  completion code: {cfg.completion_code}")
@@ -67,57 +63,49 @@ def create(
 
 @human_app.command("serve")
 def serve(
-    study: Path = typer.Argument(..., help="Study folder made by `cubeworld human create`."),
+    study: Path = typer.Argument(..., help="Human study folder made by `cubeworld human create`."),
     port: int = typer.Option(8000, help="TCP port."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
     """Run the study's web server (participants, admin progress and export)."""
-    from cubeworld.human.config import StudyError
-    from cubeworld.human.server import FrontendMissing, serve as run_server
+    from cubeworld.human.server import serve as run_server
 
     if not 1 <= port <= 65535:
         raise typer.BadParameter("must be between 1 and 65535", param_hint="--port")
-    try:
+    with user_errors():
         run_server(study, host=host, port=port, access_log=access_log)
-    except (StudyError, FrontendMissing) as e:
-        _fail(str(e))
 
 
 @human_app.command("export")
 def export(
-    study: Path = typer.Argument(..., help="Study folder."),
+    study: Path = typer.Argument(..., help="Human study folder."),
     out: Path = typer.Option(..., help="Responses table (CSV) for the analysis and fine-tuning."),
     bonus: Optional[Path] = typer.Option(None, help="Prolific bulk-bonus lines (default: bonus.csv beside --out)."),
     participants: Optional[Path] = typer.Option(None, help="Participant table (default: participants.csv beside --out)."),
     completed_only: bool = typer.Option(False, help="Only responses of participants who completed."),
 ) -> None:
     """Export responses (stimulus_id, participant, response, rt_ms, ...) and the bonus table."""
-    from cubeworld.human.config import StudyError
     from cubeworld.human.export import export_study
 
-    try:
+    with user_errors():
+        for path in (out, bonus, participants):
+            if path is not None:
+                check_writable(path, folder=False)
         paths = export_study(study, out, bonus=bonus, participants=participants,
                              completed_only=completed_only)
-    except StudyError as e:
-        _fail(str(e))
-        return
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
 
 
 @human_app.command("progress")
-def progress(study: Path = typer.Argument(..., help="Study folder.")) -> None:
+def progress(study: Path = typer.Argument(..., help="Human study folder.")) -> None:
     """Print the study's progress (participants by status, responses, free items) as JSON."""
-    from cubeworld.human.config import StudyError
     from cubeworld.human.store import Store
-    from cubeworld.human.study import load_study
+    from cubeworld.human.study import load_human_study
 
-    try:
-        store = Store(load_study(study))
-    except StudyError as e:
-        _fail(str(e))
-        return
+    with user_errors():
+        store = Store(load_human_study(study))
     summary = store.progress()
     summary.pop("per_participant")
     typer.echo(json.dumps(summary, indent=2))

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from cubeworld.errors import CubeworldError
+from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.formats.atomic import atomic_write_text
 
 CONFIG_FILE = "study.yaml"
@@ -41,12 +43,12 @@ DEFAULT_CONSENT = (
 )
 
 
-class StudyError(ValueError):
+class HumanStudyError(CubeworldError):
     """A study folder or its settings are invalid; the message names the file and the problem."""
 
 
 @dataclass
-class StudyConfig:
+class HumanStudyConfig:
     """Everything the server needs to know about one study (stored as `study.yaml`)."""
 
     name: str
@@ -86,13 +88,13 @@ class StudyConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = CONFIG_FILE) -> "StudyConfig":
+    def from_dict(cls, data: Any, where: str = CONFIG_FILE) -> "HumanStudyConfig":
         if not isinstance(data, dict):
-            raise StudyError(f"{where}: expected a mapping of settings")
+            raise HumanStudyError(f"{where}: expected a mapping of settings")
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise StudyError(f"{where}: unknown setting(s) {unknown}")
+            raise HumanStudyError(f"{where}: unknown setting(s) {unknown}")
         required = [
             f.name
             for f in dataclasses.fields(cls)
@@ -100,14 +102,14 @@ class StudyConfig:
         ]
         missing = [n for n in required if n not in data]
         if missing:
-            raise StudyError(f"{where}: missing setting(s) {missing}")
+            raise HumanStudyError(f"{where}: missing setting(s) {missing}")
         config = cls(**data)
         config.validate(where)
         return config
 
     def validate(self, where: str = CONFIG_FILE) -> None:
-        def bad(msg: str) -> StudyError:
-            return StudyError(f"{where}: {msg}")
+        def bad(msg: str) -> HumanStudyError:
+            return HumanStudyError(f"{where}: {msg}")
 
         if self.design not in DESIGNS:
             raise bad(f"design must be one of {list(DESIGNS)}, got {self.design!r}")
@@ -156,7 +158,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def save_config(study_dir: str | Path, config: StudyConfig) -> Path:
+def save_human_config(study_dir: str | Path, config: HumanStudyConfig) -> Path:
     config.validate()
     path = Path(study_dir) / CONFIG_FILE
     text = (
@@ -167,17 +169,14 @@ def save_config(study_dir: str | Path, config: StudyConfig) -> Path:
     return path
 
 
-def load_config(study_dir: str | Path) -> StudyConfig:
+def load_human_config(study_dir: str | Path) -> HumanStudyConfig:
     path = Path(study_dir) / CONFIG_FILE
     if not Path(study_dir).is_dir():
-        raise StudyError(f"{study_dir}: no such study folder")
+        raise HumanStudyError(f"{study_dir}: no such study folder")
     if not path.is_file():
-        raise StudyError(
+        raise HumanStudyError(
             f"{study_dir}: not a study folder ({CONFIG_FILE} is missing; "
             f"create one with `cubeworld human create`)"
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise StudyError(f"{path}: not valid YAML ({e})") from None
-    return StudyConfig.from_dict(data, str(path))
+    data = read_yaml(path, HumanStudyError)  # a syntax error: one line with file, line and column
+    return HumanStudyConfig.from_dict(data, str(path))

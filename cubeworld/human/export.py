@@ -24,7 +24,7 @@ import pandas as pd
 from cubeworld.formats.atomic import atomic_write_text
 from cubeworld.formats.responses import RESPONSE_COLUMNS, validate_responses
 from cubeworld.human.store import Store, iso
-from cubeworld.human.study import Study, load_study
+from cubeworld.human.study import HumanStudy, load_human_study
 from cubeworld.tasks import YES
 
 EXPORT_COLUMNS = RESPONSE_COLUMNS + (
@@ -56,7 +56,7 @@ class Tables:
     bonus: list[tuple[str, str]]  # (participant_id, amount as text with 2 decimals)
 
 
-def build_tables(study: Study, store: Store, completed_only: bool = False) -> Tables:
+def build_tables(study: HumanStudy, store: Store, completed_only: bool = False) -> Tables:
     cfg = study.config
     items = study.by_id()
     rows = store.response_rows()
@@ -151,7 +151,7 @@ def export_study(
 
     Safe while the server runs (SQLite WAL readers never block the writer).
     """
-    study = load_study(study_dir)
+    study = load_human_study(study_dir)
     store = Store(study)
     try:
         tables = build_tables(study, store, completed_only=completed_only)

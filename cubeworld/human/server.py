@@ -28,18 +28,19 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from cubeworld.errors import CubeworldError
 from cubeworld.human.assign import Trial
 from cubeworld.human.errors import ApiError
 from cubeworld.human.export import bonus_csv, build_tables, participants_csv, responses_csv
 from cubeworld.human.store import Session, Store
-from cubeworld.human.study import Study, load_study
+from cubeworld.human.study import HumanStudy, load_human_study
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 SRC_DIR = WEB_DIR / "src"
 VENDOR_DIR = WEB_DIR / "vendor"  # filled by `npm run build` (scripts/install.sh)
 
 
-class FrontendMissing(RuntimeError):
+class FrontendMissing(CubeworldError):
     """The jsPsych bundle has not been built."""
 
 
@@ -99,7 +100,7 @@ def _trial_view(trial: Trial) -> dict:
     return view
 
 
-def _session_view(study: Study, s: Session) -> dict:
+def _session_view(study: HumanStudy, s: Session) -> dict:
     cfg = study.config
     return {
         "token": s.token,
@@ -145,7 +146,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 
 def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastAPI:
     """The ASGI app of one study folder (check the front end is built unless told not to)."""
-    study = load_study(study_dir)
+    study = load_human_study(study_dir)
     if require_frontend:
         check_frontend()
     store = Store(study)
@@ -256,7 +257,7 @@ def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     app = create_app(study_dir)
-    study: Study = app.state.study
+    study: HumanStudy = app.state.study
     print(f"[cubeworld] study {study.config.name!r} ({study.config.design} design, "
           f"{len(study.items)} items)", flush=True)
     print(f"[cubeworld] participant URL for Prolific: {participant_url(host, port)}", flush=True)

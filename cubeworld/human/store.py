@@ -21,8 +21,8 @@ from typing import Callable, Iterator
 
 from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
 from cubeworld.human.errors import ApiError
-from cubeworld.human.config import OPTIONAL_ID_RE, StudyError
-from cubeworld.human.study import Study
+from cubeworld.human.config import OPTIONAL_ID_RE, HumanStudyError
+from cubeworld.human.study import HumanStudy
 from cubeworld.tasks import NO, YES
 
 SCHEMA = """
@@ -100,7 +100,7 @@ class Session:
 class Store:
     """All reads and writes of one study's database; safe to share between threads."""
 
-    def __init__(self, study: Study, clock: Callable[[], float] = time.time):
+    def __init__(self, study: HumanStudy, clock: Callable[[], float] = time.time):
         self.study = study
         self.config = study.config
         self.items = study.by_id()
@@ -117,7 +117,7 @@ class Store:
         )
         (design,) = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
         if design != self.config.design:
-            raise StudyError(f"{self.path}: data were collected with design {design!r}, but "
+            raise HumanStudyError(f"{self.path}: data were collected with design {design!r}, but "
                              f"study.yaml now says {self.config.design!r}")
 
     # -- connections -------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""A study folder: made from a stimulus set by `create_study`, opened by `load_study`.
+"""A study folder: made from a stimulus set by `create_human_study`, opened by `load_human_study`.
 
     STUDY/
-      study.yaml      settings (StudyConfig): design, admin token, completion code, bonus, ...
+      study.yaml      settings (HumanStudyConfig): design, admin token, completion code, bonus, ...
       items.jsonl     the items, one per line, in the study's pool order (seeded shuffle)
       images/         copies of the set's images (unless created with images="reference")
       study.sqlite    participants and responses (created by the server, SQLite in WAL mode)
@@ -29,10 +29,10 @@ from cubeworld.human.config import (
     IMAGES_DIR,
     ITEMS_FILE,
     PROLIFIC_COMPLETION_URL,
-    StudyConfig,
-    StudyError,
-    load_config,
-    save_config,
+    HumanStudyConfig,
+    HumanStudyError,
+    load_human_config,
+    save_human_config,
 )
 from cubeworld.tasks import get_task
 
@@ -56,11 +56,11 @@ class Item:
 
 
 @dataclass
-class Study:
+class HumanStudy:
     """An opened study folder."""
 
     root: Path
-    config: StudyConfig
+    config: HumanStudyConfig
     items: list[Item]
 
     @property
@@ -80,7 +80,7 @@ def _code(n: int = 8) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
-def create_study(
+def create_human_study(
     set_dir: str | Path,
     out: str | Path,
     design: str,
@@ -106,32 +106,32 @@ def create_study(
     """
     out = Path(out)
     if design not in ("same", "spread"):
-        raise StudyError(f"design must be 'same' or 'spread', got {design!r}")
+        raise HumanStudyError(f"design must be 'same' or 'spread', got {design!r}")
     if design == "spread" and items is None:
-        raise StudyError("the spread design needs --items K (items per participant)")
+        raise HumanStudyError("the spread design needs --items K (items per participant)")
     if design == "same" and items is not None:
-        raise StudyError(
+        raise HumanStudyError(
             "--items applies to the spread design; for the same design draw a subset of the "
             "set first (cubeworld stimuli subset)"
         )
     try:
         stim_set = load_set(set_dir)
     except SetFormatError as e:
-        raise StudyError(str(e)) from None
+        raise HumanStudyError(str(e)) from None
     domains = sorted({row.domain for row in stim_set.rows})
     if len(domains) != 1:
-        raise StudyError(
+        raise HumanStudyError(
             f"{set_dir}: a study asks one question, but the set mixes domains {domains}; "
             "make one study per domain"
         )
     prompts = sorted({row.prompt for row in stim_set.rows})
     if len(prompts) != 1:
-        raise StudyError(f"{set_dir}: the set's rows ask {len(prompts)} different prompts")
+        raise HumanStudyError(f"{set_dir}: the set's rows ask {len(prompts)} different prompts")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise StudyError(f"{out}: folder exists and is not empty (pass --overwrite)")
+            raise HumanStudyError(f"{out}: folder exists and is not empty (pass --overwrite)")
         if (out / DB_FILE).exists():
-            raise StudyError(
+            raise HumanStudyError(
                 f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study "
                 "that has data"
             )
@@ -144,7 +144,7 @@ def create_study(
     if images == "copy":
         (out / IMAGES_DIR).mkdir(exist_ok=True)
     elif images != "reference":
-        raise StudyError(f"images must be 'copy' or 'reference', got {images!r}")
+        raise HumanStudyError(f"images must be 'copy' or 'reference', got {images!r}")
     used_names: set[str] = set()
     for row in rows:
         src = stim_set.image_path(row)
@@ -159,7 +159,7 @@ def create_study(
             image = str(src.resolve())
         study_items.append(Item(row.stimulus_id, image, row.answer, row.n_blocks))
 
-    config = StudyConfig(
+    config = HumanStudyConfig(
         name=name or out.name,
         design=design,
         domain=task.domain,
@@ -183,17 +183,17 @@ def create_study(
     )
     config.validate(str(out / CONFIG_FILE))
     write_jsonl(out / ITEMS_FILE, [item.to_record() for item in study_items])
-    save_config(out, config)  # last: a folder with study.yaml is complete
+    save_human_config(out, config)  # last: a folder with study.yaml is complete
     return out
 
 
-def load_study(study_dir: str | Path) -> Study:
-    """Open and check a study folder; every problem is a StudyError naming the file."""
+def load_human_study(study_dir: str | Path) -> HumanStudy:
+    """Open and check a study folder; every problem is a HumanStudyError naming the file."""
     root = Path(study_dir)
-    config = load_config(root)
+    config = load_human_config(root)
     items_path = root / ITEMS_FILE
     if not items_path.is_file():
-        raise StudyError(f"{root}: {ITEMS_FILE} is missing")
+        raise HumanStudyError(f"{root}: {ITEMS_FILE} is missing")
     items: list[Item] = []
     seen: set[str] = set()
     for i, line in enumerate(items_path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -204,17 +204,17 @@ def load_study(study_dir: str | Path) -> Study:
             item = Item(str(rec["stimulus_id"]), str(rec["image"]), str(rec["answer"]),
                         int(rec["n_blocks"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise StudyError(f"{items_path}:{i}: bad item ({e})") from None
+            raise HumanStudyError(f"{items_path}:{i}: bad item ({e})") from None
         if item.stimulus_id in seen:
-            raise StudyError(f"{items_path}:{i}: duplicate stimulus_id {item.stimulus_id!r}")
+            raise HumanStudyError(f"{items_path}:{i}: duplicate stimulus_id {item.stimulus_id!r}")
         seen.add(item.stimulus_id)
         items.append(item)
     if not items:
-        raise StudyError(f"{items_path}: the study has no items")
-    study = Study(root=root, config=config, items=items)
+        raise HumanStudyError(f"{items_path}: the study has no items")
+    study = HumanStudy(root=root, config=config, items=items)
     missing = [it.image for it in items if not study.image_path(it).is_file()]
     if missing:
-        raise StudyError(
+        raise HumanStudyError(
             f"{root}: {len(missing)} image(s) missing, e.g. {missing[0]!r}"
         )
     return study

@@ -35,7 +35,7 @@ _EXPORTS = {
     "ModelNotFoundError": "cubeworld.models.errors",
     "AnswerTokenError": "cubeworld.models.errors",
     "LabelsError": "cubeworld.models.errors",
-    "EngineError": "cubeworld.models.errors",
+    "BackendError": "cubeworld.models.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,29 +6,15 @@ a one-line `error: ...` message and exit code 2, never a traceback.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
+from cubeworld.cli_errors import user_errors
+from cubeworld.errors import check_writable
+
 models_app = typer.Typer(no_args_is_help=True, help="Build and inspect models (tiny offline Qwen2-VL).")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the toolkit's input errors into `error: ...` + exit code 2."""
-    from cubeworld.formats.predictions import PredictionsFormatError
-    from cubeworld.formats.responses import ResponsesFormatError
-    from cubeworld.formats.sets import SetFormatError
-    from cubeworld.models.errors import ModelsError
-
-    try:
-        yield
-    except (ModelsError, SetFormatError, ResponsesFormatError, PredictionsFormatError,
-            FileExistsError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _threads() -> None:
@@ -57,7 +43,8 @@ def build_tiny(
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights."),
 ) -> None:
     """Build the tiny random Qwen2-VL (offline) used by tests and the CPU demo."""
-    with _user_errors():
+    with user_errors():
+        check_writable(out)
         from cubeworld.models.tiny import build_tiny_model
 
         path = build_tiny_model(out, seed=seed)
@@ -72,7 +59,7 @@ def info(
     """Load a model and print its answer tokens, size and image resolution."""
     import json
 
-    with _user_errors():
+    with user_errors():
         from cubeworld.models.loading import load_model
 
         b = load_model(model, adapter=adapter)
@@ -102,7 +89,8 @@ def evaluate_cmd(
 ) -> None:
     """Score stimulus sets: P(Yes) from the Yes/No logits, one row per stimulus."""
     mp = _max_pixels(image_size, max_pixels)
-    with _user_errors():
+    with user_errors():
+        check_writable(out, folder=False)
         _threads()
         from cubeworld.models.scoring import evaluate
 
@@ -121,7 +109,7 @@ def finetune_cmd(
     labels: Optional[Path] = typer.Option(None, "--labels", help="Human responses table for --train."),
     label_policy: Optional[str] = typer.Option(None, "--label-policy", help="majority | each."),
     method: Optional[str] = typer.Option(None, "--method", help="auto | qlora | lora | full."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="auto | transformers | unsloth."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | unsloth."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
     max_items: Optional[int] = typer.Option(None, "--max-items", min=1),
     seed: Optional[int] = typer.Option(None, "--seed"),
@@ -142,11 +130,12 @@ def finetune_cmd(
 ) -> None:
     """Fine-tune a VLM on Yes/No answers (the study's LoRA/QLoRA procedure), resumable."""
     mp = _max_pixels(image_size, max_pixels)
-    with _user_errors():
+    with user_errors():
+        check_writable(out)
         from cubeworld.models.config import FinetuneConfig, MixSource
 
         given = dict(model=model, train=str(train), out=str(out), labels=str(labels) if labels else None,
-                     label_policy=label_policy, method=method, engine=engine, epochs=epochs,
+                     label_policy=label_policy, method=method, backend=backend, epochs=epochs,
                      max_items=max_items, seed=seed, lr=lr, batch_size=batch_size,
                      grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha,
                      eval_batch_size=eval_batch_size, condition=condition, max_pixels=mp,

@@ -14,9 +14,12 @@ from typing import Any
 
 import yaml
 
+from cubeworld.formats.yamlfile import read_yaml
+from cubeworld.models.errors import ModelsError
+
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 METHODS = ("auto", "qlora", "lora", "full")
-ENGINES = ("auto", "transformers", "unsloth")
+BACKENDS = ("auto", "transformers", "unsloth")
 LABEL_POLICIES = ("majority", "each")
 
 
@@ -47,13 +50,13 @@ class MixSource:
         """`DIR:0.5` -> MixSource("DIR", 0.5)."""
         path, sep, frac = text.rpartition(":")
         if not sep or not path:
-            raise ValueError(f"mix {text!r}: expected DIR:FRACTION, e.g. sets/pyramids:0.5")
+            raise ModelsError(f"mix {text!r}: expected DIR:FRACTION, e.g. sets/pyramids:0.5")
         try:
             value = float(frac)
         except ValueError:
-            raise ValueError(f"mix {text!r}: fraction {frac!r} is not a number") from None
+            raise ModelsError(f"mix {text!r}: fraction {frac!r} is not a number") from None
         if not 0 < value < 1:
-            raise ValueError(f"mix {text!r}: fraction must be between 0 and 1")
+            raise ModelsError(f"mix {text!r}: fraction must be between 0 and 1")
         return cls(path, value)
 
 
@@ -74,7 +77,7 @@ class FinetuneConfig:
     labels: str | None = None
     label_policy: str = _d("label_policy")
     method: str = _d("method")
-    engine: str = _d("engine")
+    backend: str = _d("backend")
     epochs: int = _d("epochs")
     max_items: int = _d("max_items")
     seed: int = _d("seed")
@@ -104,18 +107,18 @@ class FinetuneConfig:
                     else MixSource(str(m[0]), float(m[1])) for m in self.mix]
         self.eval_sets = [str(s) for s in self.eval_sets]
         for name, value, allowed in (("method", self.method, METHODS),
-                                     ("engine", self.engine, ENGINES),
+                                     ("backend", self.backend, BACKENDS),
                                      ("label_policy", self.label_policy, LABEL_POLICIES)):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+                raise ModelsError(f"{name} must be one of {list(allowed)}, got {value!r}")
         if self.scheduler not in ("linear", "constant", "cosine"):
-            raise ValueError(f"scheduler must be linear, constant or cosine, got {self.scheduler!r}")
+            raise ModelsError(f"scheduler must be linear, constant or cosine, got {self.scheduler!r}")
         for name in ("epochs", "max_items", "batch_size", "grad_accum", "lora_r"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ModelsError(f"{name} must be at least 1, got {getattr(self, name)}")
         total = sum(m.fraction for m in self.mix)
         if total >= 1:
-            raise ValueError(f"mix fractions add up to {total:g}; the train set needs a share > 0")
+            raise ModelsError(f"mix fractions add up to {total:g}; the train set needs a share > 0")
 
     @property
     def train_fraction(self) -> float:
@@ -131,13 +134,14 @@ class FinetuneConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown FinetuneConfig field(s): {sorted(unknown)}")
+            raise ModelsError(f"unknown FinetuneConfig field(s): {sorted(unknown)}")
         return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "FinetuneConfig":
-        with open(path, encoding="utf-8") as f:
-            d = yaml.safe_load(f) or {}
+        d = read_yaml(path, ModelsError) or {}
+        if not isinstance(d, dict):
+            raise ModelsError(f"{path}: expected a mapping of FinetuneConfig fields")
         d.update(overrides)
         return cls.from_dict(d)
 

@@ -22,14 +22,14 @@ from cubeworld.formats.responses import read_responses
 from cubeworld.formats.sets import StimulusSet, load_set
 from cubeworld.models.config import FinetuneConfig
 from cubeworld.models.errors import LabelsError, ModelsError
-from cubeworld.models.inputs import Item, item_of
+from cubeworld.models.inputs import Example, example_of
 
 
 @dataclass
 class TrainingData:
     """The drawn training pairs, and a summary of where they came from (for state.json)."""
 
-    items: list[Item]
+    items: list[Example]
     summary: dict = field(default_factory=dict)
 
 
@@ -58,7 +58,7 @@ def human_labels(path: str | Path, stim_set: StimulusSet, policy: str,
     return labels
 
 
-def _draw(pool: list[Item], n: int, seed: int, tag: str) -> list[Item]:
+def _draw(pool: list[Example], n: int, seed: int, tag: str) -> list[Example]:
     rng = random.Random(f"{tag}-{seed}")
     if n >= len(pool):
         picked = list(pool)
@@ -72,20 +72,20 @@ def build_training_data(config: FinetuneConfig) -> TrainingData:
     main = load_set(config.train)
     if config.labels:
         by_id = human_labels(config.labels, main, config.label_policy, config.seed)
-        pool = [item_of(main.root, row, lab) for row in main.rows
+        pool = [example_of(main.root, row, lab) for row in main.rows
                 for lab in by_id.get(row.stimulus_id, [])]
         if not pool:
             raise LabelsError(f"{config.labels}: no response for any stimulus of {main.name!r}")
     else:
-        pool = [item_of(main.root, row, row.falls) for row in main.rows]
+        pool = [example_of(main.root, row, row.falls) for row in main.rows]
     sources = [(main, pool, config.train_fraction)]
     for m in config.mix:
         s = load_set(m.set)
-        sources.append((s, [item_of(s.root, row, row.falls) for row in s.rows], m.fraction))
+        sources.append((s, [example_of(s.root, row, row.falls) for row in s.rows], m.fraction))
     names = [s.name for s, _, _ in sources]
     if len(set(names)) != len(names):
         raise ModelsError(f"the same set appears twice among the training sets: {names}")
-    items: list[Item] = []
+    items: list[Example] = []
     summary = {"max_items": config.max_items, "sources": []}
     for stim_set, pool, fraction in sources:
         wanted = int(round(config.max_items * fraction))

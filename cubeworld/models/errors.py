@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cubeworld.errors import CubeworldError
 
-class ModelsError(ValueError):
+
+class ModelsError(CubeworldError):
     """Base class: a user-facing problem with a model, adapter, set or labels table."""
 
 
@@ -19,5 +21,5 @@ class LabelsError(ModelsError):
     """A human-labels table does not fit the training set (unknown ids, no labels)."""
 
 
-class EngineError(ModelsError):
-    """A requested method/engine cannot run here (no CUDA, unsloth/bitsandbytes missing)."""
+class BackendError(ModelsError):
+    """A requested method/backend cannot run here (no CUDA, unsloth/bitsandbytes missing)."""

@@ -18,7 +18,7 @@ IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)
-class Item:
+class Example:
     """One image-question pair (and the answer to train on, when training)."""
 
     stimulus_id: str
@@ -27,8 +27,8 @@ class Item:
     label: bool | None = None  # True = "Yes" (falls); None when only scoring
 
 
-def item_of(root: Path, row: StimulusRow, label: bool | None = None) -> Item:
-    return Item(row.stimulus_id, root / row.file_name, row.prompt, label)
+def example_of(root: Path, row: StimulusRow, label: bool | None = None) -> Example:
+    return Example(row.stimulus_id, root / row.file_name, row.prompt, label)
 
 
 def messages_for(prompt: str) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ def open_image(path: Path):
         raise ModelsError(f"{path}: cannot read the image ({e})") from None
 
 
-def encode_prompts(processor: Any, items: Sequence[Item]) -> dict[str, Any]:
+def encode_prompts(processor: Any, items: Sequence[Example]) -> dict[str, Any]:
     """Left-padded batch of chat-templated prompts with their images (generation prompt on)."""
     texts = [
         processor.apply_chat_template(messages_for(it.prompt), tokenize=False,
@@ -64,7 +64,7 @@ def encode_prompts(processor: Any, items: Sequence[Item]) -> dict[str, Any]:
     return dict(batch)
 
 
-def encode_training(processor: Any, items: Sequence[Item], yes_id: int, no_id: int) -> dict[str, Any]:
+def encode_training(processor: Any, items: Sequence[Example], yes_id: int, no_id: int) -> dict[str, Any]:
     """Prompt batch + one answer token per row; labels are -100 except at that token.
 
     The end-of-turn tokens the template would put after the answer are not appended: they

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cubeworld.models.errors import AnswerTokenError, EngineError, ModelNotFoundError
+from cubeworld.models.errors import AnswerTokenError, BackendError, ModelNotFoundError
 from cubeworld.tasks import NO, YES
 
 
@@ -78,7 +78,7 @@ def set_max_pixels(processor: Any, max_pixels: int | None, min_pixels: int | Non
         return
     ip = getattr(processor, "image_processor", None)
     if ip is None or not hasattr(ip, "size"):
-        raise EngineError("this model's processor has no image size to set (max_pixels)")
+        raise BackendError("this model's processor has no image size to set (max_pixels)")
     size = dict(ip.size)
     size["longest_edge"] = int(max_pixels)
     if min_pixels is not None:
@@ -186,11 +186,11 @@ def _quantization_config(quantize: str | None, dtype):
     if quantize in (None, "", "none"):
         return None
     if quantize not in ("4bit", "8bit"):
-        raise EngineError(f"quantize must be 4bit, 8bit or none, got {quantize!r}")
+        raise BackendError(f"quantize must be 4bit, 8bit or none, got {quantize!r}")
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        raise EngineError(
+        raise BackendError(
             f"quantize={quantize} needs bitsandbytes (pip install 'cubeworld[gpu]')"
         ) from None
     from transformers import BitsAndBytesConfig
@@ -221,7 +221,7 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
     _check_source(name)
     device = device or default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError(f"device {device!r} asked for, but CUDA is not available here")
+        raise BackendError(f"device {device!r} asked for, but CUDA is not available here")
     if dtype is None:
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     torch_dtype = getattr(torch, dtype)

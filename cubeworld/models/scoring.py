@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 from cubeworld.formats.predictions import PredictionWriter
 from cubeworld.formats.sets import StimulusSet, load_set
 from cubeworld.models.errors import ModelsError
-from cubeworld.models.inputs import Item, encode_prompts, item_of, prefetch, to_device
+from cubeworld.models.inputs import Example, encode_prompts, example_of, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, load_model
 from cubeworld.tasks import NO, YES
 
@@ -30,7 +30,7 @@ def _model_dtype(model) -> Any:
         return None
 
 
-def score_batch(bundle: ModelBundle, items: Sequence[Item]) -> list[float]:
+def score_batch(bundle: ModelBundle, items: Sequence[Example]) -> list[float]:
     """P(Yes) for each item, in one forward pass."""
     return score_encoded(bundle, encode_prompts(bundle.processor, items))
 
@@ -50,7 +50,7 @@ def score_encoded(bundle: ModelBundle, encoded: dict[str, Any]) -> list[float]:
     return torch.softmax(pair, dim=1)[:, 0].tolist()
 
 
-def free_text_batch(bundle: ModelBundle, items: Sequence[Item],
+def free_text_batch(bundle: ModelBundle, items: Sequence[Example],
                     max_new_tokens: int = FREE_TEXT_TOKENS) -> list[str]:
     """A few greedily generated tokens per item (to compare with the probabilities)."""
     import torch
@@ -65,7 +65,7 @@ def free_text_batch(bundle: ModelBundle, items: Sequence[Item],
     return [t.strip() for t in texts]
 
 
-def score_items(bundle: ModelBundle, items: Sequence[Item], batch_size: int = 8) -> list[float]:
+def score_items(bundle: ModelBundle, items: Sequence[Example], batch_size: int = 8) -> list[float]:
     """P(Yes) for many items, `batch_size` at a time."""
     scores: list[float] = []
     for i in range(0, len(items), batch_size):
@@ -74,7 +74,7 @@ def score_items(bundle: ModelBundle, items: Sequence[Item], batch_size: int = 8)
 
 
 def _encode_chunk(processor: Any, chunk: Sequence[tuple[StimulusSet, Any]]) -> dict[str, Any]:
-    return encode_prompts(processor, [item_of(s.root, row) for s, row in chunk])
+    return encode_prompts(processor, [example_of(s.root, row) for s, row in chunk])
 
 
 def _as_sets(sets: str | Path | StimulusSet | Iterable[str | Path | StimulusSet]) -> list[StimulusSet]:
@@ -144,7 +144,7 @@ def evaluate(model: str | Path | ModelBundle, sets, out: str | Path, *, adapter:
         chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         encode = partial(_encode_chunk, bundle.processor)
         for chunk, encoded in prefetch(chunks, encode, num_workers):
-            items = [item_of(s.root, row) for s, row in chunk]
+            items = [example_of(s.root, row) for s, row in chunk]
             p_yes = score_encoded(bundle, encoded)
             texts = free_text_batch(bundle, items) if free_text else [None] * len(items)
             rows = []

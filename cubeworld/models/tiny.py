@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cubeworld.models.errors import ModelsError
 from cubeworld.tasks import NO, PYRAMID_PROMPT, TOWER_PROMPT, YES
 
 CHAT_TEMPLATE_FILE = Path(__file__).with_name("chat_template.jinja")
@@ -117,7 +118,7 @@ def build_tiny_model(out: str | Path, seed: int = 0, *, vocab_size: int = VOCAB_
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: folder exists and is not empty")
+        raise ModelsError(f"{out}: folder exists and is not empty")
     tokenizer = _train_tokenizer(vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     pad_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)

@@ -29,7 +29,7 @@ from cubeworld.formats.atomic import atomic_write_json, append_jsonl, read_jsonl
 from cubeworld.formats.sets import load_set
 from cubeworld.models.config import FinetuneConfig
 from cubeworld.models.data import TrainingData, build_training_data, epoch_order
-from cubeworld.models.errors import EngineError, ModelsError
+from cubeworld.models.errors import BackendError, ModelsError
 from cubeworld.models.inputs import encode_training, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, default_device, load_model
 
@@ -59,17 +59,17 @@ def resolve_method(config: FinetuneConfig, device: str) -> str:
     return "full" if _is_tiny(config.model) else "lora"
 
 
-def resolve_engine(config: FinetuneConfig, device: str, method: str) -> str:
-    if config.engine != "unsloth":
+def resolve_backend(config: FinetuneConfig, device: str, method: str) -> str:
+    if config.backend != "unsloth":
         return "transformers"
     if not device.startswith("cuda"):
-        raise EngineError("engine unsloth needs a CUDA GPU (unsloth refuses vision models on the CPU)")
+        raise BackendError("backend unsloth needs a CUDA GPU (unsloth refuses vision models on the CPU)")
     if method == "full":
-        raise EngineError("engine unsloth is used here for lora/qlora only; use --engine transformers")
+        raise BackendError("backend unsloth is used here for lora/qlora only; use --backend transformers")
     try:
         import unsloth  # noqa: F401
     except ImportError:
-        raise EngineError("engine unsloth asked for, but unsloth is not installed (pip install unsloth)") from None
+        raise BackendError("backend unsloth asked for, but unsloth is not installed (pip install unsloth)") from None
     return "unsloth"
 
 
@@ -131,12 +131,12 @@ def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
     set_max_pixels(processor, config.max_pixels)
     return ModelBundle(model=model, processor=processor,
                        answer=find_answer_tokens(processor, config.model), name=config.model,
-                       device=device, info={"engine": "unsloth"})
+                       device=device, info={"backend": "unsloth"})
 
 
-def _load_for_training(config: FinetuneConfig, method: str, engine: str, device: str,
+def _load_for_training(config: FinetuneConfig, method: str, backend: str, device: str,
                        resume_from: Path | None) -> ModelBundle:
-    if engine == "unsloth":
+    if backend == "unsloth":
         return _load_unsloth(config, method, resume_from, device)
     quantize = "4bit" if method == "qlora" else None
     if method == "full":
@@ -248,7 +248,7 @@ def finetune(config: FinetuneConfig) -> Path:
             return out  # finished: nothing to do
     device = config.device or default_device()
     method = resolve_method(config, device)
-    engine = resolve_engine(config, device, method)
+    backend = resolve_backend(config, device, method)
     data: TrainingData = build_training_data(config)
     for set_dir in config.eval_sets:
         load_set(set_dir)  # fail on a bad eval set before any training
@@ -265,7 +265,7 @@ def finetune(config: FinetuneConfig) -> Path:
     def write_state(epoch: int) -> None:
         atomic_write_json(state_path, {
             "config": config.to_dict(), "last_epoch": epoch, "finished": epoch >= config.epochs,
-            "method": method, "engine": engine, "device": device, "data": data.summary,
+            "method": method, "backend": backend, "device": device, "data": data.summary,
             "max_pixels": bundle.max_pixels, "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
@@ -285,9 +285,9 @@ def finetune(config: FinetuneConfig) -> Path:
         probe = load_model(config.model, quantize="4bit", device=device, max_pixels=config.max_pixels)
         _evaluate_epoch(probe, config, out, 0, adapter_label)
         del probe
-        bundle = _load_for_training(config, method, engine, device, None)
+        bundle = _load_for_training(config, method, backend, device, None)
     else:
-        bundle = _load_for_training(config, method, engine, device, resume_from)
+        bundle = _load_for_training(config, method, backend, device, resume_from)
         if resume_from is None:
             _evaluate_epoch(bundle, config, out, 0, adapter_label)
     if resume_from is None:

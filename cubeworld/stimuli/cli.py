@@ -7,11 +7,12 @@ stays fast. Bad input ends with a one-line error and exit code 2, never a traceb
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
+
+from cubeworld.cli_errors import user_errors
 
 generate_app = typer.Typer(no_args_is_help=True, help="Generate stimulus sets (towers, pyramids, the study's presets).")
 
@@ -21,27 +22,10 @@ RESOLUTION = typer.Option(448, "--resolution", help="Image width and height in p
 QUIET = typer.Option(False, "--quiet", help="No progress bar.")
 
 
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Turn the stage's known errors into one line on stderr and exit code 2."""
-    from cubeworld.stimuli.errors import StimuliError
-
-    try:
-        yield
-    except StimuliError as e:
-        typer.echo(f"Error: {e}", err=True)
-        raise typer.Exit(2) from None
-    except RuntimeError as e:
-        if type(e).__name__ == "RenderUnavailable":
-            typer.echo(f"Error: {e}", err=True)
-            raise typer.Exit(2) from None
-        raise
-
-
 def _generate(domain: str, sizes: str, per_size: int, seed: int, out: Path, workers, resolution: int, name, quiet: bool) -> None:
     from cubeworld.stimuli.generate import generate_set
 
-    with _clean_errors():
+    with user_errors():
         path = generate_set(domain, sizes, per_size, seed, out, resolution=resolution, workers=workers, progress=not quiet, name=name)
     typer.echo(f"wrote {path}")
 
@@ -87,7 +71,7 @@ def preset(
     """Generate one of the study's sets."""
     from cubeworld.stimuli.presets import generate_preset
 
-    with _clean_errors():
+    with user_errors():
         path = generate_preset(name, out, workers=workers, progress=not quiet, parent=parent)
     typer.echo(f"wrote {path}")
 
@@ -115,7 +99,7 @@ def from_card(
     """Rebuild a set from its card, byte for byte."""
     from cubeworld.stimuli.generate import regenerate
 
-    with _clean_errors():
+    with user_errors():
         path = regenerate(card, out, workers=workers, progress=not quiet)
     typer.echo(f"wrote {path}")
 
@@ -130,7 +114,7 @@ def subset(
     """Draw a balanced subset (per size x label) of a set, keeping its ids."""
     from cubeworld.stimuli.subset import draw_subset
 
-    with _clean_errors():
+    with user_errors():
         path = draw_subset(set_dir, out, per_cell, seed)
     typer.echo(f"wrote {path}")
 
@@ -145,7 +129,7 @@ def sheet(
     """Contact sheet: a grid of a set's stimuli with their labels."""
     from cubeworld.stimuli.sheet import make_sheet
 
-    with _clean_errors():
+    with user_errors():
         path = make_sheet(set_dir, out, thumb=thumb, limit=limit, columns=columns)
     typer.echo(f"wrote {path}")
 
@@ -158,7 +142,7 @@ def demo(
     """A first look: small tower and pyramid sets with their contact sheets, in a minute."""
     from cubeworld.stimuli.demo import run_stimuli_demo
 
-    with _clean_errors():
+    with user_errors():
         paths = run_stimuli_demo(out, workers=workers, progress=not quiet)
     for key, path in paths.items():
         typer.echo(f"{key}: {path}")

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from cubeworld.errors import CubeworldError
 from cubeworld.stimuli.config import PhysicsSettings, RenderSettings
 from cubeworld.stimuli.scene import Block
 
@@ -30,7 +31,7 @@ CHECK_EVERY = 50  # steps between checks whether every body sleeps
 PARK_Z = -5.0  # where unused boxes wait, below the floor and out of view
 
 
-class RenderUnavailable(RuntimeError):
+class RenderUnavailable(CubeworldError):
     """Headless rendering is not possible here; the message names the package to install."""
 
 

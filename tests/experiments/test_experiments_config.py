@@ -83,7 +83,7 @@ def test_config_errors_name_file_and_key(tmp_path, path, value, message):
 def test_not_yaml_and_missing_file(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("name: [unclosed")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="YAML syntax error"):
         load_config(p)
     with pytest.raises(ConfigError, match="no such study config"):
         load_config(tmp_path / "nope.yaml")

@@ -10,8 +10,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from cubeworld.human.config import load_config
-from cubeworld.human.study import create_study
+from cubeworld.human.config import load_human_config
+from cubeworld.human.study import create_human_study
 from conftest import make_set
 
 
@@ -26,7 +26,7 @@ def _counts(study: Path) -> tuple[int, int]:
 @pytest.fixture
 def spread_server(tmp_path, server_factory):
     set_dir = make_set(tmp_path / "set", 8)
-    study = create_study(set_dir, tmp_path / "study", "spread", items=3, seed=3)
+    study = create_human_study(set_dir, tmp_path / "study", "spread", items=3, seed=3)
     return study, server_factory(study)
 
 
@@ -111,7 +111,7 @@ def test_api_bad_input_is_refused_and_stores_nothing(spread_server):
 
 
 def test_api_consent_needed_and_decline(tmp_path, server_factory):
-    study = create_study(make_set(tmp_path / "set", 4), tmp_path / "study", "same")
+    study = create_human_study(make_set(tmp_path / "set", 4), tmp_path / "study", "same")
     server = server_factory(study)
     with httpx.Client(base_url=server.url, timeout=10) as c:
         s = c.post("/api/session", json={"prolific_pid": "pidC", "session_id": "x"}).json()
@@ -127,7 +127,7 @@ def test_api_consent_needed_and_decline(tmp_path, server_factory):
 
 def test_api_admin_needs_token(spread_server):
     study, server = spread_server
-    token = load_config(study).admin_token
+    token = load_human_config(study).admin_token
     with httpx.Client(base_url=server.url, timeout=10) as c:
         s = _start(c, "pidD")
         h = {"X-Participant-Token": s["token"]}
@@ -135,7 +135,7 @@ def test_api_admin_needs_token(spread_server):
             assert c.post("/api/responses", json=_answer(t, f"req-d-{t['trial_index']:04d}"),
                           headers=h).status_code == 200
         done = c.post("/api/complete", headers=h).json()
-        cfg = load_config(study)
+        cfg = load_human_config(study)
         assert done["completion_url"] == cfg.completion_url.replace("{code}", cfg.completion_code)
         for path in ("/admin/progress", "/admin/export/responses.csv", "/admin/export/bonus.csv"):
             r = c.get(path)

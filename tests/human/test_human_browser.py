@@ -13,14 +13,14 @@ from playwright.sync_api import expect
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.export import export_study
-from cubeworld.human.study import create_study
+from cubeworld.human.study import create_human_study
 from cubeworld.tasks import TOWER_PROMPT
 
 pytestmark = pytest.mark.browser
 
 
 def _study(tmp_path: Path, set_dir: Path, port: int, **kw) -> Path:
-    return create_study(
+    return create_human_study(
         set_dir, tmp_path / "study", "same", completion_code="CWTEST01",
         completion_url=f"http://127.0.0.1:{port}/prolific-done?cc={{code}}", **kw,
     )

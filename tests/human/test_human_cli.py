@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from cubeworld.formats.responses import read_responses
 from cubeworld.human import server as server_mod
 from cubeworld.human.cli import human_app
-from cubeworld.human.config import StudyError, load_config
-from cubeworld.human.study import create_study
+from cubeworld.human.config import HumanStudyError, load_human_config
+from cubeworld.human.study import create_human_study
 from cubeworld.tasks import PYRAMID_PROMPT
 from conftest import make_set
 
@@ -28,7 +28,7 @@ def test_cli_create_same_and_spread(tmp_path):
     r = run("create", "--set", set_dir, "--design", "same", "--out", tmp_path / "eval",
             "--attention-checks", "--bonus", "0.02")
     assert r.exit_code == 0, r.output
-    cfg = load_config(tmp_path / "eval")
+    cfg = load_human_config(tmp_path / "eval")
     assert cfg.design == "same" and cfg.n_items == 5 and cfg.attention_checks
     assert cfg.prompt == PYRAMID_PROMPT and cfg.domain == "pyramid"
     assert cfg.bonus_per_correct == 0.02 and len(cfg.admin_token) >= 32
@@ -37,7 +37,7 @@ def test_cli_create_same_and_spread(tmp_path):
     r = run("create", "--set", set_dir, "--design", "spread", "--items", "2", "--out",
             tmp_path / "ft", "--images", "reference", "--completion-code", "ABC123")
     assert r.exit_code == 0, r.output
-    cfg = load_config(tmp_path / "ft")
+    cfg = load_human_config(tmp_path / "ft")
     assert (cfg.items_per_participant, cfg.completion_code, cfg.images) == (2, "ABC123",
                                                                             "reference")
     assert not (tmp_path / "ft" / "images").exists()
@@ -83,7 +83,7 @@ def test_cli_refuses_bad_sets_and_folders(tmp_path):
 
 
 def test_cli_serve_without_built_front_end_says_install(tmp_path, monkeypatch):
-    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     monkeypatch.setattr(server_mod, "VENDOR_DIR", tmp_path / "no-vendor")
     r = run("serve", study, "--port", "8123")
     assert r.exit_code == 2 and "run scripts/install.sh" in r.output, r.output
@@ -92,7 +92,7 @@ def test_cli_serve_without_built_front_end_says_install(tmp_path, monkeypatch):
 
 
 def test_config_edits_are_checked(tmp_path):
-    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     path = study / "study.yaml"
     data = yaml.safe_load(path.read_text())
     for key, value, words in [
@@ -104,15 +104,15 @@ def test_config_edits_are_checked(tmp_path):
         ("image_height_px", 10, "image_height_px"),
     ]:
         path.write_text(yaml.safe_dump({**data, key: value}))
-        with pytest.raises(StudyError, match=words):
-            load_config(study)
+        with pytest.raises(HumanStudyError, match=words):
+            load_human_config(study)
     path.write_text("design: [unclosed")
-    with pytest.raises(StudyError, match="not valid YAML"):
-        load_config(study)
+    with pytest.raises(HumanStudyError, match="YAML syntax error"):
+        load_human_config(study)
 
 
 def test_cli_export_and_progress_of_empty_study(tmp_path):
-    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     r = run("export", study, "--out", tmp_path / "x" / "responses.csv")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "x" / "responses.csv").read_text().startswith(
@@ -125,7 +125,7 @@ def test_cli_export_and_progress_of_empty_study(tmp_path):
 
 
 def test_changing_the_design_after_data_is_refused(tmp_path):
-    study = create_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
+    study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     assert run("progress", study).exit_code == 0  # creates the database
     path = study / "study.yaml"
     data = yaml.safe_load(path.read_text())

@@ -7,14 +7,14 @@ import pytest
 from cubeworld.formats.sets import load_set
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
-from cubeworld.human.study import create_study, load_study
+from cubeworld.human.study import create_human_study, load_human_study
 from conftest import make_set
 
 
 def test_spread_export_is_fine_tuning_labels(tmp_path):
     data = pytest.importorskip("cubeworld.models.data")
     set_dir = make_set(tmp_path / "set", 9)
-    study = load_study(create_study(set_dir, tmp_path / "st", "spread", items=4, seed=2))
+    study = load_human_study(create_human_study(set_dir, tmp_path / "st", "spread", items=4, seed=2))
     store = Store(study)
     given = {}
     for pid in ("p1", "p2", "p3"):

@@ -13,7 +13,7 @@ import pytest
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.export import export_study
-from cubeworld.human.study import create_study
+from cubeworld.human.study import create_human_study
 from conftest import make_set
 
 N_PARTICIPANTS = 50
@@ -81,7 +81,7 @@ class Participant(threading.Thread):
 @pytest.mark.slow
 def test_load_50_participants_with_server_kill(tmp_path, server_factory):
     n_items = N_PARTICIPANTS * K
-    study = create_study(make_set(tmp_path / "set", n_items, size=16), tmp_path / "study",
+    study = create_human_study(make_set(tmp_path / "set", n_items, size=16), tmp_path / "study",
                          "spread", items=K, seed=11)
     server = server_factory(study)
     acked: dict = {}

@@ -12,7 +12,7 @@ from cubeworld.human.config import DB_FILE
 from cubeworld.human.errors import ApiError
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
-from cubeworld.human.study import create_study, load_study
+from cubeworld.human.study import create_human_study, load_human_study
 from conftest import make_set
 
 
@@ -38,7 +38,7 @@ def _answer_all(store: Store, pid: str, choose=lambda sid: "Yes", upto=None) -> 
 
 
 def test_same_design_everyone_all_items_own_stored_order(tmp_path):
-    study = load_study(create_study(make_set(tmp_path / "set", 12), tmp_path / "st", "same",
+    study = load_human_study(create_human_study(make_set(tmp_path / "set", 12), tmp_path / "st", "same",
                                     seed=5))
     store = Store(study)
     orders = {}
@@ -56,7 +56,7 @@ def test_same_design_everyone_all_items_own_stored_order(tmp_path):
 
 
 def test_attention_checks_are_placed_and_scored(tmp_path):
-    study = load_study(create_study(make_set(tmp_path / "set", 6), tmp_path / "st", "same",
+    study = load_human_study(create_human_study(make_set(tmp_path / "set", 6), tmp_path / "st", "same",
                                     attention_checks=True, attention_check_every=2))
     store = Store(study)
     s = store.start_session("p1", session_id="a")
@@ -80,7 +80,7 @@ def test_attention_checks_are_placed_and_scored(tmp_path):
 
 def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
     clock = Clock()
-    study = load_study(create_study(make_set(tmp_path / "set", 10), tmp_path / "st", "spread",
+    study = load_human_study(create_human_study(make_set(tmp_path / "set", 10), tmp_path / "st", "spread",
                                     items=4, seed=1, block_timeout_minutes=30))
     store = Store(study, clock=clock)
     a = store.start_session("pa", session_id="s-pa")
@@ -134,7 +134,7 @@ def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
 
 
 def test_same_design_participant_cannot_complete_twice_or_return(tmp_path):
-    study = load_study(create_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same"))
+    study = load_human_study(create_human_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same"))
     store = Store(study)
     _answer_all(store, "p1")
     s = store.start_session("p1", session_id="s-p1")
@@ -153,7 +153,7 @@ def test_same_design_participant_cannot_complete_twice_or_return(tmp_path):
 
 
 def test_sessions_from_another_prolific_study_are_refused(tmp_path):
-    study = load_study(create_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same",
+    study = load_human_study(create_human_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same",
                                     prolific_study_id="STUDY42"))
     store = Store(study)
     for study_id in ("OTHER7", ""):
@@ -166,5 +166,5 @@ def test_sessions_from_another_prolific_study_are_refused(tmp_path):
     s = store.start_session("p1", study_id="STUDY42", session_id="s1")
     assert len(s.remaining) == 3
     # Without a configured ID, any STUDY_ID is let in (and recorded).
-    open_study = load_study(create_study(make_set(tmp_path / "set2", 3), tmp_path / "st2", "same"))
+    open_study = load_human_study(create_human_study(make_set(tmp_path / "set2", 3), tmp_path / "st2", "same"))
     assert Store(open_study).start_session("p2", study_id="ANY", session_id="s2").remaining

@@ -73,12 +73,12 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     from peft import LoraConfig, get_peft_model
 
     from cubeworld.models import DEFAULTS, load_model
-    from cubeworld.models.inputs import encode_training, item_of
+    from cubeworld.models.inputs import encode_training, example_of
     from cubeworld.formats.sets import load_set
     from cubeworld.models.scoring import score_items
 
     s = load_set(colour_set("set-l", n=4))
-    items = [item_of(s.root, r, r.falls) for r in s.rows]
+    items = [example_of(s.root, r, r.falls) for r in s.rows]
     b = load_model(tiny_model)
     torch.manual_seed(0)
     cfg = DEFAULTS["finetune"]

@@ -14,7 +14,7 @@ def _items(tmp_path: Path):
     """Items of different prompt lengths and image sizes, so a batch needs padding."""
     from PIL import Image
 
-    from cubeworld.models.inputs import Item
+    from cubeworld.models.inputs import Example
 
     items = []
     for i, (size, prompt) in enumerate([((112, 112), TOWER_PROMPT), ((168, 112), PYRAMID_PROMPT),
@@ -22,7 +22,7 @@ def _items(tmp_path: Path):
                                         ((140, 140), TOWER_PROMPT)]):
         path = tmp_path / f"img{i}.png"
         Image.new("RGB", size, (40 * i, 200 - 30 * i, 90)).save(path)
-        items.append(Item(f"s{i}", path, prompt))
+        items.append(Example(f"s{i}", path, prompt))
     return items
 
 

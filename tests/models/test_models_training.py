@@ -62,12 +62,12 @@ def test_loss_mask_covers_exactly_the_answer_token(tiny_model, colour_set):
 
     from cubeworld.formats.sets import load_set
     from cubeworld.models import load_model
-    from cubeworld.models.inputs import IGNORE_INDEX, encode_prompts, encode_training, item_of
+    from cubeworld.models.inputs import IGNORE_INDEX, encode_prompts, encode_training, example_of
 
     b = load_model(tiny_model)
     s = load_set(colour_set("set-m", n=3, domain="pyramid"))
     t = load_set(colour_set("set-n", n=2))
-    items = [item_of(s.root, r, r.falls) for r in s.rows] + [item_of(t.root, r, r.falls) for r in t.rows]
+    items = [example_of(s.root, r, r.falls) for r in s.rows] + [example_of(t.root, r, r.falls) for r in t.rows]
     enc = encode_training(b.processor, items, b.yes_id, b.no_id)
     prompts = encode_prompts(b.processor, items)
     labels = enc["labels"]
@@ -220,16 +220,16 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_model, colour_s
 def test_methods_that_cannot_run_here(tiny_model, colour_set, tmp_path):
     import torch
 
-    from cubeworld.models import EngineError, finetune
+    from cubeworld.models import BackendError, finetune
 
     train = colour_set("train", n=4)
     if not torch.cuda.is_available():
-        with pytest.raises(EngineError, match="CUDA"):
-            finetune(_config(tiny_model, train, tmp_path / "u", engine="unsloth"))
+        with pytest.raises(BackendError, match="CUDA"):
+            finetune(_config(tiny_model, train, tmp_path / "u", backend="unsloth"))
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        with pytest.raises(EngineError, match="bitsandbytes"):
+        with pytest.raises(BackendError, match="bitsandbytes"):
             finetune(_config(tiny_model, train, tmp_path / "q", method="qlora"))
 
 
