@@ -31,7 +31,8 @@ from PIL import Image
 
 from cubeworld.formats.sets import StimulusRow
 from cubeworld.human.study import create_human_study
-from cubeworld.tasks import TOWER_PROMPT, answer_for
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import TOWER_PROMPT
 
 
 def make_set(root: Path, n: int) -> Path:

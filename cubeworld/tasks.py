@@ -12,8 +12,6 @@ from dataclasses import dataclass
 TOWER = "tower"
 PYRAMID = "pyramid"
 
-YES = "Yes"
-NO = "No"
 
 TOWER_PROMPT = (
     "You are now viewing a tower of blocks. Will the tower fall? "
@@ -56,8 +54,3 @@ def get_task(domain: str) -> Task:
         return TASKS[domain]
     except KeyError:
         raise ValueError(f"unknown domain {domain!r}: expected one of {sorted(TASKS)}") from None
-
-
-def answer_for(falls: bool) -> str:
-    """The correct answer to either task: "Yes" means something falls."""
-    return YES if falls else NO

@@ -25,7 +25,8 @@ from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, writ
 from cubeworld.formats.predictions import PREDICTION_COLUMNS, validate_predictions
 from cubeworld.formats.responses import validate_responses
 from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, METADATA_FILE, StimulusRow
-from cubeworld.tasks import TOWER, answer_for, get_task
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import TOWER, get_task
 
 LERER100_NAME = "lerer100"
 ID_PREFIX = "lerer-"

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from cubeworld.errors import CubeworldError
-from cubeworld.tasks import TASKS, answer_for
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import TASKS
 
 CARD_FILE = "dataset.json"
 METADATA_FILE = "metadata.jsonl"

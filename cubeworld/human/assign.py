@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from cubeworld.tasks import NO, YES
+from cubeworld.formats.answers import NO, YES
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from cubeworld.formats.atomic import atomic_write_text
 from cubeworld.formats.responses import RESPONSE_COLUMNS, validate_responses
 from cubeworld.human.store import Store, iso
 from cubeworld.human.study import HumanStudy, load_human_study
-from cubeworld.tasks import YES
+from cubeworld.formats.answers import YES
 
 EXPORT_COLUMNS = RESPONSE_COLUMNS + (
     "rt_ms",

@@ -23,7 +23,7 @@ from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
 from cubeworld.human.errors import ApiError
 from cubeworld.human.config import OPTIONAL_ID_RE, HumanStudyError
 from cubeworld.human.study import HumanStudy
-from cubeworld.tasks import NO, YES
+from cubeworld.formats.answers import NO, YES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS participants (

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cubeworld.models.errors import AnswerTokenError, BackendError, ModelNotFoundError
-from cubeworld.tasks import NO, YES
+from cubeworld.formats.answers import NO, YES
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from cubeworld.formats.sets import StimulusSet, load_set
 from cubeworld.models.errors import ModelsError
 from cubeworld.models.inputs import Example, encode_prompts, example_of, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, load_model
-from cubeworld.tasks import NO, YES
+from cubeworld.formats.answers import NO, YES
 
 FREE_TEXT_TOKENS = 5
 

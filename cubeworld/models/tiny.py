@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 
 from cubeworld.models.errors import ModelsError
-from cubeworld.tasks import NO, PYRAMID_PROMPT, TOWER_PROMPT, YES
+from cubeworld.formats.answers import NO, YES
+from cubeworld.tasks import PYRAMID_PROMPT, TOWER_PROMPT
 
 CHAT_TEMPLATE_FILE = Path(__file__).with_name("chat_template.jinja")
 

@@ -39,7 +39,8 @@ from cubeworld.stimuli.arguments import SetArguments, default_name, make_argumen
 from cubeworld.stimuli.candidates import CandidateResult, Job
 from cubeworld.stimuli.config import GeneratorConfig, default_config
 from cubeworld.stimuli.errors import StimuliError
-from cubeworld.tasks import PYRAMID, TASKS, TOWER, answer_for
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import PYRAMID, TASKS, TOWER
 
 GENERATOR = "cubeworld.stimuli"
 GENERATOR_VERSION = "1.0.0"  # bump whenever the same arguments would give other bytes

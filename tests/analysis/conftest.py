@@ -12,7 +12,8 @@ import pytest
 from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS
 from cubeworld.formats.sets import StimulusRow
-from cubeworld.tasks import TOWER, TOWER_PROMPT, answer_for
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import TOWER, TOWER_PROMPT
 
 REPO = Path(__file__).resolve().parents[2]
 

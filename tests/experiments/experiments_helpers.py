@@ -17,7 +17,8 @@ from pathlib import Path
 from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PredictionWriter
 from cubeworld.formats.sets import load_set
-from cubeworld.tasks import answer_for, get_task
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import get_task
 
 SLEEP_ENV = "CUBEWORLD_TEST_EPOCH_SLEEP"
 

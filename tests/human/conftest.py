@@ -20,7 +20,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cubeworld.formats.sets import StimulusRow
-from cubeworld.tasks import TASKS, answer_for
+from cubeworld.formats.answers import answer_for
+from cubeworld.tasks import TASKS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

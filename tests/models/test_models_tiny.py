@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cubeworld.tasks import NO, PYRAMID_PROMPT, TOWER_PROMPT, YES
+from cubeworld.formats.answers import NO, YES
+from cubeworld.tasks import PYRAMID_PROMPT, TOWER_PROMPT
 
 
 def _items(tmp_path: Path):
