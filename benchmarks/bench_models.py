@@ -28,7 +28,7 @@ def make_images(root: Path, n: int, size: int = 448):
     from PIL import Image, ImageDraw
 
     from cubeworld.models.inputs import Example
-    from cubeworld.tasks import TOWER_PROMPT
+    from cubeworld.stimuli.families import get_family
 
     rng = np.random.default_rng(0)
     shade = np.linspace(90, 200, size, dtype=np.float32)[:, None, None]
@@ -46,7 +46,7 @@ def make_images(root: Path, n: int, size: int = 448):
             draw.rectangle([x - w // 2, y, x + w // 2, y + h], fill=colour, outline=(20, 20, 20))
         path = root / f"img{i:04d}.png"
         img.save(path)
-        items.append(Example(f"bench-{i}", path, TOWER_PROMPT, label=bool(i % 2)))
+        items.append(Example(f"bench-{i}", path, get_family("tower").prompt, label=bool(i % 2)))
     return items
 
 

@@ -25,17 +25,17 @@ def breakdown(resolution: int, n: int = 40) -> None:
     from cubeworld.stimuli.engine import World, encode_png
     from cubeworld.stimuli.towers import judge_tower, sample_tower, tower_camera
 
-    cfg = default_config()
+    cfg = default_config("tower")
     world = World(7, resolution, cfg.render)
-    world.render(sample_tower(np.random.default_rng(0), 2, cfg.tower), tower_camera(2, cfg.cameras["tower"]), cfg.physics)
+    world.render(sample_tower(np.random.default_rng(0), 2, cfg.family), tower_camera(2, cfg.family.camera), cfg.physics)
     wall = {"physics": 0.0, "render": 0.0, "png": 0.0}
     cpu = dict(wall)
     for k in range(n):
         size = 2 + k % 6
-        blocks = sample_tower(np.random.default_rng(k), size, cfg.tower)
-        camera = tower_camera(size, cfg.cameras["tower"])
+        blocks = sample_tower(np.random.default_rng(k), size, cfg.family)
+        camera = tower_camera(size, cfg.family.camera)
         steps = [
-            ("physics", lambda: judge_tower(world, blocks, cfg.physics, cfg.tower)),
+            ("physics", lambda: judge_tower(world, blocks, cfg.physics, cfg.family)),
             ("render", lambda: world.render(blocks, camera, cfg.physics)),
         ]
         image = None

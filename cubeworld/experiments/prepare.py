@@ -41,7 +41,7 @@ def _expected_identity(name: str, spec) -> dict:
         from cubeworld.stimuli.presets import preset_identity
 
         return preset_identity(spec.preset)
-    from cubeworld.stimuli.generate import identity_for
+    from cubeworld.stimuli import identity_for
 
     return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed,
                         resolution=spec.resolution, name=name)
@@ -52,7 +52,7 @@ def _check_not_stale(cfg: StudyConfig, name: str, spec, target: Path) -> None:
     made: its images and labels may differ from what this config makes, and a study must
     not mix the two. The message says which card entries differ and what to do."""
     from cubeworld.formats.sets import read_card
-    from cubeworld.stimuli.generate import identity_diff
+    from cubeworld.stimuli import identity_diff
 
     try:
         card = read_card(target)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cubeworld.models.errors import ModelsError
 from cubeworld.formats.answers import NO, YES
-from cubeworld.tasks import PYRAMID_PROMPT, TOWER_PROMPT
+from cubeworld.stimuli.families import PYRAMID, TOWER, get_family
 
 CHAT_TEMPLATE_FILE = Path(__file__).with_name("chat_template.jinja")
 
@@ -60,8 +60,8 @@ TINY_MAX_PIXELS = 224 * 224
 TINY_MIN_PIXELS = 56 * 56
 
 _CORPUS = (
-    TOWER_PROMPT,
-    PYRAMID_PROMPT,
+    get_family(TOWER).prompt,
+    get_family(PYRAMID).prompt,
     "system\nYou are a helpful assistant.",
     "user\nDescribe the image.",
     f"assistant\n{YES}",

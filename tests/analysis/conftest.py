@@ -13,7 +13,7 @@ from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS
 from cubeworld.formats.sets import StimulusRow
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import TOWER, TOWER_PROMPT
+from cubeworld.stimuli.families import TOWER, get_family
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def make_set(root: Path, name: str, sizes=(2, 3), per_size: int = 8, seed: int =
         for i in range(per_size):
             falls = bool(i % 2)
             rows.append(StimulusRow(f"{name}-n{n}-{i:03d}", f"images/{name}-{n}-{i}.png", TOWER,
-                                    n, falls, answer_for(falls), TOWER_PROMPT,
+                                    n, falls, answer_for(falls), get_family(TOWER).prompt,
                                     {"scene": {"r": float(rng.random())}}))
     root.mkdir(parents=True, exist_ok=True)
     write_jsonl(root / "metadata.jsonl", (r.to_record() for r in rows))

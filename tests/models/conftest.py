@@ -39,13 +39,14 @@ def write_colour_set(root: Path, n: int, seed: int, *, name: str | None = None,
     from PIL import Image
 
     from cubeworld.formats.sets import StimulusRow
-    from cubeworld.tasks import answer_for, get_task
+    from cubeworld.formats.answers import answer_for
+    from cubeworld.stimuli.families import get_family
 
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "images").mkdir(exist_ok=True)
     prefix = prefix or f"{domain}-s{seed}"
-    task = get_task(domain)
+    task = get_family(domain)
     lines = []
     for i in range(n):
         falls = i % 2 == 0

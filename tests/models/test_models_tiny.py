@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from cubeworld.formats.answers import NO, YES
-from cubeworld.tasks import PYRAMID_PROMPT, TOWER_PROMPT
+from cubeworld.stimuli.families import get_family
+
+TOWER_PROMPT, PYRAMID_PROMPT = get_family("tower").prompt, get_family("pyramid").prompt
 
 
 def _items(tmp_path: Path):
