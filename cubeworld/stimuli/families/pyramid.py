@@ -134,10 +134,16 @@ class PyramidFamily(StimulusFamily):
 
 
 def _pyramid(scene):
+    """The sampler's `Pyramid` back from a `Scene` (the judge and the outcome rule take it)."""
+    from cubeworld.stimuli.errors import StimuliError
     from cubeworld.stimuli.pyramids import Pyramid
 
     k = scene.keys
-    return Pyramid(blocks=scene.blocks, rows=k["rows"], row_of=k["row_of"], red=k["red_block"], leans=k["row_leans"])
+    red = k.get("red_block")
+    if isinstance(red, bool) or not isinstance(red, int) or not 0 <= red < len(scene.blocks):
+        raise StimuliError(f"a pyramid scene names its red block by index ('red_block'), got {red!r}")
+    return Pyramid(blocks=scene.blocks, rows=k.get("rows", 0), row_of=k.get("row_of", []), red=red,
+                   leans=k.get("row_leans", []))
 
 
 # -- geometry of recorded blocks (pure Python: rows are read without numpy) -------------
