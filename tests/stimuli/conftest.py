@@ -1,4 +1,7 @@
-"""Shared fixtures of the stimuli tests: the small reference sets of generator 1.0.0."""
+"""Shared fixtures of the stimuli tests: the small reference sets of generator 1.0.0.
+
+Tests import the helpers from `make_reference` (put on sys.path here), never from
+`conftest`: that module name is shared by every test folder's conftest."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pytest
 REFERENCE_DIR = Path(__file__).with_name("reference")
 sys.path.insert(0, str(REFERENCE_DIR))
 
-from make_reference import REFERENCE_SETS, fingerprint  # noqa: E402
+from make_reference import REFERENCE_SETS  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +34,3 @@ def reference_sets(tmp_path_factory) -> dict[str, Path]:
         for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items()
     }
 
-
-__all__ = ["REFERENCE_SETS", "fingerprint"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE_SETS, fingerprint
+from make_reference import REFERENCE_SETS, fingerprint
 from cubeworld.stimuli import StimuliError, generate_set
 from cubeworld.stimuli.pool import WorkerLost
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import REFERENCE_DIR, REFERENCE_SETS, fingerprint
+from make_reference import REFERENCE_DIR, REFERENCE_SETS, fingerprint
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import StimuliError, identity_diff, identity_for, regenerate
 from cubeworld.stimuli.identity import GENERATOR_VERSION, card_settings

@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+REFERENCE_DIR = Path(__file__).parent
+
 # (domain, sizes, per_size, seed, resolution): small, but every size of both families and
 # both a thumbnail and the default resolution.
 REFERENCE_SETS = {
