@@ -23,6 +23,7 @@ class Block:
     yaw: float  # degrees about +z
     colour: str
     rgb: tuple[float, float, float]
+    pitch: float = 0.0  # degrees about the block's own y axis, after the yaw (a tipped domino)
 
     @property
     def half(self) -> np.ndarray:
@@ -30,18 +31,25 @@ class Block:
 
     @property
     def quat(self) -> tuple[float, float, float, float]:
-        """Orientation as MuJoCo's (w, x, y, z) quaternion."""
+        """Orientation as MuJoCo's (w, x, y, z) quaternion: yaw about z, then pitch about y."""
         h = math.radians(self.yaw) / 2.0
-        return (math.cos(h), 0.0, 0.0, math.sin(h))
+        if not self.pitch:  # upright: exactly the quaternion every upright block always had
+            return (math.cos(h), 0.0, 0.0, math.sin(h))
+        p = math.radians(self.pitch) / 2.0
+        w, z, c, s = math.cos(h), math.sin(h), math.cos(p), math.sin(p)
+        return (w * c, -z * s, w * s, z * c)
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "size": [round(v, 6) for v in self.size],
             "pos": [round(v, 6) for v in self.pos],
             "yaw": round(self.yaw, 4),
             "colour": self.colour,
             "rgb": list(self.rgb),
         }
+        if self.pitch:  # only tipped blocks record it, so upright scenes keep their bytes
+            record["pitch"] = round(self.pitch, 4)
+        return record
 
 
 def block_from_record(record: Mapping[str, Any]) -> Block:
@@ -53,7 +61,8 @@ def block_from_record(record: Mapping[str, Any]) -> Block:
         if len(size) != 3 or len(pos) != 3 or len(rgb) != 3 or min(size) <= 0:
             raise ValueError("size, pos and rgb take three numbers, sizes positive")
         return Block(size=size, pos=pos, yaw=float(record.get("yaw", 0.0)),  # type: ignore[arg-type]
-                     colour=str(record.get("colour", "")), rgb=rgb)  # type: ignore[arg-type]
+                     colour=str(record.get("colour", "")), rgb=rgb,  # type: ignore[arg-type]
+                     pitch=float(record.get("pitch", 0.0)))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         from cubeworld.stimuli.errors import StimuliError
 

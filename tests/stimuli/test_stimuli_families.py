@@ -238,3 +238,24 @@ def test_family_settings_files_are_checked(tmp_path):
     family.settings_file.write_text(text)
     with pytest.raises(StimuliError, match=r"bad.yaml.max_yaw: expected a number, got 'ninety'"):
         family.default_settings()
+
+
+def test_blocks_can_start_tipped_without_changing_upright_bytes():
+    """A family such as dominoes starts a block tipped (`pitch`); upright blocks keep the
+    exact quaternion and record they always had."""
+    import math
+
+    import numpy as np
+
+    from cubeworld.stimuli.scene import Block, Scene, tilt_degrees
+
+    upright = Block((0.1, 0.1, 0.1), (0.0, 0.0, 0.05), 30.0, "blue", (0.1, 0.3, 0.8))
+    h = math.radians(30.0) / 2
+    assert upright.quat == (math.cos(h), 0.0, 0.0, math.sin(h))
+    assert "pitch" not in upright.to_record()
+    tipped = Block((0.02, 0.1, 0.2), (0.0, 0.0, 0.1), 30.0, "blue", (0.1, 0.3, 0.8), pitch=20.0)
+    assert np.linalg.norm(tipped.quat) == pytest.approx(1.0)
+    assert tilt_degrees(np.array([tipped.quat]))[0] == pytest.approx(20.0)
+    scene = Scene([upright, tipped], {"kind": "test"})
+    back = Scene.from_record(scene.record({"azimuth": 90.0}))
+    assert back.blocks == [upright, tipped] and back.keys == {"kind": "test"}
