@@ -92,10 +92,13 @@ def test_report_on_lerer100(lerer100_set, lerer100_models, tmp_path):
     assert fuyu["n"] == 99
     assert "human-human ceiling" in html
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
-    assert len(images) == 3  # heatmap, by blocks, kappa (one epoch: no learning curve)
+    # heatmap, by blocks, kappa, differences, alignment, reliability (one epoch: no learning
+    # curve; photos: no difficulty curve)
+    assert len(images) == 6
     assert all(len(i) > 10_000 for i in images)
     assert "<img src='http" not in html and "href=" not in html  # self-contained
-    for name in ("fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa"):
+    for name in ("fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa",
+                 "fig_kappa_differences", "fig_alignment", "fig_reliability"):
         assert (tmp_path / "rep" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (tmp_path / "rep" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
     diffs = pd.read_csv(tmp_path / "rep" / "kappa_differences.csv")
