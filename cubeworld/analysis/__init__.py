@@ -34,7 +34,7 @@ _EXPORTS = {
     "weighted_pearson": "cubeworld.analysis.correlation",
     "weighted_spearman": "cubeworld.analysis.correlation",
     "brier_score": "cubeworld.analysis.calibration",
-    "calibration": "cubeworld.analysis.calibration",
+    "calibration_scores": "cubeworld.analysis.calibration",
     "log_loss": "cubeworld.analysis.calibration",
     "reliability_bins": "cubeworld.analysis.calibration",
     "PsychometricFit": "cubeworld.analysis.psychometric",

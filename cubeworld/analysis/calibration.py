@@ -73,7 +73,7 @@ class Calibration:
         return dict(self.__dict__)
 
 
-def calibration(p, y, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> Calibration:
+def calibration_scores(p, y, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> Calibration:
     """Brier score and log loss per item averaged, with 95% item-bootstrap intervals.
 
     p may be (n_items,) or (n_seeds, n_items): the scores are then means over seeds, in

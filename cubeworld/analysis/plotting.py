@@ -86,6 +86,11 @@ def write_figure(f: FigureOut, out: Path) -> Figure:
     return Figure(f.name, f.title, png, pdf, f.caption)
 
 
+def kind_of(observer: str, kinds: dict[str, str]) -> str:
+    """An observer's kind; the participants are always of kind "humans"."""
+    return HUMANS if observer == HUMANS else kinds.get(observer, "vlm")
+
+
 def kind_style(kinds) -> dict[str, tuple[str, str]]:
     """kind -> (colour, marker); known kinds keep their look, others take spare ones."""
     looks: dict[str, tuple[str, str]] = {}
@@ -97,9 +102,9 @@ def kind_style(kinds) -> dict[str, tuple[str, str]]:
 
 def observer_order(observers, kinds: dict[str, str]) -> list[str]:
     """Observers grouped by kind (kinds in a fixed order), humans last."""
-    ks = kind_style(kinds.get(o, "vlm") for o in observers)
+    ks = kind_style(kind_of(o, kinds) for o in observers)
     rank = {k: i for i, k in enumerate(ks)}
-    return sorted(set(observers), key=lambda o: (o == HUMANS, rank[kinds.get(o, "vlm")], o))
+    return sorted(set(observers), key=lambda o: (o == HUMANS, rank[kind_of(o, kinds)], o))
 
 
 def observer_colors(observers, kinds: dict[str, str]) -> dict[str, tuple]:
@@ -172,9 +177,9 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
     sets = sorted(df["set"].unique())
     rows_per = [df.loc[df["set"] == s, "observer"].nunique() for s in sets]
     fig, axes = plt.subplots(len(sets), 1, squeeze=False, layout="constrained",
-                             figsize=(PAGE_WIDTH_IN, sum(0.3 * r + 0.75 for r in rows_per) + 0.6),
+                             figsize=(PAGE_WIDTH_IN, sum(0.3 * r + 0.7 for r in rows_per) + 0.3),
                              height_ratios=[r + 2.5 for r in rows_per])
-    looks = kind_style(kinds.get(o, "vlm") for o in df["observer"].unique())
+    looks = kind_style(kind_of(o, kinds) for o in df["observer"].unique())
     cmap = sns.color_palette("vlag_r", as_cmap=True)
     for ax, s in zip(axes[:, 0], sets):
         d = df[df["set"] == s]
@@ -191,13 +196,13 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
         ax.set_xlabel("")
         ax.set_ylabel("")
         for label in ax.get_yticklabels():
-            label.set_color(looks[kinds.get(label.get_text(), "vlm")][0])
+            label.set_color(looks[kind_of(label.get_text(), kinds)][0])
     sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
-    fig.colorbar(sm, ax=axes[:, 0].tolist(), orientation="horizontal", location="bottom",
-                 shrink=0.5, aspect=40, label="accuracy (chance = 0.5)")
+    fig.colorbar(sm, ax=axes[:, 0].tolist(), location="right", shrink=min(1.0, 3.0 / len(
+        axes[:, 0]) if len(axes[:, 0]) > 1 else 1.0), aspect=25, pad=0.02,
+        label="accuracy (chance = 0.5)")
     handles = kind_legend_handles(looks)
-    legend_below(fig, handles, [h.get_label() for h in handles],
-                 title="observer kind (label colour)", ncol=len(looks))
+    legend_below(fig, handles, [h.get_label() for h in handles], ncol=len(looks))
     return fig
 
 
@@ -212,7 +217,7 @@ def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
     fig, axes = panel_grid(len(sets), 2, 2.9, sharey=True, fill=False)
     observers = observer_order(df["observer"].unique(), kinds)
     colors = observer_colors(observers, kinds)
-    looks = kind_style(list(kinds.get(o, "vlm") for o in observers) + ["humans"])
+    looks = kind_style(list(kind_of(o, kinds) for o in observers) + ["humans"])
     offsets = np.linspace(-0.15, 0.15, len(observers)) if len(observers) > 1 else [0.0]
     for ax, s in zip(axes, sets):
         for off, o in zip(offsets, observers):
@@ -221,7 +226,7 @@ def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
                 continue
             ax.errorbar(d["n_blocks"] + off, d["accuracy"],
                         yerr=[d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
-                        marker=looks[kinds.get(o, "vlm")][1], ms=4, capsize=2, lw=1.2,
+                        marker=looks[kind_of(o, kinds)][1], ms=4, capsize=2, lw=1.2,
                         color=colors[o], label=o)
         if hum is not None:
             d = hum[hum["set"] == s].sort_values("n_blocks")
@@ -265,7 +270,7 @@ def _forest(ax, d: pd.DataFrame, col: str, kinds, looks, *, p_col: str | None,
         if not np.isfinite(v[i]):
             ax.text(0, y[i], "n/a", va="center", ha="center", fontsize=7, color="grey")
             continue
-        color, marker = looks[kinds.get(o, "vlm")]
+        color, marker = looks[kind_of(o, kinds)]
         if bmin is not None and np.isfinite(bmin[i]):
             ax.plot([bmin[i], bmax[i]], [y[i], y[i]], color="grey", lw=5, alpha=0.25,
                     solid_capstyle="butt")
@@ -302,7 +307,7 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
     fig, axes = plt.subplots(len(sets), ncols, squeeze=False, layout="constrained",
                              figsize=(PAGE_WIDTH_IN, sum(0.28 * h + 0.9 for h in heights) + 0.7),
                              height_ratios=[h + 3 for h in heights])
-    looks = kind_style(kinds.get(o, "vlm") for o in kappa["observer"])
+    looks = kind_style(kind_of(o, kinds) for o in kappa["observer"])
     for r, (s, d, with_h) in enumerate(panels):
         _forest(axes[r][0], d, "kappa_truth", kinds, looks, p_col="kappa_truth_p",
                 ceiling=None, title=f"{s}: to the ground truth")

@@ -154,7 +154,7 @@ def make_humans(set_dir: Path, n_participants: int = 12, *, slope: float = -0.5,
     return df
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny():
     """The helpers above, for tests (conftest modules are not imported by name)."""
     from types import SimpleNamespace
@@ -175,3 +175,18 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def lerer100_report(lerer100_set, lerer100_models, tmp_path_factory) -> Path:
+    """The full analysis of Lerer100 (five published models, 107 participants), once."""
+    import warnings
+
+    from cubeworld.analysis import analyze
+
+    out = tmp_path_factory.mktemp("lerer-report") / "rep"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ADAPTER answers No to every photo (constant)
+        return analyze([lerer100_models], out, truth=[lerer100_set],
+                       humans=lerer100_set / "human_responses.csv", n_boot=500,
+                       progress=False)

@@ -19,8 +19,8 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         best = g.loc[g["accuracy"].idxmax()]
         above = g[g["ci_low"] > 0.5]
         findings.append(Finding(
-            f"{s}: {len(above)} of {len(g)} observers are above chance (95% Wilson interval "
-            f"above 0.5); the best is {best['observer']} at "
+            f"{s}: {len(above)} of {len(g)} observers above chance (95% Wilson interval "
+            f"above 0.5); best accuracy {best['observer']} "
             f"{ci(best['accuracy'], best['ci_low'], best['ci_high'], 3)}.", 10))
     heat = render(
         accuracy_heatmap(acc, hum, kinds), "fig_accuracy_heatmap",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cubeworld.analysis.calibration import N_BINS, calibration, reliability_bins
+from cubeworld.analysis.calibration import N_BINS, calibration_scores, reliability_bins
 from cubeworld.analysis.loading import HUMANS
 from cubeworld.analysis.plotting import (
     kind_legend_handles,
@@ -37,7 +37,7 @@ def _tables(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
                             list(share.index)))
         for obs, kind, what, P, ids in signals:
             y = truth.loc[ids].astype(float).to_numpy()
-            c = calibration(P, y, n_boot=ctx.n_boot, seed=ctx.seed)
+            c = calibration_scores(P, y, n_boot=ctx.n_boot, seed=ctx.seed)
             rows.append({"set": s, "observer": obs, "kind": kind, "signal": what,
                          **c.as_dict()})
             b = reliability_bins(P.mean(0), y)
