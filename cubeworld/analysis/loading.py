@@ -12,6 +12,7 @@ unless the caller asks to include them.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +208,7 @@ def _difficulty(rows, where: str) -> list[float]:
         except (TypeError, ValueError):
             raise AnalysisInputError(f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, "
                                      "expected a number") from None
-        if f != f or f in (float("inf"), float("-inf")):
+        if not math.isfinite(f):
             raise AnalysisInputError(f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, "
                                      "expected a finite number")
         values.append(f)
@@ -289,17 +290,19 @@ def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
 
 
 def _flags(h: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
-    """(excluded as bool, rule names as lists) per row; no `excluded` column = none flagged."""
+    """(excluded as bool, rule names as lists) per row; no `excluded` column, or an empty
+    cell in it, means not flagged."""
     if "excluded" not in h.columns:
         return pd.Series(False, index=h.index), pd.Series([[]] * len(h), index=h.index)
     raw = h["excluded"]
     text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
     text = text.str.replace(r"\.0$", "", regex=True)
-    ok = text.isin(["0", "1", "true", "false"])
+    # an empty cell is "not flagged": tables with and without flags may be stacked
+    ok = text.isin(["0", "1", "true", "false", "", "nan"])
     if not ok.all():
         i = int((~ok).to_numpy().argmax())
-        got = "an empty cell" if text.iloc[i] in ("", "nan") else repr(str(raw.iloc[i]))
-        raise AnalysisInputError(f"{name}: row {i + 2}: excluded must be 0 or 1, got {got}")
+        raise AnalysisInputError(f"{name}: row {i + 2}: excluded must be 0 or 1, got "
+                                 f"{str(raw.iloc[i])!r}")
     excluded = text.isin(["1", "true"])
     names = (h["exclusion_rules"].astype(object).where(h["exclusion_rules"].notna(), "")
              .astype(str).tolist() if "exclusion_rules" in h.columns else [""] * len(h))

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cubeworld.analysis.loading import AnalysisInputError, load_inputs
+from cubeworld.analysis.loading import DEFAULT_KIND, AnalysisInputError, load_inputs
 from cubeworld.analysis.metrics import DEFAULT_SEED, N_BOOT
 from cubeworld.analysis.report import Table, write_report
 from cubeworld.analysis.tables import select_epoch
@@ -140,7 +140,7 @@ def first_screen(findings: list[Finding], size: int = FIRST_SCREEN) -> tuple[lis
 def _what_was_run(ctx: AnalysisContext) -> str:
     kinds = ctx.kinds()
     obs = sorted(ctx.pred["observer"].unique())
-    by_kind = Counter(kinds.get(o, "vlm") for o in obs)
+    by_kind = Counter(kinds.get(o, DEFAULT_KIND) for o in obs)
     sets = ", ".join(f"{s} ({ctx.set_info(s).n_items} items)" for s in ctx.sets)
     text = (f"{len(obs)} observer{'s' * (len(obs) != 1)} ("
             + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items()))

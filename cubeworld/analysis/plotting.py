@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from cubeworld.analysis.loading import HUMANS  # noqa: E402
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS  # noqa: E402
 from cubeworld.analysis.significance import stars  # noqa: E402
 from cubeworld.analysis.tables import ALL  # noqa: E402
 from cubeworld.analysis.unit import FigureOut  # noqa: E402
@@ -88,7 +88,7 @@ def write_figure(f: FigureOut, out: Path) -> Figure:
 
 def kind_of(observer: str, kinds: dict[str, str]) -> str:
     """An observer's kind; the participants are always of kind "humans"."""
-    return HUMANS if observer == HUMANS else kinds.get(observer, "vlm")
+    return HUMANS if observer == HUMANS else kinds.get(observer, DEFAULT_KIND)
 
 
 def kind_style(kinds) -> dict[str, tuple[str, str]]:

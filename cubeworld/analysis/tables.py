@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cubeworld.analysis.loading import HUMANS, condition_label
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS, condition_label
 from cubeworld.analysis.metrics import (
     CI_LEVEL,
     DEFAULT_SEED,
@@ -223,7 +223,7 @@ def kappa_results(
             row = {
                 "set": set_name, "observer": obs,
                 "model": ", ".join(sorted(g["model"].unique())),
-                "kind": "+".join(sorted(g["kind"].unique())) if "kind" in g else "vlm",
+                "kind": "+".join(sorted(g["kind"].unique())) if "kind" in g else DEFAULT_KIND,
                 "n_seeds": int(yes.shape[0]), "n_items": len(ids),
                 "accuracy": float(_model_matrix(g, "correct").to_numpy().mean()),
                 "kappa_truth": kt.kappa, "kappa_truth_ci_low": kt.ci_low,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cubeworld.analysis import analyze, human_accuracy_table, load_inputs
+from cubeworld.analysis import human_accuracy_table, load_inputs
 from cubeworld.formats.predictions import read_predictions
 from cubeworld.formats.responses import read_responses
 from cubeworld.formats.sets import load_set

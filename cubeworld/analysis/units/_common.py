@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cubeworld.analysis.loading import DEFAULT_KIND
+
 NO_HUMANS = "no human responses given (--humans)"
 
 
@@ -30,7 +32,7 @@ def with_kind(df: pd.DataFrame, kinds: dict[str, str], after: str = "observer") 
         return df
     df = df.copy()
     df.insert(list(df.columns).index(after) + 1, "kind",
-              df[after].map(lambda o: kinds.get(o, "vlm")))
+              df[after].map(lambda o: kinds.get(o, DEFAULT_KIND)))
     return df
 
 

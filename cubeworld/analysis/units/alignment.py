@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from cubeworld.analysis.correlation import alignments, split_half_ceiling
-from cubeworld.analysis.loading import HUMANS
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS
 from cubeworld.analysis.plotting import (
     HUMAN_COLOR,
     PAGE_WIDTH_IN,
@@ -57,7 +57,7 @@ def _rows(ctx: AnalysisContext) -> tuple[list[dict], int]:
                             names=[f"{m[0]} on {s}" for m in members])
             for (obs, what, _), c in zip(members, cs):
                 n_constant += c.constant
-                rows.append({"set": s, "observer": obs, "kind": kinds.get(obs, "vlm"),
+                rows.append({"set": s, "observer": obs, "kind": kinds.get(obs, DEFAULT_KIND),
                              "signal": what, **c.as_dict(), "constant": c.constant})
         R = ctx.human_matrix(s, "response")
         ceil = split_half_ceiling(R.to_numpy(), n_boot=ctx.n_boot, seed=ctx.seed)

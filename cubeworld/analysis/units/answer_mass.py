@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cubeworld.analysis.loading import DEFAULT_KIND
+
 from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
 
 MIN_MASS = 0.5
@@ -28,7 +30,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     kinds = ctx.kinds()
     g = p.groupby(["observer", "set"], sort=True)["p_other"]
     table = pd.DataFrame({"mean_p_other": g.mean(), "n": g.size()}).reset_index()
-    table.insert(1, "kind", table["observer"].map(lambda o: kinds.get(o, "vlm")))
+    table.insert(1, "kind", table["observer"].map(lambda o: kinds.get(o, DEFAULT_KIND)))
     table["mass_yes_no"] = 1 - table["mean_p_other"]
     table["flagged"] = table["mass_yes_no"] < MIN_MASS
     findings = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cubeworld.analysis.calibration import N_BINS, calibration_scores, reliability_bins
-from cubeworld.analysis.loading import HUMANS
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS
 from cubeworld.analysis.plotting import (
     kind_legend_handles,
     kind_style,
@@ -29,7 +29,7 @@ def _tables(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
         signals = []
         for obs, g in ctx.pred[ctx.pred["set"] == s].groupby("observer", sort=True):
             sig, what = observer_signal(g)
-            signals.append((obs, kinds.get(obs, "vlm"), what, sig.to_numpy(), list(sig.columns)))
+            signals.append((obs, kinds.get(obs, DEFAULT_KIND), what, sig.to_numpy(), list(sig.columns)))
         hs = ctx.humans_on(s)
         if hs is not None:
             share = human_share(hs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cubeworld.analysis.loading import HUMANS
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS
 from cubeworld.analysis.plotting import (
     CHANCE,
     PAGE_WIDTH_IN,
@@ -59,7 +59,7 @@ def _trials(ctx: AnalysisContext, s: str) -> list[tuple[str, str, str, pd.DataFr
                           "difficulty": g["stimulus_id"].map(d).to_numpy(dtype=float),
                           "y": (p if graded else g["says_yes"]).to_numpy(dtype=float),
                           "correct": g["correct"].to_numpy(dtype=float)})
-        out.append((obs, kinds.get(obs, "vlm"), "p_yes" if graded else "answers", t, None))
+        out.append((obs, kinds.get(obs, DEFAULT_KIND), "p_yes" if graded else "answers", t, None))
     hs = ctx.humans_on(s)
     if hs is not None:
         t = pd.DataFrame({"stimulus_id": hs["stimulus_id"].to_numpy(),
