@@ -38,7 +38,6 @@ from cubeworld.analysis.metrics import (
 )
 
 N_SPLITS = 1_000
-FEW_VALUES = 128  # up to this many distinct values, ranks come from counts per value
 
 
 class ConstantObserverWarning(RuntimeWarning):
@@ -74,14 +73,22 @@ def weighted_ranks(x, w):
     sample). Items of weight 0 get the rank they would have had (they are not counted).
     """
     x, w = np.asarray(x, float), np.asarray(w, float)
-    if x.ndim == 1 and w.ndim == 2:
-        values, inv = np.unique(x, return_inverse=True)
-        if values.size <= FEW_VALUES:  # one matrix product instead of a sort per resample
-            onehot = np.zeros((x.size, values.size), dtype=np.float32)
-            onehot[np.arange(x.size), inv] = 1
-            counts = (w.astype(np.float32) @ onehot).astype(float)  # weight per value
-            less = np.cumsum(counts, axis=1) - counts
-            return (less + (counts + 1) / 2)[:, inv]
+    if x.ndim == 1 and w.ndim == 2:  # one x for every resample: sort it once
+        order = np.argsort(x, kind="stable")
+        xs = x[order]
+        n = x.size
+        new_group = np.ones(n, dtype=bool)
+        new_group[1:] = xs[1:] != xs[:-1]
+        start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+        end = np.append(new_group[1:], True)
+        last = np.minimum.accumulate(np.where(end, np.arange(n), n - 1)[::-1])[::-1]
+        ws = w[:, order]
+        cum = np.cumsum(ws, axis=1)
+        less = cum[:, start] - ws[:, start]
+        ranks_sorted = less + (cum[:, last] - less + 1) / 2
+        ranks = np.empty_like(ranks_sorted)
+        ranks[:, order] = ranks_sorted
+        return ranks
     x, w = np.broadcast_arrays(x, w)
     order = np.argsort(x, axis=-1, kind="stable")
     xs = np.take_along_axis(x, order, -1)

@@ -75,6 +75,7 @@ def analyze(
     input, an unnamed one is skipped with its reason shown in the report).
     """
     out = check_writable(out)
+    analyses = list(analyses or ())
     names = selected_analyses(analyses)
     truth = list(truth)
     data = load_inputs(predictions, truth, humans, include_excluded=include_excluded)
@@ -82,7 +83,7 @@ def analyze(
     if pred.empty:
         raise AnalysisInputError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")
     ctx = AnalysisContext(data, pred, n_boot, seed, epoch, ANALYSES,
-                          explicit=frozenset(analyses or ()))
+                          explicit=frozenset(analyses))
     skipped: dict[str, list[str]] = {}
     for name in names:  # every check before any work: a named analysis fails fast
         reasons = ctx.skip_or_fail(name, ANALYSES.get(name).check(ctx))
