@@ -39,7 +39,8 @@ def write_colour_set(root: Path, n: int, seed: int, *, name: str | None = None,
     from PIL import Image
 
     from cubeworld.formats.sets import StimulusRow
-    from cubeworld.tasks import answer_for, get_task
+    from cubeworld.formats.answers import answer_for
+    from cubeworld.tasks import get_task
 
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
