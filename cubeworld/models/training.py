@@ -301,14 +301,18 @@ def finetune(config: FinetuneConfig) -> Path:
     for set_dir in config.eval_sets:
         load_set(set_dir)  # fail on a bad eval set before any training
     adapter_label = config.adapter_label if config.adapter_label is not None else out.name
-    out.mkdir(parents=True, exist_ok=True)
     last_epoch = int(state["last_epoch"]) if state else 0
-    # A kill mid-epoch leaves log records of the unfinished epoch: drop them.
-    if (out / LOG_FILE).exists():
-        write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE)
-                                     if int(r.get("epoch", 0)) <= last_epoch])
-    for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
+
+    def prepare_folder() -> None:
+        """Create the run folder (only once the model loaded and its LoRA targets resolved,
+        so bad input leaves nothing behind) and tidy what a kill left there."""
+        out.mkdir(parents=True, exist_ok=True)
+        # A kill mid-epoch leaves log records of the unfinished epoch: drop them.
+        if (out / LOG_FILE).exists():
+            write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE)
+                                         if int(r.get("epoch", 0)) <= last_epoch])
+        for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
 
     def write_state(epoch: int) -> None:
         atomic_write_json(state_path, {
@@ -331,13 +335,18 @@ def finetune(config: FinetuneConfig) -> Path:
         # separate copy of the base model and train a freshly loaded one, so the training
         # model never sees an eval-mode pass before its first step. (With bitsandbytes
         # 0.50.2 and this load path the trap did not reproduce; the guard costs one load.)
+        from cubeworld.models.lora import resolve_targets
+
         probe = load_model(config.model, quantize="4bit", device=device,
                            max_pixels=config.pixel_budget, dtype=config.dtype)
+        resolve_targets(probe.model, config.target_modules, config.lora_extra, config.lora_exclude)
+        prepare_folder()
         _evaluate_epoch(probe, config, out, 0, adapter_label)
         del probe
         bundle = _load_for_training(config, method, backend, device, None)
     else:
         bundle = _load_for_training(config, method, backend, device, resume_from)
+        prepare_folder()
         if resume_from is None:
             _evaluate_epoch(bundle, config, out, 0, adapter_label)
     if resume_from is None:

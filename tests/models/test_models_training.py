@@ -249,3 +249,33 @@ def test_qlora_on_the_cpu(tiny_model, colour_set, tmp_path):
         assert len(read_predictions(run / f"predictions/epoch-{k}/train.csv")) == 8
     b = load_model(tiny_model, adapter=run / "checkpoints/epoch-1", quantize="4bit", device="cpu")
     assert b.info["quantize"] == "4bit"
+
+
+def test_per_model_overrides_name_every_key(tmp_path):
+    """A study's per-model `training:` may set any FinetuneConfig field and `scoring:` any
+    evaluate() keyword; an unknown key names the file and the key."""
+    import dataclasses
+
+    from cubeworld.models import FinetuneConfig, ModelsError, check_overrides
+    from cubeworld.models.overrides import scoring_keys, training_keys
+
+    assert set(training_keys()) == {f.name for f in dataclasses.fields(FinetuneConfig)}
+    assert {"image_size", "max_pixels", "target_modules", "lora_extra", "lora_exclude", "dtype",
+            "batch_size", "method"} <= set(training_keys())
+    assert {"batch_size", "image_size", "max_pixels", "dtype", "quantize", "num_workers",
+            "free_text"} <= set(scoring_keys())
+    ok = {"method": "lora", "image_size": 448, "target_modules": ["q_proj"], "lora_extra": ["projector"]}
+    assert check_overrides("training", ok, "s.yaml: models[0].training") == ok
+    assert check_overrides("scoring", {"batch_size": 2, "dtype": "bfloat16"}, "w") == {
+        "batch_size": 2, "dtype": "bfloat16"}
+    with pytest.raises(ModelsError, match=r"^s\.yaml: models\[1\]\.training: unknown training key 'learning_rate'"):
+        check_overrides("training", {"learning_rate": 1}, "s.yaml: models[1].training")
+    with pytest.raises(ModelsError, match=r"s\.yaml: models\[1\]\.scoring: unknown scoring key 'imagesize'"):
+        check_overrides("scoring", {"imagesize": 1}, "s.yaml: models[1].scoring")
+    cfg = FinetuneConfig(model="m", train="t", out="o", **ok)
+    assert FinetuneConfig.from_dict(cfg.to_dict()) == cfg and cfg.pixel_budget == 448 * 448
+    for bad, match in (({"image_size": 224, "max_pixels": 5000}, "not both"),
+                       ({"dtype": "float8"}, "dtype"), ({"lora_extra": "projector"}, "lora_extra"),
+                       ({"image_size": 0}, "image_size"), ({"target_modules": ""}, "target_modules")):
+        with pytest.raises(ModelsError, match=match):
+            FinetuneConfig(model="m", train="t", out="o", **bad)
