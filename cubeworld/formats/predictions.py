@@ -10,7 +10,7 @@ of the answer token over the full vocabulary at the answer position), `p_other`
 (1 - P(Yes) - P(No) over the full vocabulary), and provenance: `prompt_sha256`,
 `template_sha256` (the chat template), `image_size` (the size actually fed, "HxW"),
 `max_pixels`, `dtype`, `batch_size`, `torch_version`, `transformers_version`,
-`peft_version`. Optional: `quantize` (4bit / 8bit scoring), `free_text` (a few generated
+`peft_version`. Optional: `quantize` ("none", "4bit", "8bit"), `free_text` (a few generated
 tokens, to compare with the probabilities). Tables written before these columns existed
 read as they are, with the columns added (kind "vlm", the rest empty).
 
@@ -208,7 +208,8 @@ class PredictionWriter:
     def check_settings(self, group: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         """Refuse to add rows of `group` (model, adapter, condition, seed, epoch) when the
         table's rows of that group were written under other `settings` (a column -> value
-        mapping, e.g. max_pixels, dtype). Columns the old rows lack are not compared."""
+        mapping, e.g. max_pixels, dtype). Columns the old rows lack, or leave empty, are not
+        compared (they were written before the setting was recorded)."""
         df = self.existing()
         if df.empty:
             return
@@ -222,10 +223,11 @@ class PredictionWriter:
         for col, value in settings.items():
             if col not in rows.columns:
                 continue
-            old = sorted(set(rows[col].astype(str)))
+            stored = set(rows[col].astype(str))
             if col == "kind":
-                old = sorted({v or DEFAULT_KIND for v in old})
-            if old != [_text(value)]:
+                stored = {v or DEFAULT_KIND for v in stored}
+            old = sorted(stored - {""})  # empty: not recorded (an older row), not compared
+            if old and old != [_text(value)]:
                 had[col] = "/".join(repr(v) for v in old)
         if had:
             now = ", ".join(f"{c}={_text(settings[c])!r}" for c in had)

@@ -152,7 +152,7 @@ def _as_sets(sets: str | Path | StimulusSet | Iterable[str | Path | StimulusSet]
 def _request_settings(bundle: ModelBundle) -> dict[str, Any]:
     """The settings that define a table's rows (`SETTINGS_COLUMNS`), as this bundle scores."""
     return {"kind": KIND, "max_pixels": bundle.max_pixels or "", "dtype": bundle.dtype,
-            "quantize": bundle.quantize, "template_sha256": sha256_text(chat_template_of(bundle.processor))}
+            "quantize": bundle.quantize or "none", "template_sha256": sha256_text(chat_template_of(bundle.processor))}
 
 
 def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, device,
@@ -180,7 +180,7 @@ def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, d
     if budget is not None:
         family.set_max_pixels(processor, config, budget)
     return {"kind": KIND, "max_pixels": family.max_pixels_of(processor) or "",
-            "dtype": resolve_dtype(dtype, device or default_device()), "quantize": quantize or "",
+            "dtype": resolve_dtype(dtype, device or default_device()), "quantize": quantize or "none",
             "template_sha256": sha256_text(chat_template_of(processor))}
 
 
