@@ -82,9 +82,16 @@ def _lora_config(config: FinetuneConfig, modules: list[str]):
 
 def _prepare_4bit(model):
     """peft's k-bit preparation with non-reentrant checkpointing (torch warns that the
-    implicit reentrant default is going away)."""
+    implicit reentrant default is going away). The base was loaded by `load_model`, which
+    keeps bitsandbytes' CPU inference repacking off: a run scores its eval sets between
+    epochs, and a repacked weight cannot be trained through (measured with bitsandbytes
+    0.50: a 2-epoch CPU QLoRA run failed at the start of epoch 2 before this).
+    """
     from peft import prepare_model_for_kbit_training
 
+    from cubeworld.models.loading import keep_4bit_unpacked
+
+    keep_4bit_unpacked(model)
     return prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=True,
         gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -328,28 +335,10 @@ def finetune(config: FinetuneConfig) -> Path:
         raise ModelsError(f"{out}: state.json says epoch {last_epoch} is finished, but "
                           f"{resume_from} has no {TRAINING_STATE} to resume from")
     torch.manual_seed(config.seed)
-    if resume_from is None and config.eval_sets and method == "qlora" and device == "cpu":
-        # bitsandbytes 4-bit on the CPU: an eval-mode forward pass before training was
-        # measured to break the later backward pass ("a view of a leaf Variable that
-        # requires grad is being used in an in-place operation"). Score epoch 0 with a
-        # separate copy of the base model and train a freshly loaded one, so the training
-        # model never sees an eval-mode pass before its first step. (With bitsandbytes
-        # 0.50.2 and this load path the trap did not reproduce; the guard costs one load.)
-        from cubeworld.models.lora import resolve_targets
-
-        probe = load_model(config.model, quantize="4bit", device=device,
-                           max_pixels=config.pixel_budget, dtype=config.dtype)
-        resolve_targets(probe.model, config.target_modules, config.lora_extra, config.lora_exclude)
-        prepare_folder()
-        _evaluate_epoch(probe, config, out, 0, adapter_label)
-        del probe
-        bundle = _load_for_training(config, method, backend, device, None)
-    else:
-        bundle = _load_for_training(config, method, backend, device, resume_from)
-        prepare_folder()
-        if resume_from is None:
-            _evaluate_epoch(bundle, config, out, 0, adapter_label)
+    bundle = _load_for_training(config, method, backend, device, resume_from)
+    prepare_folder()
     if resume_from is None:
+        _evaluate_epoch(bundle, config, out, 0, adapter_label)
         write_state(0)
     else:
         # Predictions of the last finished epoch may be incomplete if the kill came after
