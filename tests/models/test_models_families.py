@@ -188,6 +188,10 @@ def test_image_size_is_mapped_by_each_family(family, tiny_of, tmp_path):
             assert b.max_pixels <= 448 * 448
     small = load_model(tiny_of(family), image_size=224)
     assert small.max_pixels == 224 * 224
+    from cubeworld.models.families import GENERIC  # an architecture no family covers
+
+    with pytest.raises(BackendError, match="no known way to set its image size"):
+        GENERIC.set_max_pixels(small.processor, small.model.config, 224 * 224)
     if family in ("smolvlm", "llava-onevision"):  # a budget below one tile / crop is refused
         with pytest.raises(BackendError, match="224"):
             load_model(tiny_of(family), image_size=112)
