@@ -12,7 +12,7 @@ import pytest
 
 from cubeworld.human.config import load_human_config
 from cubeworld.human.study import create_human_study
-from conftest import make_set
+from human_helpers import make_set
 
 
 def _counts(study: Path) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pytest
-from conftest import free_port
+from human_helpers import free_port
 from playwright.sync_api import expect
 
 from cubeworld.formats.responses import read_responses
