@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from cubeworld.cli_errors import user_errors
+from cubeworld.cli_errors import show_warnings, user_errors
 from cubeworld.errors import check_writable
 
 human_app = typer.Typer(
@@ -83,19 +84,51 @@ def export(
     out: Path = typer.Option(..., help="Responses table (CSV) for the analysis and fine-tuning."),
     bonus: Optional[Path] = typer.Option(None, help="Prolific bulk-bonus lines (default: bonus.csv beside --out)."),
     participants: Optional[Path] = typer.Option(None, help="Participant table (default: participants.csv beside --out)."),
+    exclusions: Optional[Path] = typer.Option(None, help="Exclusion summary (default: exclusions.json beside --out)."),
     completed_only: bool = typer.Option(False, help="Only responses of participants who completed."),
 ) -> None:
-    """Export responses (stimulus_id, participant, response, rt_ms, ...) and the bonus table."""
-    from cubeworld.human.export import export_study
+    """Export responses, participants, the bonus lines and the exclusions (rules from study.yaml).
+
+    Excluded participants stay in the tables, flagged (columns excluded, exclusion_rules).
+    """
+    from cubeworld.human.export import ExportWarning, export_study
 
     with user_errors():
-        for path in (out, bonus, participants):
+        for path in (out, bonus, participants, exclusions):
             if path is not None:
                 check_writable(path, folder=False)
-        paths = export_study(study, out, bonus=bonus, participants=participants,
-                             completed_only=completed_only)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExportWarning)
+            paths = export_study(study, out, bonus=bonus, participants=participants,
+                                 exclusions=exclusions, completed_only=completed_only)
+    show_warnings([w for w in caught if issubclass(w.category, ExportWarning)])
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
+    typer.echo(json.loads(Path(paths["exclusions"]).read_text())["summary"])
+
+
+@human_app.command("backup")
+def backup(
+    study: Path = typer.Argument(..., help="Human study folder."),
+    out: Path = typer.Option(..., help="Backup file to write (an SQLite database)."),
+) -> None:
+    """Copy the study database to a backup file; safe while the server runs.
+
+    To restore: stop the server, keep the damaged study.sqlite (and its -wal, -shm) elsewhere,
+    and copy the backup to STUDY/study.sqlite.
+    """
+    from cubeworld.human.store import Store
+    from cubeworld.human.study import load_human_study
+
+    with user_errors():
+        check_writable(out, folder=False)
+        store = Store(load_human_study(study))
+        try:
+            path = store.backup(out)
+            n = store.progress()["responses"]
+        finally:
+            store.close()
+    typer.echo(f"backup: {path} ({n} image responses)")
 
 
 @human_app.command("progress")

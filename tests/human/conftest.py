@@ -46,8 +46,14 @@ def browser():
 
 @pytest.fixture
 def new_page(browser):
-    """A fresh browser context (own localStorage) per call; only 127.0.0.1 is reachable."""
+    """A fresh browser context (own localStorage) per call; only 127.0.0.1 is reachable.
+
+    Every page runs under the server's Content-Security-Policy; a test fails when the page
+    broke it anywhere (Chromium reports each violation on the console), so the app is known
+    to work with the policy, not merely to load with it.
+    """
     contexts = []
+    violations: list[str] = []
 
     def make():
         ctx = browser.new_context()
@@ -56,8 +62,12 @@ def new_page(browser):
         contexts.append(ctx)
         page = ctx.new_page()
         page.set_default_timeout(15000)
+        page.on("console", lambda msg: violations.append(msg.text)
+                if "Content Security Policy" in msg.text else None)
         return page
 
     yield make
     for ctx in contexts:
         ctx.close()
+    shown = [v[:300] for v in violations[:3]]
+    assert not violations, f"the page broke its Content-Security-Policy: {shown}"

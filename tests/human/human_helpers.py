@@ -64,9 +64,10 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m cubeworld.human serve STUDY` in a subprocess: started, waited for, killed."""
 
-    def __init__(self, study: Path, port: int | None = None):
+    def __init__(self, study: Path, port: int | None = None, access_log: bool = False):
         self.study = Path(study)
         self.port = port or free_port()
+        self.access_log = access_log
         self.proc: subprocess.Popen | None = None
         self.log = self.study / "server-test.log"
 
@@ -79,7 +80,8 @@ class ServerProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cubeworld.human", "serve", str(self.study),
-                 "--port", str(self.port), "--host", HOST, "--no-access-log"],
+                 "--port", str(self.port), "--host", HOST,
+                 "--access-log" if self.access_log else "--no-access-log"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
@@ -107,3 +109,33 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def start_participant(c: httpx.Client, pid: str, session: str = "", consent: bool = True) -> dict:
+    """POST /api/session (and consent); the session view with its token and trials."""
+    r = c.post("/api/session", json={"prolific_pid": pid, "study_id": "st",
+                                     "session_id": session or f"s-{pid}"})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    if consent:
+        assert c.post("/api/consent", json={"agree": True},
+                      headers={"X-Participant-Token": s["token"]}).status_code == 200
+    return s
+
+
+def answer_body(trial: dict, request_id: str, response: str = "Yes", **extra) -> dict:
+    return {"request_id": request_id, "stimulus_id": trial["stimulus_id"],
+            "trial_index": trial["trial_index"], "response": response, "rt_ms": 812.5,
+            "shown_at": 1.7e12, **extra}
+
+
+def db_counts(study: Path) -> tuple[int, int]:
+    """(responses, participants) stored in a study's database."""
+    import sqlite3
+
+    con = sqlite3.connect(study / "study.sqlite")
+    try:
+        return (con.execute("SELECT COUNT(*) FROM responses").fetchone()[0],
+                con.execute("SELECT COUNT(*) FROM participants").fetchone()[0])
+    finally:
+        con.close()
