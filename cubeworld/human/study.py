@@ -34,6 +34,7 @@ from cubeworld.human.config import (
     load_human_config,
     save_human_config,
 )
+from cubeworld.human.exclusions import ExclusionRules
 from cubeworld.tasks import get_task
 
 
@@ -96,6 +97,7 @@ def create_human_study(
     attention_checks: bool = False,
     attention_check_every: int = 25,
     block_timeout_minutes: float = 60.0,
+    exclusions: ExclusionRules | dict | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Make a study folder over the stimulus set `set_dir`; returns the folder.
@@ -103,8 +105,12 @@ def create_human_study(
     `design="same"`: every participant answers every item, each in their own random order.
     `design="spread"`: every item is answered by one participant, handed out in blocks of
     `items` (K); an unfinished block returns to the pool after `block_timeout_minutes`.
+    `exclusions`: the exclusion rules (see `cubeworld.human.exclusions`); they can also be
+    edited in study.yaml until the first participant starts.
     """
     out = Path(out)
+    if not isinstance(exclusions, ExclusionRules):
+        exclusions = ExclusionRules.from_dict(exclusions, "exclusions")
     if design not in ("same", "spread"):
         raise HumanStudyError(f"design must be 'same' or 'spread', got {design!r}")
     if design == "spread" and items is None:
@@ -179,6 +185,7 @@ def create_human_study(
         attention_checks=attention_checks,
         attention_check_every=attention_check_every,
         images=images,
+        exclusions=exclusions,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     config.validate(str(out / CONFIG_FILE))
