@@ -130,9 +130,16 @@ def create_human_study(
             f"{set_dir}: a study asks one question, but the set mixes domains {domains}; "
             "make one study per domain"
         )
+    family = _family(domains[0], set_dir)
     prompts = sorted({row.prompt for row in stim_set.rows})
-    if len(prompts) != 1:
-        raise HumanStudyError(f"{set_dir}: the set's rows ask {len(prompts)} different prompts")
+    if prompts != [family.prompt]:
+        # People must be asked exactly what the models were asked (the rows' prompt).
+        raise HumanStudyError(
+            f"{set_dir}: the set's rows ask {prompts[0]!r}" + (
+                f" (and {len(prompts) - 1} other prompt(s))" if len(prompts) > 1 else "")
+            + f", but the {family.domain!r} stimulus family asks {family.prompt!r}; make the "
+            "set again with this version of cubeworld"
+        )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise HumanStudyError(f"{out}: folder exists and is not empty (pass --overwrite)")
@@ -141,7 +148,6 @@ def create_human_study(
                 f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study "
                 "that has data"
             )
-    task = get_task(domains[0])
     rows = list(stim_set.rows)
     random.Random(seed).shuffle(rows)  # pool order for spread; irrelevant for same
 
@@ -168,9 +174,9 @@ def create_human_study(
     config = HumanStudyConfig(
         name=name or out.name,
         design=design,
-        domain=task.domain,
-        prompt=prompts[0],
-        question=task.question,
+        domain=family.domain,
+        prompt=family.prompt,
+        question=family.question,
         set_name=stim_set.name,
         set_path=str(Path(set_dir).resolve()),
         n_items=len(study_items),
@@ -192,6 +198,15 @@ def create_human_study(
     write_jsonl(out / ITEMS_FILE, [item.to_record() for item in study_items])
     save_human_config(out, config)  # last: a folder with study.yaml is complete
     return out
+
+
+def _family(domain: str, set_dir: str | Path):
+    """The stimulus family of `domain` (its prompt and question): whatever families exist,
+    the study takes its words from there and never branches on a domain's name."""
+    try:
+        return get_task(domain)
+    except (KeyError, ValueError) as e:
+        raise HumanStudyError(f"{set_dir}: {e}") from None
 
 
 def load_human_study(study_dir: str | Path) -> HumanStudy:
