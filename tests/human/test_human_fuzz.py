@@ -41,7 +41,7 @@ from cubeworld.human.limits import (
 from cubeworld.human.study import create_human_study, load_human_study
 from human_helpers import ServerProcess, answer_body, make_set, start_participant
 
-EXAMPLES = 60
+EXAMPLES = 80
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
@@ -56,7 +56,7 @@ def target(tmp_path_factory):
                                attention_checks=True, attention_check_every=3)
     server = ServerProcess(study).start()
     with httpx.Client(base_url=server.url, timeout=20) as c:
-        people = [start_participant(c, f"fuzzer{i}") for i in range(2)]
+        people = [start_participant(c, f"fuzzer{i}") for i in range(6)]
         fresh = start_participant(c, "fuzzer-new", consent=False)
     client = httpx.Client(base_url=server.url, timeout=20)
     yield {"study": study, "server": server, "client": client,
@@ -90,11 +90,27 @@ json_values = st.recursive(
 )
 
 
-def bodies(fields: dict[str, st.SearchStrategy]) -> st.SearchStrategy:
-    """Any JSON, or the endpoint's own fields (some missing, some extra) with random values."""
-    shaped = st.fixed_dictionaries(
-        {}, optional={**fields, "extra": json_values, "participant": ids})
-    return st.one_of(json_values, shaped, shaped, shaped)
+def bodies(fields: dict[str, st.SearchStrategy], valid: st.SearchStrategy | None = None
+           ) -> st.SearchStrategy:
+    """Any JSON; the endpoint's own fields with random values (some missing); or, given
+    `valid` bodies, a valid body with one or two fields replaced (or an unknown one added),
+    which reaches the checks behind the first one."""
+    shaped = st.fixed_dictionaries({}, optional=fields)
+    options = [json_values, shaped]
+    if valid is not None:
+        keys = st.sampled_from(sorted(fields))
+
+        @st.composite
+        def mutated(draw):
+            body = dict(draw(valid))
+            for key in draw(st.lists(keys, min_size=1, max_size=2, unique=True)):
+                body[key] = draw(st.one_of(fields[key], fields[key], json_values))
+            if draw(st.integers(0, 9)) == 0:
+                body[draw(texts)] = draw(json_values)
+            return body
+
+        options += [mutated(), mutated()]
+    return st.one_of(*options)
 
 
 def tokens(target) -> st.SearchStrategy:
@@ -161,9 +177,13 @@ def check_database_and_export(target, tmp_path) -> None:
 def test_fuzz_session(target, tmp_path):
     fields = {"prolific_pid": ids, "study_id": ids, "session_id": ids,
               "token": st.one_of(st.none(), ids, st.sampled_from(target["tokens"]))}
+    valid = st.fixed_dictionaries({
+        "prolific_pid": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+        "session_id": st.from_regex(r"[A-Za-z0-9_-]{0,64}", fullmatch=True)})
 
     @FUZZ
-    @given(body=bodies(fields), raw=st.one_of(st.none(), st.binary(max_size=200)))
+    @given(body=bodies(fields, valid), raw=st.one_of(st.none(), st.none(), st.none(),
+                                                     st.binary(max_size=200)))
     def run(body, raw):
         check_answer(post(target, "/api/session", body, None, raw))
 
@@ -173,7 +193,7 @@ def test_fuzz_session(target, tmp_path):
 
 def test_fuzz_consent(target, tmp_path):
     @FUZZ
-    @given(body=bodies({"agree": json_values}), token=tokens(target))
+    @given(body=bodies({"agree": json_values}, st.just({"agree": True})), token=tokens(target))
     def run(body, token):
         check_answer(post(target, "/api/consent", body, token))
 
@@ -197,14 +217,13 @@ def test_fuzz_responses(target, tmp_path):
     @FUZZ
     @given(data=st.data())
     def run(data):
-        if data.draw(st.booleans(), label="random body"):
+        if data.draw(st.integers(0, 3), label="random body") == 0:
             body, token = data.draw(bodies(fields)), data.draw(tokens(target))
-        else:  # a valid answer of a real participant, with at most one field changed
+        else:  # a real participant's valid answer, mutated (or not: it may be stored)
             token, trial = data.draw(st.sampled_from(target["answers"]))
-            body = answer_body(trial, data.draw(st.uuids()).hex)
-            key = data.draw(st.sampled_from([None, *fields]))
-            if key is not None:
-                body[key] = data.draw(st.one_of(fields[key], json_values))
+            valid = st.builds(lambda u: answer_body(trial, u.hex), st.uuids())
+            body = data.draw(st.one_of(valid, bodies(fields, valid).filter(
+                lambda b: isinstance(b, dict))))
         check_answer(post(target, "/api/responses", body, token))
 
     run()
