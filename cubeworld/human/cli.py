@@ -124,6 +124,7 @@ def backup(
         check_writable(out, folder=False)
         store = Store(load_human_study(study))
         try:
+            store.check_integrity()  # a backup of a damaged file would be no backup
             path = store.backup(out)
             n = store.progress()["responses"]
         finally:
@@ -201,7 +202,8 @@ def progress(study: Path = typer.Argument(..., help="Human study folder.")) -> N
 
     with user_errors():
         store = Store(load_human_study(study))
-    summary = store.progress()
+        store.check_integrity()
+        summary = store.progress()
     summary.pop("per_participant")
     typer.echo(json.dumps(summary, indent=2))
 
