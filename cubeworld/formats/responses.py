@@ -4,6 +4,11 @@ Columns: `stimulus_id`, `participant`, `response` (1 = "Yes", something falls; 0
 Further columns (rt_ms, trial_index, timestamps, ...) are kept as they are. The web app
 exports this table, the Lerer100 import writes it, fine-tuning on human labels and the
 kappa analysis read it.
+
+Exclusions (contract D): a table may carry `excluded` (0/1) and `exclusion_rules` (the
+";"-joined names of the rules that excluded the participant, empty when kept). Excluded
+participants stay in the table, flagged; readers drop them by default (`drop_excluded`)
+and can be asked to keep them. A table without these columns has no exclusions.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pandas as pd
 from cubeworld.errors import CubeworldError
 
 RESPONSE_COLUMNS = ("stimulus_id", "participant", "response")
+EXCLUSION_COLUMNS = ("excluded", "exclusion_rules")
 
 _YES = {"yes", "1", "true", "y"}
 _NO = {"no", "0", "false", "n"}
@@ -62,6 +68,16 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             f"{source}: {len(bad)} response(s) other than Yes/No/1/0 ({shown})"
         )
     out["response"] = values
+    if "excluded" in out.columns:
+        flags = pd.to_numeric(out["excluded"], errors="coerce")
+        bad_flags = ~flags.isin([0, 1])
+        if bad_flags.any():
+            i = int(bad_flags.to_numpy().nonzero()[0][0])
+            raise ResponsesFormatError(
+                f"{source}: excluded must be 0 or 1, got {out['excluded'].iloc[i]!r} "
+                f"(row {i + 2})"
+            )
+        out["excluded"] = flags.astype(int)
     dup = out.duplicated(["stimulus_id", "participant"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
@@ -70,6 +86,25 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             f"{first['stimulus_id']!r} / {first['participant']!r}"
         )
     return out
+
+
+def drop_excluded(df: pd.DataFrame, include: bool = False) -> tuple[pd.DataFrame, dict]:
+    """The rows to analyse, and who was left out: `{"participants": n, "by_rule": {rule: n}}`.
+
+    `include=True` keeps everyone (the summary still says who is flagged). A table without
+    an `excluded` column has no exclusions.
+    """
+    if "excluded" not in df.columns:
+        return df, {"participants": 0, "by_rule": {}}
+    flagged = pd.to_numeric(df["excluded"], errors="coerce").fillna(0).astype(int) == 1
+    people = df.loc[flagged].drop_duplicates("participant")
+    by_rule: dict[str, int] = {}
+    if "exclusion_rules" in people.columns:
+        for rules in people["exclusion_rules"].fillna("").astype(str):
+            for rule in filter(None, rules.split(";")):
+                by_rule[rule] = by_rule.get(rule, 0) + 1
+    summary = {"participants": int(len(people)), "by_rule": by_rule}
+    return (df if include else df.loc[~flagged]), summary
 
 
 def read_responses(path: str | Path) -> pd.DataFrame:

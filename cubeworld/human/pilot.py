@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cubeworld.formats.answers import YES
-from cubeworld.formats.responses import validate_responses
+from cubeworld.formats.responses import drop_excluded, validate_responses
 from cubeworld.human.errors import HumanStudyError
 
 LERER100_ENV = "CUBEWORLD_LERER100"
@@ -129,13 +129,14 @@ def responses_pilot(
         raise PlanError(f"--pilot {path}: not a readable CSV table "
                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     notes = []
-    if "excluded" in df.columns and not include_excluded:
-        flagged = pd.to_numeric(df["excluded"], errors="coerce").fillna(0).astype(int) == 1
-        if flagged.any():
-            notes.append(f"{df.loc[flagged, 'participant'].nunique()} participant(s) flagged "
-                         "excluded in the pilot are left out (--include-excluded keeps them)")
-        df = df[~flagged]
     df = validate_responses(df, str(path))
+    df, left_out = drop_excluded(df, include=include_excluded)
+    if left_out["participants"] and not include_excluded:
+        rules = ", ".join(f"{r} {n}" for r, n in left_out["by_rule"].items())
+        notes.append(f"{left_out['participants']} participant(s) flagged excluded in the pilot "
+                     f"are left out ({rules}; --include-excluded keeps them)")
+    if df.empty:
+        raise PlanError(f"--pilot {path}: every participant is flagged excluded")
     if set_dir is not None:
         from cubeworld.formats.sets import load_set
 

@@ -185,3 +185,28 @@ def test_longest_run():
     assert longest_run([]) == 0
     assert longest_run([1]) == 1
     assert longest_run([1, 1, 0, 0, 0, 1]) == 3
+
+
+def test_readers_drop_excluded_rows_by_default(tmp_path):
+    """The format's one reader-side rule (contract D): flagged rows out unless asked."""
+    from cubeworld.formats.responses import ResponsesFormatError, drop_excluded
+
+    df = pd.DataFrame({"stimulus_id": ["a", "b", "a", "b", "a"],
+                       "participant": ["p", "p", "q", "q", "r"], "response": [1, 0, 1, 1, 0],
+                       "excluded": [0, 0, 1, 1, 1],
+                       "exclusion_rules": ["", "", "attention_failed;duplicates",
+                                           "attention_failed;duplicates", "duplicates"]})
+    path = tmp_path / "r.csv"
+    df.to_csv(path, index=False)
+    table = read_responses(path)
+    kept, summary = drop_excluded(table)
+    assert set(kept["participant"]) == {"p"}
+    assert summary == {"participants": 2, "by_rule": {"attention_failed": 1, "duplicates": 2}}
+    everyone, _ = drop_excluded(table, include=True)
+    assert len(everyone) == 5
+    plain, summary = drop_excluded(table.drop(columns=["excluded", "exclusion_rules"]))
+    assert len(plain) == 5 and summary["participants"] == 0
+    df.loc[0, "excluded"] = 2
+    df.to_csv(path, index=False)
+    with pytest.raises(ResponsesFormatError, match="excluded must be 0 or 1"):
+        read_responses(path)

@@ -93,6 +93,28 @@ def test_store_refuses_trailing_newline_ids(tmp_path):
     assert e.value.code == "bad_prolific_pid"
 
 
+def test_a_database_from_before_the_fix_pays_no_malformed_id(tmp_path):
+    """`DUP1\n` stored by the old server: flagged a duplicate of `DUP1`, and left out of
+    bonus.csv (a field with a newline split Prolific's one-line-per-payment form)."""
+    study = create_human_study(make_set(tmp_path / "set", 3), tmp_path / "s", "same")
+    store = Store(load_human_study(study))
+    _answer_everything(store, "DUP1")
+    _answer_everything(store, "DUP2")
+    store.close()
+    con = sqlite3.connect(study / "study.sqlite")
+    con.execute("UPDATE participants SET prolific_pid = 'DUP1' || char(10), session_id = "
+                "'other' WHERE prolific_pid = 'DUP2'")
+    con.commit()
+    con.close()
+    out = tmp_path / "out" / "responses.csv"
+    r = runner.invoke(human_app, ["export", str(study), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "not a valid Prolific ID; left out of bonus.csv" in r.output
+    assert out.with_name("bonus.csv").read_text() == "DUP1,0.03\n"
+    flags = json.loads(out.with_name("exclusions.json").read_text())["excluded"]
+    assert flags == {"DUP1\n": ["duplicates"]}
+
+
 # -- 2. client numbers are bounded; one bad row never blocks the export ---------------------
 @pytest.mark.parametrize("key, raw", [
     ("shown_at", "1e20"), ("shown_at", "-1"), ("shown_at", "NaN"), ("shown_at", "Infinity"),

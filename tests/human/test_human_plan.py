@@ -188,7 +188,8 @@ def test_cli_plans_from_an_export_and_predictions(tmp_path):
                                   "--fee-percent", "0", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "7 participants" in r.output and "kappa zero-shot" in r.output
-    assert "1 participant(s) flagged excluded in the pilot are left out" in r.output
+    assert ("1 participant(s) flagged excluded in the pilot are left out (same_answer_run 1"
+            in r.output)
     assert "no service fee included" in r.output
     doc = json.loads((out / "plan.json").read_text())
     assert "kappa zero-shot" in doc["needed"] and doc["pay"]["fee_percent"] == 0
