@@ -68,16 +68,7 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             f"{source}: {len(bad)} response(s) other than Yes/No/1/0 ({shown})"
         )
     out["response"] = values
-    if "excluded" in out.columns:
-        flags = pd.to_numeric(out["excluded"], errors="coerce")
-        bad_flags = ~flags.isin([0, 1])
-        if bad_flags.any():
-            i = int(bad_flags.to_numpy().nonzero()[0][0])
-            raise ResponsesFormatError(
-                f"{source}: excluded must be 0 or 1, got {out['excluded'].iloc[i]!r} "
-                f"(row {i + 2})"
-            )
-        out["excluded"] = flags.astype(int)
+    exclusion_flags(out, source)  # a malformed flag is an error here, not in a reader
     dup = out.duplicated(["stimulus_id", "participant"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
@@ -88,20 +79,37 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
     return out
 
 
-def drop_excluded(df: pd.DataFrame, include: bool = False) -> tuple[pd.DataFrame, dict]:
+def exclusion_flags(df: pd.DataFrame, source: str = "responses") -> pd.Series:
+    """Per row: is the participant flagged excluded? 1/0 or true/false; an empty cell (or
+    no `excluded` column) is not flagged, so tables with and without flags can be stacked.
+    A flag belongs to the participant: one flagged row flags all of their rows."""
+    if "excluded" not in df.columns:
+        return pd.Series(False, index=df.index)
+    raw = df["excluded"]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
+    text = text.str.replace(r"\.0$", "", regex=True)
+    ok = text.isin(["0", "1", "true", "false", ""])
+    if not ok.all():
+        i = int((~ok).to_numpy().argmax())
+        raise ResponsesFormatError(f"{source}: row {i + 2}: excluded must be 0 or 1, got "
+                                   f"{str(raw.iloc[i])!r}")
+    flagged = text.isin(["1", "true"])
+    return df["participant"].isin(set(df.loc[flagged, "participant"]))
+
+
+def drop_excluded(df: pd.DataFrame, include: bool = False,
+                  source: str = "responses") -> tuple[pd.DataFrame, dict]:
     """The rows to analyse, and who was left out: `{"participants": n, "by_rule": {rule: n}}`.
 
     `include=True` keeps everyone (the summary still says who is flagged). A table without
     an `excluded` column has no exclusions.
     """
-    if "excluded" not in df.columns:
-        return df, {"participants": 0, "by_rule": {}}
-    flagged = pd.to_numeric(df["excluded"], errors="coerce").fillna(0).astype(int) == 1
+    flagged = exclusion_flags(df, source)
     people = df.loc[flagged].drop_duplicates("participant")
     by_rule: dict[str, int] = {}
     if "exclusion_rules" in people.columns:
         for rules in people["exclusion_rules"].fillna("").astype(str):
-            for rule in filter(None, rules.split(";")):
+            for rule in filter(None, (r.strip() for r in rules.split(";"))):
                 by_rule[rule] = by_rule.get(rule, 0) + 1
     summary = {"participants": int(len(people)), "by_rule": by_rule}
     return (df if include else df.loc[~flagged]), summary

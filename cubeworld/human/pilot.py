@@ -130,7 +130,7 @@ def responses_pilot(
                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     notes = []
     df = validate_responses(df, str(path))
-    df, left_out = drop_excluded(df, include=include_excluded)
+    df, left_out = drop_excluded(df, include=include_excluded, source=str(path))
     if left_out["participants"] and not include_excluded:
         rules = ", ".join(f"{r} {n}" for r, n in left_out["by_rule"].items())
         notes.append(f"{left_out['participants']} participant(s) flagged excluded in the pilot "

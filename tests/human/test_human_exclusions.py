@@ -206,7 +206,13 @@ def test_readers_drop_excluded_rows_by_default(tmp_path):
     assert len(everyone) == 5
     plain, summary = drop_excluded(table.drop(columns=["excluded", "exclusion_rules"]))
     assert len(plain) == 5 and summary["participants"] == 0
-    df.loc[0, "excluded"] = 2
+    # Empty cells are "not flagged" (tables with and without flags can be stacked), as the
+    # analysis reads them; anything but 0/1/true/false is an error naming the row.
+    df["excluded"] = ["", "0", "true", "1", ""]
     df.to_csv(path, index=False)
-    with pytest.raises(ResponsesFormatError, match="excluded must be 0 or 1"):
+    kept, summary = drop_excluded(read_responses(path))
+    assert set(kept["participant"]) == {"p", "r"} and summary["participants"] == 1
+    df.loc[1, "excluded"] = "2"
+    df.to_csv(path, index=False)
+    with pytest.raises(ResponsesFormatError, match="row 3: excluded must be 0 or 1, got '2'"):
         read_responses(path)
