@@ -406,7 +406,10 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
                    "exclusions.json": (exclusions_json, "application/json")}
         if table not in writers:
             raise ApiError(404, "unknown_table", f"no table {table!r}; one of {sorted(writers)}")
-        tables = build_tables(study, store, completed_only=completed_only)
+        try:
+            tables = build_tables(study, store, completed_only=completed_only)
+        except HumanStudyError as e:  # e.g. a reaction-time rule but no reaction times
+            raise ApiError(409, "export_refused", str(e)) from None
         for line in problem_lines(tables):
             log.warning("export: %s", line)
         writer, media_type = writers[table]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -17,7 +18,7 @@ from cubeworld.human.errors import HumanStudyError
 from cubeworld.human.exclusions import ExclusionRules, longest_run
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from human_helpers import make_set
+from human_helpers import ServerProcess, make_set
 
 runner = CliRunner()
 RULES = {"attention_failed": 2, "same_answer_run": 8, "median_rt_below_ms": 250,
@@ -131,6 +132,14 @@ def test_reaction_time_rules_without_reaction_times_are_refused(tmp_path):
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "median_rt_beyond_sd" in lines[0] and "reaction time" in lines[0]
     assert not (tmp_path / "out").exists()
+    # The admin API says the same to the researcher (not a 5xx, not a vague message).
+    server = ServerProcess(study).start()
+    try:
+        admin = {"Authorization": f"Bearer {load_human_config(study).admin_token}"}
+        r = httpx.get(f"{server.url}/admin/export/responses.csv", headers=admin, timeout=10)
+        assert r.status_code == 409 and "median_rt_beyond_sd" in r.json()["error"], r.text
+    finally:
+        server.stop()
 
 
 def test_participants_of_earlier_studies_are_duplicates(tmp_path):
