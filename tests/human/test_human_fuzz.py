@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
 import warnings
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -27,6 +29,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.export import ExportWarning, export_study
@@ -41,6 +44,8 @@ from cubeworld.human.limits import (
 from cubeworld.human.study import create_human_study, load_human_study
 from human_helpers import ServerProcess, answer_body, make_set, start_participant
 
+# Hypothesis keeps caches in .hypothesis/ of the working directory: not in the repository.
+set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "cubeworld-hypothesis"))
 EXAMPLES = 80
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow,
