@@ -22,11 +22,12 @@ Why this design (measured; see the stimuli README, "Dominoes"):
 - The tipped domino's link starts at `first_gap_min` (0.6): from closer, it leans on the
   next domino without the speed to topple it.
 - Sizes are 3-8 dominoes, i.e. 2-7 links, the same span of parts to check as towers of
-  2-7 blocks; 2 dominoes would be a single link, not a chain, and beyond 8 the dominoes
-  of the longest rows shrink under ~45 px in a 448 px image with the whole row in frame.
-- Heights, sideways offsets and small yaws vary, so no single length in the image is the
-  answer; sideways offsets and yaws stay small enough that every falling domino meets
-  most of the next one's face (the gaps decide, not misses).
+  2-7 blocks; 2 dominoes would be a single link, not a chain, and with the whole row in
+  frame rows of 8 already show their dominoes only 40-57 px tall in a 448 px image.
+- Heights vary by +-15% only: wider spreads let light dominoes stall against heavy ones
+  and make labels less robust (measured at +-25%). Sideways offsets and yaws stay small
+  enough that every falling domino meets most of the next one's face (the gaps decide,
+  not misses).
 - The first domino starts tipped (the "push"): its pitch is its tipping angle plus
   U(tip_min, tip_max) degrees, about its front bottom edge, which stays where the upright
   domino's front face met the floor; so a recorded scene is the whole experiment and
