@@ -44,11 +44,13 @@ geometry that rows, cards and the shortcut audit read is plain Python.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cubeworld.stimuli.families.base import DifficultyMeasure, ShortcutCue, StimulusFamily
 
@@ -59,6 +61,7 @@ PROMPT = (
     "at the other end of the row. "
     "Answer No if you think the chain will stop and the last domino will stay standing."
 )
+
 
 @dataclass(frozen=True)
 class DominoCamera:
@@ -204,7 +207,7 @@ def row_gaps(blocks: Sequence[Mapping[str, Any]]) -> list[float]:
     domino: its front bottom edge) to the next domino's back face."""
     d = _direction(blocks)
     gaps = []
-    for a, b in zip(blocks, blocks[1:]):
+    for a, b in itertools.pairwise(blocks):
         front = _along(a, a["size"][0] / 2.0, -a["size"][2] / 2.0)  # its front bottom edge
         back = _along(b, -b["size"][0] / 2.0, -b["size"][2] / 2.0)
         gaps.append(d * (back - front))
