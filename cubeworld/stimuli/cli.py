@@ -154,10 +154,14 @@ def audit(
         from cubeworld.stimuli.errors import StimuliError
         from cubeworld.stimuli.families import get_family
 
+        if physics and (isinstance(per_size, bool) or per_size < 1):
+            raise StimuliError(f"--per-size must be a positive integer, got {per_size}")
         try:
             s = load_set(set_dir, check_images=False)
         except SetFormatError as e:
             raise StimuliError(str(e)) from None
+        if physics and not all(isinstance(r.extra.get("scene"), dict) for r in s.rows):
+            raise StimuliError(f"{set_dir}: its rows record no scenes (photos?), so there is nothing to re-simulate")
         domains = sorted({r.domain for r in s.rows})
         if len(domains) != 1:
             raise StimuliError(f"{set_dir}: rows of several domains {domains}; audit one family's set at a time")

@@ -107,8 +107,9 @@ def test_generated_pyramid_set(tmp_path):
 
 
 def test_pyramid_set_same_bytes_with_two_workers(tmp_path):
-    a = generate_set("pyramid", "3", 4, 21, tmp_path / "a", resolution=32, workers=1, progress=False)
-    b = generate_set("pyramid", "3", 4, 21, tmp_path / "b", resolution=32, workers=2, progress=False)
+    """With red-row quotas and labels judged only as far as they are wanted."""
+    a = generate_set("pyramid", "3,10", 6, 21, tmp_path / "a", resolution=32, workers=1, progress=False)
+    b = generate_set("pyramid", "3,10", 6, 21, tmp_path / "b", resolution=32, workers=2, progress=False)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
