@@ -47,6 +47,13 @@ def test_red_rows_are_exactly_uniform(tmp_path):
     assert table == Counter((str(r.n_blocks), str(r.extra["red_row"]), r.answer) for r in s.rows) | {k: 0 for k, v in table.items() if v == 0}
     for r in s.rows:  # the red block sits in the recorded row
         assert r.extra["scene"]["row_of"][r.extra["scene"]["red_block"]] == r.extra["red_row"]
+    # a subset (the human study's) keeps the rows as even as integers allow
+    from cubeworld.stimuli import draw_subset
+
+    sub = load_set(draw_subset(out, tmp_path / "sub", 1, seed=2))
+    assert Counter(r.n_blocks for r in sub.rows) == {6: 2, 10: 2}
+    assert Counter(r.extra["red_row"] for r in sub.rows if r.n_blocks == 6) == {0: 1, 1: 1}
+    assert len({r.extra["red_row"] for r in sub.rows if r.n_blocks == 10}) == 2
 
 
 # -- a family whose one stratum value rarely (or never) answers No ------------------------
