@@ -11,9 +11,9 @@ on it). For every cue the audit fits the best one-cue rule and reports its accur
 
 Fitting and scoring on the same items overstates what a rule would do on new items, so
 the headline figure is **5-fold cross-validated** (the rule is fitted on four fifths and
-scored on the fifth left out, every item once; folds by a hash of the stimulus id, so the
-audit of a set never changes); the accuracy of the rule fitted on all items is given
-beside it as an upper bound. Both come with 95% Wilson intervals (statsmodels). The audit
+scored on the fifth left out, every item once; folds stratified by size and answer and
+dealt by a hash of the stimulus id, so the audit of a set never changes); the accuracy of the rule
+fitted on all items is given beside it as an upper bound. Both come with 95% Wilson intervals (statsmodels). The audit
 runs over all sizes pooled and within each size (a cue such as the number of blocks
 says nothing within one size of a balanced set, and a lot across sizes of an unbalanced
 one).
@@ -112,8 +112,18 @@ def fit_rule(kind: str, values: Sequence[float], labels: Sequence[bool]) -> Rule
     return best
 
 
-def _fold(stimulus_id: str, folds: int) -> int:
-    return int(hashlib.sha256(stimulus_id.encode("utf-8")).hexdigest()[:8], 16) % folds
+def _folds(ids: Sequence[str], strata: Sequence[Any], folds: int) -> list[int]:
+    """Each item's fold: within each stratum (size x answer), items ordered by a hash of
+    their id and dealt out in turn, so every fold holds sizes and answers in the set's
+    proportions (a rule that ignores its cue then scores chance, not less) and the folds
+    never change."""
+    fold_of = [0] * len(ids)
+    for stratum in sorted(set(strata), key=repr):
+        members = sorted((hashlib.sha256(i.encode("utf-8")).hexdigest(), j)
+                         for j, (i, g) in enumerate(zip(ids, strata)) if g == stratum)
+        for rank, (_, j) in enumerate(members):
+            fold_of[j] = rank % folds
+    return fold_of
 
 
 @dataclass(frozen=True)
@@ -140,14 +150,16 @@ class Score:
                 "rule": self.rule}
 
 
-def score_cue(cue: ShortcutCue, ids: Sequence[str], values: Sequence[float], labels: Sequence[bool]) -> Score:
+def score_cue(cue: ShortcutCue, ids: Sequence[str], values: Sequence[float], labels: Sequence[bool],
+              strata: Sequence[Any] | None = None) -> Score:
+    """A cue's score; `strata` (default: the labels) keep the folds balanced."""
     n = len(values)
     rule = fit_rule(cue.kind, values, labels)
     fit_correct = sum(rule.predict(v) == y for v, y in zip(values, labels))
     folds = min(FOLDS, n)
     cv_correct = 0
     if folds >= 2:
-        fold_of = [_fold(i, folds) for i in ids]
+        fold_of = _folds(ids, list(labels) if strata is None else strata, folds)
         for f in range(folds):
             train = [j for j in range(n) if fold_of[j] != f]
             test = [j for j in range(n) if fold_of[j] == f]
@@ -193,7 +205,8 @@ class ShortcutAudit:
     def to_card(self) -> dict[str, Any]:
         return {
             "method": (f"best one-cue rule per cue (threshold: Yes if value > t or < t; category: majority per "
-                       f"value); accuracy {FOLDS}-fold cross-validated (folds by a hash of stimulus_id), and fitted "
+                       f"value); accuracy {FOLDS}-fold cross-validated (folds stratified by size x answer, dealt by a hash of "
+                       f"stimulus_id), and fitted "
                        f"on all items (an upper bound); {int(CONFIDENCE * 100)}% Wilson intervals"),
             "n": self.n,
             "cues": {c.name: {"description": c.description, "kind": c.kind,
@@ -224,7 +237,8 @@ def shortcut_audit(family: StimulusFamily, rows: Sequence[Mapping[str, Any]]) ->
         for s in sizes:
             idx = [i for i, r in enumerate(rows) if int(r["n_blocks"]) == s]
             by_size[s] = score_cue(cue, [ids[i] for i in idx], [values[i] for i in idx], [labels[i] for i in idx])
-        cues.append(CueAudit(cue.name, cue.description, cue.kind, score_cue(cue, ids, values, labels), by_size))
+        strata = [(int(r["n_blocks"]), y) for r, y in zip(rows, labels)]
+        cues.append(CueAudit(cue.name, cue.description, cue.kind, score_cue(cue, ids, values, labels, strata), by_size))
     agree, counted = 0, 0
     for r, y in zip(rows, labels):
         d = r.get("difficulty")
