@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cubeworld.cli import app
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli.audit import SHORTCUT_WARNING, fit_rule, score_cue, shortcut_audit, wilson
-from cubeworld.stimuli.families import FAMILIES, PYRAMID, TOWER, get_family
+from cubeworld.stimuli.families import FAMILIES, TOWER, get_family
 from cubeworld.stimuli.families.base import ShortcutCue
 from cubeworld.stimuli.perturbations import audit_perturbations, describe
 
@@ -50,6 +50,10 @@ def test_cross_validation_is_honest():
     lo, hi = wilson(random.cv_correct, 200)
     assert lo < random.cv < hi
     assert wilson(200, 200)[1] == 1.0
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in ((0, 5), (3, 7), (130, 160), (600, 600), (1, 2)):
+        assert wilson(k, n) == pytest.approx(proportion_confint(k, n, alpha=0.05, method="wilson"), abs=1e-4)
 
 
 @pytest.mark.parametrize("name", ["towers-64", "pyramids-64"])
