@@ -43,7 +43,7 @@ def build_card(name: str, family: StimulusFamily, args: SetArguments, config: Se
     if state is not None:
         from cubeworld.stimuli.audit import shortcut_audit
 
-        card.update(state.summary(family.strata))
+        card.update(state.summary(family.strata, family.quota_stratum))
         audit = shortcut_audit(family, rows)
         card["shortcut_audit"] = audit.to_card()
         card["shortcut_warnings"] = audit.warnings

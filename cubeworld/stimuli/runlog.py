@@ -77,8 +77,9 @@ class RunState:
     cells: dict[int, CellState]
     accepted_ids: list[str]
 
-    def summary(self, strata: tuple[str, ...]) -> dict[str, Any]:
-        """The card's counts: per size x label, rejections, surplus, and per size x stratum x label."""
+    def summary(self, strata: tuple[str, ...], quota_stratum: str | None = None) -> dict[str, Any]:
+        """The card's counts: per size x label, rejections, surplus, and per size x stratum x
+        label -- for the quota stratum the full table, with every value even if empty."""
         counts = {str(s): {"Yes": c.counts[True], "No": c.counts[False]} for s, c in self.cells.items()}
         out: dict[str, Any] = {
             "counts": counts,
@@ -94,7 +95,8 @@ class RunState:
             out[f"counts_by_{column}"] = {
                 str(s): {
                     str(v): {"Yes": c.by_stratum[(column, v, "Yes")], "No": c.by_stratum[(column, v, "No")]}
-                    for v in sorted({v for col, v, _ in c.by_stratum if col == column})
+                    for v in sorted({v for col, v, _ in c.by_stratum if col == column}
+                                    | (set(c.quotas.values) if column == quota_stratum else set()))
                 }
                 for s, c in self.cells.items()
             }
