@@ -126,11 +126,13 @@ def _folds(ids: Sequence[str], strata: Sequence[Any], folds: int) -> list[int]:
     proportions (a rule that ignores its cue then scores chance, not less) and the folds
     never change."""
     fold_of = [0] * len(ids)
+    dealt = 0  # dealing continues from stratum to stratum, so small strata spread over the folds too
     for stratum in sorted(set(strata), key=repr):
         members = sorted((hashlib.sha256(i.encode("utf-8")).hexdigest(), j)
                          for j, (i, g) in enumerate(zip(ids, strata)) if g == stratum)
-        for rank, (_, j) in enumerate(members):
-            fold_of[j] = rank % folds
+        for _, j in members:
+            fold_of[j] = dealt % folds
+            dealt += 1
     return fold_of
 
 
