@@ -33,7 +33,7 @@ HELD_OUT = (
     {"timestep": 0.004},
     {"friction": 0.5},
     {"friction": 0.7},
-    {"duration": 10.0, "sleep": False},
+    {"duration": 10.0},
     {"solref": [0.02, 1.0], "cone": "elliptic"},
     {"solref": [0.01, 1.0]},
     {"density": 1000.0},

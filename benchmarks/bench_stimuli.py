@@ -1,125 +1,200 @@
-"""Stimuli per second for towers and pyramids at 448 px, with 1 and 2 worker processes.
+"""Stimulus generation: speed, and the validity targets of issue 10, measured.
 
-    .venv/bin/python benchmarks/bench_stimuli.py [--towers-per-size 20] [--pyramids-per-size 4]
+    .venv/bin/python benchmarks/bench_stimuli.py speed    [--towers-per-size 20] [--pyramids-per-size 6] [--workers 1,2]
+    .venv/bin/python benchmarks/bench_stimuli.py validity [--towers-per-size 100] [--pyramids-per-size 40] [--audit-per-size 100]
+    .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
+    .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process)
 
-Each figure is end to end through `generate_set` into a fresh folder: sampling, analytic
-check, simulation, perturbed-physics runs (pyramids), rendering, PNG encoding, atomic
-writes, including rejected candidates and worker start-up. A single-process breakdown
-(physics / render / PNG per tower) is printed first, and last the time of
-`family.answer_by_simulation` per item (what the physics observer calls in a loop) on the
-sets just made. Other processes sharing the CPU depress the figures; the load average is
-printed alongside.
+speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
+frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
+candidates and worker start-up included) at 448 px, with each worker count; beside the
+wall-clock rate, the CPU seconds per stimulus summed over all processes (which other
+jobs on a shared machine do not inflate) and the rate that would give on free cores.
+
+validity: generates a tower and a pyramid set and reports what issue 10 asks: counts per
+size x label (and red row), rejection rates per reason, the shortcut audit, agreement
+with the static balance check (towers), and the physics audit -- labels unchanged under
+each documented perturbation, per size -- on `--audit-per-size` items per size.
+
+frame: draws `--towers` seven-block towers (the tallest), applies the generator's frame
+check, and renders the kept ones with MuJoCo's segmentation renderer to count block
+pixels on the image border: a clipped block would show there.
+
+The load average is printed with each figure; on a shared machine wall-clock figures are
+depressed, CPU figures much less so.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
 
 
-def breakdown(resolution: int, n: int = 40) -> None:
+def cpu_all() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def rate(domain: str, sizes: str, per_size: int, workers: int, resolution: int, out: Path) -> tuple[float, float, int]:
+    """(stimuli per second, CPU seconds per stimulus over all processes, stimuli)."""
+    from cubeworld.stimuli import generate_set
+
+    t0, c0 = time.perf_counter(), cpu_all()
+    generate_set(domain, sizes, per_size, 12345, out, resolution=resolution, workers=workers, progress=False)
+    dt, dc = time.perf_counter() - t0, cpu_all() - c0
+    n = len((out / "metadata.jsonl").read_text().splitlines())
+    return n / dt, dc / n, n
+
+
+def speed(a) -> None:
+    print(f"cores: {os.cpu_count()}, {load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for domain, sizes, per in (("tower", "2-7", a.towers_per_size), ("pyramid", "3,6,10,15", a.pyramids_per_size)):
+            for w in (int(x) for x in a.workers.split(",")):
+                per_sec, cpu, _ = rate(domain, sizes, per, w, a.resolution, Path(tmp) / f"{domain}-{w}")
+                print(f"{domain:8s} {sizes:10s} x{per} at {a.resolution} px, {w} worker(s): {per_sec:5.1f} stimuli/s "
+                      f"({load()}); {1000 * cpu:.0f} ms CPU per stimulus -> {w / cpu:.1f}/s on {w} free core(s)")
+
+
+def render_cost(a) -> None:
     import numpy as np
 
     from cubeworld.stimuli.config import default_config
     from cubeworld.stimuli.engine import World, encode_png
-    from cubeworld.stimuli.towers import judge_tower, sample_tower, tower_camera
+    from cubeworld.stimuli.towers import sample_tower, tower_camera
 
+    os.environ.setdefault("LP_NUM_THREADS", "1")
     cfg = default_config("tower")
-    world = World(7, resolution, cfg.render)
-    world.render(sample_tower(np.random.default_rng(0), 2, cfg.family), tower_camera(2, cfg.family.camera), cfg.physics)
-    wall = {"physics": 0.0, "render": 0.0, "png": 0.0}
-    cpu = dict(wall)
-    for k in range(n):
-        size = 2 + k % 6
-        blocks = sample_tower(np.random.default_rng(k), size, cfg.family)
-        camera = tower_camera(size, cfg.family.camera)
-        steps = [
-            ("physics", lambda: judge_tower(world, blocks, cfg.physics, cfg.family)),
-            ("render", lambda: world.render(blocks, camera, cfg.physics)),
-        ]
-        image = None
-        for key, fn in steps:
-            w0, c0 = time.perf_counter(), time.process_time()
-            result = fn()
-            wall[key] += time.perf_counter() - w0
-            cpu[key] += time.process_time() - c0
-            if key == "render":
-                image = result
-        w0, c0 = time.perf_counter(), time.process_time()
+    world = World(7, a.resolution, cfg.render)
+    blocks = sample_tower(np.random.default_rng(0), 7, cfg.family)
+    cam = tower_camera(7, cfg.family.camera)
+    world.render(blocks, cam, cfg.physics)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(20):
+        image = world.render(blocks, cam, cfg.physics)
+    t1, c1 = time.perf_counter(), time.process_time()
+    for _ in range(20):
         encode_png(image)
-        wall["png"] += time.perf_counter() - w0
-        cpu["png"] += time.process_time() - c0
-    print(f"one process, towers of 2-7 blocks at {resolution} px, ms per tower (wall / CPU):")
-    for key in wall:
-        print(f"  {key:8s} {1000 * wall[key] / n:6.1f} / {1000 * cpu[key] / n:6.1f}")
-    total = sum(cpu.values()) / n
-    print(f"  total CPU {1000 * total:.1f} ms -> at most {1 / total:.1f} towers/s per free core (before rejections)")
+    t2, c2 = time.perf_counter(), time.process_time()
+    print(f"render {a.resolution} px: {50 * (t1 - t0):.1f} ms wall, {50 * (c1 - c0):.1f} ms CPU per image; "
+          f"PNG {50 * (t2 - t1):.1f} / {50 * (c2 - c1):.1f} ms ({load()})")
 
 
-def resimulation(domain: str, set_dir: Path) -> None:
-    """ms per `answer_by_simulation` call on a set's recorded scenes, and agreement with its labels."""
+def validity(a) -> None:
     from cubeworld.formats.sets import load_set
-    from cubeworld.stimuli.families import get_family
-
-    rows = load_set(set_dir).rows
-    family = get_family(domain)
-    family.answer_by_simulation(rows[0].extra["scene"])  # builds the process's world
-    t0 = time.perf_counter()
-    agree = sum(family.answer_by_simulation(r.extra["scene"]) == r.falls for r in rows)
-    dt = time.perf_counter() - t0
-    print(f"answer_by_simulation, {domain}: {1000 * dt / len(rows):.1f} ms per item; agrees with the label on "
-          f"{agree} of {len(rows)} (load {os.getloadavg()[0]:.2f})")
-
-
-def rate(domain: str, sizes: str, per_size: int, workers: int, resolution: int,
-         keep: Path | None = None) -> tuple[float, float]:
-    """(stimuli per second, CPU seconds per stimulus summed over all processes); the set is
-    kept in `keep` if given."""
-    import resource
-
     from cubeworld.stimuli import generate_set
+    from cubeworld.stimuli.audit import format_audit, shortcut_audit
+    from cubeworld.stimuli.families import get_family
+    from cubeworld.stimuli.physics_audit import format_physics_audit, physics_audit
 
-    def cpu() -> float:
-        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+    root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
+    for domain, sizes, per, seed in (("tower", "2-7", a.towers_per_size, 11), ("pyramid", "3,6,10,15", a.pyramids_per_size, 12)):
+        out = root / f"{domain}s"
+        t0, c0 = time.perf_counter(), cpu_all()
+        generate_set(domain, sizes, per, seed, out, resolution=a.resolution, workers=a.workers, progress=False)
+        dt, dc = time.perf_counter() - t0, cpu_all() - c0
+        s = load_set(out)
+        card = s.card
+        print(f"\n== {domain}s {sizes} x{per}, seed {seed}, {a.resolution} px: {len(s)} stimuli in {dt:.0f} s "
+              f"({dc / len(s) * 1000:.0f} ms CPU per stimulus, {load()})")
+        for size, cnt in card["counts"].items():
+            ev = card["candidates_evaluated"][size]
+            rej = card["rejections"][size]
+            print(f"  size {size}: Yes {cnt['Yes']} No {cnt['No']}; {ev} candidates, rejected "
+                  f"{sum(rej.values())} ({100 * sum(rej.values()) / max(ev, 1):.1f}%): {rej}; surplus {card['surplus_discarded'][size]}")
+        for key in card:
+            if key.startswith("counts_by_"):
+                print(f"  {key}: {json.dumps(card[key])}")
+        if "stratum_relaxed" in card:
+            print(f"  stratum quotas: {json.dumps(card['stratum_quotas'])}; gave way: {json.dumps(card['stratum_relaxed'])}")
+        family = get_family(domain)
+        for line in format_audit(shortcut_audit(family, [r.to_record() for r in s.rows])):
+            print("  " + line)
+        audit = physics_audit(out, per_size=a.audit_per_size, seed=1, workers=a.workers, progress=False)
+        for line in format_physics_audit(audit):
+            print("  " + line)
+    print(f"\nsets kept in {root}")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t0, c0 = time.perf_counter(), cpu()
-        generate_set(domain, sizes, per_size, 12345, keep or Path(tmp) / "set", resolution=resolution, workers=workers,
-                     progress=False)
-        dt, dc = time.perf_counter() - t0, cpu() - c0
-    n = per_size * len(sizes.split(",")) if "," in sizes else per_size * 6
-    return n / dt, dc / n
 
+def frame(a) -> None:
+    import numpy as np
 
-def report(label: str, workers: int, r: tuple[float, float]) -> None:
-    per_sec, cpu = r
-    print(f"{label}, {workers} worker(s): {per_sec:6.1f} stimuli/s measured (load {os.getloadavg()[0]:.2f}); "
-          f"{1000 * cpu:.0f} ms CPU per stimulus -> {workers / cpu:.1f}/s if {workers} core(s) were free")
+    import cubeworld.stimuli  # noqa: F401  (EGL before mujoco)
+    import mujoco
+
+    from cubeworld.stimuli.candidates import candidate_rng
+    from cubeworld.stimuli.config import default_config
+    from cubeworld.stimuli.engine import World
+    from cubeworld.stimuli.families import get_family
+    from cubeworld.stimuli.frame import frame_extent, inside_frame
+
+    family = get_family("tower")
+    cfg = default_config("tower")
+    res = a.resolution
+    world = World(7, res, cfg.render)
+    renderer = mujoco.Renderer(world.model, res, res)
+    renderer.enable_segmentation_rendering()
+    cam = mujoco.MjvCamera()
+    cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+    camera = family.camera(7, cfg.family)
+    cam.lookat[:], cam.distance, cam.azimuth, cam.elevation = camera["lookat"], camera["distance"], camera["azimuth"], camera["elevation"]
+    kept = clipped = rejected = 0
+    extents = []
+    border = max(1, int(round(cfg.render.frame_margin * res)) - 1)
+    for k in range(a.towers):
+        blocks = family.sample(candidate_rng(777, family.stream_code, 7, k), 7, cfg.family).blocks
+        extents.append(frame_extent(blocks, camera, cfg.render.fovy))
+        if not inside_frame(blocks, camera, cfg.render.fovy, cfg.render.frame_margin):
+            rejected += 1
+            continue
+        kept += 1
+        world._configure(blocks, cfg.physics)
+        renderer.update_scene(world.data, camera=cam)
+        seg = renderer.render()[:, :, 0]
+        mask = np.isin(seg, world._box_geoms[:7])
+        edge = np.zeros_like(mask)
+        edge[:border, :] = edge[-border:, :] = True
+        edge[:, :border] = edge[:, -border:] = True
+        clipped += bool((mask & edge).any())
+    print(f"{a.towers} seven-block towers: {rejected} rejected by the frame check ({100 * rejected / a.towers:.1f}%), "
+          f"{kept} kept, {clipped} kept with block pixels within {border} px of the border at {res} px; "
+          f"largest corner extent {max(extents):.3f} (1 = the edge; the check allows {1 - 2 * cfg.render.frame_margin:.2f})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--towers-per-size", type=int, default=20)
-    ap.add_argument("--pyramids-per-size", type=int, default=10)
+    ap.add_argument("what", choices=["speed", "validity", "frame", "render"])
+    ap.add_argument("--towers-per-size", type=int, default=None)
+    ap.add_argument("--pyramids-per-size", type=int, default=None)
+    ap.add_argument("--audit-per-size", type=int, default=100)
+    ap.add_argument("--towers", type=int, default=1000)
     ap.add_argument("--resolution", type=int, default=448)
-    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--workers", default=None)
+    ap.add_argument("--keep", default=None, help="validity: keep the sets in this folder")
     a = ap.parse_args()
-    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
-    breakdown(a.resolution)
-    with tempfile.TemporaryDirectory() as keep:
-        kept = {"tower": Path(keep) / "towers", "pyramid": Path(keep) / "pyramids"}
-        for i, w in enumerate(int(x) for x in a.workers.split(",")):
-            report(f"towers   2-7       {a.resolution} px", w,
-                   rate("tower", "2-7", a.towers_per_size, w, a.resolution, kept["tower"] if i == 0 else None))
-        for i, w in enumerate(int(x) for x in a.workers.split(",")):
-            report(f"pyramids 3,6,10,15 {a.resolution} px", w,
-                   rate("pyramid", "3,6,10,15", a.pyramids_per_size, w, a.resolution, kept["pyramid"] if i == 0 else None))
-        for domain, folder in kept.items():
-            resimulation(domain, folder)
+    if a.what == "speed":
+        a.towers_per_size = a.towers_per_size or 20
+        a.pyramids_per_size = a.pyramids_per_size or 6
+        a.workers = a.workers or "1,2"
+        speed(a)
+    elif a.what == "validity":
+        a.towers_per_size = a.towers_per_size or 100
+        a.pyramids_per_size = a.pyramids_per_size or 40
+        a.workers = int(a.workers or 2)
+        validity(a)
+    elif a.what == "frame":
+        frame(a)
+    else:
+        render_cost(a)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,15 @@
 
 Besides the identity (`cubeworld.stimuli.identity`), the card records the MuJoCo version
 and render backend, the camera per size, the family's label rule, prompt and difficulty
-measure, and -- once the set is complete -- the counts per size x label, rejections and
-the family's strata counts (pyramids: per size x red row x label).
+measure, and -- once the set is complete -- the counts per size x label, rejections, the
+family's strata counts (pyramids: per size x red row x label and the red-row quotas) and
+the shortcut audit (`cubeworld.stimuli.audit`: what one-cue rules score on the set).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from cubeworld.stimuli.arguments import SetArguments
 from cubeworld.stimuli.config import SetConfig
@@ -25,8 +26,8 @@ def mujoco_version() -> str:
 
 
 def build_card(name: str, family: StimulusFamily, args: SetArguments, config: SetConfig,
-               state: RunState | None = None) -> dict[str, Any]:
-    """The card of a set in progress (`state` None) or complete."""
+               state: RunState | None = None, rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The card of a set in progress (`state` None) or complete (with its `rows`)."""
     card = identity(name, args, config)
     card.update(
         {
@@ -40,6 +41,11 @@ def build_card(name: str, family: StimulusFamily, args: SetArguments, config: Se
         }
     )
     if state is not None:
-        card.update(state.summary(family.strata))
+        from cubeworld.stimuli.audit import shortcut_audit
+
+        card.update(state.summary(family.strata, family.quota_stratum))
+        audit = shortcut_audit(family, rows)
+        card["shortcut_audit"] = audit.to_card()
+        card["shortcut_warnings"] = audit.warnings
         card["status"] = "complete"
     return card

@@ -1,5 +1,5 @@
 """Commands of the stimuli stage: `generate <family>` for every registered stimulus family,
-`generate preset|presets|from|subset|demo`, and `sheet`.
+`generate preset|presets|from|subset|demo`, `sheet` and `audit`.
 
 Heavy modules (mujoco, numpy, PIL) are imported inside the commands so `cubeworld --help`
 stays fast. Bad input ends with a one-line error and exit code 2, never a traceback.
@@ -138,6 +138,47 @@ def sheet(
     typer.echo(f"wrote {path}")
 
 
+def audit(
+    set_dir: Path = typer.Argument(..., help="A stimulus set folder."),
+    physics: bool = typer.Option(False, "--physics", help="Also re-simulate a sample under the documented perturbed physics."),
+    per_size: int = typer.Option(20, "--per-size", help="--physics: items re-simulated per size (half of each answer)."),
+    seed: int = typer.Option(0, "--seed", help="--physics: the seed drawing the sample."),
+    workers: Optional[int] = WORKERS,
+    quiet: bool = QUIET,
+) -> None:
+    """What simple cues score on a set without physics (shortcut audit); with --physics, how
+    often its labels hold under other reasonable physics."""
+    with user_errors():
+        from cubeworld.formats.sets import SetFormatError, load_set
+        from cubeworld.stimuli.audit import format_audit, shortcut_audit
+        from cubeworld.stimuli.errors import StimuliError
+        from cubeworld.stimuli.families import get_family
+
+        if physics and (isinstance(per_size, bool) or per_size < 1):
+            raise StimuliError(f"--per-size must be a positive integer, got {per_size}")
+        try:
+            s = load_set(set_dir, check_images=False)
+        except SetFormatError as e:
+            raise StimuliError(str(e)) from None
+        if physics and not all(isinstance(r.extra.get("scene"), dict) for r in s.rows):
+            raise StimuliError(f"{set_dir}: its rows record no scenes (photos?), so there is nothing to re-simulate")
+        domains = sorted({r.domain for r in s.rows})
+        if len(domains) != 1:
+            raise StimuliError(f"{set_dir}: rows of several domains {domains}; audit one family's set at a time")
+        family = get_family(domains[0])
+        card = s.card
+        typer.echo(f"{s.name}: {len(s)} {family.domain} items, sizes {format_sizes(tuple(sorted({r.n_blocks for r in s.rows})))}, "
+                   f"generator {card.get('generator', '?')} {card.get('generator_version', '?')}")
+        for line in format_audit(shortcut_audit(family, [r.to_record() for r in s.rows])):
+            typer.echo(line)
+        if physics:
+            from cubeworld.stimuli.physics_audit import format_physics_audit, physics_audit
+
+            result = physics_audit(set_dir, per_size=per_size, seed=seed, workers=workers, progress=not quiet)
+            for line in format_physics_audit(result):
+                typer.echo(line)
+
+
 def demo(
     out: Path = typer.Option(Path("demo"), "--out", help="Output folder."),
     workers: Optional[int] = WORKERS,
@@ -159,4 +200,5 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.add_typer(generate_app, name="generate")
     app.command("sheet")(sheet)
+    app.command("audit")(audit)
     generate_app.command("demo")(demo)

@@ -30,13 +30,31 @@ SHARED_SECTIONS = ("physics", "render")
 
 @dataclass(frozen=True)
 class PhysicsSettings:
+    """How the world moves, and the rest test every "nothing falls" outcome must pass.
+
+    There is no sleep setting: MuJoCo's sleep flag froze slowly tilting blocks and ended
+    runs after 0.1 s (generator 1.0.0); every run now covers its full `duration` unless a
+    fall decides it earlier."""
+
     timestep: float
     duration: float
     friction: float
     solref: tuple[float, float]
     cone: str
     density: float
-    sleep: bool
+    position_noise: float  # m: each block shifted by U(-noise, noise) on x and y (0: none)
+    rest_window: float  # s: the rest test looks at the last `rest_window` seconds of a run ...
+    rest_move: float  # m: ... in which no block may move more than this ...
+    rest_tilt: float  # degrees: ... nor change its tilt by more than this
+
+    def __post_init__(self) -> None:
+        if self.cone not in ("pyramidal", "elliptic"):
+            raise StimuliError(f"physics.cone: expected 'pyramidal' or 'elliptic', got {self.cone!r}")
+        for name in ("timestep", "duration", "density", "rest_window"):
+            if not getattr(self, name) > 0:
+                raise StimuliError(f"physics.{name}: expected a positive number, got {getattr(self, name)!r}")
+        if self.position_noise < 0 or self.rest_move < 0 or self.rest_tilt < 0:
+            raise StimuliError("physics: position_noise, rest_move and rest_tilt cannot be negative")
 
     def perturbed(self, change: Mapping[str, Any]) -> "PhysicsSettings":
         """These settings with `change` ({name: value}) applied; unknown names are an error."""
@@ -57,9 +75,22 @@ def check_physics_names(change: Mapping[str, Any], where: str) -> None:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    shadow_size: int
-    multisamples: int
-    fovy: float
+    """How a scene is drawn (see `engine.build_xml` for why each value)."""
+
+    shadow_size: int  # texels per side of the key light's shadow map
+    shadow_scale: float  # the part of the light's cone its shadow map covers
+    multisamples: int  # MSAA samples (0: none; supersampling anti-aliases instead)
+    supersample: int  # render at this multiple of the resolution and average down
+    znear: float  # m: near and far clipping planes (also the shadow map's depth range)
+    zfar: float
+    fovy: float  # degrees: the camera's vertical field of view
+    frame_margin: float  # every block corner at least this fraction of the image from its edges
+
+    def __post_init__(self) -> None:
+        if self.supersample < 1 or self.shadow_size < 1:
+            raise StimuliError("render: supersample and shadow_size must be at least 1")
+        if not 0 <= self.frame_margin < 0.5:
+            raise StimuliError(f"render.frame_margin: expected a fraction in [0, 0.5), got {self.frame_margin!r}")
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from cubeworld.errors import CubeworldError
 from cubeworld.stimuli.config import PhysicsSettings, RenderSettings
-from cubeworld.stimuli.scene import Block
+from cubeworld.stimuli.scene import Block, tilt_degrees
 
 MISSING_GL_HELP = (
     "MuJoCo could not open a headless OpenGL context through MUJOCO_GL={backend}. Install Mesa's "
@@ -27,7 +28,7 @@ MISSING_GL_HELP = (
     "(or run scripts/install.sh), and leave MUJOCO_GL unset or set it to egl."
 )
 
-CHECK_EVERY = 50  # steps between checks whether every body sleeps
+CHECK_INTERVAL = 0.05  # s of simulated time between checks of a run's state
 PARK_Z = -5.0  # where unused boxes wait, below the floor and out of view
 
 
@@ -46,9 +47,44 @@ except Exception as _e:  # mujoco loads the GL backend on import; a missing libr
 
 @dataclass(frozen=True)
 class SimResult:
-    pos: np.ndarray  # (n, 3) final centre positions
+    """One run. Every measure is per block (removed blocks included, they stay parked);
+    movements are relative to the state the run started from (after position noise).
+
+    The run covers the full horizon (`physics.duration`) unless the caller's `stop` rule
+    decided the outcome earlier (`stopped_early`): only an outcome that cannot change any
+    more (a block past a fall threshold) may end a run, never rest or sleep. The rest
+    measures (`window_move`, `window_tilt`) describe the run's last `physics.rest_window`
+    seconds, so a block still creeping or tilting at the end of the horizon is seen.
+    """
+
+    pos: np.ndarray  # (n, 3) final centre positions (at the stop, if stopped early)
     quat: np.ndarray  # (n, 4) final orientations
-    steps: int
+    steps: int  # steps simulated
+    start: np.ndarray  # (n, 3) centre positions the run started from
+    peak_move: np.ndarray  # (n,) largest displacement from the start at any check, m
+    peak_tilt: np.ndarray  # (n,) largest change of tilt from the start at any check, degrees
+    window_move: np.ndarray | None  # (n,) displacement during the last rest window, m (None if stopped early)
+    window_tilt: np.ndarray | None  # (n,) change of tilt during the last rest window, degrees
+    stopped_early: bool
+
+    @property
+    def displacement(self) -> np.ndarray:
+        """(n,) final displacement from the start, m."""
+        return np.linalg.norm(self.pos - self.start, axis=1)
+
+    def at_rest(self, physics: PhysicsSettings, blocks: Sequence[int] | None = None) -> bool:
+        """The rest test: the run reached its horizon and, during its last rest window, no
+        block (of `blocks`, default all) moved more than `rest_move` nor changed its tilt by
+        more than `rest_tilt`. A slow tilt (a pyramid creeping over at 0.5 deg/s) fails it
+        however small its total movement is."""
+        if self.window_move is None or self.window_tilt is None:
+            return False
+        idx = slice(None) if blocks is None else list(blocks)
+        return bool((self.window_move[idx] <= physics.rest_move).all()
+                    and (self.window_tilt[idx] <= physics.rest_tilt).all())
+
+
+StopRule = Callable[[np.ndarray, np.ndarray], bool]  # (move (n,), tilt change (n,)) -> outcome decided
 
 
 def _room_xml() -> str:
@@ -63,20 +99,31 @@ def _room_xml() -> str:
 
 
 def build_xml(capacity: int, resolution: int, render: RenderSettings) -> str:
-    """The fixed-capacity MJCF: a grey room, a key light with shadows, `capacity` boxes."""
+    """The fixed-capacity MJCF: a grey room, a key light with shadows, `capacity` boxes.
+
+    Rendering choices (measured at 448 px, see the stimuli README): the model's extent is
+    fixed at 1 m so that `znear`/`zfar` are metres, and the depth range is kept tight
+    (the default 0.01 x extent with unused boxes parked metres away gave a near plane of
+    1.6 cm and a far plane of 300 m, and shadow acne); the spot light's shadow map covers
+    only `shadow_scale` of its cone, so its texels are under a millimetre on the blocks;
+    the image is rendered at `supersample` times the resolution and averaged down, which
+    anti-aliases block edges and dissolves what single-texel shadow artefacts remain.
+    """
     bodies = "\n".join(
         f'<body name="b{i}" pos="{3 + i} 0 {PARK_Z}" gravcomp="1"><freejoint/>'
         f'<geom name="g{i}" type="box" size="0.05 0.05 0.05" rgba="1 1 1 0"/></body>'
         for i in range(capacity)
     )
+    size = resolution * render.supersample
     return f"""
 <mujoco model="cubeworld">
   <option timestep="0.002" cone="pyramidal"/>
+  <statistic extent="1" center="0 0 0.3"/>
   <visual>
-    <global offwidth="{resolution}" offheight="{resolution}" fovy="{render.fovy}"/>
+    <global offwidth="{size}" offheight="{size}" fovy="{render.fovy}"/>
     <quality shadowsize="{render.shadow_size}" offsamples="{render.multisamples}"/>
     <headlight ambient="0.35 0.35 0.35" diffuse="0.25 0.25 0.25" specular="0 0 0"/>
-    <map znear="0.01" zfar="20"/>
+    <map znear="{render.znear}" zfar="{render.zfar}" shadowscale="{render.shadow_scale}"/>
   </visual>
   <default><geom solref="0.004 1" friction="0.6 0.005 0.0001"/></default>
   <worldbody>
@@ -104,6 +151,9 @@ class World:
             [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, f"b{i}") for i in range(capacity)]
         )
         self._qadr = np.array([self.model.jnt_qposadr[self.model.body_jntadr[b]] for b in self._bodies])
+        self._pos_idx = (self._qadr[:, None] + np.arange(3)[None, :])  # (capacity, 3) into qpos
+        self._quat_idx = (self._qadr[:, None] + 3 + np.arange(4)[None, :])
+        self._supersample = render.supersample
         self._renderer: mujoco.Renderer | None = None
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
@@ -115,10 +165,9 @@ class World:
         m, d = self.model, self.data
         m.opt.timestep = physics.timestep
         m.opt.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL if physics.cone == "pyramidal" else mujoco.mjtCone.mjCONE_ELLIPTIC
-        if physics.sleep:
-            m.opt.enableflags |= int(mujoco.mjtEnableBit.mjENBL_SLEEP)
-        else:
-            m.opt.enableflags &= ~int(mujoco.mjtEnableBit.mjENBL_SLEEP)
+        # Never MuJoCo's sleep: a sleeping body is not integrated, so a slow tilt that put
+        # the blocks to sleep would end every later check of the run (generator 1.0.0).
+        m.opt.enableflags &= ~int(mujoco.mjtEnableBit.mjENBL_SLEEP)
         m.geom_friction[:, 0] = physics.friction
         m.geom_solref[:] = physics.solref
         hidden_set = set(hidden)
@@ -155,10 +204,11 @@ class World:
                 m.body_gravcomp[b] = 1.0
         mujoco.mj_setConst(m, d)  # masses changed; note: this resets d.qpos to qpos0
         mujoco.mj_resetData(m, d)
+        noise = position_noise(blocks, physics.position_noise)
         for i in range(self.capacity):
             q = self._qadr[i]
             if i < len(blocks) and i not in hidden_set:
-                d.qpos[q : q + 3] = blocks[i].pos
+                d.qpos[q : q + 3] = np.asarray(blocks[i].pos) + noise[i]
                 d.qpos[q + 3 : q + 7] = blocks[i].quat
             else:
                 d.qpos[q : q + 3] = (3.0 + i, 0.0, PARK_Z)
@@ -166,31 +216,60 @@ class World:
         mujoco.mj_forward(m, d)
 
     # -- physics -------------------------------------------------------------------
-    def simulate(self, blocks: Sequence[Block], physics: PhysicsSettings, removed: Sequence[int] = ()) -> SimResult:
-        """Simulate `physics.duration` seconds; blocks in `removed` are taken out first."""
+    def _state(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        q = self.data.qpos
+        return q[self._pos_idx[:n]].copy(), q[self._quat_idx[:n]].copy()
+
+    def simulate(self, blocks: Sequence[Block], physics: PhysicsSettings, removed: Sequence[int] = (),
+                 stop: StopRule | None = None) -> SimResult:
+        """Simulate `physics.duration` seconds; blocks in `removed` are taken out first.
+
+        The state is checked every CHECK_INTERVAL seconds of simulated time. `stop(move,
+        tilt)` (per block: displacement from the start in m, change of tilt in degrees) may
+        end the run at a check once its outcome is decided in the direction that cannot
+        change -- a block past a fall threshold; nothing else ends a run early.
+        """
         self._configure(blocks, physics, hidden=removed)
         m, d = self.model, self.data
-        steps = int(round(physics.duration / physics.timestep))
-        done = 0
-        while done < steps:
-            chunk = min(CHECK_EVERY, steps - done)
-            mujoco.mj_step(m, d, nstep=chunk)
-            done += chunk
-            if physics.sleep and d.ntree_awake == 0:
-                # Everything sleeps: sleeping bodies are not integrated, so the state is
-                # final and the remaining steps would not change a bit of it.
-                break
         n = len(blocks)
-        pos = np.array([d.qpos[self._qadr[i] : self._qadr[i] + 3] for i in range(n)])
-        quat = np.array([d.qpos[self._qadr[i] + 3 : self._qadr[i] + 7] for i in range(n)])
-        return SimResult(pos=pos, quat=quat, steps=done)
+        dt = physics.timestep
+        steps = max(1, int(round(physics.duration / dt)))
+        every = max(1, int(round(CHECK_INTERVAL / dt)))
+        window_at = max(0, steps - int(round(physics.rest_window / dt)))
+        marks = sorted({*range(every, steps, every), window_at, steps} - {0})
+        start, quat0 = self._state(n)
+        tilt0 = tilt_degrees(quat0)
+        peak_move, peak_tilt = np.zeros(n), np.zeros(n)
+        window = (start, tilt0) if window_at == 0 else None
+        done, stopped = 0, False
+        for mark in marks:
+            mujoco.mj_step(m, d, nstep=mark - done)
+            done = mark
+            pos, quat = self._state(n)
+            move = np.linalg.norm(pos - start, axis=1)
+            tilt = np.abs(tilt_degrees(quat) - tilt0)
+            np.maximum(peak_move, move, out=peak_move)
+            np.maximum(peak_tilt, tilt, out=peak_tilt)
+            if mark == window_at:
+                window = (pos, tilt_degrees(quat))
+            if mark < steps and stop is not None and stop(move, tilt):
+                stopped = True
+                break
+        pos, quat = self._state(n)
+        window_move = window_tilt = None
+        if not stopped and window is not None:
+            window_move = np.linalg.norm(pos - window[0], axis=1)
+            window_tilt = np.abs(tilt_degrees(quat) - window[1])
+        return SimResult(pos=pos, quat=quat, steps=done, start=start, peak_move=peak_move, peak_tilt=peak_tilt,
+                         window_move=window_move, window_tilt=window_tilt, stopped_early=stopped)
 
     # -- rendering -----------------------------------------------------------------
     def _ensure_renderer(self) -> mujoco.Renderer:
         if self._renderer is None:
             backend = os.environ.get("MUJOCO_GL", "egl")
             try:
-                self._renderer = mujoco.Renderer(self.model, self.resolution, self.resolution)
+                size = self.resolution * self._supersample
+                self._renderer = mujoco.Renderer(self.model, size, size)
             except Exception as e:  # the GL libraries raise many types; all mean the same here
                 from cubeworld.stimuli import MUJOCO_IMPORTED_WITHOUT_GL
 
@@ -213,12 +292,38 @@ class World:
         cam.azimuth = camera["azimuth"]
         cam.elevation = camera["elevation"]
         renderer.update_scene(self.data, camera=cam)
-        return renderer.render()
+        return downsample(renderer.render(), self._supersample)
 
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+def downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    """Average `factor` x `factor` pixel blocks, rounding half up (integer arithmetic, so
+    the same on every machine): the supersampled render brought to the set's resolution."""
+    if factor == 1:
+        return image
+    wide = image.astype(np.uint16)
+    total = np.zeros((image.shape[0] // factor, image.shape[1] // factor, image.shape[2]), dtype=np.uint16)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += wide[dy::factor, dx::factor]
+    return ((total + (factor * factor) // 2) // (factor * factor)).astype(np.uint8)
+
+
+def position_noise(blocks: Sequence[Block], noise: float) -> np.ndarray:
+    """(n, 3) horizontal offsets, each coordinate uniform in [-noise, noise] m, drawn from a
+    stream seeded by the scene itself (its block positions), so a perturbed run of the same
+    scene is always the same run and different scenes get different offsets."""
+    out = np.zeros((len(blocks), 3))
+    if noise <= 0 or not blocks:
+        return out
+    key = np.round(np.array([b.pos for b in blocks], dtype=float), 6).tobytes()
+    rng = np.random.default_rng([zlib.crc32(key), len(blocks)])
+    out[:, :2] = rng.uniform(-noise, noise, (len(blocks), 2))
+    return out
 
 
 def encode_png(image: np.ndarray) -> bytes:

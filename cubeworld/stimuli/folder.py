@@ -13,7 +13,7 @@ from typing import Any
 from cubeworld.formats.atomic import atomic_write_json
 from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, SetFormatError, read_card
 from cubeworld.stimuli.errors import StimuliError
-from cubeworld.stimuli.identity import identity_diff
+from cubeworld.stimuli.identity import identity_diff, version_problem
 from cubeworld.stimuli.runlog import LOG_FILE, RunState
 
 
@@ -39,6 +39,10 @@ def prepare_folder(out: Path, ident: dict[str, Any], card: dict[str, Any]) -> st
             except SetFormatError as e:
                 raise StimuliError(f"{out} holds an unreadable card: {e}") from None
             diff = identity_diff(old, ident)
+            problem = version_problem(old) if old.get("generator") == ident.get("generator") else None
+            if problem:
+                raise StimuliError(f"{out} holds a set this generator cannot continue: {problem}; "
+                                   "choose another --out folder")
             if diff:
                 raise StimuliError(
                     f"{out} holds a different set ({old.get('name')!r}; differs in {', '.join(diff)}); "

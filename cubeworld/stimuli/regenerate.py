@@ -1,8 +1,10 @@
 """Rebuilding a set from its card (`cubeworld generate from`), byte for byte.
 
 The card holds every argument and the settings the set was made with, so the rebuild uses
-those, not today's defaults. Cards of generator 1.0.0 made before families were plug-ins
-(every domain's settings in one block) are read through `identity.card_settings`.
+those, not today's defaults. Only cards of this generator version can be rebuilt: another
+version makes other stimuli from the same card (generator 2.0.0 cannot replay 1.0.0's
+sleep-shortened runs or equal-cube pyramids), so such a card is refused with a line that
+says why, rather than rebuilt into a set that would differ from the original.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from cubeworld.stimuli.config import SetConfig
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.families import get_family
 from cubeworld.stimuli.generate import generate_set
-from cubeworld.stimuli.identity import GENERATOR, GENERATOR_VERSION, card_settings
+from cubeworld.stimuli.identity import GENERATOR, version_problem
 
 
 def regenerate(card_path: str | os.PathLike, out: str | os.PathLike, *, workers: int | None = None, progress: bool = True) -> Path:
@@ -36,19 +38,17 @@ def regenerate(card_path: str | os.PathLike, out: str | os.PathLike, *, workers:
         raise StimuliError(f"{card_path} is the card of a subset; rebuild its parent, then draw the subset with its arguments")
     if card.get("generator") != GENERATOR:
         raise StimuliError(f"{card_path}: not a card written by {GENERATOR} (generator={card.get('generator')!r})")
-    if card.get("generator_version") != GENERATOR_VERSION:
-        warnings.warn(
-            f"the card was written by {GENERATOR} {card.get('generator_version')}, this is {GENERATOR_VERSION}: "
-            "the rebuilt set may differ",
-            stacklevel=2,
-        )
+    problem = version_problem(card)
+    if problem:
+        raise StimuliError(f"{card_path}: cannot rebuild this set: {problem}; rebuild it with the cubeworld release "
+                           f"of that generator, or generate a new set")
     if card.get("mujoco_version") not in (None, mujoco_version()):
         warnings.warn(f"the card used MuJoCo {card.get('mujoco_version')}, this is {mujoco_version()}", stacklevel=2)
     if not isinstance(card.get("arguments"), dict) or not isinstance(card.get("settings"), dict):
         raise StimuliError(f"{card_path}: the card lacks 'arguments' or 'settings'")
     args = SetArguments.from_dict(card["arguments"])
     try:
-        config = SetConfig.from_dict(get_family(args.domain), card_settings(card))
+        config = SetConfig.from_dict(get_family(args.domain), card["settings"])
     except StimuliError as e:
         raise StimuliError(f"{card_path}: {e}") from None
     return generate_set(

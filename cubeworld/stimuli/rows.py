@@ -1,8 +1,9 @@
 """Building a set's metadata row from an evaluated candidate.
 
 Every family's rows have the same core (`formats.sets.REQUIRED_COLUMNS`, then the seed,
-the candidate index, the recorded scene and outcome); the family adds its own columns
-(`StimulusFamily.row_columns`: towers their margin, pyramids their red block and row).
+the candidate index, the recorded scene and outcome, and the item's `difficulty`:
+contract B, the family's measure, larger = more clearly "No"); the family adds its own
+columns (`StimulusFamily.row_columns`: towers their margin, pyramids their red block and row).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def make_row(family: StimulusFamily, args: SetArguments, res: CandidateResult, i
     sid = stimulus_id(args, res.size, index)
     extra: dict[str, Any] = {"seed": args.seed, "candidate": res.k, "scene": res.scene, "outcome": res.outcome}
     extra.update(family.row_columns(res.scene, res.outcome))
+    record = {"n_blocks": res.size, "falls": bool(res.falls), **extra}
+    extra["difficulty"] = family.difficulty_of(record)
     return StimulusRow(
         stimulus_id=sid,
         file_name=f"{IMAGES_DIR}/{sid}.png",

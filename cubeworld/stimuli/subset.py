@@ -2,7 +2,9 @@
 
 Used for the human studies (10 per size x label from the evaluation sets). Rows keep
 their parent's ids and bytes, images are copied, and the card records the parent and
-the arguments, so the same call gives the same subset.
+the arguments, so the same call gives the same subset. For a family with a quota stratum
+(pyramids: the red block's row) the subset keeps its values as equal as integers allow
+too (`quotas.size_quotas`), so a human study sees every red row equally often.
 """
 
 from __future__ import annotations
@@ -32,19 +34,34 @@ def draw_subset(set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: in
         parent = load_set(set_dir)
     except SetFormatError as e:
         raise StimuliError(str(e)) from None
-    cells: dict[tuple[int, bool], list[int]] = defaultdict(list)
+    from cubeworld.stimuli.families import FAMILIES
+    from cubeworld.stimuli.quotas import size_quotas
+
+    domain = parent.rows[0].domain
+    column = FAMILIES.get(domain).quota_stratum if domain in FAMILIES else None
+    if column is not None and any(column not in row.extra for row in parent.rows):
+        column = None  # rows without the column (another generator): label quotas only
+    cells: dict[tuple[int, bool, object], list[int]] = defaultdict(list)
     for i, row in enumerate(parent.rows):
-        cells[(row.n_blocks, row.falls)].append(i)
+        cells[(row.n_blocks, row.falls, row.extra.get(column) if column else None)].append(i)
     sizes = sorted({row.n_blocks for row in parent.rows})
     rng = np.random.default_rng(seed)
     chosen: list[int] = []
     for size in sizes:
+        values = sorted({v for (s, _, v) in cells if s == size}, key=lambda v: (v is None, v)) if column else []
+        quotas = size_quotas(2 * per_cell, tuple(values))
         for falls in (False, True):
-            members = cells.get((size, falls), [])
-            if len(members) < per_cell:
-                raise StimuliError(f"{parent.root}: size {size} has {len(members)} stimuli with falls={falls}, fewer than {per_cell}")
-            picks = rng.choice(len(members), size=per_cell, replace=False)
-            chosen.extend(members[int(j)] for j in sorted(picks))
+            total = sum(len(m) for (s, f, _), m in cells.items() if s == size and f == falls)
+            if total < per_cell:
+                raise StimuliError(f"{parent.root}: size {size} has {total} stimuli with falls={falls}, fewer than {per_cell}")
+            for value in quotas.values:
+                members = cells.get((size, falls, value), [])
+                want = quotas.cell_target[(value, falls)]
+                if len(members) < want:
+                    raise StimuliError(f"{parent.root}: size {size} has {len(members)} stimuli with falls={falls} and "
+                                       f"{column} {value}, fewer than the {want} an even subset needs")
+                picks = rng.choice(len(members), size=want, replace=False)
+                chosen.extend(members[int(j)] for j in sorted(picks))
     chosen.sort()
     parent_card_bytes = (parent.root / CARD_FILE).read_bytes() if (parent.root / CARD_FILE).exists() else b""
     name = name or f"{parent.name}-subset{per_cell}-s{seed}"

@@ -2,7 +2,8 @@
 
 The physics observer asks `family.answer_by_simulation(scene)` for item after item;
 building a MuJoCo model costs more than simulating a tower, so each process keeps one
-world per capacity and reuses it. `World` rewrites every per-scene setting on each call,
+world per scene size and reuses it (generation simulates each scene in a world of exactly
+its size too, so a re-simulation is the same computation). `World` rewrites every per-scene setting on each call,
 so an answer never depends on what the world simulated before. No renderer is made.
 """
 

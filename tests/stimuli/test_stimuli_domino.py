@@ -68,7 +68,7 @@ def test_the_family_is_registered_and_asks_like_the_study(family, settings):
     assert family.difficulty.name == "reach margin" and family.difficulty.unit == "mm"
     assert family.strata == ("direction",)
     checks = family.robustness_checks(settings)
-    assert {"solref": [0.02, 1.0]} in checks and {"duration": 6.0, "sleep": False} in checks
+    assert {"solref": [0.02, 1.0]} in checks and {"duration": 6.0} in checks
     assert {"friction": 0.4} in checks and {"friction": 0.8} in checks and {"timestep": 0.001} in checks
 
 

@@ -1,5 +1,6 @@
 """Pyramid properties: one red block, never on top, uniform red row, distinct colours,
-a stable full pyramid, and labels that survive the perturbed-physics runs."""
+sizes and offsets sampled per block and row, a stable full pyramid, and labels that
+survive the perturbed-physics runs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import generate_set
 from cubeworld.stimuli.config import default_config
 from cubeworld.stimuli.palette import PALETTE, RED, is_reddish
+from cubeworld.stimuli.families.pyramid import rests_on
 from cubeworld.stimuli.pyramids import ROWS_FOR_SIZE, sample_pyramid
 
 
@@ -43,10 +45,13 @@ def test_sampled_pyramids(n):
             for j, i in enumerate(idx):
                 near = ([idx[j - 1]] if j else []) + ([layout[r - 1][j], layout[r - 1][j + 1]] if r else [])
                 assert all(p.blocks[i].colour != p.blocks[o].colour for o in near)
-        # cubes of a row do not overlap and the top stays near the centre
-        for idx in layout:
-            xs = [p.blocks[i].pos[0] for i in idx]
-            assert all(b - a > cfg.side * (1 + cfg.min_neighbour_gap) - 1e-9 for a, b in zip(xs, xs[1:]))
+        # blocks of a row do not touch, every upper block rests on both its supporters, the top stays central
+        for r, idx in enumerate(layout):
+            edges = [(p.blocks[i].pos[0] - p.blocks[i].size[0] / 2, p.blocks[i].pos[0] + p.blocks[i].size[0] / 2) for i in idx]
+            assert all(b[0] - a[1] >= cfg.side * cfg.min_neighbour_gap - 1e-9 for a, b in zip(edges, edges[1:]))
+            for j, i in enumerate(idx if r else []):
+                for below in (layout[r - 1][j], layout[r - 1][j + 1]):
+                    assert rests_on(p.blocks[i].to_record(), p.blocks[below].to_record())
         assert abs(p.blocks[-1].pos[0]) <= cfg.max_top_offset * cfg.side + 1e-9
     # red row uniform over the rows below the top: each within 5 sigma of 300 / (rows - 1)
     expected = 300 / (rows - 1)
@@ -54,6 +59,31 @@ def test_sampled_pyramids(n):
     assert set(red_rows) == set(range(rows - 1))
     for count in red_rows.values():
         assert abs(count - expected) <= 5 * sigma + 1e-9
+
+
+@pytest.mark.parametrize("n", [3, 6, 10, 15])
+def test_sizes_and_offsets_vary_within_a_pyramid(n):
+    """Generator 1.0.0 drew every pyramid of equal cubes. Now every block has its own width
+    and depth and every row its own height (shared by the row, so rows stay flat), within
+    the configured ranges; bridging and leaning blocks both occur."""
+    cfg = default_config("pyramid").family
+    rows = ROWS_FOR_SIZE[n]
+    bridges = 0
+    for k in range(40):
+        p = sample_pyramid(np.random.default_rng([n, k, 7]), n, cfg)
+        widths = [b.size[0] for b in p.blocks]
+        depths = [b.size[1] for b in p.blocks]
+        assert len(set(widths)) == n and len(set(depths)) == n  # no two blocks alike
+        for lo, hi, jitter in ((min(widths), max(widths), cfg.width_jitter), (min(depths), max(depths), cfg.depth_jitter)):
+            assert cfg.side * (1 - jitter) - 1e-9 <= lo and hi <= cfg.side * (1 + jitter) + 1e-9
+        heights = {}
+        for block, r in zip(p.blocks, p.row_of):
+            heights.setdefault(r, set()).add(block.size[2])
+        assert all(len(h) == 1 for h in heights.values())  # flat rows
+        assert len({h.pop() for h in heights.values()}) == rows  # rows differ
+        assert len({b.pos[1] for b in p.blocks}) == n  # depth offsets
+        bridges += len(p.bridges)
+    assert bridges > 0 if n > 3 else True
 
 
 def test_generated_pyramid_set(tmp_path):
@@ -65,7 +95,8 @@ def test_generated_pyramid_set(tmp_path):
     for r in s.rows:
         o, scene = r.extra["outcome"], r.extra["scene"]
         assert o["full_max_move_mm"] <= cfg.stable_move * 1000
-        assert o["perturbation_labels"] == [r.answer] * len(cfg.perturbations)
+        assert o["perturbation_labels"] == ([r.answer] * len(cfg.perturbations) if r.falls else [])
+        assert r.falls or (o["max_move_mm"] <= cfg.no_move * 1000 and o["max_tilt_deg"] <= cfg.no_tilt)
         assert bool(o["fell_blocks"]) == r.falls
         assert scene["red_block"] not in o["fell_blocks"]
         assert r.extra["red_row"] == scene["row_of"][scene["red_block"]] < scene["rows"] - 1
@@ -76,8 +107,9 @@ def test_generated_pyramid_set(tmp_path):
 
 
 def test_pyramid_set_same_bytes_with_two_workers(tmp_path):
-    a = generate_set("pyramid", "3", 4, 21, tmp_path / "a", resolution=32, workers=1, progress=False)
-    b = generate_set("pyramid", "3", 4, 21, tmp_path / "b", resolution=32, workers=2, progress=False)
+    """With red-row quotas and labels judged only as far as they are wanted."""
+    a = generate_set("pyramid", "3,10", 6, 21, tmp_path / "a", resolution=32, workers=1, progress=False)
+    b = generate_set("pyramid", "3,10", 6, 21, tmp_path / "b", resolution=32, workers=2, progress=False)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)

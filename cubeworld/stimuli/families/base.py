@@ -51,12 +51,21 @@ class DifficultyMeasure:
 @dataclass(frozen=True)
 class ShortcutCue:
     """A simple visual cue a model could use instead of physics, for the card's shortcut
-    audit: `value(row)` reads one number from a row record (its `scene`, `n_blocks`, ...);
-    the audit reports the accuracy the best threshold on that number reaches on a set."""
+    audit: `value(row)` reads one number from a row record (its `scene`, `n_blocks`, ...).
+
+    The audit (`cubeworld.stimuli.audit`) fits a one-cue rule on the set and reports its
+    accuracy: for a "threshold" cue the best "Yes if value > t" or "Yes if value < t"; for a
+    "category" cue (few distinct values, such as a row number) the majority answer per
+    value."""
 
     name: str
     description: str
     value: Callable[[Mapping[str, Any]], float]
+    kind: str = "threshold"  # or "category"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("threshold", "category"):
+            raise ValueError(f"shortcut cue {self.name!r}: kind must be 'threshold' or 'category', got {self.kind!r}")
 
 
 class Judgement(Protocol):
@@ -90,6 +99,11 @@ class StimulusFamily(abc.ABC):
     settings_type: ClassVar[type]  # the frozen dataclass of the family's own settings
     settings_file: ClassVar[Path]  # its defaults: YAML with a `settings:` section
     strata: ClassVar[tuple[str, ...]] = ()  # row columns the card counts per size x value x label
+    # A `strata` column whose values get exact, equal quotas per size (pyramids: "red_row",
+    # the study's "equal chance of being in every row"). Candidate k of a size is drawn in
+    # value `stratum_values(size)[k % len(values)]` through `sample_in_stratum`; the
+    # generator balances the labels per size x value as far as physics allows. None: no quota.
+    quota_stratum: ClassVar[str | None] = None
 
     @property
     def capacity(self) -> int:
@@ -130,14 +144,42 @@ class StimulusFamily(abc.ABC):
         `answer_by_simulation(scene, physics=change)`. None by default."""
         return ()
 
+    def audit_perturbations(self) -> tuple[Mapping[str, Any], ...]:
+        """The documented physics changes (`cubeworld/stimuli/perturbations.yaml`) under which
+        `cubeworld audit SET --physics` and the benchmark re-simulate a family's items and
+        report how often the label holds. A family may audit a longer or shorter list."""
+        from cubeworld.stimuli.perturbations import audit_perturbations
+
+        return audit_perturbations()
+
+    def stratum_values(self, size: int, settings: Any) -> tuple[Any, ...]:
+        """The values of `quota_stratum` for scenes of `size` blocks (each gets an equal quota)."""
+        return ()
+
     # -- heavy: one candidate ----------------------------------------------------------
     @abc.abstractmethod
     def sample(self, rng: "np.random.Generator", size: int, settings: Any) -> "Scene":
         """Draw one scene of `size` blocks; every random draw comes from `rng`."""
 
+    def sample_in_stratum(self, rng: "np.random.Generator", size: int, settings: Any, value: Any) -> "Scene":
+        """Draw one scene whose `quota_stratum` column will be `value` (needed only by
+        families that set `quota_stratum`)."""
+        raise NotImplementedError(f"the {self.domain} family sets no quota_stratum")
+
     @abc.abstractmethod
     def judge(self, world: "World", scene: "Scene", physics: "PhysicsSettings", settings: Any) -> Judgement:
         """Label the scene by simulation, or reject it (too close to call, unstable, ...)."""
+
+    def judge_wanted(self, world: "World", scene: "Scene", physics: "PhysicsSettings", settings: Any,
+                     wanted: tuple[bool, ...]) -> Judgement:
+        """`judge`, told which labels the set can still take (`wanted`): a family may stop
+        as soon as it knows the label is not wanted and skip its remaining work (the
+        full-scene run, the robustness runs), returning `accepted=False, reason="unwanted"`
+        with `falls` set. Whenever a judgement knows the label, it should carry it in
+        `falls`, rejected or not: generation counts a candidate whose label is no longer
+        wanted as surplus, however far it was judged, so the bytes never depend on the
+        number of workers. By default, the full `judge`."""
+        return self.judge(world, scene, physics, settings)
 
     @abc.abstractmethod
     def falls(self, world: "World", scene: "Scene", physics: "PhysicsSettings", settings: Any) -> bool:
@@ -162,12 +204,15 @@ class StimulusFamily(abc.ABC):
         return ()
 
     # -- provided: re-simulating a recorded scene (the physics observer) ---------------
-    def answer_by_simulation(self, scene: Mapping[str, Any], *, physics: Mapping[str, Any] | None = None) -> bool:
+    def answer_by_simulation(self, scene: Mapping[str, Any], *, physics: Mapping[str, Any] | None = None,
+                             settings: Mapping[str, Any] | None = None) -> bool:
         """Re-simulate a row's recorded `scene` under the family's outcome rule; True = "Yes".
 
-        `physics` overrides shared physics settings by name ({"friction": 0.5}); the
-        family's own settings are its defaults. One MuJoCo world per process is reused,
-        and every call rewrites it completely, so answers are deterministic.
+        `physics` overrides shared physics settings by name ({"friction": 0.5}); `settings`
+        replaces the family's own settings (a card's `settings[domain]`, to re-simulate a set
+        with the thresholds it was made with; default: the built-in ones). One MuJoCo world
+        per process and scene size is reused, and every call rewrites it completely, so
+        answers are deterministic.
         """
         from cubeworld.stimuli.config import shared_defaults
         from cubeworld.stimuli.scene import Scene
@@ -175,8 +220,9 @@ class StimulusFamily(abc.ABC):
 
         spec = Scene.from_record(scene)
         phys = shared_defaults().physics.perturbed(physics or {})
-        world = simulation_world(max(self.capacity, len(spec.blocks)))
-        return bool(self.falls(world, spec, phys, self.default_settings()))
+        own = self.default_settings() if settings is None else self.settings_from_dict(settings, f"settings.{self.domain}")
+        world = simulation_world(len(spec.blocks))
+        return bool(self.falls(world, spec, phys, own))
 
     def __repr__(self) -> str:
         return f"<stimulus family {self.domain!r}>"

@@ -21,6 +21,7 @@ PROMPT = (
 )
 
 REST_TOLERANCE = 0.001  # m: a block rests on another if its bottom is this close to the other's top
+ROWS_FOR_SIZE = {3: 2, 6: 3, 10: 4, 15: 5}  # rows of a pyramid of n blocks
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,21 @@ class PyramidCamera:
 
 @dataclass(frozen=True)
 class PyramidSettings:
+    """The pyramid sampler and judge (see `cubeworld.stimuli.pyramids`); lengths marked
+    "in sides" are fractions of the nominal block side `side`."""
+
     camera: PyramidCamera
-    side: float
-    base_gap: float
-    overlap_min: float
+    side: float  # m: the nominal block side
+    width_jitter: float  # every block's width (x) = side x U(1 - j, 1 + j)
+    depth_jitter: float  # every block's depth (y) likewise
+    height_jitter: float  # every row's height likewise, shared by the row's blocks
+    depth_offset: float  # every block's y offset ~ U(-a, a), in sides
+    base_gap: tuple[float, float]  # bottom-row gaps ~ U(lo, hi), in sides
+    overlap_min: float  # a leaning block overlaps its weak supporter by U(min, max'), in sides
     overlap_max: float
-    inside_min: float
+    inside_min: float  # a leaning block's centre at least this far inside its main supporter, in sides
+    bridge_share: float  # chance that an upper block bridges its supporters instead of leaning
+    bridge_inside: float  # a bridging block's centre at least this far from either supporter, in sides
     min_neighbour_gap: float
     max_top_offset: float
     stable_move: float
@@ -67,9 +77,11 @@ class PyramidFamily(StimulusFamily):
     question = "If the red block was not there, would any other blocks fall?"
     sizes = (3, 6, 10, 15)
     label_rule = (
-        "falls = with the red block removed, some other block moves more than yes_move or tilts more "
-        "than yes_tilt; No = nothing moves more than no_move nor tilts more than no_tilt; pyramids that move "
-        "without the removal, give neither clean answer, or change answer under a perturbation are rejected"
+        "falls = with the red block removed, at some point of a physics.duration s run some other block has "
+        "moved more than yes_move or tilted more than yes_tilt; No = no other block ever moves more than "
+        "no_move nor tilts more than no_tilt, and all are at rest at the end (physics.rest_*); rejected: "
+        "pyramids that move without the removal, give neither clean answer, or (Yes) stop falling under one "
+        "of the perturbations"
     )
     difficulty = DifficultyMeasure(
         name="support margin",
@@ -85,24 +97,34 @@ class PyramidFamily(StimulusFamily):
     settings_type = PyramidSettings
     settings_file = Path(__file__).with_name("pyramid.yaml")
     strata = ("red_row",)  # the card counts size x red row x label
+    quota_stratum = "red_row"  # ... and every red row gets an equal quota per size
 
     def robustness_checks(self, settings: PyramidSettings) -> tuple[Mapping[str, Any], ...]:
         return settings.perturbations
 
+    def stratum_values(self, size: int, settings: PyramidSettings) -> tuple[int, ...]:
+        return tuple(range(ROWS_FOR_SIZE[size] - 1))  # every row but the top one
+
     # -- one candidate (heavy) ---------------------------------------------------------
     def sample(self, rng, size, settings):
+        return self.sample_in_stratum(rng, size, settings, None)
+
+    def sample_in_stratum(self, rng, size, settings, value):
         from cubeworld.stimuli.pyramids import sample_pyramid
         from cubeworld.stimuli.scene import Scene
 
-        pyr = sample_pyramid(rng, size, settings)
+        pyr = sample_pyramid(rng, size, settings, red_row=value)
         keys = {"red_block": pyr.red, "red_row": pyr.red_row, "rows": pyr.rows, "row_of": pyr.row_of,
-                "row_leans": pyr.leans}
+                "row_leans": pyr.leans, "bridging": pyr.bridges}
         return Scene(pyr.blocks, keys)
 
     def judge(self, world, scene, physics, settings):
+        return self.judge_wanted(world, scene, physics, settings, (False, True))
+
+    def judge_wanted(self, world, scene, physics, settings, wanted):
         from cubeworld.stimuli.pyramids import judge_pyramid
 
-        return judge_pyramid(world, _pyramid(scene), physics, settings)
+        return judge_pyramid(world, _pyramid(scene), physics, settings, self.robustness_checks(settings), wanted)
 
     def falls(self, world, scene, physics, settings) -> bool:
         from cubeworld.stimuli.pyramids import removal_falls
@@ -126,7 +148,7 @@ class PyramidFamily(StimulusFamily):
 
     def shortcut_cues(self) -> tuple[ShortcutCue, ...]:
         return (
-            ShortcutCue("red_row", "the red block's row (0 = bottom)", lambda row: float(row["scene"]["red_row"])),
+            ShortcutCue("red_row", "the red block's row (0 = bottom)", lambda row: float(row["scene"]["red_row"]), "category"),
             ShortcutCue("centre_over_red", "1 if a block in the row directly above has its centre over the "
                         "red block, else 0", _centre_over_red),
             ShortcutCue("resting_on_red", "the number of blocks resting on the red block", _resting_on_red),
@@ -143,7 +165,7 @@ def _pyramid(scene):
     if isinstance(red, bool) or not isinstance(red, int) or not 0 <= red < len(scene.blocks):
         raise StimuliError(f"a pyramid scene names its red block by index ('red_block'), got {red!r}")
     return Pyramid(blocks=scene.blocks, rows=k.get("rows", 0), row_of=k.get("row_of", []), red=red,
-                   leans=k.get("row_leans", []))
+                   leans=k.get("row_leans", []), bridges=list(k.get("bridging", [])))
 
 
 # -- geometry of recorded blocks (pure Python: rows are read without numpy) -------------

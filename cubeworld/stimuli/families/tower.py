@@ -41,9 +41,18 @@ class TowerSettings:
     max_yaw: float
     offset_range: dict[int, float]  # per tower size
     min_contact_fraction: float
-    tip_margin: float
+    tip_margin: float  # m: towers closer than this to the analytic tipping point are rejected
+    standing_margin: dict[int, float]  # m, per size: standing towers closer than this to tipping are rejected
     move_threshold: float
     tilt_threshold: float
+    check_zone: dict[int, float]  # m, per size: standing towers within this of tipping must pass `perturbations`
+    perturbations: tuple[dict[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        from cubeworld.stimuli.config import check_physics_names
+
+        for i, change in enumerate(self.perturbations):
+            check_physics_names(change, f"perturbations[{i}]")
 
 
 class TowerFamily(StimulusFamily):
@@ -54,9 +63,11 @@ class TowerFamily(StimulusFamily):
     question = "Will the tower fall?"
     sizes = (2, 3, 4, 5, 6, 7)
     label_rule = (
-        "falls = some block moves more than move_threshold x its side or tilts more than "
-        "tilt_threshold degrees in physics.duration s of simulation; towers within tip_margin of the "
-        "analytic tipping point, or whose simulated label contradicts the analytic balance check, are rejected"
+        "falls = at some point of a physics.duration s run some block has moved more than move_threshold x "
+        "its side or tilted more than tilt_threshold degrees; rejected: towers within tip_margin of the "
+        "analytic tipping point (standing towers: standing_margin), towers whose simulated label contradicts the analytic balance check, "
+        "standing towers not at rest at the end (physics.rest_*), and standing towers within check_zone of tipping "
+        "whose label changes under one of the perturbations"
     )
     difficulty = DifficultyMeasure(
         name="stability margin",
@@ -79,10 +90,16 @@ class TowerFamily(StimulusFamily):
         # "red_block": None is part of generator 1.0.0's rows (towers have no red block).
         return Scene(sample_tower(rng, size, settings), {"red_block": None})
 
+    def robustness_checks(self, settings: TowerSettings) -> tuple[Mapping[str, Any], ...]:
+        return settings.perturbations
+
     def judge(self, world, scene, physics, settings):
+        return self.judge_wanted(world, scene, physics, settings, (False, True))
+
+    def judge_wanted(self, world, scene, physics, settings, wanted):
         from cubeworld.stimuli.towers import judge_tower
 
-        return judge_tower(world, scene.blocks, physics, settings)
+        return judge_tower(world, scene.blocks, physics, settings, self.robustness_checks(settings), wanted)
 
     def falls(self, world, scene, physics, settings) -> bool:
         from cubeworld.stimuli.towers import simulate_tower

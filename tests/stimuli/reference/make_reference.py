@@ -1,10 +1,14 @@
-"""Write the byte fingerprints of small reference sets (run once, with generator 1.0.0).
+"""Write the byte fingerprints of small reference sets (run once per generator version).
 
-The fingerprints in `hashes-1.0.0.json` were computed with the generator as it was before
-stimulus families became plug-ins (main at 1cc4ed6); `test_stimuli_reference.py` asserts
-that today's code still writes exactly these bytes (metadata.jsonl and every PNG).
+`hashes-<GENERATOR_VERSION>.json` holds the sha256 of metadata.jsonl and every PNG of
+these sets as the generator of that version wrote them; `test_stimuli_reference.py`
+asserts that today's code still writes exactly these bytes, so any change of bytes is
+seen and must come with a new GENERATOR_VERSION (and new fingerprints). The 2.0.0
+fingerprints replaced those of 1.0.0 when issue 10 changed the physics, the pyramids,
+the frame check and the rendering; `card-1.0.0-towers-64.json` stays as a card of the
+old version, which must be refused.
 
-    python tests/stimuli/reference/make_reference.py OUT_DIR > hashes.json
+    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-2.0.0.json
 """
 
 from __future__ import annotations
