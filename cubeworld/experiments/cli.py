@@ -55,7 +55,7 @@ def run_cmd(
 
 @study_app.command("status")
 def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
-    """A table of runs: done / running / failed / to do (Slurm job states from sacct)."""
+    """A table of runs: done / running / failed / to do / waiting, and why (what is missing)."""
     with user_errors():
         from cubeworld.experiments.study import status_table, study_status
 
@@ -75,9 +75,12 @@ def report_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
 
 @study_app.command("slurm-up")
 def slurm_up(folder: Path = typer.Argument(..., help="Empty folder for the cluster's files (short path).")) -> None:
-    """Start a single-node Slurm cluster with accounting on this machine (needs root)."""
+    """Start a single-node Slurm cluster with accounting here, to try --executor slurm.
+
+    Test and demo infrastructure (cubeworld.experiments.testing): needs the Debian Slurm,
+    munge and MariaDB packages and root."""
     with user_errors():
-        from cubeworld.experiments.slurm_local import LocalSlurmCluster
+        from cubeworld.experiments.testing.slurm_cluster import LocalSlurmCluster
 
         cluster = LocalSlurmCluster(root=folder.resolve()).start()
     typer.echo(f"export SLURM_CONF={cluster.conf}")
@@ -87,7 +90,7 @@ def slurm_up(folder: Path = typer.Argument(..., help="Empty folder for the clust
 @study_app.command("slurm-down")
 def slurm_down(folder: Path = typer.Argument(..., help="The folder given to slurm-up.")) -> None:
     """Stop a cluster started by slurm-up (each daemon by its PID)."""
-    from cubeworld.experiments.slurm_local import stop_by_pid_file
+    from cubeworld.experiments.testing.slurm_cluster import stop_by_pid_file
 
     if not (folder / "cluster.json").is_file():
         fail(f"{folder}: no cluster.json (not a folder given to slurm-up)")
