@@ -33,8 +33,8 @@ def test_plain_study_runs_every_run_then_does_nothing(tmp_path):
     assert result.ok and result.skipped == 0
     study = tmp_path / "runs" / "plain"
     tables = read_all_predictions(study)
-    assert "base/towers/seed-1/predictions/epoch-2/towers-small.csv" in tables
-    assert "base/zero-shot/seed-none/predictions/epoch-0/pyramids-small.csv" in tables
+    assert "base/towers/seed-1/predictions/epoch-2/towers-eval.csv" in tables
+    assert "base/zero-shot/seed-none/predictions/epoch-0/pyramids-eval.csv" in tables
     resolved = json.loads((study / "base/joint/seed-0/run.json").read_text())
     assert [p["n"] for p in resolved["condition"]["train"]] == [4, 4]
     mtimes = {p: p.stat().st_mtime_ns for p in study.rglob("*") if p.is_file()}
@@ -51,12 +51,12 @@ def test_more_epochs_resume_a_finished_run(tmp_path):
     cfg = plain_config(tmp_path, seeds=(0,))
     run_study(cfg, work=WORK, progress=False, report=False)
     run_dir = tmp_path / "runs/plain/base/towers/seed-0"
-    epoch1 = (run_dir / "predictions/epoch-1/towers-small.csv").stat().st_mtime_ns
+    epoch1 = (run_dir / "predictions/epoch-1/towers-eval.csv").stat().st_mtime_ns
     plain_config(tmp_path, seeds=(0,), epochs=3)
     result = run_study(cfg, work=WORK, progress=False, report=False)
     assert result.ok and result.skipped == 1  # zero-shot; the others go on to epoch 3
-    assert (run_dir / "predictions/epoch-3/towers-small.csv").is_file()
-    assert (run_dir / "predictions/epoch-1/towers-small.csv").stat().st_mtime_ns == epoch1
+    assert (run_dir / "predictions/epoch-3/towers-eval.csv").is_file()
+    assert (run_dir / "predictions/epoch-1/towers-eval.csv").stat().st_mtime_ns == epoch1
 
 
 def test_changed_config_is_an_error_unless_restart(tmp_path):

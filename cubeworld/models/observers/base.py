@@ -167,6 +167,34 @@ class ObserverKind:
         """Whether a run folder holds what `evaluate` needs to score epoch `epoch`."""
         return epoch == 0 or (run_dir / "checkpoints" / f"epoch-{epoch}").is_dir()
 
+    # -- command line (`cubeworld evaluate --model KIND`, `cubeworld finetune --model KIND`)
+    def evaluate_command(self, model: str, sets, out: Path, *, condition: str = "",
+                         seed: int | None = None, epoch: int = 0, batch_size: int | None = None,
+                         progress: bool = True, options: Mapping[str, Any] | None = None) -> Path:
+        """Score `sets` into one table `out`. `options` are the command's other options
+        (None = not given); one this kind has no use for is bad input, never ignored."""
+        self.refuse_options(options or {}, self.command_options())
+        scoring = {"batch_size": batch_size} if batch_size and "batch_size" in self.scoring_keys() else {}
+        tables = tuple((Path(s), Path(out)) for s in sets)
+        self.evaluate(EvaluationJob(model=model, tables=tables, epoch=epoch, condition=condition,
+                                    seed=seed, model_label=model, scoring=scoring,
+                                    progress=progress))
+        return Path(out)
+
+    def finetune_command(self, given: Mapping[str, Any], config_file: str | Path | None = None) -> Path:
+        raise ObserverError(f"a {self.name} observer needs no training and cannot be trained")
+
+    def command_options(self) -> frozenset[str]:
+        """`cubeworld evaluate` options (beyond sets, out, seed, condition, epoch, batch
+        size) this kind takes."""
+        return frozenset()
+
+    def refuse_options(self, options: Mapping[str, Any], allowed: frozenset[str]) -> None:
+        for k, v in options.items():
+            if v is not None and k not in allowed:
+                raise ObserverError(f"--{k.replace('_', '-')}: does not apply to a {self.name} "
+                                    "observer")
+
 
 def versions() -> dict[str, str]:
     """Library versions for the provenance columns (empty where a library is absent)."""

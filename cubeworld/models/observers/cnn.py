@@ -183,23 +183,15 @@ def load_images(paths, size: int):
 
 
 def augment(batch, generator):
-    """Random horizontal flips (the physics is mirror-symmetric) and shifts by up to
-    size/16 pixels (edge pixels repeated), drawn from `generator`."""
+    """Random horizontal flips, drawn from `generator`: the physics is mirror-symmetric, so
+    a flipped stimulus keeps its label. (Shifts of a few pixels were tried and slowed
+    learning: the judgement rests on offsets of a few pixels.)"""
     import torch
-    import torch.nn.functional as F
 
     x = batch.float() / 255.0
-    n, _, h, w = x.shape
-    flip = torch.rand(n, generator=generator) < 0.5
+    flip = torch.rand(len(x), generator=generator) < 0.5
     x[flip] = x[flip].flip(-1)
-    pad = max(1, h // 16)
-    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
-    shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
-    out = torch.empty_like(x)
-    for i in range(n):
-        dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
-        out[i] = padded[i, :, dy:dy + h, dx:dx + w]
-    return out
+    return x
 
 
 # -- checkpoints -----------------------------------------------------------------------
@@ -282,11 +274,9 @@ def predictions_path(out: Path, epoch: int, set_name: str) -> Path:
 def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapter_label: str,
                condition: str, seed: int | None, epoch: int, batch_size: int,
                progress: bool = True) -> list[Path]:
-    """Write P(Yes) = softmax(logits)[Yes] for every stimulus of each (set, table) pair."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from cubeworld.formats.answers import NO, YES
+    """Write P(Yes) = softmax(logits)[Yes] for every stimulus of each (set, table) pair.
+    Several sets may share one table (the command line writes one); rows already in a
+    table are kept, so a killed scoring resumes."""
     from cubeworld.formats.predictions import PredictionWriter
     from cubeworld.formats.sets import load_set
 
@@ -295,39 +285,52 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
             "seed": "" if seed is None else int(seed), "epoch": int(epoch), "kind": "cnn",
             "p_other": 0.0, "image_size": f"{size}x{size}", "dtype": "float32",
             "batch_size": batch_size, **versions()}
-    base["transformers_version"] = base["peft_version"] = ""
-    out = []
+    base["transformers_version"] = base["peft_version"] = ""  # not used by a CNN
+    by_table: dict[Path, list[Path]] = {}
+    for set_dir, table in tables:
+        by_table.setdefault(Path(table), []).append(Path(set_dir))
     was_training = net.training
     net.eval()
-    for set_dir, table in tables:
-        s = load_set(set_dir)
-        writer = PredictionWriter(table, extra_columns=OBSERVER_COLUMNS)
-        done = writer.done_keys()
-        todo = [r for r in s.rows
-                if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id, "set": s.name})
-                not in done]
-        bar = tqdm(total=len(todo), desc=f"cnn scoring {s.name}", unit="img", disable=not progress)
-        for i in range(0, len(todo), batch_size):
-            chunk = todo[i:i + batch_size]
-            x = load_images([s.root / r.file_name for r in chunk], size).float() / 255.0
-            with torch.inference_mode():
-                logp = torch.log_softmax(net(x).float(), dim=1)
-            rows = []
-            for r, (lp_no, lp_yes) in zip(chunk, logp.tolist()):
-                p = math.exp(lp_yes)
-                answer = YES if p >= 0.5 else NO
-                rows.append({**base, "stimulus_id": r.stimulus_id, "set": s.name,
-                             "domain": r.domain, "n_blocks": r.n_blocks, "falls": r.falls,
-                             "p_yes": f"{p:.8g}", "answer": answer,
-                             "correct": answer == r.answer, "logp_yes": f"{lp_yes:.8g}",
-                             "logp_no": f"{lp_no:.8g}"})
-            writer.append(rows)
-            bar.update(len(chunk))
-        bar.close()
-        out.append(writer.finish())
-    if was_training:
-        net.train()
+    out = []
+    try:
+        for table, set_dirs in by_table.items():
+            writer = PredictionWriter(table, extra_columns=OBSERVER_COLUMNS)
+            for set_dir in set_dirs:
+                _score_set(net, size, base, load_set(set_dir), writer, batch_size, progress)
+            out.append(writer.finish())
+    finally:
+        if was_training:
+            net.train()
     return out
+
+
+def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress: bool) -> None:
+    import torch
+    from tqdm.auto import tqdm
+
+    from cubeworld.formats.answers import NO, YES
+    from cubeworld.formats.predictions import PredictionWriter
+
+    done = writer.done_keys()
+    todo = [r for r in s.rows
+            if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id, "set": s.name}) not in done]
+    bar = tqdm(total=len(todo), desc=f"cnn scoring {s.name}", unit="img", disable=not progress)
+    for i in range(0, len(todo), batch_size):
+        chunk = todo[i:i + batch_size]
+        x = load_images([s.root / r.file_name for r in chunk], size).float() / 255.0
+        with torch.inference_mode():
+            logp = torch.log_softmax(net(x).float(), dim=1)
+        rows = []
+        for r, (lp_no, lp_yes) in zip(chunk, logp.tolist()):
+            p = math.exp(lp_yes)
+            answer = YES if p >= 0.5 else NO
+            rows.append({**base, "stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
+                         "n_blocks": r.n_blocks, "falls": r.falls, "p_yes": f"{p:.8g}",
+                         "answer": answer, "correct": answer == r.answer,
+                         "logp_yes": f"{lp_yes:.8g}", "logp_no": f"{lp_no:.8g}"})
+        writer.append(rows)
+        bar.update(len(chunk))
+    bar.close()
 
 
 # -- training --------------------------------------------------------------------------
@@ -575,9 +578,16 @@ class CNNObserver(ObserverKind):
             if not isinstance(extra, dict):
                 raise ObserverError(f"{config_file}: expected a mapping of CNN settings")
             values = {**extra, **values}
-        values.pop("model", None)
-        values.pop("device", None)
-        values.pop("num_workers", None)
+        model = str(values.pop("model", self.name))
+        source = SCRATCH if model == self.name else model
+        self.check_source(source)
+        values.pop("device", None)  # a CNN trains on the CPU here; the option is harmless
+        if "max_pixels" in values:  # --image-size N arrives as N*N
+            side = math.isqrt(int(values["max_pixels"]))
+            if side * side != int(values.pop("max_pixels")):
+                raise ObserverError("--max-pixels: a cnn observer takes square images; give "
+                                    "--image-size")
+            values["image_size"] = side
         if "mix" in values:
             values["mix"] = [MixPart(str(m.set), float(m.fraction)) for m in values["mix"]]
         names = {f.name for f in fields(CnnConfig)}
@@ -585,7 +595,13 @@ class CNNObserver(ObserverKind):
         if unknown:
             raise ObserverError(f"{unknown[0]}: not a setting of the cnn observer; it takes "
                                 f"{sorted(names - {'out', 'train'})}")
-        return train_cnn(CnnConfig(model=str(given.get("model_source") or SCRATCH), **values))
+        return train_cnn(CnnConfig(model=source, **values))
+
+    def evaluate_command(self, model: str, sets, out: Path, **kwargs) -> Path:
+        if model == self.name:
+            raise ObserverError("a cnn observer scores with a trained checkpoint: give its "
+                                "folder (RUN/checkpoints/epoch-K) as --model")
+        return super().evaluate_command(model, sets, out, **kwargs)
 
 
 CNN = CNNObserver()
