@@ -36,16 +36,20 @@ class SplitError(CubeworldError):
 
 
 def split_ids(rows, fraction: float, seed: int) -> set[str]:
-    """The stimulus ids of part "train": `round(fraction * n)` per (n_blocks, falls) cell,
-    at least one and at most n - 1 when a cell has two or more stimuli."""
+    """The stimulus ids of part "train": `fraction * n` per (n_blocks, falls) cell, rounded
+    up or down by a seeded coin weighted by the remainder (so cells of one stimulus still
+    split `fraction` : 1 - `fraction` on average), at least one and at most n - 1 when a
+    cell has two or more stimuli."""
     cells: dict[tuple[int, bool], list[str]] = {}
     for r in rows:
         cells.setdefault((r.n_blocks, r.falls), []).append(r.stimulus_id)
     train: set[str] = set()
     for (n_blocks, falls), ids in sorted(cells.items()):
         ids = sorted(ids)
-        random.Random(f"split-{seed}-{n_blocks}-{int(falls)}").shuffle(ids)
-        k = round(fraction * len(ids))
+        rng = random.Random(f"split-{seed}-{n_blocks}-{int(falls)}")
+        rng.shuffle(ids)
+        exact = fraction * len(ids)
+        k = int(exact) + (rng.random() < exact - int(exact))
         if len(ids) >= 2:
             k = min(max(k, 1), len(ids) - 1)
         train.update(ids[:k])
@@ -78,6 +82,9 @@ def split_set(parent: str | Path, out: str | Path, *, part: str, fraction: float
         raise SplitError(f"{src.root}: a set of {len(src)} stimulus cannot be split")
     train = split_ids(src.rows, fraction, seed)
     rows = [r for r in src.rows if (r.stimulus_id in train) == (part == "train")]
+    if not rows:
+        raise SplitError(f"{src.root}: part {part!r} of a split with fraction {fraction:g} and "
+                         f"seed {seed} would be empty ({len(src)} stimuli); use a larger set")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for r in rows:
