@@ -1,13 +1,20 @@
-"""Benchmark: kappa of one model against 107 participants, 10,000 bootstrap resamples.
+"""Benchmark: kappa of one model against 107 participants, and the full Lerer100 analysis.
 
-Compares the vectorised bootstrap of `cubeworld.analysis.kappa_to_humans` (items resampled
-as multinomial weights, all resamples x participants in a few matrix products; and the
-study's resampling of per-participant kappas) with a plain loop over resamples and
-participants. Uses Lerer100 when found ($CUBEWORLD_LERER100 or ../shared/data/lerer100),
-else random data of the same shape. The plain loop runs on a slice of the resamples and
-is extrapolated (printed as such), so the benchmark stays short on a shared machine.
+1. Compares the vectorised bootstrap of `cubeworld.analysis.kappa_to_humans` (items
+   resampled as multinomial weights, all resamples x participants in a few matrix
+   products; and the study's resampling of per-participant kappas) with a plain loop over
+   resamples and participants. Uses Lerer100 when found ($CUBEWORLD_LERER100 or
+   ../shared/data/lerer100), else random data of the same shape. The plain loop runs on a
+   slice of the resamples and is extrapolated (printed as such).
+2. Times the full analysis of Lerer100 as `cubeworld analyze` runs it - the five
+   published zero-shot models, 107 participants, 10,000 resamples for every interval,
+   every registered analysis (kappa with p-values and paired differences, graded alignment
+   with the split-half ceiling, calibration, ...), figures (PNG + PDF) and report.html -
+   end to end, and per analysis (its numbers and figures). Target: under 5 s on an idle
+   machine. Needs the Lerer100 folder.
 
     .venv/bin/python benchmarks/bench_kappa.py [--n-boot 10000] [--loop-boot 300]
+        [--full-repeats 3] [--skip-full]
 """
 
 from __future__ import annotations
@@ -21,9 +28,8 @@ import numpy as np
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, str]:
-    root = Path(os.environ.get("CUBEWORLD_LERER100",
-                               Path(__file__).resolve().parents[2] / "shared/data/lerer100"))
-    if (root / "stimuli.csv").is_file():
+    root = lerer100_root()
+    if root is not None:
         import pandas as pd
 
         s = pd.read_csv(root / "stimuli.csv").set_index("image_id")
@@ -58,12 +64,83 @@ def plain_loop(model: np.ndarray, H: np.ndarray, n_boot: int, seed: int) -> np.n
     return out
 
 
+def lerer100_root() -> Path | None:
+    root = Path(os.environ.get("CUBEWORLD_LERER100",
+                               Path(__file__).resolve().parents[2] / "shared/data/lerer100"))
+    return root if (root / "stimuli.csv").is_file() else None
+
+
+def cold_import_seconds() -> float:
+    """A fresh interpreter importing what `cubeworld analyze` needs before it works."""
+    import subprocess
+    import sys
+
+    code = ("import time; t = time.perf_counter(); import cubeworld.analysis.pipeline, "
+            "cubeworld.analysis.plotting; from cubeworld.analysis import ANALYSES; "
+            "[ANALYSES.get(n) for n in ANALYSES.names()]; print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def full_analysis(n_boot: int, repeats: int) -> None:
+    """The full Lerer100 analysis: end to end, then per registered analysis."""
+    import tempfile
+    import warnings
+
+    root = lerer100_root()
+    if root is None:
+        print("full Lerer100 analysis: skipped (no Lerer100 folder; set CUBEWORLD_LERER100)")
+        return
+    from cubeworld.analysis import ANALYSES, AnalysisContext, analyze, load_inputs
+    from cubeworld.analysis.tables import select_epoch
+    from cubeworld.datasets.lerer100 import import_lerer100, import_lerer100_models
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = import_lerer100(root, Path(tmp) / "set")
+        m = import_lerer100_models(root, Path(tmp) / "models.csv")
+        h = s / "human_responses.csv"
+        for name in ANALYSES.names():  # load the modules before timing
+            ANALYSES.get(name)
+        times = []
+        for i in range(repeats):
+            t = time.perf_counter()
+            analyze([m], Path(tmp) / f"rep{i}", truth=[s], humans=h, n_boot=n_boot,
+                    progress=False)
+            times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        data = load_inputs([m], [s], h)
+        load_s = time.perf_counter() - t
+        ctx = AnalysisContext(data, select_epoch(data.predictions), n_boot, 0, "last",
+                              ANALYSES)
+        per = []
+        for name in ANALYSES.names():
+            t = time.perf_counter()
+            out = ctx.output(name)
+            per.append((name, time.perf_counter() - t, len(out.figures)))
+    n_models = data.predictions["model"].nunique()
+    n_part = data.humans["participant"].nunique()
+    print(f"\nfull Lerer100 analysis: {n_models} models, {n_part} participants, "
+          f"{n_boot:,} resamples, every registered analysis, figures (PNG + PDF), report")
+    print(f"  analyze() end to end: {min(times):.2f} s (best of {repeats}; all: "
+          f"{', '.join(f'{x:.2f}' for x in times)})   target < 5 s on an idle machine")
+    print(f"  reading and checking the inputs: {load_s:.2f} s")
+    for name, sec, n_fig in per:
+        print(f"  {name:18s} {sec:6.2f} s  ({n_fig} figure{'s' * (n_fig != 1)})")
+    print(f"  cold start (imports, fresh interpreter): {cold_import_seconds():.2f} s "
+          "(paid once per `cubeworld analyze`, not in the figure above)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-boot", type=int, default=10_000)
     ap.add_argument("--loop-boot", type=int, default=300,
                     help="resamples the plain loop runs (its time is scaled to --n-boot)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--full-repeats", type=int, default=3,
+                    help="runs of the full Lerer100 analysis (the best is reported)")
+    ap.add_argument("--skip-full", action="store_true", help="only the kappa bootstrap")
     args = ap.parse_args()
     try:
         import torch
@@ -100,6 +177,8 @@ def main() -> None:
     print(f"speed-up of the vectorised item bootstrap: {loop_s / rows[0][1]:.0f}x")
     print(f"human-human ceiling ({H.shape[1]} participants, "
           f"{H.shape[1] * (H.shape[1] - 1) // 2} pairs): {hh.kappa:.3f} in {hh_s:.3f} s")
+    if not args.skip_full:
+        full_analysis(args.n_boot, args.full_repeats)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Analysis stage: accuracy with Wilson intervals, error consistency, figures and report.
+"""Analysis stage: accuracy, error consistency and its significance, graded alignment,
+calibration, difficulty curves, figures and report.
 
-Structured after bethgelab/model-vs-human: `loading` (checked inputs), `metrics` (the
-statistics on arrays), `tables` (DataFrames of results), `plotting` (figures), `report`
-(the HTML page), `pipeline` (all of it: `analyze`, as `cubeworld analyze` runs it).
+`loading` (checked inputs), statistics on arrays (`metrics`: accuracy and kappa;
+`significance`: exact p-values; `correlation`: graded alignment and the split-half
+ceiling; `calibration`; `psychometric`: logistic fits), `tables` (DataFrames of results),
+`plotting` (figures), `report` (the HTML page). Each analysis the report shows is a unit
+(`unit.Analysis`) registered in `units.ANALYSES`; `pipeline.analyze` runs them, as
+`cubeworld analyze` does. See README.md in this folder.
 """
 
 from cubeworld.lazy import lazy_exports
@@ -11,6 +15,32 @@ from cubeworld.lazy import lazy_exports
 # stages' commands do not pay for matplotlib/seaborn/statsmodels at start-up.
 _EXPORTS = {
     "analyze": "cubeworld.analysis.pipeline",
+    "ANALYSES": "cubeworld.analysis.units",
+    "Analysis": "cubeworld.analysis.unit",
+    "AnalysisContext": "cubeworld.analysis.unit",
+    "AnalysisOutput": "cubeworld.analysis.unit",
+    "FigureOut": "cubeworld.analysis.unit",
+    "Finding": "cubeworld.analysis.unit",
+    "TableOut": "cubeworld.analysis.unit",
+    "Exclusions": "cubeworld.analysis.loading",
+    "SetInfo": "cubeworld.analysis.loading",
+    "consistency_p_value": "cubeworld.analysis.significance",
+    "pooled_consistency_p_value": "cubeworld.analysis.significance",
+    "mean_kappa_test": "cubeworld.analysis.significance",
+    "ConstantObserverWarning": "cubeworld.analysis.correlation",
+    "alignment": "cubeworld.analysis.correlation",
+    "split_half_ceiling": "cubeworld.analysis.correlation",
+    "spearman_brown": "cubeworld.analysis.correlation",
+    "weighted_pearson": "cubeworld.analysis.correlation",
+    "weighted_spearman": "cubeworld.analysis.correlation",
+    "brier_score": "cubeworld.analysis.calibration",
+    "calibration_scores": "cubeworld.analysis.calibration",
+    "log_loss": "cubeworld.analysis.calibration",
+    "reliability_bins": "cubeworld.analysis.calibration",
+    "PsychometricFit": "cubeworld.analysis.psychometric",
+    "fit_psychometric": "cubeworld.analysis.psychometric",
+    "kappa_results": "cubeworld.analysis.tables",
+    "kappa_differences_table": "cubeworld.analysis.tables",
     "AnalysisData": "cubeworld.analysis.loading",
     "AnalysisInputError": "cubeworld.analysis.loading",
     "load_inputs": "cubeworld.analysis.loading",
@@ -24,6 +54,7 @@ _EXPORTS = {
     "expected_consistency": "cubeworld.analysis.metrics",
     "human_human_kappa": "cubeworld.analysis.metrics",
     "item_bootstrap_mean_kappa": "cubeworld.analysis.metrics",
+    "item_weights": "cubeworld.analysis.metrics",
     "kappa_bounds": "cubeworld.analysis.metrics",
     "kappa_to_humans": "cubeworld.analysis.metrics",
     "kappa_to_truth": "cubeworld.analysis.metrics",

@@ -15,6 +15,16 @@ import typer
 from cubeworld.cli_errors import show_warnings, user_errors
 
 
+def _list_analyses(value: bool) -> None:
+    if not value:
+        return
+    from cubeworld.analysis.units import ANALYSES
+
+    for name, unit in ANALYSES.items():
+        typer.echo(f"{name:18s} {unit.summary or unit.title}")
+    raise typer.Exit(0)
+
+
 def analyze_command(
     predictions: List[Path] = typer.Argument(..., help="Prediction tables (.csv/.parquet)."),
     out: Path = typer.Option(..., "--out", help="Folder for tables, figures and report.html."),
@@ -27,8 +37,19 @@ def analyze_command(
     n_boot: int = typer.Option(10_000, "--n-boot", min=100, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (reports are reproducible)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    analysis: Optional[List[str]] = typer.Option(
+        None, "--analysis", help="Run only this analysis (repeatable; see --list-analyses). "
+        "A named analysis that cannot run on the inputs is an error; by default every "
+        "analysis runs and what cannot run is listed in the report."),
+    include_excluded: bool = typer.Option(
+        False, "--include-excluded", help="Keep participants the human table flags "
+        "excluded (default: leave them out; the report counts them per rule)."),
+    list_analyses: bool = typer.Option(
+        False, "--list-analyses", is_eager=True, expose_value=False,
+        callback=_list_analyses, help="List the registered analyses and exit."),
 ) -> None:
-    """Accuracy (Wilson intervals), kappa to truth and humans, figures and report.html."""
+    """Accuracy, error consistency (with p-values), graded alignment, calibration,
+    difficulty curves, figures and a report.html that leads with its findings."""
     if epoch != "last":
         try:
             epoch_value: int | str = int(epoch)
@@ -42,7 +63,8 @@ def analyze_command(
         from cubeworld.analysis import analyze
 
         report = analyze(predictions, out, truth=truth or (), humans=humans,
-                         epoch=epoch_value, n_boot=n_boot, seed=seed, progress=not quiet)
+                         epoch=epoch_value, n_boot=n_boot, seed=seed, progress=not quiet,
+                         analyses=analysis or None, include_excluded=include_excluded)
     show_warnings([w for w in caught if not issubclass(w.category, DeprecationWarning)])
     typer.echo(f"wrote {report}")
 

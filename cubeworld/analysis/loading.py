@@ -3,13 +3,18 @@
 Everything is checked here, once, with errors that name the file and the problem
 (`AnalysisInputError`); the metric and plotting code downstream can then trust its input.
 Ground truth comes from set folders (`--truth`) when given, otherwise from the `falls`
-column the prediction tables carry (which must then agree across rows).
+column the prediction tables carry (which must then agree across rows). Set folders also
+give each row's `difficulty` and the card's description of it (contract B); prediction
+tables may carry an observer `kind` and `p_other` (contract C); human responses may carry
+`excluded` / `exclusion_rules` flags (contract D), and flagged participants are dropped
+unless the caller asks to include them.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -28,25 +33,72 @@ from cubeworld.formats.sets import SetFormatError, load_set
 HUMANS = "humans"
 ZERO_SHOT = "zero-shot"
 TRUTH_COLUMNS = ("set", "stimulus_id", "domain", "n_blocks", "falls")
+DEFAULT_KIND = "vlm"  # contract C: a table without `kind` was written by a VLM
+UNSPECIFIED_RULE = "unspecified"
 
 
 class AnalysisInputError(CubeworldError):
     """An input of the analysis is unusable; the message names the file and the problem."""
 
 
+@dataclass(frozen=True)
+class SetInfo:
+    """What the analysis knows about one evaluated set.
+
+    folder: the set folder given with `--truth` (None when the truth came from the
+    prediction tables). difficulty: the card's `difficulty` entry ({name, unit,
+    description}); has_difficulty: every row of the set carries a `difficulty` value.
+    """
+
+    name: str
+    folder: str | None
+    n_items: int
+    has_difficulty: bool
+    difficulty: dict | None = None
+
+    @property
+    def difficulty_label(self) -> str:
+        """Axis label of the difficulty measure: its name and unit from the card."""
+        d = self.difficulty or {}
+        name = str(d.get("name") or "difficulty")
+        return f"{name} ({d['unit']})" if d.get("unit") else name
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """How the human table's exclusion flags were applied (contract D).
+
+    flagged: the table had an `excluded` column. included: the caller asked to keep the
+    flagged participants. by_rule: rule, n_participants, n_responses (a participant
+    flagged by two rules counts under both).
+    """
+
+    flagged: bool
+    included: bool
+    n_participants: int  # before exclusion
+    n_excluded: int
+    by_rule: pd.DataFrame
+
+
 @dataclass
 class AnalysisData:
     """Checked inputs: predictions (with an `observer` label), truth and human responses.
 
-    predictions: all rows of all tables (every epoch), plus `source` (file) and `observer`.
-    truth: one row per (set, stimulus_id). humans: responses joined to the truth (one row
-    per set the stimulus is in), with `correct`; None when no human table was given.
+    predictions: all rows of all tables (every epoch), plus `source` (file), `observer`,
+    `kind` and (numeric, NaN where empty) `p_other`. truth: one row per (set,
+    stimulus_id), with `difficulty` (NaN where the set has none). humans: responses
+    joined to the truth (one row per set the stimulus is in), with `correct`; None when
+    no human table was given. sets: per set name, its `SetInfo`. exclusions: how the
+    human table's flags were applied (None without a human table).
     """
 
     predictions: pd.DataFrame
     truth: pd.DataFrame
     humans: pd.DataFrame | None
     sources: list[str]
+    sets: dict[str, SetInfo] = field(default_factory=dict)
+    exclusions: Exclusions | None = None
+    human_source: str | None = None
 
 
 def condition_label(model: str, adapter: str, condition: str, epoch: int) -> str:
@@ -104,6 +156,9 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
     df["observer"] = [f"{m} · {c}" if multi_model else c for m, c in zip(df["model"], cond)]
     df["correct"] = df["correct"].astype(bool)
     df["says_yes"] = (df["answer"] == "Yes").astype(int)
+    df["kind"] = _kinds(df)
+    df["p_yes"] = _numeric(df, "p_yes", lo=0.0, hi=1.0)
+    df["p_other"] = _numeric(df, "p_other", lo=0.0, hi=1.0)
     bad = df["correct"] != (df["says_yes"].astype(bool) == df["falls"].astype(bool))
     if bad.any():
         first = df[bad].iloc[0]
@@ -114,22 +169,85 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
     return df
 
 
-def load_truth(set_dirs: Iterable[str | Path]) -> pd.DataFrame:
-    """Ground truth rows of the given set folders, keyed by (set card name, stimulus id)."""
-    rows = []
+def _kinds(df: pd.DataFrame) -> pd.Series:
+    """The observer kind of each row; a missing column or an empty cell means a VLM."""
+    if "kind" not in df.columns:
+        return pd.Series(DEFAULT_KIND, index=df.index, dtype=object)
+    k = df["kind"].astype(object).where(df["kind"].notna(), "").astype(str).str.strip()
+    return k.where(k != "", DEFAULT_KIND)
+
+
+def _numeric(df: pd.DataFrame, column: str, lo: float, hi: float) -> pd.Series:
+    """A probability column as floats (NaN where empty or absent); other text is an error."""
+    if column not in df.columns:
+        return pd.Series(float("nan"), index=df.index)
+    raw = df[column]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce")
+    bad = (text != "") & (values.isna() | (values < lo - 1e-9) | (values > hi + 1e-9))
+    if bad.any():
+        first = df[bad].iloc[0]
+        raise AnalysisInputError(
+            f"{first['source']}: {column} must be a probability in [{lo:g}, {hi:g}] or empty, "
+            f"got {first[column]!r} (stimulus {first['stimulus_id']!r}, model "
+            f"{first['model']!r})")
+    return values.astype(float)
+
+
+def _difficulty(rows, where: str) -> list[float]:
+    """Each row's `difficulty` (contract B): all rows carry a number, or none does."""
+    values, missing = [], []
+    for i, r in enumerate(rows, start=1):
+        v = r.extra.get("difficulty")
+        if v is None:
+            missing.append(i)
+            values.append(float("nan"))
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise AnalysisInputError(f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, "
+                                     "expected a number") from None
+        if not math.isfinite(f):
+            raise AnalysisInputError(f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, "
+                                     "expected a finite number")
+        values.append(f)
+    if missing and len(missing) < len(values):
+        raise AnalysisInputError(
+            f"{where}: {len(missing)} of {len(values)} rows lack 'difficulty' (e.g. row "
+            f"{missing[0]}); a set's rows carry it all or not at all")
+    return values
+
+
+def load_truth(set_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, SetInfo]]:
+    """Ground truth rows of the given set folders, keyed by (set card name, stimulus id),
+    with each row's difficulty (NaN for sets without one) and each set's `SetInfo`."""
+    frames, infos = [], {}
     for d in set_dirs:
         try:
             s = load_set(d, check_images=False)
         except SetFormatError as e:
             raise AnalysisInputError(str(e)) from None
-        for r in s.rows:
-            rows.append((s.name, r.stimulus_id, r.domain, r.n_blocks, r.falls))
-    df = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
-    dup = df.duplicated(["set", "stimulus_id"])
-    if dup.any():
-        raise AnalysisInputError(f"--truth: set {df.loc[dup, 'set'].iloc[0]!r} was given twice "
-                                 "(two set folders with the same card name)")
-    return df
+        if s.name in infos:
+            raise AnalysisInputError(f"--truth: set {s.name!r} was given twice (two set folders "
+                                     "with the same card name)")
+        where = str(Path(d) / "metadata.jsonl")
+        diff = _difficulty(s.rows, where)
+        has = bool(diff) and not pd.isna(diff[0])
+        card_entry = s.card.get("difficulty")
+        if card_entry is not None and not isinstance(card_entry, dict):
+            raise AnalysisInputError(f"{Path(d) / 'dataset.json'}: 'difficulty' must be an object "
+                                     f"with name, unit and description, got {card_entry!r}")
+        infos[s.name] = SetInfo(s.name, str(d), len(s.rows), has, card_entry)
+        frames.append(pd.DataFrame({
+            "set": s.name,
+            "stimulus_id": [r.stimulus_id for r in s.rows],
+            "domain": [r.domain for r in s.rows],
+            "n_blocks": [r.n_blocks for r in s.rows],
+            "falls": [r.falls for r in s.rows],
+            "difficulty": diff,
+        }))
+    return pd.concat(frames, ignore_index=True), infos
 
 
 def truth_from_predictions(pred: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +262,7 @@ def truth_from_predictions(pred: pd.DataFrame) -> pd.DataFrame:
             f"{', '.join(files)}: rows for stimulus {first['stimulus_id']!r} of set "
             f"{first['set']!r} disagree on domain, n_blocks or falls"
         )
-    return u[list(TRUTH_COLUMNS)].reset_index(drop=True)
+    return u[list(TRUTH_COLUMNS)].reset_index(drop=True).assign(difficulty=float("nan"))
 
 
 def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
@@ -171,14 +289,65 @@ def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
         )
 
 
-def load_humans(source: str | Path | pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Human responses joined on stimulus_id with every truth set that holds the stimulus."""
+def _flags(h: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
+    """(excluded as bool, rule names as lists) per row; no `excluded` column, or an empty
+    cell in it, means not flagged."""
+    if "excluded" not in h.columns:
+        return pd.Series(False, index=h.index), pd.Series([[]] * len(h), index=h.index)
+    raw = h["excluded"]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
+    text = text.str.replace(r"\.0$", "", regex=True)
+    # an empty cell is "not flagged": tables with and without flags may be stacked
+    ok = text.isin(["0", "1", "true", "false", "", "nan"])
+    if not ok.all():
+        i = int((~ok).to_numpy().argmax())
+        raise AnalysisInputError(f"{name}: row {i + 2}: excluded must be 0 or 1, got "
+                                 f"{str(raw.iloc[i])!r}")
+    excluded = text.isin(["1", "true"])
+    names = (h["exclusion_rules"].astype(object).where(h["exclusion_rules"].notna(), "")
+             .astype(str).tolist() if "exclusion_rules" in h.columns else [""] * len(h))
+    rules = [([x.strip() for x in v.split(";") if x.strip()] or [UNSPECIFIED_RULE]) if ex else []
+             for v, ex in zip(names, excluded)]
+    rules = pd.Series(rules, index=h.index, dtype=object)
+    return excluded, rules
+
+
+def apply_exclusions(h: pd.DataFrame, name: str, include: bool
+                     ) -> tuple[pd.DataFrame, Exclusions]:
+    """Drop (or keep, with `include`) the rows of flagged participants; count per rule."""
+    excluded, rules = _flags(h, name)
+    # the flag belongs to the participant: one flagged row excludes all their rows
+    excluded = h["participant"].isin(set(h.loc[excluded, "participant"]))
+    per_rule: dict[str, set] = {}
+    for pid, rs in zip(h["participant"], rules):
+        for rule in rs:
+            per_rule.setdefault(rule, set()).add(pid)
+    rows_of = h["participant"].value_counts()
+    by_rule = pd.DataFrame(
+        [{"rule": r, "n_participants": len(p), "n_responses": int(rows_of[list(p)].sum())}
+         for r, p in sorted(per_rule.items())],
+        columns=["rule", "n_participants", "n_responses"])
+    flagged_parts = set(h.loc[excluded, "participant"])
+    info = Exclusions(flagged="excluded" in h.columns, included=include,
+                      n_participants=int(h["participant"].nunique()),
+                      n_excluded=len(flagged_parts), by_rule=by_rule)
+    return (h if include else h[~excluded].reset_index(drop=True)), info
+
+
+def load_humans(source: str | Path | pd.DataFrame, truth: pd.DataFrame, *,
+                include_excluded: bool = False) -> tuple[pd.DataFrame, Exclusions]:
+    """Human responses joined on stimulus_id with every truth set that holds the stimulus;
+    participants flagged `excluded` are dropped unless `include_excluded`."""
     name = "humans" if isinstance(source, pd.DataFrame) else str(source)
     try:
         h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else (
             read_responses(source))
     except ResponsesFormatError as e:
         raise AnalysisInputError(str(e)) from None
+    h, exclusions = apply_exclusions(h, name, include_excluded)
+    if h.empty:
+        raise AnalysisInputError(f"{name}: every participant is flagged excluded "
+                                 "(use --include-excluded to analyse them anyway)")
     n_part = h["participant"].nunique()
     if n_part < 2:
         raise AnalysisInputError(
@@ -198,13 +367,15 @@ def load_humans(source: str | Path | pd.DataFrame, truth: pd.DataFrame) -> pd.Da
             f"{h.loc[unknown, 'stimulus_id'].nunique()} stimulus id(s) outside the analysed "
             "sets are ignored", stacklevel=2)
     joined["correct"] = (joined["response"].astype(bool) == joined["falls"].astype(bool))
-    return joined
+    return joined, exclusions
 
 
 def load_inputs(
     predictions: Sequence[str | Path | pd.DataFrame] | str | Path | pd.DataFrame,
     truth: Iterable[str | Path] = (),
     humans: str | Path | pd.DataFrame | None = None,
+    *,
+    include_excluded: bool = False,
 ) -> AnalysisData:
     """Load and check everything `analyze` needs (see `AnalysisData`)."""
     if isinstance(predictions, (str, Path, pd.DataFrame)):
@@ -212,9 +383,14 @@ def load_inputs(
     pred = load_predictions(list(predictions))
     truth = list(truth)
     if truth:
-        t = load_truth(truth)
+        t, infos = load_truth(truth)
         check_against_truth(pred, t)
     else:
         t = truth_from_predictions(pred)
-    h = load_humans(humans, t) if humans is not None else None
-    return AnalysisData(pred, t, h, sorted(set(pred["source"])))
+        infos = {s: SetInfo(s, None, int(n), False)
+                 for s, n in t.groupby("set")["stimulus_id"].nunique().items()}
+    h, excl = (load_humans(humans, t, include_excluded=include_excluded)
+               if humans is not None else (None, None))
+    return AnalysisData(pred, t, h, sorted(set(pred["source"])), infos, excl,
+                        None if humans is None else (
+                            "humans" if isinstance(humans, pd.DataFrame) else str(humans)))

@@ -218,13 +218,28 @@ def _seeds_by_items(x, name: str) -> np.ndarray:
     return a[None, :] if a.ndim == 1 else a
 
 
+def kappa_from_counts(n, right_i, right_j, both_right):
+    """Error consistency from the 2 x 2 counts: 2 (n x - a b) / (a (n - b) + b (n - a)).
+
+    The same number as (c_obs - c_exp) / (1 - c_exp) with a = right_i, b = right_j,
+    x = both_right (multiply both by n^2); the denominator is 0 exactly in the degenerate
+    cases (both always right or both always wrong), which give NaN. Products of counts are
+    exact in float32 below 2^24, so resamples can use float32.
+    """
+    n, a, b, x = (np.asarray(v) for v in (n, right_i, right_j, both_right))
+    den = a * (n - b) + b * (n - a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, 2 * (n * x - a * b) / np.where(den > 0, den, 1), np.nan)
+
+
 def _pair_kappas(W, A, B, M, bounds: bool = True):
     """kappa of observer rows A (s, n) against columns B (n, P) under item weights W.
 
     A: model correctness per seed; B: human correctness (0 where missing); M: (n, P)
     mask of shown items. All weighted counts come from one matrix product
-    W @ [M, M*B, M*a_1, M*a_1*B, ...]; both-wrong counts follow as
-    n - right_model - right_human + both_right. Returns (n_boot, s, P) kappas and bounds.
+    W @ [M, M*B, M*a_1, M*a_1*B, ...] (float32: the counts are small integers, exact);
+    kappa follows from the counts (`kappa_from_counts`). Returns (n_boot, s, P) kappas and
+    bounds; the resamples (bounds=False) stay in float32, the point estimate in float64.
     """
     P = B.shape[1]
     cols = [M, M * B]
@@ -232,22 +247,19 @@ def _pair_kappas(W, A, B, M, bounds: bool = True):
         am = M * a[:, None]
         cols += [am, am * B]
     C = np.asarray(W, dtype=np.float32) @ np.concatenate(cols, axis=1).astype(np.float32)
-    C = C.astype(np.float64)
+    if bounds:
+        C = C.astype(np.float64)
     n_j, right_h = C[:, :P], C[:, P:2 * P]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_h = right_h / n_j
-        out_k, out_lo, out_hi = [], [], []
-        for i in range(len(A)):
-            right_m = C[:, (2 + 2 * i) * P:(3 + 2 * i) * P]
-            both_right = C[:, (3 + 2 * i) * P:(4 + 2 * i) * P]
-            p_m = right_m / n_j
-            c_obs = (2 * both_right + n_j - right_m - right_h) / n_j
-            c_exp = expected_consistency(p_m, p_h)
-            out_k.append(cohen_kappa(c_obs, c_exp, warn=False))
-            if bounds:  # the resamples need no bounds: skip the work
-                lo, hi = kappa_bounds(p_m, p_h)
-                out_lo.append(lo)
-                out_hi.append(hi)
+    out_k, out_lo, out_hi = [], [], []
+    for i in range(len(A)):
+        right_m = C[:, (2 + 2 * i) * P:(3 + 2 * i) * P]
+        both_right = C[:, (3 + 2 * i) * P:(4 + 2 * i) * P]
+        out_k.append(kappa_from_counts(n_j, right_m, right_h, both_right))
+        if bounds:  # the resamples need no bounds: skip the work
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lo, hi = kappa_bounds(right_m / n_j, right_h / n_j)
+            out_lo.append(lo)
+            out_hi.append(hi)
     k = np.stack(out_k, 1)
     if not bounds:
         return k, None, None
@@ -266,9 +278,14 @@ def _human_matrix(human_correct) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _nanmean(x, axis):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=axis)
+    """Mean over `axis` leaving out NaN (NaN where nothing is left), without warnings."""
+    x = np.asarray(x)
+    if x.ndim and x.shape[axis] == 1:
+        return np.take(x, 0, axis=axis)
+    ok = ~np.isnan(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = ok.sum(axis=axis)
+        return np.where(n > 0, np.where(ok, x, 0).sum(axis=axis) / np.maximum(n, 1), np.nan)
 
 
 def kappa_to_humans(
@@ -389,6 +406,28 @@ def kappa_to_truth(
         n_degenerate=n_degenerate,
         per_observer=k[0],
     )
+
+
+def pair_counts(model_correct, human_correct) -> dict[str, np.ndarray]:
+    """The 2 x 2 counts behind each model-participant kappa, per seed and participant.
+
+    Returns arrays of shape (n_seeds, n_participants): `n` (items both saw), `right_i`
+    (model right), `right_j` (participant right), `both_right`. What the exact tests of
+    `significance` need.
+    """
+    A = _seeds_by_items(model_correct, "model_correct")
+    B, M = _human_matrix(human_correct)
+    n = np.broadcast_to(M.sum(0), (A.shape[0], B.shape[1])).astype(float)
+    return {"n": n, "right_i": A @ M, "right_j": np.broadcast_to((M * B).sum(0), n.shape),
+            "both_right": A @ (M * B)}
+
+
+def human_pair_counts(human_correct) -> dict[str, np.ndarray]:
+    """(P, P) 2 x 2 counts of every pair of participants on the items both saw."""
+    B, M = _human_matrix(human_correct)
+    right_i = (M * B).T @ M
+    return {"n": M.T @ M, "right_i": right_i, "right_j": right_i.T,
+            "both_right": (M * B).T @ (M * B)}
 
 
 def pairwise_human_kappas(human_correct) -> np.ndarray:

@@ -1,14 +1,21 @@
-"""The study's figures from the analysis tables (matplotlib/seaborn, Agg, PNG + PDF).
+"""Figures of the analysis (matplotlib/seaborn, Agg): shared style and the study's figures.
 
-Each function takes the tables of `tables.py` and an output stem and returns the
-`Figure` it wrote, with a short caption for the report. Accuracy plots draw chance (0.5);
-kappa plots draw 0 (chance agreement) and the human-human ceiling.
+Every figure is drawn at the report's page width (`PAGE_WIDTH_IN` at `DPI` is about the
+width of the report's column), so it is shown at its own size and its text stays legible;
+more sets or observers add panels *downwards* (wrapped), never sideways. Observers of
+different kinds (VLM, physics, CNN, humans, ... - the `kind` column of the prediction
+tables) keep one marker and colour each across all figures (`kind_style`). Accuracy plots
+draw chance (0.5); kappa plots draw 0 (chance agreement) and the human-human ceiling.
+
+The functions return matplotlib figures; `render` turns one into PNG and PDF bytes with
+its caption (`unit.FigureOut`), which the pipeline writes.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,230 +25,358 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
-from cubeworld.analysis.loading import HUMANS  # noqa: E402
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS  # noqa: E402
+from cubeworld.analysis.significance import stars  # noqa: E402
 from cubeworld.analysis.tables import ALL  # noqa: E402
+from cubeworld.analysis.unit import FigureOut  # noqa: E402
 from cubeworld.formats.atomic import atomic_write_bytes  # noqa: E402
 
 CHANCE = 0.5
 DPI = 150
+PAGE_WIDTH_IN = 7.0  # 1050 px at DPI: the report's column is 1100 px wide
 HUMAN_COLOR = "#9b443e"
+TRUTH_COLOR = "#4c72b0"
+
+# One look per observer kind, the same in every figure. Kinds are data (the `kind` column),
+# so a kind not listed here simply takes the next unused look.
+_KIND_LOOKS = {
+    "vlm": ("#4c72b0", "o"),
+    "physics": ("#55a868", "s"),
+    "cnn": ("#dd8452", "^"),
+    "humans": (HUMAN_COLOR, "D"),
+}
+_SPARE_LOOKS = [("#8172b3", "v"), ("#937860", "P"), ("#da8bc3", "X"), ("#8c8c8c", "*"),
+                ("#ccb974", "h"), ("#64b5cd", "<")]
 
 
-@dataclass(frozen=True)
 class Figure:
-    """A figure on disk (PNG and PDF) and what it shows."""
+    """A figure on disk (PNG and PDF) and what it shows (what the report embeds)."""
 
-    name: str
-    title: str
-    png: Path
-    pdf: Path
-    caption: str
+    def __init__(self, name: str, title: str, png: Path, pdf: Path, caption: str):
+        self.name, self.title, self.png, self.pdf, self.caption = name, title, png, pdf, caption
 
 
-def _save(fig, out: Path, name: str, title: str, caption: str) -> Figure:
-    import io
+def style() -> None:
+    sns.set_theme(style="ticks", context="paper", font_scale=1.05)
+    plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False,
+                         "legend.fontsize": 8, "axes.titlesize": 10})
 
-    paths = {}
+
+def render(fig, name: str, title: str, caption: str) -> FigureOut:
+    """PNG (DPI) and PDF bytes of `fig`, then close it.
+
+    Figures use constrained layout (legends inside the canvas), so the canvas is the
+    picture: no `bbox_inches="tight"`, which would draw everything twice per format.
+    """
+    data = {}
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=DPI, bbox_inches="tight")
-        paths[ext] = out / f"{name}.{ext}"
-        atomic_write_bytes(paths[ext], buf.getvalue())
+        fig.savefig(buf, format=ext, dpi=DPI)
+        data[ext] = buf.getvalue()
     plt.close(fig)
-    return Figure(name, title, paths["png"], paths["pdf"], caption)
+    return FigureOut(name, title, data["png"], data["pdf"], caption)
 
 
-def _style() -> None:
-    sns.set_theme(style="ticks", context="paper", font_scale=1.1)
-    plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False})
+def write_figure(f: FigureOut, out: Path) -> Figure:
+    png, pdf = out / f"{f.name}.png", out / f"{f.name}.pdf"
+    atomic_write_bytes(png, f.png)
+    atomic_write_bytes(pdf, f.pdf)
+    return Figure(f.name, f.title, png, pdf, f.caption)
+
+
+def kind_of(observer: str, kinds: dict[str, str]) -> str:
+    """An observer's kind; the participants are always of kind "humans"."""
+    return HUMANS if observer == HUMANS else kinds.get(observer, DEFAULT_KIND)
+
+
+def kind_style(kinds) -> dict[str, tuple[str, str]]:
+    """kind -> (colour, marker); known kinds keep their look, others take spare ones."""
+    looks: dict[str, tuple[str, str]] = {}
+    spare = iter(_SPARE_LOOKS * 4)
+    for k in sorted(set(kinds), key=lambda k: (k not in _KIND_LOOKS, k)):
+        looks[k] = _KIND_LOOKS.get(k) or next(spare)
+    return looks
+
+
+def observer_order(observers, kinds: dict[str, str]) -> list[str]:
+    """Observers grouped by kind (kinds in a fixed order), humans last."""
+    ks = kind_style(kind_of(o, kinds) for o in observers)
+    rank = {k: i for i, k in enumerate(ks)}
+    return sorted(set(observers), key=lambda o: (o == HUMANS, rank[kind_of(o, kinds)], o))
+
+
+def observer_colors(observers, kinds: dict[str, str]) -> dict[str, tuple]:
+    """A colour per observer; humans keep the human colour. Observers of one kind get
+    shades of a shared palette, kinds are told apart by marker (see `kind_style`)."""
+    others = [o for o in observer_order(observers, kinds) if o != HUMANS]
+    pal = sns.color_palette("tab10" if len(others) <= 10 else "tab20", max(len(others), 1))
+    colors = dict(zip(others, pal))
+    colors[HUMANS] = HUMAN_COLOR
+    return colors
+
+
+def panel_grid(n: int, ncols: int, panel_h: float, *, width: float = PAGE_WIDTH_IN,
+               sharey: bool = False, height_ratios=None, fill: bool = True):
+    """n panels wrapped into rows of at most `ncols` (fewer when n is smaller, unless
+    `fill`, which keeps the panel width of a full row); unused axes removed."""
+    ncols = max(1, ncols if fill else min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel_h * nrows + 0.4),
+                             squeeze=False, sharey=sharey, layout="constrained",
+                             height_ratios=height_ratios)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def kind_legend_handles(kinds_present, *, colored: bool = True) -> list[Line2D]:
+    """Legend entries 'kind: NAME' with each present kind's marker (and colour, unless
+    the figure colours observers rather than kinds)."""
+    looks = kind_style(kinds_present)
+    return [Line2D([], [], color=c if colored else "dimgray", marker=m, ls="",
+                   label=f"kind: {k}") for k, (c, m) in looks.items()]
+
+
+def legend_in_grid(fig, axes_used, n_slots_ncols: int, handles, labels) -> None:
+    """The legend in the grid's free slot when there is one (an odd number of panels in
+    rows of two), else below the panels."""
+    if len(axes_used) % n_slots_ncols and len(axes_used) > 0:
+        gs = axes_used[0].get_subplotspec().get_gridspec()
+        ax = fig.add_subplot(gs[len(axes_used) // n_slots_ncols, len(axes_used) % n_slots_ncols])
+        ax.set_axis_off()
+        ax.legend(handles, labels, loc="center left", frameon=False)
+    else:
+        legend_below(fig, handles, labels, ncol=2)
+
+
+def legend_below(fig, handles, labels, *, title: str | None = None, ncol: int = 2) -> None:
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False,
+                   title=title)
 
 
 def _cells(acc: pd.DataFrame) -> pd.DataFrame:
     return acc[acc["n_blocks"] != ALL].assign(n_blocks=lambda d: d["n_blocks"].astype(int))
 
 
-def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, out: Path) -> Figure:
-    """Fig. 2: rows = condition, columns = evaluation set x block count."""
-    _style()
-    df = _cells(acc)
+# --------------------------------------------------------------------------- accuracy
+
+
+def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
+                     kinds: dict[str, str]):
+    """Fig. 2: one panel per evaluation set (stacked): rows = observers (every kind,
+    humans last), columns = block counts and all blocks; tick labels coloured by kind."""
+    style()
+    df = acc.copy()
     if humans is not None and not humans.empty:
-        df = pd.concat([df, _cells(humans)], ignore_index=True)
-    df = df.assign(column=df["set"] + "\n" + df["n_blocks"].astype(str) + " blocks")
-    cols = (df[["set", "n_blocks", "column"]].drop_duplicates()
-            .sort_values(["set", "n_blocks"])["column"].tolist())
-    rows = [o for o in sorted(df["observer"].unique()) if o != HUMANS]
-    rows += [HUMANS] if HUMANS in set(df["observer"]) else []
-    grid = df.pivot_table(index="observer", columns="column", values="accuracy").reindex(
-        index=rows, columns=cols)
-    size = (max(4.0, 0.9 * len(cols) + 2.5), max(2.0, 0.45 * len(rows) + 1.2))
-    fig, ax = plt.subplots(figsize=size)
-    with warnings.catch_warnings():  # seaborn 0.13 calls a soon-deprecated matplotlib API
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", vmin=0.0, vmax=1.0, center=CHANCE,
-                    cmap="vlag_r", linewidths=0.5,
-                    cbar_kws={"label": "accuracy (chance = 0.5)"})
-    ax.set_xlabel("evaluation set x number of blocks")
-    ax.set_ylabel("condition")
-    # Long set names side by side overlap: slant them when the cells are many.
-    slant = len(cols) * max(len(str(s)) for s in df["set"]) > 100
-    ax.set_xticks(ax.get_xticks(), ax.get_xticklabels(), rotation=55 if slant else 0,
-                  ha="right" if slant else "center", rotation_mode="anchor")
-    return _save(fig, out, "fig_accuracy_heatmap", "Accuracy per condition and evaluation cell",
-                 "Accuracy (share of correct Yes/No answers; mean over seeds) of each condition "
-                 "(rows) on each evaluation set and block count (columns). Blue is above "
-                 "chance (0.5), red below." + (" The last row is the human participants' mean."
-                                             if HUMANS in rows else ""))
+        df = pd.concat([df, humans], ignore_index=True)
+    df["n_blocks"] = df["n_blocks"].astype(str)
+    sets = sorted(df["set"].unique())
+    rows_per = [df.loc[df["set"] == s, "observer"].nunique() for s in sets]
+    fig, axes = plt.subplots(len(sets), 1, squeeze=False, layout="constrained",
+                             figsize=(PAGE_WIDTH_IN, sum(0.3 * r + 0.7 for r in rows_per) + 0.3),
+                             height_ratios=[r + 2.5 for r in rows_per])
+    looks = kind_style(kind_of(o, kinds) for o in df["observer"].unique())
+    cmap = sns.color_palette("vlag_r", as_cmap=True)
+    for ax, s in zip(axes[:, 0], sets):
+        d = df[df["set"] == s]
+        cols = sorted((c for c in d["n_blocks"].unique() if c != ALL), key=int) + [ALL]
+        rows = observer_order(d["observer"].unique(), kinds)
+        grid = d.pivot_table(index="observer", columns="n_blocks", values="accuracy").reindex(
+            index=rows, columns=cols)
+        with warnings.catch_warnings():  # seaborn 0.13 calls a soon-deprecated matplotlib API
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", vmin=0.0, vmax=1.0, center=CHANCE,
+                        cmap=cmap, linewidths=0.5, cbar=False, annot_kws={"fontsize": 8})
+        ax.set_xticklabels([f"{c} blocks" if c != ALL else "all" for c in cols], rotation=0)
+        ax.set_title(s, loc="left", fontweight="bold")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        for label in ax.get_yticklabels():
+            label.set_color(looks[kind_of(label.get_text(), kinds)][0])
+    sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
+    fig.colorbar(sm, ax=axes[:, 0].tolist(), location="right", shrink=min(1.0, 3.0 / len(
+        axes[:, 0]) if len(axes[:, 0]) > 1 else 1.0), aspect=25, pad=0.02,
+        label="accuracy (chance = 0.5)")
+    handles = kind_legend_handles(looks)
+    legend_below(fig, handles, [h.get_label() for h in handles], ncol=len(looks))
+    return fig
 
 
-def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None, out: Path) -> Figure:
-    """Fig. 3: accuracy by block count, Wilson bars, one line per condition."""
-    _style()
+def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
+                       kinds: dict[str, str]):
+    """Fig. 3: accuracy by block count with Wilson bars; one panel per set (two per row),
+    one line per observer (marker = kind), humans dashed."""
+    style()
     df = _cells(acc)
     hum = _cells(humans) if humans is not None and not humans.empty else None
     sets = sorted(df["set"].unique())
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets) + 1.5, 3.4), squeeze=False,
-                             sharey=True)
-    observers = sorted(df["observer"].unique())
-    palette = dict(zip(observers, sns.color_palette("colorblind", len(observers))))
+    fig, axes = panel_grid(len(sets), 2, 2.9, sharey=True, fill=False)
+    observers = observer_order(df["observer"].unique(), kinds)
+    colors = observer_colors(observers, kinds)
+    looks = kind_style(list(kind_of(o, kinds) for o in observers) + ["humans"])
     offsets = np.linspace(-0.15, 0.15, len(observers)) if len(observers) > 1 else [0.0]
-    for ax, s in zip(axes[0], sets):
+    for ax, s in zip(axes, sets):
         for off, o in zip(offsets, observers):
             d = df[(df["set"] == s) & (df["observer"] == o)].sort_values("n_blocks")
             if d.empty:
                 continue
             ax.errorbar(d["n_blocks"] + off, d["accuracy"],
                         yerr=[d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
-                        marker="o", ms=4, capsize=2, lw=1.3, color=palette[o], label=o)
+                        marker=looks[kind_of(o, kinds)][1], ms=4, capsize=2, lw=1.2,
+                        color=colors[o], label=o)
         if hum is not None:
             d = hum[hum["set"] == s].sort_values("n_blocks")
             if not d.empty:
                 ax.errorbar(d["n_blocks"], d["accuracy"],
                             yerr=[d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
-                            marker="s", ms=4, capsize=2, lw=1.6, ls="--", color=HUMAN_COLOR,
-                            label=HUMANS)
+                            marker=looks["humans"][1], ms=4, capsize=2, lw=1.5, ls="--",
+                            color=HUMAN_COLOR, label=HUMANS)
         ax.axhline(CHANCE, color="grey", lw=0.8, ls=":", label="chance")
-        ax.set_title(s)
+        ax.set_title(s, loc="left", fontweight="bold")
         ax.set_xlabel("number of blocks")
         ax.set_xticks(sorted(df.loc[df["set"] == s, "n_blocks"].unique()))
         ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("accuracy (share correct)")
+        ax.set_ylabel("accuracy")
     uniq: dict = {}
-    for ax in axes[0]:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            uniq.setdefault(l, h)
-    fig.legend(uniq.values(), uniq.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False, title="condition")
-    fig.tight_layout()
-    return _save(fig, out, "fig_accuracy_by_blocks", "Accuracy by number of blocks",
-                 "Accuracy by number of blocks per evaluation set, one line per condition "
-                 "(mean over seeds; bars: 95% Wilson score intervals, averaged over seeds). "
-                 "Humans (dashed): mean over participants, 95% bootstrap interval over "
-                 "participants. Dotted: chance (0.5).")
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            uniq.setdefault(lab, h)
+    legend_below(fig, list(uniq.values()), list(uniq), ncol=2)
+    return fig
 
 
-def kappa_figure(kappa: pd.DataFrame, out: Path) -> Figure:
-    """Fig. 4: kappa to ground truth and to humans, intervals, bounds, human ceiling."""
-    _style()
+# --------------------------------------------------------------------------- kappa
+
+
+def _forest(ax, d: pd.DataFrame, col: str, kinds, looks, *, p_col: str | None,
+            ceiling: tuple[float, float, float] | None, title: str) -> None:
+    """Horizontal dot-and-interval plot of `col` per observer row of d (top to bottom)."""
+    y = np.arange(len(d))[::-1]
+    v = d[col].to_numpy(dtype=float)
+    lo = d[f"{col}_ci_low"].to_numpy(dtype=float)
+    hi = d[f"{col}_ci_high"].to_numpy(dtype=float)
+    bmin = d[f"{col}_min"].to_numpy(dtype=float) if f"{col}_min" in d else None
+    bmax = d[f"{col}_max"].to_numpy(dtype=float) if f"{col}_max" in d else None
+    if ceiling is not None:
+        c, clo, chi = ceiling
+        ax.axvspan(clo, chi, color=HUMAN_COLOR, alpha=0.12, lw=0)
+        ax.axvline(c, color=HUMAN_COLOR, ls="--", lw=1.2)
+    ax.axvline(0, color="grey", lw=0.8, ls=":")
+    for i, o in enumerate(d["observer"]):
+        if not np.isfinite(v[i]):
+            ax.text(0, y[i], "n/a", va="center", ha="center", fontsize=7, color="grey")
+            continue
+        color, marker = looks[kind_of(o, kinds)]
+        if bmin is not None and np.isfinite(bmin[i]):
+            ax.plot([bmin[i], bmax[i]], [y[i], y[i]], color="grey", lw=5, alpha=0.25,
+                    solid_capstyle="butt")
+        ax.plot([lo[i], hi[i]], [y[i], y[i]], color="black", lw=1)
+        ax.plot(v[i], y[i], marker=marker, color=color, ms=6, ls="")
+        if p_col is not None:
+            mark = stars(d[p_col].iloc[i])
+            if mark:
+                ax.text(min(hi[i] + 0.03, 0.97), y[i], mark, va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(d["observer"])
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-0.7, len(d) - 0.3)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("Cohen's kappa")
+
+
+def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
+    """Fig. 4: per set a row of forest plots: kappa to the ground truth, and (with humans)
+    error consistency with the participants, with the human-human ceiling band; grey bars
+    are the range the accuracies allow; stars mark p-values."""
+    style()
     sets = sorted(kappa["set"].unique())
     has_h = "kappa_humans" in kappa.columns
-    measures = [("kappa_truth", "to ground truth", "#4c72b0")]
+    panels, heights = [], []
+    for s in sets:
+        d = kappa[kappa["set"] == s]
+        order = observer_order(d["observer"], kinds)
+        d = d.set_index("observer").loc[order].reset_index()
+        with_h = has_h and d["kappa_humans"].notna().any()
+        panels.append((s, d, with_h))
+        heights.append(len(d))
+    ncols = 2 if any(p[2] for p in panels) else 1
+    fig, axes = plt.subplots(len(sets), ncols, squeeze=False, layout="constrained",
+                             figsize=(PAGE_WIDTH_IN, sum(0.28 * h + 0.9 for h in heights) + 0.7),
+                             height_ratios=[h + 3 for h in heights])
+    looks = kind_style(kind_of(o, kinds) for o in kappa["observer"])
+    for r, (s, d, with_h) in enumerate(panels):
+        _forest(axes[r][0], d, "kappa_truth", kinds, looks, p_col="kappa_truth_p",
+                ceiling=None, title=f"{s}: to the ground truth")
+        if ncols == 2:
+            ax = axes[r][1]
+            if not with_h:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{s}: no human responses", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")
+                continue
+            h = d[d["observer"] == HUMANS]
+            ceiling = None
+            if not h.empty:
+                ceiling = (float(h["kappa_humans"].iloc[0]),
+                           float(h["kappa_humans_ci_low"].iloc[0]),
+                           float(h["kappa_humans_ci_high"].iloc[0]))
+            m = d[d["observer"] != HUMANS]
+            _forest(ax, m, "kappa_humans", kinds, looks, p_col="kappa_humans_p",
+                    ceiling=ceiling, title="to humans (error consistency)")
+            ax.tick_params(axis="y", labelleft=True)
+    handles = kind_legend_handles(looks) + [
+        Line2D([], [], color="black", lw=1, label="95% interval"),
+        Line2D([], [], color="grey", lw=5, alpha=0.3, label="range the accuracies allow"),
+    ]
     if has_h:
-        measures.append(("kappa_humans", "to humans", HUMAN_COLOR))
-    n_obs = kappa.groupby("set")["observer"].nunique().max()
-    fig, axes = plt.subplots(1, len(sets), figsize=(max(4.5, 0.9 * n_obs + 2) * len(sets), 4.0),
-                             squeeze=False, sharey=True)
-    width = 0.38
-    for ax, s in zip(axes[0], sets):
-        d = kappa[kappa["set"] == s].copy()
-        d["_h"] = d["observer"] == HUMANS
-        d = d.sort_values(["_h", "observer"]).reset_index(drop=True)
-        x = np.arange(len(d))
-        for i, (col, label, color) in enumerate(measures):
-            pos = x + (i - (len(measures) - 1) / 2) * width
-            v = d[col].to_numpy(dtype=float)
-            ok = np.isfinite(v)
-            if d["_h"].any() and col == "kappa_humans":
-                ok &= ~d["_h"].to_numpy()  # humans' kappa to humans is the ceiling line
-            lo = d[f"{col}_ci_low"].to_numpy(dtype=float)
-            hi = d[f"{col}_ci_high"].to_numpy(dtype=float)
-            ax.bar(pos[ok], v[ok], width * 0.9, color=color, alpha=0.85, label=f"kappa {label}")
-            ax.errorbar(pos[ok], v[ok], yerr=[v[ok] - lo[ok], hi[ok] - v[ok]], fmt="none",
-                        ecolor="black", capsize=2, lw=1)
-            bmin = d[f"{col}_min"].to_numpy(dtype=float)
-            bmax = d[f"{col}_max"].to_numpy(dtype=float)
-            ax.vlines(pos[ok] + width * 0.42, bmin[ok], bmax[ok], color="grey", lw=2.5, alpha=0.45,
-                      label="range the accuracies allow" if i == 0 else None)
-        if has_h and d["_h"].any():
-            ceil = d.loc[d["_h"], "kappa_humans"].iloc[0]
-            lo_c = d.loc[d["_h"], "kappa_humans_ci_low"].iloc[0]
-            hi_c = d.loc[d["_h"], "kappa_humans_ci_high"].iloc[0]
-            ax.axhspan(lo_c, hi_c, color=HUMAN_COLOR, alpha=0.12, lw=0)
-            ax.axhline(ceil, color=HUMAN_COLOR, ls="--", lw=1.2,
-                       label=f"human-human ceiling ({ceil:.2f})")
-        ax.axhline(0, color="grey", lw=0.8, ls=":", label="chance agreement (0)")
-        ax.set_xticks(x)
-        ax.set_xticklabels(d["observer"], rotation=30, ha="right")
-        ax.set_title(s)
-        ax.set_ylim(-1, 1)
-        ax.set_xlabel("observer")
-    axes[0][0].set_ylabel("Cohen's kappa")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
-    return _save(fig, out, "fig_kappa", "Error consistency with the ground truth and humans",
-                 "Cohen's kappa of each observer with the ground truth (answers vs. correct "
-                 "answers; 95% interval from 10,000 item resamples) and with the human "
-                 "participants (error consistency, mean over participants; 95% interval from "
-                 "10,000 resamples of the per-participant kappas). Grey bars: the range of kappa "
-                 "that the two accuracies allow (Klein et al. 2025). Dashed: human-human "
-                 "ceiling (mean kappa over all pairs of participants, band: 95% interval). "
-                 "Dotted: chance agreement (kappa = 0).")
+        handles.append(Line2D([], [], color=HUMAN_COLOR, ls="--", label="human-human ceiling"))
+    legend_below(fig, handles, [h.get_label() for h in handles], ncol=4)
+    return fig
 
 
-def accuracy_over_epochs(ep: pd.DataFrame, out: Path) -> Figure | None:
-    """Figs. 10B-15B: accuracy per block count over fine-tuning epochs (None if one epoch)."""
-    if ep["epoch"].nunique() < 2:
-        return None
-    _style()
+# --------------------------------------------------------------------------- epochs
+
+
+def accuracy_over_epochs(ep: pd.DataFrame):
+    """Figs. 10B-15B: accuracy per block count over fine-tuning epochs, one panel per
+    observer x set (three per row); None when no observer has two epochs."""
     n_epochs = ep.groupby("observer")["epoch"].nunique()
     df = ep[ep["observer"].isin(n_epochs[n_epochs > 1].index)]
-    observers = sorted(df["observer"].unique())
-    sets = sorted(df["set"].unique())
-    fig, axes = plt.subplots(len(observers), len(sets),
-                             figsize=(3.8 * len(sets) + 1.5, 2.8 * len(observers)),
-                             squeeze=False, sharey=True)
+    if df.empty:
+        return None
+    style()
+    keys = sorted(df[["observer", "set"]].drop_duplicates().itertuples(index=False, name=None))
+    fig, axes = panel_grid(len(keys), 3, 2.2, sharey=True)
     blocks = sorted({b for b in df["n_blocks"] if b != ALL}, key=int) + [ALL]
     palette = dict(zip(blocks[:-1], sns.color_palette("viridis", len(blocks) - 1)))
     palette[ALL] = "black"
-    for r, o in enumerate(observers):
-        for c, s in enumerate(sets):
-            ax = axes[r][c]
-            for b in blocks:
-                d = df[(df["observer"] == o) & (df["set"] == s) & (df["n_blocks"] == b)]
-                if d.empty:
-                    continue
-                d = d.sort_values("epoch")
-                label = "all blocks" if b == ALL else f"{b} blocks"
-                ax.plot(d["epoch"], d["accuracy"], marker="o", ms=3, color=palette[b],
-                        lw=2 if b == ALL else 1.2, label=label)
-                ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=palette[b],
-                                alpha=0.12, lw=0)
-            ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
-            ax.set_ylim(0, 1)
-            ax.set_title(f"{o} on {s}", fontsize=9)
-            ax.set_xlabel("epoch (0 = before fine-tuning)")
-            if c == 0:
-                ax.set_ylabel("accuracy")
-            ax.xaxis.get_major_locator().set_params(integer=True)
-    handles, labels = {}, {}
-    for ax in axes.flat:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(l, h)
-    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False, title="block count")
-    fig.tight_layout()
-    return _save(fig, out, "fig_accuracy_over_epochs", "Accuracy over fine-tuning epochs",
-                 "Accuracy per block count (and over all blocks, black) after each fine-tuning "
-                 "epoch, per condition (rows) and evaluation set (columns); bands: 95% Wilson "
-                 "intervals averaged over seeds. Dotted: chance (0.5).")
+    for ax, (o, s) in zip(axes, keys):
+        for b in blocks:
+            d = df[(df["observer"] == o) & (df["set"] == s) & (df["n_blocks"] == b)]
+            if d.empty:
+                continue
+            d = d.sort_values("epoch")
+            label = "all blocks" if b == ALL else f"{b} blocks"
+            ax.plot(d["epoch"], d["accuracy"], marker="o", ms=3, color=palette[b],
+                    lw=2 if b == ALL else 1.2, label=label)
+            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=palette[b],
+                            alpha=0.12, lw=0)
+        ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{o}\non {s}", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles: dict = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    order = [f"{b} blocks" if b != ALL else "all blocks" for b in blocks]
+    labels = [lab for lab in order if lab in handles]
+    legend_below(fig, [handles[lab] for lab in labels], labels, title="block count",
+                 ncol=min(len(labels), 7))
+    return fig

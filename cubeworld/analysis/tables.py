@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from cubeworld.analysis.loading import HUMANS, condition_label
+from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS, condition_label
 from cubeworld.analysis.metrics import (
     CI_LEVEL,
     DEFAULT_SEED,
@@ -26,9 +27,17 @@ from cubeworld.analysis.metrics import (
     human_human_kappa,
     kappa_to_humans,
     kappa_to_truth,
+    human_pair_counts,
     item_bootstrap_mean_kappa,
     kappa_difference_from_boots,
+    pair_counts,
+    pairwise_human_kappas,
     wilson_interval,
+)
+from cubeworld.analysis.significance import (
+    consistency_p_value,
+    mean_kappa_test,
+    pooled_consistency_p_value,
 )
 
 ALL = "all"
@@ -148,6 +157,122 @@ def _model_matrix(rows: pd.DataFrame, column: str) -> pd.DataFrame:
     return m.dropna(axis=1)
 
 
+@dataclass
+class KappaResults:
+    """Everything the kappa analysis computed.
+
+    kappa: one row per set x observer (+ humans). pairs: every kappa between a model and
+    one participant, and between two participants, with its exact p-value.
+    human_corr: per set, observer -> (seed x item correctness, item ids) for the paired
+    differences; human_matrix: per set, the (item x participant) correctness matrix.
+    """
+
+    kappa: pd.DataFrame
+    pairs: pd.DataFrame
+    human_corr: dict[str, dict[str, tuple[np.ndarray, list[str]]]] = field(default_factory=dict)
+    human_matrix: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _truth_p(yes: np.ndarray, truth_yes: np.ndarray) -> float:
+    """Exact p of Cohen's kappa of answers (seeds x items) with the truth, seeds pooled."""
+    tables = [(yes.shape[1], row.sum(), truth_yes.sum(), (row * truth_yes).sum()) for row in yes]
+    return pooled_consistency_p_value(tables)
+
+
+def _participant_p(corr: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Exact p of the model's kappa with each participant (seeds pooled)."""
+    c = pair_counts(corr, H)
+    if corr.shape[0] == 1:
+        return np.asarray(consistency_p_value(c["n"][0], c["right_i"][0], c["right_j"][0],
+                                              c["both_right"][0]), dtype=float)
+    return np.array([pooled_consistency_p_value(zip(*(c[k][:, j] for k in (
+        "n", "right_i", "right_j", "both_right")))) for j in range(H.shape[1])])
+
+
+def kappa_results(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    humans: pd.DataFrame | None,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> KappaResults:
+    """Per set and observer: kappa to the truth and to the humans, intervals, bounds and
+    p-values (see `KappaResults`)."""
+    rows, pairs = [], []
+    res = KappaResults(pd.DataFrame(), pd.DataFrame())
+    pred = _with_observer(pred)
+    for set_name, sp in pred.groupby("set", sort=True):
+        t = truth[truth["set"] == set_name].set_index("stimulus_id")
+        hs = None
+        if humans is not None:
+            hs = humans[humans["set"] == set_name]
+            if hs.empty or hs["participant"].nunique() < 2:
+                hs = None
+        H = None
+        if hs is not None:
+            H = hs.pivot_table(index="stimulus_id", columns="participant", values="correct",
+                               aggfunc="first").astype(float)
+            res.human_matrix[set_name] = H
+        human_corr: dict[str, tuple[np.ndarray, list[str]]] = {}
+        for obs, g in sp.groupby("observer", sort=True):
+            yes = _model_matrix(g, "says_yes")
+            ids = list(yes.columns)
+            truth_yes = t.loc[ids, "falls"].astype(int).to_numpy()
+            kt = kappa_to_truth(yes.to_numpy(), truth_yes, n_boot=n_boot, seed=seed)
+            row = {
+                "set": set_name, "observer": obs,
+                "model": ", ".join(sorted(g["model"].unique())),
+                "kind": "+".join(sorted(g["kind"].unique())) if "kind" in g else DEFAULT_KIND,
+                "n_seeds": int(yes.shape[0]), "n_items": len(ids),
+                "accuracy": float(_model_matrix(g, "correct").to_numpy().mean()),
+                "kappa_truth": kt.kappa, "kappa_truth_ci_low": kt.ci_low,
+                "kappa_truth_ci_high": kt.ci_high, "kappa_truth_min": kt.kappa_min,
+                "kappa_truth_max": kt.kappa_max,
+                "kappa_truth_p": _truth_p(yes.to_numpy(), truth_yes),
+            }
+            if H is not None:
+                shared = [i for i in ids if i in H.index]
+                if len(shared) >= 2:
+                    corr = _model_matrix(g, "correct")[shared].astype(float).to_numpy()
+                    Hm = H.loc[shared]
+                    keep = ~np.all(np.isnan(Hm.to_numpy()), axis=0)
+                    Hm = Hm.loc[:, keep]
+                    kh = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed)
+                    p_each = _participant_p(corr, Hm.to_numpy())
+                    test = mean_kappa_test(kh.per_observer)
+                    row.update({
+                        "kappa_humans": kh.kappa, "kappa_humans_ci_low": kh.ci_low,
+                        "kappa_humans_ci_high": kh.ci_high, "kappa_humans_min": kh.kappa_min,
+                        "kappa_humans_max": kh.kappa_max, "kappa_humans_p": test.p_value,
+                        "share_participants_p05": _share_sig(p_each),
+                        "n_participants": kh.n_observers,
+                        "n_items_humans": len(shared), "n_degenerate": kh.n_degenerate,
+                    })
+                    human_corr[obs] = (corr, shared)
+                    pairs.append(pd.DataFrame({
+                        "set": set_name, "observer_a": obs,
+                        "observer_b": [f"participant {p}" for p in Hm.columns],
+                        "n_items": (~np.isnan(Hm.to_numpy())).sum(0),
+                        "kappa": kh.per_observer, "p_value": p_each}))
+            rows.append(row)
+        if H is not None:
+            row, hpairs = _human_row(set_name, hs, H, t, n_boot, seed)
+            rows.append(row)
+            pairs.append(hpairs)
+        res.human_corr[set_name] = human_corr
+    res.kappa = pd.DataFrame(rows)
+    res.pairs = (pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(
+        columns=["set", "observer_a", "observer_b", "n_items", "kappa", "p_value"]))
+    return res
+
+
+def _share_sig(p: np.ndarray) -> float:
+    p = np.asarray(p, dtype=float)
+    p = p[np.isfinite(p)]
+    return float(np.mean(p < 0.05)) if p.size else float("nan")
+
+
 def kappa_table(
     pred: pd.DataFrame,
     truth: pd.DataFrame,
@@ -162,84 +287,65 @@ def kappa_table(
     the truth and the human-human ceiling; `differences` holds paired item-bootstrap tests
     of the difference in mean kappa to the humans between observers.
     """
-    rows, diffs = [], []
-    pred = _with_observer(pred)
-    for set_name, sp in pred.groupby("set", sort=True):
-        t = truth[truth["set"] == set_name].set_index("stimulus_id")
-        hs = None
-        if humans is not None:
-            hs = humans[humans["set"] == set_name]
-            if hs.empty or hs["participant"].nunique() < 2:
-                hs = None
-        H = None
-        if hs is not None:
-            H = hs.pivot_table(index="stimulus_id", columns="participant", values="correct",
-                               aggfunc="first").astype(float)
-        human_corr: dict[str, tuple[np.ndarray, list[str]]] = {}
-        for obs, g in sp.groupby("observer", sort=True):
-            yes = _model_matrix(g, "says_yes")
-            ids = list(yes.columns)
-            truth_yes = t.loc[ids, "falls"].astype(int).to_numpy()
-            kt = kappa_to_truth(yes.to_numpy(), truth_yes, n_boot=n_boot, seed=seed)
-            row = {
-                "set": set_name, "observer": obs,
-                "model": ", ".join(sorted(g["model"].unique())),
-                "n_seeds": int(yes.shape[0]), "n_items": len(ids),
-                "accuracy": float(_model_matrix(g, "correct").to_numpy().mean()),
-                "kappa_truth": kt.kappa, "kappa_truth_ci_low": kt.ci_low,
-                "kappa_truth_ci_high": kt.ci_high, "kappa_truth_min": kt.kappa_min,
-                "kappa_truth_max": kt.kappa_max,
-            }
-            if H is not None:
-                shared = [i for i in ids if i in H.index]
-                if len(shared) >= 2:
-                    corr = _model_matrix(g, "correct")[shared].astype(float).to_numpy()
-                    Hm = H.loc[shared].to_numpy()
-                    keep = ~np.all(np.isnan(Hm), axis=0)
-                    kh = kappa_to_humans(corr, Hm[:, keep], n_boot=n_boot, seed=seed)
-                    row.update({
-                        "kappa_humans": kh.kappa, "kappa_humans_ci_low": kh.ci_low,
-                        "kappa_humans_ci_high": kh.ci_high, "kappa_humans_min": kh.kappa_min,
-                        "kappa_humans_max": kh.kappa_max, "n_participants": kh.n_observers,
-                        "n_items_humans": len(shared), "n_degenerate": kh.n_degenerate,
-                    })
-                    human_corr[obs] = (corr, shared)
-            rows.append(row)
-        if H is not None:
-            rows.append(_human_row(set_name, hs, H, t, n_boot, seed))
-            diffs.extend(_differences(set_name, human_corr, H, rows, n_boot, seed))
-    kappa = pd.DataFrame(rows)
-    return kappa, pd.DataFrame(diffs)
+    res = kappa_results(pred, truth, humans, n_boot=n_boot, seed=seed)
+    return res.kappa, kappa_differences_table(res, n_boot=n_boot, seed=seed)
 
 
-def _human_row(set_name, hs, H, t, n_boot, seed) -> dict:
+def _human_row(set_name, hs, H, t, n_boot, seed) -> tuple[dict, pd.DataFrame]:
     R = hs.pivot_table(index="stimulus_id", columns="participant", values="response",
                        aggfunc="first").astype(float)
     R = R.loc[H.index, H.columns]
     truth_yes = t.loc[list(H.index), "falls"].astype(int).to_numpy()
     kt = kappa_to_truth(R.to_numpy().T, truth_yes, n_boot=n_boot, seed=seed)
     hh = human_human_kappa(H.to_numpy(), n_boot=n_boot, seed=seed)
-    return {
-        "set": set_name, "observer": HUMANS, "model": HUMANS, "n_seeds": 0,
+    c = human_pair_counts(H.to_numpy())
+    iu = np.triu_indices(H.shape[1], 1)
+    p_pairs = np.asarray(consistency_p_value(*(c[k][iu] for k in (
+        "n", "right_i", "right_j", "both_right"))), dtype=float)
+    k_pairs = pairwise_human_kappas(H.to_numpy())[iu]
+    names = np.asarray([f"participant {p}" for p in H.columns], dtype=object)
+    pairs = pd.DataFrame({"set": set_name, "observer_a": names[iu[0]],
+                          "observer_b": names[iu[1]], "n_items": c["n"][iu].astype(int),
+                          "kappa": k_pairs, "p_value": p_pairs})
+    row = {
+        "set": set_name, "observer": HUMANS, "model": HUMANS, "kind": HUMANS, "n_seeds": 0,
         "n_items": int(H.shape[0]), "accuracy": float(np.nanmean(H.to_numpy(), axis=0).mean()),
         "kappa_truth": kt.kappa, "kappa_truth_ci_low": kt.ci_low,
         "kappa_truth_ci_high": kt.ci_high, "kappa_truth_min": kt.kappa_min,
         "kappa_truth_max": kt.kappa_max,
+        "kappa_truth_p": mean_kappa_test(kt.per_observer).p_value,
         "kappa_humans": hh.kappa, "kappa_humans_ci_low": hh.ci_low,
         "kappa_humans_ci_high": hh.ci_high, "kappa_humans_min": hh.kappa_min,
-        "kappa_humans_max": hh.kappa_max, "n_participants": hh.n_observers,
+        "kappa_humans_max": hh.kappa_max,
+        "kappa_humans_p": mean_kappa_test(hh.per_observer).p_value,
+        "share_participants_p05": _share_sig(p_pairs),
+        "n_participants": hh.n_observers,
         "n_items_humans": int(H.shape[0]), "n_degenerate": hh.n_degenerate,
     }
+    return row, pairs
 
 
-def _differences(set_name, human_corr, H, rows, n_boot, seed) -> list[dict]:
+def kappa_differences_table(res: KappaResults, *, n_boot: int = N_BOOT,
+                            seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """Paired item-bootstrap tests of the difference in mean kappa to the humans between
+    observers of the same set (all pairs; beyond `MAX_PAIRS`, the most human-like observer
+    against each other one)."""
+    diffs = []
+    for set_name, human_corr in res.human_corr.items():
+        if set_name in res.human_matrix:
+            diffs.extend(_differences(set_name, human_corr, res.human_matrix[set_name],
+                                      res.kappa, n_boot, seed))
+    return pd.DataFrame(diffs, columns=["set", "observer_a", "observer_b", "n_items",
+                                        "difference", "ci_low", "ci_high", "p_value",
+                                        "n_boot"])
+
+
+def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
     names = sorted(human_corr)
     pairs = list(itertools.combinations(names, 2))
     if len(pairs) > MAX_PAIRS:
-        best = max(
-            (r for r in rows if r["set"] == set_name and r["observer"] in human_corr),
-            key=lambda r: r["kappa_humans"],
-        )["observer"]
+        k = kappa[(kappa["set"] == set_name) & kappa["observer"].isin(names)]
+        best = k.loc[k["kappa_humans"].idxmax(), "observer"]
         pairs = [(best, n) for n in names if n != best]
     cache: dict[tuple[str, tuple[str, ...]], tuple[float, np.ndarray]] = {}
 

@@ -16,6 +16,11 @@ from cubeworld.formats.answers import answer_for
 from cubeworld.tasks import TOWER, TOWER_PROMPT
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MARGIN = {"name": "stability margin", "unit": "mm",
+          "description": "signed analytic stability margin; larger = more clearly stable"}
 
 
 @pytest.fixture(scope="session")
@@ -50,21 +55,31 @@ def lerer100_models(lerer100_src, tmp_path_factory) -> Path:
                                       tmp_path_factory.mktemp("lerer-models") / "models.csv")
 
 
-def make_set(root: Path, name: str, sizes=(2, 3), per_size: int = 8, seed: int = 0) -> Path:
-    """A tiny valid set folder (metadata + card; images are not needed by the analysis)."""
+def make_set(root: Path, name: str, sizes=(2, 3), per_size: int = 8, seed: int = 0,
+             difficulty: bool = False, difficulty_card: dict | None = MARGIN) -> Path:
+    """A tiny valid set folder (metadata + card; images are not needed by the analysis).
+
+    With `difficulty`, every row carries one (contract B: larger = more clearly "No"):
+    towers that fall get negative margins, stable ones positive, with some overlap near 0,
+    and the card describes the measure (`difficulty_card`, None for no card entry).
+    """
     rng = np.random.default_rng(seed)
     rows = []
     for n in sizes:
         for i in range(per_size):
             falls = bool(i % 2)
+            extra = {"scene": {"r": float(rng.random())}}
+            if difficulty:
+                extra["difficulty"] = float((-1 if falls else 1) * rng.uniform(-2, 10))
             rows.append(StimulusRow(f"{name}-n{n}-{i:03d}", f"images/{name}-{n}-{i}.png", TOWER,
-                                    n, falls, answer_for(falls), TOWER_PROMPT,
-                                    {"scene": {"r": float(rng.random())}}))
+                                    n, falls, answer_for(falls), TOWER_PROMPT, extra))
     root.mkdir(parents=True, exist_ok=True)
     write_jsonl(root / "metadata.jsonl", (r.to_record() for r in rows))
-    atomic_write_json(root / "dataset.json", {"name": name, "domain": TOWER, "generator": "test",
-                                              "generator_version": 0, "seed": seed,
-                                              "arguments": {}, "counts": {}})
+    card = {"name": name, "domain": TOWER, "generator": "test", "generator_version": 0,
+            "seed": seed, "arguments": {}, "counts": {}}
+    if difficulty and difficulty_card is not None:
+        card["difficulty"] = difficulty_card
+    atomic_write_json(root / "dataset.json", card)
     return root
 
 
@@ -89,9 +104,89 @@ def make_predictions(set_dir: Path, *, condition: str, model="m", seeds=(0,), ep
     return pd.DataFrame(recs, columns=list(PREDICTION_COLUMNS))
 
 
-@pytest.fixture
+def make_graded_predictions(set_dir: Path, *, model: str, kind: str = "vlm", slope: float = -0.6,
+                            seeds=(0,), p_other: float | None = None, rng_seed: int = 0,
+                            condition: str = "zero-shot") -> pd.DataFrame:
+    """Rows whose P(Yes) follows the rows' difficulty: logistic(slope x difficulty) plus
+    noise (slope 0: a coin), with contract C's kind and p_other columns."""
+    from cubeworld.formats.sets import load_set
+
+    s = load_set(set_dir, check_images=False)
+    rng = np.random.default_rng(rng_seed)
+    recs = []
+    for seed in seeds:
+        for r in s.rows:
+            d = r.extra.get("difficulty", 0.0)
+            p = float(np.clip(1 / (1 + np.exp(-(slope * d + rng.normal(0, 0.8)))), 0.01, 0.99))
+            says_yes = p >= 0.5
+            recs.append({"stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
+                         "n_blocks": r.n_blocks, "falls": r.falls, "model": model,
+                         "adapter": "", "condition": condition, "seed": seed, "epoch": 0,
+                         "p_yes": p, "answer": answer_for(says_yes),
+                         "correct": says_yes == r.falls, "kind": kind,
+                         "p_other": "" if p_other is None else p_other})
+    return pd.DataFrame(recs)
+
+
+def make_humans(set_dir: Path, n_participants: int = 12, *, slope: float = -0.5,
+                seed: int = 0, excluded: dict[str, str] | None = None) -> pd.DataFrame:
+    """Responses of made-up participants who say Yes with logistic(slope x difficulty)
+    (0.7 correct on sets without difficulty). `excluded`: participant -> rules, which adds
+    contract D's excluded / exclusion_rules columns."""
+    from cubeworld.formats.sets import load_set
+
+    rng = np.random.default_rng(seed)
+    rows = load_set(set_dir, check_images=False).rows
+    recs = []
+    for j in range(n_participants):
+        bias = rng.normal(0, 0.7)
+        for r in rows:
+            if "difficulty" in r.extra:
+                p = 1 / (1 + np.exp(-(slope * r.extra["difficulty"] + bias)))
+            else:
+                p = 0.7 if r.falls else 0.3
+            recs.append({"stimulus_id": r.stimulus_id, "participant": f"p{j}",
+                         "response": int(rng.random() < p), "rt_ms": int(rng.integers(400, 3000))})
+    df = pd.DataFrame(recs)
+    if excluded is not None:
+        df["excluded"] = df["participant"].map(lambda p: int(p in excluded))
+        df["exclusion_rules"] = df["participant"].map(lambda p: excluded.get(p, ""))
+    return df
+
+
+@pytest.fixture(scope="session")
 def tiny():
     """The helpers above, for tests (conftest modules are not imported by name)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(make_set=make_set, make_predictions=make_predictions)
+    return SimpleNamespace(make_set=make_set, make_predictions=make_predictions,
+                           make_graded_predictions=make_graded_predictions,
+                           make_humans=make_humans, margin=MARGIN)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, as the human-app tests launch it."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/install.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def lerer100_report(lerer100_set, lerer100_models, tmp_path_factory) -> Path:
+    """The full analysis of Lerer100 (five published models, 107 participants), once."""
+    import warnings
+
+    from cubeworld.analysis import analyze
+
+    out = tmp_path_factory.mktemp("lerer-report") / "rep"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ADAPTER answers No to every photo (constant)
+        return analyze([lerer100_models], out, truth=[lerer100_set],
+                       humans=lerer100_set / "human_responses.csv", n_boot=500,
+                       progress=False)

@@ -22,10 +22,12 @@ def test_data_and_analyze_commands(lerer100_src, tmp_path):
     r = runner.invoke(app, ["analyze", str(tmp_path / "models.csv"), "--truth",
                             str(tmp_path / "set"), "--humans",
                             str(tmp_path / "set" / "human_responses.csv"), "--out",
-                            str(tmp_path / "rep"), "--n-boot", "200", "--quiet"])
+                            str(tmp_path / "rep"), "--n-boot", "200", "--quiet",
+                            "--analysis", "kappa"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "rep" / "report.html").is_file()
     assert len(pd.read_csv(tmp_path / "rep" / "kappa.csv")) == 6
+    assert "warning:" not in r.output  # (alignment, which warns about ADAPTER, did not run)
 
 
 def test_cli_errors_are_one_line(tiny, tmp_path):

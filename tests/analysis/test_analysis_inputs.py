@@ -60,7 +60,10 @@ def test_epochs_last_and_learning_curve(tiny, tmp_path):
                      n_boot=200, progress=False)
     html = report.read_text()
     assert (tmp_path / "out" / "fig_accuracy_over_epochs.png").is_file()
-    assert len(re.findall("data:image/png;base64", html)) == 4
+    figures = re.findall(r"<figure id='(\w+)'><h3>[^<]*</h3><img src='data:image/png;base64", html)
+    assert figures == ["fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa",
+                       "fig_kappa_differences", "fig_alignment", "fig_reliability",
+                       "fig_accuracy_over_epochs"]
     ep = pd.read_csv(tmp_path / "out" / "accuracy_by_epoch.csv", dtype={"n_blocks": str})
     assert set(ep.loc[ep["observer"] == "ft", "epoch"]) == {0, 1, 2}
     kappa = pd.read_csv(tmp_path / "out" / "kappa.csv").set_index("observer")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cubeworld.analysis import analyze, human_accuracy_table, load_inputs
+from cubeworld.analysis import human_accuracy_table, load_inputs
 from cubeworld.formats.predictions import read_predictions
 from cubeworld.formats.responses import read_responses
 from cubeworld.formats.sets import load_set
@@ -69,11 +69,10 @@ def test_import_models(lerer100_models, lerer100_src):
         assert mine[f"lerer-{image_id}"] == ("Yes" if said == 1 else "No")
 
 
-def test_report_on_lerer100(lerer100_set, lerer100_models, tmp_path):
-    report = analyze([lerer100_models], tmp_path / "rep", truth=[lerer100_set],
-                     humans=lerer100_set / "human_responses.csv", n_boot=500, progress=False)
-    html = report.read_text()
-    kappa = pd.read_csv(tmp_path / "rep" / "kappa.csv").set_index("observer")
+def test_report_on_lerer100(lerer100_report):
+    html = lerer100_report.read_text()
+    rep = lerer100_report.parent
+    kappa = pd.read_csv(rep / "kappa.csv").set_index("observer")
     for m in MODELS:
         row = kappa.loc[f"{m} · zero-shot"]
         assert row["n_participants"] == 107
@@ -85,22 +84,53 @@ def test_report_on_lerer100(lerer100_set, lerer100_models, tmp_path):
     # GPT-4V is the only one of the five that shares the humans' errors
     assert kappa.loc["GPT-4V · zero-shot", "kappa_humans"] > 0.1
     assert kappa.loc["GPT-4V · zero-shot", "kappa_humans"] < ceiling
-    acc = pd.read_csv(tmp_path / "rep" / "accuracy.csv", dtype={"n_blocks": str})
+    acc = pd.read_csv(rep / "accuracy.csv", dtype={"n_blocks": str})
     gpt = acc[(acc["observer"] == "GPT-4V · zero-shot") & (acc["n_blocks"] == "all")].iloc[0]
     assert gpt["accuracy"] == pytest.approx(0.60)
     fuyu = acc[(acc["observer"] == "FUYU · zero-shot") & (acc["n_blocks"] == "all")].iloc[0]
     assert fuyu["n"] == 99
     assert "human-human ceiling" in html
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
-    assert len(images) == 3  # heatmap, by blocks, kappa (one epoch: no learning curve)
+    # heatmap, by blocks, kappa, differences, alignment, reliability (one epoch: no learning
+    # curve; photos: no difficulty curve)
+    assert len(images) == 6
     assert all(len(i) > 10_000 for i in images)
     assert "<img src='http" not in html and "href=" not in html  # self-contained
-    for name in ("fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa"):
-        assert (tmp_path / "rep" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-        assert (tmp_path / "rep" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
-    diffs = pd.read_csv(tmp_path / "rep" / "kappa_differences.csv")
+    for name in ("fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa",
+                 "fig_kappa_differences", "fig_alignment", "fig_reliability"):
+        assert (rep / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (rep / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
+    diffs = pd.read_csv(rep / "kappa_differences.csv")
     assert len(diffs) == 10
     assert np.isfinite(diffs["p_value"]).all()
+
+
+def test_new_statistics_on_lerer100(lerer100_report):
+    """Significance, graded alignment and calibration on the real data."""
+    rep = lerer100_report.parent
+    html = lerer100_report.read_text()
+    kappa = pd.read_csv(rep / "kappa.csv").set_index("observer")
+    # GPT-4V's errors are shared with the participants beyond chance; the ceiling too
+    assert kappa.loc["GPT-4V · zero-shot", "kappa_humans_p"] < 0.001
+    assert kappa.loc["humans", "kappa_humans_p"] < 0.001
+    assert kappa.loc["GPT-4V · zero-shot", "share_participants_p05"] > 0
+    # ADAPTER answers the same to every photo: its kappa to the truth is 0, p = 1
+    assert kappa.loc["ADAPTER · zero-shot", "kappa_truth"] == 0
+    assert kappa.loc["ADAPTER · zero-shot", "kappa_truth_p"] == 1
+    pairs = pd.read_csv(rep / "kappa_pairs.csv")
+    assert len(pairs) == 5 * 107 + 107 * 106 // 2
+    al = pd.read_csv(rep / "alignment.csv").set_index("observer")
+    assert set(al["signal"]) == {"answers", "split-half ceiling"}  # only answers published
+    assert bool(al.loc["ADAPTER · zero-shot", "constant"])
+    gpt, ceiling = al.loc["GPT-4V · zero-shot"], al.loc["humans"]
+    assert 0.2 < gpt["pearson"] < gpt["pearson_ci_high"] < ceiling["pearson_ci_low"]
+    assert ceiling["n_participants"] == 107
+    cal = pd.read_csv(rep / "calibration.csv").set_index("observer")
+    acc = kappa["accuracy"]
+    for m in MODELS:  # answers only: the Brier score is the error rate
+        assert cal.loc[f"{m} · zero-shot", "brier"] == pytest.approx(
+            1 - acc[f"{m} · zero-shot"])
+    assert "Difficulty curves" in html and "has no &#x27;difficulty&#x27; in its rows" in html
 
 
 def _copy_source(src, dst):

@@ -1,0 +1,23 @@
+"""The registered analyses: one module each, one entry each in `ANALYSES`.
+
+`analyze()` runs every entry (or those named with `--analysis`), and the report shows
+their tables, figures, findings and methods in this order. Entries are loaded on first
+use, so listing the names imports nothing heavy. To add an analysis, write a module that
+defines `ANALYSIS = Analysis(...)` (see `cubeworld.analysis.unit` and the README) and add
+one line here.
+"""
+
+from cubeworld.registry import Registry
+
+ANALYSES = Registry("analysis", {
+    "accuracy": "cubeworld.analysis.units.accuracy:ANALYSIS",
+    "human_accuracy": "cubeworld.analysis.units.human_accuracy:ANALYSIS",
+    "kappa": "cubeworld.analysis.units.kappa:ANALYSIS",
+    "kappa_differences": "cubeworld.analysis.units.kappa_differences:ANALYSIS",
+    "alignment": "cubeworld.analysis.units.alignment:ANALYSIS",
+    "calibration": "cubeworld.analysis.units.calibration:ANALYSIS",
+    "difficulty": "cubeworld.analysis.units.difficulty:ANALYSIS",
+    "learning_curves": "cubeworld.analysis.units.learning_curves:ANALYSIS",
+    "exclusions": "cubeworld.analysis.units.exclusions:ANALYSIS",
+    "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
+})

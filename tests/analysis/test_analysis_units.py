@@ -1,0 +1,336 @@
+"""The analyses as registered units, and the new statistics through `analyze` and the CLI:
+difficulty curves, graded alignment, significance, exclusions, observer kinds, p_other."""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cubeworld.analysis import (
+    ANALYSES,
+    Analysis,
+    AnalysisInputError,
+    AnalysisOutput,
+    Finding,
+    TableOut,
+    analyze,
+    load_inputs,
+)
+from cubeworld.cli import app
+
+runner = CliRunner()
+PORTED = ("accuracy", "human_accuracy", "learning_curves", "kappa", "kappa_differences")
+NEW = ("alignment", "calibration", "difficulty", "exclusions", "answer_mass")
+
+
+def _csv(df: pd.DataFrame, path) -> str:
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def study(tiny, tmp_path_factory):
+    """A set with difficulty and one without; a VLM (two seeds), a physics observer, a
+    model that mostly says something else; humans, two of them flagged excluded."""
+    tmp_path = tmp_path_factory.mktemp("study")
+    a = tiny.make_set(tmp_path / "a", "towers-eval", sizes=(2, 3), per_size=16, difficulty=True)
+    b = tiny.make_set(tmp_path / "b", "photos", sizes=(2, 3), per_size=8, seed=3)
+    preds = []
+    for s in (a, b):
+        preds += [
+            tiny.make_graded_predictions(s, model="vlm", seeds=(0, 1), slope=-0.4),
+            tiny.make_graded_predictions(s, model="physics", kind="physics", slope=-1.5,
+                                         rng_seed=1),
+            tiny.make_graded_predictions(s, model="talker", slope=-0.2, p_other=0.7,
+                                         rng_seed=2),
+        ]
+    pred = _csv(pd.concat(preds, ignore_index=True), tmp_path / "p.csv")
+    flagged = {"p0": "attention_checks", "p1": "attention_checks;fast_rt"}
+    humans = pd.concat([tiny.make_humans(a, 10, excluded=flagged),
+                        tiny.make_humans(b, 10, seed=1, excluded=flagged)])
+    return {"a": a, "b": b, "pred": pred, "humans": _csv(humans, tmp_path / "h.csv"),
+            "tmp": tmp_path}
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_every_analysis_is_one_registered_unit():
+    assert set(PORTED + NEW) <= set(ANALYSES.names())
+    for name, unit in ANALYSES.items():
+        assert isinstance(unit, Analysis) and unit.name == name and unit.title
+        assert callable(unit.run) and callable(unit.check)
+
+
+def test_adding_an_analysis_is_one_unit_and_one_entry(study, monkeypatch, tmp_path):
+    """A new unit registered under a new name shows up in the CSVs, the report and its
+    findings without any other change."""
+
+    def run(ctx):
+        n = ctx.pred.groupby("set")["stimulus_id"].nunique().rename("n_items").reset_index()
+        return AnalysisOutput(
+            tables=[TableOut("items_per_set", "Items per set", n, "How many items.")],
+            findings=[Finding(f"{len(n)} sets were analysed (a plug-in says so).", 15)],
+            methods=["Counted by a plug-in."])
+
+    unit = Analysis("items_per_set", "Items per set", run)
+    monkeypatch.setitem(ANALYSES._entries, "items_per_set", unit)
+    report = analyze([study["pred"]], tmp_path / "o", truth=[study["a"], study["b"]],
+                     n_boot=200, progress=False, analyses=["items_per_set"])
+    html = report.read_text()
+    assert "2 sets were analysed (a plug-in says so)." in html
+    assert pd.read_csv(tmp_path / "o" / "items_per_set.csv")["n_items"].tolist() == [16, 32]
+    assert not (tmp_path / "o" / "kappa.csv").exists()  # only what was asked for
+
+
+def test_selected_analyses_and_their_dependencies(study, tmp_path):
+    analyze([study["pred"]], tmp_path / "o", truth=[study["a"], study["b"]],
+            humans=study["humans"], n_boot=200, progress=False,
+            analyses=["kappa_differences"])
+    written = sorted(p.name for p in (tmp_path / "o").glob("*.csv"))
+    # kappa_differences builds on kappa, which therefore runs (and is shown) too
+    assert written == ["kappa.csv", "kappa_differences.csv", "kappa_pairs.csv"]
+
+
+def test_unknown_analysis_is_bad_input(study, tmp_path):
+    r = runner.invoke(app, ["analyze", study["pred"], "--analysis", "nonsense",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "unknown analysis 'nonsense'" in r.output
+    assert "difficulty" in r.output and not (tmp_path / "o").exists()
+    r = runner.invoke(app, ["analyze", "--list-analyses"])
+    assert r.exit_code == 0
+    assert all(n in r.output for n in PORTED + NEW)
+
+
+# --------------------------------------------------------------------------- full run
+
+
+@pytest.fixture(scope="module")
+def full_report(study):
+    out = study["tmp"] / "rep"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = analyze([study["pred"]], out, truth=[study["a"], study["b"]],
+                         humans=study["humans"], n_boot=200, progress=False)
+    return out, report.read_text()
+
+
+def test_difficulty_curves(full_report, tiny):
+    out, html = full_report
+    fits = pd.read_csv(out / "difficulty.csv", keep_default_na=False)
+    assert set(fits["set"]) == {"towers-eval"}  # the photos have no difficulty
+    fits = fits.set_index("observer")
+    assert set(fits.index) == {"vlm · zero-shot", "physics · zero-shot", "talker · zero-shot",
+                               "humans"}
+    assert fits.loc["humans", "response"] == "responses"
+    assert fits.loc["vlm · zero-shot", "response"] == "p_yes"
+    assert (fits["difficulty"] == "stability margin").all() and (fits["unit"] == "mm").all()
+    # larger margin = more clearly No: P(Yes) falls, the steeper for the physics observer
+    for o in ("physics · zero-shot", "humans"):
+        assert fits.loc[o, "slope_ci_high"] < 0
+        assert fits.loc[o, "threshold_ci_low"] < fits.loc[o, "threshold"] < \
+            fits.loc[o, "threshold_ci_high"]
+    assert fits.loc["physics · zero-shot", "slope"] < fits.loc["vlm · zero-shot", "slope"]
+    bins = pd.read_csv(out / "difficulty_bins.csv")
+    assert {"difficulty", "p_yes", "accuracy", "n"} <= set(bins.columns)
+    assert "fig_difficulty" in html
+    assert "Difficulty curves: set &#x27;photos&#x27;" in html  # skipped, with its reason
+
+
+def test_graded_alignment_and_ceiling(full_report):
+    out, html = full_report
+    al = pd.read_csv(out / "alignment.csv").set_index(["set", "observer"])
+    for s in ("towers-eval", "photos"):
+        h = al.loc[(s, "humans")]
+        assert h["signal"] == "split-half ceiling"
+        assert h["pearson_ci_low"] <= h["pearson"] <= h["pearson_ci_high"]
+        assert h["n_participants"] == 8  # two of ten excluded
+    vlm = al.loc[("towers-eval", "vlm · zero-shot")]
+    assert vlm["signal"] == "p_yes" and vlm["pearson"] > 0.5
+    assert vlm["pearson_ci_low"] < vlm["pearson"] < vlm["pearson_ci_high"]
+    assert "fig_alignment" in html and "split-half" in html
+    cal = pd.read_csv(out / "calibration.csv")
+    assert {"brier", "brier_ci_low", "log_loss"} <= set(cal.columns)
+    assert ((cal["brier"] >= 0) & (cal["brier"] <= 1)).all()
+    assert "fig_reliability" in html
+
+
+def test_kappa_significance_in_table_and_figure(full_report):
+    out, html = full_report
+    k = pd.read_csv(out / "kappa.csv").set_index(["set", "observer"])
+    for col in ("kappa_truth_p", "kappa_humans_p", "share_participants_p05"):
+        assert col in k.columns
+    phys = k.loc[("towers-eval", "physics · zero-shot")]
+    assert phys["kappa_truth_p"] < 0.05 and phys["kappa_humans_p"] < 0.05
+    assert k.loc[("towers-eval", "physics · zero-shot"), "kind"] == "physics"
+    pairs = pd.read_csv(out / "kappa_pairs.csv")
+    model_pairs = pairs[pairs["observer_a"] == "physics · zero-shot"]
+    assert len(model_pairs) == 2 * 8  # every participant that is left, on both sets
+    human_pairs = pairs[pairs["observer_a"].str.startswith("participant")]
+    assert len(human_pairs) == 2 * 8 * 7 // 2
+    assert pairs["p_value"].between(0, 1).all()
+    assert "kappa_pairs.csv" in html and "Stars: p &lt; .05" in html
+    d = pd.read_csv(out / "kappa_differences.csv")
+    assert {"difference", "ci_low", "ci_high", "p_value"} <= set(d.columns)
+    assert "fig_kappa_differences" in html
+
+
+def test_exclusions_reported_and_applied(full_report, study, tmp_path):
+    out, html = full_report
+    ex = pd.read_csv(out / "exclusions.csv").set_index("rule")
+    assert ex.loc["attention_checks", "n_participants"] == 2
+    assert ex.loc["fast_rt", "n_participants"] == 1
+    assert ex.loc["fast_rt", "n_responses"] == 48  # all of p1's responses, both sets
+    assert "2 of 10 participants were excluded before analysis" in html
+    hum = pd.read_csv(out / "accuracy_humans.csv")
+    assert set(hum["n_participants"]) == {8}
+    data = load_inputs([study["pred"]], [study["a"], study["b"]], study["humans"],
+                       include_excluded=True)
+    assert data.humans["participant"].nunique() == 10 and data.exclusions.included
+    r = runner.invoke(app, ["analyze", study["pred"], "--humans", study["humans"],
+                            "--include-excluded", "--analysis", "exclusions", "--quiet",
+                            "--out", str(tmp_path / "inc")])
+    assert r.exit_code == 0, r.output
+    assert "INCLUDED on request" in (tmp_path / "inc" / "report.html").read_text()
+
+
+def test_answer_mass_flag_and_kinds(full_report):
+    out, html = full_report
+    first_screen = html[html.index("<section id='findings'>"):html.index("<details>")]
+    assert "Warning: talker · zero-shot put on average under 0.5" in first_screen
+    mass = pd.read_csv(out / "answer_mass.csv").set_index(["observer", "set"])
+    assert mass["flagged"].sum() == 2  # the talker, on both sets; nobody else
+    assert mass.loc[("talker · zero-shot", "photos"), "mass_yes_no"] == pytest.approx(0.3)
+    acc = pd.read_csv(out / "accuracy.csv")
+    assert set(acc["kind"]) == {"vlm", "physics"}
+
+
+def test_no_p_other_no_flag_and_no_exclusion_columns(tiny, tmp_path):
+    a = tiny.make_set(tmp_path / "a", "seta", difficulty=True)
+    pred = _csv(tiny.make_predictions(a, condition="ft"), tmp_path / "p.csv")
+    h = _csv(tiny.make_humans(a, 4), tmp_path / "h.csv")
+    report = analyze([pred], tmp_path / "o", truth=[a], humans=h, n_boot=200,
+                     progress=False).read_text()
+    assert "Warning:" not in report and not (tmp_path / "o" / "answer_mass.csv").exists()
+    assert not (tmp_path / "o" / "exclusions.csv").exists()
+    assert "no exclusion flags" in report
+    assert "4 human participants" in report
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_difficulty_asked_for_on_a_set_without_it(study, tmp_path):
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["analyze", study["pred"], "--truth", str(study["a"]), "--truth",
+                            str(study["b"]), "--analysis", "difficulty", "--out", str(out)])
+    assert r.exit_code == 2
+    line = r.output.strip().splitlines()[-1]
+    assert line.startswith("error: --analysis difficulty: set 'photos'")
+    assert "no 'difficulty'" in line and str(study["b"]) in line
+    assert not out.exists()
+    r = runner.invoke(app, ["analyze", study["pred"], "--analysis", "difficulty",
+                            "--out", str(out)])  # no --truth: no difficulty at all
+    assert r.exit_code == 2 and "no set folder given (--truth)" in r.output
+    assert not out.exists()
+
+
+def test_difficulty_on_some_rows_only_is_bad_input(tiny, tmp_path):
+    a = tiny.make_set(tmp_path / "a", "seta", difficulty=True)
+    meta = a / "metadata.jsonl"
+    lines = meta.read_text().splitlines()
+    lines[3] = re.sub(r', "difficulty": [-0-9.e]+', "", lines[3])
+    meta.write_text("\n".join(lines) + "\n")
+    pred = _csv(tiny.make_predictions(a, condition="ft"), tmp_path / "p.csv")
+    with pytest.raises(AnalysisInputError, match=r"metadata\.jsonl: 1 of 16 rows lack "
+                                                 r"'difficulty' \(e\.g\. row 4\)"):
+        load_inputs([pred], [a])
+
+
+def test_bad_flags_and_probabilities(tiny, tmp_path):
+    a = tiny.make_set(tmp_path / "a", "seta")
+    p = tiny.make_graded_predictions(a, model="m", p_other=0.2).astype({"p_other": object})
+    p.loc[2, "p_other"] = "lots"
+    with pytest.raises(AnalysisInputError, match=r"p\.csv: p_other must be a probability.*"
+                                                 r"'lots'"):
+        load_inputs([_csv(p, tmp_path / "p.csv")])
+    ok = _csv(tiny.make_predictions(a, condition="ft"), tmp_path / "ok.csv")
+    h = tiny.make_humans(a, 4, excluded={"p0": "x"})
+    h.loc[5, "excluded"] = 7
+    path = _csv(h, tmp_path / "h.csv")
+    r = runner.invoke(app, ["analyze", ok, "--humans", path, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "h.csv: row 7: excluded must be 0 or 1, got '7'" in r.output
+    assert not (tmp_path / "o").exists()
+    h = tiny.make_humans(a, 2, excluded={"p0": "x", "p1": "y"})
+    with pytest.raises(AnalysisInputError, match="every participant is flagged excluded"):
+        load_inputs([ok], humans=_csv(h, tmp_path / "h2.csv"))
+
+
+def test_constant_observer_is_nan_with_warning_and_count(tiny, tmp_path):
+    from cubeworld.analysis import ConstantObserverWarning
+
+    a = tiny.make_set(tmp_path / "a", "seta", per_size=10)
+    good = tiny.make_predictions(a, condition="ok", skill=0.8)
+    const = tiny.make_predictions(a, condition="always-yes")
+    const = const.assign(p_yes=1.0, answer="Yes", correct=const["falls"])
+    pred = _csv(pd.concat([good, const]), tmp_path / "p.csv")
+    h = _csv(tiny.make_humans(a, 5), tmp_path / "h.csv")
+    with pytest.warns(ConstantObserverWarning, match="always-yes on seta"):
+        report = analyze([pred], tmp_path / "o", humans=h, n_boot=200, progress=False,
+                         analyses=["alignment"])
+    al = pd.read_csv(tmp_path / "o" / "alignment.csv").set_index("observer")
+    assert math.isnan(al.loc["always-yes", "pearson"]) and al.loc["always-yes", "constant"]
+    assert not al.loc["ok", "constant"] and np.isfinite(al.loc["ok", "pearson"])
+    assert "1 observer(s) gave the same value on every item" in report.read_text()
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures_stay_at_page_width_and_show_every_kind(tiny, tmp_path):
+    """Many sets and observers wrap downwards; the heatmap has baselines and humans."""
+    import matplotlib.pyplot as plt
+
+    from cubeworld.analysis.plotting import PAGE_WIDTH_IN, accuracy_heatmap, kappa_figure
+    from cubeworld.analysis.tables import accuracy_table, human_accuracy_table, kappa_results
+
+    frames, humans, sets = [], [], []
+    for i in range(4):
+        s = tiny.make_set(tmp_path / f"s{i}", f"set-{i}", sizes=(2, 3, 4), per_size=6, seed=i)
+        sets.append(s)
+        for j in range(8):
+            p = tiny.make_predictions(s, condition=f"condition-{j}", model=f"model-{j}",
+                                      rng_seed=i * 10 + j)
+            p["kind"] = ["vlm", "physics", "cnn"][j % 3]
+            frames.append(p)
+        humans.append(tiny.make_humans(s, 4, seed=i))
+    data = load_inputs(frames, sets, pd.concat(humans))
+    kinds = data.predictions.groupby("observer")["kind"].first().to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k = kappa_results(data.predictions, data.truth, data.humans, n_boot=50).kappa
+    fig = kappa_figure(k, kinds)
+    w, h = fig.get_size_inches()
+    assert w == pytest.approx(PAGE_WIDTH_IN) and h > w  # 4 sets x 9 rows: wrapped downwards
+    plt.close(fig)
+    fig = accuracy_heatmap(accuracy_table(data.predictions),
+                           human_accuracy_table(data.humans, n_boot=50), kinds)
+    assert fig.get_size_inches()[0] == pytest.approx(PAGE_WIDTH_IN)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 4  # one panel per set, stacked
+    labels = {t.get_text() for ax in panels for t in ax.get_yticklabels()}
+    assert "humans" in labels
+    assert {kinds[o] for o in labels - {"humans"}} == {"vlm", "physics", "cnn"}
+    colors = {t.get_text(): t.get_color() for t in fig.axes[0].get_yticklabels()}
+    by_kind = {}
+    for o, c in colors.items():
+        by_kind.setdefault(kinds.get(o, "humans"), set()).add(c)
+    assert all(len(c) == 1 for c in by_kind.values())  # one colour per kind ...
+    assert len({next(iter(c)) for c in by_kind.values()}) == len(by_kind)  # ... told apart
+    plt.close(fig)
