@@ -129,11 +129,28 @@ def build_tasks(cfg: StudyConfig, *, restart: bool = False, progress: bool = Tru
 
 
 def missing_labels(task: RunTask) -> str | None:
-    """The first human-responses table this run trains on that does not exist (or None)."""
+    """The first human-responses table this run trains on that does not exist (or None).
+    A set's own table (`labels: humans`) of a set the study has not made yet is not
+    missing: making the set brings it (`check_own_labels` says if it does not)."""
     for part in task.train:
-        if part.humans is not None and not part.humans.is_file():
-            return str(part.humans)
+        if part.humans is None or part.humans.is_file():
+            continue
+        own = part.humans.parent == part.set_dir
+        if own and not (part.set_dir / "metadata.jsonl").is_file():
+            continue
+        return str(part.humans)
     return None
+
+
+def check_own_labels(cfg: StudyConfig) -> None:
+    """Once the sets are made: a condition that trains on a set's own human table
+    (`labels: humans`) needs a set that has one (Lerer100 and its splits do)."""
+    for c in cfg.conditions:
+        for i, p in enumerate(c.train):
+            if p.labels.from_set and not (set_dir(cfg, p.set) / HUMAN_TABLE).is_file():
+                raise StudyInputError(
+                    f"{cfg.source}: conditions.{c.name}.train[{i}].labels: set {p.set!r} has "
+                    f"no {HUMAN_TABLE} of its own; name a table with {{humans: PATH}}")
 
 
 def check_conflicts(specs: Sequence[RunSpec]) -> None:
@@ -175,6 +192,7 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
     if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
         atomic_write_json(summary_file, summary)
     prepare_sets(cfg, needed_sets(cfg), progress=progress)
+    check_own_labels(cfg)
     prepare_models(cfg)
     tasks = build_tasks(cfg, restart=restart, progress=progress, threads=threads)
     if only:

@@ -104,13 +104,27 @@ def test_shipped_configs_load_with_the_study_grid():
     assert [m.source for m in paper.models] == ["Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2-VL-7B-Instruct"]
     assert len(paper.conditions) == 10 and paper.seeds == (0, 1, 2) and paper.epochs == 10
     assert paper.evaluation == ("towers-eval", "pyramids-eval", "lerer100")
+    assert paper.sets["lerer100"].kind == "dataset"
     joint = paper.condition("joint-5-7_3-6")
     assert [(p.set, p.n) for p in joint.train] == [("towers-5-7", 5000), ("pyramids-3-6", 5000)]
     assert paper.condition("human-towers-2-4").train[0].labels.is_human
     assert len(plan_runs(paper)) == 2 * (1 + 9 * 3)
+
+
+def test_the_quick_study_has_every_kind_and_a_leak_free_human_condition():
     quick = load_config(REPO / "studies/quick.yaml")
-    assert [c.name for c in quick.conditions] == [c.name for c in paper.conditions]
-    assert quick.evaluation == paper.evaluation and quick.models[0].is_tiny
+    assert {m.kind for m in quick.models} == {"vlm", "cnn", "physics"}
+    runs = {r.run_id: r for r in plan_runs(quick)}
+    human = next(r for r in runs.values() if r.condition.startswith("human"))
+    (part,) = quick.condition(human.condition).train
+    assert part.labels.from_set and quick.sets[part.set].kind == "split"
+    heldout = [e for e in quick.evaluation
+               if quick.sets[e].kind == "split" and quick.sets[e].part == "test"]
+    assert heldout and all(e in human.evaluation for e in heldout)
+    assert "lerer100" in human.skipped and "lerer100" not in human.evaluation
+    assert not any(r.skipped for r in runs.values() if r is not human)
+    assert "physics/zero-shot/seed-none" in runs
+    assert not any(r.model == "physics" and r.condition != "zero-shot" for r in runs.values())
 
 
 def test_cli_reports_config_errors_without_traceback(tmp_path):

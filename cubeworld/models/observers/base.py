@@ -173,12 +173,19 @@ class ObserverKind:
                          progress: bool = True, options: Mapping[str, Any] | None = None) -> Path:
         """Score `sets` into one table `out`. `options` are the command's other options
         (None = not given); one this kind has no use for is bad input, never ignored."""
+        import warnings
+
+        from cubeworld.cli_errors import show_warnings
+
         self.refuse_options(options or {}, self.command_options())
         scoring = {"batch_size": batch_size} if batch_size and "batch_size" in self.scoring_keys() else {}
         tables = tuple((Path(s), Path(out)) for s in sets)
-        self.evaluate(EvaluationJob(model=model, tables=tables, epoch=epoch, condition=condition,
-                                    seed=seed, model_label=model, scoring=scoring,
-                                    progress=progress))
+        with warnings.catch_warnings(record=True) as caught:  # e.g. a set skipped: one line
+            warnings.simplefilter("always")
+            self.evaluate(EvaluationJob(model=model, tables=tables, epoch=epoch,
+                                        condition=condition, seed=seed, model_label=model,
+                                        scoring=scoring, progress=progress))
+        show_warnings(caught)
         return Path(out)
 
     def finetune_command(self, given: Mapping[str, Any], config_file: str | Path | None = None) -> Path:

@@ -260,6 +260,39 @@ def _save_checkpoint(dest: Path, net, arch: dict, training_state: dict | None) -
     tmp.rename(dest)
 
 
+def recalibrate_batchnorm(net, images, seed: int, epoch: int, n: int = 512, batch: int = 64) -> None:
+    """Re-estimate every BatchNorm layer's running statistics for the current weights, as
+    the plain average over up to `n` training images (no augmentation, no gradient).
+
+    Why: with few images and a learning rate that moves the weights fast, the running
+    averages lag behind the weights, and scores in eval mode swing from epoch to epoch
+    (measured: 0.72 -> 0.51 -> 0.72 on 2-4 block towers in consecutive epochs). Averaging
+    the statistics afresh ("precise BN") makes each epoch's checkpoint score what its
+    weights learned. The images are drawn with a generator seeded by (seed, epoch), so a
+    resumed run recalibrates exactly as an uninterrupted one.
+    """
+    import torch
+    from torch import nn
+
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not norms or len(images) == 0:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    g = torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
+    idx = torch.randperm(len(images), generator=g)[:n]
+    was_training = net.training
+    net.train()
+    with torch.no_grad():
+        for i in range(0, len(idx), batch):
+            net(images[idx[i:i + batch]].float() / 255.0)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.train(was_training)
+
+
 def checkpoint_dir(out: Path, epoch: int) -> Path:
     return out / "checkpoints" / f"epoch-{epoch}"
 
@@ -465,6 +498,7 @@ def train_cnn(config: CnnConfig) -> Path:
         bar.close()
         append_jsonl(out / LOG_FILE, {"kind": "epoch", "epoch": epoch, "step": step,
                                       "loss": sum(losses) / max(len(losses), 1)})
+        recalibrate_batchnorm(net, images, config.seed, epoch)
         _save_checkpoint(checkpoint_dir(out, epoch), net, arch, {
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "rng": _rng_state(generator), "step": step, "epoch": epoch})

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -293,8 +294,10 @@ class PhysicsObserver(ObserverKind):
             for set_dir in set_dirs:
                 s = load_set(set_dir, check_images=False)
                 reason = self.skip_reason(s)
-                if reason:
-                    raise ObserverError(f"{s.root}: {reason}")
+                if reason:  # photos: skipped with one line, never an error
+                    warnings.warn(f"{s.name}: skipped by the physics observer: {reason}",
+                                  stacklevel=2)
+                    continue
                 done = writer.done_keys()
                 rows = {r.stimulus_id: r for r in s.rows
                         if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id,
@@ -310,7 +313,8 @@ class PhysicsObserver(ObserverKind):
                                     "answer": answer, "correct": answer == r.answer}])
 
                 simulate_items(items, settings, progress=job.progress, on_result=write)
-            out.append(writer.finish())
+            if writer.log.exists():
+                out.append(writer.finish())
         return out
 
 
