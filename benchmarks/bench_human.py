@@ -32,7 +32,7 @@ from PIL import Image
 from cubeworld.formats.sets import StimulusRow
 from cubeworld.human.study import create_human_study
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import TOWER_PROMPT
+from cubeworld.stimuli.families import get_family
 
 
 def make_set(root: Path, n: int) -> Path:
@@ -42,7 +42,7 @@ def make_set(root: Path, n: int) -> Path:
         falls = i % 2 == 0
         Image.new("RGB", (32, 32), (i % 255, 80, 160)).save(root / f"images/t{i}.png")
         row = StimulusRow(f"tower-s0-n3-{i:05d}", f"images/t{i}.png", "tower", 3, falls,
-                          answer_for(falls), TOWER_PROMPT)
+                          answer_for(falls), get_family("tower").prompt)
         lines.append(json.dumps(row.to_record()))
     (root / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     return root

@@ -1,10 +1,14 @@
-"""Benchmark of the models stage on the tiny Qwen2-VL (CPU, one thread).
+"""Benchmark of the models stage: every tiny model family side by side (CPU, one thread).
 
-Prints images/s for Yes/No scoring (batch 1 vs batched) and samples/s for fine-tuning
-(LoRA and full) at 224 and 448 px, and the baseline to beat: the predecessor study's
-per-image loop that calls `generate` with batch size 1 and parses the text.
+Per family, at one image size (224 px by default): the baseline to beat, the predecessor
+study's per-image loop (`generate` with batch size 1, then parse "yes"/"no" from the text);
+Yes/No scoring one by one and batched (images/s, PNG decoding and preprocessing included);
+the speed-up of batched scoring over the baseline; and LoRA training (samples/s: forward,
+backward and AdamW step, with the family's architecture-derived LoRA targets). The image
+tokens column says how many tokens an image costs the decoder in that family.
 
-    .venv/bin/python benchmarks/bench_models.py [--images 48] [--model DIR] [--threads 1]
+    .venv/bin/python benchmarks/bench_models.py [--families qwen2-vl,smolvlm] [--px 224]
+        [--images 48] [--batch-size 8] [--train-steps 4] [--clock cpu|wall] [--threads 1]
 
 Rates are per second of this process's CPU time by default (`--clock cpu`): with one
 torch thread that is the compute an image costs, and it stays meaningful on a machine
@@ -28,7 +32,7 @@ def make_images(root: Path, n: int, size: int = 448):
     from PIL import Image, ImageDraw
 
     from cubeworld.models.inputs import Example
-    from cubeworld.tasks import TOWER_PROMPT
+    from cubeworld.stimuli.families import get_family
 
     rng = np.random.default_rng(0)
     shade = np.linspace(90, 200, size, dtype=np.float32)[:, None, None]
@@ -46,7 +50,7 @@ def make_images(root: Path, n: int, size: int = 448):
             draw.rectangle([x - w // 2, y, x + w // 2, y + h], fill=colour, outline=(20, 20, 20))
         path = root / f"img{i:04d}.png"
         img.save(path)
-        items.append(Example(f"bench-{i}", path, TOWER_PROMPT, label=bool(i % 2)))
+        items.append(Example(f"bench-{i}", path, get_family("tower").prompt, label=bool(i % 2)))
     return items
 
 
@@ -77,21 +81,17 @@ def scoring_rate(bundle, items, batch_size: int) -> float:
     return len(items) / (CLOCK() - start)
 
 
-def forward_rate(bundle, items, batch_size: int) -> float:
-    """Model compute alone: batches encoded beforehand (images decoded and resized)."""
+def image_tokens(bundle, item) -> int:
+    """How many image tokens one image costs the decoder (the family's placeholder count)."""
     from cubeworld.models.inputs import encode_prompts
-    from cubeworld.models.scoring import score_encoded
 
-    batches = [encode_prompts(bundle.processor, items[i : i + batch_size])
-               for i in range(0, len(items), batch_size)]
-    score_encoded(bundle, batches[0])
-    start = CLOCK()
-    for b in batches:
-        score_encoded(bundle, b)
-    return len(items) / (CLOCK() - start)
+    ids = encode_prompts(bundle.processor, [item])["input_ids"][0].tolist()
+    image_id = getattr(bundle.processor, "image_token_id", None)
+    return sum(1 for t in ids if t == image_id)
 
 
-def training_rate(model_dir, items, max_pixels: int, method: str, batch_size: int, steps: int) -> float:
+def training_rate(model_dir, items, px: int, method: str, batch_size: int, steps: int):
+    """(samples/s, trainable parameters) of `method` training steps on the model."""
     import torch
 
     from cubeworld.models import FinetuneConfig, load_model
@@ -99,7 +99,7 @@ def training_rate(model_dir, items, max_pixels: int, method: str, batch_size: in
     from cubeworld.models.training import _wrap_for_training
 
     cfg = FinetuneConfig(model=str(model_dir), train="-", out="-", method=method)
-    b = _wrap_for_training(load_model(model_dir, max_pixels=max_pixels), cfg, method)
+    b = _wrap_for_training(load_model(model_dir, image_size=px), cfg, method)
     params = [p for p in b.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     b.model.train()
@@ -117,13 +117,14 @@ def training_rate(model_dir, items, max_pixels: int, method: str, batch_size: in
         chunk = items[(s * batch_size) % len(items):][:batch_size] or items[:batch_size]
         step(chunk)
         done += len(chunk)
-    return done / (CLOCK() - start)
+    return done / (CLOCK() - start), sum(p.numel() for p in params)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", default=None, help="comma-separated (default: every tiny family)")
+    ap.add_argument("--px", type=int, default=224, help="image size (images made at this size too)")
     ap.add_argument("--images", type=int, default=48)
-    ap.add_argument("--model", type=Path, default=None, help="a model folder (default: build tiny)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--train-steps", type=int, default=4)
@@ -136,38 +137,37 @@ def main() -> None:
 
     import torch
 
+    from cubeworld.models import build_tiny_model, load_model
+    from cubeworld.models.families import MODEL_FAMILIES
+
     torch.set_num_threads(args.threads)
     random.seed(0)
     torch.manual_seed(0)
-    from cubeworld.models import build_tiny_model, load_model
-
+    families = args.families.split(",") if args.families else list(MODEL_FAMILIES.names())
+    bs = args.batch_size
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model_dir = args.model or build_tiny_model(tmp / "tiny")
-        print(f"model {model_dir}  images {args.images} (PNGs of the measured size)  threads {args.threads}  "
-              f"torch {torch.__version__}  clock {args.clock}")
-        bs = args.batch_size
-        print(f"{'px':>4} {'baseline':>10} {'score b1':>9} {'score b' + str(bs):>9} {'speedup':>8} "
-              f"{'fwd b1':>8} {'fwd b' + str(bs):>8} {'lora train':>11} {'full train':>11}")
-        for px in (224, 448):
-            # Images of the measured size, as a set generated with `--resolution px` is.
-            folder = tmp / f"images-{px}"
-            folder.mkdir()
-            items = make_images(folder, args.images, size=px)
-            b = load_model(model_dir, max_pixels=px * px)
+        folder = tmp / f"images-{args.px}"
+        folder.mkdir()
+        items = make_images(folder, args.images, size=args.px)
+        print(f"{args.images} PNGs of {args.px} px, image_size {args.px}, threads {args.threads}, "
+              f"torch {torch.__version__}, clock {args.clock}")
+        print(f"{'family':<16} {'img tok':>7} {'baseline':>10} {'score b1':>9} "
+              f"{'score b' + str(bs):>9} {'speedup':>8} {'LoRA train':>12} {'LoRA params':>11}")
+        for family in families:
+            model_dir = build_tiny_model(tmp / family, family=family)
+            b = load_model(model_dir, image_size=args.px)
+            tokens = image_tokens(b, items[0])
             base = baseline_generate_loop(b, items[: max(8, args.images // 4)], args.baseline_tokens)
             one = scoring_rate(b, items, 1)
-            many = scoring_rate(b, items, args.batch_size)
-            f1 = forward_rate(b, items, 1)
-            fb = forward_rate(b, items, args.batch_size)
-            lora = training_rate(model_dir, items, px * px, "lora", args.batch_size, args.train_steps)
-            full = training_rate(model_dir, items, px * px, "full", args.batch_size, args.train_steps)
-            print(f"{px:>4} {base:>6.1f}/s {one:>7.1f}/s {many:>7.1f}/s {many / base:>7.1f}x "
-                  f"{f1:>6.1f}/s {fb:>6.1f}/s {lora:>6.1f} sa/s {full:>6.1f} sa/s")
-        print(f"baseline: per-image generate(max_new_tokens={args.baseline_tokens}) + text parsing "
-              "(images/s); score: PNG decode + processor + one forward (images/s); speedup = "
-              "batched scoring / baseline; fwd: the forward pass alone on encoded batches; "
-              "train: samples/s (forward + backward + AdamW step)")
+            many = scoring_rate(b, items, bs)
+            lora, trainable = training_rate(model_dir, items, args.px, "lora", bs, args.train_steps)
+            print(f"{family:<16} {tokens:>7} {base:>8.1f}/s {one:>7.1f}/s {many:>7.1f}/s "
+                  f"{many / base:>7.1f}x {lora:>6.1f} sa/s {trainable:>11,}", flush=True)
+        print(f"img tok: image tokens per image in the decoder; baseline: per-image "
+              f"generate(max_new_tokens={args.baseline_tokens}) + text parsing (images/s); score: "
+              "PNG decode + processor + one forward (images/s); speedup = batched scoring / "
+              f"baseline; LoRA train: samples/s at batch {bs} (forward + backward + AdamW step)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ Qwen2-VL-2B-Instruct (same classes, same compute per image; its answers mean not
    column.
 3. Speed at the study's size: the predecessor's per-image `generate` + parse loop vs
    batched Yes/No scoring at 448 px, and QLoRA training steps on the 4-bit base.
+4. Every tiny model family (`cubeworld.models.families`): QLoRA on the 4-bit base learns
+   the colour task, and batched scoring in the default dtype (bf16 on CUDA) agrees with
+   one-by-one scoring.
 
 Each part prints its figures and a PASS/FAIL line; the JSON file holds them all.
 """
@@ -54,7 +57,7 @@ SHAPES = {
 
 def _tiny_shape() -> dict:
     """The tiny model's own layer sizes, in the form of SHAPES (a CPU smoke test)."""
-    from cubeworld.models.tiny import TEXT_CONFIG, VISION_CONFIG, VOCAB_SIZE
+    from cubeworld.models.families.qwen2_vl import TEXT_CONFIG, VISION_CONFIG, VOCAB_SIZE
 
     return dict(text=dict(TEXT_CONFIG, vocab_size=VOCAB_SIZE), vision=dict(VISION_CONFIG),
                 tie_word_embeddings=False)
@@ -207,14 +210,13 @@ def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, b
 
     from benchmarks.bench_models import make_images
     from cubeworld.models.inputs import encode_prompts, encode_training, to_device
-    from cubeworld.models.loading import set_max_pixels
     from cubeworld.models.scoring import score_items
 
     folder = tmp / "images-448"
     folder.mkdir()
     items = make_images(folder, n_images, size=448)
     b = build_shaped(tiny, shape, device)
-    set_max_pixels(b.processor, 448 * 448)
+    b.set_image_size(max_pixels=448 * 448)
     params = sum(p.numel() for p in b.model.parameters())
     tok = b.processor.tokenizer
 
@@ -295,6 +297,40 @@ def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, b
     return figures["speedup_vs_generate10"] > 1.0, figures
 
 
+@part("qlora-families")
+def check_families(tmp: Path, device: str, train: Path, held: Path):
+    from cubeworld.formats.sets import load_set
+    from cubeworld.models import FinetuneConfig, build_tiny_model, finetune, load_model
+    from cubeworld.models.families import MODEL_FAMILIES
+    from cubeworld.models.inputs import example_of
+    from cubeworld.models.scoring import score_items
+
+    s = load_set(held)
+    items = [example_of(s.root, r) for r in s.rows[:8]]
+    figures, ok = {}, True
+    for family in MODEL_FAMILIES.names():
+        model = build_tiny_model(tmp / f"tiny-{family}", family=family)
+        run = tmp / f"family-{family}"
+        start = time.perf_counter()
+        finetune(FinetuneConfig(model=str(model), train=str(train), out=str(run), method="qlora",
+                                device=device, epochs=2, max_items=48, batch_size=8, lr=5e-3,
+                                warmup_steps=0, scheduler="constant", eval_sets=[str(held)],
+                                progress=False))
+        seconds = time.perf_counter() - start
+        acc = _accuracy(run, "held-out", 2)
+        state = json.loads((run / "state.json").read_text())
+        b = load_model(model, device=device)
+        single = [score_items(b, [it])[0] for it in items]
+        batched = score_items(b, items, len(items))
+        diff = max(abs(x - y) for x, y in zip(single, batched))
+        figures[family] = {"accuracy_by_epoch": acc, "train_seconds": round(seconds, 1),
+                           "quantize": state["effective"]["quantize"],
+                           "lora_modules": state["effective"]["lora_targets"]["count"],
+                           "scoring_dtype": b.dtype, "batched_vs_single_max_diff": round(diff, 6)}
+        ok &= acc[-1] >= 0.9 and diff < (2e-2 if b.dtype != "float32" else 1e-5)
+    return ok, figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default=None, help="default: cuda when available")
@@ -303,7 +339,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--train-steps", type=int, default=5)
-    ap.add_argument("--parts", default="qlora-tiny,scoring-tiny,speed-study-size")
+    ap.add_argument("--parts", default="qlora-tiny,scoring-tiny,speed-study-size,qlora-families")
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = ap.parse_args()
 
@@ -337,6 +373,8 @@ def main() -> None:
             check_scoring(tmp, tiny, device, held)
         if "speed-study-size" in parts:
             check_speed(tmp, tiny, device, args.shape, args.images, args.batch_size, args.train_steps)
+        if "qlora-families" in parts:
+            check_families(tmp, device, train, held)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(RESULTS, indent=2) + "\n")

@@ -4,7 +4,7 @@ The toolkit grows by registering things, never by adding `if name == ...` branch
 stage: a stimulus family (`cubeworld.stimuli.families.FAMILIES`), an observer kind
 (`cubeworld.models.observers.OBSERVERS`), an analysis (`cubeworld.analysis.ANALYSES`),
 an external data set (`cubeworld.datasets.DATASETS`), a tiny model family
-(`cubeworld.models.tiny_families.TINY_FAMILIES`). Each is one module plus one entry.
+(`cubeworld.models.families.MODEL_FAMILIES`). Each is one module plus one entry.
 
 Entries may be given as `"package.module:attribute"` strings, loaded on first use, so
 that listing names (`cubeworld --help`, config validation) imports no heavy library.

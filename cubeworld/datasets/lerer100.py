@@ -27,7 +27,7 @@ from cubeworld.formats.predictions import PREDICTION_COLUMNS, validate_predictio
 from cubeworld.formats.responses import validate_responses
 from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, METADATA_FILE, StimulusRow
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import TOWER, get_task
+from cubeworld.stimuli.families import TOWER, get_family
 
 LERER100_NAME = "lerer100"
 ID_PREFIX = "lerer-"
@@ -97,7 +97,7 @@ def read_lerer100(src: str | Path) -> Lerer100:
             f"{root / 'stimuli.csv'}: falls must be 0 or 1, got "
             f"{stimuli.loc[bad, 'falls'].iloc[0]}"
         )
-    sizes = get_task(TOWER).sizes
+    sizes = get_family(TOWER).sizes
     bad = ~stimuli["n_blocks"].isin(sizes)
     if bad.any():
         raise Lerer100Error(
@@ -121,7 +121,7 @@ def read_lerer100(src: str | Path) -> Lerer100:
 
 
 def _rows(data: Lerer100) -> list[StimulusRow]:
-    task = get_task(TOWER)
+    task = get_family(TOWER)
     rows = []
     for rec in data.stimuli.sort_values("image_id").itertuples(index=False):
         falls = bool(int(rec.falls))

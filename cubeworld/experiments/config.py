@@ -71,7 +71,7 @@ from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the conf
     TrainPart,
 )
 from cubeworld.formats.yamlfile import read_yaml
-from cubeworld.tasks import TASKS
+from cubeworld.stimuli.families import FAMILIES
 
 import re
 
@@ -420,12 +420,12 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
                        seed=r.int_(s["seed"], f"{key}.seed", 0))
     r.only(s, key, {"domain", "sizes", "per_size", "seed", "resolution"})
     domain = s["domain"]
-    if domain not in TASKS:
-        raise r.error(f"{key}.domain", f"unknown domain {domain!r}; expected one of {sorted(TASKS)}")
+    if domain not in FAMILIES:
+        raise r.error(f"{key}.domain", f"unknown domain {domain!r}; expected one of {sorted(FAMILIES)}")
     sizes = [r.int_(x, f"{key}.sizes[{i}]", 1) for i, x in enumerate(r.list_(s.get("sizes"), f"{key}.sizes"))]
-    bad = [x for x in sizes if x not in TASKS[domain].sizes]
+    bad = [x for x in sizes if x not in FAMILIES.get(domain).sizes]
     if bad:
-        raise r.error(f"{key}.sizes", f"{bad[0]} blocks is not a {domain} size; expected some of {list(TASKS[domain].sizes)}")
+        raise r.error(f"{key}.sizes", f"{bad[0]} blocks is not a {domain} size; expected some of {list(FAMILIES.get(domain).sizes)}")
     for k in ("per_size", "seed"):
         if k not in s:
             raise r.error(f"{key}.{k}", "missing (required with domain)")

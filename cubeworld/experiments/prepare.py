@@ -63,7 +63,7 @@ def _expected_identity(name: str, spec: SetSpec) -> dict:
         from cubeworld.stimuli.presets import preset_identity
 
         return preset_identity(spec.preset)
-    from cubeworld.stimuli.generate import identity_for
+    from cubeworld.stimuli import identity_for
 
     return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed,
                         resolution=spec.resolution, name=name)
@@ -72,7 +72,7 @@ def _expected_identity(name: str, spec: SetSpec) -> dict:
 def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
     """Refuse a set folder that a generator of another version or other arguments made:
     its images and labels may differ from what this config makes."""
-    from cubeworld.stimuli.generate import identity_diff
+    from cubeworld.stimuli import identity_diff
 
     card = _card(cfg, name, target)
     expected = _expected_identity(name, spec)

@@ -21,7 +21,7 @@ from typing import Any
 
 from cubeworld.errors import CubeworldError
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import TASKS
+from cubeworld.stimuli.families import FAMILIES
 
 CARD_FILE = "dataset.json"
 METADATA_FILE = "metadata.jsonl"
@@ -40,7 +40,7 @@ class StimulusRow:
 
     stimulus_id: str
     file_name: str  # relative to the set folder, e.g. "images/tower-2-00001.png"
-    domain: str  # "tower" or "pyramid"
+    domain: str  # a registered stimulus family ("tower", "pyramid", ...)
     n_blocks: int
     falls: bool  # ground truth; True means the correct answer is "Yes"
     answer: str  # "Yes" or "No"
@@ -60,13 +60,25 @@ class StimulusRow:
         record.update(self.extra)
         return record
 
+    @property
+    def difficulty(self) -> float | None:
+        """How clearly the answer is "No" (contract B; larger = more clearly "No"): the
+        row's `difficulty` column, else the family's measure computed from the recorded
+        scene and outcome (sets of generator 1.0.0 do not store it); None for rows without
+        them, such as photos."""
+        if self.extra.get("difficulty") is not None:
+            return float(self.extra["difficulty"])
+        return FAMILIES.get(self.domain).difficulty_of(self.to_record())
+
     @classmethod
     def from_record(cls, record: dict[str, Any], where: str = "row") -> "StimulusRow":
         missing = [c for c in REQUIRED_COLUMNS if c not in record]
         if missing:
             raise SetFormatError(f"{where}: missing column(s) {missing}")
-        if record["domain"] not in TASKS:
-            raise SetFormatError(f"{where}: unknown domain {record['domain']!r}")
+        if not isinstance(record["domain"], str) or record["domain"] not in FAMILIES:
+            raise SetFormatError(
+                f"{where}: unknown domain {record['domain']!r}: expected one of {', '.join(FAMILIES.names())}"
+            )
         falls = record["falls"]
         if not isinstance(falls, bool):
             raise SetFormatError(f"{where}: 'falls' must be true or false, got {falls!r}")

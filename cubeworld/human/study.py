@@ -34,7 +34,7 @@ from cubeworld.human.config import (
     load_human_config,
     save_human_config,
 )
-from cubeworld.tasks import get_task
+from cubeworld.stimuli.families import get_family
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def create_human_study(
                 f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study "
                 "that has data"
             )
-    task = get_task(domains[0])
+    task = get_family(domains[0])
     rows = list(stim_set.rows)
     random.Random(seed).shuffle(rows)  # pool order for spread; irrelevant for same
 

@@ -2,10 +2,15 @@
 
 Public API (see docs/CONTRACTS.md):
 
-- `build_tiny_model(out, seed=0) -> Path`: a tiny random Qwen2-VL, built offline.
-- `load_model(name_or_path, *, adapter=None, quantize=None, device=None) -> ModelBundle`.
+- `build_tiny_model(out, seed=0, *, family="qwen2-vl", vocab_size=None) -> Path`: a tiny
+  random VLM of a model family (`MODEL_FAMILIES`), built offline.
+- `load_model(name_or_path, *, adapter=None, quantize=None, device=None, image_size=None,
+  max_pixels=None, dtype=None) -> ModelBundle`.
 - `evaluate(model, sets, out, ...) -> Path`: the prediction table (P(Yes) per stimulus).
 - `FinetuneConfig` and `finetune(config) -> Path`: the study's fine-tuning, resumable.
+- `resolve_targets(model, ...)`: the LoRA targets found by walking the architecture.
+- `check_overrides(section, mapping, where)`: the keys a study's per-model `training:` /
+  `scoring:` block may set.
 - `DEFAULTS`: the study's hyperparameters, read from `defaults.yaml` (one source of truth).
 
 Names are imported lazily so that `cubeworld --help` does not import torch.
@@ -31,6 +36,17 @@ _EXPORTS = {
     "checkpoint_dir": "cubeworld.models.training",
     "predictions_path": "cubeworld.models.training",
     "VideoFreeQwen2VLProcessor": "cubeworld.models.processor",
+    "VideoFreeQwen2_5_VLProcessor": "cubeworld.models.processor",
+    "VideoFreeLlavaOnevisionProcessor": "cubeworld.models.processor",
+    "MODEL_FAMILIES": "cubeworld.models.families",
+    "ModelFamily": "cubeworld.models.families",
+    "family_of": "cubeworld.models.families",
+    "resolve_targets": "cubeworld.models.lora",
+    "LoraTargets": "cubeworld.models.lora",
+    "check_overrides": "cubeworld.models.overrides",
+    "training_keys": "cubeworld.models.overrides",
+    "scoring_keys": "cubeworld.models.overrides",
+    "AnswerScore": "cubeworld.models.scoring",
     "ModelsError": "cubeworld.models.errors",
     "ModelNotFoundError": "cubeworld.models.errors",
     "AnswerTokenError": "cubeworld.models.errors",

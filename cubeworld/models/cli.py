@@ -14,7 +14,8 @@ import typer
 from cubeworld.cli_errors import user_errors
 from cubeworld.errors import check_writable
 
-models_app = typer.Typer(no_args_is_help=True, help="Build and inspect models (tiny offline Qwen2-VL).")
+models_app = typer.Typer(no_args_is_help=True,
+                         help="Build and inspect models (tiny offline VLMs of several families).")
 
 
 def _threads() -> None:
@@ -27,27 +28,37 @@ def _threads() -> None:
         torch.set_num_threads(int(os.environ.get("CUBEWORLD_THREADS", "1")))
 
 
-def _max_pixels(image_size: Optional[int], max_pixels: Optional[int]) -> Optional[int]:
+def _image_size(image_size: Optional[int], max_pixels: Optional[int]) -> None:
+    """The one image-size option: check it before any work (the family maps it later)."""
     if image_size is not None and max_pixels is not None:
         raise typer.BadParameter("give --image-size or --max-pixels, not both")
-    if image_size is not None:
-        if image_size < 28:
-            raise typer.BadParameter(f"--image-size {image_size}: at least 28 px")
-        return image_size * image_size
-    return max_pixels
+    if image_size is not None and image_size < 28:
+        raise typer.BadParameter(f"--image-size {image_size}: at least 28 px")
+    if max_pixels is not None and max_pixels < 28 * 28:
+        raise typer.BadParameter(f"--max-pixels {max_pixels}: at least 784 (28 x 28)")
+
+
+def _family_help() -> str:
+    from cubeworld.models.families import MODEL_FAMILIES
+
+    return "Model family: " + ", ".join(MODEL_FAMILIES.names()) + "."
 
 
 @models_app.command("build-tiny")
 def build_tiny(
     out: Path = typer.Option(..., "--out", help="Folder to write the model to (new or empty)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights."),
+    family: str = typer.Option("qwen2-vl", "--family", help=_family_help()),
 ) -> None:
-    """Build the tiny random Qwen2-VL (offline) used by tests and the CPU demo."""
+    """Build a tiny random VLM of a model family (offline), for tests and the CPU demo."""
     with user_errors():
+        from cubeworld.models.families import get_family
+
+        get_family(family)  # an unknown family is refused before anything is checked or written
         check_writable(out)
         from cubeworld.models.tiny import build_tiny_model
 
-        path = build_tiny_model(out, seed=seed)
+        path = build_tiny_model(out, seed=seed, family=family)
     typer.echo(str(path))
 
 
@@ -55,19 +66,29 @@ def build_tiny(
 def info(
     model: str = typer.Option(..., "--model", help="Hub id or local folder."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="peft adapter folder."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size N (N x N pixels)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
 ) -> None:
-    """Load a model and print its answer tokens, size and image resolution."""
+    """Load a model; print its family, answer tokens, size, image size and LoRA modules."""
     import json
 
+    _image_size(image_size, max_pixels)
     with user_errors():
         from cubeworld.models.loading import load_model
+        from cubeworld.models.lora import resolve_targets
 
-        b = load_model(model, adapter=adapter)
+        b = load_model(model, adapter=adapter, image_size=image_size, max_pixels=max_pixels)
+        base = b.model.get_base_model() if hasattr(b.model, "get_base_model") else b.model
+        targets = resolve_targets(base).summary()
         tok = b.processor.tokenizer
         typer.echo(json.dumps({**b.info, "model": b.name, "adapter": b.adapter,
+                               "image_size_mechanism": b.family.image_size_mechanism,
                                "yes": [b.yes_id, tok.convert_ids_to_tokens(b.yes_id)],
-                               "no": [b.no_id, tok.convert_ids_to_tokens(b.no_id)]},
+                               "no": [b.no_id, tok.convert_ids_to_tokens(b.no_id)],
+                               "lora_targets": targets},
                               indent=2, default=str))
+        typer.echo(f"LoRA modules (target_modules: auto): {targets['count']} "
+                   f"({targets['vision']} vision, {targets['decoder']} decoder)")
 
 
 def evaluate_cmd(
@@ -80,15 +101,16 @@ def evaluate_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Value of the seed column."),
     epoch: int = typer.Option(0, "--epoch", min=0, help="Value of the epoch column."),
     free_text: bool = typer.Option(False, "--free-text", help="Also generate a few tokens."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Max image side: max_pixels = N*N."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Max image pixels (w*h)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size N (a budget of N x N pixels)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="4bit or 8bit (bitsandbytes)."),
     device: Optional[str] = typer.Option(None, "--device", help="cuda / cpu (default: cuda if there)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 / bfloat16 / float16."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes decoding images ahead."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Score stimulus sets: P(Yes) from the Yes/No logits, one row per stimulus."""
-    mp = _max_pixels(image_size, max_pixels)
+    _image_size(image_size, max_pixels)
     with user_errors():
         check_writable(out, folder=False)
         _threads()
@@ -106,8 +128,8 @@ def evaluate_cmd(
 
         path = evaluate(model, sets, out, adapter=adapter, batch_size=batch_size,
                         condition=condition, seed=seed, epoch=epoch, free_text=free_text,
-                        progress=progress, max_pixels=mp, quantize=quantize, device=device,
-                        num_workers=workers)
+                        progress=progress, image_size=image_size, max_pixels=max_pixels,
+                        quantize=quantize, device=device, dtype=dtype, num_workers=workers)
     typer.echo(str(path))
 
 
@@ -131,15 +153,20 @@ def finetune_cmd(
     eval_sets: list[Path] = typer.Option([], "--eval-set", help="Evaluate after each epoch (repeatable)."),
     eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", min=1),
     condition: Optional[str] = typer.Option(None, "--condition", help="condition column of predictions."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Max image side: max_pixels = N*N."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Max image pixels (w*h)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size N (a budget of N x N pixels)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
+    target_modules: Optional[str] = typer.Option(
+        None, "--target-modules", help="LoRA targets: auto (default), a regex, or names joined by commas."),
+    lora_extra: list[str] = typer.Option(
+        [], "--lora-extra", help="Also wrap this named group (e.g. projector) or regex (repeatable)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 / bfloat16 / float16."),
     device: Optional[str] = typer.Option(None, "--device"),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes decoding images ahead."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with FinetuneConfig fields."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Fine-tune a VLM on Yes/No answers (the study's LoRA/QLoRA procedure), resumable."""
-    mp = _max_pixels(image_size, max_pixels)
+    _image_size(image_size, max_pixels)
     with user_errors():
         check_writable(out)
         from cubeworld.models.config import FinetuneConfig, MixSource
@@ -148,9 +175,15 @@ def finetune_cmd(
                      label_policy=label_policy, method=method, backend=backend, epochs=epochs,
                      max_items=max_items, seed=seed, lr=lr, batch_size=batch_size,
                      grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha,
-                     eval_batch_size=eval_batch_size, condition=condition, max_pixels=mp,
-                     device=device, num_workers=workers, progress=progress)
+                     eval_batch_size=eval_batch_size, condition=condition, image_size=image_size,
+                     max_pixels=max_pixels, dtype=dtype, device=device, num_workers=workers,
+                     progress=progress)
         fields = {k: v for k, v in given.items() if v is not None}
+        if target_modules is not None:
+            names = [t.strip() for t in target_modules.split(",") if t.strip()]
+            fields["target_modules"] = names if len(names) > 1 else target_modules
+        if lora_extra:
+            fields["lora_extra"] = list(lora_extra)
         if mix:
             fields["mix"] = [MixSource.parse(m) for m in mix]
         if eval_sets:

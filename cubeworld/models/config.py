@@ -21,6 +21,7 @@ DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 METHODS = ("auto", "qlora", "lora", "full")
 BACKENDS = ("auto", "transformers", "unsloth")
 LABEL_POLICIES = ("majority", "each")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @lru_cache(maxsize=1)
@@ -91,10 +92,18 @@ class FinetuneConfig:
     lora_r: int = _d("lora_r")
     lora_alpha: int = _d("lora_alpha")
     lora_dropout: float = _d("lora_dropout")
-    target_modules: str = _d("target_modules")
+    # LoRA targets: "auto" = the linear layers of the vision and decoder blocks, found by
+    # walking the model (`cubeworld.models.lora`), or a regex / list of names (peft's).
+    target_modules: str | list[str] = _d("target_modules")
+    lora_extra: list[str] = field(default_factory=list)  # named groups (lora_targets.yaml) or regexes
+    lora_exclude: list[str] = field(default_factory=list)  # regexes left out of "auto"
     eval_sets: list[str] = field(default_factory=list)
     eval_batch_size: int = 8
-    max_pixels: int | None = None  # image resolution cap (e.g. 224*224); None = the model's
+    # The one image-size option: image_size N = a budget of N x N pixels, or max_pixels;
+    # each model family maps it onto its processor. None = the model's own.
+    image_size: int | None = None
+    max_pixels: int | None = None
+    dtype: str | None = None  # float32 / bfloat16 / float16; None = bfloat16 on CUDA, else float32
     condition: str = ""  # the `condition` column of the predictions written
     adapter_label: str | None = None  # the `adapter` column; default: the run folder's name
     model_label: str | None = None  # the `model` column; default: `model` (id or path)
@@ -116,9 +125,33 @@ class FinetuneConfig:
         for name in ("epochs", "max_items", "batch_size", "grad_accum", "lora_r"):
             if int(getattr(self, name)) < 1:
                 raise ModelsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.image_size is not None and self.max_pixels is not None:
+            raise ModelsError(f"give image_size ({self.image_size}) or max_pixels "
+                              f"({self.max_pixels}), not both")
+        for name in ("image_size", "max_pixels"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ModelsError(f"{name} must be a positive whole number of pixels, got {value!r}")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ModelsError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+        if isinstance(self.target_modules, (list, tuple)):
+            self.target_modules = [str(t) for t in self.target_modules]
+        elif not isinstance(self.target_modules, str) or not self.target_modules:
+            raise ModelsError(f"target_modules must be 'auto', a regex or a list of module "
+                              f"names, got {self.target_modules!r}")
+        for name in ("lora_extra", "lora_exclude"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise ModelsError(f"{name} must be a list of names or regexes, got {value!r}")
+            setattr(self, name, [str(v) for v in value])
         total = sum(m.fraction for m in self.mix)
         if total >= 1:
             raise ModelsError(f"mix fractions add up to {total:g}; the train set needs a share > 0")
+
+    @property
+    def pixel_budget(self) -> int | None:
+        """The image-size option as a pixel budget (image_size N = N x N), None = the model's."""
+        return self.image_size**2 if self.image_size is not None else self.max_pixels
 
     @property
     def train_fraction(self) -> float:
@@ -131,8 +164,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FinetuneConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
+        unknown = set(d) - set(field_names())
         if unknown:
             raise ModelsError(f"unknown FinetuneConfig field(s): {sorted(unknown)}")
         return cls(**d)
@@ -147,3 +179,8 @@ class FinetuneConfig:
 
     # Fields that may change when a run is resumed (they do not change what is trained).
     RESUMABLE_CHANGES = ("out", "progress", "eval_sets", "eval_batch_size", "device", "num_workers")
+
+
+def field_names() -> tuple[str, ...]:
+    """Every FinetuneConfig field: what a study's per-model `training:` block may override."""
+    return tuple(f.name for f in fields(FinetuneConfig))

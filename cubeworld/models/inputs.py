@@ -48,20 +48,42 @@ def open_image(path: Path):
 
 def encode_prompts(processor: Any, items: Sequence[Example]) -> dict[str, Any]:
     """Left-padded batch of chat-templated prompts with their images (generation prompt on)."""
+    return encode_images(processor, items, [open_image(it.image) for it in items])
+
+
+def encode_images(processor: Any, items: Sequence[Example], images: Sequence[Any]) -> dict[str, Any]:
+    """`encode_prompts` with the images already opened."""
     texts = [
         processor.apply_chat_template(messages_for(it.prompt), tokenize=False,
                                       add_generation_prompt=True)
         for it in items
     ]
-    images = [open_image(it.image) for it in items]
     tokenizer = processor.tokenizer
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
-        batch = processor(text=texts, images=images, padding=True, return_tensors="pt")
+        batch = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
     finally:
         tokenizer.padding_side = old_side
     return dict(batch)
+
+
+@dataclass
+class Encoded:
+    """A scoring batch and, per item, the size its image is fed at ("HxW", "" if unknown)."""
+
+    batch: dict[str, Any]
+    fed_sizes: list[str]
+
+
+def encode_for_scoring(processor: Any, family: Any, items: Sequence[Example]) -> Encoded:
+    """The batch `encode_prompts` makes, plus the image size each item is fed at."""
+    images = [open_image(it.image) for it in items]
+    sizes = []
+    for im in images:
+        hw = family.fed_size(processor, im.height, im.width)
+        sizes.append(f"{hw[0]}x{hw[1]}" if hw else "")
+    return Encoded(encode_images(processor, items, images), sizes)
 
 
 def encode_training(processor: Any, items: Sequence[Example], yes_id: int, no_id: int) -> dict[str, Any]:
@@ -103,19 +125,73 @@ def to_device(batch: dict[str, Any], device: str, dtype=None) -> dict[str, Any]:
     return out
 
 
-def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0):
+_WORKER_ENCODE = None
+
+
+def _init_worker(encode) -> None:
+    global _WORKER_ENCODE
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER_ENCODE = encode
+
+
+def _encode_in_worker(chunk):
+    return _WORKER_ENCODE(chunk)
+
+
+def _describe(chunks: Sequence[Sequence[Any]]) -> str:
+    ids = [getattr(it, "stimulus_id", None) or str(it) for c in chunks for it in c]
+    shown = ", ".join(str(i) for i in ids[:5])
+    return f"{len(ids)} item(s): {shown}{', ...' if len(ids) > 5 else ''}"
+
+
+def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0, *, retries: int = 1):
     """Yield `(chunk, encode(chunk))` in order, encoding in `num_workers` processes ahead.
 
     Decoding PNGs and resizing them is CPU work that a GPU otherwise waits for; with
-    workers it overlaps the forward passes (a torch DataLoader, one chunk per item).
-    With 0 workers it encodes in this process, in order.
+    workers it overlaps the forward passes. With 0 workers it encodes in this process.
+
+    The workers are a `ProcessPoolExecutor` (the processor is handed over once, when a
+    worker starts), never a `multiprocessing.Pool`: a worker that dies (killed, out of
+    memory, a crash in native code) breaks the pool with `BrokenProcessPool` instead of
+    hanging. The chunks it lost are encoded again in a fresh pool (`retries` times); if the
+    pool breaks again, a `ModelsError` names the items that could not be encoded.
     """
     if num_workers <= 0:
         for chunk in chunks:
             yield chunk, encode(chunk)
         return
-    from torch.utils.data import DataLoader
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    loader = DataLoader(list(chunks), batch_size=None, shuffle=False, num_workers=num_workers,
-                        collate_fn=encode, prefetch_factor=2, persistent_workers=False)
-    yield from zip(chunks, loader)
+    chunks = list(chunks)
+    ahead = max(2, 2 * num_workers)
+    start, attempts = 0, 0
+    while start < len(chunks):
+        pool = ProcessPoolExecutor(max_workers=num_workers, initializer=_init_worker,
+                                   initargs=(encode,))
+        pending = {}
+        try:
+            i = start
+            while i < len(chunks):
+                for j in range(i, min(i + ahead, len(chunks))):
+                    if j not in pending:
+                        pending[j] = pool.submit(_encode_in_worker, chunks[j])
+                result = pending.pop(i).result()
+                yield chunks[i], result
+                i += 1
+                start = i
+            pool.shutdown(wait=True)
+            return
+        except BrokenProcessPool:
+            pool.shutdown(wait=False, cancel_futures=True)
+            attempts += 1
+            if attempts > retries:
+                raise ModelsError(
+                    f"a worker process encoding images died (killed, or out of memory) "
+                    f"{attempts} time(s); could not encode {_describe(chunks[start:start + ahead])}"
+                    " -- rows written so far are kept; run again to resume") from None
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cubeworld.models.errors import AnswerTokenError, BackendError, ModelNotFoundError
 from cubeworld.formats.answers import NO, YES
+from cubeworld.models.errors import AnswerTokenError, BackendError, ModelNotFoundError, ModelsError
+from cubeworld.models.families import GENERIC, ModelFamily, family_of
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ModelBundle:
     adapter: str = ""  # adapter folder, "" when none
     device: str = "cpu"
     info: dict[str, Any] = field(default_factory=dict)
+    family: ModelFamily = GENERIC  # what this architecture does differently (image size)
 
     @property
     def yes_id(self) -> int:
@@ -48,47 +50,42 @@ class ModelBundle:
 
     @property
     def max_pixels(self) -> int | None:
-        return _max_pixels_of(self.processor)
+        """The pixel cap images are fed under now (the family's reading of its processor)."""
+        return self.family.max_pixels_of(self.processor)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.info.get("dtype", ""))
+
+    @property
+    def quantize(self) -> str:
+        return str(self.info.get("quantize", ""))
+
+    def set_image_size(self, image_size: int | None = None, max_pixels: int | None = None) -> None:
+        """Feed images under another pixel budget from now on (processor and model config)."""
+        budget = pixel_budget(image_size, max_pixels)
+        if budget is not None:
+            self.family.set_max_pixels(self.processor, getattr(self.model, "config", None), budget)
+            self.info["max_pixels"] = self.max_pixels
+
+
+def pixel_budget(image_size: int | None, max_pixels: int | None) -> int | None:
+    """The one image-size option as a pixel budget: `image_size` N means N x N pixels."""
+    if image_size is not None and max_pixels is not None:
+        raise ModelsError(f"give image_size ({image_size}) or max_pixels ({max_pixels}), not both")
+    if image_size is not None:
+        if int(image_size) < 1:
+            raise ModelsError(f"image_size must be a positive number of pixels, got {image_size}")
+        return int(image_size) ** 2
+    if max_pixels is not None and int(max_pixels) < 1:
+        raise ModelsError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
+    return None if max_pixels is None else int(max_pixels)
 
 
 def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _max_pixels_of(processor: Any) -> int | None:
-    ip = getattr(processor, "image_processor", None)
-    size = getattr(ip, "size", None)
-    if size is None:
-        return getattr(ip, "max_pixels", None)
-    try:
-        return int(size["longest_edge"])
-    except (KeyError, TypeError):
-        return getattr(ip, "max_pixels", None)
-
-
-def set_max_pixels(processor: Any, max_pixels: int | None, min_pixels: int | None = None) -> None:
-    """Cap the image resolution of a Qwen2-VL style processor (pixels = width x height).
-
-    Qwen2-VL resizes each image to a multiple of 28 px with min_pixels <= w*h <= max_pixels;
-    e.g. `max_pixels=224*224` scores a 448 px stimulus at 224 px (64 image tokens).
-    """
-    if max_pixels is None:
-        return
-    ip = getattr(processor, "image_processor", None)
-    if ip is None or not hasattr(ip, "size"):
-        raise BackendError("this model's processor has no image size to set (max_pixels)")
-    size = dict(ip.size)
-    size["longest_edge"] = int(max_pixels)
-    if min_pixels is not None:
-        size["shortest_edge"] = int(min_pixels)
-    size["shortest_edge"] = min(size.get("shortest_edge", 56 * 56), int(max_pixels))
-    ip.size = size
-    if hasattr(ip, "max_pixels"):
-        ip.max_pixels = int(max_pixels)
-    if hasattr(ip, "min_pixels"):
-        ip.min_pixels = size["shortest_edge"]
 
 
 def _is_local(name_or_path: str) -> bool:
@@ -110,20 +107,24 @@ def _check_source(name_or_path: str) -> None:
         raise ModelNotFoundError(f"model {name_or_path!r}: no such folder")
 
 
-def load_processor(name_or_path: str) -> Any:
-    """`AutoProcessor`, falling back to the video-free Qwen2-VL processor without torchvision."""
+def load_processor(name_or_path: str, family: ModelFamily = GENERIC) -> Any:
+    """`AutoProcessor`, falling back to the family's video-free processor without torchvision."""
     from transformers import AutoProcessor
 
-    import cubeworld.models.processor  # noqa: F401  (registers VideoFreeQwen2VLProcessor)
+    import cubeworld.models.processor  # noqa: F401  (registers the video-free processors)
 
     try:
         processor = AutoProcessor.from_pretrained(name_or_path)
     except (ImportError, AttributeError) as e:
-        # Upstream Qwen2VLProcessor builds a torchvision video processor; images need none.
-        from cubeworld.models.processor import VideoFreeQwen2VLProcessor
+        # Upstream Qwen2-VL / Qwen2.5-VL / LLaVA-OneVision processors build a torchvision
+        # video processor; images need none.
+        if not family.video_free_processor:
+            raise ModelNotFoundError(f"model {name_or_path!r}: cannot load its processor ({e})") from None
+        import importlib
 
+        module, _, cls = family.video_free_processor.partition(":")
         try:
-            processor = VideoFreeQwen2VLProcessor.from_pretrained(name_or_path)
+            processor = getattr(importlib.import_module(module), cls).from_pretrained(name_or_path)
         except Exception:
             raise ModelNotFoundError(f"model {name_or_path!r}: cannot load its processor ({e})") from None
     if not hasattr(processor, "image_processor") or not hasattr(processor, "tokenizer"):
@@ -132,6 +133,12 @@ def load_processor(name_or_path: str) -> Any:
             "processor; is it an image-text-to-text model?"
         )
     return processor
+
+
+def chat_template_of(processor: Any) -> str:
+    """The chat template the processor renders prompts with ("" when it has none)."""
+    return (getattr(processor, "chat_template", None)
+            or getattr(getattr(processor, "tokenizer", None), "chat_template", None) or "")
 
 
 def find_answer_tokens(processor: Any, name: str = "model") -> AnswerTokens:
@@ -203,15 +210,17 @@ def _quantization_config(quantize: str | None, dtype):
 
 def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
                quantize: str | None = None, device: str | None = None,
-               max_pixels: int | None = None, dtype: str | None = None,
-               trainable_adapter: bool = False) -> ModelBundle:
+               max_pixels: int | None = None, image_size: int | None = None,
+               dtype: str | None = None, trainable_adapter: bool = False) -> ModelBundle:
     """Load model + processor (+ adapter) and find the answer tokens.
 
     name_or_path: a hub id (needs the hub or its cache) or a local folder.
     adapter: a peft adapter folder (e.g. `RUN/checkpoints/epoch-10`).
     quantize: None, "4bit" (nf4, the study's QLoRA base) or "8bit"; needs bitsandbytes.
     device: "cuda", "cpu", ...; default CUDA when available.
-    max_pixels: cap the image resolution (e.g. 224*224), see `set_max_pixels`.
+    image_size / max_pixels: the one image-size option (N means N x N pixels), mapped onto
+        the processor by the model's family (`cubeworld.models.families`); default: the
+        checkpoint's own.
     dtype: "float32" / "bfloat16" / "float16"; default bfloat16 on CUDA, float32 on CPU.
     """
     import torch
@@ -219,25 +228,27 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
 
     name = str(name_or_path)
     _check_source(name)
+    budget = pixel_budget(image_size, max_pixels)
     device = device or default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackendError(f"device {device!r} asked for, but CUDA is not available here")
-    if dtype is None:
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    dtype = resolve_dtype(dtype, device)
     torch_dtype = getattr(torch, dtype)
     try:
-        AutoConfig.from_pretrained(name)
+        config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelNotFoundError(
             f"model {name!r}: cannot load it (no such local folder, and the hub or its cache "
             f"does not have it: {first})"
         ) from None
-    processor = load_processor(name)
-    set_max_pixels(processor, max_pixels)
+    family = family_of(getattr(config, "model_type", None))
+    processor = load_processor(name, family)
+    if budget is not None:
+        family.set_max_pixels(processor, config, budget)
     answer = find_answer_tokens(processor, name)
     quant = _quantization_config(quantize, torch_dtype)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "config": config}
     if quant is not None:
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": device}
@@ -248,6 +259,8 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
         raise ModelNotFoundError(f"model {name!r}: cannot load its weights ({first})") from None
     if quant is None:
         model.to(device)
+    else:
+        keep_4bit_unpacked(model)
     adapter_str = ""
     if adapter:
         adapter_path = Path(adapter)
@@ -265,14 +278,42 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
         tokenizer.pad_token = tokenizer.eos_token
     info = {
         "model_type": getattr(model.config, "model_type", ""),
+        "family": family.name,
         "parameters": sum(p.numel() for p in model.parameters()),
         "dtype": dtype,
         "quantize": quantize or "",
-        "max_pixels": _max_pixels_of(processor),
+        "max_pixels": family.max_pixels_of(processor),
         "tiny": (Path(name) / "cubeworld_tiny.json").is_file() if Path(name).is_dir() else False,
     }
     tiny_file = Path(name) / "cubeworld_tiny.json"
     if tiny_file.is_file():
         info["tiny_spec"] = json.loads(tiny_file.read_text())
     return ModelBundle(model=model, processor=processor, answer=answer, name=name,
-                       adapter=adapter_str, device=device, info=info)
+                       adapter=adapter_str, device=device, info=info, family=family)
+
+
+def keep_4bit_unpacked(model: Any) -> None:
+    """Keep bitsandbytes from repacking 4-bit weights for CPU inference.
+
+    On a CPU with AVX512-BF16, bitsandbytes repacks a 4-bit weight the first time it sees
+    an eval-mode forward pass without gradients, and computes through a bf16 kernel from
+    then on. That path cannot be trained through (the next training step fails), and its
+    scores differ from the unpacked path by ~5e-4 in P(Yes): a run's per-epoch predictions
+    and a reload of its adapter would disagree. One path for every 4-bit model keeps them
+    equal. (No effect on CUDA, or on CPUs without AVX512-BF16.)
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def resolve_dtype(dtype: str | None, device: str) -> str:
+    """The dtype to load in: as given, else bfloat16 on CUDA and float32 on the CPU."""
+    if dtype is None:
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in DTYPES:
+        raise ModelsError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    return dtype

@@ -73,42 +73,67 @@ def resolve_backend(config: FinetuneConfig, device: str, method: str) -> str:
     return "unsloth"
 
 
-def _lora_config(config: FinetuneConfig):
+def _lora_config(config: FinetuneConfig, modules: list[str]):
     from peft import LoraConfig
 
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, bias="none",
-                      target_modules=config.target_modules)
+                      lora_dropout=config.lora_dropout, bias="none", target_modules=modules)
 
 
 def _prepare_4bit(model):
     """peft's k-bit preparation with non-reentrant checkpointing (torch warns that the
-    implicit reentrant default is going away)."""
+    implicit reentrant default is going away). The base was loaded by `load_model`, which
+    keeps bitsandbytes' CPU inference repacking off: a run scores its eval sets between
+    epochs, and a repacked weight cannot be trained through (measured with bitsandbytes
+    0.50: a 2-epoch CPU QLoRA run failed at the start of epoch 2 before this).
+    """
     from peft import prepare_model_for_kbit_training
 
+    from cubeworld.models.loading import keep_4bit_unpacked
+
+    keep_4bit_unpacked(model)
     return prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=True,
         gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _wrap_for_training(bundle: ModelBundle, config: FinetuneConfig, method: str) -> ModelBundle:
-    """Make the loaded base trainable: LoRA adapters (seeded init) or all weights."""
+    """Make the loaded base trainable: LoRA adapters (seeded init) or all weights.
+
+    LoRA targets come from the architecture (`cubeworld.models.lora`); the modules peft
+    actually wrapped are recorded in `bundle.info["lora_targets"]` (the run's state.json).
+    """
     import torch
 
     model = bundle.model
     if method == "full":
         for p in model.parameters():
             p.requires_grad_(True)
+        bundle.info["trainable_parameters"] = sum(p.numel() for p in model.parameters())
         return bundle
     from peft import get_peft_model
 
+    from cubeworld.models.lora import resolve_targets
+
+    targets = resolve_targets(model, config.target_modules, config.lora_extra, config.lora_exclude)
     if method == "qlora":
         model = _prepare_4bit(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the seed sets the LoRA initialisation
-        model = get_peft_model(model, _lora_config(config))
+        model = get_peft_model(model, _lora_config(config, targets.modules))
     bundle.model = model
+    _record_lora(bundle, targets.summary())
     return bundle
+
+
+def _record_lora(bundle: ModelBundle, summary: dict[str, Any]) -> None:
+    from cubeworld.models.lora import wrapped_modules
+
+    wrapped = wrapped_modules(bundle.model)
+    summary = dict(summary, modules=wrapped, count=len(wrapped))
+    bundle.info["lora_targets"] = summary
+    bundle.info["trainable_parameters"] = sum(
+        p.numel() for p in bundle.model.parameters() if p.requires_grad)
 
 
 def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
@@ -116,7 +141,8 @@ def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
     """unsloth's FastVisionModel (CUDA only): the study's own training library."""
     from unsloth import FastVisionModel
 
-    from cubeworld.models.loading import find_answer_tokens, set_max_pixels
+    from cubeworld.models.families import family_of
+    from cubeworld.models.loading import find_answer_tokens
 
     source = str(resume_from) if resume_from else config.model
     model, processor = FastVisionModel.from_pretrained(
@@ -128,10 +154,15 @@ def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
             lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias="none",
             random_state=config.seed)
     FastVisionModel.for_training(model)
-    set_max_pixels(processor, config.max_pixels)
-    return ModelBundle(model=model, processor=processor,
-                       answer=find_answer_tokens(processor, config.model), name=config.model,
-                       device=device, info={"backend": "unsloth"})
+    family = family_of(getattr(model.config, "model_type", None))
+    bundle = ModelBundle(model=model, processor=processor,
+                         answer=find_answer_tokens(processor, config.model), name=config.model,
+                         device=device, info={"backend": "unsloth", "dtype": str(model.dtype).split(".")[-1],
+                                              "quantize": "4bit" if method == "qlora" else ""},
+                         family=family)
+    bundle.set_image_size(max_pixels=config.pixel_budget)
+    _record_lora(bundle, {"source": "unsloth", "extra": []})
+    return bundle
 
 
 def _load_for_training(config: FinetuneConfig, method: str, backend: str, device: str,
@@ -141,19 +172,24 @@ def _load_for_training(config: FinetuneConfig, method: str, backend: str, device
     quantize = "4bit" if method == "qlora" else None
     if method == "full":
         source = str(resume_from) if resume_from else config.model
-        bundle = load_model(source, device=device, max_pixels=config.max_pixels)
+        bundle = load_model(source, device=device, max_pixels=config.pixel_budget, dtype=config.dtype)
         bundle.name = config.model
         return _wrap_for_training(bundle, config, method)
     bundle = load_model(config.model, quantize=quantize, device=device,
-                        max_pixels=config.max_pixels)
+                        max_pixels=config.pixel_budget, dtype=config.dtype)
     if resume_from is None:
         return _wrap_for_training(bundle, config, method)
     from peft import PeftModel
 
+    from cubeworld.models.lora import resolve_targets
+
+    targets = resolve_targets(bundle.model, config.target_modules, config.lora_extra,
+                              config.lora_exclude)
     model = bundle.model
     if method == "qlora":
         model = _prepare_4bit(model)
     bundle.model = PeftModel.from_pretrained(model, str(resume_from), is_trainable=True)
+    _record_lora(bundle, targets.summary())
     return bundle
 
 
@@ -199,6 +235,25 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def effective_settings(bundle: ModelBundle, config: FinetuneConfig, method: str, backend: str,
+                       device: str) -> dict[str, Any]:
+    """What the run actually used, after every default was resolved (for state.json):
+    method, backend, device, dtype, quantization, model family, image size, the LoRA
+    modules (names and counts) and the trainable parameter count, and the scoring
+    settings of its per-epoch evaluation."""
+    return {
+        "method": method, "backend": backend, "device": device, "dtype": bundle.dtype,
+        "quantize": bundle.quantize, "family": bundle.family.name,
+        "model_type": bundle.info.get("model_type", ""),
+        "image_size": config.image_size, "max_pixels": bundle.max_pixels,
+        "lora_targets": bundle.info.get("lora_targets"),
+        "trainable_parameters": bundle.info.get("trainable_parameters"),
+        "scoring": {"batch_size": config.eval_batch_size, "num_workers": config.num_workers,
+                    "dtype": bundle.dtype, "quantize": bundle.quantize,
+                    "max_pixels": bundle.max_pixels},
+    }
 
 
 def _check_same_run(out: Path, saved: dict, config: FinetuneConfig) -> None:
@@ -253,20 +308,25 @@ def finetune(config: FinetuneConfig) -> Path:
     for set_dir in config.eval_sets:
         load_set(set_dir)  # fail on a bad eval set before any training
     adapter_label = config.adapter_label if config.adapter_label is not None else out.name
-    out.mkdir(parents=True, exist_ok=True)
     last_epoch = int(state["last_epoch"]) if state else 0
-    # A kill mid-epoch leaves log records of the unfinished epoch: drop them.
-    if (out / LOG_FILE).exists():
-        write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE)
-                                     if int(r.get("epoch", 0)) <= last_epoch])
-    for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
+
+    def prepare_folder() -> None:
+        """Create the run folder (only once the model loaded and its LoRA targets resolved,
+        so bad input leaves nothing behind) and tidy what a kill left there."""
+        out.mkdir(parents=True, exist_ok=True)
+        # A kill mid-epoch leaves log records of the unfinished epoch: drop them.
+        if (out / LOG_FILE).exists():
+            write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE)
+                                         if int(r.get("epoch", 0)) <= last_epoch])
+        for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
 
     def write_state(epoch: int) -> None:
         atomic_write_json(state_path, {
             "config": config.to_dict(), "last_epoch": epoch, "finished": epoch >= config.epochs,
             "method": method, "backend": backend, "device": device, "data": data.summary,
             "max_pixels": bundle.max_pixels, "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
+            "effective": effective_settings(bundle, config, method, backend, device),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
 
@@ -275,22 +335,10 @@ def finetune(config: FinetuneConfig) -> Path:
         raise ModelsError(f"{out}: state.json says epoch {last_epoch} is finished, but "
                           f"{resume_from} has no {TRAINING_STATE} to resume from")
     torch.manual_seed(config.seed)
-    if resume_from is None and config.eval_sets and method == "qlora" and device == "cpu":
-        # bitsandbytes 4-bit on the CPU: an eval-mode forward pass before training was
-        # measured to break the later backward pass ("a view of a leaf Variable that
-        # requires grad is being used in an in-place operation"). Score epoch 0 with a
-        # separate copy of the base model and train a freshly loaded one, so the training
-        # model never sees an eval-mode pass before its first step. (With bitsandbytes
-        # 0.50.2 and this load path the trap did not reproduce; the guard costs one load.)
-        probe = load_model(config.model, quantize="4bit", device=device, max_pixels=config.max_pixels)
-        _evaluate_epoch(probe, config, out, 0, adapter_label)
-        del probe
-        bundle = _load_for_training(config, method, backend, device, None)
-    else:
-        bundle = _load_for_training(config, method, backend, device, resume_from)
-        if resume_from is None:
-            _evaluate_epoch(bundle, config, out, 0, adapter_label)
+    bundle = _load_for_training(config, method, backend, device, resume_from)
+    prepare_folder()
     if resume_from is None:
+        _evaluate_epoch(bundle, config, out, 0, adapter_label)
         write_state(0)
     else:
         # Predictions of the last finished epoch may be incomplete if the kill came after

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from cubeworld.stimuli.errors import StimuliError
-from cubeworld.tasks import TASKS
+from cubeworld.stimuli.families import FAMILIES
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,9 @@ def parse_sizes(sizes: str | int | Iterable[int]) -> tuple[int, ...]:
 
 
 def make_arguments(domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: Any, resolution: Any = 448) -> SetArguments:
-    if domain not in TASKS:
-        raise StimuliError(f"unknown domain {domain!r}: expected one of {sorted(TASKS)}")
-    allowed = TASKS[domain].sizes
+    if not isinstance(domain, str) or domain not in FAMILIES:
+        raise StimuliError(f"unknown domain {domain!r}: expected one of {', '.join(FAMILIES.names())}")
+    allowed = FAMILIES.get(domain).sizes
     size_t = parse_sizes(sizes)
     if not size_t:
         raise StimuliError("no sizes given")

@@ -1,4 +1,5 @@
-"""Commands of the stimuli stage: `generate ...` (incl. `generate demo`) and `sheet`.
+"""Commands of the stimuli stage: `generate <family>` for every registered stimulus family,
+`generate preset|presets|from|subset|demo`, and `sheet`.
 
 Heavy modules (mujoco, numpy, PIL) are imported inside the commands so `cubeworld --help`
 stays fast. Bad input ends with a one-line error and exit code 2, never a traceback.
@@ -13,8 +14,10 @@ from typing import Optional
 import typer
 
 from cubeworld.cli_errors import user_errors
+from cubeworld.stimuli.families import FAMILIES
+from cubeworld.stimuli.families.base import StimulusFamily, format_sizes
 
-generate_app = typer.Typer(no_args_is_help=True, help="Generate stimulus sets (towers, pyramids, the study's presets).")
+generate_app = typer.Typer(no_args_is_help=True, help="Generate stimulus sets (one command per stimulus family, the study's presets).")
 
 OUT = typer.Option(..., "--out", help="Output set folder (created; a killed run resumes in it).")
 WORKERS = typer.Option(None, "--workers", help="Worker processes (default: all cores).")
@@ -30,34 +33,35 @@ def _generate(domain: str, sizes: str, per_size: int, seed: int, out: Path, work
     typer.echo(f"wrote {path}")
 
 
-@generate_app.command("towers")
-def towers(
-    sizes: str = typer.Option("2-7", "--sizes", help="Block counts, e.g. 2-7 or 2,3,4 (2..7)."),
-    per_size: int = typer.Option(..., "--per-size", help="Stimuli per size (even: half fall, half stand)."),
-    seed: int = typer.Option(..., "--seed", help="Seed; sets with different seeds never share a scene."),
-    out: Path = OUT,
-    workers: Optional[int] = WORKERS,
-    resolution: int = RESOLUTION,
-    name: Optional[str] = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
-    quiet: bool = QUIET,
-) -> None:
-    """Block towers (intuitive physics): will the tower fall?"""
-    _generate("tower", sizes, per_size, seed, out, workers, resolution, name, quiet)
+def family_command(family: StimulusFamily):
+    """The `cubeworld generate <family.command>` command of one stimulus family."""
+    allowed = format_sizes(family.sizes)
+
+    def command(
+        sizes: str = typer.Option(allowed, "--sizes", help=f"Block counts among {allowed}, e.g. {allowed}."),
+        per_size: int = typer.Option(..., "--per-size", help="Stimuli per size (even: half Yes, half No)."),
+        seed: int = typer.Option(..., "--seed", help="Seed; sets with different seeds never share a scene."),
+        out: Path = OUT,
+        workers: Optional[int] = WORKERS,
+        resolution: int = RESOLUTION,
+        name: Optional[str] = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
+        quiet: bool = QUIET,
+    ) -> None:
+        _generate(family.domain, sizes, per_size, seed, out, workers, resolution, name, quiet)
+
+    command.__doc__ = family.description
+    return command
 
 
-@generate_app.command("pyramids")
-def pyramids(
-    sizes: str = typer.Option("3,6,10,15", "--sizes", help="Block counts among 3,6,10,15."),
-    per_size: int = typer.Option(..., "--per-size", help="Stimuli per size (even: half Yes, half No)."),
-    seed: int = typer.Option(..., "--seed", help="Seed; sets with different seeds never share a scene."),
-    out: Path = OUT,
-    workers: Optional[int] = WORKERS,
-    resolution: int = RESOLUTION,
-    name: Optional[str] = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
-    quiet: bool = QUIET,
-) -> None:
-    """Block pyramids (causal reasoning): without the red block, would others fall?"""
-    _generate("pyramid", sizes, per_size, seed, out, workers, resolution, name, quiet)
+FIXED_COMMANDS = ("preset", "presets", "from", "subset", "demo")
+
+
+def add_family_commands(app: typer.Typer) -> None:
+    """One `generate` subcommand per registered family, named by the family."""
+    for domain, family in FAMILIES.items():
+        if family.command in FIXED_COMMANDS:
+            raise ValueError(f"the {domain} family's command {family.command!r} is taken by `cubeworld generate {family.command}`")
+        app.command(family.command, help=family.description)(family_command(family))
 
 
 @generate_app.command("preset")
@@ -97,7 +101,7 @@ def from_card(
     quiet: bool = QUIET,
 ) -> None:
     """Rebuild a set from its card, byte for byte."""
-    from cubeworld.stimuli.generate import regenerate
+    from cubeworld.stimuli.regenerate import regenerate
 
     with user_errors():
         path = regenerate(card, out, workers=workers, progress=not quiet)
@@ -139,13 +143,16 @@ def demo(
     workers: Optional[int] = WORKERS,
     quiet: bool = QUIET,
 ) -> None:
-    """A first look: small tower and pyramid sets with their contact sheets, in a minute."""
+    """A first look: a small set of every stimulus family with its contact sheet, in a minute."""
     from cubeworld.stimuli.demo import run_stimuli_demo
 
     with user_errors():
         paths = run_stimuli_demo(out, workers=workers, progress=not quiet)
     for key, path in paths.items():
         typer.echo(f"{key}: {path}")
+
+
+add_family_commands(generate_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,11 @@
-"""Typed generator settings (physics, rendering, cameras, samplers), loaded from YAML.
+"""Typed generator settings: the shared physics and rendering, plus one family's own.
 
-`defaults.yaml` beside this module is the single source of the built-in values; a set's
-card stores `GeneratorConfig.to_dict()` so `regenerate` can rebuild it with exactly the
-settings it was made with, even after the defaults change.
+`defaults.yaml` beside this module holds the settings every family shares (physics,
+rendering); each family's own settings (sampler, judge, camera) and their defaults live
+beside its module (`families/tower.yaml`, ...). A set's card stores `SetConfig.to_dict()`:
+the shared settings and its own family's, nothing of any other family, so adding a family
+changes no existing set's identity, and `regenerate` rebuilds a set with exactly the
+settings it was made with even after the defaults change.
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.plain import from_plain, to_plain
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cubeworld.stimuli.families.base import StimulusFamily
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+SHARED_SECTIONS = ("physics", "render")
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,21 @@ class PhysicsSettings:
     density: float
     sleep: bool
 
-    def perturbed(self, change: dict[str, Any]) -> "PhysicsSettings":
-        return dataclasses.replace(self, **change)
+    def perturbed(self, change: Mapping[str, Any]) -> "PhysicsSettings":
+        """These settings with `change` ({name: value}) applied; unknown names are an error."""
+        check_physics_names(change, "physics override")
+        merged = {**to_plain(self), **dict(change)}
+        return from_plain(PhysicsSettings, merged, "physics")
+
+
+def check_physics_names(change: Mapping[str, Any], where: str) -> None:
+    """A StimuliError naming any key of `change` that is not a physics setting."""
+    if not isinstance(change, Mapping):
+        raise StimuliError(f"{where}: expected a mapping of physics settings, got {change!r}")
+    known = {f.name for f in dataclasses.fields(PhysicsSettings)}
+    unknown = sorted(set(change) - known)
+    if unknown:
+        raise StimuliError(f"{where}: unknown physics setting(s) {unknown}; expected some of {sorted(known)}")
 
 
 @dataclass(frozen=True)
@@ -42,94 +63,54 @@ class RenderSettings:
 
 
 @dataclass(frozen=True)
-class CameraSettings:
-    azimuth: float
-    elevation: float
-    distance_base: float
-    distance_per_block: float = 0.0
-    lookat_height_per_block: float = 0.0
-    distance_per_row: float = 0.0
-    lookat_height_per_row: float = 0.0
-
-
-@dataclass(frozen=True)
-class TowerSettings:
-    base_side: float
-    side_jitter: float
-    max_yaw: float
-    offset_range: dict[int, float]
-    min_contact_fraction: float
-    tip_margin: float
-    move_threshold: float
-    tilt_threshold: float
-
-
-@dataclass(frozen=True)
-class PyramidSettings:
-    side: float
-    base_gap: float
-    overlap_min: float
-    overlap_max: float
-    inside_min: float
-    min_neighbour_gap: float
-    max_top_offset: float
-    stable_move: float
-    stable_tilt: float
-    no_move: float
-    no_tilt: float
-    yes_move: float
-    yes_tilt: float
-    perturbations: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    """Everything besides domain, sizes, counts and seed that decides a set's bytes."""
+class SharedSettings:
+    """The settings every family uses: how the world moves and how it is drawn."""
 
     physics: PhysicsSettings
     render: RenderSettings
-    cameras: dict[str, CameraSettings]
-    tower: TowerSettings
-    pyramid: PyramidSettings
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["physics"]["solref"] = list(self.physics.solref)
-        d["tower"]["offset_range"] = {str(k): v for k, v in self.tower.offset_range.items()}
-        d["pyramid"]["perturbations"] = [dict(p) for p in self.pyramid.perturbations]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
-        try:
-            phys = dict(d["physics"])
-            phys["solref"] = tuple(float(x) for x in phys["solref"])
-            tower = dict(d["tower"])
-            tower["offset_range"] = {int(k): float(v) for k, v in tower["offset_range"].items()}
-            pyr = dict(d["pyramid"])
-            pyr["perturbations"] = tuple(dict(p) for p in pyr.get("perturbations", ()))
-            for p in pyr["perturbations"]:
-                unknown = set(p) - {f.name for f in dataclasses.fields(PhysicsSettings)}
-                if unknown:
-                    raise StimuliError(f"unknown physics setting(s) in a perturbation: {sorted(unknown)}")
-            return cls(
-                physics=PhysicsSettings(**phys),
-                render=RenderSettings(**d["render"]),
-                cameras={k: CameraSettings(**v) for k, v in d["cameras"].items()},
-                tower=TowerSettings(**tower),
-                pyramid=PyramidSettings(**pyr),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            if isinstance(e, StimuliError):
-                raise
-            raise StimuliError(f"invalid generator settings: {type(e).__name__}: {e}") from None
 
 
 @lru_cache(maxsize=1)
-def _default_dict() -> str:
-    return DEFAULTS_FILE.read_text(encoding="utf-8")
+def shared_defaults() -> SharedSettings:
+    """The built-in shared settings from `defaults.yaml`."""
+    data = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
+    return from_plain(SharedSettings, data, DEFAULTS_FILE.name)
 
 
-def default_config() -> GeneratorConfig:
-    """The built-in settings from `defaults.yaml`."""
-    return GeneratorConfig.from_dict(yaml.safe_load(_default_dict()))
+@dataclass(frozen=True)
+class SetConfig:
+    """Everything besides the arguments (sizes, counts, seed, resolution) that decides the
+    bytes of a set of one family: the shared settings and that family's own."""
+
+    domain: str
+    physics: PhysicsSettings
+    render: RenderSettings
+    family: Any  # the family's settings dataclass (e.g. TowerSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card's `settings`: {"physics": ..., "render": ..., "<domain>": ...}."""
+        return {"physics": to_plain(self.physics), "render": to_plain(self.render), self.domain: to_plain(self.family)}
+
+    @classmethod
+    def from_dict(cls, family: "StimulusFamily", d: Mapping[str, Any]) -> "SetConfig":
+        if not isinstance(d, Mapping):
+            raise StimuliError(f"invalid generator settings: expected a mapping, got {d!r}")
+        unknown = sorted(set(d) - {*SHARED_SECTIONS, family.domain})
+        missing = [k for k in (*SHARED_SECTIONS, family.domain) if k not in d]
+        if unknown or missing:
+            raise StimuliError(
+                f"invalid generator settings for the {family.domain} family: "
+                + (f"missing {missing}" if missing else f"unexpected sections {unknown}")
+            )
+        shared = from_plain(SharedSettings, {k: d[k] for k in SHARED_SECTIONS}, "settings")
+        own = family.settings_from_dict(d[family.domain], f"settings.{family.domain}")
+        return cls(family.domain, shared.physics, shared.render, own)
+
+
+def default_config(domain: str) -> SetConfig:
+    """The built-in settings for a set of `domain`: shared defaults + the family's YAML."""
+    from cubeworld.stimuli.families import get_family
+
+    family = get_family(domain)
+    shared = shared_defaults()
+    return SetConfig(domain, shared.physics, shared.render, family.default_settings())

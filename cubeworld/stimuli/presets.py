@@ -1,4 +1,5 @@
-"""The study's named sets, defined as data in `presets.yaml`.
+"""Named sets: the study's, defined as data in `presets.yaml`, and any a family adds in
+the `presets:` section of its own YAML.
 
 A preset is either generated (domain, sizes, counts, seed) or a subset drawn from another
 preset (`subset_of`, `per_cell`, `seed`). Subset presets need their parent: by default it
@@ -17,13 +18,20 @@ import yaml
 
 from cubeworld.formats.sets import read_card
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.families import FAMILIES
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
 
 @lru_cache(maxsize=1)
 def _load() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
+    presets = dict(yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8")))
+    for _, family in FAMILIES.items():
+        for name, spec in family.presets().items():
+            if name in presets:
+                raise StimuliError(f"{family.settings_file}: preset {name!r} is defined twice")
+            presets[name] = spec
+    return presets
 
 
 def list_presets() -> dict[str, dict[str, Any]]:
@@ -56,7 +64,7 @@ def preset_identity(name: str) -> dict[str, Any]:
     A study compares an existing folder's card with this before reusing it, so that a set
     made by an older generator version or from other settings is never silently mixed in.
     """
-    from cubeworld.stimuli.generate import GENERATOR_VERSION, identity_for
+    from cubeworld.stimuli.identity import GENERATOR_VERSION, identity_for
     from cubeworld.stimuli.subset import SUBSET_GENERATOR
 
     spec = get_preset(name)

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from cubeworld.stimuli.config import CameraSettings, PhysicsSettings, PyramidSettings
+from cubeworld.stimuli.config import PhysicsSettings
+from cubeworld.stimuli.families.pyramid import PyramidCamera, PyramidSettings
 from cubeworld.stimuli.palette import PALETTE, RED
 from cubeworld.stimuli.scene import Block, tilt_degrees
 
@@ -112,7 +113,7 @@ def _colour(rng: np.random.Generator, layout: list[list[float]], red: int) -> li
     return colours
 
 
-def pyramid_camera(n: int, cam: CameraSettings) -> dict[str, Any]:
+def pyramid_camera(n: int, cam: PyramidCamera) -> dict[str, Any]:
     rows = ROWS_FOR_SIZE[n]
     return {
         "lookat": [0.0, 0.0, round(cam.lookat_height_per_row * rows, 6)],
@@ -145,6 +146,14 @@ def _classify(disp: np.ndarray, tilt: np.ndarray, others: np.ndarray, cfg: Pyram
     if (d < cfg.no_move).all() and (t < cfg.no_tilt).all():
         return "No"
     return "ambiguous"
+
+
+def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings) -> bool:
+    """The outcome rule, once: with the red cube removed, does another cube move more than
+    `yes_move` or tilt more than `yes_tilt`?"""
+    others = np.array([i for i in range(len(pyr.blocks)) if i != pyr.red])
+    disp, tilt = _movement(world, pyr.blocks, physics, removed=(pyr.red,))
+    return bool((disp[others] > cfg.yes_move).any() or (tilt[others] > cfg.yes_tilt).any())
 
 
 def judge_pyramid(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings) -> PyramidJudgement:

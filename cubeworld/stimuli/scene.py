@@ -1,10 +1,15 @@
-"""The scene spec: blocks as plain data, shared by samplers, physics, renderer and rows."""
+"""The scene spec: blocks as plain data, shared by samplers, physics, renderer and rows.
+
+A family's sampler returns a `Scene`: its blocks and the family's own entries of the row's
+`scene` record (the red block of a pyramid, ...). `Scene.record` is what a row stores and
+`Scene.from_record` reads it back, so a recorded scene can be simulated again.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -18,6 +23,7 @@ class Block:
     yaw: float  # degrees about +z
     colour: str
     rgb: tuple[float, float, float]
+    pitch: float = 0.0  # degrees about the block's own y axis, after the yaw (a tipped domino)
 
     @property
     def half(self) -> np.ndarray:
@@ -25,18 +31,65 @@ class Block:
 
     @property
     def quat(self) -> tuple[float, float, float, float]:
-        """Orientation as MuJoCo's (w, x, y, z) quaternion."""
+        """Orientation as MuJoCo's (w, x, y, z) quaternion: yaw about z, then pitch about y."""
         h = math.radians(self.yaw) / 2.0
-        return (math.cos(h), 0.0, 0.0, math.sin(h))
+        if not self.pitch:  # upright: exactly the quaternion every upright block always had
+            return (math.cos(h), 0.0, 0.0, math.sin(h))
+        p = math.radians(self.pitch) / 2.0
+        w, z, c, s = math.cos(h), math.sin(h), math.cos(p), math.sin(p)
+        return (w * c, -z * s, w * s, z * c)
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "size": [round(v, 6) for v in self.size],
             "pos": [round(v, 6) for v in self.pos],
             "yaw": round(self.yaw, 4),
             "colour": self.colour,
             "rgb": list(self.rgb),
         }
+        if self.pitch:  # only tipped blocks record it, so upright scenes keep their bytes
+            record["pitch"] = round(self.pitch, 4)
+        return record
+
+
+def block_from_record(record: Mapping[str, Any]) -> Block:
+    """A block from its row record (`Block.to_record`), checking each entry's shape."""
+    try:
+        size = tuple(float(v) for v in record["size"])
+        pos = tuple(float(v) for v in record["pos"])
+        rgb = tuple(float(v) for v in record.get("rgb", (0.5, 0.5, 0.5)))
+        if len(size) != 3 or len(pos) != 3 or len(rgb) != 3 or min(size) <= 0:
+            raise ValueError("size, pos and rgb take three numbers, sizes positive")
+        return Block(size=size, pos=pos, yaw=float(record.get("yaw", 0.0)),  # type: ignore[arg-type]
+                     colour=str(record.get("colour", "")), rgb=rgb,  # type: ignore[arg-type]
+                     pitch=float(record.get("pitch", 0.0)))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        from cubeworld.stimuli.errors import StimuliError
+
+        raise StimuliError(f"not a block record ({type(e).__name__}: {e}): {record!r}") from None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What a family's sampler draws: the blocks (bottom first) and the family's own
+    JSON-ready entries of the row's `scene` record (e.g. {"red_block": 4, "red_row": 1})."""
+
+    blocks: list[Block]
+    keys: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, camera: Mapping[str, Any]) -> dict[str, Any]:
+        """The row's `scene`: {"blocks": [...], **keys, "camera": camera}."""
+        return {"blocks": [b.to_record() for b in self.blocks], **self.keys, "camera": dict(camera)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "Scene":
+        """A recorded `scene` read back (the camera is not part of the physics)."""
+        from cubeworld.stimuli.errors import StimuliError
+
+        if not isinstance(record, Mapping) or not isinstance(record.get("blocks"), list) or not record["blocks"]:
+            raise StimuliError("a scene is a mapping with a non-empty list of 'blocks'")
+        blocks = [block_from_record(b) for b in record["blocks"]]
+        return cls(blocks, {k: v for k, v in record.items() if k not in ("blocks", "camera")})
 
 
 def tilt_degrees(quat: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from cubeworld.stimuli.balance import Balance, tower_balance
-from cubeworld.stimuli.config import CameraSettings, PhysicsSettings, TowerSettings
+from cubeworld.stimuli.config import PhysicsSettings
+from cubeworld.stimuli.families.tower import TowerCamera, TowerSettings
 from cubeworld.stimuli.palette import PALETTE
 from cubeworld.stimuli.scene import Block, tilt_degrees
 
@@ -55,7 +56,7 @@ def sample_tower(rng: np.random.Generator, n: int, cfg: TowerSettings) -> list[B
     raise RuntimeError(f"could not draw a {n}-block tower with readable contacts")
 
 
-def tower_camera(n: int, cam: CameraSettings) -> dict[str, Any]:
+def tower_camera(n: int, cam: TowerCamera) -> dict[str, Any]:
     return {
         "lookat": [0.0, 0.0, round(cam.lookat_height_per_block * n, 6)],
         "distance": round(cam.distance_base + cam.distance_per_block * n, 6),
@@ -73,18 +74,40 @@ class TowerJudgement:
     outcome: dict[str, Any] = field(default_factory=dict)
 
 
-def judge_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerJudgement:
-    """Label a tower by simulation, rejecting near-tipping and disputed towers."""
-    bal = tower_balance(blocks)
-    if abs(bal.margin) < cfg.tip_margin:
-        return TowerJudgement(False, "near_tipping", None, bal)
+@dataclass(frozen=True)
+class TowerRun:
+    """One simulation of a tower: per block displacement, tilt and whether it fell."""
+
+    sim: Any  # engine.SimResult
+    displacement: np.ndarray
+    tilt: np.ndarray
+    fell: np.ndarray  # bool per block
+
+    @property
+    def falls(self) -> bool:
+        return bool(self.fell.any())
+
+
+def simulate_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerRun:
+    """The outcome rule: a block fell if it moved more than `move_threshold` of its side
+    or tilted more than `tilt_threshold` degrees during `physics.duration` seconds."""
     sim = world.simulate(blocks, physics)
     start = np.array([b.pos for b in blocks])
     disp = np.linalg.norm(sim.pos - start, axis=1)
     tilt = tilt_degrees(sim.quat)
     sides = np.array([b.size[2] for b in blocks])
     fell = (disp > cfg.move_threshold * sides) | (tilt > cfg.tilt_threshold)
-    falls = bool(fell.any())
+    return TowerRun(sim, disp, tilt, fell)
+
+
+def judge_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerJudgement:
+    """Label a tower by simulation, rejecting near-tipping and disputed towers."""
+    bal = tower_balance(blocks)
+    if abs(bal.margin) < cfg.tip_margin:
+        return TowerJudgement(False, "near_tipping", None, bal)
+    run = simulate_tower(world, blocks, physics, cfg)
+    sim, disp, tilt, fell = run.sim, run.displacement, run.tilt, run.fell
+    falls = run.falls
     outcome = {
         "falls": falls,
         "analytic_margin_mm": round(bal.margin * 1000.0, 3),

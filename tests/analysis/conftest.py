@@ -13,7 +13,7 @@ from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS
 from cubeworld.formats.sets import StimulusRow
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import TOWER, TOWER_PROMPT
+from cubeworld.stimuli.families import TOWER, get_family
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +72,7 @@ def make_set(root: Path, name: str, sizes=(2, 3), per_size: int = 8, seed: int =
             if difficulty:
                 extra["difficulty"] = float((-1 if falls else 1) * rng.uniform(-2, 10))
             rows.append(StimulusRow(f"{name}-n{n}-{i:03d}", f"images/{name}-{n}-{i}.png", TOWER,
-                                    n, falls, answer_for(falls), TOWER_PROMPT, extra))
+                                    n, falls, answer_for(falls), get_family(TOWER).prompt, extra))
     root.mkdir(parents=True, exist_ok=True)
     write_jsonl(root / "metadata.jsonl", (r.to_record() for r in rows))
     card = {"name": name, "domain": TOWER, "generator": "test", "generator_version": 0,

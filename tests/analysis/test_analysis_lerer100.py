@@ -13,7 +13,7 @@ from cubeworld.analysis import human_accuracy_table, load_inputs
 from cubeworld.formats.predictions import read_predictions
 from cubeworld.formats.responses import read_responses
 from cubeworld.formats.sets import load_set
-from cubeworld.tasks import TOWER_PROMPT
+from cubeworld.stimuli.families import get_family
 
 MODELS = ("GPT-4V", "FUYU", "ADAPTER", "OTTER", "CLAUDE-3")
 
@@ -22,7 +22,7 @@ def test_import_set(lerer100_set, lerer100_src):
     s = load_set(lerer100_set)
     assert len(s) == 100 and s.name == "lerer100"
     assert all(r.stimulus_id == f"lerer-{r.extra['image_id']}" for r in s.rows)
-    assert {r.prompt for r in s.rows} == {TOWER_PROMPT}
+    assert {r.prompt for r in s.rows} == {get_family("tower").prompt}
     assert {r.domain for r in s.rows} == {"tower"}
     src = pd.read_csv(lerer100_src / "stimuli.csv").set_index("image_id")
     for r in s.rows:

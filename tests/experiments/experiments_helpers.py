@@ -18,7 +18,7 @@ from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PredictionWriter
 from cubeworld.formats.sets import load_set
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import get_task
+from cubeworld.stimuli.families import get_family
 
 SLEEP_ENV = "CUBEWORLD_TEST_EPOCH_SLEEP"
 
@@ -37,7 +37,7 @@ def make_set(root: Path, name: str, domain: str, sizes=(2, 3), per_cell: int = 2
                 Image.new("RGB", (8, 8), (n * 20, 100 * falls, i * 30)).save(d / "images" / f"{sid}.png")
                 rows.append({"file_name": f"images/{sid}.png", "stimulus_id": sid, "domain": domain,
                              "n_blocks": n, "falls": falls, "answer": answer_for(falls),
-                             "prompt": get_task(domain).prompt})
+                             "prompt": get_family(domain).prompt})
     write_jsonl(d / "metadata.jsonl", rows)
     atomic_write_json(d / "dataset.json", {"name": name, "domain": domain, "generator": "test",
                                            "generator_version": 1, "seed": 0, "arguments": {},

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from cubeworld.formats.sets import StimulusRow
 from cubeworld.formats.answers import answer_for
-from cubeworld.tasks import TASKS
+from cubeworld.stimuli.families import get_family
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -31,7 +31,7 @@ HOST = "127.0.0.1"
 
 def make_set(root: Path, n: int, domain: str = "tower", size: int = 48) -> Path:
     """A valid stimulus set of `n` small PNGs (alternating labels), as the stimuli stage writes."""
-    task = TASKS[domain]
+    task = get_family(domain)
     (root / "images").mkdir(parents=True, exist_ok=True)
     lines = []
     for i in range(n):

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.export import export_study
 from cubeworld.human.study import create_human_study
-from cubeworld.tasks import TOWER_PROMPT
+from cubeworld.stimuli.families import get_family
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ def _instructions(page, expect_prompt: bool = True) -> None:
         if not nxt.count():
             break
         if page.locator("#cw-prompt").count():
-            expect(page.locator("#cw-prompt")).to_have_text(TOWER_PROMPT)
+            expect(page.locator("#cw-prompt")).to_have_text(get_family("tower").prompt)
             seen_prompt = True
         nxt.click()
     assert seen_prompt or not expect_prompt

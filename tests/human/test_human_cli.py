@@ -13,7 +13,7 @@ from cubeworld.human import server as server_mod
 from cubeworld.human.cli import human_app
 from cubeworld.human.config import HumanStudyError, load_human_config
 from cubeworld.human.study import create_human_study
-from cubeworld.tasks import PYRAMID_PROMPT
+from cubeworld.stimuli.families import get_family
 from conftest import make_set
 
 runner = CliRunner()
@@ -30,7 +30,7 @@ def test_cli_create_same_and_spread(tmp_path):
     assert r.exit_code == 0, r.output
     cfg = load_human_config(tmp_path / "eval")
     assert cfg.design == "same" and cfg.n_items == 5 and cfg.attention_checks
-    assert cfg.prompt == PYRAMID_PROMPT and cfg.domain == "pyramid"
+    assert cfg.prompt == get_family("pyramid").prompt and cfg.domain == "pyramid"
     assert cfg.bonus_per_correct == 0.02 and len(cfg.admin_token) >= 32
     assert cfg.completion_code in r.output and "{code}" in cfg.completion_url
     assert len(list((tmp_path / "eval" / "images").glob("*.png"))) == 5

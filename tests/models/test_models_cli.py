@@ -85,3 +85,47 @@ def test_finetune_from_a_yaml_config(tmp_path, colour_set, tiny_model):
     r = _run("finetune", "--model", tiny_model, "--train", s, "--config", tmp_path / "bad.yaml",
              "--out", tmp_path / "run2")
     assert r.exit_code == 2 and "learning_rate" in r.output
+
+
+def test_build_tiny_family_and_info_lists_lora_modules(tmp_path):
+    model = tmp_path / "smol"
+    r = _run("models", "build-tiny", "--out", model, "--family", "smolvlm")
+    assert r.exit_code == 0, r.output
+    assert json.loads((model / "cubeworld_tiny.json").read_text())["family"] == "smolvlm"
+    r = _run("models", "info", "--model", model)
+    assert r.exit_code == 0, r.output
+    assert "LoRA modules (target_modules: auto): 26 (12 vision, 14 decoder)" in r.output
+    info = json.loads(r.stdout[r.stdout.index("{"): r.stdout.rindex("}") + 1])
+    assert info["family"] == "smolvlm" and info["lora_targets"]["count"] == 26
+    assert len(info["lora_targets"]["modules"]) == 26 and info["yes"][1] == "ĠYes"
+
+
+@pytest.mark.parametrize("case", ["family", "table-settings", "lora-extra", "image-size"])
+def test_more_bad_input_is_one_line_exit_2_nothing_written(case, tmp_path, colour_set, tiny_model):
+    s = colour_set("set-b", n=2)
+    table = tmp_path / "p.csv"
+    if case == "table-settings":
+        assert _run("evaluate", "--model", tiny_model, "--set", s, "--out", table,
+                    "--no-progress").exit_code == 0
+    before = table.read_bytes() if table.exists() else None
+    args = {
+        "family": ("models", "build-tiny", "--out", tmp_path / "m", "--family", "gemma9"),
+        "table-settings": ("evaluate", "--model", tiny_model, "--set", s, "--out", table,
+                           "--image-size", "112"),
+        "lora-extra": ("finetune", "--model", tiny_model, "--train", s, "--method", "lora",
+                       "--lora-extra", "projector", "--out", tmp_path / "r", "--no-progress"),
+        "image-size": ("evaluate", "--model", tiny_model, "--set", s, "--out", tmp_path / "q.csv",
+                       "--image-size", "112", "--max-pixels", "5000"),
+    }[case]
+    r = _run(*args)
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in r.output or case == "image-size"
+    expected = {"family": "qwen2-vl, qwen2.5-vl, smolvlm, llava-onevision",
+                "table-settings": "max_pixels", "lora-extra": "named extras here: merger",
+                "image-size": "not both"}[case]
+    assert expected in r.output
+    assert not (tmp_path / "m").exists() and not (tmp_path / "q.csv").exists()
+    if case == "lora-extra":
+        assert not (tmp_path / "r").exists()
+    assert (table.read_bytes() if table.exists() else None) == before

@@ -72,7 +72,7 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from cubeworld.models import DEFAULTS, load_model
+    from cubeworld.models import DEFAULTS, load_model, resolve_targets
     from cubeworld.models.inputs import encode_training, example_of
     from cubeworld.formats.sets import load_set
     from cubeworld.models.scoring import score_items
@@ -83,7 +83,7 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     torch.manual_seed(0)
     cfg = DEFAULTS["finetune"]
     b.model = get_peft_model(b.model, LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"],
-                                                 target_modules=cfg["target_modules"]))
+                                                 target_modules=resolve_targets(b.model).modules))
     opt = torch.optim.AdamW([p for p in b.model.parameters() if p.requires_grad], lr=1e-2)
     b.model.train()
     for _ in range(3):  # a few steps, so the adapter is not the zero init

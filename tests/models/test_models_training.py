@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 import pytest
@@ -40,21 +39,20 @@ def test_defaults_come_from_the_yaml(tiny_model, tmp_path):
 def test_lora_targets_skip_the_patch_embedding(tiny_model):
     from peft import LoraConfig, get_peft_model
 
-    from cubeworld.models import DEFAULTS, load_model
+    from cubeworld.models import load_model, resolve_targets
+    from cubeworld.models.lora import wrapped_modules
 
     b = load_model(tiny_model)
-    model = get_peft_model(b.model, LoraConfig(r=4, target_modules=DEFAULTS["finetune"]["target_modules"]))
-    wrapped = sorted(n.removesuffix(".lora_A").split("base_model.model.")[-1]
-                     for n, _ in model.named_modules() if n.endswith(".lora_A"))
+    targets = resolve_targets(b.model)
+    model = get_peft_model(b.model, LoraConfig(r=4, target_modules=targets.modules))
+    wrapped = sorted(wrapped_modules(model))
+    assert wrapped == sorted(targets.modules)
     assert "model.visual.patch_embed.proj" not in wrapped
     assert not any("merger" in n or "lm_head" in n for n in wrapped)
     vision = [n for n in wrapped if ".visual.blocks." in n]
     text = [n for n in wrapped if ".language_model.layers." in n]
     assert len(vision) == 2 * 4 and len(text) == 2 * 7 and len(wrapped) == 22
-    pattern = re.compile(DEFAULTS["finetune"]["target_modules"])
-    for name in ("model.visual.blocks.0.mlp.gate_proj", "model.visual.blocks.31.mlp.down_proj",
-                 "model.language_model.layers.27.self_attn.o_proj"):  # Qwen2.5-VL / 7B names
-        assert pattern.fullmatch(name)
+    assert (targets.vision, targets.decoder, targets.other) == (8, 14, 0)
 
 
 def test_loss_mask_covers_exactly_the_answer_token(tiny_model, colour_set):
@@ -250,3 +248,33 @@ def test_qlora_on_the_cpu(tiny_model, colour_set, tmp_path):
         assert len(read_predictions(run / f"predictions/epoch-{k}/train.csv")) == 8
     b = load_model(tiny_model, adapter=run / "checkpoints/epoch-1", quantize="4bit", device="cpu")
     assert b.info["quantize"] == "4bit"
+
+
+def test_per_model_overrides_name_every_key(tmp_path):
+    """A study's per-model `training:` may set any FinetuneConfig field and `scoring:` any
+    evaluate() keyword; an unknown key names the file and the key."""
+    import dataclasses
+
+    from cubeworld.models import FinetuneConfig, ModelsError, check_overrides
+    from cubeworld.models.overrides import scoring_keys, training_keys
+
+    assert set(training_keys()) == {f.name for f in dataclasses.fields(FinetuneConfig)}
+    assert {"image_size", "max_pixels", "target_modules", "lora_extra", "lora_exclude", "dtype",
+            "batch_size", "method"} <= set(training_keys())
+    assert {"batch_size", "image_size", "max_pixels", "dtype", "quantize", "num_workers",
+            "free_text"} <= set(scoring_keys())
+    ok = {"method": "lora", "image_size": 448, "target_modules": ["q_proj"], "lora_extra": ["projector"]}
+    assert check_overrides("training", ok, "s.yaml: models[0].training") == ok
+    assert check_overrides("scoring", {"batch_size": 2, "dtype": "bfloat16"}, "w") == {
+        "batch_size": 2, "dtype": "bfloat16"}
+    with pytest.raises(ModelsError, match=r"^s\.yaml: models\[1\]\.training: unknown training key 'learning_rate'"):
+        check_overrides("training", {"learning_rate": 1}, "s.yaml: models[1].training")
+    with pytest.raises(ModelsError, match=r"s\.yaml: models\[1\]\.scoring: unknown scoring key 'imagesize'"):
+        check_overrides("scoring", {"imagesize": 1}, "s.yaml: models[1].scoring")
+    cfg = FinetuneConfig(model="m", train="t", out="o", **ok)
+    assert FinetuneConfig.from_dict(cfg.to_dict()) == cfg and cfg.pixel_budget == 448 * 448
+    for bad, match in (({"image_size": 224, "max_pixels": 5000}, "not both"),
+                       ({"dtype": "float8"}, "dtype"), ({"lora_extra": "projector"}, "lora_extra"),
+                       ({"image_size": 0}, "image_size"), ({"target_modules": ""}, "target_modules")):
+        with pytest.raises(ModelsError, match=match):
+            FinetuneConfig(model="m", train="t", out="o", **bad)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cubeworld.formats.answers import answer_for
 from cubeworld.formats.atomic import atomic_write_json, write_jsonl
-from cubeworld.tasks import get_task
+from cubeworld.stimuli.families import get_family
 
 
 def colour_set(root: Path, name: str, n_per_cell: int = 8, sizes=(2, 3), seed: int = 0,
@@ -36,7 +36,7 @@ def colour_set(root: Path, name: str, n_per_cell: int = 8, sizes=(2, 3), seed: i
                     im.save(d / "images" / f"{sid}.png")
                 rows.append({"file_name": f"images/{sid}.png", "stimulus_id": sid,
                              "domain": "tower", "n_blocks": n, "falls": falls,
-                             "answer": answer_for(falls), "prompt": get_task("tower").prompt})
+                             "answer": answer_for(falls), "prompt": get_family("tower").prompt})
     write_jsonl(d / "metadata.jsonl", rows)
     atomic_write_json(d / "dataset.json", {"name": name, "domain": "tower", "generator": "test",
                                            "generator_version": 1, "seed": seed,

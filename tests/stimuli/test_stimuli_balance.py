@@ -43,21 +43,21 @@ def test_two_block_margins_by_hand():
 def world():
     from cubeworld.stimuli.engine import World
 
-    return World(7, 32, default_config().render)
+    return World(7, 32, default_config("tower").render)
 
 
 def test_simulation_agrees_with_analytic_check_away_from_tipping(world):
     """A few hundred random towers: every one outside the 3 mm margin gets the same label
     from simulation as from the static balance check, and both labels occur."""
-    cfg = default_config()
+    cfg = default_config("tower")
     checked, falls = 0, 0
     for n in (2, 3, 4, 5, 6, 7):
         rng = np.random.default_rng(100 + n)
         for _ in range(45):
-            blocks = sample_tower(rng, n, cfg.tower)
-            verdict = judge_tower(world, blocks, cfg.physics, cfg.tower)
+            blocks = sample_tower(rng, n, cfg.family)
+            verdict = judge_tower(world, blocks, cfg.physics, cfg.family)
             if verdict.reason == "near_tipping":
-                assert abs(verdict.balance.margin) < cfg.tower.tip_margin
+                assert abs(verdict.balance.margin) < cfg.family.tip_margin
                 continue
             assert verdict.reason != "simulation_disagrees", (n, verdict.balance.margin, verdict.outcome)
             assert verdict.falls == (not verdict.balance.stable)
@@ -68,11 +68,11 @@ def test_simulation_agrees_with_analytic_check_away_from_tipping(world):
 
 
 def test_hand_built_towers_fall_or_stand(world):
-    cfg = default_config()
+    cfg = default_config("tower")
     standing = [cube(0.1, 0, 0, 0.05), cube(0.1, 0.02, 0, 0.15)]
     falling = [cube(0.1, 0, 0, 0.05), cube(0.1, 0.07, 0, 0.15)]
-    assert judge_tower(world, standing, cfg.physics, cfg.tower).falls is False
-    fell = judge_tower(world, falling, cfg.physics, cfg.tower)
+    assert judge_tower(world, standing, cfg.physics, cfg.family).falls is False
+    fell = judge_tower(world, falling, cfg.physics, cfg.family)
     assert fell.falls is True and fell.outcome["fell_blocks"] == [1]
 
 
@@ -80,9 +80,9 @@ def test_stopping_when_everything_sleeps_changes_nothing(world, monkeypatch):
     """The simulation stops early once every body sleeps; the final state is bit-identical."""
     import cubeworld.stimuli.engine as engine
 
-    cfg = default_config()
+    cfg = default_config("tower")
     rng = np.random.default_rng(7)
-    towers = [sample_tower(rng, 2 + k % 6, cfg.tower) for k in range(24)]
+    towers = [sample_tower(rng, 2 + k % 6, cfg.family) for k in range(24)]
     early = [world.simulate(t, cfg.physics) for t in towers]
     assert any(r.steps < 1500 for r in early)
     monkeypatch.setattr(engine, "CHECK_EVERY", 10**6)

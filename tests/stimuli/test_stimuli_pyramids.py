@@ -23,7 +23,7 @@ def test_palette_has_no_red():
 
 @pytest.mark.parametrize("n", [3, 6, 10, 15])
 def test_sampled_pyramids(n):
-    cfg = default_config().pyramid
+    cfg = default_config("pyramid").family
     rows = ROWS_FOR_SIZE[n]
     red_rows = Counter()
     for k in range(300):
@@ -59,7 +59,7 @@ def test_sampled_pyramids(n):
 def test_generated_pyramid_set(tmp_path):
     out = generate_set("pyramid", "3,6", 4, 11, tmp_path / "p", resolution=32, workers=1, progress=False)
     s = load_set(out)
-    cfg = default_config().pyramid
+    cfg = default_config("pyramid").family
     assert Counter((r.n_blocks, r.answer) for r in s.rows) == {(3, "Yes"): 2, (3, "No"): 2, (6, "Yes"): 2, (6, "No"): 2}
     by_row = Counter()
     for r in s.rows:

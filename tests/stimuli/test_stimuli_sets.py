@@ -15,7 +15,7 @@ import pytest
 
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import StimuliError, draw_subset, generate_set, list_presets, regenerate
-from cubeworld.stimuli.generate import LOG_FILE
+from cubeworld.stimuli.runlog import LOG_FILE
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -36,6 +36,8 @@ def test_exact_balance_and_format(reference):
     assert s.card["status"] == "complete" and s.card["generator"] == "cubeworld.stimuli"
     assert s.card["mujoco_version"] == "4.0.0"
     assert s.card["settings"]["physics"]["solref"] == [0.004, 1.0]
+    assert set(s.card["settings"]) == {"physics", "render", "tower"}  # its own family's settings only
+    assert s.card["difficulty"]["name"] == "stability margin" and s.card["difficulty"]["unit"] == "mm"
     assert not (reference / LOG_FILE).exists()
     for r in s.rows:
         assert r.stimulus_id.startswith(f"tower-s5-n{r.n_blocks}-")

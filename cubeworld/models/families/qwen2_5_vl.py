@@ -1,0 +1,55 @@
+"""Qwen2.5-VL: Qwen2-VL's processor and pixel budget, a new vision tower (window attention,
+SwiGLU MLP in the vision blocks, RMSNorm).
+
+Tiny model: `Qwen2_5_VLForConditionalGeneration` with Qwen2-VL's tiny text model and a
+2-block vision tower (hidden 64, one full-attention block and one windowed block, so both
+attention paths run). Tokenizer, special tokens and chat template are Qwen2-VL's (the
+released Qwen2.5-VL-Instruct checkpoints ship the same template). Processor:
+`VideoFreeQwen2_5_VLProcessor` with Qwen2-VL's PIL image processor.
+"""
+
+from __future__ import annotations
+
+from cubeworld.models.families.qwen2_vl import Qwen2VLFamily
+
+VISION_CONFIG = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4,
+                     out_hidden_size=128, fullatt_block_indexes=[1], window_size=112)
+
+
+class Qwen2_5_VLFamily(Qwen2VLFamily):
+    name = "qwen2.5-vl"
+    model_types = ("qwen2_5_vl",)
+    model_class = "Qwen2_5_VLForConditionalGeneration"
+    processor_class = "Qwen2_5_VLProcessor (VideoFreeQwen2_5_VLProcessor without torchvision)"
+    caveats = Qwen2VLFamily.caveats + (
+        "The vision MLP is gate/up/down_proj (SwiGLU), not Qwen2-VL's fc1/fc2: a LoRA regex "
+        "written for one of the two misses the other; the module walk finds both.",)
+    video_free_processor = "cubeworld.models.processor:VideoFreeQwen2_5_VLProcessor"
+
+    def _config(self, ids, text_config):
+        from transformers import Qwen2_5_VLConfig
+
+        return Qwen2_5_VLConfig(
+            text_config=text_config,
+            vision_config=dict(VISION_CONFIG),
+            image_token_id=ids["<|image_pad|>"],
+            video_token_id=ids["<|video_pad|>"],
+            vision_start_token_id=ids["<|vision_start|>"],
+            vision_end_token_id=ids["<|vision_end|>"],
+            tie_word_embeddings=False,
+        )
+
+    def _model_class(self):
+        from transformers import Qwen2_5_VLForConditionalGeneration
+
+        return Qwen2_5_VLForConditionalGeneration
+
+    def _processor(self, image_processor, tokenizer):
+        from cubeworld.models.families.base import template
+        from cubeworld.models.processor import VideoFreeQwen2_5_VLProcessor
+
+        return VideoFreeQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                            chat_template=template(self.template_name))
+
+
+FAMILY = Qwen2_5_VLFamily()

@@ -1,0 +1,45 @@
+"""A generated set's card (`dataset.json`): its identity plus what describes the set.
+
+Besides the identity (`cubeworld.stimuli.identity`), the card records the MuJoCo version
+and render backend, the camera per size, the family's label rule, prompt and difficulty
+measure, and -- once the set is complete -- the counts per size x label, rejections and
+the family's strata counts (pyramids: per size x red row x label).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cubeworld.stimuli.arguments import SetArguments
+from cubeworld.stimuli.config import SetConfig
+from cubeworld.stimuli.families.base import StimulusFamily
+from cubeworld.stimuli.identity import identity
+from cubeworld.stimuli.runlog import RunState
+
+
+def mujoco_version() -> str:
+    from cubeworld.stimuli.engine import mujoco
+
+    return mujoco.__version__
+
+
+def build_card(name: str, family: StimulusFamily, args: SetArguments, config: SetConfig,
+               state: RunState | None = None) -> dict[str, Any]:
+    """The card of a set in progress (`state` None) or complete."""
+    card = identity(name, args, config)
+    card.update(
+        {
+            "mujoco_version": mujoco_version(),
+            "render_backend": os.environ.get("MUJOCO_GL", "egl"),
+            "cameras": {str(s): family.camera(s, config.family) for s in args.sizes},
+            "label_rule": family.label_rule,
+            "prompt": family.prompt,
+            "difficulty": family.difficulty.to_dict(),
+            "status": "in_progress",
+        }
+    )
+    if state is not None:
+        card.update(state.summary(family.strata))
+        card["status"] = "complete"
+    return card

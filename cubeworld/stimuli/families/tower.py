@@ -1,0 +1,131 @@
+"""The tower family (intuitive physics): "Will the tower fall?" -- the worked example.
+
+Everything generation needs to know about towers is declared here; the sampler, the
+analytic balance check and the simulated label live in `cubeworld.stimuli.towers` and
+`cubeworld.stimuli.balance` (numpy), imported inside the methods that use them so this
+module stays light. Its defaults are `tower.yaml` beside this file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from cubeworld.stimuli.families.base import DifficultyMeasure, ShortcutCue, StimulusFamily
+
+PROMPT = (
+    "You are now viewing a tower of blocks. Will the tower fall? "
+    "Answer Yes if you think this tower is unstable and will fall. "
+    "Answer No if you think this tower is stable and will not fall."
+)
+
+
+@dataclass(frozen=True)
+class TowerCamera:
+    """A free camera in front of the tower; it backs off and looks higher as towers grow."""
+
+    azimuth: float
+    elevation: float
+    distance_base: float  # distance = base + per_block * n_blocks
+    distance_per_block: float
+    lookat_height_per_block: float
+
+
+@dataclass(frozen=True)
+class TowerSettings:
+    camera: TowerCamera
+    base_side: float
+    side_jitter: float
+    max_yaw: float
+    offset_range: dict[int, float]  # per tower size
+    min_contact_fraction: float
+    tip_margin: float
+    move_threshold: float
+    tilt_threshold: float
+
+
+class TowerFamily(StimulusFamily):
+    domain = "tower"
+    command = "towers"
+    description = "Block towers (intuitive physics): will the tower fall?"
+    prompt = PROMPT
+    question = "Will the tower fall?"
+    sizes = (2, 3, 4, 5, 6, 7)
+    label_rule = (
+        "falls = some block moves more than move_threshold x its side or tilts more than "
+        "tilt_threshold degrees in physics.duration s of simulation; towers within tip_margin of the "
+        "analytic tipping point, or whose simulated label contradicts the analytic balance check, are rejected"
+    )
+    difficulty = DifficultyMeasure(
+        name="stability margin",
+        unit="mm",
+        description=(
+            "the signed analytic stability margin: at every interface, the distance from the centre of mass "
+            "of the blocks above to the edge of the contact polygon (positive inside), the smallest over the "
+            "interfaces; positive = the tower stands, larger = more clearly 'No'"
+        ),
+    )
+    stream_code = 0
+    settings_type = TowerSettings
+    settings_file = Path(__file__).with_name("tower.yaml")
+
+    # -- one candidate (heavy) ---------------------------------------------------------
+    def sample(self, rng, size, settings):
+        from cubeworld.stimuli.scene import Scene
+        from cubeworld.stimuli.towers import sample_tower
+
+        # "red_block": None is part of generator 1.0.0's rows (towers have no red block).
+        return Scene(sample_tower(rng, size, settings), {"red_block": None})
+
+    def judge(self, world, scene, physics, settings):
+        from cubeworld.stimuli.towers import judge_tower
+
+        return judge_tower(world, scene.blocks, physics, settings)
+
+    def falls(self, world, scene, physics, settings) -> bool:
+        from cubeworld.stimuli.towers import simulate_tower
+
+        return simulate_tower(world, scene.blocks, physics, settings).falls
+
+    def camera(self, size, settings):
+        from cubeworld.stimuli.towers import tower_camera
+
+        return tower_camera(size, settings.camera)
+
+    # -- rows and cards (light) --------------------------------------------------------
+    def row_columns(self, scene, outcome):
+        return {"margin_mm": outcome["analytic_margin_mm"]}
+
+    def difficulty_of(self, row: Mapping[str, Any]) -> float | None:
+        margin = row.get("margin_mm", (row.get("outcome") or {}).get("analytic_margin_mm"))
+        return None if margin is None else float(margin)
+
+    def shortcut_cues(self) -> tuple[ShortcutCue, ...]:
+        return (
+            ShortcutCue("n_blocks", "the number of blocks", lambda row: float(row["n_blocks"])),
+            ShortcutCue("top_offset_mm", "horizontal distance of the top block's centre from the bottom "
+                        "block's centre, mm", _top_offset_mm),
+            ShortcutCue("com_lean_mm", "horizontal distance of the whole tower's centre of mass from the "
+                        "bottom block's centre, mm", _com_lean_mm),
+        )
+
+
+def _top_offset_mm(row: Mapping[str, Any]) -> float:
+    blocks = row["scene"]["blocks"]
+    (x0, y0, _), (x1, y1, _) = blocks[0]["pos"], blocks[-1]["pos"]
+    return 1000.0 * math.hypot(x1 - x0, y1 - y0)
+
+
+def _com_lean_mm(row: Mapping[str, Any]) -> float:
+    blocks = row["scene"]["blocks"]
+    masses = [math.prod(b["size"]) for b in blocks]
+    total = sum(masses)
+    cx = sum(m * b["pos"][0] for m, b in zip(masses, blocks)) / total
+    cy = sum(m * b["pos"][1] for m, b in zip(masses, blocks)) / total
+    x0, y0, _ = blocks[0]["pos"]
+    return 1000.0 * math.hypot(cx - x0, cy - y0)
+
+
+FAMILY = TowerFamily()

@@ -1,0 +1,22 @@
+"""One MuJoCo world per process for re-simulating recorded scenes.
+
+The physics observer asks `family.answer_by_simulation(scene)` for item after item;
+building a MuJoCo model costs more than simulating a tower, so each process keeps one
+world per capacity and reuses it. `World` rewrites every per-scene setting on each call,
+so an answer never depends on what the world simulated before. No renderer is made.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+SIMULATION_RESOLUTION = 16  # the offscreen buffer size in the model; nothing is rendered
+
+
+@lru_cache(maxsize=None)
+def simulation_world(capacity: int):
+    """The process's world with room for `capacity` boxes."""
+    from cubeworld.stimuli.config import shared_defaults
+    from cubeworld.stimuli.engine import World
+
+    return World(capacity, SIMULATION_RESOLUTION, shared_defaults().render)

@@ -1,0 +1,36 @@
+"""Shared fixtures of the stimuli tests: the small reference sets of generator 1.0.0.
+
+Tests import the helpers from `make_reference` (put on sys.path here), never from
+`conftest`: that module name is shared by every test folder's conftest."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REFERENCE_DIR = Path(__file__).with_name("reference")
+sys.path.insert(0, str(REFERENCE_DIR))
+
+from make_reference import REFERENCE_SETS  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def reference_hashes() -> dict[str, dict[str, str]]:
+    """sha256 of metadata.jsonl and every PNG, computed with the generator before families."""
+    return json.loads((REFERENCE_DIR / "hashes-1.0.0.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def reference_sets(tmp_path_factory) -> dict[str, Path]:
+    """The reference sets made by today's code (one worker)."""
+    from cubeworld.stimuli import generate_set
+
+    root = tmp_path_factory.mktemp("reference")
+    return {
+        name: generate_set(domain, sizes, per_size, seed, root / name, resolution=resolution, workers=1, progress=False)
+        for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items()
+    }
+

@@ -1,0 +1,46 @@
+"""Write the byte fingerprints of small reference sets (run once, with generator 1.0.0).
+
+The fingerprints in `hashes-1.0.0.json` were computed with the generator as it was before
+stimulus families became plug-ins (main at 1cc4ed6); `test_stimuli_reference.py` asserts
+that today's code still writes exactly these bytes (metadata.jsonl and every PNG).
+
+    python tests/stimuli/reference/make_reference.py OUT_DIR > hashes.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+REFERENCE_DIR = Path(__file__).parent
+
+# (domain, sizes, per_size, seed, resolution): small, but every size of both families and
+# both a thumbnail and the default resolution.
+REFERENCE_SETS = {
+    "towers-64": ("tower", "2-7", 2, 5, 64),
+    "towers-448": ("tower", "2,7", 2, 9, 448),
+    "pyramids-64": ("pyramid", "3,6,10,15", 2, 5, 64),
+}
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """sha256 of metadata.jsonl and of every image, by path relative to the set."""
+    files = [root / "metadata.jsonl", *sorted((root / "images").iterdir())]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def main(out: Path, workers: int = 1) -> dict[str, dict[str, str]]:
+    from cubeworld.stimuli import generate_set
+
+    result = {}
+    for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items():
+        path = generate_set(domain, sizes, per_size, seed, out / name, resolution=resolution,
+                            workers=workers, progress=False)
+        result[name] = fingerprint(path)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1])), indent=1, sort_keys=True))
