@@ -79,8 +79,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Study-level training keys that every trainable kind takes (the study handles them).
 STUDY_TRAINING = ("epochs", "evaluate_each_epoch")
 # What the study decides itself and no `training:` block may set.
-STUDY_OWNED = ("out", "model", "train", "mix", "labels", "eval_sets", "seed", "condition",
-               "progress", "max_items", "model_label", "adapter_label")
+from cubeworld.models.observers.base import STUDY_OWNED  # noqa: E402 - light
 SET_SOURCES = ("preset", "domain", "path", "dataset", "split")
 SPLIT_PARTS = ("train", "test")
 
@@ -352,14 +351,12 @@ def _check_study_training(r: _Reader, training: dict, trained_kinds: list) -> No
 
 
 def _check_family(r: _Reader, family: str, key: str) -> None:
-    """Check a tiny family name against the models stage's registry, where it has one."""
-    try:
-        from cubeworld.models.tiny_families import TINY_FAMILIES  # models team (issue 15)
-    except ImportError:
-        return  # the models stage checks it when it builds the model
-    if family not in TINY_FAMILIES:
+    """Check a tiny family name against the models stage's registry of model families."""
+    from cubeworld.models.families import MODEL_FAMILIES
+
+    if family not in MODEL_FAMILIES:
         raise r.error(key, f"unknown tiny family {family!r}; expected one of "
-                      f"{', '.join(TINY_FAMILIES.names())}")
+                      f"{', '.join(MODEL_FAMILIES.names())}")
 
 
 # -- sets ------------------------------------------------------------------------------

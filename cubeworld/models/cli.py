@@ -118,7 +118,8 @@ def evaluate_cmd(
 
         kind = cli_observer(model)  # `--model physics`, a CNN checkpoint: another observer kind
         if kind is not None:
-            options = dict(adapter=adapter, quantize=quantize, max_pixels=mp, device=device,
+            options = dict(adapter=adapter, quantize=quantize, image_size=image_size,
+                           max_pixels=max_pixels, device=device, dtype=dtype,
                            free_text=free_text or None, workers=workers or None)
             typer.echo(str(kind.evaluate_command(model, sets, out, condition=condition, seed=seed,
                                                  epoch=epoch, batch_size=batch_size,

@@ -248,9 +248,11 @@ def test_every_models_stage_setting_is_a_valid_override():
     vlm = OBSERVERS.get("vlm")
     fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
     assert vlm.training_keys() == fields - set(STUDY_OWNED) - {"eval_batch_size"}
+    assert {"method", "target_modules", "batch_size", "lora_r"} <= vlm.training_keys()
     params = set(inspect.signature(evaluate).parameters)
     assert vlm.scoring_keys() == params - {"model", "sets", "out", "adapter", "condition", "seed",
                                            "epoch", "progress", "adapter_label", "model_label"}
+    assert {"batch_size", "max_pixels", "quantize"} <= vlm.scoring_keys()
 
 
 def test_per_model_settings_and_default_conditions(tmp_path):

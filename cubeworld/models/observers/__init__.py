@@ -58,7 +58,6 @@ _EXPORTS = {
     "TrainingJob": "cubeworld.models.observers.base",
     "EvaluationJob": "cubeworld.models.observers.base",
     "TrainSource": "cubeworld.models.observers.base",
-    "OBSERVER_COLUMNS": "cubeworld.models.observers.base",
 }
 
 __all__ = sorted([*_EXPORTS, "OBSERVERS", "DEFAULT_KIND", "KIND_FILE", "get_observer",

@@ -29,11 +29,10 @@ from typing import Any, Mapping
 
 from cubeworld.errors import CubeworldError
 
-# Contract C: columns every observer writes beside the required ones (empty where they do
-# not apply). The models team's `cubeworld.formats.predictions` is their home once merged.
-OBSERVER_COLUMNS = ("kind", "logp_yes", "logp_no", "p_other", "prompt_sha256",
-                    "template_sha256", "image_size", "max_pixels", "dtype", "batch_size",
-                    "torch_version", "transformers_version", "peft_version")
+# Training settings a study (or the command line) sets from its own structure for every
+# kind: paths, the seed, the condition, labels, the size of the draw, labels of the tables.
+STUDY_OWNED = ("out", "model", "train", "mix", "labels", "eval_sets", "seed", "condition",
+               "progress", "max_items", "model_label", "adapter_label")
 
 
 class ObserverError(CubeworldError):

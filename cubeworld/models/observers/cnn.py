@@ -31,7 +31,6 @@ from typing import Any, Mapping
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.models.observers import KIND_FILE
 from cubeworld.models.observers.base import (
-    OBSERVER_COLUMNS,
     EvaluationJob,
     ObserverError,
     ObserverKind,
@@ -310,7 +309,7 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
     """Write P(Yes) = softmax(logits)[Yes] for every stimulus of each (set, table) pair.
     Several sets may share one table (the command line writes one); rows already in a
     table are kept, so a killed scoring resumes."""
-    from cubeworld.formats.predictions import PredictionWriter
+    from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
     from cubeworld.formats.sets import load_set
 
     size = int(arch["image_size"])

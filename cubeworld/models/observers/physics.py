@@ -36,7 +36,6 @@ from typing import Any, Mapping
 
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.models.observers.base import (
-    OBSERVER_COLUMNS,
     EvaluationJob,
     ObserverError,
     ObserverKind,
@@ -273,7 +272,7 @@ class PhysicsObserver(ObserverKind):
     def evaluate(self, job: EvaluationJob) -> list[Path]:
         """Score each (set, table); rows already in a table are kept (a killed job resumes)."""
         from cubeworld.formats.answers import NO, YES
-        from cubeworld.formats.predictions import PredictionWriter
+        from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
         from cubeworld.formats.sets import load_set
 
         check_values(job.scoring)

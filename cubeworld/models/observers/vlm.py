@@ -1,10 +1,11 @@
 """The VLM observer kind: today's Hugging Face scoring and (Q)LoRA fine-tuning, wrapped.
 
 Nothing of the models stage is re-implemented here: training is `models.finetune` with a
-`FinetuneConfig`, scoring is `models.evaluate`. The keys a study may override are read from
-those two (the dataclass's fields, the function's keywords), so a setting the models team
-adds is accepted by studies without a change here; only what the study itself decides
-(paths, seeds, conditions, labels, sizes of the training data) is withheld.
+`FinetuneConfig`, scoring is `models.evaluate`. The keys a study may override are the
+models stage's own (`cubeworld.models.overrides`: the dataclass's fields, the function's
+keywords), so a setting the models team adds is accepted by studies without a change
+here; only what the study itself decides (paths, seeds, conditions, labels, sizes of the
+training data) is withheld.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cubeworld.models.observers.base import (
+    STUDY_OWNED,
     EvaluationJob,
     ObserverKind,
     ObserverSettingError,
@@ -22,10 +24,9 @@ from cubeworld.models.observers.base import (
 )
 
 TINY = "tiny"
-# FinetuneConfig fields that a study sets from its own structure, never from `training:`.
-STUDY_TRAINING = frozenset({"model", "train", "out", "mix", "labels", "eval_sets", "seed",
-                            "condition", "progress", "max_items", "model_label",
-                            "adapter_label", "eval_batch_size"})
+# FinetuneConfig fields that a study sets from its own structure, never from `training:`
+# (the evaluation batch size is a scoring setting: `scoring: {batch_size: ...}`).
+STUDY_TRAINING = frozenset({*STUDY_OWNED, "eval_batch_size"})
 # evaluate() keywords a study sets itself, never from `scoring:`.
 STUDY_SCORING = frozenset({"model", "sets", "out", "adapter", "condition", "seed", "epoch",
                            "progress", "adapter_label", "model_label"})
@@ -70,10 +71,14 @@ class VLMObserver(ObserverKind):
     zero_shot = True
 
     def training_keys(self) -> frozenset[str]:
-        return frozenset(_finetune_fields()) - STUDY_TRAINING
+        from cubeworld.models.overrides import training_keys
+
+        return frozenset(training_keys()) - STUDY_TRAINING
 
     def scoring_keys(self) -> frozenset[str]:
-        return frozenset(_evaluate_parameters()) - STUDY_SCORING
+        from cubeworld.models.overrides import scoring_keys
+
+        return frozenset(scoring_keys()) - STUDY_SCORING
 
     def check_source(self, source: str) -> None:
         if not source:
