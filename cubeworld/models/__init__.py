@@ -40,7 +40,7 @@ _EXPORTS = {
     "VideoFreeLlavaOnevisionProcessor": "cubeworld.models.processor",
     "MODEL_FAMILIES": "cubeworld.models.families",
     "ModelFamily": "cubeworld.models.families",
-    "family_of": "cubeworld.models.families",
+    "model_family_of": "cubeworld.models.families",
     "resolve_targets": "cubeworld.models.lora",
     "LoraTargets": "cubeworld.models.lora",
     "check_overrides": "cubeworld.models.overrides",

@@ -52,9 +52,9 @@ def build_tiny(
 ) -> None:
     """Build a tiny random VLM of a model family (offline), for tests and the CPU demo."""
     with user_errors():
-        from cubeworld.models.families import get_family
+        from cubeworld.models.families import get_model_family
 
-        get_family(family)  # an unknown family is refused before anything is checked or written
+        get_model_family(family)  # an unknown family is refused before anything is checked or written
         check_writable(out)
         from cubeworld.models.tiny import build_tiny_model
 

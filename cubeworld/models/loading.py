@@ -15,7 +15,7 @@ from typing import Any
 
 from cubeworld.formats.answers import NO, YES
 from cubeworld.models.errors import AnswerTokenError, BackendError, ModelNotFoundError, ModelsError
-from cubeworld.models.families import GENERIC, ModelFamily, family_of
+from cubeworld.models.families import GENERIC, ModelFamily, model_family_of
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
             f"model {name!r}: cannot load it (no such local folder, and the hub or its cache "
             f"does not have it: {first})"
         ) from None
-    family = family_of(getattr(config, "model_type", None))
+    family = model_family_of(getattr(config, "model_type", None))
     processor = load_processor(name, family)
     if budget is not None:
         family.set_max_pixels(processor, config, budget)

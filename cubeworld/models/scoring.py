@@ -160,7 +160,7 @@ def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, d
     """`_request_settings` of a model not loaded yet: from its config and processor alone."""
     from transformers import AutoConfig
 
-    from cubeworld.models.families import family_of
+    from cubeworld.models.families import model_family_of
     from cubeworld.models.loading import (
         _check_source,
         default_device,
@@ -175,7 +175,7 @@ def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, d
         config = AutoConfig.from_pretrained(model)
     except (OSError, ValueError):
         return {}  # the load that follows gives the clear error
-    family = family_of(getattr(config, "model_type", None))
+    family = model_family_of(getattr(config, "model_type", None))
     processor = load_processor(model, family)
     if budget is not None:
         family.set_max_pixels(processor, config, budget)

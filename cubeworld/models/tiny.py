@@ -37,9 +37,9 @@ def build_tiny_model(out: str | Path, seed: int = 0, *, family: str = DEFAULT_FA
     The same `seed` gives the same weights. The folder is written beside `out` and moved
     into place at the end, so a kill never leaves a half-built model.
     """
-    from cubeworld.models.families import get_family
+    from cubeworld.models.families import get_model_family
 
-    fam = get_family(family)  # an unknown name fails before anything is written
+    fam = get_model_family(family)  # an unknown name fails before anything is written
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ModelsError(f"{out}: folder exists and is not empty")

@@ -141,7 +141,7 @@ def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
     """unsloth's FastVisionModel (CUDA only): the study's own training library."""
     from unsloth import FastVisionModel
 
-    from cubeworld.models.families import family_of
+    from cubeworld.models.families import model_family_of
     from cubeworld.models.loading import find_answer_tokens
 
     source = str(resume_from) if resume_from else config.model
@@ -154,7 +154,7 @@ def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
             lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias="none",
             random_state=config.seed)
     FastVisionModel.for_training(model)
-    family = family_of(getattr(model.config, "model_type", None))
+    family = model_family_of(getattr(model.config, "model_type", None))
     bundle = ModelBundle(model=model, processor=processor,
                          answer=find_answer_tokens(processor, config.model), name=config.model,
                          device=device, info={"backend": "unsloth", "dtype": str(model.dtype).split(".")[-1],

@@ -44,7 +44,7 @@ def test_tiny_family_reloads_like_a_checkpoint(family, tiny_of):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from cubeworld.models import load_model
-    from cubeworld.models.families import get_family
+    from cubeworld.models.families import get_model_family
     from cubeworld.models.families.base import template
     from cubeworld.models.inputs import messages_for
     from cubeworld.stimuli.families import FAMILIES as STIMULUS_FAMILIES
@@ -58,7 +58,7 @@ def test_tiny_family_reloads_like_a_checkpoint(family, tiny_of):
             type(processor.image_processor).__name__) == (model_cls, proc_cls, image_cls)
     assert 300_000 < sum(p.numel() for p in model.parameters()) < 1_500_000
     assert json.loads((folder / "cubeworld_tiny.json").read_text())["family"] == family
-    fam = get_family(family)
+    fam = get_model_family(family)
     assert model.config.model_type in fam.model_types
     assert processor.chat_template == template(fam.name.replace(".", "_").replace("-", "_")
                                                if family != "qwen2.5-vl" else "qwen2_vl")

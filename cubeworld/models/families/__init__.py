@@ -1,7 +1,7 @@
 """The model families the toolkit knows: one module per architecture, one registry entry each.
 
 `MODEL_FAMILIES` maps a family name (the `--family` of `cubeworld models build-tiny`, the
-`family:` of a study's tiny model) to its `ModelFamily`; `family_of(model_type)` finds
+`family:` of a study's tiny model) to its `ModelFamily`; `model_family_of(model_type)` finds
 the family of a loaded checkpoint from its config. Entries are loaded on first use, so
 listing the names imports no transformers.
 
@@ -23,7 +23,7 @@ MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family", {
 })
 
 
-def family_of(model_type: str | None) -> ModelFamily:
+def model_family_of(model_type: str | None) -> ModelFamily:
     """The family covering `model_type` (a config's `model_type`), or the generic one."""
     for _, family in MODEL_FAMILIES.items():
         if model_type in family.model_types:
@@ -31,9 +31,9 @@ def family_of(model_type: str | None) -> ModelFamily:
     return GENERIC
 
 
-def get_family(name: str) -> ModelFamily:
+def get_model_family(name: str) -> ModelFamily:
     """The family registered as `name`, or an error listing the supported names."""
     return MODEL_FAMILIES.get(name)
 
 
-__all__ = ["MODEL_FAMILIES", "ModelFamily", "TinyModel", "GENERIC", "family_of", "get_family"]
+__all__ = ["MODEL_FAMILIES", "ModelFamily", "TinyModel", "GENERIC", "model_family_of", "get_model_family"]
