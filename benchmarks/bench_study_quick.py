@@ -43,6 +43,17 @@ def main() -> None:
         finally:
             per_run[task.spec.run_id] = time.perf_counter() - t
 
+    import resource
+
+    def cpu() -> float:
+        """CPU seconds of this process and its finished children (set workers, pools)."""
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            r = resource.getrusage(who)
+            total += r.ru_utime + r.ru_stime
+        return total
+
+    c0 = cpu()
     t0 = time.perf_counter()
     prepare_sets(cfg, needed_sets(cfg), progress=False)
     prepare_models(cfg)
@@ -61,6 +72,9 @@ def main() -> None:
         print(f"  {run_id:40s} {dt:7.1f} s  {result.states.get(run_id, '')}")
     print(f"report           {t3 - t2:8.1f} s   {report}")
     print(f"total            {t3 - t0:8.1f} s   ({(t3 - t0) / 60:.1f} min)")
+    used = cpu() - c0
+    print(f"CPU time         {used:8.1f} s   (on 2 idle cores the wall time is at least "
+          f"{used / 2 / 60:.1f} min)")
     print(f"second run       {t4 - t3:8.1f} s   ({again.skipped}/{n} already done)")
 
 

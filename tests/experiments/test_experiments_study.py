@@ -34,6 +34,7 @@ runs_dir: runs
 models:
   tiny: {{source: tiny}}
   cnn: {{kind: cnn, training: {{image_size: 32, channels: [4, 8]}}}}
+  physics: {{kind: physics, scoring: {{n_simulations: 3, workers: 1}}}}
 sets:
   towers-train: {{domain: tower, sizes: [2, 3], per_size: 4, seed: 11, resolution: 56}}
   pyramids-train: {{domain: pyramid, sizes: [3], per_size: 4, seed: 12, resolution: 56}}
@@ -95,9 +96,9 @@ def test_local_study_runs_and_reports(local_study):
     cfg, result = local_study
     assert result.ok, result.states
     assert sorted(result.states) == ["cnn/human-towers/seed-0", "cnn/joint/seed-0",
-                                     "cnn/towers/seed-0", "tiny/human-towers/seed-0",
-                                     "tiny/joint/seed-0", "tiny/towers/seed-0",
-                                     "tiny/zero-shot/seed-none"]
+                                     "cnn/towers/seed-0", "physics/zero-shot/seed-none",
+                                     "tiny/human-towers/seed-0", "tiny/joint/seed-0",
+                                     "tiny/towers/seed-0", "tiny/zero-shot/seed-none"]
     study = cfg.parent / "runs/tiny-study"
     tables = predictions(study)
     # per-epoch evaluation on both sets; zero-shot only at epoch 0
@@ -105,6 +106,8 @@ def test_local_study_runs_and_reports(local_study):
         assert f"tiny/joint/seed-0/predictions/epoch-{epoch}/towers-eval.csv" in tables
         assert f"cnn/joint/seed-0/predictions/epoch-{epoch}/pyramids-eval.csv" in tables
     assert set(tables["cnn/towers/seed-0/predictions/epoch-2/towers-eval.csv"]["kind"]) == {"cnn"}
+    phys = tables["physics/zero-shot/seed-none/predictions/epoch-0/pyramids-eval.csv"]
+    assert set(phys["kind"]) == {"physics"} and len(phys) == 2
     assert "tiny/zero-shot/seed-none/predictions/epoch-0/pyramids-eval.csv" in tables
     assert not (study / "tiny/zero-shot/seed-none/predictions/epoch-1").exists()
     zs = tables["tiny/zero-shot/seed-none/predictions/epoch-0/towers-eval.csv"]
@@ -128,7 +131,7 @@ def test_second_run_does_nothing(local_study):
     study = cfg.parent / "runs/tiny-study"
     before = {p: p.stat().st_mtime_ns for p in study.rglob("*") if p.is_file()}
     again = run_study(cfg, progress=False, threads=1)
-    assert again.ok and again.skipped == 7 and again.report is not None
+    assert again.ok and again.skipped == 8 and again.report is not None
     after = {p: p.stat().st_mtime_ns for p in study.rglob("*") if p.is_file()}
     assert before == after  # not a byte written: not even the report
     assert {r.state for r in study_status(cfg)} == {DONE}
@@ -204,3 +207,7 @@ def test_an_added_evaluation_set_is_scored_from_the_checkpoints(local_study, tmp
         for k in epochs:
             t = tables[f"{run}/predictions/epoch-{k}/lerer-heldout.csv"]
             assert len(t) == n and set(t["set"]) == {"lerer-heldout"}
+    # the physics observer skips the photos, with the reason in the status
+    assert "physics/zero-shot/seed-none/predictions/epoch-0/lerer-heldout.csv" not in tables
+    row = {r.run_id: r for r in study_status(cfg)}["physics/zero-shot/seed-none"]
+    assert row.state == DONE and "lerer-heldout (photos without a recorded scene" in row.detail

@@ -100,6 +100,20 @@ class EvaluationJob:
     progress: bool = True
 
 
+def draw_size(train: tuple[TrainSource, ...]) -> tuple[int, list[float]]:
+    """`max_items` and the mixed-in parts' fractions of a recipe: the parts' `n` summed,
+    or, for one part without `n`, the whole set (its number of stimuli)."""
+    main, *rest = train
+    if rest:
+        total = sum(int(p.n) for p in train)  # the study checks that each part has n
+        return total, [p.n / total for p in rest]
+    if main.n is not None:
+        return int(main.n), []
+    from cubeworld.formats.sets import load_set
+
+    return len(load_set(main.set_dir, check_images=False)), []
+
+
 class ObserverKind:
     """Base of every observer kind; a kind is a subclass plus one entry in `OBSERVERS`."""
 

@@ -36,6 +36,7 @@ from cubeworld.models.observers.base import (
     ObserverKind,
     ObserverSettingError,
     TrainingJob,
+    draw_size,
     versions,
 )
 
@@ -305,10 +306,11 @@ def predictions_path(out: Path, epoch: int, set_name: str) -> Path:
 
 def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapter_label: str,
                condition: str, seed: int | None, epoch: int, batch_size: int,
-               progress: bool = True) -> list[Path]:
+               progress: bool = True, cache: dict | None = None) -> list[Path]:
     """Write P(Yes) = softmax(logits)[Yes] for every stimulus of each (set, table) pair.
     Several sets may share one table (the command line writes one); rows already in a
-    table are kept, so a killed scoring resumes."""
+    table are kept, so a killed scoring resumes. `cache` (a dict the caller keeps) holds
+    decoded images across calls: a training run scores the same sets after every epoch."""
     from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
     from cubeworld.formats.sets import load_set
 
@@ -328,7 +330,8 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
         for table, set_dirs in by_table.items():
             writer = PredictionWriter(table, extra_columns=OBSERVER_COLUMNS)
             for set_dir in set_dirs:
-                _score_set(net, size, base, load_set(set_dir), writer, batch_size, progress)
+                _score_set(net, size, base, load_set(set_dir), writer, batch_size, progress,
+                           cache)
             out.append(writer.finish())
     finally:
         if was_training:
@@ -336,7 +339,8 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
     return out
 
 
-def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress: bool) -> None:
+def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress: bool,
+               cache: dict | None = None) -> None:
     import torch
     from tqdm.auto import tqdm
 
@@ -349,7 +353,7 @@ def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress:
     bar = tqdm(total=len(todo), desc=f"cnn scoring {s.name}", unit="img", disable=not progress)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i:i + batch_size]
-        x = load_images([s.root / r.file_name for r in chunk], size).float() / 255.0
+        x = _images(s, chunk, size, cache).float() / 255.0
         with torch.inference_mode():
             logp = torch.log_softmax(net(x).float(), dim=1)
         rows = []
@@ -363,6 +367,20 @@ def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress:
         writer.append(rows)
         bar.update(len(chunk))
     bar.close()
+
+
+def _images(s, rows, size: int, cache: dict | None):
+    """The rows' images as a uint8 batch, decoded once per set when a cache is given."""
+    import torch
+
+    if cache is None:
+        return load_images([s.root / r.file_name for r in rows], size)
+    key = (str(s.root), size)
+    if key not in cache:
+        cache[key] = ({r.stimulus_id: i for i, r in enumerate(s.rows)},
+                      load_images([s.root / r.file_name for r in s.rows], size))
+    index, images = cache[key]
+    return images[torch.tensor([index[r.stimulus_id] for r in rows], dtype=torch.long)]
 
 
 # -- training --------------------------------------------------------------------------
@@ -441,11 +459,13 @@ def train_cnn(config: CnnConfig) -> Path:
         optimizer, lambda s: _lr_factor(s, total, warmup))
     step = 0
 
+    decoded: dict = {}  # evaluation images, decoded once for every epoch
+
     def scores(epoch: int) -> None:
         tables = [(Path(s.root), predictions_path(out, epoch, s.name)) for s in eval_sets]
         score_sets(net, arch, tables, model_label=label, adapter_label=adapter_label,
                    condition=config.condition, seed=config.seed, epoch=epoch,
-                   batch_size=config.eval_batch_size, progress=config.progress)
+                   batch_size=config.eval_batch_size, progress=config.progress, cache=decoded)
 
     def write_state(epoch: int) -> None:
         from cubeworld.models.observers.cnn_net import parameter_count
@@ -561,12 +581,9 @@ class CNNObserver(ObserverKind):
     def config_for(self, job: TrainingJob) -> CnnConfig:
         main, *rest = job.train
         values: dict[str, Any] = dict(job.training)
+        values["max_items"], fractions = draw_size(job.train)
         if rest:
-            total = sum(int(p.n) for p in job.train)
-            values["max_items"] = total
-            values["mix"] = [MixPart(str(p.set_dir), p.n / total) for p in rest]
-        elif main.n is not None:
-            values["max_items"] = main.n
+            values["mix"] = [MixPart(str(p.set_dir), f) for p, f in zip(rest, fractions)]
         if "batch_size" in job.scoring:
             values["eval_batch_size"] = job.scoring["batch_size"]
         values.update(model=str(job.model), train=str(main.set_dir), out=str(job.out),

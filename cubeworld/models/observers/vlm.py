@@ -19,6 +19,7 @@ from cubeworld.models.observers.base import (
     STUDY_OWNED,
     EvaluationJob,
     ObserverKind,
+    draw_size,
     ObserverSettingError,
     TrainingJob,
 )
@@ -135,12 +136,9 @@ class VLMObserver(ObserverKind):
 
         main, *rest = job.train
         values: dict[str, Any] = dict(job.training)
+        values["max_items"], fractions = draw_size(job.train)
         if rest:
-            total = sum(int(p.n) for p in job.train)  # the study checks that each has n
-            values["max_items"] = total
-            values["mix"] = [MixSource(str(p.set_dir), p.n / total) for p in rest]
-        elif main.n is not None:
-            values["max_items"] = main.n
+            values["mix"] = [MixSource(str(p.set_dir), f) for p, f in zip(rest, fractions)]
         in_loop = set(job.scoring) <= set(IN_LOOP_SCORING)
         for k, v in job.scoring.items():
             if in_loop:
