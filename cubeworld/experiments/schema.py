@@ -102,9 +102,17 @@ class LabelSource:
         return self.from_set or self.humans is not None
 
     def identity(self) -> str:
+        """Ground truth, the set's own table, or a named table by its content (sha256), so
+        a study moved with its data keeps its runs and an edited table is a change."""
         if self.from_set:
             return "humans:set"
-        return GROUND_TRUTH if self.humans is None else f"humans:{self.humans}"
+        if self.humans is None:
+            return GROUND_TRUTH
+        if self.humans.is_file():
+            import hashlib
+
+            return f"humans:sha256:{hashlib.sha256(self.humans.read_bytes()).hexdigest()}"
+        return f"humans:{self.humans}"  # not there yet: the run waits for it
 
 
 @dataclass(frozen=True)

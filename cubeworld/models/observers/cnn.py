@@ -94,14 +94,15 @@ class CnnConfig:
     augment: bool = _d("augment")
     eval_sets: list[str] = field(default_factory=list)
     eval_batch_size: int = load_defaults()["scoring"]["batch_size"]
+    flip_average: bool = load_defaults()["scoring"]["flip_average"]
     condition: str = ""
     model_label: str | None = None
     adapter_label: str | None = None
     progress: bool = True
 
     # Fields that may differ when a run is resumed (they do not change what is learned).
-    RESUMABLE_CHANGES = ("out", "progress", "eval_sets", "eval_batch_size", "model_label",
-                         "adapter_label", "epochs")
+    RESUMABLE_CHANGES = ("out", "progress", "eval_sets", "eval_batch_size", "flip_average",
+                         "model_label", "adapter_label", "epochs")
 
     def __post_init__(self) -> None:
         self.mix = [m if isinstance(m, MixPart) else MixPart(**m) if isinstance(m, dict)
@@ -122,7 +123,7 @@ class CnnConfig:
 TRAINING_KEYS = frozenset({"epochs", "lr", "warmup_fraction", "weight_decay", "batch_size",
                            "image_size", "channels", "stem_stride", "dropout", "augment",
                            "label_policy"})
-SCORING_KEYS = frozenset({"batch_size"})
+SCORING_KEYS = frozenset({"batch_size", "flip_average"})
 
 
 def check_training_values(values: Mapping[str, Any]) -> None:
@@ -306,11 +307,13 @@ def predictions_path(out: Path, epoch: int, set_name: str) -> Path:
 
 def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapter_label: str,
                condition: str, seed: int | None, epoch: int, batch_size: int,
-               progress: bool = True, cache: dict | None = None) -> list[Path]:
+               progress: bool = True, cache: dict | None = None,
+               flip_average: bool = True) -> list[Path]:
     """Write P(Yes) = softmax(logits)[Yes] for every stimulus of each (set, table) pair.
     Several sets may share one table (the command line writes one); rows already in a
     table are kept, so a killed scoring resumes. `cache` (a dict the caller keeps) holds
-    decoded images across calls: a training run scores the same sets after every epoch."""
+    decoded images across calls: a training run scores the same sets after every epoch.
+    flip_average: P(Yes) is the mean over the image and its mirror image."""
     from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
     from cubeworld.formats.sets import load_set
 
@@ -331,7 +334,7 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
             writer = PredictionWriter(table, extra_columns=OBSERVER_COLUMNS)
             for set_dir in set_dirs:
                 _score_set(net, size, base, load_set(set_dir), writer, batch_size, progress,
-                           cache)
+                           cache, flip_average)
             out.append(writer.finish())
     finally:
         if was_training:
@@ -340,7 +343,7 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
 
 
 def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress: bool,
-               cache: dict | None = None) -> None:
+               cache: dict | None = None, flip_average: bool = True) -> None:
     import torch
     from tqdm.auto import tqdm
 
@@ -355,7 +358,10 @@ def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress:
         chunk = todo[i:i + batch_size]
         x = _images(s, chunk, size, cache).float() / 255.0
         with torch.inference_mode():
-            logp = torch.log_softmax(net(x).float(), dim=1)
+            prob = torch.softmax(net(x).float(), dim=1)
+            if flip_average:
+                prob = (prob + torch.softmax(net(x.flip(-1)).float(), dim=1)) / 2
+            logp = torch.log(prob)
         rows = []
         for r, (lp_no, lp_yes) in zip(chunk, logp.tolist()):
             p = math.exp(lp_yes)
@@ -465,7 +471,8 @@ def train_cnn(config: CnnConfig) -> Path:
         tables = [(Path(s.root), predictions_path(out, epoch, s.name)) for s in eval_sets]
         score_sets(net, arch, tables, model_label=label, adapter_label=adapter_label,
                    condition=config.condition, seed=config.seed, epoch=epoch,
-                   batch_size=config.eval_batch_size, progress=config.progress, cache=decoded)
+                   batch_size=config.eval_batch_size, progress=config.progress, cache=decoded,
+                   flip_average=config.flip_average)
 
     def write_state(epoch: int) -> None:
         from cubeworld.models.observers.cnn_net import parameter_count
@@ -553,6 +560,9 @@ class CNNObserver(ObserverKind):
         b = scoring.get("batch_size", 1)
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ObserverSettingError("scoring.batch_size", f"expected a positive integer, got {b!r}")
+        if not isinstance(scoring.get("flip_average", True), bool):
+            raise ObserverSettingError("scoring.flip_average",
+                                       f"expected true or false, got {scoring['flip_average']!r}")
 
     def effective(self, training: Mapping[str, Any], scoring: Mapping[str, Any]) -> dict[str, Any]:
         d = load_defaults()
@@ -586,6 +596,8 @@ class CNNObserver(ObserverKind):
             values["mix"] = [MixPart(str(p.set_dir), f) for p, f in zip(rest, fractions)]
         if "batch_size" in job.scoring:
             values["eval_batch_size"] = job.scoring["batch_size"]
+        if "flip_average" in job.scoring:
+            values["flip_average"] = job.scoring["flip_average"]
         values.update(model=str(job.model), train=str(main.set_dir), out=str(job.out),
                       labels=None if main.humans is None else str(main.humans),
                       eval_sets=[str(e) for e in job.eval_sets], epochs=job.epochs,
@@ -609,11 +621,11 @@ class CNNObserver(ObserverKind):
             raise ObserverError("a cnn observer scores with a trained checkpoint: give its "
                                 "folder (RUN/checkpoints/epoch-K) as the model")
         net, arch = load_network(folder)
-        batch = int(job.scoring.get("batch_size", load_defaults()["scoring"]["batch_size"]))
+        scoring = {**load_defaults()["scoring"], **job.scoring}
         return score_sets(net, arch, job.tables, model_label=job.model_label or str(job.model),
                           adapter_label=job.adapter_label, condition=job.condition,
-                          seed=job.seed, epoch=job.epoch, batch_size=batch,
-                          progress=job.progress)
+                          seed=job.seed, epoch=job.epoch, batch_size=int(scoring["batch_size"]),
+                          progress=job.progress, flip_average=bool(scoring["flip_average"]))
 
     def checkpoint_exists(self, run_dir: Path, epoch: int) -> bool:
         return (checkpoint_dir(run_dir, epoch) / WEIGHTS).is_file()
