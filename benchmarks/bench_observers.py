@@ -39,7 +39,9 @@ def bench_physics(sets: dict[str, Path], n_items: int) -> None:
 
     cores = os.cpu_count() or 1
     for name, folder in sets.items():
-        rows = load_set(folder).rows[:n_items]
+        all_rows = load_set(folder).rows
+        step = max(1, len(all_rows) // n_items)
+        rows = all_rows[::step][:n_items]  # every size alike (rows are ordered by size)
         items = [(r.domain, r.stimulus_id, r.extra["scene"]) for r in rows]
         for workers in (1, cores):
             settings = settings_of({"n_simulations": 20, "workers": workers})
@@ -98,7 +100,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="CNN: torch threads")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="cw-bench-obs-") as tmp:
-        sets = make_sets(Path(tmp), per_size=max(4, -(-args.items // 4) * 2))
+        sets = make_sets(Path(tmp), per_size=max(4, -(-args.items // 8) * 2))
         bench_physics(sets, args.items)
         bench_cnn(sets, args.threads)
 
