@@ -118,17 +118,21 @@ def resolved_run(cfg: StudyConfig, model: str, condition: str, seed: int | None)
 
 def evaluation_of(cfg: StudyConfig, model: str, condition: str,
                   evaluation: list[str]) -> dict[str, dict[str, Any]]:
-    """set name -> what scoring that set means for this run (its identity and settings).
-    For a zero-shot run, training settings that are also scoring settings (a VLM's
-    `max_pixels`) belong here: they change the scores, not anything learned."""
+    """set name -> what scoring that set means for this run: the set's identity and every
+    scoring setting, defaults filled in (so a changed default, e.g. the physics observer's
+    noise, scores the sets again, from the checkpoints). For a zero-shot run, training
+    settings that are also scoring settings (a VLM's `max_pixels`) belong here: they
+    change the scores, not anything learned."""
     m = cfg.model(model)
     kind = observer(m)
     scoring = model_scoring(cfg, m)
+    training = model_training(cfg, m)
     if cfg.condition(condition).zero_shot:
-        for k, v in model_training(cfg, m).items():
+        for k, v in training.items():
             if k in kind.scoring_keys():
                 scoring.setdefault(k, v)
-    return {e: {"set": set_identity(cfg, e), "scoring": scoring} for e in evaluation}
+    effective = kind.effective(training, scoring)["scoring"]
+    return {e: {"set": set_identity(cfg, e), "scoring": effective} for e in evaluation}
 
 
 def scored_epochs(cfg: StudyConfig, model: str, condition: str) -> list[int]:
