@@ -6,6 +6,7 @@ consent and answer every trial as fast as the server acknowledges, and prints:
 acknowledged responses per second and the latency of a response (p50/p95/max).
 
     .venv/bin/python benchmarks/bench_human.py --participants 50 --items 20
+    .venv/bin/python benchmarks/bench_human.py --planner   # also: the planner's default run
 
 Every response is committed to SQLite (WAL, synchronous=FULL) before it is acknowledged, so
 the figure includes one fsync per answer.
@@ -53,6 +54,8 @@ def main() -> None:
     ap.add_argument("--participants", type=int, default=50)
     ap.add_argument("--items", type=int, default=20, help="items each participant answers")
     ap.add_argument("--design", choices=["same", "spread"], default="same")
+    ap.add_argument("--planner", action="store_true",
+                    help="also time `cubeworld human plan`'s default run on Lerer100 (both designs)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +125,27 @@ def main() -> None:
         print(f"acknowledged responses:  {len(lat) / wall:.0f} /s  (wall {wall:.2f} s)")
         print(f"response latency:        p50 {1000 * statistics.median(lat):.1f} ms, "
               f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.1f} ms, max {1000 * lat[-1]:.1f} ms")
+    if args.planner:
+        bench_planner()
+
+
+def bench_planner() -> None:
+    """The planner's default run (target: under 30 s): pilot loading, simulation, outputs."""
+    from cubeworld.human.pilot import lerer100_pilot
+    from cubeworld.human.plan import PlanSettings, plan
+    from cubeworld.human.plan_report import Pay, write_outputs
+
+    for design in ("same", "spread"):
+        t0 = time.perf_counter()
+        pilot = lerer100_pilot()
+        t1 = time.perf_counter()
+        result = plan(pilot, PlanSettings(design=design))
+        t2 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            write_outputs(result, Pay(), Path(tmp))
+        t3 = time.perf_counter()
+        print(f"planner ({design}, Lerer100, defaults): {t3 - t0:.2f} s "
+              f"(pilot {t1 - t0:.2f} s, simulation {t2 - t1:.2f} s, outputs {t3 - t2:.2f} s)")
 
 
 if __name__ == "__main__":

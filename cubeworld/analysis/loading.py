@@ -27,7 +27,12 @@ from cubeworld.formats.predictions import (
     read_predictions,
     validate_predictions,
 )
-from cubeworld.formats.responses import ResponsesFormatError, read_responses, validate_responses
+from cubeworld.formats.responses import (
+    ResponsesFormatError,
+    exclusion_flags,
+    read_responses,
+    validate_responses,
+)
 from cubeworld.formats.sets import SetFormatError, load_set
 
 HUMANS = "humans"
@@ -290,26 +295,17 @@ def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
 
 
 def _flags(h: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
-    """(excluded as bool, rule names as lists) per row; no `excluded` column, or an empty
-    cell in it, means not flagged."""
-    if "excluded" not in h.columns:
-        return pd.Series(False, index=h.index), pd.Series([[]] * len(h), index=h.index)
-    raw = h["excluded"]
-    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
-    text = text.str.replace(r"\.0$", "", regex=True)
-    # an empty cell is "not flagged": tables with and without flags may be stacked
-    ok = text.isin(["0", "1", "true", "false", "", "nan"])
-    if not ok.all():
-        i = int((~ok).to_numpy().argmax())
-        raise AnalysisInputError(f"{name}: row {i + 2}: excluded must be 0 or 1, got "
-                                 f"{str(raw.iloc[i])!r}")
-    excluded = text.isin(["1", "true"])
+    """(excluded as bool, rule names as lists) per row, read as the responses format
+    defines the flags (`cubeworld.formats.responses.exclusion_flags`)."""
+    try:
+        excluded = exclusion_flags(h, name)
+    except ResponsesFormatError as e:
+        raise AnalysisInputError(str(e)) from None
     names = (h["exclusion_rules"].astype(object).where(h["exclusion_rules"].notna(), "")
              .astype(str).tolist() if "exclusion_rules" in h.columns else [""] * len(h))
     rules = [([x.strip() for x in v.split(";") if x.strip()] or [UNSPECIFIED_RULE]) if ex else []
              for v, ex in zip(names, excluded)]
-    rules = pd.Series(rules, index=h.index, dtype=object)
-    return excluded, rules
+    return excluded, pd.Series(rules, index=h.index, dtype=object)
 
 
 def apply_exclusions(h: pd.DataFrame, name: str, include: bool

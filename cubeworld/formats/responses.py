@@ -4,6 +4,11 @@ Columns: `stimulus_id`, `participant`, `response` (1 = "Yes", something falls; 0
 Further columns (rt_ms, trial_index, timestamps, ...) are kept as they are. The web app
 exports this table, the Lerer100 import writes it, fine-tuning on human labels and the
 kappa analysis read it.
+
+Exclusions (contract D): a table may carry `excluded` (0/1) and `exclusion_rules` (the
+";"-joined names of the rules that excluded the participant, empty when kept). Excluded
+participants stay in the table, flagged; readers drop them by default (`drop_excluded`)
+and can be asked to keep them. A table without these columns has no exclusions.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pandas as pd
 from cubeworld.errors import CubeworldError
 
 RESPONSE_COLUMNS = ("stimulus_id", "participant", "response")
+EXCLUSION_COLUMNS = ("excluded", "exclusion_rules")
 
 _YES = {"yes", "1", "true", "y"}
 _NO = {"no", "0", "false", "n"}
@@ -62,6 +68,7 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             f"{source}: {len(bad)} response(s) other than Yes/No/1/0 ({shown})"
         )
     out["response"] = values
+    exclusion_flags(out, source)  # a malformed flag is an error here, not in a reader
     dup = out.duplicated(["stimulus_id", "participant"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
@@ -70,6 +77,42 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             f"{first['stimulus_id']!r} / {first['participant']!r}"
         )
     return out
+
+
+def exclusion_flags(df: pd.DataFrame, source: str = "responses") -> pd.Series:
+    """Per row: is the participant flagged excluded? 1/0 or true/false; an empty cell (or
+    no `excluded` column) is not flagged, so tables with and without flags can be stacked.
+    A flag belongs to the participant: one flagged row flags all of their rows."""
+    if "excluded" not in df.columns:
+        return pd.Series(False, index=df.index)
+    raw = df["excluded"]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
+    text = text.str.replace(r"\.0$", "", regex=True)
+    ok = text.isin(["0", "1", "true", "false", ""])
+    if not ok.all():
+        i = int((~ok).to_numpy().argmax())
+        raise ResponsesFormatError(f"{source}: row {i + 2}: excluded must be 0 or 1, got "
+                                   f"{str(raw.iloc[i])!r}")
+    flagged = text.isin(["1", "true"])
+    return df["participant"].isin(set(df.loc[flagged, "participant"]))
+
+
+def drop_excluded(df: pd.DataFrame, include: bool = False,
+                  source: str = "responses") -> tuple[pd.DataFrame, dict]:
+    """The rows to analyse, and who was left out: `{"participants": n, "by_rule": {rule: n}}`.
+
+    `include=True` keeps everyone (the summary still says who is flagged). A table without
+    an `excluded` column has no exclusions.
+    """
+    flagged = exclusion_flags(df, source)
+    people = df.loc[flagged].drop_duplicates("participant")
+    by_rule: dict[str, int] = {}
+    if "exclusion_rules" in people.columns:
+        for rules in people["exclusion_rules"].fillna("").astype(str):
+            for rule in filter(None, (r.strip() for r in rules.split(";"))):
+                by_rule[rule] = by_rule.get(rule, 0) + 1
+    summary = {"participants": int(len(people)), "by_rule": by_rule}
+    return (df if include else df.loc[~flagged]), summary
 
 
 def read_responses(path: str | Path) -> pd.DataFrame:

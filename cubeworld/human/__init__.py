@@ -3,7 +3,9 @@
     create_human_study(set_dir, out, design, items=K)   -> study folder (study.yaml, items, images)
     create_app(study_dir)                          -> the FastAPI app (serve with uvicorn)
     serve(study_dir, host, port)                   -> run it
-    export_study(study_dir, out)                   -> responses.csv, bonus.csv, participants.csv
+    export_study(study_dir, out)                   -> responses.csv, bonus.csv, participants.csv,
+                                                      exclusions.json (rules from study.yaml)
+    plan.plan(pilot, PlanSettings(...))            -> participants for a target interval width
 
 Names are imported on first use so that `cubeworld --help` does not load FastAPI or pandas.
 """
@@ -18,12 +20,18 @@ _EXPORTS = {
     "HumanStudy": "cubeworld.human.study",
     "Item": "cubeworld.human.study",
     "HumanStudyConfig": "cubeworld.human.config",
-    "HumanStudyError": "cubeworld.human.config",
+    "HumanStudyError": "cubeworld.human.errors",
     "create_app": "cubeworld.human.server",
     "serve": "cubeworld.human.server",
     "FrontendMissing": "cubeworld.human.server",
     "export_study": "cubeworld.human.export",
     "Store": "cubeworld.human.store",
+    "ExclusionRules": "cubeworld.human.exclusions",
+    "apply_exclusions": "cubeworld.human.exclusions",
+    "PlanSettings": "cubeworld.human.plan",
+    "Pilot": "cubeworld.human.pilot",
+    "lerer100_pilot": "cubeworld.human.pilot",
+    "responses_pilot": "cubeworld.human.pilot",
 }
 
 __all__ = sorted(_EXPORTS)

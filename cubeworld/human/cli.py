@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from cubeworld.cli_errors import user_errors
+from cubeworld.cli_errors import show_warnings, user_errors
 from cubeworld.errors import check_writable
 
 human_app = typer.Typer(
@@ -83,17 +84,112 @@ def export(
     out: Path = typer.Option(..., help="Responses table (CSV) for the analysis and fine-tuning."),
     bonus: Optional[Path] = typer.Option(None, help="Prolific bulk-bonus lines (default: bonus.csv beside --out)."),
     participants: Optional[Path] = typer.Option(None, help="Participant table (default: participants.csv beside --out)."),
+    exclusions: Optional[Path] = typer.Option(None, help="Exclusion summary (default: exclusions.json beside --out)."),
     completed_only: bool = typer.Option(False, help="Only responses of participants who completed."),
 ) -> None:
-    """Export responses (stimulus_id, participant, response, rt_ms, ...) and the bonus table."""
-    from cubeworld.human.export import export_study
+    """Export responses, participants, the bonus lines and the exclusions (rules from study.yaml).
+
+    Excluded participants stay in the tables, flagged (columns excluded, exclusion_rules).
+    """
+    from cubeworld.human.export import ExportWarning, export_study
 
     with user_errors():
-        for path in (out, bonus, participants):
+        for path in (out, bonus, participants, exclusions):
             if path is not None:
                 check_writable(path, folder=False)
-        paths = export_study(study, out, bonus=bonus, participants=participants,
-                             completed_only=completed_only)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExportWarning)
+            paths = export_study(study, out, bonus=bonus, participants=participants,
+                                 exclusions=exclusions, completed_only=completed_only)
+    show_warnings([w for w in caught if issubclass(w.category, ExportWarning)])
+    for kind, path in paths.items():
+        typer.echo(f"{kind}: {path}")
+    typer.echo(json.loads(Path(paths["exclusions"]).read_text())["summary"])
+
+
+@human_app.command("backup")
+def backup(
+    study: Path = typer.Argument(..., help="Human study folder."),
+    out: Path = typer.Option(..., help="Backup file to write (an SQLite database)."),
+) -> None:
+    """Copy the study database to a backup file; safe while the server runs.
+
+    To restore: stop the server, keep the damaged study.sqlite (and its -wal, -shm) elsewhere,
+    and copy the backup to STUDY/study.sqlite.
+    """
+    from cubeworld.human.store import Store
+    from cubeworld.human.study import load_human_study
+
+    with user_errors():
+        check_writable(out, folder=False)
+        store = Store(load_human_study(study))
+        try:
+            store.check_integrity()  # a backup of a damaged file would be no backup
+            path = store.backup(out)
+            n = store.progress()["responses"]
+        finally:
+            store.close()
+    typer.echo(f"backup: {path} ({n} image responses)")
+
+
+@human_app.command("plan")
+def plan(
+    pilot: Optional[Path] = typer.Option(None, help="Pilot responses table (a `human export`, or any responses table); default: Lerer100."),
+    set_dir: Optional[Path] = typer.Option(None, "--set", help="Stimulus set with the pilot's truth and sizes (when the table lacks answer/n_blocks)."),
+    predictions: list[Path] = typer.Option([], "--predictions", help="Prediction tables of the models to plan kappa for (repeatable)."),
+    model: list[str] = typer.Option([], "--model", help="Only these models/observers (repeatable; default: all in the pilot)."),
+    design: str = typer.Option("same", help="same: N participants answer every item; spread: r responses per item, K items each."),
+    target: float = typer.Option(0.05, help="Wanted 95% interval half-width (accuracy and mean kappa)."),
+    sizes: Optional[str] = typer.Option(None, help="Sizes to simulate, e.g. 10,20,40 (participants; spread: responses per item)."),
+    items_per_participant: Optional[int] = typer.Option(None, help="spread: items per participant K (default 20)."),
+    resamples: int = typer.Option(100, help="Simulated studies per size."),
+    boot: int = typer.Option(500, help="Bootstrap draws per interval."),
+    assurance: Optional[float] = typer.Option(None, help="Plan for this quantile of the half-width (e.g. 0.8) instead of its mean."),
+    seed: int = typer.Option(0, help="Random seed (the plan is reproducible)."),
+    base: float = typer.Option(1.50, help="Base reward per participant (the study paid 1.50 USD)."),
+    bonus_per_correct: float = typer.Option(0.01, help="Bonus per correct answer (the study paid 0.01 USD)."),
+    currency: str = typer.Option("USD", help="Currency of --base and --bonus-per-correct."),
+    fee_percent: float = typer.Option(33.33, help="Prolific's service fee in % of rewards and bonuses (assumed; 0 leaves fees out)."),
+    include_excluded: bool = typer.Option(False, help="Keep pilot participants flagged excluded."),
+    out: Path = typer.Option(Path("human-plan"), help="Folder for plan.csv, plan.json and plan.png."),
+) -> None:
+    """How many participants (same) or responses per item (spread) reach a target interval
+    half-width on accuracy per size and on mean kappa to each model, and what that costs.
+
+    Resamples a pilot: Lerer100 by default (107 participants, five zero-shot models).
+    """
+    from cubeworld.human.pilot import PlanError, lerer100_pilot, responses_pilot
+    from cubeworld.human.plan import PlanSettings, plan as run_plan
+    from cubeworld.human.plan_report import Pay, format_report, write_outputs
+
+    with user_errors():
+        grid: tuple[int, ...] = ()
+        if sizes is not None:
+            try:
+                grid = tuple(int(x) for x in sizes.split(",") if x.strip())
+            except ValueError:
+                raise PlanError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
+            if not grid:
+                raise PlanError("--sizes is empty")
+        settings = PlanSettings(design=design, target=target, grid=grid,
+                                items_per_participant=items_per_participant,
+                                resamples=resamples, n_boot=boot, seed=seed, assurance=assurance)
+        settings.validate()
+        pay = Pay(base=base, bonus_per_correct=bonus_per_correct, currency=currency,
+                  fee_percent=fee_percent)
+        pay.validate()
+        if pilot is None and (set_dir is not None or predictions):
+            raise PlanError("--set and --predictions describe a --pilot table; the default "
+                            "pilot (Lerer100) brings its own")
+        check_writable(out)
+        data = (lerer100_pilot() if pilot is None else
+                responses_pilot(pilot, set_dir=set_dir, predictions=predictions,
+                                include_excluded=include_excluded))
+        data.select_observers(model)
+        result = run_plan(data, settings)
+        paths = write_outputs(result, pay, out)
+    typer.echo(format_report(result, pay))
+    typer.echo("")
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
 
@@ -106,7 +202,8 @@ def progress(study: Path = typer.Argument(..., help="Human study folder.")) -> N
 
     with user_errors():
         store = Store(load_human_study(study))
-    summary = store.progress()
+        store.check_integrity()
+        summary = store.progress()
     summary.pop("per_participant")
     typer.echo(json.dumps(summary, indent=2))
 

@@ -9,22 +9,21 @@ created, so that a running study never changes under its participants.
 from __future__ import annotations
 
 import dataclasses
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cubeworld.errors import CubeworldError
+from cubeworld.human.errors import HumanStudyError
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.formats.atomic import atomic_write_text
+from cubeworld.human.exclusions import ExclusionRules
+from cubeworld.human.limits import OPTIONAL_ID_RE, is_id
 
 CONFIG_FILE = "study.yaml"
 ITEMS_FILE = "items.jsonl"
 DB_FILE = "study.sqlite"
-# Prolific's STUDY_ID / SESSION_ID: up to 64 letters, digits, - or _ ("" = not given).
-OPTIONAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
 IMAGES_DIR = "images"
 
 DESIGNS = ("same", "spread")
@@ -41,10 +40,6 @@ DEFAULT_CONSENT = (
     "<p>By clicking <b>I agree</b> you confirm that you are at least 18 years old and agree "
     "to take part.</p>"
 )
-
-
-class HumanStudyError(CubeworldError):
-    """A study folder or its settings are invalid; the message names the file and the problem."""
 
 
 @dataclass
@@ -78,6 +73,9 @@ class HumanStudyConfig:
     image_height_px: int = 448
     images: str = "copy"  # "copy": images/ in the study folder; "reference": set_path/...
     consent_html: str = DEFAULT_CONSENT
+    # Declared before the data: applied at export, recorded when the first participant
+    # starts (see cubeworld.human.exclusions for each rule).
+    exclusions: ExclusionRules = field(default_factory=ExclusionRules)
     created_at: str = ""
 
     @property
@@ -85,7 +83,9 @@ class HumanStudyConfig:
         return self.completion_url.replace("{code}", self.completion_code)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["exclusions"] = self.exclusions.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, data: Any, where: str = CONFIG_FILE) -> "HumanStudyConfig":
@@ -103,6 +103,8 @@ class HumanStudyConfig:
         missing = [n for n in required if n not in data]
         if missing:
             raise HumanStudyError(f"{where}: missing setting(s) {missing}")
+        data = dict(data)
+        data["exclusions"] = ExclusionRules.from_dict(data.get("exclusions"), where)
         config = cls(**data)
         config.validate(where)
         return config
@@ -147,11 +149,14 @@ class HumanStudyConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise bad(f"{name} must be a non-empty string")
-        if not isinstance(self.prolific_study_id, str) or not OPTIONAL_ID_RE.match(self.prolific_study_id):
+        if not is_id(self.prolific_study_id, OPTIONAL_ID_RE):
             raise bad(f"prolific_study_id must be Prolific's study ID (letters, digits, - or _), "
                       f"got {self.prolific_study_id!r}")
         if len(self.admin_token) < 16:
             raise bad("admin_token must be at least 16 characters long")
+        if not isinstance(self.exclusions, ExclusionRules):
+            raise bad("exclusions must be a mapping of rules")
+        self.exclusions.validate(where)
 
 
 def _is_number(v: Any) -> bool:

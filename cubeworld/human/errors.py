@@ -1,4 +1,9 @@
-"""The one error type the web API answers with: an HTTP status, a stable code and a sentence.
+"""The human stage's errors: the researcher-facing one and the one the web API answers with.
+
+`HumanStudyError` (a CubeworldError): a study folder, its settings or its data are unusable;
+the command line prints it as one line and exits with code 2.
+
+`ApiError`: an HTTP status, a stable code and a sentence.
 
 The store raises it where a request breaks a rule (unknown participant, item not assigned,
 replayed request, ...); the server turns it into `{"error": message, "code": code}` with
@@ -6,6 +11,12 @@ the status, so clients (the jsPsych page, tests, a researcher with curl) see why
 """
 
 from __future__ import annotations
+
+from cubeworld.errors import CubeworldError
+
+
+class HumanStudyError(CubeworldError):
+    """A study folder or its settings are invalid; the message names the file and the problem."""
 
 
 class ApiError(Exception):

@@ -7,33 +7,77 @@ Participant API (JSON; the token from /api/session goes in `X-Participant-Token`
     POST /api/complete   -> {completion_url}
 A participant can write only their own responses and reads nothing of anyone else's.
 
-Admin API (`Authorization: Bearer <admin_token from study.yaml>` or `?token=`):
+Admin API (`Authorization: Bearer <admin_token from study.yaml>`; a header only, never the
+URL, so the token stays out of access logs, browser histories and proxies):
     GET /admin/progress, /admin/export/responses.csv, /admin/export/bonus.csv,
-    /admin/export/participants.csv
+    /admin/export/participants.csv, /admin/export/exclusions.json
 
-Every refusal is a 4xx `{"error": "...", "code": "..."}` and stores nothing.
+Every refusal is a 4xx `{"error": "...", "code": "..."}` and stores nothing. Bodies larger
+than `limits.MAX_BODY_BYTES` are refused with 413 before they are read; every response
+carries the security headers of `SECURITY_HEADERS` (a Content-Security-Policy that runs only
+the app's own scripts, no framing, no MIME sniffing, no referrer).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import re
 import secrets
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cubeworld.errors import CubeworldError
 from cubeworld.human.assign import Trial
-from cubeworld.human.errors import ApiError
-from cubeworld.human.export import bonus_csv, build_tables, participants_csv, responses_csv
+from cubeworld.human.errors import ApiError, HumanStudyError
+from cubeworld.human.export import (
+    bonus_csv,
+    build_tables,
+    exclusions_json,
+    participants_csv,
+    problem_lines,
+    responses_csv,
+)
+from cubeworld.human.limits import (
+    MAX_BODY_BYTES,
+    RT_MAX_MS,
+    SHOWN_AT_MAX_MS,
+    SHOWN_AT_MIN_MS,
+    TOKEN_MAX_CHARS,
+    TRIAL_INDEX_MAX,
+)
 from cubeworld.human.store import Session, Store
 from cubeworld.human.study import HumanStudy, load_human_study
+
+log = logging.getLogger("cubeworld.human.server")
+
+# Sent with every response. The page runs only its own scripts (/static, /vendor) and talks
+# only to its own origin. jsPsych's stylesheet embeds its font as data: URLs, and its
+# plugins set a few inline style attributes (button margins, the preload bar), which
+# style-src-attr allows without allowing any inline <style> element or script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self'; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 SRC_DIR = WEB_DIR / "src"
@@ -62,12 +106,23 @@ def check_frontend(vendor_dir: Path | None = None) -> list[str]:
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode_text(cls, value):
+        # JSON may carry lone surrogates ("\ud800"), which no database can store.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text") from None
+        return value
+
 
 class SessionIn(_Body):
     prolific_pid: str = Field(max_length=64)
     study_id: str = Field(default="", max_length=64)
     session_id: str = Field(default="", max_length=64)
-    token: str | None = Field(default=None, max_length=128)
+    token: str | None = Field(default=None, max_length=TOKEN_MAX_CHARS)
 
 
 class ConsentIn(_Body):
@@ -77,10 +132,109 @@ class ConsentIn(_Body):
 class ResponseIn(_Body):
     request_id: str = Field(max_length=64)
     stimulus_id: str = Field(max_length=300)
-    trial_index: StrictInt = Field(ge=0)
+    trial_index: StrictInt = Field(ge=0, le=TRIAL_INDEX_MAX)
     response: Literal["Yes", "No"]
-    rt_ms: float | None = Field(default=None, ge=0)
-    shown_at: float | None = Field(default=None, ge=0)  # client clock, ms since the epoch
+    rt_ms: float | None = Field(default=None, ge=0, le=RT_MAX_MS, allow_inf_nan=False)
+    # The participant's clock, ms since 1970: between the years 2000 and 2100.
+    shown_at: float | None = Field(default=None, ge=SHOWN_AT_MIN_MS, le=SHOWN_AT_MAX_MS,
+                                   allow_inf_nan=False)
+
+
+# -- middleware (plain ASGI, so they also cover errors and static files) ------------------
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413 before reading them.
+
+    A declared Content-Length over the limit is answered at once, without reading a byte;
+    a body without one (chunked) is counted as it arrives and refused at the limit, so the
+    server never holds more than `max_bytes` of anyone's body.
+    """
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared < 0 or declared > self.max_bytes:
+                status, code = (413, "body_too_large") if declared > 0 else (400, "bad_request")
+                body = json.dumps({"error": self._message(declared), "code": code}).encode()
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode()),
+                                        (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        received = 0
+        limit = self.max_bytes
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, self._message(received))
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self, size: int) -> str:
+        if size < 0:
+            return "malformed Content-Length header"
+        return f"request body too large (over {self.max_bytes} bytes)"
+
+
+class SecurityHeaders:
+    """Add SECURITY_HEADERS to every response (pages, API, static files, errors), and
+    `Cache-Control: no-store` to the API's, which are never to be kept by a cache.
+
+    Plain ASGI rather than Starlette's BaseHTTPMiddleware, which wraps errors raised while
+    a body is read (the 413 of BodyLimit) into exception groups that end as a 400.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        extra = list(self.headers)
+        if scope.get("path", "").startswith(("/api/", "/admin/")):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in {name for name, _ in extra}]
+                message = dict(message)
+                message["headers"] = headers + extra
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+# -- the favicon ----------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def favicon_ico() -> bytes:
+    """A small icon of three stacked blocks (drawn here: no binary file to ship)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    for i, (x, colour) in enumerate([(5, (200, 60, 60)), (9, (60, 120, 200)), (7, (230, 180, 40))]):
+        y = 30 - 9 * (i + 1)
+        draw.rectangle([x, y, x + 17, y + 8], fill=colour + (255,), outline=(40, 40, 40, 255))
+    buf = io.BytesIO()
+    img.save(buf, format="ICO", sizes=[(16, 16), (32, 32)])
+    return buf.getvalue()
 
 
 # -- views ------------------------------------------------------------------------------
@@ -150,6 +304,7 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
     if require_frontend:
         check_frontend()
     store = Store(study)
+    store.check_integrity()
     items = study.by_id()
     cfg = study.config
     app = FastAPI(title=f"cubeworld study {cfg.name}", docs_url=None, redoc_url=None,
@@ -167,17 +322,30 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
         status, message = _validation_message(exc)
         return JSONResponse({"error": message, "code": "bad_request"}, status_code=status)
 
-    @app.middleware("http")
-    async def _no_store(request: Request, call_next):
-        response = await call_next(request)
-        if request.url.path.startswith(("/api/", "/admin/")):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        return JSONResponse({"error": str(exc.detail), "code": codes.get(exc.status_code,
+                                                                          f"http_{exc.status_code}")},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(HumanStudyError)
+    async def _study_broken(request: Request, exc: HumanStudyError):
+        # E.g. a damaged database: the researcher reads the log, the participant a sentence.
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": "The study is not available right now (a problem on the "
+                                      "server). Please try again in a few minutes.",
+                             "code": "server_problem"}, status_code=503)
 
     # -- participant pages and API ----------------------------------------------------
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(SRC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(favicon_ico(), media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     @app.post("/api/session")
     def session(body: SessionIn, user_agent: str = Header(default="")) -> dict:
@@ -211,38 +379,63 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
                             headers={"Cache-Control": "private, max-age=3600"})
 
     # -- admin API --------------------------------------------------------------------
-    def _admin(authorization: str | None, token: str | None) -> None:
-        given = token
+    def _admin(authorization: str | None) -> None:
+        given = None
         if authorization and authorization.lower().startswith("bearer "):
             given = authorization[7:].strip()
         if not given:
             raise ApiError(401, "admin_token_required",
-                           "admin token required (Authorization: Bearer <admin_token>)")
-        if not secrets.compare_digest(given.encode(), cfg.admin_token.encode()):
+                           "admin token required (header Authorization: Bearer <admin_token>; "
+                           "never put it in the URL)")
+        if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                      cfg.admin_token.encode()):
             raise ApiError(403, "bad_admin_token", "wrong admin token")
 
     @app.get("/admin/progress")
-    def progress(authorization: str | None = Header(default=None),
-                 token: str | None = Query(default=None)) -> dict:
-        _admin(authorization, token)
+    def progress(authorization: str | None = Header(default=None)) -> dict:
+        _admin(authorization)
         return store.progress()
 
     @app.get("/admin/export/{table}")
     def export(table: str, authorization: str | None = Header(default=None),
-               token: str | None = Query(default=None),
                completed_only: bool = Query(default=False)) -> Response:
-        _admin(authorization, token)
-        writers = {"responses.csv": responses_csv, "bonus.csv": bonus_csv,
-                   "participants.csv": participants_csv}
+        _admin(authorization)
+        writers = {"responses.csv": (responses_csv, "text/csv"),
+                   "bonus.csv": (bonus_csv, "text/csv"),
+                   "participants.csv": (participants_csv, "text/csv"),
+                   "exclusions.json": (exclusions_json, "application/json")}
         if table not in writers:
             raise ApiError(404, "unknown_table", f"no table {table!r}; one of {sorted(writers)}")
-        tables = build_tables(study, store, completed_only=completed_only)
-        return PlainTextResponse(writers[table](tables), media_type="text/csv")
+        try:
+            tables = build_tables(study, store, completed_only=completed_only)
+        except HumanStudyError as e:  # e.g. a reaction-time rule but no reaction times
+            raise ApiError(409, "export_refused", str(e)) from None
+        for line in problem_lines(tables):
+            log.warning("export: %s", line)
+        writer, media_type = writers[table]
+        return PlainTextResponse(writer(tables), media_type=media_type,
+                                 headers={"X-Export-Problems": str(len(tables.problems))})
 
     if VENDOR_DIR.is_dir():
         app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
     app.mount("/static", StaticFiles(directory=SRC_DIR), name="static")
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so it covers the 413s too
     return app
+
+
+class RedactTokens(logging.Filter):
+    """Blank `token=...` in logged URLs: a token someone put into a URL stays out of logs."""
+
+    PATTERN = re.compile(r"(?i)((?:^|[?&;])[a-z_]*token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1[redacted]", record.msg)
+        return True
 
 
 def participant_url(host: str, port: int) -> str:
@@ -261,6 +454,10 @@ def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
     print(f"[cubeworld] study {study.config.name!r} ({study.config.design} design, "
           f"{len(study.items)} items)", flush=True)
     print(f"[cubeworld] participant URL for Prolific: {participant_url(host, port)}", flush=True)
-    print(f"[cubeworld] progress: http://{host}:{port}/admin/progress "
-          f"(Authorization: Bearer <admin_token from study.yaml>)", flush=True)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+    print(f"[cubeworld] progress: curl -H 'Authorization: Bearer <admin_token from study.yaml>' "
+          f"http://{host}:{port}/admin/progress", flush=True)
+    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level="info")
+    # After uvicorn configured logging (Config does), so that nothing replaces the filter.
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(RedactTokens())
+    uvicorn.Server(config).run()

@@ -5,11 +5,14 @@ a `BEGIN IMMEDIATE` transaction that checks the participant's rights first, so a
 server keeps every acknowledged response and a replayed request can never store twice:
 `(participant, request_id)` and `(participant, trial)` are unique in the schema, and in the
 spread design `stimulus_id` is unique across all responses.
+
+A damaged database file (a disk error, a copy taken mid-write) is reported as one
+HumanStudyError that names the file and says how to recover (`database_damaged`).
 """
 
 from __future__ import annotations
 
-import re
+import json
 import secrets
 import sqlite3
 import threading
@@ -17,11 +20,22 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Iterator
 
 from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
-from cubeworld.human.errors import ApiError
-from cubeworld.human.config import OPTIONAL_ID_RE, HumanStudyError
+from cubeworld.human.errors import ApiError, HumanStudyError
+from cubeworld.human.limits import (
+    OPTIONAL_ID_RE,
+    PROLIFIC_ID_RE,
+    REQUEST_ID_RE,
+    RT_MAX_MS,
+    SHOWN_AT_MAX_MS,
+    SHOWN_AT_MIN_MS,
+    TRIAL_INDEX_MAX,
+    in_range,
+    is_id,
+)
 from cubeworld.human.study import HumanStudy
 from cubeworld.formats.answers import NO, YES
 
@@ -72,14 +86,38 @@ SPREAD_INDEX = (
     "ON responses(item_id) WHERE kind = 'stimulus'"
 )
 
-PID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# SQLite's primary result codes for a file that is not (or no longer) a database.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+EXCLUSIONS_KEY = "exclusions_declared"
 
 
 def iso(t: float | None) -> str:
+    """UTC ISO 8601 of a Unix time; ValueError/OverflowError/OSError for an impossible one."""
     if t is None:
         return ""
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def is_damaged(e: sqlite3.Error) -> bool:
+    """True for SQLite's "file is not a database" and "database disk image is malformed"."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(e)
+    return "not a database" in text or "malformed" in text
+
+
+def database_damaged(path: Path, e: sqlite3.Error) -> HumanStudyError:
+    """One line: which file is damaged and how to get the answers back."""
+    name = path.name
+    return HumanStudyError(
+        f"{path}: the study database is damaged ({e}); stop the server and copy {name}, "
+        f"{name}-wal and {name}-shm together to a safe place (the -wal file holds the latest "
+        f"answers), then put your latest backup (`cubeworld human backup`) in place of {name}, "
+        f"or salvage it with `sqlite3 {name} .recover | sqlite3 recovered.sqlite` and use "
+        f"recovered.sqlite as {name} (see 'A damaged database' in cubeworld/human/README.md)"
+    )
 
 
 @dataclass
@@ -108,19 +146,30 @@ class Store:
         self.path = study.db_path
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        con = self._connect()
-        con.executescript(SCHEMA)
-        if self.config.design == "spread":
-            con.execute(SPREAD_INDEX)
-        con.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('design', ?)", (self.config.design,)
-        )
-        (design,) = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
+        with self._damage_check():
+            con = self._connect()
+            con.executescript(SCHEMA)
+            if self.config.design == "spread":
+                con.execute(SPREAD_INDEX)
+            con.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('design', ?)",
+                (self.config.design,),
+            )
+            (design,) = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
         if design != self.config.design:
             raise HumanStudyError(f"{self.path}: data were collected with design {design!r}, but "
                              f"study.yaml now says {self.config.design!r}")
 
     # -- connections -------------------------------------------------------------------
+    @contextmanager
+    def _damage_check(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if is_damaged(e):
+                raise database_damaged(self.path, e) from None
+            raise
+
     def _connect(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
@@ -140,23 +189,59 @@ class Store:
         con = self._connect()
         # Threads of this process queue on a lock rather than in SQLite's busy handler,
         # which sleeps in growing steps and made tail latencies of seconds under load.
-        with self._write_lock:
+        with self._write_lock, self._damage_check():
             con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         con = self._connect()
-        con.execute("BEGIN")
+        with self._damage_check():
+            con.execute("BEGIN")
+            try:
+                yield con
+            finally:
+                if con.in_transaction:
+                    con.execute("COMMIT")
+
+    def check_integrity(self) -> None:
+        """Read every page (SQLite's quick_check); a damaged file is a HumanStudyError.
+
+        Run before serving and exporting, so a damaged database is reported at once and
+        by name, not as a failure of whichever request first touches the broken page.
+        """
+        with self._damage_check():
+            rows = [r[0] for r in self._connect().execute("PRAGMA quick_check")]
+        if rows != ["ok"]:
+            raise database_damaged(self.path, sqlite3.DatabaseError(
+                f"integrity check: {rows[0]}" + (f" (+{len(rows) - 1} more)" if len(rows) > 1
+                                                  else "")))
+
+    def backup(self, dest: str | Path) -> Path:
+        """A consistent copy of the database at `dest`, safe while the server writes.
+
+        SQLite's online backup copies every committed page (those still in the WAL too);
+        the copy is written beside `dest` and moved into place, so `dest` is never half a
+        database.
+        """
+        dest = Path(dest)
+        tmp = dest.with_name(dest.name + ".partial")
+        tmp.unlink(missing_ok=True)
+        target = sqlite3.connect(tmp)
         try:
-            yield con
+            with self._damage_check():
+                self._connect().backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
         finally:
-            con.execute("COMMIT")
+            target.close()
+        tmp.replace(dest)
+        return dest
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -178,12 +263,12 @@ class Store:
         A Prolific ID is resumed only from the same Prolific session (SESSION_ID) or the
         same browser (token); after completion it is refused, so nobody takes part twice.
         """
-        if not PID_RE.match(prolific_pid or ""):
+        if not is_id(prolific_pid, PROLIFIC_ID_RE):
             raise ApiError(400, "bad_prolific_pid",
                            "PROLIFIC_PID is missing or malformed (1-64 letters, digits, - or _); "
                            "please open the study from its Prolific link")
         for name, value in (("STUDY_ID", study_id), ("SESSION_ID", session_id)):
-            if not OPTIONAL_ID_RE.match(value or ""):
+            if not is_id(value or "", OPTIONAL_ID_RE):
                 raise ApiError(400, "bad_parameter",
                                f"{name} is malformed (up to 64 letters, digits, - or _)")
         expected_study = self.config.prolific_study_id
@@ -198,7 +283,7 @@ class Store:
                 "SELECT * FROM participants WHERE prolific_pid=?", (prolific_pid,)
             ).fetchone()
             if row is not None:
-                same_person = (token is not None and secrets.compare_digest(token, row["token"])) \
+                same_person = _same_token(token, row["token"]) \
                     or (session_id != "" and session_id == row["session_id"])
                 if row["status"] == "completed":
                     if same_person:  # a reload of the end page: show it again
@@ -229,6 +314,13 @@ class Store:
                  order_seed(self.config.seed, prolific_pid), now, deadline, user_agent[:300]),
             )
             pid = cur.lastrowid
+            # The exclusion rules in force when the first participant started: the export
+            # says whether the rules it applies are these (declared before the data).
+            con.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                (EXCLUSIONS_KEY, json.dumps({"rules": self.config.exclusions.to_dict(),
+                                             "at": now}, sort_keys=True)),
+            )
             con.executemany(
                 "INSERT INTO trials(participant_id, position, kind, item_id, expected) "
                 "VALUES (?,?,?,?,?)",
@@ -302,7 +394,7 @@ class Store:
         )
 
     def _participant(self, con: sqlite3.Connection, token: str | None) -> sqlite3.Row:
-        if not token:
+        if not token or not isinstance(token, str):
             raise ApiError(401, "no_participant",
                            "missing participant token (X-Participant-Token header)")
         row = con.execute("SELECT * FROM participants WHERE token=?", (token,)).fetchone()
@@ -347,13 +439,23 @@ class Store:
         shown_at_ms: float | None = None,
     ) -> dict:
         """Store one answer once; every broken rule is an ApiError and stores nothing."""
-        if not REQUEST_ID_RE.match(request_id or ""):
+        if not is_id(request_id, REQUEST_ID_RE):
             raise ApiError(422, "bad_request_id",
                            "request_id must be 8-64 letters, digits, - or _")
+        if not isinstance(stimulus_id, str) or len(stimulus_id) > 300:
+            raise ApiError(422, "bad_stimulus_id", "stimulus_id must be a string of at most 300 "
+                           "characters")
         if response not in (YES, NO):
             raise ApiError(422, "bad_response", f"response must be 'Yes' or 'No', got {response!r}")
-        if rt_ms is not None and not (0 <= rt_ms <= 24 * 3600 * 1000):
+        if not in_range(trial_index, 0, TRIAL_INDEX_MAX) or not isinstance(trial_index, int):
+            raise ApiError(422, "bad_trial_index",
+                           f"trial_index must be an integer from 0 to {TRIAL_INDEX_MAX}")
+        if rt_ms is not None and not in_range(rt_ms, 0, RT_MAX_MS):
             raise ApiError(422, "bad_rt", f"rt_ms must be between 0 and one day, got {rt_ms!r}")
+        if shown_at_ms is not None and not in_range(shown_at_ms, SHOWN_AT_MIN_MS,
+                                                    SHOWN_AT_MAX_MS):
+            raise ApiError(422, "bad_shown_at", "shown_at must be a time in ms since 1970 between "
+                           f"the years 2000 and 2100, got {shown_at_ms!r}")
         now = self.clock()
         with self._write() as con:
             row = self._participant(con, token)
@@ -468,5 +570,26 @@ class Store:
                 "SELECT p.id, p.prolific_pid, p.study_id, p.session_id, p.status, p.created_at, "
                 "p.consented_at, p.completed_at, "
                 "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
-                " AND t.kind='stimulus') AS n_trials "
+                " AND t.kind='stimulus') AS n_trials, "
+                "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
+                " AND t.kind='attention') AS n_attention "
                 "FROM participants p ORDER BY p.id")]
+
+    def declared_exclusions(self) -> dict | None:
+        """The exclusion rules recorded when the first participant started (None: no one has,
+        or the data predate the record)."""
+        with self._read() as con:
+            row = con.execute("SELECT value FROM meta WHERE key=?", (EXCLUSIONS_KEY,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except (json.JSONDecodeError, TypeError):
+            return None
+
+
+def _same_token(given: str | None, stored: str) -> bool:
+    """Constant-time token comparison that accepts any text a browser may send."""
+    if not isinstance(given, str) or not given:
+        return False
+    return secrets.compare_digest(given.encode("utf-8", "surrogatepass"), stored.encode())

@@ -34,6 +34,7 @@ from cubeworld.human.config import (
     load_human_config,
     save_human_config,
 )
+from cubeworld.human.exclusions import ExclusionRules
 from cubeworld.stimuli.families import get_family
 
 
@@ -96,6 +97,7 @@ def create_human_study(
     attention_checks: bool = False,
     attention_check_every: int = 25,
     block_timeout_minutes: float = 60.0,
+    exclusions: ExclusionRules | dict | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Make a study folder over the stimulus set `set_dir`; returns the folder.
@@ -103,8 +105,12 @@ def create_human_study(
     `design="same"`: every participant answers every item, each in their own random order.
     `design="spread"`: every item is answered by one participant, handed out in blocks of
     `items` (K); an unfinished block returns to the pool after `block_timeout_minutes`.
+    `exclusions`: the exclusion rules (see `cubeworld.human.exclusions`); they can also be
+    edited in study.yaml until the first participant starts.
     """
     out = Path(out)
+    if not isinstance(exclusions, ExclusionRules):
+        exclusions = ExclusionRules.from_dict(exclusions, "exclusions")
     if design not in ("same", "spread"):
         raise HumanStudyError(f"design must be 'same' or 'spread', got {design!r}")
     if design == "spread" and items is None:
@@ -124,9 +130,16 @@ def create_human_study(
             f"{set_dir}: a study asks one question, but the set mixes domains {domains}; "
             "make one study per domain"
         )
+    family = _family(domains[0], set_dir)
     prompts = sorted({row.prompt for row in stim_set.rows})
-    if len(prompts) != 1:
-        raise HumanStudyError(f"{set_dir}: the set's rows ask {len(prompts)} different prompts")
+    if prompts != [family.prompt]:
+        # People must be asked exactly what the models were asked (the rows' prompt).
+        raise HumanStudyError(
+            f"{set_dir}: the set's rows ask {prompts[0]!r}" + (
+                f" (and {len(prompts) - 1} other prompt(s))" if len(prompts) > 1 else "")
+            + f", but the {family.domain!r} stimulus family asks {family.prompt!r}; make the "
+            "set again with this version of cubeworld"
+        )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise HumanStudyError(f"{out}: folder exists and is not empty (pass --overwrite)")
@@ -135,7 +148,6 @@ def create_human_study(
                 f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study "
                 "that has data"
             )
-    task = get_family(domains[0])
     rows = list(stim_set.rows)
     random.Random(seed).shuffle(rows)  # pool order for spread; irrelevant for same
 
@@ -162,9 +174,9 @@ def create_human_study(
     config = HumanStudyConfig(
         name=name or out.name,
         design=design,
-        domain=task.domain,
-        prompt=prompts[0],
-        question=task.question,
+        domain=family.domain,
+        prompt=family.prompt,
+        question=family.question,
         set_name=stim_set.name,
         set_path=str(Path(set_dir).resolve()),
         n_items=len(study_items),
@@ -179,12 +191,22 @@ def create_human_study(
         attention_checks=attention_checks,
         attention_check_every=attention_check_every,
         images=images,
+        exclusions=exclusions,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     config.validate(str(out / CONFIG_FILE))
     write_jsonl(out / ITEMS_FILE, [item.to_record() for item in study_items])
     save_human_config(out, config)  # last: a folder with study.yaml is complete
     return out
+
+
+def _family(domain: str, set_dir: str | Path):
+    """The stimulus family of `domain` (its prompt and question): whatever families exist,
+    the study takes its words from there and never branches on a domain's name."""
+    try:
+        return get_family(domain)
+    except (KeyError, ValueError) as e:
+        raise HumanStudyError(f"{set_dir}: {e}") from None
 
 
 def load_human_study(study_dir: str | Path) -> HumanStudy:

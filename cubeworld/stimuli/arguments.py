@@ -113,4 +113,5 @@ def default_name(args: SetArguments) -> str:
     sizes = ".".join(str(s) for s in args.sizes)
     counts = set(args.per_size.values())
     per = str(counts.pop()) if len(counts) == 1 else f"{args.total}total"
-    return f"{args.domain}s-{sizes}-x{per}-s{args.seed}"
+    # the family's command is its plural ("towers", "dominoes"), as in `cubeworld generate`
+    return f"{FAMILIES.get(args.domain).command}-{sizes}-x{per}-s{args.seed}"

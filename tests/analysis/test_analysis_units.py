@@ -257,8 +257,7 @@ def test_bad_flags_and_probabilities(tiny, tmp_path):
     a = tiny.make_set(tmp_path / "a", "seta")
     p = tiny.make_graded_predictions(a, model="m", p_other=0.2).astype({"p_other": object})
     p.loc[2, "p_other"] = "lots"
-    with pytest.raises(AnalysisInputError, match=r"p\.csv: p_other must be a probability.*"
-                                                 r"'lots'"):
+    with pytest.raises(AnalysisInputError, match=r"p\.csv: .*p_other.*'lots'"):
         load_inputs([_csv(p, tmp_path / "p.csv")])
     ok = _csv(tiny.make_predictions(a, condition="ft"), tmp_path / "ok.csv")
     h = tiny.make_humans(a, 4, excluded={"p0": "x"})

@@ -12,7 +12,7 @@ import pytest
 
 from cubeworld.human.config import load_human_config
 from cubeworld.human.study import create_human_study
-from conftest import make_set
+from human_helpers import make_set
 
 
 def _counts(study: Path) -> tuple[int, int]:
@@ -150,5 +150,7 @@ def test_api_admin_needs_token(spread_server):
         assert prog["items_free"] == 5
         df = pd.read_csv(io.StringIO(c.get("/admin/export/responses.csv", headers=auth).text))
         assert len(df) == 3 and set(df["participant"]) == {"pidD"}
-        assert c.get(f"/admin/export/bonus.csv?token={token}").status_code == 200
+        # The token is taken from the header only: in a URL it would land in access logs.
+        r = c.get(f"/admin/export/bonus.csv?token={token}")
+        assert r.status_code == 401 and "never put it in the URL" in r.json()["error"]
         assert c.get("/admin/export/secrets.txt", headers=auth).status_code == 404

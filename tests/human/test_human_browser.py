@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
 import pandas as pd
 import pytest
-from conftest import free_port
+from human_helpers import free_port
 from playwright.sync_api import expect
 
 from cubeworld.formats.responses import read_responses
@@ -37,18 +38,27 @@ def _consent_and_instructions(page, expect_prompt: bool = True) -> None:
 
 
 def _instructions(page, expect_prompt: bool = True) -> None:
-    """Page through the instructions; they must show the study's exact prompt."""
+    """Page through the instructions; they must show the study's exact prompt, and the
+    last page must name the button that is really there ("Next >", not "Start")."""
     expect(page.locator("#jspsych-instructions-next")).to_be_visible()
     seen_prompt = False
+    told_to_click = False
     while True:
         nxt = page.locator("#jspsych-instructions-next")
         if not nxt.count():
             break
+        text = page.locator(".jspsych-content").inner_text()
+        label = nxt.inner_text().strip()
+        assert "Start" not in text, f"the instructions name a button that is not there: {text!r}"
+        if "when you are ready" in text.lower():
+            assert f"click {label}" in text, (label, text)
+            told_to_click = True
         if page.locator("#cw-prompt").count():
             expect(page.locator("#cw-prompt")).to_have_text(get_family("tower").prompt)
             seen_prompt = True
         nxt.click()
     assert seen_prompt or not expect_prompt
+    assert told_to_click
 
 
 def _answer_trials(page, total: int, first: int, upto: int, clicks: dict) -> None:
@@ -72,8 +82,13 @@ def _answer_trials(page, total: int, first: int, upto: int, clicks: dict) -> Non
         page.get_by_role("button", name=choice, exact=True).click()
 
 
-def _wait_saved(page) -> None:
-    page.wait_for_function("window.cubeworld && window.cubeworld.pending() === 0")
+def _wait_saved(page, timeout: float = 15.0) -> None:
+    """Until every answer is acknowledged. Polled with evaluate (not wait_for_function, whose
+    string predicates the page's Content-Security-Policy rightly refuses to eval)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate("() => !!window.cubeworld && window.cubeworld.pending() === 0"):
+        assert time.monotonic() < deadline, "answers were not acknowledged in time"
+        page.wait_for_timeout(50)
 
 
 def _order(study: Path, pid: str) -> list[str]:
@@ -176,6 +191,10 @@ def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set,
     assert len(read_responses(export_study(study, tmp_path / "r2.csv")["responses"])) == 6
 
 
+_STYLE = ("e => { const s = getComputedStyle(e); "
+          "return [s.fontFamily, s.fontSize, s.textAlign, s.lineHeight]; }")
+
+
 def test_browser_no_prolific_id_and_declined_consent(tmp_path, tower_set, server_factory,
                                                      new_page):
     port = free_port()
@@ -184,11 +203,17 @@ def test_browser_no_prolific_id_and_declined_consent(tmp_path, tower_set, server
     page = new_page()
     page.goto(server.url + "/")
     expect(page.locator("#cw-message")).to_contain_text("PROLIFIC_PID")
+    refused_style = page.locator("#cw-message p").evaluate(_STYLE)
 
     page = new_page()
     page.goto(f"{server.url}/?PROLIFIC_PID=pidNo&SESSION_ID=sessNo")
+    consent_style = page.locator(".cw-consent p").first.evaluate(_STYLE)
     page.get_by_role("button", name="I do not agree").click()
     expect(page.locator("#jspsych-target")).to_contain_text("did not agree")
+    declined_style = page.locator(".cw-message p").evaluate(_STYLE)
+    # Every message looks like the rest of the app: same font, size, alignment, spacing.
+    assert refused_style == consent_style == declined_style, (refused_style, consent_style,
+                                                              declined_style)
     con = sqlite3.connect(study / "study.sqlite")
     assert con.execute("SELECT status FROM participants").fetchall() == [("declined",)]
     assert con.execute("SELECT COUNT(*) FROM responses").fetchone() == (0,)

@@ -14,7 +14,7 @@ from cubeworld.human.cli import human_app
 from cubeworld.human.config import HumanStudyError, load_human_config
 from cubeworld.human.study import create_human_study
 from cubeworld.stimuli.families import get_family
-from conftest import make_set
+from human_helpers import make_set
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ from cubeworld.formats.sets import load_set
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from conftest import make_set
+from human_helpers import make_set
 
 
 def test_spread_export_is_fine_tuning_labels(tmp_path):

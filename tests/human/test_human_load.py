@@ -14,7 +14,7 @@ import pytest
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.export import export_study
 from cubeworld.human.study import create_human_study
-from conftest import make_set
+from human_helpers import make_set
 
 N_PARTICIPANTS = 50
 K = 6

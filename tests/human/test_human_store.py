@@ -13,7 +13,7 @@ from cubeworld.human.errors import ApiError
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from conftest import make_set
+from human_helpers import make_set
 
 
 class Clock:

@@ -22,6 +22,7 @@ FAMILIES: Registry[StimulusFamily] = Registry(
     {
         TOWER: "cubeworld.stimuli.families.tower:FAMILY",
         PYRAMID: "cubeworld.stimuli.families.pyramid:FAMILY",
+        "domino": "cubeworld.stimuli.families.domino:FAMILY",
     },
 )
 

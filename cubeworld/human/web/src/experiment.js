@@ -14,12 +14,23 @@
   const SESSION_ID = params.get("SESSION_ID") || "";
   const TOKEN_KEY = "cubeworld-token:" + PID;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const NEXT_LABEL = "Next"; // jsPsych shows it as "Next >"
+
+  // Every message (a refusal before the study starts, or an error that ends it) is shown
+  // in the same text block as the instructions: same font, size and alignment.
+  function messageHtml(html) {
+    return "<div class='cw-text cw-message'>" + html + "</div>";
+  }
 
   function showMessage(html) {
     const el = document.getElementById("cw-message");
     el.innerHTML = html;
     el.hidden = false;
     document.getElementById("jspsych-target").hidden = true;
+  }
+
+  function abortWith(jsPsych, html) {
+    jsPsych.abortExperiment(messageHtml(html));
   }
 
   function escapeHtml(s) {
@@ -133,7 +144,7 @@
     document.title = "Study: " + study.question;
 
     const jsPsych = initJsPsych({ display_element: "jspsych-target" });
-    onFatal = (e) => jsPsych.abortExperiment("<p>" + escapeHtml(e.message) + "</p>");
+    onFatal = (e) => abortWith(jsPsych, "<p>" + escapeHtml(e.message) + "</p>");
     const timeline = [];
     let completion = session.completion_url
       ? { url: session.completion_url, code: session.completion_code } : null;
@@ -154,9 +165,9 @@
           // abortExperiment ends the current trial itself, so done() only on success.
           apiRetry("/api/consent", { agree: agreed }).then(() => {
             if (agreed) return done();
-            jsPsych.abortExperiment("<p>You did not agree to take part. Please close this " +
+            abortWith(jsPsych, "<p>You did not agree to take part. Please close this " +
               "page and return the study on Prolific. Thank you!</p>");
-          }, (e) => jsPsych.abortExperiment("<p>" + escapeHtml(e.message) + "</p>"));
+          }, (e) => abortWith(jsPsych, "<p>" + escapeHtml(e.message) + "</p>"));
         },
       });
     }
@@ -170,7 +181,7 @@
       }
       const nImages = session.trials.filter((t) => t.kind === "stimulus").length;
       pages.push("<div class='cw-text'><p>You will see " + nImages +
-        (session.answered > 0 ? " more" : "") + " images of blocks, one at a time.</p>" +
+        (session.answered > 0 ? " more" : "") + " images, one at a time.</p>" +
         "<p>For every image, please answer this question:</p>" +
         "<blockquote class='cw-prompt' id='cw-prompt'>" + escapeHtml(study.prompt) + "</blockquote>" +
         "<p>Click <b>Yes</b> or <b>No</b> below the image. Please answer as accurately as you " +
@@ -184,13 +195,15 @@
         notes.push("<p>Please finish within " + study.time_limit_minutes + " minutes; after " +
           "that your remaining images are given to other participants.</p>");
       }
-      notes.push("<p>Your answers are saved as you go. Click <b>Start</b> when you are ready.</p>");
+      // Name the button that is there: the last page's only way on is "Next >".
+      notes.push("<p>Your answers are saved as you go. When you are ready, click <b>" +
+        NEXT_LABEL + " &gt;</b> to see the first image.</p>");
       pages.push("<div class='cw-text'>" + notes.join("") + "</div>");
       timeline.push({
         type: jsPsychInstructions,
         pages: pages,
         show_clickable_nav: true,
-        button_label_next: "Next",
+        button_label_next: NEXT_LABEL,
         button_label_previous: "Back",
         data: { cw: "instructions" },
       });
@@ -248,7 +261,7 @@
             .then(() => apiRetry("/api/complete", {}))
             .then((res) => { completion = { url: res.completion_url, code: res.completion_code }; })
             .then(() => { showSaving(false); done(); },
-              (e) => { showSaving(false); jsPsych.abortExperiment("<p>" + escapeHtml(e.message) + "</p>"); });
+              (e) => { showSaving(false); abortWith(jsPsych, "<p>" + escapeHtml(e.message) + "</p>"); });
         },
       });
     }
