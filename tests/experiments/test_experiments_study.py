@@ -78,10 +78,21 @@ def predictions(study_dir: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
+FLOATS = ("p_yes", "logp_yes", "logp_no", "p_other")
+
+
 def assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
+    """Equal tables: every column exactly, except the probabilities, equal to 1e-6. (Runs in
+    another process can differ in the 8th digit: CPU kernels may pick another code path for
+    differently aligned buffers; a resume or executor error moves them far more.)"""
     assert sorted(a) == sorted(b)
     for k in a:
-        pd.testing.assert_frame_equal(a[k], b[k], obj=k)
+        floats = [c for c in FLOATS if c in a[k].columns]
+        pd.testing.assert_frame_equal(a[k].drop(columns=floats), b[k].drop(columns=floats), obj=k)
+        for c in floats:
+            x = pd.to_numeric(a[k][c], errors="coerce")
+            y = pd.to_numeric(b[k][c], errors="coerce")
+            assert ((x - y).abs().fillna(0) < 1e-6).all() and (x.isna() == y.isna()).all(), (k, c)
 
 
 @pytest.fixture(scope="module")
