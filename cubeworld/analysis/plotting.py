@@ -206,6 +206,13 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
     return fig
 
 
+def _bars(d: pd.DataFrame) -> np.ndarray:
+    """Error bar lengths below and above each accuracy; a Wilson bound that floating point
+    puts a hair beyond an accuracy of exactly 0 or 1 gives a bar of 0, not a negative one."""
+    return np.clip(np.array([d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
+                            dtype=float), 0.0, None)
+
+
 def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
                        kinds: dict[str, str]):
     """Fig. 3: accuracy by block count with Wilson bars; one panel per set (two per row),
@@ -225,14 +232,14 @@ def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
             if d.empty:
                 continue
             ax.errorbar(d["n_blocks"] + off, d["accuracy"],
-                        yerr=[d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
+                        yerr=_bars(d),
                         marker=looks[kind_of(o, kinds)][1], ms=4, capsize=2, lw=1.2,
                         color=colors[o], label=o)
         if hum is not None:
             d = hum[hum["set"] == s].sort_values("n_blocks")
             if not d.empty:
                 ax.errorbar(d["n_blocks"], d["accuracy"],
-                            yerr=[d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
+                            yerr=_bars(d),
                             marker=looks["humans"][1], ms=4, capsize=2, lw=1.5, ls="--",
                             color=HUMAN_COLOR, label=HUMANS)
         ax.axhline(CHANCE, color="grey", lw=0.8, ls=":", label="chance")

@@ -1,13 +1,16 @@
 """`cubeworld data ...`: import external data sets into the toolkit's formats.
 
-Heavy imports (pandas) happen inside the commands so that `cubeworld --help` stays fast.
-Bad input ends in one line on stderr and exit code 2 (`cubeworld.cli_errors`).
+Every data set is an entry of `cubeworld.datasets.DATASETS`; without `--from`, the source
+is the data set's environment variable (e.g. `CUBEWORLD_LERER100`), else the copy shipped
+in the package. Heavy imports (pandas) happen inside the commands so that `cubeworld
+--help` stays fast. Bad input ends in one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -19,34 +22,49 @@ data_app = typer.Typer(
     help="Import external data sets into the toolkit's formats (Lerer100, ...).",
 )
 
+FROM = typer.Option(None, "--from", help="Source folder (default: $CUBEWORLD_LERER100, else "
+                    "the copy shipped with cubeworld).")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """The registered external data sets, with where each is read from."""
+    from cubeworld.datasets.catalog import DATASETS
+
+    for name, ds in DATASETS.items():
+        try:
+            where = str(ds.source())
+        except Exception as e:  # noqa: BLE001 - listing never fails on one entry
+            where = f"(no source: {e})"
+        typer.echo(f"{name}: {ds.description}\n    source: {where}  (override: ${ds.env})")
+
 
 @data_app.command("lerer100")
 def data_lerer100(
-    src: Path = typer.Option(..., "--from", help="The Lerer100 folder (stimuli.csv, images/, "
-                             "human_responses.csv)."),
+    src: Optional[Path] = FROM,
     out: Path = typer.Option(..., "--out", help="Set folder to write (with human_responses.csv)."),
 ) -> None:
     """Import Lerer100 as a stimulus set plus its 107 participants' responses."""
     with user_errors():
         check_writable(out)
-        from cubeworld.datasets.lerer100 import import_lerer100
+        from cubeworld.datasets.catalog import get_dataset
 
-        path = import_lerer100(src, out)
+        path = get_dataset("lerer100").import_set(out, src)
     typer.echo(f"wrote set {path} (metadata.jsonl, images/, human_responses.csv)")
 
 
 @data_app.command("lerer100-models")
 def data_lerer100_models(
-    src: Path = typer.Option(..., "--from", help="The Lerer100 folder (model_answers.csv)."),
+    src: Optional[Path] = FROM,
     out: Path = typer.Option(..., "--out", help="Prediction table to write (.csv or .parquet)."),
 ) -> None:
     """Import the five published zero-shot models' answers as a prediction table."""
     with user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_writable(out, folder=False)
-        from cubeworld.datasets.lerer100 import import_lerer100_models
+        from cubeworld.datasets.catalog import get_dataset
 
-        path = import_lerer100_models(src, out)
+        path = get_dataset("lerer100").import_models(out, src)
     show_warnings(caught)
     typer.echo(f"wrote predictions {path}")
 

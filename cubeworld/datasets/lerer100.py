@@ -1,8 +1,9 @@
 """Lerer100: 100 photos of real wooden block towers with 107 people's judgments.
 
 The naturalistic evaluation set of the study (Lerer, Gross & Fergus 2016 photos; human
-judgments from Schulze Buschoff et al. 2025, Nature Machine Intelligence). The source folder
-(see its README) holds `images/<image_id>.png`, `stimuli.csv` (image_id, file, n_blocks,
+judgments from Schulze Buschoff et al. 2025, Nature Machine Intelligence). A copy ships in
+the package (`lerer100_data/`, MIT licence text and attribution beside it; registry entry
+`cubeworld.datasets.catalog`). The source folder (see its README) holds `images/<image_id>.png`, `stimuli.csv` (image_id, file, n_blocks,
 falls), `human_responses.csv` (image_id, participant, response_falls) and
 `model_answers.csv` (image_id, model, response_falls: five zero-shot models).
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cubeworld.errors import CubeworldError
+from cubeworld.datasets.base import DatasetError
 from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS, validate_predictions
 from cubeworld.formats.responses import validate_responses
@@ -48,7 +49,7 @@ _HUMAN_COLUMNS = ("image_id", "participant", "response_falls")
 _MODEL_COLUMNS = ("image_id", "model", "response_falls")
 
 
-class Lerer100Error(CubeworldError):
+class Lerer100Error(DatasetError):
     """The source folder is not a readable Lerer100 folder; the message names the file."""
 
 

@@ -8,11 +8,12 @@
     cubeworld study report studies/quick.yaml
     cubeworld study slurm-up DIR / slurm-down DIR     # a local one-node Slurm to try it
 
-Modules, one job each: `config` (YAML -> checked dataclasses), `plan` (the runs and their
-resolved configs), `prepare` (generate/import sets, build the tiny model), `store` (run
-folders and their state), `runner` (one run: fine-tune or zero-shot, resumable),
-`executors` (local, Slurm via submitit), `study` (all of it), `slurm_local` (a real
-single-node Slurm cluster with accounting for tests and trials).
+Modules, one job each: `schema` (the typed config), `config` (YAML -> checked schema),
+`plan` (the runs: what each learned and what it scores), `prepare` (generate/import/split
+sets, build the tiny model), `store` (run folders and their state), `runner` (one run of
+any observer kind: train, then score what is missing; resumable), `executors` (local,
+Slurm via submitit), `study` (all of it). `testing.slurm_cluster` is test and demo
+infrastructure (a real single-node Slurm cluster with accounting), not part of a study.
 
 Names are imported lazily so that `cubeworld --help` stays fast.
 """
@@ -35,7 +36,7 @@ _EXPORTS = {
     "RunSpec": "cubeworld.experiments.store",
     "RunConfigChanged": "cubeworld.experiments.store",
     "execute_run": "cubeworld.experiments.runner",
-    "LocalSlurmCluster": "cubeworld.experiments.slurm_local",
+    "LocalSlurmCluster": "cubeworld.experiments.testing.slurm_cluster",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,18 +6,36 @@ problem (bad config, changed run, missing input) is one line on stderr and exit 
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
-from cubeworld.cli_errors import fail, user_errors
+from cubeworld.cli_errors import fail, user_errors, warn
 
 study_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="A whole study (models x conditions x seeds) from one YAML config.")
 
 CONFIG = typer.Argument(..., help="Study config (YAML), e.g. studies/quick.yaml.")
 RUNS = typer.Option(None, "--runs-dir", help="Run store root (default: the config's runs_dir).")
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Show each warning at once as one `warning: ...` line (a set skipped by an observer,
+    a run waiting for human labels), not Python's two-line form with a source line."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        warn(str(message))
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 @study_app.command("run")
@@ -36,7 +54,7 @@ def run_cmd(
     """Run or finish the study: skips finished runs, resumes interrupted ones."""
     if executor is not None and executor not in ("local", "slurm"):
         raise typer.BadParameter(f"expected local or slurm, got {executor!r}", param_hint="--executor")
-    with user_errors():
+    with user_errors(), one_line_warnings():
         from cubeworld.experiments.study import run_study
 
         result = run_study(config, executor=executor, restart=restart, runs_dir=runs_dir,
@@ -55,7 +73,7 @@ def run_cmd(
 
 @study_app.command("status")
 def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
-    """A table of runs: done / running / failed / to do (Slurm job states from sacct)."""
+    """A table of runs: done / running / failed / to do / waiting, and why (what is missing)."""
     with user_errors():
         from cubeworld.experiments.study import status_table, study_status
 
@@ -66,7 +84,7 @@ def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
 @study_app.command("report")
 def report_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
     """Write the analysis report over every finished run's predictions."""
-    with user_errors():
+    with user_errors(), one_line_warnings():
         from cubeworld.experiments.study import study_report
 
         path = study_report(config, runs_dir=runs_dir)
@@ -75,9 +93,12 @@ def report_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
 
 @study_app.command("slurm-up")
 def slurm_up(folder: Path = typer.Argument(..., help="Empty folder for the cluster's files (short path).")) -> None:
-    """Start a single-node Slurm cluster with accounting on this machine (needs root)."""
+    """Start a single-node Slurm cluster with accounting here, to try --executor slurm.
+
+    Test and demo infrastructure (cubeworld.experiments.testing): needs the Debian Slurm,
+    munge and MariaDB packages and root."""
     with user_errors():
-        from cubeworld.experiments.slurm_local import LocalSlurmCluster
+        from cubeworld.experiments.testing.slurm_cluster import LocalSlurmCluster
 
         cluster = LocalSlurmCluster(root=folder.resolve()).start()
     typer.echo(f"export SLURM_CONF={cluster.conf}")
@@ -87,7 +108,7 @@ def slurm_up(folder: Path = typer.Argument(..., help="Empty folder for the clust
 @study_app.command("slurm-down")
 def slurm_down(folder: Path = typer.Argument(..., help="The folder given to slurm-up.")) -> None:
     """Stop a cluster started by slurm-up (each daemon by its PID)."""
-    from cubeworld.experiments.slurm_local import stop_by_pid_file
+    from cubeworld.experiments.testing.slurm_cluster import stop_by_pid_file
 
     if not (folder / "cluster.json").is_file():
         fail(f"{folder}: no cluster.json (not a folder given to slurm-up)")

@@ -1,21 +1,30 @@
-"""The study config: one YAML file that names the whole experiment grid.
+"""Read and check a study config: one YAML file that names the whole experiment grid.
 
-Why typed dataclasses: every stage after loading works on checked values, and every
-mistake in the file is reported once, at load time, as a `ConfigError` naming the file and
-the key (`studies/x.yaml: conditions.joint.train[1].n: expected a positive integer`).
+Every mistake in the file is reported once, at load time, as a `ConfigError` naming the
+file and the key (`studies/x.yaml: conditions.joint.train[1].n: expected a positive
+integer`), before anything is written. The values it produces are `schema.py`'s.
 
 Shape (see `studies/quick.yaml` and `studies/paper.yaml` for full examples):
 
     name: quick                       # folder name under runs_dir
     runs_dir: runs                    # relative to the config file's folder
-    models:                           # name -> source: "tiny" (built offline), HF id, folder
-      tiny: {source: tiny}
-    sets:                             # name -> a generator preset, generator arguments,
+    models:                           # name -> an observer (contract E)
+      tiny: {source: tiny}            # kind vlm (default): tiny (built offline), HF id, folder
+      qwen: {source: Qwen/Qwen2-VL-2B-Instruct,
+             training: {lora_r: 8},   #   per-model FinetuneConfig overrides
+             scoring: {batch_size: 4}}  # per-model evaluate() keyword overrides
+      cnn: {kind: cnn, training: {epochs: 8}}   # a CNN trained from scratch
+      physics: {kind: physics, scoring: {n_simulations: 20}}  # noisy Newton, no training
+      #   + tiny_seed, family (source tiny), conditions: [names] (default: every condition
+      #     the kind can do: a physics observer only zero-shot ones, a CNN only trained ones)
+    sets:                             # name -> where the set comes from
       towers-2-4-train: {domain: tower, sizes: [2, 3, 4], per_size: 40, seed: 1}
       towers-eval: {preset: towers-eval}
-      lerer100: {lerer100: default}   # imported from $CUBEWORLD_LERER100, else from
-                                      # shared/data/lerer100 beside the repository (the
-                                      # config's folder's parent); absent -> skipped
+      lerer100: {dataset: lerer100}   # an external data set (cubeworld.datasets registry):
+                                      # the shipped copy, $CUBEWORLD_LERER100, or `from: DIR`
+      lerer-train: {split: lerer100, part: train, fraction: 0.5, seed: 7}
+      lerer-test: {split: lerer100, part: test, fraction: 0.5, seed: 7}
+                                      # two disjoint parts of a set (per size x label)
       mine: {path: data/my-set}       # an existing set folder
       towers-human: {preset: towers-human, humans: data/towers-human-responses.csv}
                                       # + human judgments for the report's kappas
@@ -24,187 +33,59 @@ Shape (see `studies/quick.yaml` and `studies/paper.yaml` for full examples):
       towers-2-4: {train: [{set: towers-2-4-train}]}
       joint: {size: 100, train: [{set: a, proportion: 0.5}, {set: b, proportion: 0.5}]}
       human-towers-2-4: {train: [{set: t, labels: {humans: data/responses.csv}}]}
-      human-lerer: {train: [{set: lerer100, labels: humans}]}  # the set's own table
-    evaluation: [towers-eval, pyramids-eval, lerer100]
+      human-lerer: {train: [{set: lerer-train, labels: humans}]}  # the set's own table
+    evaluation: [towers-eval, pyramids-eval, lerer100, lerer-test]
     seeds: [0, 1, 2]
     training: {epochs: 10, evaluate_each_epoch: true, eval_batch_size: 8}
-                                      # + any FinetuneConfig field (lr, lora_r, max_pixels...)
+                                      # + any training setting of the study's models' kinds
     executor: {kind: local}           # or slurm, with resources under `slurm:`
 
 A recipe part draws `n` stimuli (or `proportion` of the condition's `size`; the whole set
 when neither is given and the part is alone), with the run's seed. The study's own values
 (seeds 0-2, 10 epochs, every fine-tuning hyperparameter) are not restated here: they come
-from `cubeworld/models/defaults.yaml`; `training:` only overrides them.
+from `cubeworld/models/defaults.yaml`; `training:` only overrides them. A study-wide
+`training:` key applies to every model whose kind has that setting; a model's own
+`training:` wins. A run is never scored on a set that shares stimuli with its training
+data (the same set, or a split of it); the two parts of one split share none.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cubeworld.errors import CubeworldError
+from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the config's public names
+    DEFAULT_EPOCHS,
+    DEFAULT_SEEDS,
+    GROUND_TRUTH,
+    TINY,
+    ConditionSpec,
+    ExecutorSpec,
+    LabelSource,
+    ModelSpec,
+    SetSpec,
+    SlurmSpec,
+    StudyConfig,
+    TrainPart,
+)
 from cubeworld.formats.yamlfile import read_yaml
-from cubeworld.models.config import DEFAULTS as MODEL_DEFAULTS  # light: yaml + dataclass
 from cubeworld.stimuli.families import FAMILIES
 
-# The study's own values, stated once in cubeworld/models/defaults.yaml.
-DEFAULT_SEEDS: tuple[int, ...] = tuple(MODEL_DEFAULTS["seeds"])
-DEFAULT_EPOCHS: int = int(MODEL_DEFAULTS["finetune"]["epochs"])
+import re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-TINY = "tiny"
-GROUND_TRUTH = "ground_truth"
-# Where the Lerer100 folder is looked up when a config names `lerer100: default`:
-# $CUBEWORLD_LERER100, else ../shared/data/lerer100 next to the config's repository.
-LERER100_ENV = "CUBEWORLD_LERER100"
+# Study-level training keys that every trainable kind takes (the study handles them).
+STUDY_TRAINING = ("epochs", "evaluate_each_epoch")
+# What the study decides itself and no `training:` block may set.
+from cubeworld.models.observers.base import STUDY_OWNED  # noqa: E402 - light
+SET_SOURCES = ("preset", "domain", "path", "dataset", "split")
+SPLIT_PARTS = ("train", "test")
 
 
 class ConfigError(CubeworldError):
     """A study config is invalid; the message names the file and the key."""
-
-
-# -- dataclasses -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model to fine-tune: `source` is "tiny", a Hugging Face id or a local folder."""
-
-    name: str
-    source: str
-    tiny_seed: int = 0  # only for source "tiny": the seed of its random weights
-
-    @property
-    def is_tiny(self) -> bool:
-        return self.source == TINY
-
-
-@dataclass(frozen=True)
-class SetSpec:
-    """Where a set comes from: exactly one of preset / generator arguments / path / lerer100."""
-
-    name: str
-    kind: str  # "preset" | "generate" | "path" | "lerer100"
-    preset: str | None = None
-    domain: str | None = None
-    sizes: tuple[int, ...] = ()
-    per_size: int | None = None
-    seed: int | None = None
-    resolution: int | None = None
-    path: Path | None = None
-    # Human judgments of (some of) this set's stimuli, e.g. the export of `cubeworld human`
-    # on its 120-item subset: used by the report's kappa analysis, not by any run.
-    humans: Path | None = None
-
-    def identity(self) -> dict[str, Any]:
-        """What makes this set this set (written into each run's resolved config)."""
-        if self.kind == "preset":
-            return {"preset": self.preset}
-        if self.kind == "generate":
-            return {"domain": self.domain, "sizes": list(self.sizes), "per_size": self.per_size,
-                    "seed": self.seed, "resolution": self.resolution}
-        return {self.kind: str(self.path)}
-
-
-@dataclass(frozen=True)
-class LabelSource:
-    """Ground truth (`humans is None`) or the majority of a human-responses table."""
-
-    humans: Path | None = None
-    from_set: bool = False  # `labels: humans`: the set folder's own human_responses.csv
-
-    @property
-    def is_human(self) -> bool:
-        return self.from_set or self.humans is not None
-
-    def identity(self) -> str:
-        if self.from_set:
-            return "humans:set"
-        return GROUND_TRUTH if self.humans is None else f"humans:{self.humans}"
-
-
-@dataclass(frozen=True)
-class TrainPart:
-    """Part of a training recipe: `n` examples (None = the whole set) drawn from one set."""
-
-    set: str
-    n: int | None = None
-    labels: LabelSource = LabelSource()
-
-
-@dataclass(frozen=True)
-class ConditionSpec:
-    """A training recipe; zero-shot (no fine-tuning) is a condition with no parts."""
-
-    name: str
-    train: tuple[TrainPart, ...] = ()
-
-    @property
-    def zero_shot(self) -> bool:
-        return not self.train
-
-
-@dataclass(frozen=True)
-class SlurmSpec:
-    """Resources of one fine-tuning job (one array task per run)."""
-
-    partition: str | None = None
-    gpus_per_node: int = 1
-    cpus_per_task: int = 8
-    mem_gb: int = 64
-    timeout_min: int = 24 * 60
-    array_parallelism: int = 64
-    constraint: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    setup: tuple[str, ...] = ()  # shell lines run before each job (module load, ...)
-    poll_s: float = 5.0
-
-
-@dataclass(frozen=True)
-class ExecutorSpec:
-    kind: str = "local"  # "local" | "slurm"
-    slurm: SlurmSpec = SlurmSpec()
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """A whole study, validated. `root` is the config file's folder (relative paths start there)."""
-
-    name: str
-    source: Path
-    root: Path
-    runs_dir: Path
-    models: tuple[ModelSpec, ...]
-    sets: dict[str, SetSpec]
-    conditions: tuple[ConditionSpec, ...]
-    evaluation: tuple[str, ...]
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-    # Study values (models/defaults.yaml): 10 epochs, evaluated after each.
-    epochs: int = DEFAULT_EPOCHS
-    evaluate_each_epoch: bool = True
-    training: dict[str, Any] = field(default_factory=dict)  # overrides of FinetuneConfig
-    batch_size: int = 8  # evaluation batch size
-    executor: ExecutorSpec = ExecutorSpec()
-
-    @property
-    def study_dir(self) -> Path:
-        return self.runs_dir / self.name
-
-    @property
-    def sets_dir(self) -> Path:
-        return self.study_dir / "sets"
-
-    def model(self, name: str) -> ModelSpec:
-        return next(m for m in self.models if m.name == name)
-
-    def condition(self, name: str) -> ConditionSpec:
-        return next(c for c in self.conditions if c.name == name)
-
-
-# -- loading ---------------------------------------------------------------------------
 
 
 class _Reader:
@@ -221,11 +102,12 @@ class _Reader:
             raise self.error(key, f"expected a mapping, got {type(value).__name__}")
         return value
 
-    def only(self, value: dict, key: str, allowed: set[str]) -> None:
+    def only(self, value: dict, key: str, allowed: set[str], hint: dict[str, str] | None = None) -> None:
         extra = sorted(set(value) - allowed)
         if extra:
             where = f"{key}.{extra[0]}" if key else extra[0]
-            raise self.error(where, f"unknown key; expected one of {sorted(allowed)}")
+            more = f" ({hint[extra[0]]})" if hint and extra[0] in hint else ""
+            raise self.error(where, f"unknown key; expected one of {sorted(allowed)}{more}")
 
     def name(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not NAME_RE.match(value):
@@ -257,6 +139,8 @@ class _Reader:
 
 TOP_KEYS = {"name", "description", "runs_dir", "models", "sets", "conditions", "evaluation",
             "seeds", "training", "executor"}
+MODEL_KEYS = {"source", "kind", "tiny_seed", "family", "training", "scoring", "conditions",
+              "description"}
 
 
 def load_config(path: str | Path, runs_dir: str | Path | None = None) -> StudyConfig:
@@ -284,28 +168,11 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
 
     runs = Path(runs_dir) if runs_dir is not None else rel(r.str_(data.get("runs_dir", "runs"), "runs_dir"))
 
-    # models
-    models = []
-    for mname, m in r.mapping(data["models"], "models").items():
-        key = f"models.{mname}"
-        r.name(mname, key)
-        if isinstance(m, str):
-            m = {"source": m}
-        m = r.mapping(m, key)
-        r.only(m, key, {"source", "tiny_seed"})
-        src = r.str_(m.get("source"), f"{key}.source")
-        if src != TINY and (src.startswith((".", "/", "~")) or Path(src).exists()):
-            src = str(rel(src))
-        models.append(ModelSpec(mname, src, r.int_(m.get("tiny_seed", 0), f"{key}.tiny_seed", 0)))
-    if not models:
-        raise r.error("models", "name at least one model")
-
-    # sets
     sets: dict[str, SetSpec] = {}
     for sname, s in r.mapping(data["sets"], "sets").items():
         sets[sname] = _parse_set(r, sname, s, rel)
+    _check_splits(r, sets)
 
-    # conditions
     conditions = []
     for cname, c in r.mapping(data["conditions"], "conditions").items():
         conditions.append(_parse_condition(r, cname, c, sets, rel))
@@ -329,21 +196,14 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
     epochs = r.int_(training.pop("epochs", StudyConfig.epochs), "training.epochs", 1)
     each = r.bool_(training.pop("evaluate_each_epoch", StudyConfig.evaluate_each_epoch),
                    "training.evaluate_each_epoch")
-    batch = r.int_(training.pop("eval_batch_size", StudyConfig.batch_size),
-                   "training.eval_batch_size", 1)
-    for k in ("out", "model", "train", "mix", "labels", "eval_sets", "seed", "condition",
-              "eval_batch_size", "progress", "max_items"):
+    batch = (r.int_(training.pop("eval_batch_size"), "training.eval_batch_size", 1)
+             if "eval_batch_size" in training else None)
+    for k in STUDY_OWNED:
         if k in training:
             raise r.error(f"training.{k}", "is set by the study itself (models, conditions, "
                           "seeds, evaluation), not under training:")
-    from cubeworld.models.config import FinetuneConfig
 
-    allowed = set(FinetuneConfig.__dataclass_fields__)
-    for k in training:
-        if k not in allowed:
-            raise r.error(f"training.{k}", "unknown fine-tuning setting; expected one of "
-                          f"{sorted(allowed - {'out', 'model', 'train', 'mix', 'labels', 'eval_sets', 'seed', 'condition', 'eval_batch_size', 'progress', 'max_items'})}")
-
+    models = _parse_models(r, data["models"], conditions, training, rel)
     executor = _parse_executor(r, data.get("executor", {}) or {})
     return StudyConfig(
         name=name, source=source.resolve(), root=root, runs_dir=runs.resolve(),
@@ -351,6 +211,155 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
         evaluation=tuple(evaluation), seeds=tuple(seeds), epochs=epochs,
         evaluate_each_epoch=each, training=training, batch_size=batch, executor=executor,
     )
+
+
+# -- models ----------------------------------------------------------------------------
+
+
+def _observer(r: _Reader, kind: Any, key: str):
+    from cubeworld.errors import UnknownEntryError
+    from cubeworld.models.observers import OBSERVERS
+
+    try:
+        return OBSERVERS.get(kind)
+    except UnknownEntryError as e:
+        raise r.error(key, str(e)) from None
+
+
+def _setting_error(r: _Reader, prefix: str, e) -> ConfigError:
+    return r.error(f"{prefix}{e.key}", e.problem)
+
+
+def _parse_models(r: _Reader, value: Any, conditions: list[ConditionSpec], training: dict,
+                  rel: Callable[[str], Path]) -> list[ModelSpec]:
+    from cubeworld.models.observers.base import ObserverSettingError
+
+    entries = r.mapping(value, "models")
+    if not entries:
+        raise r.error("models", "name at least one model")
+    specs = []
+    kinds = {}
+    for mname, m in entries.items():
+        key = f"models.{mname}"
+        r.name(mname, key)
+        if isinstance(m, str):
+            m = {"source": m}
+        m = r.mapping(m, key)
+        r.only(m, key, MODEL_KEYS)
+        kind_name = m.get("kind", "vlm")
+        kind = _observer(r, kind_name, f"{key}.kind")
+        kinds[mname] = kind
+        src = m.get("source", kind.default_source)
+        src = r.str_(src, f"{key}.source")
+        if src != TINY and (src.startswith((".", "/", "~")) or Path(src).exists()):
+            src = str(rel(src))
+        try:
+            kind.check_source(src)
+        except ObserverSettingError as e:
+            raise _setting_error(r, f"{key}.", e) from None
+        family = m.get("family")
+        if family is not None:
+            family = r.str_(family, f"{key}.family")
+            if src != TINY:
+                raise r.error(f"{key}.family", "applies to source: tiny only (a real model "
+                              "brings its own architecture)")
+            _check_family(r, family, f"{key}.family")
+        own_training = dict(r.mapping(m.get("training", {}) or {}, f"{key}.training"))
+        scoring = dict(r.mapping(m.get("scoring", {}) or {}, f"{key}.scoring"))
+        if own_training and not kind.trains:
+            raise r.error(f"{key}.training", f"a {kind.name} observer needs no training; "
+                          "remove training: (its settings go under scoring:)")
+        for k in STUDY_OWNED:
+            if k in own_training:
+                raise r.error(f"{key}.training.{k}", "is set by the study itself (models, "
+                              "conditions, seeds, evaluation), not under training:")
+        for k in ("epochs",):
+            if k in own_training:
+                r.int_(own_training[k], f"{key}.training.{k}", 1)
+        if "evaluate_each_epoch" in own_training:
+            r.bool_(own_training["evaluate_each_epoch"], f"{key}.training.evaluate_each_epoch")
+        kind_training = {k: v for k, v in own_training.items() if k != "evaluate_each_epoch"}
+        try:
+            kind.check_settings(kind_training, scoring)
+        except ObserverSettingError as e:
+            raise _setting_error(r, f"{key}.", e) from None
+        conds = _model_conditions(r, m.get("conditions"), f"{key}.conditions", kind, conditions)
+        specs.append(ModelSpec(
+            mname, src, kind=kind.name,
+            tiny_seed=r.int_(m.get("tiny_seed", 0), f"{key}.tiny_seed", 0),
+            family=family, training=own_training, scoring=scoring, conditions=conds))
+    _check_study_training(r, training, [k for k in kinds.values() if k.trains])
+    for m in specs:  # the study's values, merged with the model's, must suit its kind
+        kind = kinds[m.name]
+        if not kind.trains:
+            continue
+        merged = {k: v for k, v in training.items() if k in kind.training_keys()}
+        merged.update({k: v for k, v in m.training.items() if k != "evaluate_each_epoch"})
+        try:
+            kind.check_settings(merged, m.scoring)
+        except ObserverSettingError as e:
+            where = f"models.{m.name}." if e.key.split(".", 1)[-1] in m.training else ""
+            raise _setting_error(r, where, e) from None
+    return specs
+
+
+def _model_conditions(r: _Reader, value: Any, key: str, kind,
+                      conditions: list[ConditionSpec]) -> tuple[str, ...]:
+    """The conditions a model takes part in: the ones listed, else every one its kind can
+    do. Listing one it cannot do (a physics observer and a training recipe) is an error."""
+    def fits(c: ConditionSpec) -> bool:
+        return kind.zero_shot if c.zero_shot else kind.trains
+
+    by_name = {c.name: c for c in conditions}
+    if value is None:
+        names = tuple(c.name for c in conditions if fits(c))
+        if not names:
+            what = "zero-shot" if kind.zero_shot else "training"
+            raise r.error(key.rsplit(".", 1)[0], f"no condition of this study suits a "
+                          f"{kind.name} observer (it needs a {what} condition)")
+        return names
+    names = []
+    for i, n in enumerate(r.list_(value, key)):
+        if n not in by_name:
+            raise r.error(f"{key}[{i}]", f"unknown condition {n!r}; define it under conditions")
+        c = by_name[n]
+        if not fits(c):
+            if c.zero_shot:
+                problem = (f"a {kind.name} observer cannot answer zero-shot (it must be "
+                           f"trained); condition {n!r} is zero-shot")
+            else:
+                problem = (f"a {kind.name} observer needs no training and cannot be "
+                           f"trained; condition {n!r} trains")
+            raise r.error(f"{key}[{i}]", problem)
+        if n in names:
+            raise r.error(f"{key}[{i}]", f"condition {n!r} listed twice")
+        names.append(n)
+    return tuple(names)
+
+
+def _check_study_training(r: _Reader, training: dict, trained_kinds: list) -> None:
+    """Each study-wide training key must be a setting of some trained model's kind."""
+    known: set[str] = set()
+    for kind in trained_kinds:
+        known |= set(kind.training_keys())
+    for k in training:
+        if k not in known:
+            allowed = sorted(known - set(STUDY_OWNED)) if known else []
+            problem = (f"unknown fine-tuning setting; expected one of {allowed}" if allowed
+                       else "no model of this study can be trained")
+            raise r.error(f"training.{k}", problem)
+
+
+def _check_family(r: _Reader, family: str, key: str) -> None:
+    """Check a tiny family name against the models stage's registry of model families."""
+    from cubeworld.models.families import MODEL_FAMILIES
+
+    if family not in MODEL_FAMILIES:
+        raise r.error(key, f"unknown tiny family {family!r}; expected one of "
+                      f"{', '.join(MODEL_FAMILIES.names())}")
+
+
+# -- sets ------------------------------------------------------------------------------
 
 
 def _parse_set(r: _Reader, name: str, s: Any, rel) -> SetSpec:
@@ -364,10 +373,17 @@ def _parse_set(r: _Reader, name: str, s: Any, rel) -> SetSpec:
     return replace(spec, humans=humans) if humans is not None else spec
 
 
+_LEGACY = {"lerer100": "now `dataset: lerer100` (the copy shipped with cubeworld; "
+                       "`from: DIR` reads another folder)"}
+
+
 def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
-    kinds = [k for k in ("preset", "domain", "path", "lerer100") if k in s]
+    kinds = [k for k in SET_SOURCES if k in s]
     if len(kinds) != 1:
-        raise r.error(key, "give exactly one of preset, domain (generator arguments), path, lerer100")
+        if not kinds:
+            r.only(s, key, set(SET_SOURCES), _LEGACY)
+        raise r.error(key, "give exactly one of preset, domain (generator arguments), path, "
+                      "dataset, split")
     kind = kinds[0]
     if kind == "preset":
         r.only(s, key, {"preset"})
@@ -375,10 +391,30 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
     if kind == "path":
         r.only(s, key, {"path"})
         return SetSpec(name, "path", path=rel(r.str_(s["path"], f"{key}.path")))
-    if kind == "lerer100":
-        r.only(s, key, {"lerer100"})
-        v = r.str_(s["lerer100"], f"{key}.lerer100")
-        return SetSpec(name, "lerer100", path=None if v == "default" else rel(v))
+    if kind == "dataset":
+        r.only(s, key, {"dataset", "from"})
+        from cubeworld.datasets.catalog import DATASETS
+
+        ds = r.str_(s["dataset"], f"{key}.dataset")
+        if ds not in DATASETS:
+            raise r.error(f"{key}.dataset", f"unknown external data set {ds!r}; expected one "
+                          f"of {', '.join(DATASETS.names())}")
+        src = rel(r.str_(s["from"], f"{key}.from")) if "from" in s else None
+        return SetSpec(name, "dataset", dataset=ds, source=src)
+    if kind == "split":
+        r.only(s, key, {"split", "part", "fraction", "seed"})
+        parent = r.str_(s["split"], f"{key}.split")
+        for k in ("part", "fraction", "seed"):
+            if k not in s:
+                raise r.error(f"{key}.{k}", "missing (required with split)")
+        if s["part"] not in SPLIT_PARTS:
+            raise r.error(f"{key}.part", f"expected one of {list(SPLIT_PARTS)}, got {s['part']!r}")
+        frac = s["fraction"]
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+            raise r.error(f"{key}.fraction", f"expected a number between 0 and 1 (the share "
+                          f"drawn into part 'train'), got {frac!r}")
+        return SetSpec(name, "split", parent=parent, part=s["part"], fraction=float(frac),
+                       seed=r.int_(s["seed"], f"{key}.seed", 0))
     r.only(s, key, {"domain", "sizes", "per_size", "seed", "resolution"})
     domain = s["domain"]
     if domain not in FAMILIES:
@@ -398,6 +434,26 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
     )
 
 
+def _check_splits(r: _Reader, sets: dict[str, SetSpec]) -> None:
+    for name, spec in sets.items():
+        if spec.kind != "split":
+            continue
+        seen = [name]
+        cur = spec
+        while cur.kind == "split":
+            if cur.parent not in sets:
+                raise r.error(f"sets.{seen[-1]}.split", f"unknown set {cur.parent!r}; define it "
+                              "under sets")
+            if cur.parent in seen:
+                raise r.error(f"sets.{name}.split", "splits form a cycle: "
+                              f"{' -> '.join([*seen, cur.parent])}")
+            seen.append(cur.parent)  # type: ignore[arg-type]
+            cur = sets[cur.parent]  # type: ignore[index]
+
+
+# -- conditions ------------------------------------------------------------------------
+
+
 def _parse_labels(r: _Reader, value: Any, key: str, rel) -> LabelSource:
     if value in (None, GROUND_TRUTH):
         return LabelSource()
@@ -414,11 +470,12 @@ def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> Conditio
     r.name(name, key)
     c = r.mapping(c, key)
     r.only(c, key, {"zero_shot", "train", "size", "labels", "description"})
+    description = r.str_(c["description"], f"{key}.description") if "description" in c else ""
     if c.get("zero_shot"):
         r.bool_(c["zero_shot"], f"{key}.zero_shot")
         if "train" in c:
             raise r.error(key, "a zero_shot condition has no train sets")
-        return ConditionSpec(name)
+        return ConditionSpec(name, description=description)
     if "train" not in c:
         raise r.error(f"{key}.train", "missing (or set zero_shot: true)")
     size = r.int_(c["size"], f"{key}.size", 1) if "size" in c else None
@@ -455,7 +512,10 @@ def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> Conditio
             if p.n is None:
                 raise r.error(f"{key}.train[{i}]", "a recipe of several sets needs n or "
                               "proportion (with size) for each set")
-    return ConditionSpec(name, tuple(parts))
+    return ConditionSpec(name, tuple(parts), description)
+
+
+# -- executor --------------------------------------------------------------------------
 
 
 def _parse_executor(r: _Reader, e: Any) -> ExecutorSpec:
@@ -485,8 +545,7 @@ def _parse_executor(r: _Reader, e: Any) -> ExecutorSpec:
 
 def config_summary(cfg: StudyConfig) -> dict[str, Any]:
     """A plain dict of the config (for `study.json` in the study folder)."""
-    d = asdict(cfg)
-    return _plain(d)
+    return _plain(asdict(cfg))
 
 
 def _plain(v: Any) -> Any:

@@ -1,32 +1,29 @@
-"""From a config to the list of runs: set locations, models, resolved per-run configs.
+"""From a config to the list of runs: set locations, models, what each run is and scores.
 
 Why a separate step: the run folders, the status table and both executors must agree on
 exactly which runs exist and what each one is; this module is the one place that decides.
 It does no work (nothing is generated here; see `prepare.py`).
+
+A run has two parts, kept apart on purpose:
+- its identity (`RunSpec.resolved`): what the run learned, i.e. the model, the condition's
+  training data and labels, the seed and the training settings. A stored run whose
+  identity differs is refused without `--restart`.
+- its evaluation (`RunSpec.evaluation`): the sets it is scored on and with which scoring
+  settings. Adding a set, or changing how a set is scored, never refuses: what is missing
+  (or stale) is scored from the run's saved checkpoints.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from cubeworld.experiments.config import LERER100_ENV, SetSpec, StudyConfig
+from cubeworld.experiments.config import StudyConfig
+from cubeworld.experiments.schema import ModelSpec
 from cubeworld.experiments.store import RunSpec, seed_folder
 
 # Bump when the meaning of a resolved run config changes.
-RUN_FORMAT = 1
-
-
-def lerer100_source(spec: SetSpec, cfg: StudyConfig) -> Path:
-    """Where the Lerer100 source folder is: the config's path, else $CUBEWORLD_LERER100,
-    else `shared/data/lerer100` next to the repository holding the config's folder."""
-    if spec.path is not None:
-        return spec.path
-    env = os.environ.get(LERER100_ENV)
-    if env:
-        return Path(env)
-    return cfg.root.parent.parent / "shared" / "data" / "lerer100"
+RUN_FORMAT = 2
 
 
 def set_dir(cfg: StudyConfig, name: str) -> Path:
@@ -38,56 +35,151 @@ def set_dir(cfg: StudyConfig, name: str) -> Path:
     return cfg.sets_dir / name
 
 
+def set_identity(cfg: StudyConfig, name: str) -> dict[str, Any]:
+    return cfg.sets[name].identity(cfg.sets)
+
+
 def model_location(cfg: StudyConfig, model: str) -> str:
+    """Where a model is loaded from: the study's own folder for the tiny VLM."""
     m = cfg.model(model)
     return str(cfg.study_dir / "models" / m.name) if m.is_tiny else m.source
 
 
-def resolved_run(cfg: StudyConfig, model: str, condition: str, seed: int | None,
-                 evaluation: list[str]) -> dict[str, Any]:
-    """The run's resolved config: what must be equal for a stored run to be resumed."""
+def observer(m: ModelSpec):
+    from cubeworld.models.observers import OBSERVERS
+
+    return OBSERVERS.get(m.kind)
+
+
+def model_training(cfg: StudyConfig, m: ModelSpec) -> dict[str, Any]:
+    """The training overrides of a model: the study's (where its kind has the setting),
+    then the model's own (which win). `epochs` / `evaluate_each_epoch` are the study's."""
+    kind = observer(m)
+    out = {k: v for k, v in cfg.training.items() if k in kind.training_keys()}
+    out.update({k: v for k, v in m.training.items() if k not in ("epochs", "evaluate_each_epoch")})
+    return out
+
+
+def model_scoring(cfg: StudyConfig, m: ModelSpec) -> dict[str, Any]:
+    """The scoring overrides of a model: the study's evaluation batch size, then its own."""
+    kind = observer(m)
+    out: dict[str, Any] = {}
+    if cfg.batch_size is not None and "batch_size" in kind.scoring_keys():
+        out["batch_size"] = cfg.batch_size
+    out.update(m.scoring)
+    return out
+
+
+def model_epochs(cfg: StudyConfig, m: ModelSpec) -> tuple[int, bool]:
+    return (int(m.training.get("epochs", cfg.epochs)),
+            bool(m.training.get("evaluate_each_epoch", cfg.evaluate_each_epoch)))
+
+
+def leaky_sets(cfg: StudyConfig, condition: str, evaluation: list[str]) -> dict[str, str]:
+    """Evaluation sets that share stimuli with the condition's training sets -> why."""
+    c = cfg.condition(condition)
+    out = {}
+    for e in evaluation:
+        for p in c.train:
+            if cfg.shares_stimuli(e, p.set):
+                out[e] = (f"shares stimuli with training set {p.set!r} (scoring it would "
+                          "measure memory)")
+                break
+    return out
+
+
+def resolved_run(cfg: StudyConfig, model: str, condition: str, seed: int | None) -> dict[str, Any]:
+    """The run's identity: what must be equal for a stored run to be resumed."""
     m = cfg.model(model)
     c = cfg.condition(condition)
     out: dict[str, Any] = {
         "format": RUN_FORMAT,
         "study": cfg.name,
-        "model": {"name": m.name, "source": m.source,
-                  **({"tiny_seed": m.tiny_seed} if m.is_tiny else {})},
+        "model": {"name": m.name, "kind": m.kind, "source": m.source,
+                  **({"tiny_seed": m.tiny_seed} if m.is_tiny else {}),
+                  **({"family": m.family} if m.family else {})},
         "condition": {
             "name": c.name,
             "zero_shot": c.zero_shot,
             "train": [
-                {"set": p.set, "source": cfg.sets[p.set].identity(), "n": p.n,
+                {"set": p.set, "source": set_identity(cfg, p.set), "n": p.n,
                  "labels": p.labels.identity()}
                 for p in c.train
             ],
         },
         "seed": seed,
-        "evaluation": {e: cfg.sets[e].identity() for e in evaluation},
-        "batch_size": cfg.batch_size,
     }
     if not c.zero_shot:
-        out["training"] = {"epochs": cfg.epochs, "evaluate_each_epoch": cfg.evaluate_each_epoch,
-                           **cfg.training}
+        epochs, each = model_epochs(cfg, m)
+        out["training"] = {"epochs": epochs, "evaluate_each_epoch": each,
+                           **model_training(cfg, m)}
     return out
+
+
+def evaluation_of(cfg: StudyConfig, model: str, condition: str,
+                  evaluation: list[str]) -> dict[str, dict[str, Any]]:
+    """set name -> what scoring that set means for this run: the set's identity and every
+    scoring setting, defaults filled in (so a changed default, e.g. the physics observer's
+    noise, scores the sets again, from the checkpoints). For a zero-shot run, training
+    settings that are also scoring settings (a VLM's `max_pixels`) belong here: they
+    change the scores, not anything learned."""
+    m = cfg.model(model)
+    kind = observer(m)
+    scoring = model_scoring(cfg, m)
+    training = model_training(cfg, m)
+    if cfg.condition(condition).zero_shot:
+        for k, v in training.items():
+            if k in kind.scoring_keys():
+                scoring.setdefault(k, v)
+    effective = kind.effective(training, scoring)["scoring"]
+    return {e: {"set": set_identity(cfg, e), "scoring": effective} for e in evaluation}
+
+
+def scored_epochs(cfg: StudyConfig, model: str, condition: str) -> list[int]:
+    """Epochs whose predictions a run must have: 0 for zero-shot; 0..E (or E) when trained."""
+    if cfg.condition(condition).zero_shot:
+        return [0]
+    epochs, each = model_epochs(cfg, cfg.model(model))
+    return list(range(0, epochs + 1)) if each else [epochs]
+
+
+def effective_settings(cfg: StudyConfig, model: str, condition: str) -> dict[str, Any]:
+    """Every setting the run uses, defaults filled in (written to run.json; not compared)."""
+    m = cfg.model(model)
+    eff = observer(m).effective(model_training(cfg, m), model_scoring(cfg, m))
+    if cfg.condition(condition).zero_shot:
+        eff.pop("training", None)
+    else:
+        epochs, each = model_epochs(cfg, m)
+        eff["training"] = {**eff.get("training", {}), "epochs": epochs,
+                           "evaluate_each_epoch": each}
+    return eff
 
 
 def plan_runs(cfg: StudyConfig, evaluation: list[str] | None = None) -> list[RunSpec]:
     """Every run of the grid, in the order the local executor does them.
 
-    Zero-shot conditions run once per model (seed-none): scoring a fixed model has no
-    randomness. `evaluation` is the list of evaluation sets that are available (a missing
-    Lerer100 is left out); default: all of the config's.
+    Zero-shot conditions run once per model (seed-none): a fixed observer's scores have no
+    training randomness (the physics observer's noise has its own seed, under scoring:).
+    `evaluation`: the evaluation sets to score (default: all of the config's). A set that
+    shares stimuli with a run's training data is left out of that run, with the reason.
     """
     evaluation = list(cfg.evaluation) if evaluation is None else evaluation
     runs = []
     for m in cfg.models:
-        for c in cfg.conditions:
+        for cname in (m.conditions or ()):
+            c = cfg.condition(cname)
             seeds: list[int | None] = [None] if c.zero_shot else list(cfg.seeds)
+            leaky = leaky_sets(cfg, cname, evaluation)
+            scored = [e for e in evaluation if e not in leaky]
             for seed in seeds:
                 runs.append(RunSpec(
                     study=cfg.name, model=m.name, condition=c.name, seed=seed,
                     dir=cfg.study_dir / m.name / c.name / seed_folder(seed),
-                    resolved=resolved_run(cfg, m.name, c.name, seed, evaluation),
+                    resolved=resolved_run(cfg, m.name, c.name, seed),
+                    evaluation=evaluation_of(cfg, m.name, c.name, scored),
+                    epochs=tuple(scored_epochs(cfg, m.name, c.name)),
+                    skipped=leaky,
+                    effective=effective_settings(cfg, m.name, c.name),
                 ))
     return runs

@@ -1,27 +1,32 @@
-"""Make what a study needs and lacks: its sets, the Lerer100 import, the tiny model.
+"""Make what a study needs and lacks: its sets, external data sets, splits, the tiny model.
 
 Why here and once: runs (local or Slurm jobs) then only read finished folders. Each item
 is made into a temporary sibling folder and renamed into place, so a kill never leaves a
-half-made set that a later run would take for a finished one.
+half-made set that a later run would take for a finished one. An existing folder is reused
+only if it is what this config would make now (else a StudyInputError says what differs).
+
+`check_inputs` runs first, before anything is written: inputs that exist already (set
+folders given by `path:`) must suit the observers that will read them.
 """
 
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
+from typing import Callable
 
 from cubeworld.errors import CubeworldError
 from cubeworld.experiments.config import StudyConfig
-from cubeworld.experiments.plan import lerer100_source, set_dir
-from cubeworld.formats.sets import SetFormatError, is_set_folder, load_set
+from cubeworld.experiments.plan import model_location, observer, set_dir
+from cubeworld.experiments.schema import SetSpec
+from cubeworld.formats.sets import SetFormatError, is_set_folder, load_set, read_card
 
 
 class StudyInputError(CubeworldError):
     """A set or model the study needs cannot be found or made; the message says which."""
 
 
-def _build_into(target: Path, build) -> Path:
+def _build_into(target: Path, build: Callable[[Path], object]) -> Path:
     """Run `build(tmp)` and rename tmp to `target` (nothing is left half-made)."""
     if target.exists():
         return target
@@ -35,7 +40,24 @@ def _build_into(target: Path, build) -> Path:
     return target
 
 
-def _expected_identity(name: str, spec) -> dict:
+def _stale(cfg: StudyConfig, name: str, target: Path, details: str) -> StudyInputError:
+    return StudyInputError(
+        f"{cfg.source}: sets.{name}: {target} differs from the set this config and toolkit "
+        f"would make, in {details}; delete that folder to make the set again, or name it "
+        f"with `path: {target}` to keep using it as it is")
+
+
+def _card(cfg: StudyConfig, name: str, target: Path) -> dict:
+    try:
+        return read_card(target)
+    except SetFormatError as e:
+        raise StudyInputError(f"{cfg.source}: sets.{name}: {e}") from None
+
+
+# -- one maker and one staleness check per kind of set ---------------------------------
+
+
+def _expected_identity(name: str, spec: SetSpec) -> dict:
     """The card entries a set made now from this spec would hold (preset / generator kinds)."""
     if spec.kind == "preset":
         from cubeworld.stimuli.presets import preset_identity
@@ -47,78 +69,114 @@ def _expected_identity(name: str, spec) -> dict:
                         resolution=spec.resolution, name=name)
 
 
-def _check_not_stale(cfg: StudyConfig, name: str, spec, target: Path) -> None:
-    """Refuse to reuse a set folder that a generator of another version or other arguments
-    made: its images and labels may differ from what this config makes, and a study must
-    not mix the two. The message says which card entries differ and what to do."""
-    from cubeworld.formats.sets import read_card
+def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
+    """Refuse a set folder that a generator of another version or other arguments made:
+    its images and labels may differ from what this config makes."""
     from cubeworld.stimuli import identity_diff
 
-    try:
-        card = read_card(target)
-    except SetFormatError as e:
-        raise StudyInputError(f"sets.{name}: {e}") from None
+    card = _card(cfg, name, target)
     expected = _expected_identity(name, spec)
     diff = identity_diff(card, expected)
-    if not diff:
-        return
-    details = ", ".join(
-        f"{k} {card.get(k)!r} (now {expected[k]!r})" if k in ("generator_version", "seed", "name")
-        else k for k in diff)
-    raise StudyInputError(
-        f"{cfg.source}: sets.{name}: {target} differs from the set this config and toolkit "
-        f"would make, in {details}; delete that folder to make the set again, or name it "
-        f"with `path: {target}` to keep using it as it is")
+    if diff:
+        raise _stale(cfg, name, target, ", ".join(
+            f"{k} {card.get(k)!r} (now {expected[k]!r})" if k in ("generator_version", "seed", "name")
+            else k for k in diff))
+
+
+def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+    from cubeworld import stimuli
+
+    presets = stimuli.list_presets()
+    if spec.preset not in presets:
+        raise StudyInputError(f"{cfg.source}: sets.{name}.preset: unknown preset "
+                              f"{spec.preset!r}; expected one of {sorted(presets)}")
+    _build_into(target, lambda tmp: stimuli.generate_preset(spec.preset, tmp, progress=progress))
+
+
+def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+    from cubeworld import stimuli
+
+    _build_into(target, lambda tmp: stimuli.generate_set(
+        spec.domain, list(spec.sizes), spec.per_size, spec.seed, tmp,
+        resolution=spec.resolution, progress=progress, name=name))
+
+
+def _make_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+    from cubeworld.datasets.base import DatasetError
+    from cubeworld.datasets.catalog import get_dataset
+
+    try:
+        _build_into(target, lambda tmp: get_dataset(spec.dataset).import_set(tmp, spec.source))
+    except DatasetError as e:
+        raise StudyInputError(f"{cfg.source}: sets.{name}: {e}") from None
+
+
+def _check_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
+    from cubeworld.datasets.catalog import get_dataset
+
+    card = _card(cfg, name, target)
+    expected = get_dataset(spec.dataset).identity(spec.source)
+    if card.get("dataset_identity") != expected:
+        raise _stale(cfg, name, target, f"its data set identity {card.get('dataset_identity')!r} "
+                     f"(now {expected!r})")
+
+
+def _make_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+    from cubeworld.datasets.split import split_set
+
+    _build_into(target, lambda tmp: split_set(set_dir(cfg, spec.parent), tmp, part=spec.part,
+                                              fraction=spec.fraction, seed=spec.seed, name=name))
+
+
+def _check_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
+    from cubeworld.datasets.split import split_arguments
+
+    card = _card(cfg, name, target)
+    parent = _card(cfg, spec.parent, set_dir(cfg, spec.parent))
+    expected = split_arguments(parent.get("name", spec.parent), spec.part, spec.fraction, spec.seed)
+    parent_now = {k: parent.get(k) for k in ("name", "generator", "generator_version", "seed",
+                                              "arguments") if k in parent}
+    if card.get("arguments") != expected:
+        raise _stale(cfg, name, target, f"its split arguments {card.get('arguments')!r} (now {expected!r})")
+    if card.get("parent_card") != parent_now:
+        raise _stale(cfg, name, target, f"the set {spec.parent!r} it was cut from")
+
+
+def _check_nothing(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
+    return None
+
+
+MAKERS = {"preset": _make_preset, "generate": _make_generated, "dataset": _make_dataset,
+          "split": _make_split}
+CHECKS = {"preset": _check_generated, "generate": _check_generated, "dataset": _check_dataset,
+          "split": _check_split, "path": _check_nothing}
 
 
 def prepare_sets(cfg: StudyConfig, names: list[str], *, progress: bool = True) -> dict[str, Path]:
-    """Generate/import each named set the study does not have yet; return name -> folder.
-
-    A Lerer100 set whose source folder is absent is left out with a warning (it is
-    optional on a user's machine); every other missing input is a StudyInputError.
-    """
-    out: dict[str, Path] = {}
+    """Make each named set (and the sets it is cut from) that the study lacks; check the
+    ones it has; return name -> folder. Every missing input is a StudyInputError."""
+    ordered: list[str] = []
     for name in names:
+        for n in reversed(cfg.lineage(name)):  # parents first
+            if n not in ordered:
+                ordered.append(n)
+    out: dict[str, Path] = {}
+    for name in ordered:
         spec = cfg.sets[name]
         target = set_dir(cfg, name)
         if spec.kind == "path":
             if not is_set_folder(target):
                 raise StudyInputError(f"{cfg.source}: sets.{name}.path: {target} is not a stimulus set folder")
-        elif not target.exists():
-            if spec.kind == "lerer100":
-                src = lerer100_source(spec, cfg)
-                if not (src / "stimuli.csv").is_file():
-                    warnings.warn(
-                        f"sets.{name}: Lerer100 not found at {src} (set $CUBEWORLD_LERER100 or "
-                        f"sets.{name}.lerer100 in {cfg.source}); its evaluation is skipped",
-                        stacklevel=2)
-                    continue
-                from cubeworld.datasets.lerer100 import import_lerer100
-
-                _build_into(target, lambda tmp: import_lerer100(src, tmp))
-            elif spec.kind == "preset":
-                from cubeworld import stimuli
-
-                presets = stimuli.list_presets()
-                if spec.preset not in presets:
-                    raise StudyInputError(
-                        f"{cfg.source}: sets.{name}.preset: unknown preset {spec.preset!r}; "
-                        f"expected one of {sorted(presets)}")
-                _build_into(target, lambda tmp: stimuli.generate_preset(
-                    spec.preset, tmp, progress=progress))
-            else:
-                from cubeworld import stimuli
-
-                _build_into(target, lambda tmp: stimuli.generate_set(
-                    spec.domain, list(spec.sizes), spec.per_size, spec.seed, tmp,
-                    resolution=spec.resolution, progress=progress, name=name))
-        elif spec.kind in ("preset", "generate"):
-            _check_not_stale(cfg, name, spec, target)
+        elif target.exists():
+            CHECKS[spec.kind](cfg, name, spec, target)
+        else:
+            MAKERS[spec.kind](cfg, name, spec, target, progress)
         try:
             load_set(target, check_images=False)
         except SetFormatError as e:
             raise StudyInputError(f"sets.{name}: {e}") from None
-        out[name] = target
+        if name in names:
+            out[name] = target
     return out
 
 
@@ -132,14 +190,46 @@ def needed_sets(cfg: StudyConfig) -> list[str]:
     return names
 
 
-def prepare_models(cfg: StudyConfig) -> None:
-    """Build the tiny model(s) offline; check that local model folders exist."""
+def check_inputs(cfg: StudyConfig) -> None:
+    """Before anything is written: every existing set folder (`path:`) must suit every
+    observer that reads it (a CNN needs the images of its training and evaluation sets)."""
+    from cubeworld.models.observers.base import ObserverError
+
     for m in cfg.models:
+        kind = observer(m)
+        reads = set(cfg.evaluation)
+        for cname in m.conditions or ():
+            reads |= {p.set for p in cfg.condition(cname).train}
+        for name in sorted(reads):
+            spec = cfg.sets[name]
+            if spec.kind != "path":
+                continue
+            if not is_set_folder(spec.path):
+                raise StudyInputError(f"{cfg.source}: sets.{name}.path: {spec.path} is not a "
+                                      "stimulus set folder")
+            try:
+                stim = load_set(spec.path, check_images=False)
+            except SetFormatError as e:
+                raise StudyInputError(f"{cfg.source}: sets.{name}.path: {e}") from None
+            if not kind.trains:
+                continue
+            try:
+                kind.check_training_set(stim)
+            except ObserverError as e:
+                raise StudyInputError(f"{cfg.source}: sets.{name}: {e} (models.{m.name}, "
+                                      f"kind {kind.name})") from None
+
+
+def prepare_models(cfg: StudyConfig) -> None:
+    """Build what the models need (the tiny VLM, offline); check local model folders."""
+    for m in cfg.models:
+        kind = observer(m)
         if m.is_tiny:
             target = cfg.study_dir / "models" / m.name
             if not target.exists():
-                from cubeworld.models import build_tiny_model
-
-                _build_into(target, lambda tmp: build_tiny_model(tmp, seed=m.tiny_seed))
+                _build_into(target, lambda tmp: kind.prepare_model(
+                    m.source, tmp, seed=m.tiny_seed, family=m.family))
         elif m.source.startswith("/") and not Path(m.source).exists():
             raise StudyInputError(f"{cfg.source}: models.{m.name}.source: no such folder {m.source}")
+        else:
+            kind.prepare_model(model_location(cfg, m.name), cfg.study_dir / "models" / m.name)

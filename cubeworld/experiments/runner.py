@@ -1,19 +1,28 @@
-"""Do one run: fine-tune with per-epoch evaluation, or score zero-shot; resumable.
+"""Do one run: train the observer (unless zero-shot), then score what is missing; resumable.
 
 `execute_run(task)` is what both executors call (in this process, or pickled into a Slurm
 array task). It writes the run's markers around the work, so a kill at any point leaves a
 folder that the next call resumes: the trainer restarts from its last epoch checkpoint and
 the scorer skips the rows it already wrote.
+
+The work is the same for every observer kind (`cubeworld.models.observers`): the kind
+trains (`finetune`, scoring each epoch as it goes) and scores (`evaluate`, from the base
+observer or a saved checkpoint). After training, every evaluation set and epoch the run
+must have is scored if it is missing, so a set added to a study later is scored from the
+saved checkpoints without training again. A set the kind cannot answer (photos for the
+physics observer) is skipped with a one-line reason; a set whose meaning changed (its
+identity or the scoring settings) is scored again.
 """
 
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field, fields
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cubeworld.experiments.config import ConfigError
+from cubeworld.errors import CubeworldError
 from cubeworld.experiments.store import (
     RunSpec,
     check_not_busy,
@@ -22,16 +31,16 @@ from cubeworld.experiments.store import (
     mark_failed,
     mark_running,
     prepare_run_dir,
+    record_evaluation,
+    stale_evaluation,
 )
+from cubeworld.models.observers.base import EvaluationJob, TrainingJob, TrainSource
+
+__all__ = ["RunTask", "TrainSource", "execute_run", "run_body", "RunError"]
 
 
-@dataclass(frozen=True)
-class TrainSource:
-    """One part of the training data, located: the set folder, how many, whose labels."""
-
-    set_dir: Path
-    n: int | None
-    humans: Path | None = None
+class RunError(CubeworldError):
+    """A run cannot do its work (a checkpoint it must score is gone); names the folder."""
 
 
 @dataclass(frozen=True)
@@ -39,13 +48,14 @@ class RunTask:
     """A run plus where its inputs lie on disk (paths are not part of the run's identity)."""
 
     spec: RunSpec
-    model: str  # HF id or folder
+    model: str  # HF id or folder (vlm), "scratch" or a checkpoint (cnn), "" (physics)
     train: tuple[TrainSource, ...]
-    evaluation: tuple[Path, ...]
+    evaluation: tuple[tuple[str, Path], ...]  # (set name in the study, set folder)
     epochs: int  # the study's value comes from the config (models/defaults.yaml)
     evaluate_each_epoch: bool = True
     training: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 8
+    scoring: dict[str, Any] = field(default_factory=dict)
+    kind: str = "vlm"
     restart: bool = False
     progress: bool = True
     threads: int | None = None
@@ -55,8 +65,8 @@ def execute_run(task: RunTask, job_id: str | None = None,
                 body: Callable[[RunTask], None] | None = None) -> str:
     """Do (or finish) one run; return its id. Errors are recorded in failed.json and re-raised.
 
-    body: the work itself (default: fine-tune or zero-shot scoring, `run_body`); the
-    markers, config check and resume logic around it are the same for any body.
+    body: the work itself (default: `run_body`); the markers, config check and resume
+    logic around it are the same for any body.
     """
     spec = task.spec
     if task.threads:
@@ -80,79 +90,51 @@ def execute_run(task: RunTask, job_id: str | None = None,
     return spec.run_id
 
 
+def _kind(task: RunTask):
+    from cubeworld.models.observers import OBSERVERS
+
+    return OBSERVERS.get(task.kind)
+
+
+def _table(run_dir: Path, epoch: int, set_name: str) -> Path:
+    return run_dir / "predictions" / f"epoch-{epoch}" / f"{set_name}.csv"
+
+
 def run_body(task: RunTask) -> None:
-    """The run's work: zero-shot scoring, or fine-tuning with per-epoch evaluation."""
-    if task.spec.resolved["condition"]["zero_shot"]:
-        _zero_shot(task)
-    else:
-        _finetune(task)
-
-
-def _zero_shot(task: RunTask) -> None:
-    """Score the base model once per evaluation set: predictions/epoch-0/<set>.csv."""
+    """Train (unless zero-shot), then score every missing (set, epoch) of the run."""
     from cubeworld.formats.sets import load_set
-    from cubeworld.models import evaluate, load_model
 
     spec = task.spec
-    max_pixels = task.training.get("max_pixels")
-    bundle = load_model(task.model, max_pixels=max_pixels)
-    for set_dir in task.evaluation:
-        name = load_set(set_dir, check_images=False).name
-        evaluate(bundle, [set_dir], spec.dir / "predictions" / "epoch-0" / f"{name}.csv",
-                 batch_size=task.batch_size, condition=spec.condition, seed=spec.seed, epoch=0,
-                 progress=task.progress, max_pixels=max_pixels, model_label=spec.model)
-
-
-def finetune_config(task: RunTask):
-    """The models stage's FinetuneConfig for this run (its defaults: models/defaults.yaml).
-
-    The first part of the recipe is `train` (the one that may carry human labels); the
-    others are `mix` sets with their share of `max_items`.
-    """
-    from cubeworld.models import FinetuneConfig, MixSource
-
-    spec = task.spec
-    names = {f.name for f in fields(FinetuneConfig)}
-    unknown = sorted(k for k in task.training if k not in names)
-    if unknown:
-        raise ConfigError(f"training.{unknown[0]}: not a FinetuneConfig field; "
-                         f"expected some of {sorted(names)}")
-    main, *rest = task.train
-    values: dict[str, Any] = dict(task.training)
-    if rest:
-        total = sum(int(p.n) for p in task.train)  # the config checks that each has n
-        values["max_items"] = total
-        values["mix"] = [MixSource(str(p.set_dir), p.n / total) for p in rest]
-    elif main.n is not None:
-        values["max_items"] = main.n
-    values.update(
-        model=str(task.model), train=str(main.set_dir), out=str(spec.dir),
-        labels=None if main.humans is None else str(main.humans),
-        eval_sets=[str(e) for e in task.evaluation] if task.evaluate_each_epoch else [],
-        epochs=task.epochs, seed=int(spec.seed or 0), condition=spec.condition,
-        model_label=spec.model,
-        eval_batch_size=task.batch_size, progress=task.progress,
-    )
-    return FinetuneConfig(**values)
-
-
-def _finetune(task: RunTask) -> None:
-    from cubeworld.models import finetune
-
-    config = finetune_config(task)
-    finetune(config)
-    if not task.evaluate_each_epoch:
-        # Evaluate the last epoch only, with the last checkpoint.
-        from cubeworld.formats.sets import load_set
-        from cubeworld.models import evaluate
-
-        ckpt = task.spec.dir / "checkpoints" / f"epoch-{task.epochs}"
-        is_adapter = (ckpt / "adapter_config.json").is_file()
-        for set_dir in task.evaluation:
-            name = load_set(set_dir, check_images=False).name
-            evaluate(task.model if is_adapter else ckpt, [set_dir],
-                     task.spec.dir / "predictions" / f"epoch-{task.epochs}" / f"{name}.csv",
-                     adapter=ckpt if is_adapter else None, batch_size=task.batch_size, condition=task.spec.condition,
-                     seed=task.spec.seed, epoch=task.epochs, progress=task.progress,
-                     max_pixels=task.training.get("max_pixels"),
-                     adapter_label=task.spec.dir.name, model_label=task.spec.model)
+    kind = _kind(task)
+    zero_shot = spec.resolved["condition"]["zero_shot"]
+    scored: list[tuple[str, Path, str]] = []  # (study name, folder, card name)
+    for name, folder in task.evaluation:
+        stim = load_set(folder, check_images=False)
+        reason = kind.skip_reason(stim)
+        if reason:
+            warnings.warn(f"run {spec.run_id}: {name} skipped: {reason}", stacklevel=2)
+            record_evaluation(spec, name, [], skipped=reason)
+        else:
+            scored.append((name, folder, stim.name))
+    for name in stale_evaluation(spec):  # scored with another meaning: score again
+        card = next((c for n, _, c in scored if n == name), name)
+        for old in spec.dir.glob(f"predictions/epoch-*/{card}.csv"):
+            old.unlink()
+    if not zero_shot:
+        kind.finetune(TrainingJob(
+            model=task.model, train=task.train, out=spec.dir, epochs=task.epochs,
+            seed=int(spec.seed or 0), condition=spec.condition, model_label=spec.model,
+            eval_sets=tuple(f for _, f, _ in scored) if task.evaluate_each_epoch else (),
+            training=task.training, scoring=task.scoring, progress=task.progress))
+    for epoch in spec.epochs:
+        if not zero_shot and not kind.checkpoint_exists(spec.dir, epoch):
+            raise RunError(f"run {spec.run_id}: {spec.dir}/checkpoints/epoch-{epoch} is gone, "
+                           "so its predictions cannot be made; rerun with --restart")
+        kind.evaluate(EvaluationJob(
+            model=task.model, tables=tuple((f, _table(spec.dir, epoch, c)) for _, f, c in scored),
+            epoch=epoch, run_dir=None if zero_shot else spec.dir, condition=spec.condition,
+            seed=spec.seed, model_label=spec.model,
+            adapter_label="" if zero_shot else spec.dir.name, training=task.training,
+            scoring=task.scoring, progress=task.progress))
+    for name, _, _ in scored:
+        record_evaluation(spec, name, list(spec.epochs))

@@ -5,7 +5,10 @@
       sets/<set>/                   sets the study generated or imported itself
       models/<model>/               models the study built itself (the tiny model)
       <model>/<condition>/seed-<k>/ one run (seed-none for zero-shot: it has no seed)
-        run.json                    the resolved config of this run (what makes it this run)
+        run.json                    what the run learned (its identity, compared on resume)
+                                    + "effective": every setting it uses (not compared)
+        evaluation.json             per evaluation set: what scoring it meant (set identity,
+                                    scoring settings), the epochs scored, or why skipped
         running.json                {pid, host, started}: written at start, removed at the end
         failed.json                 the last error (removed when the run starts again)
         done.json                   written last: the run is complete
@@ -15,6 +18,11 @@
 
 Why markers and not a database: every file is written atomically, so the state of a run
 is always readable from its folder, whichever machine or job wrote it, after any kill.
+
+A run is done when it is trained (done.json, same identity) and every evaluation set it
+must score is recorded in evaluation.json with the same meaning and every epoch. So adding
+an evaluation set to a study makes finished runs "to do" (evaluation missing), not
+"changed": they score it from their checkpoints without training again.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,8 @@ from cubeworld.errors import CubeworldError
 from cubeworld.formats.atomic import atomic_write_json
 
 RUN_FILE = "run.json"
+EVALUATION_FILE = "evaluation.json"
+EFFECTIVE = "effective"  # the key of run.json holding the effective settings (not compared)
 DONE_FILE = "done.json"
 FAILED_FILE = "failed.json"
 RUNNING_FILE = "running.json"
@@ -53,7 +63,12 @@ class RunSpec:
     condition: str
     seed: int | None
     dir: Path
-    resolved: dict[str, Any]  # JSON-able: the run's resolved config, compared on resume
+    resolved: dict[str, Any]  # JSON-able: the run's identity, compared on resume
+    # set name -> what scoring it means ({"set": identity, "scoring": settings})
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    epochs: tuple[int, ...] = (0,)  # epochs whose predictions the run must have
+    skipped: dict[str, str] = field(default_factory=dict)  # evaluation set -> why not scored
+    effective: dict[str, Any] = field(default_factory=dict)  # written to run.json
 
     @property
     def run_id(self) -> str:
@@ -71,6 +86,13 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+def identity(run_json: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The compared part of a stored run.json (without its effective settings)."""
+    if run_json is None:
+        return None
+    return {k: v for k, v in run_json.items() if k != EFFECTIVE}
+
+
 def extends_epochs(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """True when `new` only asks for more epochs of the same run: it resumes, no restart."""
     if "training" not in old or "training" not in new:
@@ -81,17 +103,22 @@ def extends_epochs(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return more and o == n and ot == nt
 
 
+def _run_json(spec: RunSpec) -> dict[str, Any]:
+    return {**spec.resolved, EFFECTIVE: spec.effective}
+
+
 def prepare_run_dir(spec: RunSpec, restart: bool = False) -> None:
     """Create the run folder or check that it holds this very run.
 
-    A different resolved config is an error (`RunConfigChanged`) unless `restart`, which
-    empties the folder first. Equal configs resume where the run stopped.
+    A different identity is an error (`RunConfigChanged`) unless `restart`, which empties
+    the folder first. An equal identity resumes where the run stopped; more epochs extend it.
     """
     run_file = spec.dir / RUN_FILE
-    old = _read_json(run_file)
+    stored = _read_json(run_file)
+    old = identity(stored)
     if old is not None and old != spec.resolved and extends_epochs(old, spec.resolved):
         (spec.dir / DONE_FILE).unlink(missing_ok=True)
-        atomic_write_json(run_file, spec.resolved)
+        atomic_write_json(run_file, _run_json(spec))
         return
     if old is not None and old != spec.resolved:
         if not restart:
@@ -103,21 +130,61 @@ def prepare_run_dir(spec: RunSpec, restart: bool = False) -> None:
     if restart and spec.dir.exists() and (old is None or old != spec.resolved):
         shutil.rmtree(spec.dir)
     spec.dir.mkdir(parents=True, exist_ok=True)
-    if old != spec.resolved or restart:
-        atomic_write_json(run_file, spec.resolved)
+    if stored != _run_json(spec) or restart:
+        atomic_write_json(run_file, _run_json(spec))
 
 
 def config_conflict(spec: RunSpec) -> str | None:
-    """Which keys of the stored run config differ from this spec (None = no stored run or equal)."""
-    old = _read_json(spec.dir / RUN_FILE)
+    """Which keys of the stored run identity differ from this spec (None = none stored, or equal)."""
+    old = identity(_read_json(spec.dir / RUN_FILE))
     if old is None or old == spec.resolved or extends_epochs(old, spec.resolved):
         return None
     return ", ".join(sorted(k for k in set(old) | set(spec.resolved) if old.get(k) != spec.resolved.get(k)))
 
 
+def is_trained(spec: RunSpec) -> bool:
+    """Whether the run's training (nothing, for zero-shot) finished with this identity."""
+    return (_read_json(spec.dir / DONE_FILE) is not None
+            and identity(_read_json(spec.dir / RUN_FILE)) == spec.resolved)
+
+
+def read_evaluation(spec: RunSpec) -> dict[str, Any]:
+    return _read_json(spec.dir / EVALUATION_FILE) or {}
+
+
+def record_evaluation(spec: RunSpec, name: str, epochs: list[int], skipped: str | None = None) -> None:
+    """Note in evaluation.json that set `name` is scored for `epochs` (or skipped, and why)."""
+    record = read_evaluation(spec)
+    record[name] = {"meaning": spec.evaluation.get(name), "epochs": sorted(epochs),
+                    "skipped": skipped}
+    atomic_write_json(spec.dir / EVALUATION_FILE, record)
+
+
+def missing_evaluation(spec: RunSpec) -> dict[str, str]:
+    """Evaluation sets this run still has to score -> why (from evaluation.json alone)."""
+    record = read_evaluation(spec)
+    out = {}
+    for name, meaning in spec.evaluation.items():
+        r = record.get(name)
+        if r is None:
+            out[name] = "not scored yet"
+        elif r.get("meaning") != meaning:
+            out[name] = "set or scoring settings changed"
+        elif r.get("skipped") is None and not set(spec.epochs) <= set(r.get("epochs", [])):
+            missing = sorted(set(spec.epochs) - set(r.get("epochs", [])))
+            out[name] = f"epoch(s) {', '.join(map(str, missing))} not scored"
+    return out
+
+
+def stale_evaluation(spec: RunSpec) -> list[str]:
+    """Sets whose stored predictions meant something else (set or scoring changed)."""
+    record = read_evaluation(spec)
+    return [n for n, m in spec.evaluation.items()
+            if n in record and record[n].get("meaning") != m]
+
+
 def is_done(spec: RunSpec) -> bool:
-    done = _read_json(spec.dir / DONE_FILE)
-    return done is not None and _read_json(spec.dir / RUN_FILE) == spec.resolved
+    return is_trained(spec) and not missing_evaluation(spec)
 
 
 class RunBusy(RuntimeError):
@@ -160,10 +227,26 @@ def last_epoch(spec: RunSpec) -> int | None:
     return None
 
 
+def todo_detail(spec: RunSpec) -> str:
+    """Why a run that is not done has work left: not started, or which evaluation is missing."""
+    if not (spec.dir / RUN_FILE).is_file():
+        return "not started"
+    if not is_trained(spec):
+        last = last_epoch(spec)
+        return "not trained yet" if last is None else f"trained to epoch {last}, resumes"
+    missing = missing_evaluation(spec)
+    if missing:
+        return "evaluation missing: " + "; ".join(f"{k} ({v})" for k, v in missing.items())
+    return ""
+
+
 def local_state(spec: RunSpec) -> tuple[str, str]:
     """(state, detail) from the run folder alone (no scheduler asked)."""
     if is_done(spec):
-        return DONE, ""
+        skipped = {**spec.skipped, **{k: v["skipped"] for k, v in read_evaluation(spec).items()
+                                      if v.get("skipped") and k in spec.evaluation}}
+        return DONE, ("skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
+                      if skipped else "")
     conflict = config_conflict(spec)
     if conflict:
         return FAILED, f"config changed ({conflict}): use --restart"
@@ -177,7 +260,7 @@ def local_state(spec: RunSpec) -> tuple[str, str]:
         return RUNNING, f"job {running.get('job_id')}" if running.get("job_id") else "elsewhere"
     if failed is not None:
         return FAILED, str(failed.get("error", ""))[:120]
-    return TODO, ""
+    return TODO, todo_detail(spec)
 
 
 def _pid_alive(pid: int) -> bool:

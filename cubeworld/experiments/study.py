@@ -4,8 +4,11 @@
     study_status("studies/quick.yaml")       # list of RunStatus (done/running/failed/to do)
     study_report("studies/quick.yaml")       # cubeworld.analysis.analyze over every table
 
-Running a study again skips finished runs and resumes interrupted ones; a run whose
-config changed is an error unless `restart=True` (which starts those runs over).
+Running a study again skips finished runs and resumes interrupted ones. A run whose
+identity (what it learned) changed is an error unless `restart=True` (which starts those
+runs over); a run that only lacks evaluations (a set added to the study, a new scoring
+setting) scores them from its checkpoints. A run that trains on a human table that does
+not exist yet waits (state "waiting"); it does not hold back the report of the others.
 """
 
 from __future__ import annotations
@@ -28,9 +31,17 @@ from cubeworld.experiments.executors import (
     submit_slurm,
     wait_slurm,
 )
-from cubeworld.experiments.plan import model_location, plan_runs, set_dir
+from cubeworld.experiments.plan import (
+    model_location,
+    model_scoring,
+    model_training,
+    observer,
+    plan_runs,
+    set_dir,
+)
 from cubeworld.experiments.prepare import (
     StudyInputError,
+    check_inputs,
     needed_sets,
     prepare_models,
     prepare_sets,
@@ -51,6 +62,7 @@ from cubeworld.experiments.store import (
 from cubeworld.formats.atomic import atomic_write_json
 
 HUMAN_TABLE = "human_responses.csv"  # a set folder's own human responses (Lerer100 has one)
+WAITING = "waiting"  # a run whose human-label table does not exist yet
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,8 @@ class StudyResult:
 
     @property
     def ok(self) -> bool:
-        return all(s == DONE for s in self.states.values())
+        """No run failed or is left to do (runs waiting for human labels are not failures)."""
+        return all(s in (DONE, WAITING) for s in self.states.values())
 
 
 def _as_config(config: str | Path | StudyConfig, runs_dir: str | Path | None = None) -> StudyConfig:
@@ -83,50 +96,73 @@ def _as_config(config: str | Path | StudyConfig, runs_dir: str | Path | None = N
 
 
 def available_evaluation(cfg: StudyConfig) -> list[str]:
-    """Evaluation sets that exist (a Lerer100 that could not be imported is left out)."""
-    out = []
-    for name in cfg.evaluation:
-        d = set_dir(cfg, name)
-        if (d / "metadata.jsonl").is_file():
-            out.append(name)
-    return out
+    """Evaluation sets whose folders exist (all of them once the study is prepared)."""
+    return [n for n in cfg.evaluation if (set_dir(cfg, n) / "metadata.jsonl").is_file()]
 
 
-def build_tasks(cfg: StudyConfig, evaluation: list[str], *, restart: bool = False,
-                progress: bool = True, threads: int | None = None) -> list[RunTask]:
+def build_tasks(cfg: StudyConfig, *, restart: bool = False, progress: bool = True,
+                threads: int | None = None) -> list[RunTask]:
     tasks = []
-    for spec in plan_runs(cfg, evaluation):
+    for spec in plan_runs(cfg):
+        m = cfg.model(spec.model)
         c = cfg.condition(spec.condition)
         train = []
         for p in c.train:
             humans = set_dir(cfg, p.set) / HUMAN_TABLE if p.labels.from_set else p.labels.humans
             train.append(TrainSource(set_dir(cfg, p.set), p.n, humans))
+        training = model_training(cfg, m)
+        scoring = model_scoring(cfg, m)
+        if c.zero_shot:  # settings that are both (a VLM's max_pixels) apply to scoring
+            kind = observer(m)
+            for k, v in training.items():
+                if k in kind.scoring_keys():
+                    scoring.setdefault(k, v)
+        epochs = spec.resolved.get("training", {}).get("epochs", cfg.epochs)
+        each = spec.resolved.get("training", {}).get("evaluate_each_epoch", cfg.evaluate_each_epoch)
         tasks.append(RunTask(
-            spec=spec, model=model_location(cfg, spec.model), train=tuple(train),
-            evaluation=tuple(set_dir(cfg, e) for e in evaluation), epochs=cfg.epochs,
-            evaluate_each_epoch=cfg.evaluate_each_epoch, training=dict(cfg.training),
-            batch_size=cfg.batch_size, restart=restart, progress=progress, threads=threads,
+            spec=spec, model=model_location(cfg, spec.model), kind=m.kind, train=tuple(train),
+            evaluation=tuple((e, set_dir(cfg, e)) for e in spec.evaluation), epochs=epochs,
+            evaluate_each_epoch=each, training=training, scoring=scoring, restart=restart,
+            progress=progress, threads=threads,
         ))
     return tasks
 
 
 def missing_labels(task: RunTask) -> str | None:
-    """The first human-responses table this run trains on that does not exist (or None)."""
+    """The first human-responses table this run trains on that does not exist (or None).
+    A set's own table (`labels: humans`) of a set the study has not made yet is not
+    missing: making the set brings it (`check_own_labels` says if it does not)."""
     for part in task.train:
-        if part.humans is not None and not part.humans.is_file():
-            return str(part.humans)
+        if part.humans is None or part.humans.is_file():
+            continue
+        own = part.humans.parent == part.set_dir
+        if own and not (part.set_dir / "metadata.jsonl").is_file():
+            continue
+        return str(part.humans)
     return None
 
 
+def check_own_labels(cfg: StudyConfig) -> None:
+    """Once the sets are made: a condition that trains on a set's own human table
+    (`labels: humans`) needs a set that has one (Lerer100 and its splits do)."""
+    for c in cfg.conditions:
+        for i, p in enumerate(c.train):
+            if p.labels.from_set and not (set_dir(cfg, p.set) / HUMAN_TABLE).is_file():
+                raise StudyInputError(
+                    f"{cfg.source}: conditions.{c.name}.train[{i}].labels: set {p.set!r} has "
+                    f"no {HUMAN_TABLE} of its own; name a table with {{humans: PATH}}")
+
+
 def check_conflicts(specs: Sequence[RunSpec]) -> None:
-    """Refuse to touch any run whose stored config differs (before doing anything)."""
+    """Refuse to touch any run whose stored identity differs (before doing anything)."""
     bad = [(s, c) for s in specs if (c := config_conflict(s))]
     if bad:
         lines = "\n".join(f"  {s.run_id}: {c}" for s, c in bad[:10])
         more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise RunConfigChanged(
             f"{len(bad)} run(s) exist with a different config (changed keys):\n{lines}{more}\n"
-            "rerun with --restart to start them over")
+            "rerun with --restart to start them over (adding evaluation sets, seeds or models "
+            "never needs it)")
 
 
 def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
@@ -138,7 +174,7 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
 
     executor: "local" or "slurm" (default: the config's). only: run ids or prefixes
     (`tiny/zero-shot`) to limit the runs. wait=False (Slurm): submit and return.
-    work: what a run does (default `execute_run`: fine-tuning or zero-shot scoring).
+    work: what a run does (default `execute_run`: training and scoring by the run's kind).
     threads: torch CPU threads per run (default: torch's; in a Slurm job: its CPUs).
 
     Set generation uses a process pool (spawn): call this from a script under
@@ -149,27 +185,28 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
     if kind not in ("local", "slurm"):
         raise ConfigError(f"executor must be local or slurm, got {kind!r}")
     check_writable(cfg.study_dir)  # before any set is generated or model built
+    check_inputs(cfg)  # existing inputs suit their observers, before anything is written
     cfg.study_dir.mkdir(parents=True, exist_ok=True)
     summary_file = cfg.study_dir / "study.json"
     summary = json.loads(json.dumps(config_summary(cfg)))
     if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
         atomic_write_json(summary_file, summary)
     prepare_sets(cfg, needed_sets(cfg), progress=progress)
+    check_own_labels(cfg)
     prepare_models(cfg)
-    evaluation = available_evaluation(cfg)
-    tasks = build_tasks(cfg, evaluation, restart=restart, progress=progress, threads=threads)
+    tasks = build_tasks(cfg, restart=restart, progress=progress, threads=threads)
     if only:
         tasks = [t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)]
         if not tasks:
             raise StudyInputError(f"--only {', '.join(only)}: no run of {cfg.source} matches "
                                   "(run ids look like model/condition/seed-k)")
-    waiting = [t for t in tasks if missing_labels(t)]
-    for t in waiting:
-        if not is_done(t.spec):
-            warnings.warn(f"run {t.spec.run_id}: human labels {missing_labels(t)} not found; "
-                          "the run waits until that table exists", stacklevel=2)
+    waiting = {t.spec.run_id: missing_labels(t) for t in tasks
+               if missing_labels(t) and not is_done(t.spec)}
+    for run_id, table in waiting.items():
+        warnings.warn(f"run {run_id}: human labels {table} not found; the run waits until "
+                      "that table exists", stacklevel=2)
     all_tasks = tasks
-    tasks = [t for t in tasks if not missing_labels(t) or is_done(t.spec)]
+    tasks = [t for t in tasks if t.spec.run_id not in waiting]
     if not restart:
         check_conflicts([t.spec for t in tasks])
     skipped = sum(is_done(t.spec) for t in tasks)
@@ -183,19 +220,21 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
         if not wait:
             return StudyResult({t.spec.run_id: RUNNING for t in pending}, None, skipped)
         states = wait_slurm(pending, folder, poll_s=cfg.executor.slurm.poll_s, progress=progress)
-    all_states = {t.spec.run_id: (DONE if is_done(t.spec) else states.get(t.spec.run_id, TODO))
+    all_states = {t.spec.run_id: (DONE if is_done(t.spec) else WAITING if t.spec.run_id in waiting
+                                  else states.get(t.spec.run_id, TODO))
                   for t in all_tasks}
     report_path = None
-    if report and all(s == DONE for s in all_states.values()) and not only:
+    ready = all(s in (DONE, WAITING) for s in all_states.values())
+    if report and ready and any(s == DONE for s in all_states.values()) and not only:
         report_path = study_report(cfg, progress=progress, force=False)
     return StudyResult(all_states, report_path, skipped)
 
 
 def study_status(config: str | Path | StudyConfig, runs_dir: str | Path | None = None) -> list[RunStatus]:
-    """Every run with its state: done / running / failed / to do (Slurm jobs asked via sacct)."""
+    """Every run with its state and why: done / running / failed / to do / waiting."""
     cfg = _as_config(config, runs_dir)
-    evaluation = available_evaluation(cfg) if cfg.study_dir.exists() else list(cfg.evaluation)
-    specs = plan_runs(cfg, evaluation)
+    tasks = {t.spec.run_id: t for t in build_tasks(cfg, progress=False)}
+    specs = [t.spec for t in tasks.values()]
     jobs = read_jobs(cfg.study_dir / "slurm")
     states = slurm_states([jobs[s.run_id] for s in specs if s.run_id in jobs]) if jobs else {}
     out = []
@@ -205,24 +244,36 @@ def study_status(config: str | Path | StudyConfig, runs_dir: str | Path | None =
                                       jobs_submitted_at(cfg.study_dir / "slurm"))
         else:
             state, detail = local_state(s)
+        labels = missing_labels(tasks[s.run_id])
+        if state == TODO and labels:
+            state, detail = WAITING, f"waiting for human labels {labels}"
         out.append(RunStatus(s.run_id, s.model, s.condition, s.seed, state, last_epoch(s),
                              detail, s.dir))
     return out
 
 
+def _card_name(cfg: StudyConfig, name: str) -> str:
+    from cubeworld.formats.sets import read_card
+
+    return str(read_card(set_dir(cfg, name)).get("name") or set_dir(cfg, name).name)
+
+
 def prediction_tables(cfg: StudyConfig) -> list[Path]:
-    """All prediction tables of all finished runs (every epoch)."""
-    evaluation = available_evaluation(cfg)
+    """The prediction tables of every finished run (every epoch), for the sets it scores
+    now (tables of sets since removed from the study, or leaked ones, are left out)."""
     tables = []
-    for s in plan_runs(cfg, evaluation):
+    names = {e: _card_name(cfg, e) for e in available_evaluation(cfg)}
+    for s in plan_runs(cfg):
         if is_done(s):
-            tables.extend(sorted((s.dir / "predictions").glob("epoch-*/*.csv")))
+            wanted = {names[e] for e in s.evaluation if e in names}
+            tables.extend(p for p in sorted((s.dir / "predictions").glob("epoch-*/*.csv"))
+                          if p.stem in wanted)
     return tables
 
 
 def human_tables(cfg: StudyConfig, evaluation: list[str]) -> list[Path]:
     """Human responses of the evaluation sets: the table a set names with `humans:`, else
-    the set folder's own human_responses.csv (Lerer100 brings one)."""
+    the set folder's own human_responses.csv (Lerer100 and its splits bring one)."""
     tables = []
     for e in evaluation:
         named = cfg.sets[e].humans
@@ -270,7 +321,10 @@ def study_report(config: str | Path | StudyConfig, *, runs_dir: str | Path | Non
     if not force and (out / "report.html").is_file() and stamp.is_file():
         if json.loads(stamp.read_text()) == inputs:
             return out / "report.html"
-    h = pd.concat([read_responses(p) for p in humans], ignore_index=True) if humans else None
+    h = None
+    if humans:  # a split part repeats its parent's responses: each response once
+        h = pd.concat([read_responses(p) for p in humans], ignore_index=True)
+        h = h.drop_duplicates(["stimulus_id", "participant"]).reset_index(drop=True)
     path = analyze(tables, out, truth=[set_dir(cfg, e) for e in evaluation], humans=h,
                    progress=progress)
     atomic_write_json(stamp, inputs)
@@ -285,5 +339,7 @@ def status_table(rows: Sequence[RunStatus]) -> str:
     widths = [max(len(x[i]) for x in [header, *body]) for i in range(4)]
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *body]]
     counts = {s: sum(r.state == s for r in rows) for s in (DONE, RUNNING, FAILED, TODO)}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    n_wait = sum(r.state == WAITING for r in rows)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    lines.append(summary + (f", {n_wait} {WAITING}" if n_wait else ""))
     return "\n".join(lines)

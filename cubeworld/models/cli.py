@@ -114,6 +114,17 @@ def evaluate_cmd(
     with user_errors():
         check_writable(out, folder=False)
         _threads()
+        from cubeworld.models.observers import cli_observer
+
+        kind = cli_observer(model)  # `--model physics`, a CNN checkpoint: another observer kind
+        if kind is not None:
+            options = dict(adapter=adapter, quantize=quantize, image_size=image_size,
+                           max_pixels=max_pixels, device=device, dtype=dtype,
+                           free_text=free_text or None, workers=workers or None)
+            typer.echo(str(kind.evaluate_command(model, sets, out, condition=condition, seed=seed,
+                                                 epoch=epoch, batch_size=batch_size,
+                                                 progress=progress, options=options)))
+            return
         from cubeworld.models.scoring import evaluate
 
         path = evaluate(model, sets, out, adapter=adapter, batch_size=batch_size,
@@ -178,6 +189,13 @@ def finetune_cmd(
             fields["mix"] = [MixSource.parse(m) for m in mix]
         if eval_sets:
             fields["eval_sets"] = [str(s) for s in eval_sets]
+        from cubeworld.models.observers import cli_observer
+
+        kind = cli_observer(model)  # `--model cnn`: another observer kind trains itself
+        if kind is not None:
+            _threads()
+            typer.echo(str(kind.finetune_command(fields, config)))
+            return
         cfg = FinetuneConfig.from_yaml(config, **fields) if config else FinetuneConfig(**fields)
         _threads()
         from cubeworld.models.training import finetune

@@ -14,7 +14,7 @@ def slurm_cluster(tmp_path_factory):
     Skipped only outside CI when the Debian packages are missing; in CI (CI=true) a
     missing package or a daemon that does not come up fails with the reason.
     """
-    from cubeworld.experiments.slurm_local import (
+    from cubeworld.experiments.testing.slurm_cluster import (
         DEBIAN_PACKAGES,
         LocalSlurmCluster,
         SlurmClusterError,

@@ -46,7 +46,10 @@ def make_set(root: Path, name: str, domain: str, sizes=(2, 3), per_cell: int = 2
 
 
 def plain_body(task) -> None:
-    """A real resumable 'training': per epoch, deterministic predictions + state.json."""
+    """A real resumable 'training': per epoch, deterministic predictions + state.json;
+    sets added later are scored for every epoch (like the real runner, from 'checkpoints')."""
+    from cubeworld.experiments.store import record_evaluation
+
     spec = task.spec
     state_file = spec.dir / "state.json"
     zero_shot = spec.resolved["condition"]["zero_shot"]
@@ -55,22 +58,34 @@ def plain_body(task) -> None:
         0 if zero_shot else 1)
     for epoch in range(start, last + 1):
         time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
-        for set_dir in task.evaluation:
-            s = load_set(set_dir)
-            w = PredictionWriter(spec.dir / "predictions" / f"epoch-{epoch}" / f"{s.name}.csv")
-            rows = []
-            for r in s.rows:
-                h = hashlib.sha256(f"{r.stimulus_id}|{spec.condition}|{spec.seed}|{epoch}".encode())
-                p = int.from_bytes(h.digest()[:4], "big") / 2**32
-                answer = "Yes" if p >= 0.5 else "No"
-                rows.append({"stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
-                             "n_blocks": r.n_blocks, "falls": r.falls, "model": spec.model,
-                             "adapter": "", "condition": spec.condition,
-                             "seed": "" if spec.seed is None else spec.seed, "epoch": epoch,
-                             "p_yes": round(p, 6), "answer": answer,
-                             "correct": answer == r.answer})
-            w.append(rows)
+        _score(task, epoch)
         atomic_write_json(state_file, {"last_epoch": epoch})
+    for epoch in spec.epochs:  # a set added after training: scored from the 'checkpoints'
+        _score(task, epoch)
+    for name, _ in task.evaluation:
+        record_evaluation(spec, name, list(spec.epochs))
+
+
+def _score(task, epoch: int) -> None:
+    spec = task.spec
+    for _, set_dir in task.evaluation:
+        s = load_set(set_dir)
+        w = PredictionWriter(spec.dir / "predictions" / f"epoch-{epoch}" / f"{s.name}.csv")
+        done = w.done_keys()
+        rows = []
+        for r in s.rows:
+            h = hashlib.sha256(f"{r.stimulus_id}|{spec.condition}|{spec.seed}|{epoch}".encode())
+            p = int.from_bytes(h.digest()[:4], "big") / 2**32
+            answer = "Yes" if p >= 0.5 else "No"
+            row = {"stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
+                   "n_blocks": r.n_blocks, "falls": r.falls, "model": spec.model,
+                   "adapter": "", "condition": spec.condition,
+                   "seed": "" if spec.seed is None else spec.seed, "epoch": epoch,
+                   "p_yes": round(p, 6), "answer": answer, "correct": answer == r.answer}
+            if PredictionWriter.key_of(row) not in done:
+                rows.append(row)
+        if rows:
+            w.append(rows)
 
 
 def plain_config(root: Path, *, epochs: int = 2, seeds=(0, 1), executor: str = "local",
@@ -80,6 +95,8 @@ def plain_config(root: Path, *, epochs: int = 2, seeds=(0, 1), executor: str = "
     if not sets.exists():
         make_set(sets, "towers-small", "tower")
         make_set(sets, "pyramids-small", "pyramid", sizes=(3, 6))
+        make_set(sets, "towers-eval", "tower", per_cell=1)
+        make_set(sets, "pyramids-eval", "pyramid", sizes=(3, 6), per_cell=1)
     cfg = root / "plain.yaml"
     cfg.write_text(f"""\
 name: plain
@@ -89,11 +106,13 @@ models:
 sets:
   towers: {{path: sets/towers-small}}
   pyramids: {{path: sets/pyramids-small}}
+  towers-eval: {{path: sets/towers-eval}}
+  pyramids-eval: {{path: sets/pyramids-eval}}
 conditions:
   zero-shot: {{zero_shot: true}}
   towers: {{train: [towers]}}
   joint: {{size: 8, train: [{{set: towers, proportion: 0.5}}, {{set: pyramids, proportion: 0.5}}]}}
-evaluation: [towers, pyramids]
+evaluation: [towers-eval, pyramids-eval]
 seeds: [{", ".join(str(s) for s in seeds)}]
 training: {{epochs: {epochs}}}
 executor:

@@ -33,8 +33,8 @@ def test_plain_study_runs_every_run_then_does_nothing(tmp_path):
     assert result.ok and result.skipped == 0
     study = tmp_path / "runs" / "plain"
     tables = read_all_predictions(study)
-    assert "base/towers/seed-1/predictions/epoch-2/towers-small.csv" in tables
-    assert "base/zero-shot/seed-none/predictions/epoch-0/pyramids-small.csv" in tables
+    assert "base/towers/seed-1/predictions/epoch-2/towers-eval.csv" in tables
+    assert "base/zero-shot/seed-none/predictions/epoch-0/pyramids-eval.csv" in tables
     resolved = json.loads((study / "base/joint/seed-0/run.json").read_text())
     assert [p["n"] for p in resolved["condition"]["train"]] == [4, 4]
     mtimes = {p: p.stat().st_mtime_ns for p in study.rglob("*") if p.is_file()}
@@ -51,12 +51,12 @@ def test_more_epochs_resume_a_finished_run(tmp_path):
     cfg = plain_config(tmp_path, seeds=(0,))
     run_study(cfg, work=WORK, progress=False, report=False)
     run_dir = tmp_path / "runs/plain/base/towers/seed-0"
-    epoch1 = (run_dir / "predictions/epoch-1/towers-small.csv").stat().st_mtime_ns
+    epoch1 = (run_dir / "predictions/epoch-1/towers-eval.csv").stat().st_mtime_ns
     plain_config(tmp_path, seeds=(0,), epochs=3)
     result = run_study(cfg, work=WORK, progress=False, report=False)
     assert result.ok and result.skipped == 1  # zero-shot; the others go on to epoch 3
-    assert (run_dir / "predictions/epoch-3/towers-small.csv").is_file()
-    assert (run_dir / "predictions/epoch-1/towers-small.csv").stat().st_mtime_ns == epoch1
+    assert (run_dir / "predictions/epoch-3/towers-eval.csv").is_file()
+    assert (run_dir / "predictions/epoch-1/towers-eval.csv").stat().st_mtime_ns == epoch1
 
 
 def test_changed_config_is_an_error_unless_restart(tmp_path):
@@ -154,3 +154,106 @@ def test_slurm_without_sbatch_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SlurmSubmitError, match=r"submitting 3 run\(s\) to Slurm failed"):
         run_study(cfg, work=WORK, progress=False, report=False)
     assert {r.state for r in study_status(cfg)} == {TODO}
+
+
+# -- evaluation is additive --------------------------------------------------------------
+
+
+def _add_eval_set(root: Path) -> None:
+    """A third evaluation set, added to the study after it ran."""
+    from experiments_helpers import make_set
+
+    make_set(root / "sets", "towers-extra", "tower", sizes=(4,), per_cell=1)
+    text = (root / "plain.yaml").read_text()
+    text = text.replace("evaluation: [towers-eval, pyramids-eval]",
+                        "evaluation: [towers-eval, pyramids-eval, towers-extra]")
+    text = text.replace("  pyramids-eval: {path: sets/pyramids-eval}",
+                        "  pyramids-eval: {path: sets/pyramids-eval}\n"
+                        "  towers-extra: {path: sets/towers-extra}")
+    (root / "plain.yaml").write_text(text)
+
+
+def test_an_added_evaluation_set_scores_only_what_is_missing(tmp_path):
+    cfg = plain_config(tmp_path, seeds=(0,))
+    run_study(cfg, work=WORK, progress=False, report=False)
+    study = tmp_path / "runs" / "plain"
+    before = {p: p.stat().st_mtime_ns for p in study.rglob("predictions/*/*.csv")}
+    _add_eval_set(tmp_path)
+    rows = {r.run_id: r for r in study_status(cfg)}
+    assert {r.state for r in rows.values()} == {TODO}
+    assert "evaluation missing: towers-extra (not scored yet)" in rows["base/towers/seed-0"].detail
+    assert "evaluation missing: towers-extra" in status_table(list(rows.values()))
+    result = run_study(cfg, work=WORK, progress=False, report=False)  # no --restart needed
+    assert result.ok and result.skipped == 0
+    after = {p: p.stat().st_mtime_ns for p in study.rglob("predictions/*/*.csv")}
+    assert {p: after[p] for p in before} == before  # nothing scored before was touched
+    new = sorted(str(p.relative_to(study)) for p in set(after) - set(before))
+    assert new == [f"base/{c}/predictions/epoch-{k}/towers-extra.csv"
+                   for c, ks in (("joint/seed-0", (0, 1, 2)), ("towers/seed-0", (0, 1, 2)),
+                                 ("zero-shot/seed-none", (0,))) for k in ks]
+    assert {r.state for r in study_status(cfg)} == {DONE}
+
+
+def test_more_seeds_add_runs_and_touch_none(tmp_path):
+    cfg = plain_config(tmp_path, seeds=(0,))
+    run_study(cfg, work=WORK, progress=False, report=False)
+    plain_config(tmp_path, seeds=(0, 1))
+    rows = {r.run_id: r for r in study_status(cfg)}
+    assert rows["base/towers/seed-1"].state == TODO and rows["base/towers/seed-1"].detail == "not started"
+    assert rows["base/towers/seed-0"].state == DONE
+    result = run_study(cfg, work=WORK, progress=False, report=False)
+    assert result.ok and result.skipped == 3
+
+
+def test_a_changed_hyperparameter_still_refuses(tmp_path):
+    cfg = plain_config(tmp_path, seeds=(0,))
+    run_study(cfg, work=WORK, progress=False, report=False)
+    text = cfg.read_text().replace("training: {epochs: 2}", "training: {epochs: 2, lr: 0.001}")
+    cfg.write_text(text)
+    with pytest.raises(RunConfigChanged, match=r"base/towers/seed-0: training"):
+        run_study(cfg, work=WORK, progress=False, report=False)
+    rows = {r.run_id: r for r in study_status(cfg)}
+    assert rows["base/zero-shot/seed-none"].state == DONE  # zero-shot learned nothing
+
+
+def test_a_run_is_never_scored_on_the_stimuli_it_trained_on(tmp_path):
+    """Training on one part of a split: the run skips the parent and the same part, and is
+    scored on the other part; other conditions are scored on all three."""
+    from experiments_helpers import make_set
+
+    cfg = plain_config(tmp_path, seeds=(0,))
+    make_set(tmp_path / "sets", "photos", "tower", per_cell=2)
+    text = cfg.read_text()
+    text = text.replace("  towers-eval: {path: sets/towers-eval}",
+                        "  towers-eval: {path: sets/towers-eval}\n"
+                        "  photos: {path: sets/photos}\n"
+                        "  half-a: {split: photos, part: train, fraction: 0.5, seed: 3}\n"
+                        "  half-b: {split: photos, part: test, fraction: 0.5, seed: 3}")
+    text = text.replace("evaluation: [towers-eval, pyramids-eval]",
+                        "evaluation: [photos, pyramids-eval, half-a, half-b]")
+    text = text.replace("  towers: {train: [towers]}", "  towers: {train: [half-a]}")
+    cfg.write_text(text)
+    result = run_study(cfg, work=WORK, progress=False, report=False)
+    assert result.ok
+    study = tmp_path / "runs" / "plain"
+    scored = sorted(p.stem for p in (study / "base/towers/seed-0/predictions/epoch-2").glob("*.csv"))
+    assert scored == ["half-b", "pyramids-eval"]
+    scored = sorted(p.stem for p in (study / "base/joint/seed-0/predictions/epoch-2").glob("*.csv"))
+    assert scored == ["half-a", "half-b", "photos", "pyramids-eval"]
+    row = {r.run_id: r for r in study_status(cfg)}["base/towers/seed-0"]
+    assert row.state == DONE and "photos (shares stimuli with training set 'half-a'" in row.detail
+
+
+def test_a_run_waiting_for_human_labels_holds_back_nothing(tmp_path):
+    cfg = plain_config(tmp_path, seeds=(0,))
+    text = cfg.read_text().replace(
+        "  towers: {train: [towers]}",
+        "  towers: {train: [towers]}\n  human: {train: [{set: towers, labels: {humans: later.csv}}]}")
+    cfg.write_text(text)
+    with pytest.warns(UserWarning, match="later.csv not found; the run waits"):
+        result = run_study(cfg, work=WORK, progress=False, report=False)
+    assert result.ok and result.states["base/human/seed-0"] == "waiting"
+    assert sum(s == DONE for s in result.states.values()) == 3
+    row = {r.run_id: r for r in study_status(cfg)}["base/human/seed-0"]
+    assert row.state == "waiting" and "later.csv" in row.detail
+    assert "1 waiting" in status_table(study_status(cfg))

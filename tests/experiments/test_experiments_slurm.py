@@ -76,7 +76,7 @@ def test_cancelled_job_is_failed_and_resumable(tmp_path, slurm_cluster, monkeypa
     result = run_study(cfg, work=WORK, progress=False, report=False, only=["base/towers"])
     assert result.ok
     assert read_jobs(tmp_path / "runs/plain/slurm")["base/towers/seed-0"] != job
-    assert (run_dir / "predictions/epoch-3/towers-small.csv").is_file()
+    assert (run_dir / "predictions/epoch-3/towers-eval.csv").is_file()
 
 
 def test_slurm_up_and_down_from_the_command_line(tmp_path, slurm_cluster):

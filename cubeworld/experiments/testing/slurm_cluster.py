@@ -243,7 +243,7 @@ class LocalSlurmCluster:
         self.node = host
         auth = f"socket={self.munge_socket}"
         slurm_conf = f"""\
-# Written by cubeworld.experiments.slurm_local: a one-node test cluster.
+# Written by cubeworld.experiments.testing.slurm_cluster: a one-node test cluster.
 ClusterName={self.cluster_name}
 SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={self.ctld_port}

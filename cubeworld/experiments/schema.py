@@ -1,0 +1,219 @@
+"""The study config as typed values: what a validated YAML file is (no reading here).
+
+Why typed dataclasses: every stage after loading works on checked values. The YAML shape
+and its checks live in `config.py`; this module only says what the values are, and the
+few facts that follow from them (where the study's folders are, which sets share
+stimuli).
+
+A study is: models (observers, each of a kind, with per-model settings) x conditions
+(training recipes, or zero-shot) x seeds, every run scored on the evaluation sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cubeworld.models.config import DEFAULTS as MODEL_DEFAULTS  # light: yaml + dataclass
+
+# The study's own values, stated once in cubeworld/models/defaults.yaml.
+DEFAULT_SEEDS: tuple[int, ...] = tuple(MODEL_DEFAULTS["seeds"])
+DEFAULT_EPOCHS: int = int(MODEL_DEFAULTS["finetune"]["epochs"])
+
+TINY = "tiny"
+GROUND_TRUTH = "ground_truth"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One observer of the study: its kind (a registry entry), where it comes from, and
+    its own settings. `training` / `scoring` override the study's `training:` and the
+    kind's defaults for this model only; `conditions` limits the conditions it takes
+    part in (None: every condition its kind can do)."""
+
+    name: str
+    source: str
+    kind: str = "vlm"
+    tiny_seed: int = 0  # only for source "tiny": the seed of its random weights
+    family: str | None = None  # only for source "tiny": the tiny architecture family
+    training: dict[str, Any] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
+    conditions: tuple[str, ...] | None = None
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.source == TINY
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    """Where a set comes from: a preset, generator arguments, an existing folder (`path`),
+    an external data set (`dataset`, from the `cubeworld.datasets` registry), or one part
+    of a seeded split of another set of the study (`split`)."""
+
+    name: str
+    kind: str  # "preset" | "generate" | "path" | "dataset" | "split"
+    preset: str | None = None
+    domain: str | None = None
+    sizes: tuple[int, ...] = ()
+    per_size: int | None = None
+    seed: int | None = None
+    resolution: int | None = None
+    path: Path | None = None
+    dataset: str | None = None
+    source: Path | None = None  # `from:` of a dataset set (default: env var, else shipped)
+    parent: str | None = None  # split: the set it is cut from
+    part: str | None = None  # split: "train" or "test"
+    fraction: float | None = None  # split: the share drawn into "train"
+    # Human judgments of (some of) this set's stimuli, e.g. the export of `cubeworld human`
+    # on its 120-item subset: used by the report's kappa analysis, not by any run.
+    humans: Path | None = None
+
+    def identity(self, sets: dict[str, "SetSpec"] | None = None) -> dict[str, Any]:
+        """What makes this set this set (written into each run's resolved config). A split's
+        identity includes its parent's, so `sets` (the study's) is needed for splits."""
+        if self.kind == "preset":
+            return {"preset": self.preset}
+        if self.kind == "generate":
+            return {"domain": self.domain, "sizes": list(self.sizes), "per_size": self.per_size,
+                    "seed": self.seed, "resolution": self.resolution}
+        if self.kind == "dataset":
+            from cubeworld.datasets.catalog import get_dataset
+
+            return get_dataset(self.dataset).identity(self.source)  # type: ignore[arg-type]
+        if self.kind == "split":
+            if sets is None:
+                raise ValueError("a split set's identity needs the study's sets")
+            return {"split": self.parent, "part": self.part, "fraction": self.fraction,
+                    "seed": self.seed, "parent": sets[self.parent].identity(sets)}  # type: ignore[index]
+        return {"path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Ground truth (`humans is None`) or the majority of a human-responses table."""
+
+    humans: Path | None = None
+    from_set: bool = False  # `labels: humans`: the set folder's own human_responses.csv
+
+    @property
+    def is_human(self) -> bool:
+        return self.from_set or self.humans is not None
+
+    def identity(self) -> str:
+        """Ground truth, the set's own table, or a named table by its content (sha256), so
+        a study moved with its data keeps its runs and an edited table is a change."""
+        if self.from_set:
+            return "humans:set"
+        if self.humans is None:
+            return GROUND_TRUTH
+        if self.humans.is_file():
+            import hashlib
+
+            return f"humans:sha256:{hashlib.sha256(self.humans.read_bytes()).hexdigest()}"
+        return f"humans:{self.humans}"  # not there yet: the run waits for it
+
+
+@dataclass(frozen=True)
+class TrainPart:
+    """Part of a training recipe: `n` examples (None = the whole set) drawn from one set."""
+
+    set: str
+    n: int | None = None
+    labels: LabelSource = LabelSource()
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """A training recipe; zero-shot (no fine-tuning) is a condition with no parts."""
+
+    name: str
+    train: tuple[TrainPart, ...] = ()
+    description: str = ""
+
+    @property
+    def zero_shot(self) -> bool:
+        return not self.train
+
+
+@dataclass(frozen=True)
+class SlurmSpec:
+    """Resources of one fine-tuning job (one array task per run)."""
+
+    partition: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: int = 64
+    timeout_min: int = 24 * 60
+    array_parallelism: int = 64
+    constraint: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    setup: tuple[str, ...] = ()  # shell lines run before each job (module load, ...)
+    poll_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    kind: str = "local"  # "local" | "slurm"
+    slurm: SlurmSpec = SlurmSpec()
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study, validated. `root` is the config file's folder (relative paths start there)."""
+
+    name: str
+    source: Path
+    root: Path
+    runs_dir: Path
+    models: tuple[ModelSpec, ...]
+    sets: dict[str, SetSpec]
+    conditions: tuple[ConditionSpec, ...]
+    evaluation: tuple[str, ...]
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    # Study values (models/defaults.yaml): 10 epochs, evaluated after each.
+    epochs: int = DEFAULT_EPOCHS
+    evaluate_each_epoch: bool = True
+    training: dict[str, Any] = field(default_factory=dict)  # study-wide training overrides
+    batch_size: int | None = None  # study-wide evaluation batch size (training.eval_batch_size)
+    executor: ExecutorSpec = ExecutorSpec()
+
+    @property
+    def study_dir(self) -> Path:
+        return self.runs_dir / self.name
+
+    @property
+    def sets_dir(self) -> Path:
+        return self.study_dir / "sets"
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def condition(self, name: str) -> ConditionSpec:
+        return next(c for c in self.conditions if c.name == name)
+
+    def lineage(self, name: str) -> list[str]:
+        """The set and the sets it is cut from, nearest first."""
+        out = [name]
+        while self.sets[out[-1]].kind == "split":
+            out.append(self.sets[out[-1]].parent)  # type: ignore[arg-type]
+        return out
+
+    def shares_stimuli(self, a: str, b: str) -> bool:
+        """Whether sets `a` and `b` may hold the same stimuli (a run trained on one must not
+        be scored on the other). The same set, or one cut from the other: yes. The two
+        parts of one split (same parent, fraction and seed): no. Sets of different origins
+        (generated with different seeds, different data sets): no."""
+        la, lb = self.lineage(a), self.lineage(b)
+        if la[-1] != lb[-1]:
+            return False
+        if a in lb or b in la:
+            return True
+        # Two splits of the same root: disjoint only as complementary parts of one split.
+        sa, sb = self.sets[a], self.sets[b]
+        if sa.kind == sb.kind == "split" and sa.parent == sb.parent:
+            same_draw = (sa.fraction, sa.seed) == (sb.fraction, sb.seed)
+            return not (same_draw and sa.part != sb.part)
+        return True

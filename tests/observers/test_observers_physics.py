@@ -1,0 +1,119 @@
+"""The physics observer: noisy re-simulation of real MuJoCo scenes, reproducible, no training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cubeworld.cli import app
+from cubeworld.formats.sets import load_set
+from cubeworld.models.observers import OBSERVERS
+from cubeworld.models.observers.base import EvaluationJob
+from cubeworld.models.observers.physics import interpenetrates, noisy_scene
+
+runner = CliRunner()
+PHYSICS = OBSERVERS.get("physics")
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    from cubeworld.stimuli import generate_set
+
+    root = tmp_path_factory.mktemp("phys")
+    towers = generate_set("tower", [2, 3], 4, 31, root / "towers", resolution=32, progress=False)
+    pyramids = generate_set("pyramid", [3, 6], 2, 32, root / "pyramids", resolution=32, progress=False)
+    return towers, pyramids
+
+
+def score(sets, out, **scoring):
+    PHYSICS.evaluate(EvaluationJob(model="physics", tables=tuple((s, out) for s in sets),
+                                   model_label="physics", scoring=scoring, progress=False))
+    return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+
+def test_tiny_noise_reproduces_every_label(sets, tmp_path):
+    """With noise near zero, every noisy copy is the recorded scene: the family's own rule
+    gives the ground truth (towers: it falls; pyramids: another block falls without red)."""
+    df = score(sets, tmp_path / "p.csv", n_simulations=2, position_noise=1e-6, workers=1)
+    assert len(df) == 8 + 4
+    assert set(df["p_yes"].astype(float)) <= {0.0, 1.0}
+    assert (df["correct"] == "True").all()
+    assert set(df["kind"]) == {"physics"} and set(df["n_simulations"]) == {"2"}
+
+
+def test_same_seed_same_numbers_in_any_number_of_processes(sets, tmp_path):
+    a = score(sets, tmp_path / "a.csv", n_simulations=6, position_noise=0.3, workers=1, seed=4)
+    b = score(sets, tmp_path / "b.csv", n_simulations=6, position_noise=0.3, workers=2, seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    c = score(sets, tmp_path / "c.csv", n_simulations=6, position_noise=0.3, workers=1, seed=5)
+    assert not a["p_yes"].equals(c["p_yes"])
+    p = a["p_yes"].astype(float)
+    assert ((p * 6 - (p * 6).round()).abs() < 1e-6).all() and p.between(0, 1).all()
+
+
+def test_a_killed_scoring_resumes_to_the_same_table(sets, tmp_path):
+    full = score(sets, tmp_path / "full.csv", n_simulations=3, position_noise=0.2, workers=1)
+    part = tmp_path / "part.csv"
+    lines = (tmp_path / "full.csv").read_text().splitlines()
+    part.write_text("\n".join(lines[:4]) + "\n" + lines[4][:10])  # a torn last line
+    again = score(sets, part, n_simulations=3, position_noise=0.2, workers=1)
+    pd.testing.assert_frame_equal(again, full)
+
+
+def test_noisy_copies_never_interpenetrate(sets):
+    s = load_set(sets[1])
+    for row in s.rows:
+        scene = row.extra["scene"]
+        for k in range(20):
+            copy = noisy_scene(scene, np.random.default_rng(k), 0.3, 0.1, 50)
+            assert not interpenetrates(copy["blocks"])
+            assert [b["pos"][2] for b in copy["blocks"]] == [b["pos"][2] for b in scene["blocks"]]
+
+
+def test_interpenetration_is_detected():
+    a = {"size": [0.1, 0.1, 0.1], "pos": [0.0, 0.0, 0.05], "yaw": 0.0}
+    near = {"size": [0.1, 0.1, 0.1], "pos": [0.11, 0.0, 0.05], "yaw": 0.0}
+    into = {"size": [0.1, 0.1, 0.1], "pos": [0.09, 0.0, 0.05], "yaw": 0.0}
+    turned = {"size": [0.1, 0.1, 0.1], "pos": [0.11, 0.0, 0.05], "yaw": 45.0}  # corner reaches in
+    above = {"size": [0.1, 0.1, 0.1], "pos": [0.02, 0.0, 0.15], "yaw": 0.0}  # resting on top
+    assert not interpenetrates([a, near]) and interpenetrates([a, into])
+    assert interpenetrates([a, turned]) and not interpenetrates([a, above])
+    # a recorded scene with a contact this upright-box test calls an overlap (a tipped
+    # domino leaning on the next): that pair is allowed, the copy is drawn, nothing hangs
+    copy = noisy_scene({"blocks": [a, into, above]}, np.random.default_rng(0), 0.1, 0.0, 5)
+    assert len(copy["blocks"]) == 3 and copy["blocks"][0]["pos"] != a["pos"]
+
+
+def test_photos_are_skipped_with_one_line(tmp_path):
+    from cubeworld.datasets.catalog import get_dataset
+
+    ds = get_dataset("lerer100")
+    photos = ds.import_set(tmp_path / "lerer100", ds.shipped)
+    assert "without a recorded scene" in PHYSICS.skip_reason(load_set(photos))
+    r = runner.invoke(app, ["evaluate", "--model", "physics", "--set", str(photos),
+                            "--out", str(tmp_path / "p.csv"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "lerer100: skipped by the physics observer" in r.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_command_line_scores_and_refuses_training(sets, tmp_path):
+    towers, _ = sets
+    out = tmp_path / "p.csv"
+    r = runner.invoke(app, ["evaluate", "--model", "physics", "--set", str(towers), "--out",
+                            str(out), "--seed", "3", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert len(df) == 8 and set(df["seed"]) == {3} and set(df["model"]) == {"physics"}
+    r = runner.invoke(app, ["finetune", "--model", "physics", "--train", str(towers), "--out",
+                            str(tmp_path / "run")])
+    assert r.exit_code == 2 and "a physics observer needs no training" in r.output
+    assert not (tmp_path / "run").exists()
+    r = runner.invoke(app, ["evaluate", "--model", "physics", "--set", str(towers), "--out",
+                            str(tmp_path / "q.csv"), "--adapter", str(tmp_path)])
+    assert r.exit_code == 2 and "--adapter: does not apply to a physics observer" in r.output
+    assert not (tmp_path / "q.csv").exists()
