@@ -120,9 +120,10 @@ def analyze(
 
 def first_screen(findings: list[Finding], size: int = FIRST_SCREEN) -> tuple[list[str], list[str]]:
     """(first screen, the rest): every warning (rank < 10), then the first finding of each
-    analysis in rank order, then the second of each, ... up to `size`; the rest keep their
-    rank order. So one analysis with many sets cannot push the others off the screen."""
-    ordered = sorted(findings, key=lambda f: f.rank)
+    rank in rank order, then the second of each, ... up to `size`; within a rank the
+    strongest evidence (`weight`) comes first; the rest keep that order. So one analysis
+    with many sets cannot push the others off the screen, and each shows its clearest result."""
+    ordered = sorted(findings, key=lambda f: (f.rank, -f.weight))
     first = [f for f in ordered if f.rank < 10]
     groups: dict[int, list[Finding]] = {}
     for f in ordered:

@@ -61,6 +61,7 @@ class Finding:
 
     text: str
     rank: int = 50
+    weight: float = 0.0  # within a rank, stronger evidence first (e.g. distance from chance)
 
 
 @dataclass

@@ -21,7 +21,9 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         findings.append(Finding(
             f"{s}: {len(above)} of {len(g)} observers above chance (95% Wilson interval "
             f"above 0.5); best accuracy {best['observer']} "
-            f"{ci(best['accuracy'], best['ci_low'], best['ci_high'], 3)}.", 10))
+            f"{ci(best['accuracy'], best['ci_low'], best['ci_high'], 3)}.", 10,
+            weight=float(best["ci_low"]) - 0.5))
+    findings += _profiles(by_cond)
     heat = render(
         accuracy_heatmap(acc, hum, kinds), "fig_accuracy_heatmap",
         "Accuracy per observer and evaluation cell",
@@ -54,6 +56,23 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                  "intervals averaged over seeds."],
         values={"table": acc, "by_condition": by_cond},
     )
+
+
+def _profiles(by_cond) -> list[Finding]:
+    """One sentence per observer scored on several sets: its accuracy on each, the sets
+    it does best on first. Where a trained observer is good on some sets and at chance on
+    others, this is the study's generalisation result (other sizes, the other domain,
+    photos); its weight is the spread between its best and worst set."""
+    out = []
+    for obs, g in by_cond.groupby("observer"):
+        if len(g) < 2 or not (g["ci_low"] > 0.5).any():
+            continue
+        g = g.sort_values("accuracy", ascending=False)
+        parts = [f"{ci(r['accuracy'], r['ci_low'], r['ci_high'], 2)} on {r['set']}"
+                 for _, r in g.iterrows()]
+        out.append(Finding(f"{obs}: accuracy " + "; ".join(parts) + ".", 11,
+                           weight=float(g["accuracy"].max() - g["accuracy"].min())))
+    return out
 
 
 ANALYSIS = Analysis("accuracy", "Accuracy", run,
