@@ -14,7 +14,6 @@ observers on the same items (seeds x items). Two sources:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,9 +24,6 @@ import pandas as pd
 from cubeworld.formats.answers import YES
 from cubeworld.formats.responses import drop_excluded, validate_responses
 from cubeworld.human.errors import HumanStudyError
-
-LERER100_ENV = "CUBEWORLD_LERER100"
-
 
 class PlanError(HumanStudyError):
     """The planner cannot run on this input; the message names the file or option."""
@@ -70,12 +66,11 @@ class Pilot:
 
 
 def default_pilot_source() -> Path:
-    """Where the default pilot (Lerer100) lives: the one place to change when it moves."""
-    value = os.environ.get(LERER100_ENV)
-    if not value:
-        raise PlanError(f"no pilot data: pass --pilot RESPONSES.csv, or set {LERER100_ENV} to "
-                        "the Lerer100 folder (the default pilot)")
-    return Path(value)
+    """Where the default pilot (Lerer100) lives: $CUBEWORLD_LERER100, else the copy shipped
+    with cubeworld (the external data set registry decides, as everywhere else)."""
+    from cubeworld.datasets import get_dataset
+
+    return get_dataset("lerer100").source()
 
 
 def _matrix(long: pd.DataFrame, items: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +24,11 @@ MARGIN = {"name": "stability margin", "unit": "mm",
 
 @pytest.fixture(scope="session")
 def lerer100_src() -> Path:
-    """The shared Lerer100 folder: $CUBEWORLD_LERER100 (must exist) or ../shared/data/lerer100."""
-    env = os.environ.get("CUBEWORLD_LERER100")
-    if env:
-        path = Path(env)
-        assert (path / "stimuli.csv").is_file(), (
-            f"CUBEWORLD_LERER100={env} is set but holds no Lerer100 data (stimuli.csv missing)"
-        )
-        return path
-    path = REPO.parent / "shared" / "data" / "lerer100"
-    if not (path / "stimuli.csv").is_file():
-        pytest.skip(f"Lerer100 data not found at {path} and CUBEWORLD_LERER100 is unset")
+    """The Lerer100 copy shipped with cubeworld (a fresh clone needs nothing beside it)."""
+    from cubeworld.datasets import get_dataset
+
+    path = get_dataset("lerer100").shipped
+    assert path is not None and (path / "stimuli.csv").is_file(), path
     return path
 
 
