@@ -3,15 +3,17 @@
 1. Compares the vectorised bootstrap of `cubeworld.analysis.kappa_to_humans` (items
    resampled as multinomial weights, all resamples x participants in a few matrix
    products; and the study's resampling of per-participant kappas) with a plain loop over
-   resamples and participants. Uses Lerer100 when found ($CUBEWORLD_LERER100 or
-   ../shared/data/lerer100), else random data of the same shape. The plain loop runs on a
+   resamples and participants, on Lerer100 (the copy shipped with cubeworld, or
+   $CUBEWORLD_LERER100). The plain loop runs on a
    slice of the resamples and is extrapolated (printed as such).
 2. Times the full analysis of Lerer100 as `cubeworld analyze` runs it - the five
    published zero-shot models, 107 participants, 10,000 resamples for every interval,
    every registered analysis (kappa with p-values and paired differences, graded alignment
    with the split-half ceiling, calibration, ...), figures (PNG + PDF) and report.html -
    end to end, and per analysis (its numbers and figures). Target: under 5 s on an idle
-   machine. Needs the Lerer100 folder.
+   machine.
+3. Times the human-study planner's default run (`cubeworld human plan` on Lerer100, both
+   designs; target under 30 s), with `bench_human.bench_planner`.
 
     .venv/bin/python benchmarks/bench_kappa.py [--n-boot 10000] [--loop-boot 300]
         [--full-repeats 3] [--skip-full]
@@ -20,7 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -65,8 +66,9 @@ def plain_loop(model: np.ndarray, H: np.ndarray, n_boot: int, seed: int) -> np.n
 
 
 def lerer100_root() -> Path | None:
-    root = Path(os.environ.get("CUBEWORLD_LERER100",
-                               Path(__file__).resolve().parents[2] / "shared/data/lerer100"))
+    from cubeworld.datasets import get_dataset
+
+    root = get_dataset("lerer100").source()
     return root if (root / "stimuli.csv").is_file() else None
 
 
@@ -179,6 +181,9 @@ def main() -> None:
           f"{H.shape[1] * (H.shape[1] - 1) // 2} pairs): {hh.kappa:.3f} in {hh_s:.3f} s")
     if not args.skip_full:
         full_analysis(args.n_boot, args.full_repeats)
+    from bench_human import bench_planner  # beside this script
+
+    bench_planner()
 
 
 if __name__ == "__main__":
