@@ -26,30 +26,8 @@ class Qwen2_5_VLFamily(Qwen2VLFamily):
         "written for one of the two misses the other; the module walk finds both.",)
     video_free_processor = "cubeworld.models.processor:VideoFreeQwen2_5_VLProcessor"
 
-    def _config(self, ids, text_config):
-        from transformers import Qwen2_5_VLConfig
-
-        return Qwen2_5_VLConfig(
-            text_config=text_config,
-            vision_config=dict(VISION_CONFIG),
-            image_token_id=ids["<|image_pad|>"],
-            video_token_id=ids["<|video_pad|>"],
-            vision_start_token_id=ids["<|vision_start|>"],
-            vision_end_token_id=ids["<|vision_end|>"],
-            tie_word_embeddings=False,
-        )
-
-    def _model_class(self):
-        from transformers import Qwen2_5_VLForConditionalGeneration
-
-        return Qwen2_5_VLForConditionalGeneration
-
-    def _processor(self, image_processor, tokenizer):
-        from cubeworld.models.families.base import template
-        from cubeworld.models.processor import VideoFreeQwen2_5_VLProcessor
-
-        return VideoFreeQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                            chat_template=template(self.template_name))
+    config_class = "Qwen2_5_VLConfig"
+    vision_config = VISION_CONFIG
 
 
 FAMILY = Qwen2_5_VLFamily()

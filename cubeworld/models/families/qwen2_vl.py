@@ -95,12 +95,16 @@ class Qwen2VLFamily(ModelFamily):
                             min_pixels=ip.size["shortest_edge"], max_pixels=ip.size["longest_edge"])
 
     # -- tiny model -----------------------------------------------------------------------
-    def _config(self, ids: dict[str, int], text_config: dict):
-        from transformers import Qwen2VLConfig
+    # The tiny model's classes and vision tower: Qwen2.5-VL changes only these.
+    config_class = "Qwen2VLConfig"
+    vision_config = VISION_CONFIG
 
-        return Qwen2VLConfig(
+    def _config(self, ids: dict[str, int], text_config: dict):
+        import transformers
+
+        return getattr(transformers, self.config_class)(
             text_config=text_config,
-            vision_config=dict(VISION_CONFIG),
+            vision_config=dict(self.vision_config),
             image_token_id=ids["<|image_pad|>"],
             video_token_id=ids["<|video_pad|>"],
             vision_start_token_id=ids["<|vision_start|>"],
@@ -109,15 +113,17 @@ class Qwen2VLFamily(ModelFamily):
         )
 
     def _model_class(self):
-        from transformers import Qwen2VLForConditionalGeneration
+        import transformers
 
-        return Qwen2VLForConditionalGeneration
+        return getattr(transformers, self.model_class)
 
     def _processor(self, image_processor, tokenizer):
-        from cubeworld.models.processor import VideoFreeQwen2VLProcessor
+        import importlib
 
-        return VideoFreeQwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                         chat_template=template(self.template_name))
+        module, _, name = self.video_free_processor.partition(":")
+        processor_class = getattr(importlib.import_module(module), name)
+        return processor_class(image_processor=image_processor, tokenizer=tokenizer,
+                               chat_template=template(self.template_name))
 
     def build_tiny(self, seed: int, vocab_size: int | None) -> TinyModel:
         import torch
