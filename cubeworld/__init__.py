@@ -5,8 +5,10 @@ The package mirrors the pipeline of Schulze Buschoff et al. (2025), data flowing
     stimuli -> models -> experiments -> analysis      (plus human/: the web app that
                                                         collects human judgments)
 
-`tasks` holds the study's two tasks (prompts, block counts) and `formats` the on-disk
-formats that cross stage boundaries (stimulus sets, prediction tables, human responses).
+Each domain's question, prompt and sizes come from its stimulus family
+(`cubeworld.stimuli.families`); `formats` holds the on-disk formats that cross stage
+boundaries (stimulus sets, prediction tables, human responses); `datasets` the external
+data sets. Extension points are registries (`cubeworld.registry`, docs/EXTENDING.md).
 """
 
 __version__ = "0.1.0"

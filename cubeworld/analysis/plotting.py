@@ -322,8 +322,8 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
             ax = axes[r][1]
             if not with_h:
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, f"{s}: no human responses", ha="center", va="center",
-                        transform=ax.transAxes, color="grey")
+                ax.text(0.5, 0.5, f"{s}:\nno human responses", ha="center", va="center",
+                        transform=ax.transAxes, color="grey", wrap=True)
                 continue
             h = d[d["observer"] == HUMANS]
             ceiling = None

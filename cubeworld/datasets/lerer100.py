@@ -121,7 +121,7 @@ def read_lerer100(src: str | Path) -> Lerer100:
 
 
 def _rows(data: Lerer100) -> list[StimulusRow]:
-    task = get_family(TOWER)
+    family = get_family(TOWER)
     rows = []
     for rec in data.stimuli.sort_values("image_id").itertuples(index=False):
         falls = bool(int(rec.falls))
@@ -133,7 +133,7 @@ def _rows(data: Lerer100) -> list[StimulusRow]:
                 n_blocks=int(rec.n_blocks),
                 falls=falls,
                 answer=answer_for(falls),
-                prompt=task.prompt,
+                prompt=family.prompt,
                 extra={"image_id": int(rec.image_id), "source_file": str(rec.file)},
             )
         )

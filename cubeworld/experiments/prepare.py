@@ -60,7 +60,7 @@ def _card(cfg: StudyConfig, name: str, target: Path) -> dict:
 def _expected_identity(name: str, spec: SetSpec) -> dict:
     """The card entries a set made now from this spec would hold (preset / generator kinds)."""
     if spec.kind == "preset":
-        from cubeworld.stimuli.presets import preset_identity
+        from cubeworld.stimuli import preset_identity
 
         return preset_identity(spec.preset)
     from cubeworld.stimuli import identity_for

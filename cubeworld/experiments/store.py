@@ -187,7 +187,7 @@ def is_done(spec: RunSpec) -> bool:
     return is_trained(spec) and not missing_evaluation(spec)
 
 
-class RunBusy(RuntimeError):
+class RunBusy(CubeworldError):
     """Another live process on this machine is doing this run right now."""
 
 

@@ -1,6 +1,6 @@
 """Block colours: clearly distinct, none of them red or near red.
 
-Red is reserved for the pyramid task's one red block, so the palette keeps every other
+Red is reserved for the pyramids' one red block, so the palette keeps every other
 colour at least `MIN_HUE_DISTANCE_FROM_RED` degrees of hue away from red.
 """
 

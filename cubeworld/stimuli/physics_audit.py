@@ -16,14 +16,12 @@ audit stops naming them. Results depend only on the sample, never on the workers
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from cubeworld.pools import run_calls
 from cubeworld.stimuli.errors import StimuliError
 
 
@@ -115,29 +113,13 @@ def physics_audit(set_dir: str | os.PathLike, *, per_size: int = 20, seed: int =
     changes = (({},) + tuple(family.audit_perturbations())) if changes is None else tuple(changes)
     items = sample_items(s.rows, per_size, seed)
     workers = workers or os.cpu_count() or 1
-    results: dict[int, list[bool]] = {}
     bar = tqdm(total=len(items), disable=not progress, desc="physics audit", unit="item")
     try:
-        if workers == 1:
-            for i, r in enumerate(items):
-                results[i] = _simulate(domain, r.extra["scene"], base, own, changes)
-                bar.update(1)
-        else:
-            todo = list(range(len(items)))
-            for attempt in (0, 1):
-                try:
-                    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
-                        futures = {i: pool.submit(_simulate, domain, items[i].extra["scene"], base, own, changes)
-                                   for i in todo}
-                        for i, f in futures.items():
-                            results[i] = f.result()
-                            bar.update(1)
-                    break
-                except BrokenProcessPool:
-                    todo = [i for i in todo if i not in results]
-                    if attempt:
-                        raise StimuliError(f"a worker process died twice during the physics audit; items not done: "
-                                           f"{[items[i].stimulus_id for i in todo][:10]}; try --workers 1") from None
+        results = run_calls(_simulate, [(domain, r.extra["scene"], base, own, changes) for r in items],
+                            workers=workers, initializer=_init_worker,
+                            on_result=lambda _i, _r: bar.update(1),
+                            name_of=lambda i: items[i].stimulus_id, what="physics audit",
+                            error=StimuliError)
     finally:
         bar.close()
     sizes = tuple(sorted({r.n_blocks for r in items}))

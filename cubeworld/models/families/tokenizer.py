@@ -21,6 +21,9 @@ QWEN2_PRETOKENIZE_REGEX = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
+# The tiny tokenizers' training text: the study's two prompts, fixed (not every registered
+# family's), so that adding a stimulus family never changes a tiny model's bytes; another
+# family's prompt still tokenises, only less compactly.
 CORPUS = (
     STIMULUS_FAMILIES.get("tower").prompt,
     STIMULUS_FAMILIES.get("pyramid").prompt,

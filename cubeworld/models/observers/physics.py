@@ -28,8 +28,6 @@ import math
 import os
 import warnings
 import zlib
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,6 +39,7 @@ from cubeworld.models.observers.base import (
     ObserverKind,
     ObserverSettingError,
 )
+from cubeworld.pools import run_calls
 
 DEFAULTS_FILE = Path(__file__).with_name("physics.yaml")
 TOUCH_MM = 1.0  # blocks whose vertical extents overlap by more than this are "side by side"
@@ -198,8 +197,8 @@ def simulate_items(items: list[tuple[str, str, dict]], settings: Mapping[str, An
                    progress: bool = True, on_result=None) -> dict[str, int]:
     """stimulus id -> Yes count for every (domain, id, scene), in `workers` processes.
 
-    A worker that dies (BrokenProcessPool) loses its items: they are tried once more in a
-    fresh pool; if that pool breaks too, an ObserverError names the items left."""
+    A worker that dies loses its items: they are tried once more in a fresh pool; a second
+    death is an ObserverError naming the items left (`cubeworld.pools.run_calls`)."""
     from tqdm.auto import tqdm
 
     workers = settings.get("workers") or os.cpu_count() or 1
@@ -213,30 +212,10 @@ def simulate_items(items: list[tuple[str, str, dict]], settings: Mapping[str, An
         bar.update(1)
 
     try:
-        if workers == 1 or len(items) <= 1:
-            for domain, sid, scene in items:
-                done(*simulate_item(domain, sid, scene, settings))
-            return results
-        todo = list(items)
-        for attempt in (1, 2):
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
-            try:
-                with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                         initializer=_worker_init) as pool:
-                    futures = [pool.submit(simulate_item, d, sid, scene, dict(settings))
-                               for d, sid, scene in todo]
-                    for f in futures:
-                        done(*f.result())
-                return results
-            except BrokenProcessPool:
-                todo = [it for it in todo if it[1] not in results]
-                if attempt == 2:
-                    shown = ", ".join(sid for _, sid, _ in todo[:5])
-                    raise ObserverError(
-                        f"physics observer: a simulation worker died twice; {len(todo)} "
-                        f"item(s) not simulated (e.g. {shown})") from None
+        run_calls(simulate_item, [(d, sid, scene, dict(settings)) for d, sid, scene in items],
+                  workers=workers, initializer=_worker_init,
+                  on_result=lambda _i, result: done(*result),
+                  name_of=lambda i: items[i][1], what="physics observer", error=ObserverError)
         return results
     finally:
         bar.close()
