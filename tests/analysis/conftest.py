@@ -15,9 +15,6 @@ from cubeworld.formats.answers import answer_for
 from cubeworld.stimuli.families import TOWER, get_family
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 MARGIN = {"name": "stability margin", "unit": "mm",
           "description": "signed analytic stability margin; larger = more clearly stable"}
 
@@ -155,19 +152,6 @@ def tiny():
     return SimpleNamespace(make_set=make_set, make_predictions=make_predictions,
                            make_graded_predictions=make_graded_predictions,
                            make_humans=make_humans, margin=MARGIN)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium driven by Playwright, as the human-app tests launch it."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/install.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

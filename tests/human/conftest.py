@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from human_helpers import CHROMIUM, CHROMIUM_ARGS, HOST, ServerProcess, make_set
+from human_helpers import HOST, ServerProcess, make_set
 
 
 @pytest.fixture
@@ -30,18 +30,6 @@ def server_factory():
     yield start
     for s in servers:
         s.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/install.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

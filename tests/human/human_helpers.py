@@ -24,9 +24,6 @@ from cubeworld.formats.sets import StimulusRow
 from cubeworld.formats.answers import answer_for
 from cubeworld.stimuli.families import get_family
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 HOST = "127.0.0.1"
 
 
