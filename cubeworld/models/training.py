@@ -32,8 +32,8 @@ from cubeworld.models.data import TrainingData, build_training_data, epoch_order
 from cubeworld.models.errors import BackendError, ModelsError
 from cubeworld.models.inputs import encode_training, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, default_device, load_model
+from cubeworld.models.resume import STATE_FILE, saved_state
 
-STATE_FILE = "state.json"
 LOG_FILE = "log.jsonl"
 TRAINING_STATE = "training_state.pt"
 
@@ -256,18 +256,6 @@ def effective_settings(bundle: ModelBundle, config: FinetuneConfig, method: str,
     }
 
 
-def _check_same_run(out: Path, saved: dict, config: FinetuneConfig) -> None:
-    new = config.to_dict()
-    for key, old_value in saved.items():
-        if key in FinetuneConfig.RESUMABLE_CHANGES:
-            continue
-        if new.get(key) != old_value:
-            raise ModelsError(
-                f"{out}: the run there was started with {key}={old_value!r}, now {new.get(key)!r}; "
-                "use another --out for a different run"
-            )
-
-
 def _evaluate_epoch(bundle: ModelBundle, config: FinetuneConfig, out: Path, epoch: int,
                     adapter_label: str) -> None:
     from cubeworld.models.scoring import evaluate
@@ -293,14 +281,9 @@ def finetune(config: FinetuneConfig) -> Path:
 
     out = Path(config.out)
     state_path = out / STATE_FILE
-    state = None
-    if state_path.is_file():
-        import json
-
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        _check_same_run(out, state["config"], config)
-        if state.get("last_epoch", 0) >= config.epochs:
-            return out  # finished: nothing to do
+    state = saved_state(out, config, ModelsError)
+    if state and state.get("last_epoch", 0) >= config.epochs:
+        return out  # finished: nothing to do
     device = config.device or default_device()
     method = resolve_method(config, device)
     backend = resolve_backend(config, device, method)

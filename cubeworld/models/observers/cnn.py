@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cubeworld.formats.yamlfile import read_yaml
+from cubeworld.models.resume import STATE_FILE, saved_state
 from cubeworld.models.observers import KIND_FILE
 from cubeworld.models.observers.base import (
     EvaluationJob,
@@ -42,7 +43,6 @@ from cubeworld.models.observers.base import (
 
 DEFAULTS_FILE = Path(__file__).with_name("cnn.yaml")
 SCRATCH = "scratch"
-STATE_FILE = "state.json"
 LOG_FILE = "log.jsonl"
 WEIGHTS = "model.pt"
 TRAINING_STATE = "training_state.pt"
@@ -392,16 +392,6 @@ def _images(s, rows, size: int, cache: dict | None):
 # -- training --------------------------------------------------------------------------
 
 
-def _check_same_run(out: Path, saved: Mapping[str, Any], config: CnnConfig) -> None:
-    new = config.to_dict()
-    for key, old in saved.items():
-        if key in CnnConfig.RESUMABLE_CHANGES:
-            continue
-        if new.get(key) != old:
-            raise ObserverError(f"{out}: the run there was started with {key}={old!r}, now "
-                                f"{new.get(key)!r}; use another --out for a different run")
-
-
 def _lr_factor(step: int, total: int, warmup: int) -> float:
     """Linear warm-up to the peak, then cosine decay to zero (a one-cycle schedule)."""
     if step < warmup:
@@ -422,12 +412,9 @@ def train_cnn(config: CnnConfig) -> Path:
 
     out = Path(config.out)
     state_path = out / STATE_FILE
-    state = None
-    if state_path.is_file():
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        _check_same_run(out, state["config"], config)
-        if state.get("last_epoch", 0) >= config.epochs:
-            return out
+    state = saved_state(out, config, ObserverError)
+    if state and state.get("last_epoch", 0) >= config.epochs:
+        return out
     eval_sets = [load_set(d) for d in config.eval_sets]  # bad eval sets fail before training
     for s in eval_sets:
         CNN.check_training_set(s, role="evaluation")
