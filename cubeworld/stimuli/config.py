@@ -73,6 +73,12 @@ def check_physics_names(change: Mapping[str, Any], where: str) -> None:
         raise StimuliError(f"{where}: unknown physics setting(s) {unknown}; expected some of {sorted(known)}")
 
 
+
+def check_perturbations(changes: Any, where: str = "perturbations") -> None:
+    """A StimuliError naming the first entry of a list of physics changes that is not one."""
+    for i, change in enumerate(changes):
+        check_physics_names(change, f"{where}[{i}]")
+
 @dataclass(frozen=True)
 class RenderSettings:
     """How a scene is drawn (see `engine.build_xml` for why each value)."""

@@ -18,15 +18,14 @@ PERTURBATIONS_FILE = Path(__file__).with_name("perturbations.yaml")
 def audit_perturbations() -> tuple[Mapping[str, Any], ...]:
     """Each entry: {physics setting: value}; the names are checked against the settings."""
     from cubeworld.formats.yamlfile import read_yaml
-    from cubeworld.stimuli.config import check_physics_names
+    from cubeworld.stimuli.config import check_perturbations
     from cubeworld.stimuli.errors import StimuliError
 
     data = read_yaml(PERTURBATIONS_FILE, StimuliError)
     entries = data.get("perturbations") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise StimuliError(f"{PERTURBATIONS_FILE}: expected a non-empty list 'perturbations'")
-    for i, change in enumerate(entries):
-        check_physics_names(change, f"{PERTURBATIONS_FILE.name}: perturbations[{i}]")
+    check_perturbations(entries, f"{PERTURBATIONS_FILE.name}: perturbations")
     return tuple(dict(change) for change in entries)
 
 

@@ -3,6 +3,7 @@ outcome rule re-run on recorded scenes, difficulty and shortcut cues, a family's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -260,3 +261,15 @@ def test_blocks_can_start_tipped_without_changing_upright_bytes():
     scene = Scene([upright, tipped], {"kind": "test"})
     back = Scene.from_record(scene.record({"azimuth": 90.0}))
     assert back.blocks == [upright, tipped] and back.keys == {"kind": "test"}
+
+
+@pytest.mark.parametrize("domain", ["tower", "pyramid", "domino"])
+def test_settings_refuse_a_perturbation_that_is_not_a_physics_setting(domain):
+    """Every family's robustness perturbations are checked when its settings are read."""
+    family = get_family(domain)
+    data = dataclasses.asdict(family.default_settings())
+    data["perturbations"] = [{"timestep": 0.001}, {"gravity": 0}]
+    with pytest.raises(StimuliError, match=r"perturbations\[1\]: unknown physics setting\(s\) \['gravity'\]"):
+        family.settings_from_dict(data, "test")
+    data["perturbations"] = [{"timestep": 0.001}]
+    assert family.settings_from_dict(data, "test").perturbations[0] == {"timestep": 0.001}

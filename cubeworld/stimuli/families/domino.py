@@ -99,10 +99,9 @@ class DominoSettings:
     perturbations: tuple[dict[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        from cubeworld.stimuli.config import check_physics_names
+        from cubeworld.stimuli.config import check_perturbations
 
-        for i, change in enumerate(self.perturbations):
-            check_physics_names(change, f"perturbations[{i}]")
+        check_perturbations(self.perturbations)
 
 
 class DominoFamily(StimulusFamily):

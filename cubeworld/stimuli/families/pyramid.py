@@ -63,10 +63,9 @@ class PyramidSettings:
     perturbations: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        from cubeworld.stimuli.config import check_physics_names
+        from cubeworld.stimuli.config import check_perturbations
 
-        for i, change in enumerate(self.perturbations):
-            check_physics_names(change, f"perturbations[{i}]")
+        check_perturbations(self.perturbations)
 
 
 class PyramidFamily(StimulusFamily):
