@@ -3,11 +3,16 @@
 A run folder belongs to one configuration. Resuming with different settings would mix two
 runs in one folder, so any saved key that changed (other than those the config class
 lists in RESUMABLE_CHANGES: where outputs go, evaluation sets, progress bars) is refused, naming the key.
+
+Absolute paths (the training sets, a local model, a labels table) are compared relative to
+the run folder, so a study folder moved or copied whole, sets and runs together, resumes
+where it stopped; a training set that really is another folder is still refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,11 +31,22 @@ def saved_state(out: Path, config: ResumableConfig, error: type[Exception]) -> d
     if not path.is_file():
         return None
     state = json.loads(path.read_text(encoding="utf-8"))
-    new = config.to_dict()
-    for key, old in state["config"].items():
+    saved, new = state["config"], config.to_dict()
+    for key, old in saved.items():
         if key in config.RESUMABLE_CHANGES:
             continue
-        if new.get(key) != old:
+        if _portable(new.get(key), new["out"]) != _portable(old, saved.get("out", new["out"])):
             raise error(f"{out}: the run there was started with {key}={old!r}, now "
                         f"{new.get(key)!r}; use another --out for a different run")
     return state
+
+
+def _portable(value: Any, out: str) -> Any:
+    """`value` with every absolute path in it written relative to the run folder `out`."""
+    if isinstance(value, str):
+        return os.path.relpath(value, os.path.abspath(out)) if os.path.isabs(value) else value
+    if isinstance(value, dict):
+        return {k: _portable(v, out) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_portable(v, out) for v in value]
+    return value

@@ -5,12 +5,13 @@ A tests-only study of the shape of the paper's grid, smaller: zero-shot, one gro
 condition, one joint condition, one human-label condition; the tiny VLM and a small CNN;
 one seed; two epochs with evaluation after each. Run once locally (module fixture); then:
 a second run does nothing, an evaluation set added later is scored from the checkpoints
-without training again, a killed run resumes to identical predictions, and the Slurm
-executor gives the same predictions as the local one.
+without training again, a killed run resumes to identical predictions (after its study
+folder was moved), and the Slurm executor gives the same predictions as the local one.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def test_second_run_does_nothing(local_study):
     assert {r.state for r in study_status(cfg)} == {DONE}
 
 
-def test_killed_study_resumes_to_identical_predictions(local_study, tmp_path):
+def test_killed_and_moved_study_resumes_to_identical_predictions(local_study, tmp_path):
     cfg_ref, _ = local_study
     expected = predictions(cfg_ref.parent / "runs/tiny-study")
     cfg = write_study(tmp_path / "killed")
@@ -165,6 +166,10 @@ def test_killed_study_resumes_to_identical_predictions(local_study, tmp_path):
     assert proc.poll() is None, "the study ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the study folder is moved whole (to a bigger disk, say) before it is resumed
+    shutil.move(tmp_path / "killed", tmp_path / "moved")
+    cfg = tmp_path / "moved" / cfg.relative_to(tmp_path / "killed")
+    study = cfg.parent / "runs/tiny-study"
     done = {r.run_id for r in study_status(cfg) if r.state == DONE}
     assert "tiny/towers/seed-0" in done and "tiny/joint/seed-0" not in done
     before = {k: v for k, v in predictions(study).items()
