@@ -151,6 +151,8 @@ class World:
             [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, f"b{i}") for i in range(capacity)]
         )
         self._qadr = np.array([self.model.jnt_qposadr[self.model.body_jntadr[b]] for b in self._bodies])
+        # a free joint's first three velocities: the centre's linear velocity, world frame
+        self._vadr = np.array([self.model.jnt_dofadr[self.model.body_jntadr[b]] for b in self._bodies])
         self._pos_idx = (self._qadr[:, None] + np.arange(3)[None, :])  # (capacity, 3) into qpos
         self._quat_idx = (self._qadr[:, None] + 3 + np.arange(4)[None, :])
         self._supersample = render.supersample
@@ -210,6 +212,8 @@ class World:
             if i < len(blocks) and i not in hidden_set:
                 d.qpos[q : q + 3] = np.asarray(blocks[i].pos) + noise[i]
                 d.qpos[q + 3 : q + 7] = blocks[i].quat
+                v = self._vadr[i]
+                d.qvel[v : v + 3] = blocks[i].velocity
             else:
                 d.qpos[q : q + 3] = (3.0 + i, 0.0, PARK_Z)
                 d.qpos[q + 3 : q + 7] = (1.0, 0.0, 0.0, 0.0)

@@ -24,6 +24,9 @@ class Block:
     colour: str
     rgb: tuple[float, float, float]
     pitch: float = 0.0  # degrees about the block's own y axis, after the yaw (a tipped domino)
+    # m/s of the centre at the start of a simulation: a push (an impulse). Recorded scenes
+    # are at rest; the physics observer pushes its noisy copies with a small random force.
+    velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def half(self) -> np.ndarray:
@@ -49,6 +52,8 @@ class Block:
         }
         if self.pitch:  # only tipped blocks record it, so upright scenes keep their bytes
             record["pitch"] = round(self.pitch, 4)
+        if any(self.velocity):  # likewise: only pushed blocks
+            record["velocity"] = [round(v, 6) for v in self.velocity]
         return record
 
 
@@ -58,11 +63,14 @@ def block_from_record(record: Mapping[str, Any]) -> Block:
         size = tuple(float(v) for v in record["size"])
         pos = tuple(float(v) for v in record["pos"])
         rgb = tuple(float(v) for v in record.get("rgb", (0.5, 0.5, 0.5)))
-        if len(size) != 3 or len(pos) != 3 or len(rgb) != 3 or min(size) <= 0:
-            raise ValueError("size, pos and rgb take three numbers, sizes positive")
+        velocity = tuple(float(v) for v in record.get("velocity", (0.0, 0.0, 0.0)))
+        if len(size) != 3 or len(pos) != 3 or len(rgb) != 3 or len(velocity) != 3 or min(size) <= 0:
+            raise ValueError("size, pos, rgb and velocity take three numbers, sizes positive")
+        if not all(math.isfinite(v) for v in (*size, *pos, *velocity)):
+            raise ValueError("size, pos and velocity must be finite numbers")
         return Block(size=size, pos=pos, yaw=float(record.get("yaw", 0.0)),  # type: ignore[arg-type]
                      colour=str(record.get("colour", "")), rgb=rgb,  # type: ignore[arg-type]
-                     pitch=float(record.get("pitch", 0.0)))
+                     pitch=float(record.get("pitch", 0.0)), velocity=velocity)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         from cubeworld.stimuli.errors import StimuliError
 

@@ -183,6 +183,8 @@ def with_model(name: str, entry) -> dict:
      "models.physics.scoring.position_noise: expected a number above 0"),
     ("physics", {"kind": "physics", "scoring": {"size_noise": -1}},
      "models.physics.scoring.size_noise: expected a number of 0 or more"),
+    ("physics", {"kind": "physics", "scoring": {"push_noise": "strong"}},
+     "models.physics.scoring.push_noise: expected a number of 0 or more"),
     ("physics", {"kind": "physics", "scoring": {"n_simulations": 0}},
      "models.physics.scoring.n_simulations: expected an integer of at least 1"),
     ("physics", {"kind": "physics", "scoring": {"noise": 0.1}},

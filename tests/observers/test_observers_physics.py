@@ -117,3 +117,25 @@ def test_command_line_scores_and_refuses_training(sets, tmp_path):
                             str(tmp_path / "q.csv"), "--adapter", str(tmp_path)])
     assert r.exit_code == 2 and "--adapter: does not apply to a physics observer" in r.output
     assert not (tmp_path / "q.csv").exists()
+
+
+def test_a_small_force_pushes_standing_towers_over(sets, tmp_path):
+    """`push_noise` (the small force of Battaglia et al.) gives each block of a copy a random
+    start velocity: the recorded scenes are unchanged, standing towers fall more often the
+    harder they are pushed, and without it the numbers are exactly those of no push."""
+    truth = {r.stimulus_id: r.falls for r in load_set(sets[0]).rows}
+    base = dict(n_simulations=6, position_noise=1e-6, workers=1)
+    still = score(sets[:1], tmp_path / "still.csv", **base)
+    zero = score(sets[:1], tmp_path / "zero.csv", **base, push_noise=0.0)
+    pd.testing.assert_frame_equal(still, zero)
+    pushed = score(sets[:1], tmp_path / "pushed.csv", **base, push_noise=1.0)
+    standing = [sid for sid, falls in truth.items() if not falls]
+    p_still = still.set_index("stimulus_id")["p_yes"].astype(float)
+    p_pushed = pushed.set_index("stimulus_id")["p_yes"].astype(float)
+    assert (p_still[standing] == 0).all()
+    assert p_pushed[standing].mean() > 0.5  # 1 m/s slides blocks far past a quarter of their side
+
+    row = load_set(sets[0]).rows[0]
+    copy = noisy_scene(row.extra["scene"], np.random.default_rng(0), 0.1, 0.0, 50, push_noise=0.05)
+    assert all(len(b["velocity"]) == 3 and b["velocity"][2] == 0 for b in copy["blocks"])
+    assert "velocity" not in row.extra["scene"]["blocks"][0]

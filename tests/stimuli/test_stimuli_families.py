@@ -273,3 +273,22 @@ def test_settings_refuse_a_perturbation_that_is_not_a_physics_setting(domain):
         family.settings_from_dict(data, "test")
     data["perturbations"] = [{"timestep": 0.001}]
     assert family.settings_from_dict(data, "test").perturbations[0] == {"timestep": 0.001}
+
+
+def test_a_pushed_block_moves_and_its_push_is_recorded(reference_sets):
+    """A block's `velocity` is its start velocity in the simulation (a push): a standing
+    tower pushed hard falls; the record carries the push only when there is one."""
+    from cubeworld.stimuli.scene import Scene
+
+    tower = get_family(TOWER)
+    standing = next(r for r in load_set(reference_sets["towers-64"]).rows if not r.falls)
+    scene = standing.extra["scene"]
+    assert tower.answer_by_simulation(scene) is False
+    pushed = {**scene, "blocks": [{**b, "velocity": [2.0, 0.0, 0.0]} for b in scene["blocks"]]}
+    assert tower.answer_by_simulation(pushed) is True
+    spec = Scene.from_record(pushed)
+    assert spec.blocks[0].velocity == (2.0, 0.0, 0.0)
+    assert spec.record({})["blocks"][0]["velocity"] == [2.0, 0.0, 0.0]
+    assert "velocity" not in Scene.from_record(scene).record({})["blocks"][0]
+    with pytest.raises(StimuliError, match="velocity take three numbers"):
+        Scene.from_record({"blocks": [{**scene["blocks"][0], "velocity": [1.0]}]})

@@ -10,6 +10,8 @@ own MuJoCo physics and each family's own outcome rule:
   smaller horizontal edge (and, if `size_noise` > 0, its horizontal edges scale by
   1 + N(0, size_noise)); a copy whose blocks interpenetrate is drawn again, so every
   simulated scene is physically possible (heights are kept: blocks still rest on blocks);
+- if `push_noise` > 0, every block of a copy starts with a horizontal velocity of
+  N(0, push_noise) m/s on x and y: the "small force" of Battaglia et al., as an impulse;
 - re-simulate each copy with contract A's `get_family(domain).answer_by_simulation`
   (towers: does it fall; pyramids: with the red block removed, does another block fall);
 - P(Yes) = the share of copies answering Yes; the answer is Yes when P(Yes) >= 0.5.
@@ -18,8 +20,8 @@ The noise of stimulus `i`, copy `k` comes from a generator seeded by (`seed`, th
 stimulus id, k): the same seed gives the same numbers, in any order, with any number of
 worker processes. Photos (sets without a recorded scene, such as Lerer100) are skipped
 with a one-line reason. Contract A's simulation takes physics settings by name
-(timestep, duration, friction, ...; `physics:` here), but no external force, so the
-"small force" of Battaglia et al. is not modelled.
+(timestep, duration, friction, ...; `physics:` here); a push is a block's recorded
+`velocity` (0 in every stimulus set).
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def check_values(scoring: Mapping[str, Any]) -> None:
         number("position_noise", positive=True)
     if "size_noise" in scoring:
         number("size_noise", positive=False)
+    if "push_noise" in scoring:
+        number("push_noise", positive=False)
     if "n_simulations" in scoring:
         integer("n_simulations", 1)
     if "seed" in scoring:
@@ -141,9 +145,9 @@ MAX_HALVINGS = 8
 
 
 def noisy_scene(scene: Mapping[str, Any], rng, position_noise: float, size_noise: float,
-                max_redraws: int) -> dict[str, Any]:
+                max_redraws: int, push_noise: float = 0.0) -> dict[str, Any]:
     """One perceived copy of `scene`: positions (and sizes) with noise, no interpenetration
-    that the recorded scene does not have.
+    that the recorded scene does not have; with `push_noise`, each block pushed at random.
 
     After `max_redraws` failed draws the noise of that copy is halved and drawing goes on
     (at most MAX_HALVINGS times; then the recorded scene itself is the copy), so a crowded
@@ -162,9 +166,17 @@ def noisy_scene(scene: Mapping[str, Any], rng, position_noise: float, size_noise
                 pos = [b["pos"][0] + rng.normal(0, sd), b["pos"][1] + rng.normal(0, sd), b["pos"][2]]
                 blocks.append({**b, "size": size, "pos": pos})
             if not interpenetrates(blocks, allowed):
-                return {**scene, "blocks": blocks}
+                return {**scene, "blocks": _pushed(blocks, rng, push_noise)}
         scale /= 2
-    return dict(scene)
+    return {**scene, "blocks": _pushed(list(scene["blocks"]), rng, push_noise)}
+
+
+def _pushed(blocks: list[dict], rng, push_noise: float) -> list[dict]:
+    """`blocks`, each with a horizontal start velocity of sd `push_noise` m/s (0: as given).
+    Drawn after the positions, so a copy's positions do not depend on the push."""
+    if push_noise <= 0:
+        return blocks
+    return [{**b, "velocity": [rng.normal(0, push_noise), rng.normal(0, push_noise), 0.0]} for b in blocks]
 
 
 def _rng(seed: int, stimulus_id: str, k: int):
@@ -184,7 +196,7 @@ def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any],
     for k in range(int(settings["n_simulations"])):
         copy = noisy_scene(scene, _rng(settings["seed"], stimulus_id, k),
                            float(settings["position_noise"]), float(settings["size_noise"]),
-                           int(settings["max_redraws"]))
+                           int(settings["max_redraws"]), float(settings.get("push_noise", 0.0)))
         yes += bool(family.answer_by_simulation(copy, physics=physics or None))
     return stimulus_id, yes
 
