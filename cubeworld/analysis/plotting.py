@@ -333,7 +333,7 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
                            float(h["kappa_humans_ci_high"].iloc[0]))
             m = d[d["observer"] != HUMANS]
             _forest(ax, m, "kappa_humans", kinds, looks, p_col="kappa_humans_p",
-                    ceiling=ceiling, title="to humans (error consistency)")
+                    ceiling=ceiling, title="error consistency\nwith humans")
             ax.tick_params(axis="y", labelleft=True)
     handles = kind_legend_handles(looks) + [
         Line2D([], [], color="black", lw=1, label="95% interval"),

@@ -289,6 +289,11 @@ def test_per_model_settings_and_default_conditions(tmp_path):
     assert physics.evaluation["tw"]["scoring"]["n_simulations"] == 5
     assert physics.evaluation["tw"]["scoring"]["position_noise"] == 0.1  # the default, stated
     assert "training" not in physics.resolved
+    # a setting added later is stated only when used: finished studies stay finished
+    assert "push_noise" not in physics.evaluation["tw"]["scoring"]
+    data["models"]["physics"]["scoring"]["push_noise"] = 0.05
+    pushed = {r.run_id: r for r in plan_runs(load_config(write(tmp_path, data)))}
+    assert pushed["physics/zero-shot/seed-none"].evaluation["tw"]["scoring"]["push_noise"] == 0.05
 
 
 def test_a_study_wide_setting_no_trained_kind_has_is_refused(tmp_path):

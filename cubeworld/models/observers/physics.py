@@ -48,6 +48,10 @@ TOUCH_MM = 1.0  # blocks whose vertical extents overlap by more than this are "s
 EXTRA_COLUMNS = ("n_simulations",)
 
 
+# Scoring settings added after studies had been run with this observer (see `effective`).
+ADDED_LATER = ("push_noise",)
+
+
 @lru_cache(maxsize=1)
 def load_defaults() -> dict[str, Any]:
     return read_yaml(DEFAULTS_FILE, ObserverError)
@@ -196,7 +200,7 @@ def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any],
     for k in range(int(settings["n_simulations"])):
         copy = noisy_scene(scene, _rng(settings["seed"], stimulus_id, k),
                            float(settings["position_noise"]), float(settings["size_noise"]),
-                           int(settings["max_redraws"]), float(settings.get("push_noise", 0.0)))
+                           int(settings["max_redraws"]), float(settings["push_noise"]))
         yes += bool(family.answer_by_simulation(copy, physics=physics or None))
     return stimulus_id, yes
 
@@ -257,7 +261,11 @@ class PhysicsObserver(ObserverKind):
         check_values(scoring)
 
     def effective(self, training: Mapping[str, Any], scoring: Mapping[str, Any]) -> dict[str, Any]:
-        return {"scoring": settings_of(scoring)}
+        """The scoring settings a run records (and a study compares); a setting added after
+        studies were run is left out while at its default, so finished runs stay finished."""
+        defaults = load_defaults()["scoring"]
+        return {"scoring": {k: v for k, v in settings_of(scoring).items()
+                            if not (k in ADDED_LATER and v == defaults[k])}}
 
     def skip_reason(self, stim_set) -> str | None:
         from cubeworld.stimuli.families import FAMILIES
