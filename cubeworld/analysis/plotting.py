@@ -111,8 +111,11 @@ def observer_colors(observers, kinds: dict[str, str]) -> dict[str, tuple]:
     """A colour per observer; humans keep the human colour. Observers of one kind get
     shades of a shared palette, kinds are told apart by marker (see `kind_style`)."""
     others = [o for o in observer_order(observers, kinds) if o != HUMANS]
-    pal = sns.color_palette("tab10" if len(others) <= 10 else "tab20", max(len(others), 1))
-    colors = dict(zip(others, pal))
+    # matplotlib's tab palettes without their browns, which read as the human colour
+    pal = [c for i, c in enumerate(sns.color_palette("tab10")) if i != 5]
+    if len(others) > len(pal):
+        pal = [c for i, c in enumerate(sns.color_palette("tab20")) if i not in (10, 11)]
+    colors = {o: pal[i % len(pal)] for i, o in enumerate(others)}
     colors[HUMANS] = HUMAN_COLOR
     return colors
 

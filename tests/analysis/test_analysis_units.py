@@ -333,3 +333,20 @@ def test_figures_stay_at_page_width_and_show_every_kind(tiny, tmp_path):
     assert all(len(c) == 1 for c in by_kind.values())  # one colour per kind ...
     assert len({next(iter(c)) for c in by_kind.values()}) == len(by_kind)  # ... told apart
     plt.close(fig)
+
+
+def test_observer_colours_are_distinct_and_never_the_humans(tmp_path):
+    """Every observer gets its own colour, none close to the human colour (18 observers: the
+    larger palette)."""
+    from matplotlib.colors import to_rgb
+
+    from cubeworld.analysis.plotting import HUMAN_COLOR, HUMANS, observer_colors
+
+    human = np.array(to_rgb(HUMAN_COLOR))
+    for n in (3, 9, 18):
+        names = [f"m{i} · zero-shot" for i in range(n)] + [HUMANS]
+        colors = observer_colors(names, {name: "vlm" for name in names})
+        assert colors[HUMANS] == HUMAN_COLOR
+        others = [tuple(colors[name]) for name in names[:-1]]
+        assert len(set(others)) == n
+        assert min(np.abs(np.array(others) - human).sum(axis=1)) > 0.25
