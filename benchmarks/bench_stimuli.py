@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_stimuli.py speed    [--towers-per-size 20] [--pyramids-per-size 6] [--workers 1,2]
     .venv/bin/python benchmarks/bench_stimuli.py validity [--towers-per-size 100] [--pyramids-per-size 40] [--audit-per-size 100]
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
-    .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process)
+    .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -19,6 +19,11 @@ each documented perturbation, per size -- on `--audit-per-size` items per size.
 frame: draws `--towers` seven-block towers (the tallest), applies the generator's frame
 check, and renders the kept ones with MuJoCo's segmentation renderer to count block
 pixels on the image border: a clipped block would show there.
+
+render: ms per 448 px image in one process, and the residual shadow acne counted on the
+tallest towers and largest pyramids re-rendered from their recorded scenes: pixels whose
+grey level is more than 4 off the median of their 5x5 neighbourhood, away from edges (a
+speck or a dotted acne line on a flat face), with the default shadow map and larger ones.
 
 The load average is printed with each figure; on a shared machine wall-clock figures are
 depressed, CPU figures much less so.
@@ -87,6 +92,51 @@ def render_cost(a) -> None:
     t2, c2 = time.perf_counter(), time.process_time()
     print(f"render {a.resolution} px: {50 * (t1 - t0):.1f} ms wall, {50 * (c1 - c0):.1f} ms CPU per image; "
           f"PNG {50 * (t2 - t1):.1f} / {50 * (c2 - c1):.1f} ms ({load()})")
+    specks(a)
+
+
+def speck_count(image) -> int:
+    """Pixels more than 4 grey levels off their 5x5 median, at least 2 px from an edge."""
+    import numpy as np
+    from scipy.ndimage import binary_dilation, median_filter, sobel
+
+    grey = image.astype(float).mean(axis=2)
+    med = median_filter(grey, size=5)
+    edges = binary_dilation(np.hypot(sobel(med, 0), sobel(med, 1)) > 40, iterations=2)
+    return int(((np.abs(grey - med) > 4) & ~edges).sum())
+
+
+def specks(a, per_family: int = 6) -> None:
+    import dataclasses
+
+    from cubeworld.formats.sets import load_set
+    from cubeworld.stimuli import generate_set
+    from cubeworld.stimuli.config import shared_defaults
+    from cubeworld.stimuli.engine import World
+    from cubeworld.stimuli.scene import Scene
+
+    shared = shared_defaults()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for domain, size in (("tower", 7), ("pyramid", 15)):
+            out = generate_set(domain, [size], per_family, 5, Path(tmp) / domain,
+                               resolution=a.resolution, workers=1, progress=False)
+            rows += load_set(out).rows
+        for shadow in (shared.render.shadow_size, 4096, 8192):
+            render = dataclasses.replace(shared.render, shadow_size=shadow)
+            counts, seconds = [], 0.0
+            for row in rows:
+                spec = Scene.from_record(row.extra["scene"])
+                world = World(len(spec.blocks), a.resolution, render)
+                world.render(spec.blocks, row.extra["scene"]["camera"], shared.physics)
+                t0 = time.perf_counter()
+                image = world.render(spec.blocks, row.extra["scene"]["camera"], shared.physics)
+                seconds += time.perf_counter() - t0
+                counts.append(speck_count(image))
+                world.close()
+            print(f"shadow map {shadow}: specks per image {sum(counts) / len(counts):.1f} "
+                  f"(max {max(counts)}; {len(rows)} images: {per_family} seven-block towers, "
+                  f"{per_family} 15-block pyramids), render {1000 * seconds / len(rows):.0f} ms")
 
 
 def validity(a) -> None:
