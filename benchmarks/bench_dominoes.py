@@ -58,18 +58,24 @@ def candidates(per_size: int, seed: int) -> list[dict]:
     for n in family.sizes:
         for k in range(per_size):
             scene = family.sample(candidate_rng(seed, family.stream_code, n, k), n, s)
-            rec = {"n": n, "margin": reach_margin_mm([b.to_record() for b in scene.blocks]),
-                   "scene": scene.record({}), "n_blocks": n}
+            rec = {
+                "n": n,
+                "margin": reach_margin_mm([b.to_record() for b in scene.blocks]),
+                "scene": scene.record({}),
+                "n_blocks": n,
+            }
             if abs(rec["margin"]) < 1000 * s.reach_margin:
                 rec["reason"] = "near_reach"
             else:
                 rec["label"] = _classify(simulate_row(world, scene.blocks, cfg.physics), s)
                 if rec["label"] in ("Yes", "No"):
-                    rec["checks"] = [_classify(simulate_row(world, scene.blocks, cfg.physics.perturbed(c)), s)
-                                     for c in checks]
+                    rec["checks"] = [
+                        _classify(simulate_row(world, scene.blocks, cfg.physics.perturbed(c)), s) for c in checks
+                    ]
                     if all(x == rec["label"] for x in rec["checks"]):
-                        rec["held_out"] = [_classify(simulate_row(world, scene.blocks, cfg.physics.perturbed(c)), s)
-                                           for c in HELD_OUT]
+                        rec["held_out"] = [
+                            _classify(simulate_row(world, scene.blocks, cfg.physics.perturbed(c)), s) for c in HELD_OUT
+                        ]
                     else:
                         rec["reason"] = "perturbation_sensitive"
                 else:
@@ -97,11 +103,15 @@ def report_candidates(recs: list[dict]) -> list[dict]:
         other = sum(v for k, v in reasons.items() if k not in ("near_reach", "perturbation_sensitive"))
         yes = sum(r["label"] == "Yes" for r in kept)
         sign = sum((r["margin"] > 0) == (r["label"] == "No") for r in kept)
-        print(f"   {n:4d}  {len(rows):5d}  {reasons['near_reach']:10d} / {other:5d} / {reasons['perturbation_sensitive']:12d}"
-              f"   {len(kept):4d}  {yes / max(1, len(kept)):14.2f}  {sign}/{len(kept)}")
+        print(
+            f"   {n:4d}  {len(rows):5d}  {reasons['near_reach']:10d} / {other:5d} / {reasons['perturbation_sensitive']:12d}"
+            f"   {len(kept):4d}  {yes / max(1, len(kept)):14.2f}  {sign}/{len(kept)}"
+        )
     judged = [r for r in recs if "checks" in r]
-    print(f"   agreement with the shared physics' label, per checked perturbation, on the {len(judged)} rows "
-          "labelled before that check (what the check rejects):")
+    print(
+        f"   agreement with the shared physics' label, per checked perturbation, on the {len(judged)} rows "
+        "labelled before that check (what the check rejects):"
+    )
     for i, change in enumerate(checks):
         a = sum(r["checks"][i] == r["label"] for r in judged)
         print(f"     {_name(change):28s} {a}/{len(judged)} = {a / len(judged):.3f}")
@@ -153,15 +163,19 @@ def generation(per_size: int, workers: list[int], resolution: int) -> None:
             generate_set(DOMINO, family.sizes, per_size, 12345, out, resolution=resolution, workers=w, progress=False)
             dt, dc = time.perf_counter() - t0, cpu() - c0
             card = load_set(out).card
-            print(f"   {w} worker(s): {total / dt:5.1f} stimuli/s (load {os.getloadavg()[0]:.2f}); "
-                  f"{dc / total:.3f} CPU s per stimulus; candidates {sum(card['candidates_evaluated'].values())}, "
-                  f"rejected {card['rejections_total']}, surplus {sum(card['surplus_discarded'].values())}")
+            print(
+                f"   {w} worker(s): {total / dt:5.1f} stimuli/s (load {os.getloadavg()[0]:.2f}); "
+                f"{dc / total:.3f} CPU s per stimulus; candidates {sum(card['candidates_evaluated'].values())}, "
+                f"rejected {card['rejections_total']}, surplus {sum(card['surplus_discarded'].values())}"
+            )
         rows = load_set(Path(tmp) / f"w{workers[0]}").rows
         family.answer_by_simulation(rows[0].extra["scene"])
         t0 = time.perf_counter()
         agree = sum(family.answer_by_simulation(r.extra["scene"]) == r.falls for r in rows)
-        print(f"   answer_by_simulation: {1000 * (time.perf_counter() - t0) / len(rows):.1f} ms per item; "
-              f"agrees with the label on {agree} of {len(rows)}")
+        print(
+            f"   answer_by_simulation: {1000 * (time.perf_counter() - t0) / len(rows):.1f} ms per item; "
+            f"agrees with the label on {agree} of {len(rows)}"
+        )
 
 
 def main() -> None:

@@ -42,8 +42,11 @@ def load_data() -> tuple[np.ndarray, np.ndarray, str]:
         H = (R.to_numpy() == truth[:, None]).astype(float)
         return (gpt.to_numpy() == truth).astype(float), H, f"Lerer100 ({root}), GPT-4V"
     rng = np.random.default_rng(0)
-    return ((rng.random(100) < 0.6).astype(float), (rng.random((100, 107)) < 0.66).astype(float),
-            "random 100 items x 107 participants")
+    return (
+        (rng.random(100) < 0.6).astype(float),
+        (rng.random((100, 107)) < 0.66).astype(float),
+        "random 100 items x 107 participants",
+    )
 
 
 def plain_loop(model: np.ndarray, H: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -77,11 +80,12 @@ def cold_import_seconds() -> float:
     import subprocess
     import sys
 
-    code = ("import time; t = time.perf_counter(); import cubeworld.analysis.pipeline, "
-            "cubeworld.analysis.plotting; from cubeworld.analysis import ANALYSES; "
-            "[ANALYSES.get(n) for n in ANALYSES.names()]; print(time.perf_counter() - t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import time; t = time.perf_counter(); import cubeworld.analysis.pipeline, "
+        "cubeworld.analysis.plotting; from cubeworld.analysis import ANALYSES; "
+        "[ANALYSES.get(n) for n in ANALYSES.names()]; print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -108,14 +112,12 @@ def full_analysis(n_boot: int, repeats: int) -> None:
         times = []
         for i in range(repeats):
             t = time.perf_counter()
-            analyze([m], Path(tmp) / f"rep{i}", truth=[s], humans=h, n_boot=n_boot,
-                    progress=False)
+            analyze([m], Path(tmp) / f"rep{i}", truth=[s], humans=h, n_boot=n_boot, progress=False)
             times.append(time.perf_counter() - t)
         t = time.perf_counter()
         data = load_inputs([m], [s], h)
         load_s = time.perf_counter() - t
-        ctx = AnalysisContext(data, select_epoch(data.predictions), n_boot, 0, "last",
-                              ANALYSES)
+        ctx = AnalysisContext(data, select_epoch(data.predictions), n_boot, 0, "last", ANALYSES)
         per = []
         for name in ANALYSES.names():
             t = time.perf_counter()
@@ -123,25 +125,33 @@ def full_analysis(n_boot: int, repeats: int) -> None:
             per.append((name, time.perf_counter() - t, len(out.figures)))
     n_models = data.predictions["model"].nunique()
     n_part = data.humans["participant"].nunique()
-    print(f"\nfull Lerer100 analysis: {n_models} models, {n_part} participants, "
-          f"{n_boot:,} resamples, every registered analysis, figures (PNG + PDF), report")
-    print(f"  analyze() end to end: {min(times):.2f} s (best of {repeats}; all: "
-          f"{', '.join(f'{x:.2f}' for x in times)})   target < 5 s on an idle machine")
+    print(
+        f"\nfull Lerer100 analysis: {n_models} models, {n_part} participants, "
+        f"{n_boot:,} resamples, every registered analysis, figures (PNG + PDF), report"
+    )
+    print(
+        f"  analyze() end to end: {min(times):.2f} s (best of {repeats}; all: "
+        f"{', '.join(f'{x:.2f}' for x in times)})   target < 5 s on an idle machine"
+    )
     print(f"  reading and checking the inputs: {load_s:.2f} s")
     for name, sec, n_fig in per:
         print(f"  {name:18s} {sec:6.2f} s  ({n_fig} figure{'s' * (n_fig != 1)})")
-    print(f"  cold start (imports, fresh interpreter): {cold_import_seconds():.2f} s "
-          "(paid once per `cubeworld analyze`, not in the figure above)")
+    print(
+        f"  cold start (imports, fresh interpreter): {cold_import_seconds():.2f} s "
+        "(paid once per `cubeworld analyze`, not in the figure above)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-boot", type=int, default=10_000)
-    ap.add_argument("--loop-boot", type=int, default=300,
-                    help="resamples the plain loop runs (its time is scaled to --n-boot)")
+    ap.add_argument(
+        "--loop-boot", type=int, default=300, help="resamples the plain loop runs (its time is scaled to --n-boot)"
+    )
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--full-repeats", type=int, default=3,
-                    help="runs of the full Lerer100 analysis (the best is reported)")
+    ap.add_argument(
+        "--full-repeats", type=int, default=3, help="runs of the full Lerer100 analysis (the best is reported)"
+    )
     ap.add_argument("--skip-full", action="store_true", help="only the kappa bootstrap")
     args = ap.parse_args()
     try:
@@ -153,8 +163,7 @@ def main() -> None:
     from cubeworld.analysis import human_human_kappa, kappa_to_humans
 
     model, H, what = load_data()
-    print(f"data: {what}; {H.shape[0]} items x {H.shape[1]} participants; "
-          f"{args.n_boot} resamples")
+    print(f"data: {what}; {H.shape[0]} items x {H.shape[1]} participants; {args.n_boot} resamples")
     rows = []
     for resample in ("items", "participants"):
         times = []
@@ -173,12 +182,16 @@ def main() -> None:
     for name, sec, est in rows:
         print(f"{name:38s} {sec:9.3f}  {est.kappa:.3f} [{est.ci_low:.3f}, {est.ci_high:.3f}]")
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    print(f"{'plain loop, resample items':38s} {loop_s:9.3f}  {rows[0][2].kappa:.3f} "
-          f"[{lo:.3f}, {hi:.3f}]  (ran {args.loop_boot} resamples, time scaled x"
-          f"{args.n_boot / args.loop_boot:.0f})")
+    print(
+        f"{'plain loop, resample items':38s} {loop_s:9.3f}  {rows[0][2].kappa:.3f} "
+        f"[{lo:.3f}, {hi:.3f}]  (ran {args.loop_boot} resamples, time scaled x"
+        f"{args.n_boot / args.loop_boot:.0f})"
+    )
     print(f"speed-up of the vectorised item bootstrap: {loop_s / rows[0][1]:.0f}x")
-    print(f"human-human ceiling ({H.shape[1]} participants, "
-          f"{H.shape[1] * (H.shape[1] - 1) // 2} pairs): {hh.kappa:.3f} in {hh_s:.3f} s")
+    print(
+        f"human-human ceiling ({H.shape[1]} participants, "
+        f"{H.shape[1] * (H.shape[1] - 1) // 2} pairs): {hh.kappa:.3f} in {hh_s:.3f} s"
+    )
     if not args.skip_full:
         full_analysis(args.n_boot, args.full_repeats)
     from bench_human import bench_planner  # beside this script

@@ -66,8 +66,11 @@ def baseline_generate_loop(bundle, items, max_new_tokens: int) -> float:
         batch = encode_prompts(bundle.processor, [it])
         with torch.inference_mode():
             out = bundle.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
-        text = bundle.processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:],
-                                                 skip_special_tokens=True).strip().lower()
+        text = (
+            bundle.processor.tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+            .strip()
+            .lower()
+        )
         answers.append("yes" if text.startswith("yes") else "no")
     return len(items) / (CLOCK() - start)
 
@@ -114,7 +117,7 @@ def training_rate(model_dir, items, px: int, method: str, batch_size: int, steps
     start = CLOCK()
     done = 0
     for s in range(steps):
-        chunk = items[(s * batch_size) % len(items):][:batch_size] or items[:batch_size]
+        chunk = items[(s * batch_size) % len(items) :][:batch_size] or items[:batch_size]
         step(chunk)
         done += len(chunk)
     return done / (CLOCK() - start), sum(p.numel() for p in params)
@@ -129,8 +132,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--train-steps", type=int, default=4)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
-    ap.add_argument("--baseline-tokens", type=int, default=10,
-                    help="max_new_tokens of the generate baseline (a short free-text answer)")
+    ap.add_argument(
+        "--baseline-tokens",
+        type=int,
+        default=10,
+        help="max_new_tokens of the generate baseline (a short free-text answer)",
+    )
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -150,10 +157,14 @@ def main() -> None:
         folder = tmp / f"images-{args.px}"
         folder.mkdir()
         items = make_images(folder, args.images, size=args.px)
-        print(f"{args.images} PNGs of {args.px} px, image_size {args.px}, threads {args.threads}, "
-              f"torch {torch.__version__}, clock {args.clock}")
-        print(f"{'family':<16} {'img tok':>7} {'baseline':>10} {'score b1':>9} "
-              f"{'score b' + str(bs):>9} {'speedup':>8} {'LoRA train':>12} {'LoRA params':>11}")
+        print(
+            f"{args.images} PNGs of {args.px} px, image_size {args.px}, threads {args.threads}, "
+            f"torch {torch.__version__}, clock {args.clock}"
+        )
+        print(
+            f"{'family':<16} {'img tok':>7} {'baseline':>10} {'score b1':>9} "
+            f"{'score b' + str(bs):>9} {'speedup':>8} {'LoRA train':>12} {'LoRA params':>11}"
+        )
         for family in families:
             model_dir = build_tiny_model(tmp / family, family=family)
             b = load_model(model_dir, image_size=args.px)
@@ -162,12 +173,17 @@ def main() -> None:
             one = scoring_rate(b, items, 1)
             many = scoring_rate(b, items, bs)
             lora, trainable = training_rate(model_dir, items, args.px, "lora", bs, args.train_steps)
-            print(f"{family:<16} {tokens:>7} {base:>8.1f}/s {one:>7.1f}/s {many:>7.1f}/s "
-                  f"{many / base:>7.1f}x {lora:>6.1f} sa/s {trainable:>11,}", flush=True)
-        print(f"img tok: image tokens per image in the decoder; baseline: per-image "
-              f"generate(max_new_tokens={args.baseline_tokens}) + text parsing (images/s); score: "
-              "PNG decode + processor + one forward (images/s); speedup = batched scoring / "
-              f"baseline; LoRA train: samples/s at batch {bs} (forward + backward + AdamW step)")
+            print(
+                f"{family:<16} {tokens:>7} {base:>8.1f}/s {one:>7.1f}/s {many:>7.1f}/s "
+                f"{many / base:>7.1f}x {lora:>6.1f} sa/s {trainable:>11,}",
+                flush=True,
+            )
+        print(
+            f"img tok: image tokens per image in the decoder; baseline: per-image "
+            f"generate(max_new_tokens={args.baseline_tokens}) + text parsing (images/s); score: "
+            "PNG decode + processor + one forward (images/s); speedup = batched scoring / "
+            f"baseline; LoRA train: samples/s at batch {bs} (forward + backward + AdamW step)"
+        )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ def make_sets(root: Path, per_size: int) -> dict[str, Path]:
     from cubeworld.stimuli import generate_set
 
     return {
-        "towers": generate_set("tower", [2, 3, 4, 5, 6, 7], per_size, 901, root / "towers",
-                               resolution=112, progress=False),
-        "pyramids": generate_set("pyramid", [3, 6, 10, 15], per_size, 902, root / "pyramids",
-                                 resolution=112, progress=False),
+        "towers": generate_set(
+            "tower", [2, 3, 4, 5, 6, 7], per_size, 901, root / "towers", resolution=112, progress=False
+        ),
+        "pyramids": generate_set(
+            "pyramid", [3, 6, 10, 15], per_size, 902, root / "pyramids", resolution=112, progress=False
+        ),
     }
 
 
@@ -49,9 +51,11 @@ def bench_physics(sets: dict[str, Path], n_items: int) -> None:
             simulate_items(items, settings, progress=False)
             dt = time.perf_counter() - t
             per_core = len(items) / dt / workers
-            print(f"physics {name:9s} N=20  workers={workers}  {len(items) / dt:6.2f} items/s  "
-                  f"({per_core:.2f} items/s per core; {dt / len(items) * 1000 / 20:.1f} ms per "
-                  f"simulation per core)")
+            print(
+                f"physics {name:9s} N=20  workers={workers}  {len(items) / dt:6.2f} items/s  "
+                f"({per_core:.2f} items/s per core; {dt / len(items) * 1000 / 20:.1f} ms per "
+                f"simulation per core)"
+            )
 
 
 def bench_cnn(sets: dict[str, Path], threads: int) -> None:
@@ -63,8 +67,12 @@ def bench_cnn(sets: dict[str, Path], threads: int) -> None:
 
     torch.set_num_threads(threads)
     d = load_defaults()["training"]
-    arch = {"channels": d["channels"], "image_size": d["image_size"],
-            "stem_stride": d["stem_stride"], "dropout": d["dropout"]}
+    arch = {
+        "channels": d["channels"],
+        "image_size": d["image_size"],
+        "stem_stride": d["stem_stride"],
+        "dropout": d["dropout"],
+    }
     net = build_network(arch)
     s = load_set(sets["towers"])
     images = load_images([s.root / r.file_name for r in s.rows], arch["image_size"])
@@ -81,17 +89,27 @@ def bench_cnn(sets: dict[str, Path], threads: int) -> None:
         opt.step()
         seen += batch
     dt = time.perf_counter() - t
-    print(f"cnn training  {parameter_count(net):,} parameters, {arch['image_size']} px, "
-          f"threads={threads}: {seen / dt:6.1f} samples/s ({dt / seen * 900:.1f} s per epoch "
-          "of 900)")
+    print(
+        f"cnn training  {parameter_count(net):,} parameters, {arch['image_size']} px, "
+        f"threads={threads}: {seen / dt:6.1f} samples/s ({dt / seen * 900:.1f} s per epoch "
+        "of 900)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        score_sets(net, arch, [(s.root, Path(tmp) / "p.csv")], model_label="bench",
-                   adapter_label="", condition="", seed=None, epoch=0, batch_size=64,
-                   progress=False)
+        score_sets(
+            net,
+            arch,
+            [(s.root, Path(tmp) / "p.csv")],
+            model_label="bench",
+            adapter_label="",
+            condition="",
+            seed=None,
+            epoch=0,
+            batch_size=64,
+            progress=False,
+        )
         dt = time.perf_counter() - t
-    print(f"cnn scoring   {len(s.rows)} PNGs decoded + scored, threads={threads}: "
-          f"{len(s.rows) / dt:6.1f} images/s")
+    print(f"cnn scoring   {len(s.rows)} PNGs decoded + scored, threads={threads}: {len(s.rows) / dt:6.1f} images/s")
 
 
 def main() -> None:

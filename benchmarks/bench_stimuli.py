@@ -66,8 +66,10 @@ def speed(a) -> None:
         for domain, sizes, per in (("tower", "2-7", a.towers_per_size), ("pyramid", "3,6,10,15", a.pyramids_per_size)):
             for w in (int(x) for x in a.workers.split(",")):
                 per_sec, cpu, _ = rate(domain, sizes, per, w, a.resolution, Path(tmp) / f"{domain}-{w}")
-                print(f"{domain:8s} {sizes:10s} x{per} at {a.resolution} px, {w} worker(s): {per_sec:5.1f} stimuli/s "
-                      f"({load()}); {1000 * cpu:.0f} ms CPU per stimulus -> {w / cpu:.1f}/s on {w} free core(s)")
+                print(
+                    f"{domain:8s} {sizes:10s} x{per} at {a.resolution} px, {w} worker(s): {per_sec:5.1f} stimuli/s "
+                    f"({load()}); {1000 * cpu:.0f} ms CPU per stimulus -> {w / cpu:.1f}/s on {w} free core(s)"
+                )
 
 
 def render_cost(a) -> None:
@@ -90,8 +92,10 @@ def render_cost(a) -> None:
     for _ in range(20):
         encode_png(image)
     t2, c2 = time.perf_counter(), time.process_time()
-    print(f"render {a.resolution} px: {50 * (t1 - t0):.1f} ms wall, {50 * (c1 - c0):.1f} ms CPU per image; "
-          f"PNG {50 * (t2 - t1):.1f} / {50 * (c2 - c1):.1f} ms ({load()})")
+    print(
+        f"render {a.resolution} px: {50 * (t1 - t0):.1f} ms wall, {50 * (c1 - c0):.1f} ms CPU per image; "
+        f"PNG {50 * (t2 - t1):.1f} / {50 * (c2 - c1):.1f} ms ({load()})"
+    )
     specks(a)
 
 
@@ -119,8 +123,9 @@ def specks(a, per_family: int = 6) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for domain, size in (("tower", 7), ("pyramid", 15)):
-            out = generate_set(domain, [size], per_family, 5, Path(tmp) / domain,
-                               resolution=a.resolution, workers=1, progress=False)
+            out = generate_set(
+                domain, [size], per_family, 5, Path(tmp) / domain, resolution=a.resolution, workers=1, progress=False
+            )
             rows += load_set(out).rows
         for shadow in (shared.render.shadow_size, 4096, 8192):
             render = dataclasses.replace(shared.render, shadow_size=shadow)
@@ -134,9 +139,11 @@ def specks(a, per_family: int = 6) -> None:
                 seconds += time.perf_counter() - t0
                 counts.append(speck_count(image))
                 world.close()
-            print(f"shadow map {shadow}: specks per image {sum(counts) / len(counts):.1f} "
-                  f"(max {max(counts)}; {len(rows)} images: {per_family} seven-block towers, "
-                  f"{per_family} 15-block pyramids), render {1000 * seconds / len(rows):.0f} ms")
+            print(
+                f"shadow map {shadow}: specks per image {sum(counts) / len(counts):.1f} "
+                f"(max {max(counts)}; {len(rows)} images: {per_family} seven-block towers, "
+                f"{per_family} 15-block pyramids), render {1000 * seconds / len(rows):.0f} ms"
+            )
 
 
 def validity(a) -> None:
@@ -147,25 +154,34 @@ def validity(a) -> None:
     from cubeworld.stimuli.physics_audit import format_physics_audit, physics_audit
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
-    for domain, sizes, per, seed in (("tower", "2-7", a.towers_per_size, 11), ("pyramid", "3,6,10,15", a.pyramids_per_size, 12)):
+    for domain, sizes, per, seed in (
+        ("tower", "2-7", a.towers_per_size, 11),
+        ("pyramid", "3,6,10,15", a.pyramids_per_size, 12),
+    ):
         out = root / f"{domain}s"
         t0, c0 = time.perf_counter(), cpu_all()
         generate_set(domain, sizes, per, seed, out, resolution=a.resolution, workers=a.workers, progress=False)
         dt, dc = time.perf_counter() - t0, cpu_all() - c0
         s = load_set(out)
         card = s.card
-        print(f"\n== {domain}s {sizes} x{per}, seed {seed}, {a.resolution} px: {len(s)} stimuli in {dt:.0f} s "
-              f"({dc / len(s) * 1000:.0f} ms CPU per stimulus, {load()})")
+        print(
+            f"\n== {domain}s {sizes} x{per}, seed {seed}, {a.resolution} px: {len(s)} stimuli in {dt:.0f} s "
+            f"({dc / len(s) * 1000:.0f} ms CPU per stimulus, {load()})"
+        )
         for size, cnt in card["counts"].items():
             ev = card["candidates_evaluated"][size]
             rej = card["rejections"][size]
-            print(f"  size {size}: Yes {cnt['Yes']} No {cnt['No']}; {ev} candidates, rejected "
-                  f"{sum(rej.values())} ({100 * sum(rej.values()) / max(ev, 1):.1f}%): {rej}; surplus {card['surplus_discarded'][size]}")
+            print(
+                f"  size {size}: Yes {cnt['Yes']} No {cnt['No']}; {ev} candidates, rejected "
+                f"{sum(rej.values())} ({100 * sum(rej.values()) / max(ev, 1):.1f}%): {rej}; surplus {card['surplus_discarded'][size]}"
+            )
         for key in card:
             if key.startswith("counts_by_"):
                 print(f"  {key}: {json.dumps(card[key])}")
         if "stratum_relaxed" in card:
-            print(f"  stratum quotas: {json.dumps(card['stratum_quotas'])}; gave way: {json.dumps(card['stratum_relaxed'])}")
+            print(
+                f"  stratum quotas: {json.dumps(card['stratum_quotas'])}; gave way: {json.dumps(card['stratum_relaxed'])}"
+            )
         family = get_family(domain)
         for line in format_audit(shortcut_audit(family, [r.to_record() for r in s.rows])):
             print("  " + line)
@@ -176,11 +192,10 @@ def validity(a) -> None:
 
 
 def frame(a) -> None:
+    import mujoco
     import numpy as np
 
     import cubeworld.stimuli  # noqa: F401  (EGL before mujoco)
-    import mujoco
-
     from cubeworld.stimuli.candidates import candidate_rng
     from cubeworld.stimuli.config import default_config
     from cubeworld.stimuli.engine import World
@@ -196,7 +211,12 @@ def frame(a) -> None:
     cam = mujoco.MjvCamera()
     cam.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera = family.camera(7, cfg.family)
-    cam.lookat[:], cam.distance, cam.azimuth, cam.elevation = camera["lookat"], camera["distance"], camera["azimuth"], camera["elevation"]
+    cam.lookat[:], cam.distance, cam.azimuth, cam.elevation = (
+        camera["lookat"],
+        camera["distance"],
+        camera["azimuth"],
+        camera["elevation"],
+    )
     kept = clipped = rejected = 0
     extents = []
     border = max(1, int(round(cfg.render.frame_margin * res)) - 1)
@@ -215,9 +235,11 @@ def frame(a) -> None:
         edge[:border, :] = edge[-border:, :] = True
         edge[:, :border] = edge[:, -border:] = True
         clipped += bool((mask & edge).any())
-    print(f"{a.towers} seven-block towers: {rejected} rejected by the frame check ({100 * rejected / a.towers:.1f}%), "
-          f"{kept} kept, {clipped} kept with block pixels within {border} px of the border at {res} px; "
-          f"largest corner extent {max(extents):.3f} (1 = the edge; the check allows {1 - 2 * cfg.render.frame_margin:.2f})")
+    print(
+        f"{a.towers} seven-block towers: {rejected} rejected by the frame check ({100 * rejected / a.towers:.1f}%), "
+        f"{kept} kept, {clipped} kept with block pixels within {border} px of the border at {res} px; "
+        f"largest corner extent {max(extents):.3f} (1 = the edge; the check allows {1 - 2 * cfg.render.frame_margin:.2f})"
+    )
 
 
 def main() -> None:

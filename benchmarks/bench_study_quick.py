@@ -28,9 +28,8 @@ def main() -> None:
 
     from cubeworld.experiments.config import load_config
     from cubeworld.experiments.prepare import needed_sets, prepare_models, prepare_sets
-    from cubeworld.experiments.study import run_study, study_report
-
     from cubeworld.experiments.runner import execute_run
+    from cubeworld.experiments.study import run_study, study_report
 
     runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="cw-bench-")
     cfg = load_config(args.config, runs_dir=runs_dir)
@@ -73,8 +72,7 @@ def main() -> None:
     print(f"report           {t3 - t2:8.1f} s   {report}")
     print(f"total            {t3 - t0:8.1f} s   ({(t3 - t0) / 60:.1f} min)")
     used = cpu() - c0
-    print(f"CPU time         {used:8.1f} s   (on 2 idle cores the wall time is at least "
-          f"{used / 2 / 60:.1f} min)")
+    print(f"CPU time         {used:8.1f} s   (on 2 idle cores the wall time is at least {used / 2 / 60:.1f} min)")
     print(f"second run       {t4 - t3:8.1f} s   ({again.skipped}/{n} already done)")
 
 

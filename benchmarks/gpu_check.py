@@ -38,29 +38,41 @@ sys.path.insert(0, str(ROOT))
 # Layer sizes of the study's models (from their config.json on the hub).
 SHAPES = {
     "2b": dict(
-        text=dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                  num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
-                  max_position_embeddings=32768,
-                  rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24],
-                                   "rope_theta": 1e6}),
+        text=dict(
+            hidden_size=1536,
+            intermediate_size=8960,
+            num_hidden_layers=28,
+            num_attention_heads=12,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            max_position_embeddings=32768,
+            rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6},
+        ),
         vision=dict(depth=32, embed_dim=1280, hidden_size=1536, num_heads=16, mlp_ratio=4),
-        tie_word_embeddings=True),
+        tie_word_embeddings=True,
+    ),
     "7b": dict(
-        text=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                  num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
-                  max_position_embeddings=32768,
-                  rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24],
-                                   "rope_theta": 1e6}),
+        text=dict(
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            vocab_size=152064,
+            max_position_embeddings=32768,
+            rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6},
+        ),
         vision=dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4),
-        tie_word_embeddings=False),
+        tie_word_embeddings=False,
+    ),
 }
+
 
 def _tiny_shape() -> dict:
     """The tiny model's own layer sizes, in the form of SHAPES (a CPU smoke test)."""
     from cubeworld.models.families.qwen2_vl import TEXT_CONFIG, VISION_CONFIG, VOCAB_SIZE
 
-    return dict(text=dict(TEXT_CONFIG, vocab_size=VOCAB_SIZE), vision=dict(VISION_CONFIG),
-                tie_word_embeddings=False)
+    return dict(text=dict(TEXT_CONFIG, vocab_size=VOCAB_SIZE), vision=dict(VISION_CONFIG), tie_word_embeddings=False)
 
 
 RESULTS: dict = {}
@@ -94,15 +106,19 @@ def part(name: str):
             figures["seconds"] = round(time.perf_counter() - start, 1)
             RESULTS[name] = {"pass": ok, **figures}
             print(f"{'PASS' if ok else 'FAIL'} {name}: {json.dumps(figures)}", flush=True)
+
         return run
+
     return wrap
 
 
 def _accuracy(run: Path, set_name: str, epochs: int) -> list[float]:
     from cubeworld.formats.predictions import read_predictions
 
-    return [round(float(read_predictions(run / f"predictions/epoch-{k}/{set_name}.csv")["correct"].mean()), 3)
-            for k in range(epochs + 1)]
+    return [
+        round(float(read_predictions(run / f"predictions/epoch-{k}/{set_name}.csv")["correct"].mean()), 3)
+        for k in range(epochs + 1)
+    ]
 
 
 @part("qlora-tiny")
@@ -114,10 +130,22 @@ def check_qlora(tmp: Path, tiny: Path, device: str, train: Path, held: Path):
     figures = {}
     ok = True
     for method, lr in (("qlora", 2e-3), ("lora", 2e-3)):
-        cfg = FinetuneConfig(model=str(tiny), train=str(train), out=str(tmp / f"run-{method}"),
-                             method=method, backend="transformers", device=device, epochs=6,
-                             max_items=48, batch_size=8, lr=lr, warmup_steps=0,
-                             scheduler="constant", eval_sets=[str(held)], progress=False)
+        cfg = FinetuneConfig(
+            model=str(tiny),
+            train=str(train),
+            out=str(tmp / f"run-{method}"),
+            method=method,
+            backend="transformers",
+            device=device,
+            epochs=6,
+            max_items=48,
+            batch_size=8,
+            lr=lr,
+            warmup_steps=0,
+            scheduler="constant",
+            eval_sets=[str(held)],
+            progress=False,
+        )
         start = time.perf_counter()
         finetune(cfg)
         seconds = time.perf_counter() - start
@@ -126,9 +154,13 @@ def check_qlora(tmp: Path, tiny: Path, device: str, train: Path, held: Path):
         start = time.perf_counter()
         finetune(cfg)  # finished: must return at once, writing nothing
         again = time.perf_counter() - start
-        figures[method] = {"accuracy_by_epoch": acc, "train_seconds": round(seconds, 1),
-                           "method": state["method"], "device": state["device"],
-                           "rerun_seconds": round(again, 2)}
+        figures[method] = {
+            "accuracy_by_epoch": acc,
+            "train_seconds": round(seconds, 1),
+            "method": state["method"],
+            "device": state["device"],
+            "rerun_seconds": round(again, 2),
+        }
         ok &= state["method"] == method and acc[-1] >= 0.9 and again < 1.0
     b = load_model(tiny, quantize="4bit", device=device)
     n4 = sum(isinstance(m, bnb.nn.Linear4bit) for m in b.model.modules())
@@ -137,8 +169,15 @@ def check_qlora(tmp: Path, tiny: Path, device: str, train: Path, held: Path):
     # The trained adapter loads on the 4-bit base and scores like the run's last epoch did.
     from cubeworld.models import evaluate
 
-    table = evaluate(tiny, [held], tmp / "adapter-eval.csv", adapter=tmp / "run-qlora/checkpoints/epoch-6",
-                     quantize="4bit", device=device, progress=False)
+    table = evaluate(
+        tiny,
+        [held],
+        tmp / "adapter-eval.csv",
+        adapter=tmp / "run-qlora/checkpoints/epoch-6",
+        quantize="4bit",
+        device=device,
+        progress=False,
+    )
     import pandas as pd
 
     figures["adapter_reload_accuracy"] = round(float(pd.read_csv(table)["correct"].mean()), 3)
@@ -183,18 +222,26 @@ def build_shaped(tiny: Path, shape: str, device: str):
     small = load_model(tiny, device="cpu")
     tiny_cfg = small.model.config
     spec = _tiny_shape() if shape == "tiny" else SHAPES[shape]
-    text = dict(spec["text"], eos_token_id=tiny_cfg.text_config.eos_token_id,
-                pad_token_id=tiny_cfg.text_config.pad_token_id, bos_token_id=None)
-    config = Qwen2VLConfig(text_config=text, vision_config=dict(spec["vision"]),
-                           image_token_id=tiny_cfg.image_token_id,
-                           video_token_id=tiny_cfg.video_token_id,
-                           vision_start_token_id=tiny_cfg.vision_start_token_id,
-                           vision_end_token_id=tiny_cfg.vision_end_token_id,
-                           tie_word_embeddings=spec["tie_word_embeddings"])
+    text = dict(
+        spec["text"],
+        eos_token_id=tiny_cfg.text_config.eos_token_id,
+        pad_token_id=tiny_cfg.text_config.pad_token_id,
+        bos_token_id=None,
+    )
+    config = Qwen2VLConfig(
+        text_config=text,
+        vision_config=dict(spec["vision"]),
+        image_token_id=tiny_cfg.image_token_id,
+        video_token_id=tiny_cfg.video_token_id,
+        vision_start_token_id=tiny_cfg.vision_start_token_id,
+        vision_end_token_id=tiny_cfg.vision_end_token_id,
+        tie_word_embeddings=spec["tie_word_embeddings"],
+    )
     torch.manual_seed(0)
     with torch.device(device):
-        model = Qwen2VLForConditionalGeneration(config).to(torch.bfloat16 if device.startswith("cuda")
-                                                           else torch.float32)
+        model = Qwen2VLForConditionalGeneration(config).to(
+            torch.bfloat16 if device.startswith("cuda") else torch.float32
+        )
     model.generation_config.eos_token_id = tiny_cfg.text_config.eos_token_id
     model.generation_config.pad_token_id = tiny_cfg.text_config.pad_token_id
     model.eval()
@@ -204,8 +251,7 @@ def build_shaped(tiny: Path, shape: str, device: str):
 
 
 @part("speed-study-size")
-def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, batch_size: int,
-                train_steps: int):
+def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, batch_size: int, train_steps: int):
     import torch
 
     from benchmarks.bench_models import make_images
@@ -227,9 +273,10 @@ def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, b
             batch = to_device(encode_prompts(b.processor, [it]), device)
             batch["pixel_values"] = batch["pixel_values"].to(b.model.dtype)
             with torch.inference_mode():
-                out = b.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                       min_new_tokens=max_new_tokens)
-            new = out[0, batch["input_ids"].shape[1]:]
+                out = b.model.generate(
+                    **batch, max_new_tokens=max_new_tokens, do_sample=False, min_new_tokens=max_new_tokens
+                )
+            new = out[0, batch["input_ids"].shape[1] :]
             text = tok.decode(new[new < len(tok)], skip_special_tokens=True).strip().lower()
             _ = "yes" if text.startswith("yes") else "no"
         _sync(device)
@@ -247,12 +294,17 @@ def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, b
         score_items(b, items, bs)
         _sync(device)
         rates[bs] = n_images / (time.perf_counter() - start)
-    figures = {"shape": shape, "parameters_M": round(params / 1e6), "images": n_images,
-               "baseline_generate10_img_s": round(base10, 2),
-               "baseline_generate2_img_s": round(base2, 2),
-               "score_b1_img_s": round(rates[1], 2), f"score_b{batch_size}_img_s": round(rates[batch_size], 2),
-               "speedup_vs_generate10": round(rates[batch_size] / base10, 1),
-               "speedup_vs_generate2": round(rates[batch_size] / base2, 1)}
+    figures = {
+        "shape": shape,
+        "parameters_M": round(params / 1e6),
+        "images": n_images,
+        "baseline_generate10_img_s": round(base10, 2),
+        "baseline_generate2_img_s": round(base2, 2),
+        "score_b1_img_s": round(rates[1], 2),
+        f"score_b{batch_size}_img_s": round(rates[batch_size], 2),
+        "speedup_vs_generate10": round(rates[batch_size] / base10, 1),
+        "speedup_vs_generate2": round(rates[batch_size] / base2, 1),
+    }
     if device.startswith("cuda"):
         figures["peak_gpu_mem_GiB_scoring"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     # QLoRA training steps on the 4-bit base of the same shape (saved, then loaded in 4 bit).
@@ -287,7 +339,7 @@ def check_speed(tmp: Path, tiny: Path, device: str, shape: str, n_images: int, b
         step(labelled[:8])
         _sync(device)
         start = time.perf_counter()
-        losses = [step(labelled[(s * 8) % len(labelled):][:8]) for s in range(train_steps)]
+        losses = [step(labelled[(s * 8) % len(labelled) :][:8]) for s in range(train_steps)]
         _sync(device)
         figures["qlora_train_samples_s_b8"] = round(8 * train_steps / (time.perf_counter() - start), 2)
         figures["qlora_trainable_M"] = round(trainable / 1e6, 1)
@@ -312,10 +364,23 @@ def check_families(tmp: Path, device: str, train: Path, held: Path):
         model = build_tiny_model(tmp / f"tiny-{family}", family=family)
         run = tmp / f"family-{family}"
         start = time.perf_counter()
-        finetune(FinetuneConfig(model=str(model), train=str(train), out=str(run), method="qlora",
-                                device=device, epochs=2, max_items=48, batch_size=8, lr=5e-3,
-                                warmup_steps=0, scheduler="constant", eval_sets=[str(held)],
-                                progress=False))
+        finetune(
+            FinetuneConfig(
+                model=str(model),
+                train=str(train),
+                out=str(run),
+                method="qlora",
+                device=device,
+                epochs=2,
+                max_items=48,
+                batch_size=8,
+                lr=5e-3,
+                warmup_steps=0,
+                scheduler="constant",
+                eval_sets=[str(held)],
+                progress=False,
+            )
+        )
         seconds = time.perf_counter() - start
         acc = _accuracy(run, "held-out", 2)
         state = json.loads((run / "state.json").read_text())
@@ -323,10 +388,14 @@ def check_families(tmp: Path, device: str, train: Path, held: Path):
         single = [score_items(b, [it])[0] for it in items]
         batched = score_items(b, items, len(items))
         diff = max(abs(x - y) for x, y in zip(single, batched))
-        figures[family] = {"accuracy_by_epoch": acc, "train_seconds": round(seconds, 1),
-                           "quantize": state["effective"]["quantize"],
-                           "lora_modules": state["effective"]["lora_targets"]["count"],
-                           "scoring_dtype": b.dtype, "batched_vs_single_max_diff": round(diff, 6)}
+        figures[family] = {
+            "accuracy_by_epoch": acc,
+            "train_seconds": round(seconds, 1),
+            "quantize": state["effective"]["quantize"],
+            "lora_modules": state["effective"]["lora_targets"]["count"],
+            "scoring_dtype": b.dtype,
+            "batched_vs_single_max_diff": round(diff, 6),
+        }
         ok &= acc[-1] >= 0.9 and diff < (2e-2 if b.dtype != "float32" else 1e-5)
     return ok, figures
 
@@ -334,8 +403,12 @@ def check_families(tmp: Path, device: str, train: Path, held: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default=None, help="default: cuda when available")
-    ap.add_argument("--shape", choices=sorted(SHAPES) + ["tiny"], default="2b",
-                    help="layer sizes of the speed part; tiny = the tiny model itself (smoke test)")
+    ap.add_argument(
+        "--shape",
+        choices=sorted(SHAPES) + ["tiny"],
+        default="2b",
+        help="layer sizes of the speed part; tiny = the tiny model itself (smoke test)",
+    )
     ap.add_argument("--images", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--train-steps", type=int, default=5)
@@ -349,9 +422,12 @@ def main() -> None:
     from cubeworld.models.loading import default_device
 
     device = args.device or default_device()
-    info = {"device": device, "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "",
-            "python": sys.version.split()[0]}
+    info = {
+        "device": device,
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "",
+        "python": sys.version.split()[0],
+    }
     for name in ("transformers", "peft", "bitsandbytes", "accelerate"):
         try:
             info[name] = __import__(name).__version__

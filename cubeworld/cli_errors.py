@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import errno
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 import typer
 
@@ -19,8 +20,17 @@ from cubeworld.errors import CubeworldError
 
 USER_EXIT = 2
 # OS errors that mean "the user's file system said no", not "cubeworld is broken".
-_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENOENT,
-                errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
+_USER_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOSPC,
+    errno.EROFS,
+    errno.EDQUOT,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+}
 
 
 def fail(message: str) -> NoReturn:

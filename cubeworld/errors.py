@@ -25,6 +25,11 @@ class UnknownEntryError(CubeworldError):
     """A name that no registry entry has (a stimulus family, observer kind, analysis...)."""
 
 
+class ConfigError(CubeworldError):
+    """A setting that does not fit its typed config (`cubeworld.typed`): an unknown key, a
+    wrong type, a value out of bounds; the message names the file, line and key."""
+
+
 class OutputNotWritable(CubeworldError):
     """The output file or folder a command was asked to write cannot be written."""
 

@@ -15,9 +15,10 @@ same rule.
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from cubeworld.errors import CubeworldError
 
@@ -26,11 +27,17 @@ class WorkerDied(CubeworldError):
     """A worker process died twice while running the same calls."""
 
 
-def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], *, workers: int,
-              initializer: Callable[[], None] | None = None,
-              on_result: Callable[[int, Any], None] | None = None,
-              name_of: Callable[[int], str] = str, what: str = "work",
-              error: type[CubeworldError] = WorkerDied) -> list[Any]:
+def run_calls(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple],
+    *,
+    workers: int,
+    initializer: Callable[[], None] | None = None,
+    on_result: Callable[[int, Any], None] | None = None,
+    name_of: Callable[[int], str] = str,
+    what: str = "work",
+    error: type[CubeworldError] = WorkerDied,
+) -> list[Any]:
     """`[fn(*call) for call in calls]`, in `workers` spawned processes (in this one when
     `workers` is 1). `on_result(index, result)` is called as results arrive (progress bars,
     resumable writes). A worker death is survived once; a second one raises `error`
@@ -49,8 +56,9 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], *, workers: int,
     todo = list(range(len(calls)))
     for attempt in (1, 2):
         try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=initializer,
-                                     mp_context=mp.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(todo)), initializer=initializer, mp_context=mp.get_context("spawn")
+            ) as pool:
                 futures = {i: pool.submit(fn, *calls[i]) for i in todo}
                 for i, f in futures.items():
                     done(i, f.result())
@@ -59,6 +67,8 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], *, workers: int,
             todo = [i for i in todo if i not in results]
             if attempt == 2:
                 shown = ", ".join(name_of(i) for i in todo[:5])
-                raise error(f"{what}: a worker process died twice; {len(todo)} item(s) not done "
-                            f"(e.g. {shown}); run again to resume, or use one worker") from None
+                raise error(
+                    f"{what}: a worker process died twice; {len(todo)} item(s) not done "
+                    f"(e.g. {shown}); run again to resume, or use one worker"
+                ) from None
     return [results[i] for i in range(len(calls))]

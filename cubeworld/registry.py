@@ -13,7 +13,8 @@ that listing names (`cubeworld --help`, config validation) imports no heavy libr
 from __future__ import annotations
 
 import importlib
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from cubeworld.errors import UnknownEntryError
 
@@ -32,9 +33,11 @@ class Registry(Generic[T]):
     def register(self, name: str, entry: T | str | None = None):
         """Add `entry` under `name`; without `entry`, a decorator that registers its argument."""
         if entry is None:
+
             def decorator(obj: T) -> T:
                 self.register(name, obj)
                 return obj
+
             return decorator
         if not isinstance(name, str) or not name:
             raise ValueError(f"{self.kind} names are non-empty strings, got {name!r}")

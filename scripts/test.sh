@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The test suite: install, then run pytest (arguments are passed on to pytest).
+# The test suite: install, check the code (ruff), then run pytest (arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# Code checks first (seconds): lint and formatting.
+.venv/bin/ruff check cubeworld tests benchmarks
+.venv/bin/ruff format --check --quiet cubeworld tests benchmarks
 exec .venv/bin/python -m pytest "$@"

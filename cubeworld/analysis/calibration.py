@@ -101,7 +101,12 @@ def reliability_bins(p, y, n_bins: int = N_BINS) -> pd.DataFrame:
     sp = np.bincount(idx, weights=p, minlength=n_bins)
     sy = np.bincount(idx, weights=y, minlength=n_bins)
     keep = n > 0
-    return pd.DataFrame({
-        "bin_low": edges[:-1][keep], "bin_high": edges[1:][keep],
-        "mean_p_yes": sp[keep] / n[keep], "share_yes": sy[keep] / n[keep], "n": n[keep],
-    })
+    return pd.DataFrame(
+        {
+            "bin_low": edges[:-1][keep],
+            "bin_high": edges[1:][keep],
+            "mean_p_yes": sp[keep] / n[keep],
+            "share_yes": sy[keep] / n[keep],
+            "n": n[keep],
+        }
+    )

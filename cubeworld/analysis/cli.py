@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -26,27 +25,37 @@ def _list_analyses(value: bool) -> None:
 
 
 def analyze_command(
-    predictions: List[Path] = typer.Argument(..., help="Prediction tables (.csv/.parquet)."),
+    predictions: list[Path] = typer.Argument(..., help="Prediction tables (.csv/.parquet)."),
     out: Path = typer.Option(..., "--out", help="Folder for tables, figures and report.html."),
-    truth: Optional[List[Path]] = typer.Option(
-        None, "--truth", help="Set folder(s) with the ground truth (repeatable); default: the "
-        "tables' own falls column."),
-    humans: Optional[Path] = typer.Option(None, "--humans", help="Human responses table (CSV)."),
-    epoch: str = typer.Option("last", "--epoch", help="Epoch of each run for the main tables: "
-                              "'last' or an integer."),
+    truth: list[Path] | None = typer.Option(
+        None, "--truth", help="Set folder(s) with the ground truth (repeatable); default: the tables' own falls column."
+    ),
+    humans: Path | None = typer.Option(None, "--humans", help="Human responses table (CSV)."),
+    epoch: str = typer.Option("last", "--epoch", help="Epoch of each run for the main tables: 'last' or an integer."),
     n_boot: int = typer.Option(10_000, "--n-boot", min=100, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (reports are reproducible)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    analysis: Optional[List[str]] = typer.Option(
-        None, "--analysis", help="Run only this analysis (repeatable; see --list-analyses). "
+    analysis: list[str] | None = typer.Option(
+        None,
+        "--analysis",
+        help="Run only this analysis (repeatable; see --list-analyses). "
         "A named analysis that cannot run on the inputs is an error; by default every "
-        "analysis runs and what cannot run is listed in the report."),
+        "analysis runs and what cannot run is listed in the report.",
+    ),
     include_excluded: bool = typer.Option(
-        False, "--include-excluded", help="Keep participants the human table flags "
-        "excluded (default: leave them out; the report counts them per rule)."),
+        False,
+        "--include-excluded",
+        help="Keep participants the human table flags "
+        "excluded (default: leave them out; the report counts them per rule).",
+    ),
     list_analyses: bool = typer.Option(
-        False, "--list-analyses", is_eager=True, expose_value=False,
-        callback=_list_analyses, help="List the registered analyses and exit."),
+        False,
+        "--list-analyses",
+        is_eager=True,
+        expose_value=False,
+        callback=_list_analyses,
+        help="List the registered analyses and exit.",
+    ),
 ) -> None:
     """Accuracy, error consistency (with p-values), graded alignment, calibration,
     difficulty curves, figures and a report.html that leads with its findings."""
@@ -54,17 +63,25 @@ def analyze_command(
         try:
             epoch_value: int | str = int(epoch)
         except ValueError:
-            raise typer.BadParameter(f"expected 'last' or an integer, got {epoch!r}",
-                                     param_hint="--epoch") from None
+            raise typer.BadParameter(f"expected 'last' or an integer, got {epoch!r}", param_hint="--epoch") from None
     else:
         epoch_value = "last"
     with user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         from cubeworld.analysis import analyze
 
-        report = analyze(predictions, out, truth=truth or (), humans=humans,
-                         epoch=epoch_value, n_boot=n_boot, seed=seed, progress=not quiet,
-                         analyses=analysis or None, include_excluded=include_excluded)
+        report = analyze(
+            predictions,
+            out,
+            truth=truth or (),
+            humans=humans,
+            epoch=epoch_value,
+            n_boot=n_boot,
+            seed=seed,
+            progress=not quiet,
+            analyses=analysis or None,
+            include_excluded=include_excluded,
+        )
     show_warnings([w for w in caught if not issubclass(w.category, DeprecationWarning)])
     typer.echo(f"wrote {report}")
 

@@ -49,8 +49,7 @@ def weighted_pearson(x, y, w):
 
     NaN where either variable has no variance under the weights.
     """
-    x, y, w = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float),
-                                  np.asarray(w, float))
+    x, y, w = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float), np.asarray(w, float))
     sw = w.sum(-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         mx = (w * x).sum(-1, keepdims=True) / sw
@@ -100,9 +99,15 @@ def weighted_ranks(x, w):
     new_group = np.ones(x.shape, dtype=bool)
     new_group[..., 1:] = xs[..., 1:] != xs[..., :-1]
     start = np.maximum.accumulate(np.where(new_group, idx, 0), axis=-1)
-    last = np.flip(np.minimum.accumulate(np.flip(np.where(
-        np.concatenate([new_group[..., 1:], np.ones(x.shape[:-1] + (1,), bool)], -1),
-        idx, n - 1), -1), -1), -1)
+    last = np.flip(
+        np.minimum.accumulate(
+            np.flip(
+                np.where(np.concatenate([new_group[..., 1:], np.ones(x.shape[:-1] + (1,), bool)], -1), idx, n - 1), -1
+            ),
+            -1,
+        ),
+        -1,
+    )
     less = np.take_along_axis(before, start, -1)
     upto = np.take_along_axis(cum, last, -1)
     ranks_sorted = less + (upto - less + 1) / 2
@@ -131,10 +136,15 @@ class Correlation:
     constant: bool = False
 
     def as_dict(self) -> dict:
-        return {"pearson": self.pearson, "pearson_ci_low": self.pearson_ci_low,
-                "pearson_ci_high": self.pearson_ci_high, "spearman": self.spearman,
-                "spearman_ci_low": self.spearman_ci_low,
-                "spearman_ci_high": self.spearman_ci_high, "n_items": self.n_items}
+        return {
+            "pearson": self.pearson,
+            "pearson_ci_low": self.pearson_ci_low,
+            "pearson_ci_high": self.pearson_ci_high,
+            "spearman": self.spearman,
+            "spearman_ci_low": self.spearman_ci_low,
+            "spearman_ci_high": self.spearman_ci_high,
+            "n_items": self.n_items,
+        }
 
 
 def _checked_pair(signal, share) -> tuple[np.ndarray, np.ndarray]:
@@ -149,8 +159,7 @@ def _checked_pair(signal, share) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def alignment(signal, share, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED,
-              name: str = "observer") -> Correlation:
+def alignment(signal, share, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED, name: str = "observer") -> Correlation:
     """Correlation of an observer's per-item signal with the human share of Yes.
 
     signal: (n_items,) P(Yes) (mean over seeds) or 0/1 answers; share: (n_items,) share
@@ -160,8 +169,7 @@ def alignment(signal, share, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED,
     return alignments([signal], share, n_boot=n_boot, seed=seed, names=[name])[0]
 
 
-def alignments(signals, share, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED,
-               names=None) -> list[Correlation]:
+def alignments(signals, share, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED, names=None) -> list[Correlation]:
     """`alignment` for several observers on the same items: they share the item resamples
     (and the humans' ranks are computed once), as a paired comparison would want."""
     y = np.asarray(share, dtype=float)
@@ -177,8 +185,11 @@ def alignments(signals, share, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
         sr = float(weighted_pearson(weighted_ranks(x, ones), ry1, ones))
         constant = bool(np.all(x == x[0]))
         if constant:
-            warnings.warn(f"{name}: the same value on every item; its correlation with the "
-                          "humans is NaN", ConstantObserverWarning, stacklevel=3)
+            warnings.warn(
+                f"{name}: the same value on every item; its correlation with the humans is NaN",
+                ConstantObserverWarning,
+                stacklevel=3,
+            )
             nan = float("nan")
             out.append(Correlation(pr, nan, nan, sr, nan, nan, int(x.size), n_boot, True))
             continue
@@ -212,10 +223,15 @@ class Ceiling:
     n_boot: int
 
     def as_dict(self) -> dict:
-        return {"pearson": self.pearson, "pearson_ci_low": self.pearson_ci_low,
-                "pearson_ci_high": self.pearson_ci_high, "spearman": self.spearman,
-                "spearman_ci_low": self.spearman_ci_low,
-                "spearman_ci_high": self.spearman_ci_high, "n_items": self.n_items}
+        return {
+            "pearson": self.pearson,
+            "pearson_ci_low": self.pearson_ci_low,
+            "pearson_ci_high": self.pearson_ci_high,
+            "spearman": self.spearman,
+            "spearman_ci_low": self.spearman_ci_low,
+            "spearman_ci_high": self.spearman_ci_high,
+            "n_items": self.n_items,
+        }
 
 
 def _half_shares(R: np.ndarray, M: np.ndarray, halves: np.ndarray):
@@ -242,8 +258,9 @@ def _random_halves(n_splits: int, P: int, rng: np.random.Generator) -> np.ndarra
     return (ranks < P // 2).astype(np.float32)
 
 
-def split_half_ceiling(responses, *, n_splits: int = N_SPLITS, n_boot: int = N_BOOT,
-                       seed: int = DEFAULT_SEED) -> Ceiling:
+def split_half_ceiling(
+    responses, *, n_splits: int = N_SPLITS, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
+) -> Ceiling:
     """The human ceiling of graded alignment from an (n_items, n_participants) 0/1 matrix.
 
     NaN marks an item a participant did not see. Point estimate: Spearman-Brown corrected
@@ -252,8 +269,9 @@ def split_half_ceiling(responses, *, n_splits: int = N_SPLITS, n_boot: int = N_B
     """
     Rm = np.asarray(responses, dtype=float)
     if Rm.ndim != 2 or Rm.shape[1] < 2:
-        raise ValueError("split_half_ceiling: an (items x participants) matrix with at least "
-                         "two participants is needed")
+        raise ValueError(
+            "split_half_ceiling: an (items x participants) matrix with at least two participants is needed"
+        )
     M = (~np.isnan(Rm)).astype(float)
     R = np.nan_to_num(Rm)
     n, P = R.shape
@@ -272,5 +290,6 @@ def split_half_ceiling(responses, *, n_splits: int = N_SPLITS, n_boot: int = N_B
     slo, shi = _percentiles(boot_s, CI_LEVEL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return Ceiling(float(np.nanmean(point_p)), plo, phi, float(np.nanmean(point_s)), slo,
-                       shi, n, P, n_splits, n_boot)
+        return Ceiling(
+            float(np.nanmean(point_p)), plo, phi, float(np.nanmean(point_s)), slo, shi, n, P, n_splits, n_boot
+        )

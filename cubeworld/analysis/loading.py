@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -126,8 +126,7 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
     for i, p in enumerate(paths):
         name = f"predictions[{i}]" if isinstance(p, pd.DataFrame) else str(p)
         try:
-            df = validate_predictions(p, name) if isinstance(p, pd.DataFrame) else (
-                read_predictions(p))
+            df = validate_predictions(p, name) if isinstance(p, pd.DataFrame) else (read_predictions(p))
         except PredictionsFormatError as e:
             raise AnalysisInputError(str(e)) from None
         df["source"] = name
@@ -139,8 +138,7 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
         df["epoch"] = df["epoch"].astype(int)
         df["n_blocks"] = df["n_blocks"].astype(int)
     except (TypeError, ValueError) as e:
-        raise AnalysisInputError(f"{', '.join(map(str, paths))}: epoch and n_blocks must be "
-                                 f"integers ({e})") from None
+        raise AnalysisInputError(f"{', '.join(map(str, paths))}: epoch and n_blocks must be integers ({e})") from None
     dup = df.duplicated(list(KEY_COLUMNS), keep=False)
     if dup.any():
         first = df[dup].iloc[0]
@@ -152,11 +150,9 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
         )
     labels = {
         r: condition_label(*r)
-        for r in df[["model", "adapter", "condition", "epoch"]].drop_duplicates().itertuples(
-            index=False, name=None)
+        for r in df[["model", "adapter", "condition", "epoch"]].drop_duplicates().itertuples(index=False, name=None)
     }
-    cond = [labels[r] for r in df[["model", "adapter", "condition", "epoch"]].itertuples(
-        index=False, name=None)]
+    cond = [labels[r] for r in df[["model", "adapter", "condition", "epoch"]].itertuples(index=False, name=None)]
     multi_model = df["model"].nunique() > 1
     df["observer"] = [f"{m} · {c}" if multi_model else c for m, c in zip(df["model"], cond)]
     df["correct"] = df["correct"].astype(bool)
@@ -195,7 +191,8 @@ def _numeric(df: pd.DataFrame, column: str, lo: float, hi: float) -> pd.Series:
         raise AnalysisInputError(
             f"{first['source']}: {column} must be a probability in [{lo:g}, {hi:g}] or empty, "
             f"got {first[column]!r} (stimulus {first['stimulus_id']!r}, model "
-            f"{first['model']!r})")
+            f"{first['model']!r})"
+        )
     return values.astype(float)
 
 
@@ -211,16 +208,19 @@ def _difficulty(rows, where: str) -> list[float]:
         try:
             f = float(v)
         except (TypeError, ValueError):
-            raise AnalysisInputError(f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, "
-                                     "expected a number") from None
+            raise AnalysisInputError(
+                f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, expected a number"
+            ) from None
         if not math.isfinite(f):
-            raise AnalysisInputError(f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, "
-                                     "expected a finite number")
+            raise AnalysisInputError(
+                f"{where}: stimulus {r.stimulus_id!r} has difficulty {v!r}, expected a finite number"
+            )
         values.append(f)
     if missing and len(missing) < len(values):
         raise AnalysisInputError(
             f"{where}: {len(missing)} of {len(values)} rows lack 'difficulty' (e.g. row "
-            f"{missing[0]}); a set's rows carry it all or not at all")
+            f"{missing[0]}); a set's rows carry it all or not at all"
+        )
     return values
 
 
@@ -234,24 +234,31 @@ def load_truth(set_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, 
         except SetFormatError as e:
             raise AnalysisInputError(str(e)) from None
         if s.name in infos:
-            raise AnalysisInputError(f"--truth: set {s.name!r} was given twice (two set folders "
-                                     "with the same card name)")
+            raise AnalysisInputError(
+                f"--truth: set {s.name!r} was given twice (two set folders with the same card name)"
+            )
         where = str(Path(d) / "metadata.jsonl")
         diff = _difficulty(s.rows, where)
         has = bool(diff) and not pd.isna(diff[0])
         card_entry = s.card.get("difficulty")
         if card_entry is not None and not isinstance(card_entry, dict):
-            raise AnalysisInputError(f"{Path(d) / 'dataset.json'}: 'difficulty' must be an object "
-                                     f"with name, unit and description, got {card_entry!r}")
+            raise AnalysisInputError(
+                f"{Path(d) / 'dataset.json'}: 'difficulty' must be an object "
+                f"with name, unit and description, got {card_entry!r}"
+            )
         infos[s.name] = SetInfo(s.name, str(d), len(s.rows), has, card_entry)
-        frames.append(pd.DataFrame({
-            "set": s.name,
-            "stimulus_id": [r.stimulus_id for r in s.rows],
-            "domain": [r.domain for r in s.rows],
-            "n_blocks": [r.n_blocks for r in s.rows],
-            "falls": [r.falls for r in s.rows],
-            "difficulty": diff,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "set": s.name,
+                    "stimulus_id": [r.stimulus_id for r in s.rows],
+                    "domain": [r.domain for r in s.rows],
+                    "n_blocks": [r.n_blocks for r in s.rows],
+                    "falls": [r.falls for r in s.rows],
+                    "difficulty": diff,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True), infos
 
 
@@ -272,8 +279,7 @@ def truth_from_predictions(pred: pd.DataFrame) -> pd.DataFrame:
 
 def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
     """Every prediction must name a (set, stimulus) of the truth and agree with its label."""
-    m = pred.merge(truth, on=["set", "stimulus_id"], how="left", suffixes=("", "_truth"),
-                   indicator=True)
+    m = pred.merge(truth, on=["set", "stimulus_id"], how="left", suffixes=("", "_truth"), indicator=True)
     lacking = m["_merge"] == "left_only"
     if lacking.any():
         first = m[lacking].iloc[0]
@@ -284,7 +290,8 @@ def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
             f"(truth sets: {sets})"
         )
     wrong = (m["falls"].astype(bool) != m["falls_truth"].astype(bool)) | (
-        m["n_blocks"].astype(int) != m["n_blocks_truth"].astype(int))
+        m["n_blocks"].astype(int) != m["n_blocks_truth"].astype(int)
+    )
     if wrong.any():
         first = m[wrong].iloc[0]
         raise AnalysisInputError(
@@ -301,15 +308,19 @@ def _flags(h: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
         excluded = exclusion_flags(h, name)
     except ResponsesFormatError as e:
         raise AnalysisInputError(str(e)) from None
-    names = (h["exclusion_rules"].astype(object).where(h["exclusion_rules"].notna(), "")
-             .astype(str).tolist() if "exclusion_rules" in h.columns else [""] * len(h))
-    rules = [([x.strip() for x in v.split(";") if x.strip()] or [UNSPECIFIED_RULE]) if ex else []
-             for v, ex in zip(names, excluded)]
+    names = (
+        h["exclusion_rules"].astype(object).where(h["exclusion_rules"].notna(), "").astype(str).tolist()
+        if "exclusion_rules" in h.columns
+        else [""] * len(h)
+    )
+    rules = [
+        ([x.strip() for x in v.split(";") if x.strip()] or [UNSPECIFIED_RULE]) if ex else []
+        for v, ex in zip(names, excluded)
+    ]
     return excluded, pd.Series(rules, index=h.index, dtype=object)
 
 
-def apply_exclusions(h: pd.DataFrame, name: str, include: bool
-                     ) -> tuple[pd.DataFrame, Exclusions]:
+def apply_exclusions(h: pd.DataFrame, name: str, include: bool) -> tuple[pd.DataFrame, Exclusions]:
     """Drop (or keep, with `include`) the rows of flagged participants; count per rule."""
     excluded, rules = _flags(h, name)
     # the flag belongs to the participant: one flagged row excludes all their rows
@@ -320,30 +331,38 @@ def apply_exclusions(h: pd.DataFrame, name: str, include: bool
             per_rule.setdefault(rule, set()).add(pid)
     rows_of = h["participant"].value_counts()
     by_rule = pd.DataFrame(
-        [{"rule": r, "n_participants": len(p), "n_responses": int(rows_of[list(p)].sum())}
-         for r, p in sorted(per_rule.items())],
-        columns=["rule", "n_participants", "n_responses"])
+        [
+            {"rule": r, "n_participants": len(p), "n_responses": int(rows_of[list(p)].sum())}
+            for r, p in sorted(per_rule.items())
+        ],
+        columns=["rule", "n_participants", "n_responses"],
+    )
     flagged_parts = set(h.loc[excluded, "participant"])
-    info = Exclusions(flagged="excluded" in h.columns, included=include,
-                      n_participants=int(h["participant"].nunique()),
-                      n_excluded=len(flagged_parts), by_rule=by_rule)
+    info = Exclusions(
+        flagged="excluded" in h.columns,
+        included=include,
+        n_participants=int(h["participant"].nunique()),
+        n_excluded=len(flagged_parts),
+        by_rule=by_rule,
+    )
     return (h if include else h[~excluded].reset_index(drop=True)), info
 
 
-def load_humans(source: str | Path | pd.DataFrame, truth: pd.DataFrame, *,
-                include_excluded: bool = False) -> tuple[pd.DataFrame, Exclusions]:
+def load_humans(
+    source: str | Path | pd.DataFrame, truth: pd.DataFrame, *, include_excluded: bool = False
+) -> tuple[pd.DataFrame, Exclusions]:
     """Human responses joined on stimulus_id with every truth set that holds the stimulus;
     participants flagged `excluded` are dropped unless `include_excluded`."""
     name = "humans" if isinstance(source, pd.DataFrame) else str(source)
     try:
-        h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else (
-            read_responses(source))
+        h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else (read_responses(source))
     except ResponsesFormatError as e:
         raise AnalysisInputError(str(e)) from None
     h, exclusions = apply_exclusions(h, name, include_excluded)
     if h.empty:
-        raise AnalysisInputError(f"{name}: every participant is flagged excluded "
-                                 "(use --include-excluded to analyse them anyway)")
+        raise AnalysisInputError(
+            f"{name}: every participant is flagged excluded (use --include-excluded to analyse them anyway)"
+        )
     n_part = h["participant"].nunique()
     if n_part < 2:
         raise AnalysisInputError(
@@ -354,15 +373,16 @@ def load_humans(source: str | Path | pd.DataFrame, truth: pd.DataFrame, *,
     unknown = ~h["stimulus_id"].isin(truth["stimulus_id"])
     if unknown.all():
         raise AnalysisInputError(
-            f"{name}: none of its stimulus ids is in the predictions or truth sets "
-            f"(e.g. {h['stimulus_id'].iloc[0]!r})"
+            f"{name}: none of its stimulus ids is in the predictions or truth sets (e.g. {h['stimulus_id'].iloc[0]!r})"
         )
     if unknown.any():
         warnings.warn(
             f"{name}: {int(unknown.sum())} response(s) for "
             f"{h.loc[unknown, 'stimulus_id'].nunique()} stimulus id(s) outside the analysed "
-            "sets are ignored", stacklevel=2)
-    joined["correct"] = (joined["response"].astype(bool) == joined["falls"].astype(bool))
+            "sets are ignored",
+            stacklevel=2,
+        )
+    joined["correct"] = joined["response"].astype(bool) == joined["falls"].astype(bool)
     return joined, exclusions
 
 
@@ -383,10 +403,14 @@ def load_inputs(
         check_against_truth(pred, t)
     else:
         t = truth_from_predictions(pred)
-        infos = {s: SetInfo(s, None, int(n), False)
-                 for s, n in t.groupby("set")["stimulus_id"].nunique().items()}
-    h, excl = (load_humans(humans, t, include_excluded=include_excluded)
-               if humans is not None else (None, None))
-    return AnalysisData(pred, t, h, sorted(set(pred["source"])), infos, excl,
-                        None if humans is None else (
-                            "humans" if isinstance(humans, pd.DataFrame) else str(humans)))
+        infos = {s: SetInfo(s, None, int(n), False) for s, n in t.groupby("set")["stimulus_id"].nunique().items()}
+    h, excl = load_humans(humans, t, include_excluded=include_excluded) if humans is not None else (None, None)
+    return AnalysisData(
+        pred,
+        t,
+        h,
+        sorted(set(pred["source"])),
+        infos,
+        excl,
+        None if humans is None else ("humans" if isinstance(humans, pd.DataFrame) else str(humans)),
+    )

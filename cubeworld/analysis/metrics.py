@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cubeworld.intervals import wilson_interval  # noqa: F401 - one Wilson interval, re-exported
+
 N_BOOT = 10_000
 CI_LEVEL = 0.95
 DEFAULT_SEED = 0
@@ -43,24 +45,6 @@ class DegenerateKappaWarning(RuntimeWarning):
 
 
 # --------------------------------------------------------------------------- accuracy
-
-
-def wilson_interval(k, n, alpha: float = 1 - CI_LEVEL):
-    """95% Wilson score interval(s) for k successes in n trials (arrays broadcast).
-
-    statsmodels' `proportion_confint` defaults to the normal approximation; the study
-    reports Wilson intervals, so the method is named explicitly.
-    """
-    from statsmodels.stats.proportion import proportion_confint
-
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    if np.any(n <= 0):
-        raise ValueError("wilson_interval: n must be positive")
-    if np.any((k < 0) | (k > n)):
-        raise ValueError("wilson_interval: k must lie in [0, n]")
-    lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson")
-    return np.clip(np.asarray(lo, dtype=float), 0, 1), np.clip(np.asarray(hi, dtype=float), 0, 1)
 
 
 # --------------------------------------------------------------------------- kappa
@@ -140,8 +124,7 @@ def error_consistency(correct_i, correct_j) -> Consistency:
     c_obs = float(np.mean(a == b))
     c_exp = float(expected_consistency(p_i, p_j))
     lo, hi = kappa_bounds(p_i, p_j)
-    return Consistency(a.size, float(p_i), float(p_j), c_obs, c_exp,
-                       cohen_kappa(c_obs, c_exp), float(lo), float(hi))
+    return Consistency(a.size, float(p_i), float(p_j), c_obs, c_exp, cohen_kappa(c_obs, c_exp), float(lo), float(hi))
 
 
 def answer_kappa(says_yes, truth_yes) -> Consistency:
@@ -249,11 +232,11 @@ def _pair_kappas(W, A, B, M, bounds: bool = True):
     C = np.asarray(W, dtype=np.float32) @ np.concatenate(cols, axis=1).astype(np.float32)
     if bounds:
         C = C.astype(np.float64)
-    n_j, right_h = C[:, :P], C[:, P:2 * P]
+    n_j, right_h = C[:, :P], C[:, P : 2 * P]
     out_k, out_lo, out_hi = [], [], []
     for i in range(len(A)):
-        right_m = C[:, (2 + 2 * i) * P:(3 + 2 * i) * P]
-        both_right = C[:, (3 + 2 * i) * P:(4 + 2 * i) * P]
+        right_m = C[:, (2 + 2 * i) * P : (3 + 2 * i) * P]
+        both_right = C[:, (3 + 2 * i) * P : (4 + 2 * i) * P]
         out_k.append(kappa_from_counts(n_j, right_m, right_h, both_right))
         if bounds:  # the resamples need no bounds: skip the work
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -318,8 +301,11 @@ def kappa_to_humans(
     k, lo, hi = _pair_kappas(ones, A, B, M)  # (1, s, P)
     n_degenerate = int(np.isnan(k).sum())
     if n_degenerate:
-        warnings.warn(f"{n_degenerate} degenerate model-participant kappa(s) (c_exp = 1) "
-                      "left out of the mean", DegenerateKappaWarning, stacklevel=2)
+        warnings.warn(
+            f"{n_degenerate} degenerate model-participant kappa(s) (c_exp = 1) left out of the mean",
+            DegenerateKappaWarning,
+            stacklevel=2,
+        )
     per_participant = _nanmean(k[0], 0)  # mean over seeds
     rng = np.random.default_rng(seed)
     if resample == "participants":
@@ -351,9 +337,7 @@ def kappa_to_humans(
     )
 
 
-def kappa_to_truth(
-    says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
-) -> KappaEstimate:
+def kappa_to_truth(says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> KappaEstimate:
     """Cohen's kappa of the answers with the correct answers; 95% interval over items.
 
     says_yes: (n_items,) or (n_seeds, n_items) 0/1 answers (1 = Yes); truth_yes:
@@ -386,8 +370,11 @@ def kappa_to_truth(
     k, lo, hi = stats(np.ones((1, t.size)))
     n_degenerate = int(np.isnan(k).sum())
     if n_degenerate:
-        warnings.warn(f"{n_degenerate} degenerate kappa(s) to the truth (c_exp = 1) left out",
-                      DegenerateKappaWarning, stacklevel=2)
+        warnings.warn(
+            f"{n_degenerate} degenerate kappa(s) to the truth (c_exp = 1) left out",
+            DegenerateKappaWarning,
+            stacklevel=2,
+        )
     rng = np.random.default_rng(seed)
     W = item_weights(t.size, n_boot, rng)
     kb, _, _ = stats(W, bounds=False)
@@ -418,16 +405,14 @@ def pair_counts(model_correct, human_correct) -> dict[str, np.ndarray]:
     A = _seeds_by_items(model_correct, "model_correct")
     B, M = _human_matrix(human_correct)
     n = np.broadcast_to(M.sum(0), (A.shape[0], B.shape[1])).astype(float)
-    return {"n": n, "right_i": A @ M, "right_j": np.broadcast_to((M * B).sum(0), n.shape),
-            "both_right": A @ (M * B)}
+    return {"n": n, "right_i": A @ M, "right_j": np.broadcast_to((M * B).sum(0), n.shape), "both_right": A @ (M * B)}
 
 
 def human_pair_counts(human_correct) -> dict[str, np.ndarray]:
     """(P, P) 2 x 2 counts of every pair of participants on the items both saw."""
     B, M = _human_matrix(human_correct)
     right_i = (M * B).T @ M
-    return {"n": M.T @ M, "right_i": right_i, "right_j": right_i.T,
-            "both_right": (M * B).T @ (M * B)}
+    return {"n": M.T @ M, "right_i": right_i, "right_j": right_i.T, "both_right": (M * B).T @ (M * B)}
 
 
 def pairwise_human_kappas(human_correct) -> np.ndarray:
@@ -446,9 +431,7 @@ def pairwise_human_kappas(human_correct) -> np.ndarray:
     return k
 
 
-def human_human_kappa(
-    human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
-) -> KappaEstimate:
+def human_human_kappa(human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> KappaEstimate:
     """The ceiling: mean error consistency over all pairs of participants.
 
     The interval resamples participants: each participant's mean kappa to all others,
@@ -497,8 +480,13 @@ class KappaDifference:
     n_boot: int
 
     def as_dict(self) -> dict:
-        return {"difference": self.difference, "ci_low": self.ci_low,
-                "ci_high": self.ci_high, "p_value": self.p_value, "n_boot": self.n_boot}
+        return {
+            "difference": self.difference,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "n_boot": self.n_boot,
+        }
 
 
 def item_bootstrap_mean_kappa(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -26,9 +26,18 @@ from cubeworld.errors import UnknownEntryError, check_writable
 from cubeworld.formats.atomic import atomic_write_bytes
 
 FIRST_SCREEN = 7  # findings shown before the figures; the rest are folded
-PROVENANCE_COLUMNS = ("kind", "prompt_sha256", "template_sha256", "image_size", "max_pixels",
-                      "dtype", "batch_size", "torch_version", "transformers_version",
-                      "peft_version")
+PROVENANCE_COLUMNS = (
+    "kind",
+    "prompt_sha256",
+    "template_sha256",
+    "image_size",
+    "max_pixels",
+    "dtype",
+    "batch_size",
+    "torch_version",
+    "transformers_version",
+    "peft_version",
+)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -82,8 +91,7 @@ def analyze(
     pred = select_epoch(data.predictions, epoch)
     if pred.empty:
         raise AnalysisInputError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")
-    ctx = AnalysisContext(data, pred, n_boot, seed, epoch, ANALYSES,
-                          explicit=frozenset(analyses))
+    ctx = AnalysisContext(data, pred, n_boot, seed, epoch, ANALYSES, explicit=frozenset(analyses))
     skipped: dict[str, list[str]] = {}
     for name in names:  # every check before any work: a named analysis fails fast
         reasons = ctx.skip_or_fail(name, ANALYSES.get(name).check(ctx))
@@ -99,15 +107,17 @@ def analyze(
     tables, figures, findings, methods = [], [], [], []
     for _, o in outputs:
         for t in o.tables:
-            tables.append(Table(t.name, t.title, _write_csv(t.frame, out / f"{t.name}.csv"),
-                                t.frame, t.caption, t.show))
+            tables.append(
+                Table(t.name, t.title, _write_csv(t.frame, out / f"{t.name}.csv"), t.frame, t.caption, t.show)
+            )
         figures += [write_figure(f, out) for f in o.figures]
         findings += o.findings
         methods += o.methods
-    inputs = data.sources + [str(t) for t in truth] + (
-        [data.human_source] if data.human_source else [])
+    inputs = data.sources + [str(t) for t in truth] + ([data.human_source] if data.human_source else [])
     return write_report(
-        out, figures, tables,
+        out,
+        figures,
+        tables,
         run=_what_was_run(ctx),
         findings=first_screen(findings),
         methods=methods,
@@ -144,18 +154,18 @@ def _what_was_run(ctx: AnalysisContext) -> str:
     obs = sorted(ctx.pred["observer"].unique())
     by_kind = Counter(kinds.get(o, DEFAULT_KIND) for o in obs)
     sets = ", ".join(f"{s} ({ctx.set_info(s).n_items} items)" for s in ctx.sets)
-    text = (f"{len(obs)} observer{'s' * (len(obs) != 1)} ("
-            + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items()))
-            + f") on {len(ctx.sets)} set{'s' * (len(ctx.sets) != 1)}: {sets}")
+    text = (
+        f"{len(obs)} observer{'s' * (len(obs) != 1)} ("
+        + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items()))
+        + f") on {len(ctx.sets)} set{'s' * (len(ctx.sets) != 1)}: {sets}"
+    )
     h, ex = ctx.data.humans, ctx.data.exclusions
     if h is not None and ex is not None:
         text += f"; {h['participant'].nunique()} human participants"
         if ex.flagged:
-            text += (f" ({ex.n_excluded} flagged excluded, "
-                     + ("included on request)" if ex.included else "left out)"))
+            text += f" ({ex.n_excluded} flagged excluded, " + ("included on request)" if ex.included else "left out)")
     epoch = "the last epoch of each run" if ctx.epoch == "last" else f"epoch {ctx.epoch}"
-    return (text + f". Main tables at {epoch}; {ctx.n_boot:,} bootstrap resamples (seed "
-            f"{ctx.seed}).")
+    return text + f". Main tables at {epoch}; {ctx.n_boot:,} bootstrap resamples (seed {ctx.seed})."
 
 
 def _versions() -> list[tuple[str, str]]:
@@ -163,8 +173,7 @@ def _versions() -> list[tuple[str, str]]:
     from importlib import metadata
 
     out = [("python", platform.python_version())]
-    for pkg in ("cubeworld", "numpy", "pandas", "scipy", "statsmodels", "matplotlib",
-                "seaborn"):
+    for pkg in ("cubeworld", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn"):
         try:
             out.append((pkg, metadata.version(pkg)))
         except metadata.PackageNotFoundError:

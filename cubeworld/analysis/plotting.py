@@ -47,8 +47,14 @@ _KIND_LOOKS = {
     "cnn": ("#dd8452", "^"),
     "humans": (HUMAN_COLOR, "D"),
 }
-_SPARE_LOOKS = [("#8172b3", "v"), ("#937860", "P"), ("#da8bc3", "X"), ("#8c8c8c", "*"),
-                ("#ccb974", "h"), ("#64b5cd", "<")]
+_SPARE_LOOKS = [
+    ("#8172b3", "v"),
+    ("#937860", "P"),
+    ("#da8bc3", "X"),
+    ("#8c8c8c", "*"),
+    ("#ccb974", "h"),
+    ("#64b5cd", "<"),
+]
 
 
 class Figure:
@@ -60,8 +66,9 @@ class Figure:
 
 def style() -> None:
     sns.set_theme(style="ticks", context="paper", font_scale=1.05)
-    plt.rcParams.update({"axes.spines.top": False, "axes.spines.right": False,
-                         "legend.fontsize": 8, "axes.titlesize": 10})
+    plt.rcParams.update(
+        {"axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8, "axes.titlesize": 10}
+    )
 
 
 def render(fig, name: str, title: str, caption: str) -> FigureOut:
@@ -120,15 +127,29 @@ def observer_colors(observers, kinds: dict[str, str]) -> dict[str, tuple]:
     return colors
 
 
-def panel_grid(n: int, ncols: int, panel_h: float, *, width: float = PAGE_WIDTH_IN,
-               sharey: bool = False, height_ratios=None, fill: bool = True):
+def panel_grid(
+    n: int,
+    ncols: int,
+    panel_h: float,
+    *,
+    width: float = PAGE_WIDTH_IN,
+    sharey: bool = False,
+    height_ratios=None,
+    fill: bool = True,
+):
     """n panels wrapped into rows of at most `ncols` (fewer when n is smaller, unless
     `fill`, which keeps the panel width of a full row); unused axes removed."""
     ncols = max(1, ncols if fill else min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel_h * nrows + 0.4),
-                             squeeze=False, sharey=sharey, layout="constrained",
-                             height_ratios=height_ratios)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width, panel_h * nrows + 0.4),
+        squeeze=False,
+        sharey=sharey,
+        layout="constrained",
+        height_ratios=height_ratios,
+    )
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.remove()
@@ -139,8 +160,10 @@ def kind_legend_handles(kinds_present, *, colored: bool = True) -> list[Line2D]:
     """Legend entries 'kind: NAME' with each present kind's marker (and colour, unless
     the figure colours observers rather than kinds)."""
     looks = kind_style(kinds_present)
-    return [Line2D([], [], color=c if colored else "dimgray", marker=m, ls="",
-                   label=f"kind: {k}") for k, (c, m) in looks.items()]
+    return [
+        Line2D([], [], color=c if colored else "dimgray", marker=m, ls="", label=f"kind: {k}")
+        for k, (c, m) in looks.items()
+    ]
 
 
 def legend_in_grid(fig, axes_used, n_slots_ncols: int, handles, labels) -> None:
@@ -157,8 +180,7 @@ def legend_in_grid(fig, axes_used, n_slots_ncols: int, handles, labels) -> None:
 
 def legend_below(fig, handles, labels, *, title: str | None = None, ncol: int = 2) -> None:
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False,
-                   title=title)
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False, title=title)
 
 
 def _cells(acc: pd.DataFrame) -> pd.DataFrame:
@@ -168,8 +190,7 @@ def _cells(acc: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- accuracy
 
 
-def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
-                     kinds: dict[str, str]):
+def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict[str, str]):
     """Fig. 2: one panel per evaluation set (stacked): rows = observers (every kind,
     humans last), columns = block counts and all blocks; tick labels coloured by kind."""
     style()
@@ -179,21 +200,36 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
     df["n_blocks"] = df["n_blocks"].astype(str)
     sets = sorted(df["set"].unique())
     rows_per = [df.loc[df["set"] == s, "observer"].nunique() for s in sets]
-    fig, axes = plt.subplots(len(sets), 1, squeeze=False, layout="constrained",
-                             figsize=(PAGE_WIDTH_IN, sum(0.3 * r + 0.7 for r in rows_per) + 0.3),
-                             height_ratios=[r + 2.5 for r in rows_per])
+    fig, axes = plt.subplots(
+        len(sets),
+        1,
+        squeeze=False,
+        layout="constrained",
+        figsize=(PAGE_WIDTH_IN, sum(0.3 * r + 0.7 for r in rows_per) + 0.3),
+        height_ratios=[r + 2.5 for r in rows_per],
+    )
     looks = kind_style(kind_of(o, kinds) for o in df["observer"].unique())
     cmap = sns.color_palette("vlag_r", as_cmap=True)
     for ax, s in zip(axes[:, 0], sets):
         d = df[df["set"] == s]
         cols = sorted((c for c in d["n_blocks"].unique() if c != ALL), key=int) + [ALL]
         rows = observer_order(d["observer"].unique(), kinds)
-        grid = d.pivot_table(index="observer", columns="n_blocks", values="accuracy").reindex(
-            index=rows, columns=cols)
+        grid = d.pivot_table(index="observer", columns="n_blocks", values="accuracy").reindex(index=rows, columns=cols)
         with warnings.catch_warnings():  # seaborn 0.13 calls a soon-deprecated matplotlib API
             warnings.simplefilter("ignore", PendingDeprecationWarning)
-            sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", vmin=0.0, vmax=1.0, center=CHANCE,
-                        cmap=cmap, linewidths=0.5, cbar=False, annot_kws={"fontsize": 8})
+            sns.heatmap(
+                grid,
+                ax=ax,
+                annot=True,
+                fmt=".2f",
+                vmin=0.0,
+                vmax=1.0,
+                center=CHANCE,
+                cmap=cmap,
+                linewidths=0.5,
+                cbar=False,
+                annot_kws={"fontsize": 8},
+            )
         ax.set_xticklabels([f"{c} blocks" if c != ALL else "all" for c in cols], rotation=0)
         ax.set_title(s, loc="left", fontweight="bold")
         ax.set_xlabel("")
@@ -201,9 +237,15 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
         for label in ax.get_yticklabels():
             label.set_color(looks[kind_of(label.get_text(), kinds)][0])
     sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
-    fig.colorbar(sm, ax=axes[:, 0].tolist(), location="right", shrink=min(1.0, 3.0 / len(
-        axes[:, 0]) if len(axes[:, 0]) > 1 else 1.0), aspect=25, pad=0.02,
-        label="accuracy (chance = 0.5)")
+    fig.colorbar(
+        sm,
+        ax=axes[:, 0].tolist(),
+        location="right",
+        shrink=min(1.0, 3.0 / len(axes[:, 0]) if len(axes[:, 0]) > 1 else 1.0),
+        aspect=25,
+        pad=0.02,
+        label="accuracy (chance = 0.5)",
+    )
     handles = kind_legend_handles(looks)
     legend_below(fig, handles, [h.get_label() for h in handles], ncol=len(looks))
     return fig
@@ -212,12 +254,10 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None,
 def _bars(d: pd.DataFrame) -> np.ndarray:
     """Error bar lengths below and above each accuracy; a Wilson bound that floating point
     puts a hair beyond an accuracy of exactly 0 or 1 gives a bar of 0, not a negative one."""
-    return np.clip(np.array([d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]],
-                            dtype=float), 0.0, None)
+    return np.clip(np.array([d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]], dtype=float), 0.0, None)
 
 
-def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
-                       kinds: dict[str, str]):
+def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict[str, str]):
     """Fig. 3: accuracy by block count with Wilson bars; one panel per set (two per row),
     one line per observer (marker = kind), humans dashed."""
     style()
@@ -234,17 +274,32 @@ def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
             d = df[(df["set"] == s) & (df["observer"] == o)].sort_values("n_blocks")
             if d.empty:
                 continue
-            ax.errorbar(d["n_blocks"] + off, d["accuracy"],
-                        yerr=_bars(d),
-                        marker=looks[kind_of(o, kinds)][1], ms=4, capsize=2, lw=1.2,
-                        color=colors[o], label=o)
+            ax.errorbar(
+                d["n_blocks"] + off,
+                d["accuracy"],
+                yerr=_bars(d),
+                marker=looks[kind_of(o, kinds)][1],
+                ms=4,
+                capsize=2,
+                lw=1.2,
+                color=colors[o],
+                label=o,
+            )
         if hum is not None:
             d = hum[hum["set"] == s].sort_values("n_blocks")
             if not d.empty:
-                ax.errorbar(d["n_blocks"], d["accuracy"],
-                            yerr=_bars(d),
-                            marker=looks["humans"][1], ms=4, capsize=2, lw=1.5, ls="--",
-                            color=HUMAN_COLOR, label=HUMANS)
+                ax.errorbar(
+                    d["n_blocks"],
+                    d["accuracy"],
+                    yerr=_bars(d),
+                    marker=looks["humans"][1],
+                    ms=4,
+                    capsize=2,
+                    lw=1.5,
+                    ls="--",
+                    color=HUMAN_COLOR,
+                    label=HUMANS,
+                )
         ax.axhline(CHANCE, color="grey", lw=0.8, ls=":", label="chance")
         ax.set_title(s, loc="left", fontweight="bold")
         ax.set_xlabel("number of blocks")
@@ -262,8 +317,17 @@ def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None,
 # --------------------------------------------------------------------------- kappa
 
 
-def _forest(ax, d: pd.DataFrame, col: str, kinds, looks, *, p_col: str | None,
-            ceiling: tuple[float, float, float] | None, title: str) -> None:
+def _forest(
+    ax,
+    d: pd.DataFrame,
+    col: str,
+    kinds,
+    looks,
+    *,
+    p_col: str | None,
+    ceiling: tuple[float, float, float] | None,
+    title: str,
+) -> None:
     """Horizontal dot-and-interval plot of `col` per observer row of d (top to bottom)."""
     y = np.arange(len(d))[::-1]
     v = d[col].to_numpy(dtype=float)
@@ -282,8 +346,7 @@ def _forest(ax, d: pd.DataFrame, col: str, kinds, looks, *, p_col: str | None,
             continue
         color, marker = looks[kind_of(o, kinds)]
         if bmin is not None and np.isfinite(bmin[i]):
-            ax.plot([bmin[i], bmax[i]], [y[i], y[i]], color="grey", lw=5, alpha=0.25,
-                    solid_capstyle="butt")
+            ax.plot([bmin[i], bmax[i]], [y[i], y[i]], color="grey", lw=5, alpha=0.25, solid_capstyle="butt")
         ax.plot([lo[i], hi[i]], [y[i], y[i]], color="black", lw=1)
         ax.plot(v[i], y[i], marker=marker, color=color, ms=6, ls="")
         if p_col is not None:
@@ -314,29 +377,60 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
         panels.append((s, d, with_h))
         heights.append(len(d))
     ncols = 2 if any(p[2] for p in panels) else 1
-    fig, axes = plt.subplots(len(sets), ncols, squeeze=False, layout="constrained",
-                             figsize=(PAGE_WIDTH_IN, sum(0.28 * h + 0.9 for h in heights) + 0.7),
-                             height_ratios=[h + 3 for h in heights])
+    fig, axes = plt.subplots(
+        len(sets),
+        ncols,
+        squeeze=False,
+        layout="constrained",
+        figsize=(PAGE_WIDTH_IN, sum(0.28 * h + 0.9 for h in heights) + 0.7),
+        height_ratios=[h + 3 for h in heights],
+    )
     looks = kind_style(kind_of(o, kinds) for o in kappa["observer"])
     for r, (s, d, with_h) in enumerate(panels):
-        _forest(axes[r][0], d, "kappa_truth", kinds, looks, p_col="kappa_truth_p",
-                ceiling=None, title=f"{s}: to the ground truth")
+        _forest(
+            axes[r][0],
+            d,
+            "kappa_truth",
+            kinds,
+            looks,
+            p_col="kappa_truth_p",
+            ceiling=None,
+            title=f"{s}: to the ground truth",
+        )
         if ncols == 2:
             ax = axes[r][1]
             if not with_h:
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, f"{s}:\nno human responses", ha="center", va="center",
-                        transform=ax.transAxes, color="grey", wrap=True)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{s}:\nno human responses",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="grey",
+                    wrap=True,
+                )
                 continue
             h = d[d["observer"] == HUMANS]
             ceiling = None
             if not h.empty:
-                ceiling = (float(h["kappa_humans"].iloc[0]),
-                           float(h["kappa_humans_ci_low"].iloc[0]),
-                           float(h["kappa_humans_ci_high"].iloc[0]))
+                ceiling = (
+                    float(h["kappa_humans"].iloc[0]),
+                    float(h["kappa_humans_ci_low"].iloc[0]),
+                    float(h["kappa_humans_ci_high"].iloc[0]),
+                )
             m = d[d["observer"] != HUMANS]
-            _forest(ax, m, "kappa_humans", kinds, looks, p_col="kappa_humans_p",
-                    ceiling=ceiling, title="error consistency\nwith humans")
+            _forest(
+                ax,
+                m,
+                "kappa_humans",
+                kinds,
+                looks,
+                p_col="kappa_humans_p",
+                ceiling=ceiling,
+                title="error consistency\nwith humans",
+            )
             ax.tick_params(axis="y", labelleft=True)
     handles = kind_legend_handles(looks) + [
         Line2D([], [], color="black", lw=1, label="95% interval"),
@@ -371,10 +465,10 @@ def accuracy_over_epochs(ep: pd.DataFrame):
                 continue
             d = d.sort_values("epoch")
             label = "all blocks" if b == ALL else f"{b} blocks"
-            ax.plot(d["epoch"], d["accuracy"], marker="o", ms=3, color=palette[b],
-                    lw=2 if b == ALL else 1.2, label=label)
-            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=palette[b],
-                            alpha=0.12, lw=0)
+            ax.plot(
+                d["epoch"], d["accuracy"], marker="o", ms=3, color=palette[b], lw=2 if b == ALL else 1.2, label=label
+            )
+            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=palette[b], alpha=0.12, lw=0)
         ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
         ax.set_ylim(0, 1)
         ax.set_title(f"{o}\non {s}", fontsize=8)
@@ -387,6 +481,5 @@ def accuracy_over_epochs(ep: pd.DataFrame):
             handles.setdefault(lab, h)
     order = [f"{b} blocks" if b != ALL else "all blocks" for b in blocks]
     labels = [lab for lab in order if lab in handles]
-    legend_below(fig, [handles[lab] for lab in labels], labels, title="block count",
-                 ncol=min(len(labels), 7))
+    legend_below(fig, [handles[lab] for lab in labels], labels, title="block count", ncol=min(len(labels), 7))
     return fig

@@ -76,8 +76,9 @@ def fit_psychometric(x, y, *, groups=None, name: str = "observer") -> Psychometr
         raise ValueError("fit_psychometric: y must lie in [0, 1] and x be finite")
     n = int(x.size)
     if n < 3 or np.all(y == y[0]):
-        warnings.warn(f"{name}: the same response everywhere; no psychometric curve",
-                      ConstantObserverWarning, stacklevel=2)
+        warnings.warn(
+            f"{name}: the same response everywhere; no psychometric curve", ConstantObserverWarning, stacklevel=2
+        )
         return _nan_fit(n, "constant response")
     if np.all(x == x[0]):
         return _nan_fit(n, "one difficulty only")
@@ -101,5 +102,14 @@ def fit_psychometric(x, y, *, groups=None, name: str = "observer") -> Psychometr
     # delta method: grad of -b0/b1 wrt (b0, b1) = (-1/b1, b0/b1^2)
     g = np.array([-1 / b1, b0 / b1**2]) if b1 != 0 else np.array([np.nan, np.nan])
     se_t = float(np.sqrt(g @ cov @ g))
-    return PsychometricFit(b0, b1, b1 - Z95 * se1, b1 + Z95 * se1, t, t - Z95 * se_t,
-                           t + Z95 * se_t, n, "" if res.converged else "did not converge")
+    return PsychometricFit(
+        b0,
+        b1,
+        b1 - Z95 * se1,
+        b1 + Z95 * se1,
+        t,
+        t - Z95 * se_t,
+        t + Z95 * se_t,
+        n,
+        "" if res.converged else "did not converge",
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -60,15 +60,39 @@ def _table_html(df: pd.DataFrame) -> str:
     df = df.copy()
     for col in df.columns:  # counts stored as floats (means over equal seeds) shown as integers
         v = df[col]
-        if v.dtype.kind == "f" and v.notna().all() and (v == v.round()).all() and not any(
-                k in col for k in ("accuracy", "kappa", "ci_", "p_value", "difference", "sd",
-                                   "pearson", "spearman", "brier", "loss", "slope",
-                                   "threshold", "intercept", "mass", "p_other", "share",
-                                   "_p")):
+        if (
+            v.dtype.kind == "f"
+            and v.notna().all()
+            and (v == v.round()).all()
+            and not any(
+                k in col
+                for k in (
+                    "accuracy",
+                    "kappa",
+                    "ci_",
+                    "p_value",
+                    "difference",
+                    "sd",
+                    "pearson",
+                    "spearman",
+                    "brier",
+                    "loss",
+                    "slope",
+                    "threshold",
+                    "intercept",
+                    "mass",
+                    "p_other",
+                    "share",
+                    "_p",
+                )
+            )
+        ):
             df[col] = v.astype("int64")
-    return "<div class='scroll'>" + df.to_html(
-        index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0,
-        escape=True) + "</div>"
+    return (
+        "<div class='scroll'>"
+        + df.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0, escape=True)
+        + "</div>"
+    )
 
 
 def _li(items) -> str:
@@ -101,8 +125,10 @@ def write_report(
     first, rest = findings
     parts.append(f"<ul>{_li(first)}</ul>" if first else "<p>No findings.</p>")
     if rest:
-        parts.append(f"<details><summary>{len(rest)} more finding{'s' * (len(rest) != 1)}"
-                     f"</summary><ul>{_li(rest)}</ul></details>")
+        parts.append(
+            f"<details><summary>{len(rest)} more finding{'s' * (len(rest) != 1)}"
+            f"</summary><ul>{_li(rest)}</ul></details>"
+        )
     parts.append("</section>")
     if figures:
         parts.append("<section id='figures'>")
@@ -117,30 +143,36 @@ def write_report(
         parts.append("</section>")
     parts.append("<h2 id='tables'>Tables</h2>")
     for t in tables:
-        body = (_table_html(t.frame) if t.show else
-                f"<p class='meta'>{len(t.frame):,} rows: see {html.escape(t.csv.name)}.</p>")
+        body = (
+            _table_html(t.frame)
+            if t.show
+            else f"<p class='meta'>{len(t.frame):,} rows: see {html.escape(t.csv.name)}.</p>"
+        )
         parts.append(
             f"<section id='{t.name}'><h3>{html.escape(t.title)}</h3>"
-            f"<p class='caption'>{html.escape(t.caption)} (File: {t.csv.name}.)</p>"
-            + body + "</section>"
+            f"<p class='caption'>{html.escape(t.caption)} (File: {t.csv.name}.)</p>" + body + "</section>"
         )
     if skipped:
         grouped: dict[str, list[str]] = {}
         for title, reason in skipped:
             grouped.setdefault(reason, []).append(title)
         parts.append("<h2 id='skipped'>Not shown</h2><ul>")
-        parts += [f"<li>{html.escape(', '.join(dict.fromkeys(titles)))}: {html.escape(r)}</li>"
-                  for r, titles in grouped.items()]
+        parts += [
+            f"<li>{html.escape(', '.join(dict.fromkeys(titles)))}: {html.escape(r)}</li>"
+            for r, titles in grouped.items()
+        ]
         parts.append("</ul>")
     if methods:
         parts.append(f"<h2 id='methods'>Methods</h2><ul>{_li(methods)}</ul>")
     parts.append("<details id='inputs'><summary>Inputs and versions</summary>")
-    parts.append(f"<p class='meta'>Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.</p>")
-    parts.append("<h3>Inputs</h3><ul>" + "".join(
-        f"<li><code>{html.escape(i)}</code></li>" for i in inputs) + "</ul>")
+    parts.append(f"<p class='meta'>Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.</p>")
+    parts.append("<h3>Inputs</h3><ul>" + "".join(f"<li><code>{html.escape(i)}</code></li>" for i in inputs) + "</ul>")
     if versions:
-        parts.append("<h3>Versions</h3><p class='meta'>" + ", ".join(
-            f"{html.escape(k)} {html.escape(v)}" for k, v in versions) + "</p>")
+        parts.append(
+            "<h3>Versions</h3><p class='meta'>"
+            + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions)
+            + "</p>"
+        )
     if provenance is not None and not provenance.empty:
         parts.append("<h3>Provenance of the predictions</h3>" + _table_html(provenance))
     parts.append("</details></body></html>")

@@ -98,8 +98,7 @@ def mean_kappa_test(kappas) -> MeanTest:
     k = np.asarray(kappas, dtype=float)
     k = k[np.isfinite(k)]
     if k.size < 2 or np.all(k == k[0]):
-        return MeanTest(float(k.mean()) if k.size else float("nan"), float("nan"),
-                        float("nan"), int(k.size))
+        return MeanTest(float(k.mean()) if k.size else float("nan"), float("nan"), float("nan"), int(k.size))
     r = ttest_1samp(k, 0.0)
     return MeanTest(float(k.mean()), float(r.statistic), float(r.pvalue), int(k.size))
 

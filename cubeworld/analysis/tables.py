@@ -25,11 +25,11 @@ from cubeworld.analysis.metrics import (
     DEFAULT_SEED,
     N_BOOT,
     human_human_kappa,
-    kappa_to_humans,
-    kappa_to_truth,
     human_pair_counts,
     item_bootstrap_mean_kappa,
     kappa_difference_from_boots,
+    kappa_to_humans,
+    kappa_to_truth,
     pair_counts,
     pairwise_human_kappas,
     wilson_interval,
@@ -87,11 +87,7 @@ def accuracy_table(
     df = pd.concat(frames, ignore_index=True)
     if "seed" not in df.columns:
         df = df.assign(seed="")
-    per_seed = (
-        df.groupby(by + ["seed"], dropna=False, sort=False)["correct"]
-        .agg(k="sum", n="count")
-        .reset_index()
-    )
+    per_seed = df.groupby(by + ["seed"], dropna=False, sort=False)["correct"].agg(k="sum", n="count").reset_index()
     per_seed["acc"] = per_seed["k"] / per_seed["n"]
     lo, hi = wilson_interval(per_seed["k"].to_numpy(), per_seed["n"].to_numpy())
     per_seed["lo"], per_seed["hi"] = lo, hi
@@ -120,9 +116,7 @@ def _sort_blocks(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df.drop(columns="_o").reset_index(drop=True)
 
 
-def human_accuracy_table(
-    humans: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
-) -> pd.DataFrame:
+def human_accuracy_table(humans: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Humans' accuracy per set x n_blocks (+ "all"): mean over participants, bootstrap CI."""
     rng = np.random.default_rng(seed)
     frames = [humans.assign(n_blocks=humans["n_blocks"].astype(str)), humans.assign(n_blocks=ALL)]
@@ -133,13 +127,22 @@ def human_accuracy_table(
         acc = g.groupby("participant")["correct"].mean().to_numpy()
         idx = rng.integers(0, acc.size, size=(n_boot, acc.size))
         lo, hi = np.percentile(acc[idx].mean(axis=1), [tail, 100 - tail])
-        rows.append({
-            "observer": HUMANS, "set": s, "n_blocks": nb, "accuracy": float(acc.mean()),
-            "ci_low": float(lo), "ci_high": float(hi),
-            "n_items": int(g["stimulus_id"].nunique()), "n_participants": int(acc.size),
-            "participant_min": float(acc.min()), "participant_max": float(acc.max()),
-            "correct": int(g["correct"].sum()), "n": int(len(g)),
-        })
+        rows.append(
+            {
+                "observer": HUMANS,
+                "set": s,
+                "n_blocks": nb,
+                "accuracy": float(acc.mean()),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "n_items": int(g["stimulus_id"].nunique()),
+                "n_participants": int(acc.size),
+                "participant_min": float(acc.min()),
+                "participant_max": float(acc.max()),
+                "correct": int(g["correct"].sum()),
+                "n": int(len(g)),
+            }
+        )
     return _sort_blocks(pd.DataFrame(rows), ["observer", "set", "n_blocks"])
 
 
@@ -183,10 +186,15 @@ def _participant_p(corr: np.ndarray, H: np.ndarray) -> np.ndarray:
     """Exact p of the model's kappa with each participant (seeds pooled)."""
     c = pair_counts(corr, H)
     if corr.shape[0] == 1:
-        return np.asarray(consistency_p_value(c["n"][0], c["right_i"][0], c["right_j"][0],
-                                              c["both_right"][0]), dtype=float)
-    return np.array([pooled_consistency_p_value(zip(*(c[k][:, j] for k in (
-        "n", "right_i", "right_j", "both_right")))) for j in range(H.shape[1])])
+        return np.asarray(
+            consistency_p_value(c["n"][0], c["right_i"][0], c["right_j"][0], c["both_right"][0]), dtype=float
+        )
+    return np.array(
+        [
+            pooled_consistency_p_value(zip(*(c[k][:, j] for k in ("n", "right_i", "right_j", "both_right"))))
+            for j in range(H.shape[1])
+        ]
+    )
 
 
 def kappa_results(
@@ -211,8 +219,9 @@ def kappa_results(
                 hs = None
         H = None
         if hs is not None:
-            H = hs.pivot_table(index="stimulus_id", columns="participant", values="correct",
-                               aggfunc="first").astype(float)
+            H = hs.pivot_table(index="stimulus_id", columns="participant", values="correct", aggfunc="first").astype(
+                float
+            )
             res.human_matrix[set_name] = H
         human_corr: dict[str, tuple[np.ndarray, list[str]]] = {}
         for obs, g in sp.groupby("observer", sort=True):
@@ -221,13 +230,17 @@ def kappa_results(
             truth_yes = t.loc[ids, "falls"].astype(int).to_numpy()
             kt = kappa_to_truth(yes.to_numpy(), truth_yes, n_boot=n_boot, seed=seed)
             row = {
-                "set": set_name, "observer": obs,
+                "set": set_name,
+                "observer": obs,
                 "model": ", ".join(sorted(g["model"].unique())),
                 "kind": "+".join(sorted(g["kind"].unique())) if "kind" in g else DEFAULT_KIND,
-                "n_seeds": int(yes.shape[0]), "n_items": len(ids),
+                "n_seeds": int(yes.shape[0]),
+                "n_items": len(ids),
                 "accuracy": float(_model_matrix(g, "correct").to_numpy().mean()),
-                "kappa_truth": kt.kappa, "kappa_truth_ci_low": kt.ci_low,
-                "kappa_truth_ci_high": kt.ci_high, "kappa_truth_min": kt.kappa_min,
+                "kappa_truth": kt.kappa,
+                "kappa_truth_ci_low": kt.ci_low,
+                "kappa_truth_ci_high": kt.ci_high,
+                "kappa_truth_min": kt.kappa_min,
                 "kappa_truth_max": kt.kappa_max,
                 "kappa_truth_p": _truth_p(yes.to_numpy(), truth_yes),
             }
@@ -241,20 +254,33 @@ def kappa_results(
                     kh = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed)
                     p_each = _participant_p(corr, Hm.to_numpy())
                     test = mean_kappa_test(kh.per_observer)
-                    row.update({
-                        "kappa_humans": kh.kappa, "kappa_humans_ci_low": kh.ci_low,
-                        "kappa_humans_ci_high": kh.ci_high, "kappa_humans_min": kh.kappa_min,
-                        "kappa_humans_max": kh.kappa_max, "kappa_humans_p": test.p_value,
-                        "share_participants_p05": _share_sig(p_each),
-                        "n_participants": kh.n_observers,
-                        "n_items_humans": len(shared), "n_degenerate": kh.n_degenerate,
-                    })
+                    row.update(
+                        {
+                            "kappa_humans": kh.kappa,
+                            "kappa_humans_ci_low": kh.ci_low,
+                            "kappa_humans_ci_high": kh.ci_high,
+                            "kappa_humans_min": kh.kappa_min,
+                            "kappa_humans_max": kh.kappa_max,
+                            "kappa_humans_p": test.p_value,
+                            "share_participants_p05": _share_sig(p_each),
+                            "n_participants": kh.n_observers,
+                            "n_items_humans": len(shared),
+                            "n_degenerate": kh.n_degenerate,
+                        }
+                    )
                     human_corr[obs] = (corr, shared)
-                    pairs.append(pd.DataFrame({
-                        "set": set_name, "observer_a": obs,
-                        "observer_b": [f"participant {p}" for p in Hm.columns],
-                        "n_items": (~np.isnan(Hm.to_numpy())).sum(0),
-                        "kappa": kh.per_observer, "p_value": p_each}))
+                    pairs.append(
+                        pd.DataFrame(
+                            {
+                                "set": set_name,
+                                "observer_a": obs,
+                                "observer_b": [f"participant {p}" for p in Hm.columns],
+                                "n_items": (~np.isnan(Hm.to_numpy())).sum(0),
+                                "kappa": kh.per_observer,
+                                "p_value": p_each,
+                            }
+                        )
+                    )
             rows.append(row)
         if H is not None:
             row, hpairs = _human_row(set_name, hs, H, t, n_boot, seed)
@@ -262,8 +288,11 @@ def kappa_results(
             pairs.append(hpairs)
         res.human_corr[set_name] = human_corr
     res.kappa = pd.DataFrame(rows)
-    res.pairs = (pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(
-        columns=["set", "observer_a", "observer_b", "n_items", "kappa", "p_value"]))
+    res.pairs = (
+        pd.concat(pairs, ignore_index=True)
+        if pairs
+        else pd.DataFrame(columns=["set", "observer_a", "observer_b", "n_items", "kappa", "p_value"])
+    )
     return res
 
 
@@ -292,52 +321,68 @@ def kappa_table(
 
 
 def _human_row(set_name, hs, H, t, n_boot, seed) -> tuple[dict, pd.DataFrame]:
-    R = hs.pivot_table(index="stimulus_id", columns="participant", values="response",
-                       aggfunc="first").astype(float)
+    R = hs.pivot_table(index="stimulus_id", columns="participant", values="response", aggfunc="first").astype(float)
     R = R.loc[H.index, H.columns]
     truth_yes = t.loc[list(H.index), "falls"].astype(int).to_numpy()
     kt = kappa_to_truth(R.to_numpy().T, truth_yes, n_boot=n_boot, seed=seed)
     hh = human_human_kappa(H.to_numpy(), n_boot=n_boot, seed=seed)
     c = human_pair_counts(H.to_numpy())
     iu = np.triu_indices(H.shape[1], 1)
-    p_pairs = np.asarray(consistency_p_value(*(c[k][iu] for k in (
-        "n", "right_i", "right_j", "both_right"))), dtype=float)
+    p_pairs = np.asarray(
+        consistency_p_value(*(c[k][iu] for k in ("n", "right_i", "right_j", "both_right"))), dtype=float
+    )
     k_pairs = pairwise_human_kappas(H.to_numpy())[iu]
     names = np.asarray([f"participant {p}" for p in H.columns], dtype=object)
-    pairs = pd.DataFrame({"set": set_name, "observer_a": names[iu[0]],
-                          "observer_b": names[iu[1]], "n_items": c["n"][iu].astype(int),
-                          "kappa": k_pairs, "p_value": p_pairs})
+    pairs = pd.DataFrame(
+        {
+            "set": set_name,
+            "observer_a": names[iu[0]],
+            "observer_b": names[iu[1]],
+            "n_items": c["n"][iu].astype(int),
+            "kappa": k_pairs,
+            "p_value": p_pairs,
+        }
+    )
     row = {
-        "set": set_name, "observer": HUMANS, "model": HUMANS, "kind": HUMANS, "n_seeds": 0,
-        "n_items": int(H.shape[0]), "accuracy": float(np.nanmean(H.to_numpy(), axis=0).mean()),
-        "kappa_truth": kt.kappa, "kappa_truth_ci_low": kt.ci_low,
-        "kappa_truth_ci_high": kt.ci_high, "kappa_truth_min": kt.kappa_min,
+        "set": set_name,
+        "observer": HUMANS,
+        "model": HUMANS,
+        "kind": HUMANS,
+        "n_seeds": 0,
+        "n_items": int(H.shape[0]),
+        "accuracy": float(np.nanmean(H.to_numpy(), axis=0).mean()),
+        "kappa_truth": kt.kappa,
+        "kappa_truth_ci_low": kt.ci_low,
+        "kappa_truth_ci_high": kt.ci_high,
+        "kappa_truth_min": kt.kappa_min,
         "kappa_truth_max": kt.kappa_max,
         "kappa_truth_p": mean_kappa_test(kt.per_observer).p_value,
-        "kappa_humans": hh.kappa, "kappa_humans_ci_low": hh.ci_low,
-        "kappa_humans_ci_high": hh.ci_high, "kappa_humans_min": hh.kappa_min,
+        "kappa_humans": hh.kappa,
+        "kappa_humans_ci_low": hh.ci_low,
+        "kappa_humans_ci_high": hh.ci_high,
+        "kappa_humans_min": hh.kappa_min,
         "kappa_humans_max": hh.kappa_max,
         "kappa_humans_p": mean_kappa_test(hh.per_observer).p_value,
         "share_participants_p05": _share_sig(p_pairs),
         "n_participants": hh.n_observers,
-        "n_items_humans": int(H.shape[0]), "n_degenerate": hh.n_degenerate,
+        "n_items_humans": int(H.shape[0]),
+        "n_degenerate": hh.n_degenerate,
     }
     return row, pairs
 
 
-def kappa_differences_table(res: KappaResults, *, n_boot: int = N_BOOT,
-                            seed: int = DEFAULT_SEED) -> pd.DataFrame:
+def kappa_differences_table(res: KappaResults, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Paired item-bootstrap tests of the difference in mean kappa to the humans between
     observers of the same set (all pairs; beyond `MAX_PAIRS`, the most human-like observer
     against each other one)."""
     diffs = []
     for set_name, human_corr in res.human_corr.items():
         if set_name in res.human_matrix:
-            diffs.extend(_differences(set_name, human_corr, res.human_matrix[set_name],
-                                      res.kappa, n_boot, seed))
-    return pd.DataFrame(diffs, columns=["set", "observer_a", "observer_b", "n_items",
-                                        "difference", "ci_low", "ci_high", "p_value",
-                                        "n_boot"])
+            diffs.extend(_differences(set_name, human_corr, res.human_matrix[set_name], res.kappa, n_boot, seed))
+    return pd.DataFrame(
+        diffs,
+        columns=["set", "observer_a", "observer_b", "n_items", "difference", "ci_low", "ci_high", "p_value", "n_boot"],
+    )
 
 
 def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
@@ -354,8 +399,7 @@ def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
         if key not in cache:
             corr, ids = human_corr[name]
             c = pd.DataFrame(corr, columns=ids)[items].to_numpy()
-            cache[key] = item_bootstrap_mean_kappa(c, H.loc[items].to_numpy(), n_boot=n_boot,
-                                                   seed=seed)
+            cache[key] = item_bootstrap_mean_kappa(c, H.loc[items].to_numpy(), n_boot=n_boot, seed=seed)
         return cache[key]
 
     out = []
@@ -368,6 +412,5 @@ def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
                 continue
             # same items + same seed = same resamples: the difference is a paired bootstrap
             d = kappa_difference_from_boots(*boots(a, shared), *boots(b, shared))
-            out.append({"set": set_name, "observer_a": a, "observer_b": b,
-                        "n_items": len(shared), **d.as_dict()})
+            out.append({"set": set_name, "observer_a": a, "observer_b": b, "n_items": len(shared), **d.as_dict()})
     return out

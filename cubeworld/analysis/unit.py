@@ -21,8 +21,9 @@ unit has run, so bad input found by any unit leaves nothing behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only for annotations: this module stays light
     import pandas as pd
@@ -38,7 +39,7 @@ class TableOut:
 
     name: str
     title: str
-    frame: "pd.DataFrame"
+    frame: pd.DataFrame
     caption: str
     show: bool = True
 
@@ -73,7 +74,7 @@ class AnalysisOutput:
     values: dict[str, Any] = field(default_factory=dict)  # for units that build on this one
 
 
-def _no_reasons(ctx: "AnalysisContext") -> list[str]:
+def _no_reasons(ctx: AnalysisContext) -> list[str]:
     return []
 
 
@@ -84,8 +85,8 @@ class Analysis:
 
     name: str
     title: str
-    run: Callable[["AnalysisContext"], AnalysisOutput]
-    check: Callable[["AnalysisContext"], list[str]] = _no_reasons
+    run: Callable[[AnalysisContext], AnalysisOutput]
+    check: Callable[[AnalysisContext], list[str]] = _no_reasons
     summary: str = ""
 
 
@@ -94,12 +95,12 @@ class AnalysisContext:
     """Everything a unit may read. `pred`: prediction rows at the chosen epoch (all epochs
     are in `data.predictions`); `explicit`: the analyses the user asked for by name."""
 
-    data: "AnalysisData"
-    pred: "pd.DataFrame"
+    data: AnalysisData
+    pred: pd.DataFrame
     n_boot: int
     seed: int
     epoch: int | str
-    registry: "Registry[Analysis]"
+    registry: Registry[Analysis]
     explicit: frozenset[str] = frozenset()
     cache: dict[Any, Any] = field(default_factory=dict)
     _outputs: dict[str, AnalysisOutput] = field(default_factory=dict)
@@ -111,8 +112,7 @@ class AnalysisContext:
         if name in self._outputs:
             return self._outputs[name]
         if name in self._running:
-            raise RuntimeError(f"analyses depend on each other in a cycle: "
-                               f"{' -> '.join(self._running + [name])}")
+            raise RuntimeError(f"analyses depend on each other in a cycle: {' -> '.join(self._running + [name])}")
         unit = self.registry.get(name)
         self._running.append(name)
         try:
@@ -132,19 +132,18 @@ class AnalysisContext:
         """Evaluated sets, sorted by name."""
         return sorted(self.pred["set"].unique())
 
-    def set_info(self, name: str) -> "SetInfo":
+    def set_info(self, name: str) -> SetInfo:
         return self.data.sets[name]
 
     def kinds(self) -> dict[str, str]:
         """Observer -> observer kind ("humans" for the participants)."""
         if "kinds" not in self.cache:
-            k = (self.data.predictions.groupby("observer")["kind"]
-                 .agg(lambda s: "+".join(sorted(set(s)))).to_dict())
+            k = self.data.predictions.groupby("observer")["kind"].agg(lambda s: "+".join(sorted(set(s)))).to_dict()
             k.setdefault("humans", "humans")
             self.cache["kinds"] = k
         return self.cache["kinds"]
 
-    def humans_on(self, set_name: str) -> "pd.DataFrame | None":
+    def humans_on(self, set_name: str) -> pd.DataFrame | None:
         """Human responses on a set's items (None without at least two participants)."""
         h = self.data.humans
         if h is None:
@@ -152,14 +151,18 @@ class AnalysisContext:
         hs = h[h["set"] == set_name]
         return None if hs.empty or hs["participant"].nunique() < 2 else hs
 
-    def human_matrix(self, set_name: str, value: str = "correct") -> "pd.DataFrame | None":
+    def human_matrix(self, set_name: str, value: str = "correct") -> pd.DataFrame | None:
         """(items x participants) matrix of `correct` or `response` (NaN = not shown)."""
         key = ("human_matrix", set_name, value)
         if key not in self.cache:
             hs = self.humans_on(set_name)
-            self.cache[key] = None if hs is None else hs.pivot_table(
-                index="stimulus_id", columns="participant", values=value,
-                aggfunc="first").astype(float)
+            self.cache[key] = (
+                None
+                if hs is None
+                else hs.pivot_table(index="stimulus_id", columns="participant", values=value, aggfunc="first").astype(
+                    float
+                )
+            )
         return self.cache[key]
 
     def skip_or_fail(self, name: str, reasons: list[str]) -> list[str]:

@@ -17,9 +17,10 @@ import hashlib
 import importlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cubeworld.errors import CubeworldError
 
@@ -66,8 +67,7 @@ class ExternalDataset:
             return Path(env)
         if self.shipped is not None:
             return self.shipped
-        raise DatasetError(f"{self.name}: no source folder; give one (--from / from:) or set "
-                           f"${self.env}")
+        raise DatasetError(f"{self.name}: no source folder; give one (--from / from:) or set ${self.env}")
 
     def fingerprint(self, given: str | os.PathLike | None = None) -> str:
         """sha256 over the source folder's tables (name and bytes of each `*.csv`) and its
@@ -75,8 +75,9 @@ class ExternalDataset:
         copy elsewhere have the same fingerprint)."""
         src = self.source(given)
         if not src.is_dir():
-            raise DatasetError(f"{self.name}: {src}: no such folder (from --from / from:, "
-                               f"${self.env} or the shipped copy)")
+            raise DatasetError(
+                f"{self.name}: {src}: no such folder (from --from / from:, ${self.env} or the shipped copy)"
+            )
         h = hashlib.sha256()
         for p in sorted(q for q in src.rglob("*") if q.is_file()):
             rel = p.relative_to(src).as_posix()
@@ -87,8 +88,7 @@ class ExternalDataset:
 
     def identity(self, given: str | os.PathLike | None = None) -> dict[str, Any]:
         """What an import of this data set is (compared by studies before reusing one)."""
-        return {"dataset": self.name, "version": self.version,
-                "fingerprint": self.fingerprint(given)}
+        return {"dataset": self.name, "version": self.version, "fingerprint": self.fingerprint(given)}
 
     def import_set(self, out: str | os.PathLike, given: str | os.PathLike | None = None) -> Path:
         """Import into `out`; the card gains the data set's identity (`dataset_identity`)."""

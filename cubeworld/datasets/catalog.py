@@ -17,20 +17,23 @@ HERE = Path(__file__).resolve().parent
 
 DATASETS: Registry[ExternalDataset] = Registry("external data set")
 
-DATASETS.register("lerer100", ExternalDataset(
-    name="lerer100",
-    description="100 photos of real wooden block towers (2-4 blocks) with 107 people's "
-                "judgments and five published zero-shot model answers",
-    env="CUBEWORLD_LERER100",
-    importer="cubeworld.datasets.lerer100:import_lerer100",
-    models_importer="cubeworld.datasets.lerer100:import_lerer100_models",
-    shipped=HERE / "lerer100_data",
-    version=1,
-    has_scene=False,
-    citation="Lerer, Gross & Fergus (2016), ICML; Schulze Buschoff, Akata, Bethge & Schulz "
-             "(2025), Nature Machine Intelligence",
-    licence="MIT (lerer100_data/LICENSE)",
-))
+DATASETS.register(
+    "lerer100",
+    ExternalDataset(
+        name="lerer100",
+        description="100 photos of real wooden block towers (2-4 blocks) with 107 people's "
+        "judgments and five published zero-shot model answers",
+        env="CUBEWORLD_LERER100",
+        importer="cubeworld.datasets.lerer100:import_lerer100",
+        models_importer="cubeworld.datasets.lerer100:import_lerer100_models",
+        shipped=HERE / "lerer100_data",
+        version=1,
+        has_scene=False,
+        citation="Lerer, Gross & Fergus (2016), ICML; Schulze Buschoff, Akata, Bethge & Schulz "
+        "(2025), Nature Machine Intelligence",
+        licence="MIT (lerer100_data/LICENSE)",
+    ),
+)
 
 
 def get_dataset(name: str) -> ExternalDataset:

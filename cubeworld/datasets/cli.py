@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,8 +21,9 @@ data_app = typer.Typer(
     help="Import external data sets into the toolkit's formats (Lerer100, ...).",
 )
 
-FROM = typer.Option(None, "--from", help="Source folder (default: $CUBEWORLD_LERER100, else "
-                    "the copy shipped with cubeworld).")
+FROM = typer.Option(
+    None, "--from", help="Source folder (default: $CUBEWORLD_LERER100, else the copy shipped with cubeworld)."
+)
 
 
 @data_app.command("list")
@@ -41,7 +41,7 @@ def data_list() -> None:
 
 @data_app.command("lerer100")
 def data_lerer100(
-    src: Optional[Path] = FROM,
+    src: Path | None = FROM,
     out: Path = typer.Option(..., "--out", help="Set folder to write (with human_responses.csv)."),
 ) -> None:
     """Import Lerer100 as a stimulus set plus its 107 participants' responses."""
@@ -55,7 +55,7 @@ def data_lerer100(
 
 @data_app.command("lerer100-models")
 def data_lerer100_models(
-    src: Optional[Path] = FROM,
+    src: Path | None = FROM,
     out: Path = typer.Option(..., "--out", help="Prediction table to write (.csv or .parquet)."),
 ) -> None:
     """Import the five published zero-shot models' answers as a prediction table."""

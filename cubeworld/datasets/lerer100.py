@@ -22,11 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from cubeworld.datasets.base import DatasetError
+from cubeworld.formats.answers import answer_for
 from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS, validate_predictions
 from cubeworld.formats.responses import validate_responses
 from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, METADATA_FILE, StimulusRow
-from cubeworld.formats.answers import answer_for
 from cubeworld.stimuli.families import TOWER, get_family
 
 LERER100_NAME = "lerer100"
@@ -93,16 +93,12 @@ def read_lerer100(src: str | Path) -> Lerer100:
         raise Lerer100Error(f"{root / 'stimuli.csv'}: duplicate image_id {dup}")
     bad = ~stimuli["falls"].isin([0, 1])
     if bad.any():
-        raise Lerer100Error(
-            f"{root / 'stimuli.csv'}: falls must be 0 or 1, got "
-            f"{stimuli.loc[bad, 'falls'].iloc[0]}"
-        )
+        raise Lerer100Error(f"{root / 'stimuli.csv'}: falls must be 0 or 1, got {stimuli.loc[bad, 'falls'].iloc[0]}")
     sizes = get_family(TOWER).sizes
     bad = ~stimuli["n_blocks"].isin(sizes)
     if bad.any():
         raise Lerer100Error(
-            f"{root / 'stimuli.csv'}: n_blocks {stimuli.loc[bad, 'n_blocks'].iloc[0]} "
-            f"is not a tower size {sizes}"
+            f"{root / 'stimuli.csv'}: n_blocks {stimuli.loc[bad, 'n_blocks'].iloc[0]} is not a tower size {sizes}"
         )
     for f in stimuli["file"]:
         if not (root / f).is_file():
@@ -111,8 +107,7 @@ def read_lerer100(src: str | Path) -> Lerer100:
     unknown = ~humans["image_id"].isin(stimuli["image_id"])
     if unknown.any():
         raise Lerer100Error(
-            f"{root / 'human_responses.csv'}: image_id {humans.loc[unknown, 'image_id'].iloc[0]} "
-            "is not in stimuli.csv"
+            f"{root / 'human_responses.csv'}: image_id {humans.loc[unknown, 'image_id'].iloc[0]} is not in stimuli.csv"
         )
     models = None
     if (root / "model_answers.csv").is_file():
@@ -204,23 +199,15 @@ def lerer100_model_predictions(src: str | Path) -> pd.DataFrame:
     models = data.models
     unknown = ~models["image_id"].isin(data.stimuli["image_id"])
     if unknown.any():
-        raise Lerer100Error(
-            f"{path}: image_id {models.loc[unknown, 'image_id'].iloc[0]} is not in stimuli.csv"
-        )
+        raise Lerer100Error(f"{path}: image_id {models.loc[unknown, 'image_id'].iloc[0]} is not in stimuli.csv")
     missing = models["response_falls"].isna()
     if missing.any():
-        shown = ", ".join(
-            f"{r.model} on image {r.image_id}" for r in models[missing].itertuples(index=False)
-        )
-        warnings.warn(f"{path}: {int(missing.sum())} missing answer(s) dropped ({shown})",
-                      stacklevel=2)
+        shown = ", ".join(f"{r.model} on image {r.image_id}" for r in models[missing].itertuples(index=False))
+        warnings.warn(f"{path}: {int(missing.sum())} missing answer(s) dropped ({shown})", stacklevel=2)
         models = models[~missing]
     bad = ~models["response_falls"].isin([0, 1])
     if bad.any():
-        raise Lerer100Error(
-            f"{path}: response_falls must be 0 or 1, got "
-            f"{models.loc[bad, 'response_falls'].iloc[0]}"
-        )
+        raise Lerer100Error(f"{path}: response_falls must be 0 or 1, got {models.loc[bad, 'response_falls'].iloc[0]}")
     truth = data.stimuli.set_index("image_id")
     says_yes = models["response_falls"].astype(int).astype(bool)
     falls = models["image_id"].map(truth["falls"]).astype(int).astype(bool)

@@ -70,8 +70,9 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def split_set(parent: str | Path, out: str | Path, *, part: str, fraction: float, seed: int,
-              name: str | None = None) -> Path:
+def split_set(
+    parent: str | Path, out: str | Path, *, part: str, fraction: float, seed: int, name: str | None = None
+) -> Path:
     """Write part `part` ("train" or "test") of `parent` to `out`; return `out`."""
     if part not in PARTS:
         raise SplitError(f"part must be one of {list(PARTS)}, got {part!r}")
@@ -83,8 +84,10 @@ def split_set(parent: str | Path, out: str | Path, *, part: str, fraction: float
     train = split_ids(src.rows, fraction, seed)
     rows = [r for r in src.rows if (r.stimulus_id in train) == (part == "train")]
     if not rows:
-        raise SplitError(f"{src.root}: part {part!r} of a split with fraction {fraction:g} and "
-                         f"seed {seed} would be empty ({len(src)} stimuli); use a larger set")
+        raise SplitError(
+            f"{src.root}: part {part!r} of a split with fraction {fraction:g} and "
+            f"seed {seed} would be empty ({len(src)} stimuli); use a larger set"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for r in rows:
@@ -115,13 +118,16 @@ def split_set(parent: str | Path, out: str | Path, *, part: str, fraction: float
         "generator_version": VERSION,
         "seed": int(seed),
         "arguments": split_arguments(src.name, part, fraction, seed),
-        "parent_card": {k: src.card.get(k) for k in ("name", "generator", "generator_version",
-                                                      "seed", "arguments") if k in src.card},
+        "parent_card": {
+            k: src.card.get(k) for k in ("name", "generator", "generator_version", "seed", "arguments") if k in src.card
+        },
         "counts": counts,
         "n_stimuli": len(rows),
-        "description": (f"Part {part!r} of {src.name!r} ({len(rows)} of {len(src)} stimuli; "
-                        f"{fraction:g} of each block count x label cell drawn into 'train' "
-                        f"with seed {seed}); disjoint from the other part."),
+        "description": (
+            f"Part {part!r} of {src.name!r} ({len(rows)} of {len(src)} stimuli; "
+            f"{fraction:g} of each block count x label cell drawn into 'train' "
+            f"with seed {seed}); disjoint from the other part."
+        ),
     }
     if n_participants is not None:
         card["n_participants"] = n_participants

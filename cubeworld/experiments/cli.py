@@ -7,16 +7,17 @@ problem (bad config, changed run, missing input) is one line on stderr and exit 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
 
 import typer
 
 from cubeworld.cli_errors import fail, user_errors, warn
 
-study_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                        help="A whole study (models x conditions x seeds) from one YAML config.")
+study_app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="A whole study (models x conditions x seeds) from one YAML config."
+)
 
 CONFIG = typer.Argument(..., help="Study config (YAML), e.g. studies/quick.yaml.")
 RUNS = typer.Option(None, "--runs-dir", help="Run store root (default: the config's runs_dir).")
@@ -41,15 +42,14 @@ def one_line_warnings() -> Iterator[None]:
 @study_app.command("run")
 def run_cmd(
     config: Path = CONFIG,
-    executor: Optional[str] = typer.Option(None, help="local or slurm (default: the config's)."),
+    executor: str | None = typer.Option(None, help="local or slurm (default: the config's)."),
     restart: bool = typer.Option(False, "--restart", help="Start runs whose config changed over."),
-    runs_dir: Optional[Path] = RUNS,
-    only: Optional[List[str]] = typer.Option(None, "--only", help="Run id or prefix (repeatable)."),
+    runs_dir: Path | None = RUNS,
+    only: list[str] | None = typer.Option(None, "--only", help="Run id or prefix (repeatable)."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Slurm: submit and return."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the report at the end."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1,
-                                          help="torch CPU threads per run (default: torch's)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads per run (default: torch's)."),
 ) -> None:
     """Run or finish the study: skips finished runs, resumes interrupted ones."""
     if executor is not None and executor not in ("local", "slurm"):
@@ -57,14 +57,24 @@ def run_cmd(
     with user_errors(), one_line_warnings():
         from cubeworld.experiments.study import run_study
 
-        result = run_study(config, executor=executor, restart=restart, runs_dir=runs_dir,
-                           progress=not quiet, report=not no_report, wait=not no_wait,
-                           only=only or (), threads=threads)
+        result = run_study(
+            config,
+            executor=executor,
+            restart=restart,
+            runs_dir=runs_dir,
+            progress=not quiet,
+            report=not no_report,
+            wait=not no_wait,
+            only=only or (),
+            threads=threads,
+        )
     counts: dict[str, int] = {}
     for s in result.states.values():
         counts[s] = counts.get(s, 0) + 1
-    typer.echo(f"{len(result.states)} runs ({result.skipped} already done): "
-               + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    typer.echo(
+        f"{len(result.states)} runs ({result.skipped} already done): "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
     if result.report:
         typer.echo(f"report: {result.report}")
     if not no_wait and not result.ok:
@@ -72,7 +82,7 @@ def run_cmd(
 
 
 @study_app.command("status")
-def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
+def status_cmd(config: Path = CONFIG, runs_dir: Path | None = RUNS) -> None:
     """A table of runs: done / running / failed / to do / waiting, and why (what is missing)."""
     with user_errors():
         from cubeworld.experiments.study import status_table, study_status
@@ -82,7 +92,7 @@ def status_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
 
 
 @study_app.command("report")
-def report_cmd(config: Path = CONFIG, runs_dir: Optional[Path] = RUNS) -> None:
+def report_cmd(config: Path = CONFIG, runs_dir: Path | None = RUNS) -> None:
     """Write the analysis report over every finished run's predictions."""
     with user_errors(), one_line_warnings():
         from cubeworld.experiments.study import study_report

@@ -51,9 +51,11 @@ data (the same set, or a split of it); the two parts of one split share none.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cubeworld.errors import CubeworldError
 from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the config's public names
@@ -73,13 +75,12 @@ from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the conf
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.stimuli.families import FAMILIES
 
-import re
-
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Study-level training keys that every trainable kind takes (the study handles them).
 STUDY_TRAINING = ("epochs", "evaluate_each_epoch")
 # What the study decides itself and no `training:` block may set.
 from cubeworld.models.observers.base import STUDY_OWNED  # noqa: E402 - light
+
 SET_SOURCES = ("preset", "domain", "path", "dataset", "split")
 SPLIT_PARTS = ("train", "test")
 
@@ -137,10 +138,19 @@ class _Reader:
         return value
 
 
-TOP_KEYS = {"name", "description", "runs_dir", "models", "sets", "conditions", "evaluation",
-            "seeds", "training", "executor"}
-MODEL_KEYS = {"source", "kind", "tiny_seed", "family", "training", "scoring", "conditions",
-              "description"}
+TOP_KEYS = {
+    "name",
+    "description",
+    "runs_dir",
+    "models",
+    "sets",
+    "conditions",
+    "evaluation",
+    "seeds",
+    "training",
+    "executor",
+}
+MODEL_KEYS = {"source", "kind", "tiny_seed", "family", "training", "scoring", "conditions", "description"}
 
 
 def load_config(path: str | Path, runs_dir: str | Path | None = None) -> StudyConfig:
@@ -194,22 +204,36 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
 
     training = dict(r.mapping(data.get("training", {}) or {}, "training"))
     epochs = r.int_(training.pop("epochs", StudyConfig.epochs), "training.epochs", 1)
-    each = r.bool_(training.pop("evaluate_each_epoch", StudyConfig.evaluate_each_epoch),
-                   "training.evaluate_each_epoch")
-    batch = (r.int_(training.pop("eval_batch_size"), "training.eval_batch_size", 1)
-             if "eval_batch_size" in training else None)
+    each = r.bool_(training.pop("evaluate_each_epoch", StudyConfig.evaluate_each_epoch), "training.evaluate_each_epoch")
+    batch = (
+        r.int_(training.pop("eval_batch_size"), "training.eval_batch_size", 1)
+        if "eval_batch_size" in training
+        else None
+    )
     for k in STUDY_OWNED:
         if k in training:
-            raise r.error(f"training.{k}", "is set by the study itself (models, conditions, "
-                          "seeds, evaluation), not under training:")
+            raise r.error(
+                f"training.{k}",
+                "is set by the study itself (models, conditions, seeds, evaluation), not under training:",
+            )
 
     models = _parse_models(r, data["models"], conditions, training, rel)
     executor = _parse_executor(r, data.get("executor", {}) or {})
     return StudyConfig(
-        name=name, source=source.resolve(), root=root, runs_dir=runs.resolve(),
-        models=tuple(models), sets=sets, conditions=tuple(conditions),
-        evaluation=tuple(evaluation), seeds=tuple(seeds), epochs=epochs,
-        evaluate_each_epoch=each, training=training, batch_size=batch, executor=executor,
+        name=name,
+        source=source.resolve(),
+        root=root,
+        runs_dir=runs.resolve(),
+        models=tuple(models),
+        sets=sets,
+        conditions=tuple(conditions),
+        evaluation=tuple(evaluation),
+        seeds=tuple(seeds),
+        epochs=epochs,
+        evaluate_each_epoch=each,
+        training=training,
+        batch_size=batch,
+        executor=executor,
     )
 
 
@@ -230,8 +254,9 @@ def _setting_error(r: _Reader, prefix: str, e) -> ConfigError:
     return r.error(f"{prefix}{e.key}", e.problem)
 
 
-def _parse_models(r: _Reader, value: Any, conditions: list[ConditionSpec], training: dict,
-                  rel: Callable[[str], Path]) -> list[ModelSpec]:
+def _parse_models(
+    r: _Reader, value: Any, conditions: list[ConditionSpec], training: dict, rel: Callable[[str], Path]
+) -> list[ModelSpec]:
     from cubeworld.models.observers.base import ObserverSettingError
 
     entries = r.mapping(value, "models")
@@ -261,18 +286,23 @@ def _parse_models(r: _Reader, value: Any, conditions: list[ConditionSpec], train
         if family is not None:
             family = r.str_(family, f"{key}.family")
             if src != TINY:
-                raise r.error(f"{key}.family", "applies to source: tiny only (a real model "
-                              "brings its own architecture)")
+                raise r.error(
+                    f"{key}.family", "applies to source: tiny only (a real model brings its own architecture)"
+                )
             _check_family(r, family, f"{key}.family")
         own_training = dict(r.mapping(m.get("training", {}) or {}, f"{key}.training"))
         scoring = dict(r.mapping(m.get("scoring", {}) or {}, f"{key}.scoring"))
         if own_training and not kind.trains:
-            raise r.error(f"{key}.training", f"a {kind.name} observer needs no training; "
-                          "remove training: (its settings go under scoring:)")
+            raise r.error(
+                f"{key}.training",
+                f"a {kind.name} observer needs no training; remove training: (its settings go under scoring:)",
+            )
         for k in STUDY_OWNED:
             if k in own_training:
-                raise r.error(f"{key}.training.{k}", "is set by the study itself (models, "
-                              "conditions, seeds, evaluation), not under training:")
+                raise r.error(
+                    f"{key}.training.{k}",
+                    "is set by the study itself (models, conditions, seeds, evaluation), not under training:",
+                )
         for k in ("epochs",):
             if k in own_training:
                 r.int_(own_training[k], f"{key}.training.{k}", 1)
@@ -284,10 +314,18 @@ def _parse_models(r: _Reader, value: Any, conditions: list[ConditionSpec], train
         except ObserverSettingError as e:
             raise _setting_error(r, f"{key}.", e) from None
         conds = _model_conditions(r, m.get("conditions"), f"{key}.conditions", kind, conditions)
-        specs.append(ModelSpec(
-            mname, src, kind=kind.name,
-            tiny_seed=r.int_(m.get("tiny_seed", 0), f"{key}.tiny_seed", 0),
-            family=family, training=own_training, scoring=scoring, conditions=conds))
+        specs.append(
+            ModelSpec(
+                mname,
+                src,
+                kind=kind.name,
+                tiny_seed=r.int_(m.get("tiny_seed", 0), f"{key}.tiny_seed", 0),
+                family=family,
+                training=own_training,
+                scoring=scoring,
+                conditions=conds,
+            )
+        )
     _check_study_training(r, training, [k for k in kinds.values() if k.trains])
     for m in specs:  # the study's values, merged with the model's, must suit its kind
         kind = kinds[m.name]
@@ -303,10 +341,10 @@ def _parse_models(r: _Reader, value: Any, conditions: list[ConditionSpec], train
     return specs
 
 
-def _model_conditions(r: _Reader, value: Any, key: str, kind,
-                      conditions: list[ConditionSpec]) -> tuple[str, ...]:
+def _model_conditions(r: _Reader, value: Any, key: str, kind, conditions: list[ConditionSpec]) -> tuple[str, ...]:
     """The conditions a model takes part in: the ones listed, else every one its kind can
     do. Listing one it cannot do (a physics observer and a training recipe) is an error."""
+
     def fits(c: ConditionSpec) -> bool:
         return kind.zero_shot if c.zero_shot else kind.trains
 
@@ -315,8 +353,10 @@ def _model_conditions(r: _Reader, value: Any, key: str, kind,
         names = tuple(c.name for c in conditions if fits(c))
         if not names:
             what = "zero-shot" if kind.zero_shot else "training"
-            raise r.error(key.rsplit(".", 1)[0], f"no condition of this study suits a "
-                          f"{kind.name} observer (it needs a {what} condition)")
+            raise r.error(
+                key.rsplit(".", 1)[0],
+                f"no condition of this study suits a {kind.name} observer (it needs a {what} condition)",
+            )
         return names
     names = []
     for i, n in enumerate(r.list_(value, key)):
@@ -325,11 +365,11 @@ def _model_conditions(r: _Reader, value: Any, key: str, kind,
         c = by_name[n]
         if not fits(c):
             if c.zero_shot:
-                problem = (f"a {kind.name} observer cannot answer zero-shot (it must be "
-                           f"trained); condition {n!r} is zero-shot")
+                problem = (
+                    f"a {kind.name} observer cannot answer zero-shot (it must be trained); condition {n!r} is zero-shot"
+                )
             else:
-                problem = (f"a {kind.name} observer needs no training and cannot be "
-                           f"trained; condition {n!r} trains")
+                problem = f"a {kind.name} observer needs no training and cannot be trained; condition {n!r} trains"
             raise r.error(f"{key}[{i}]", problem)
         if n in names:
             raise r.error(f"{key}[{i}]", f"condition {n!r} listed twice")
@@ -345,8 +385,11 @@ def _check_study_training(r: _Reader, training: dict, trained_kinds: list) -> No
     for k in training:
         if k not in known:
             allowed = sorted(known - set(STUDY_OWNED)) if known else []
-            problem = (f"unknown fine-tuning setting; expected one of {allowed}" if allowed
-                       else "no model of this study can be trained")
+            problem = (
+                f"unknown fine-tuning setting; expected one of {allowed}"
+                if allowed
+                else "no model of this study can be trained"
+            )
             raise r.error(f"training.{k}", problem)
 
 
@@ -355,8 +398,7 @@ def _check_family(r: _Reader, family: str, key: str) -> None:
     from cubeworld.models.families import MODEL_FAMILIES
 
     if family not in MODEL_FAMILIES:
-        raise r.error(key, f"unknown tiny family {family!r}; expected one of "
-                      f"{', '.join(MODEL_FAMILIES.names())}")
+        raise r.error(key, f"unknown tiny family {family!r}; expected one of {', '.join(MODEL_FAMILIES.names())}")
 
 
 # -- sets ------------------------------------------------------------------------------
@@ -373,8 +415,7 @@ def _parse_set(r: _Reader, name: str, s: Any, rel) -> SetSpec:
     return replace(spec, humans=humans) if humans is not None else spec
 
 
-_LEGACY = {"lerer100": "now `dataset: lerer100` (the copy shipped with cubeworld; "
-                       "`from: DIR` reads another folder)"}
+_LEGACY = {"lerer100": "now `dataset: lerer100` (the copy shipped with cubeworld; `from: DIR` reads another folder)"}
 
 
 def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
@@ -382,8 +423,7 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
     if len(kinds) != 1:
         if not kinds:
             r.only(s, key, set(SET_SOURCES), _LEGACY)
-        raise r.error(key, "give exactly one of preset, domain (generator arguments), path, "
-                      "dataset, split")
+        raise r.error(key, "give exactly one of preset, domain (generator arguments), path, dataset, split")
     kind = kinds[0]
     if kind == "preset":
         r.only(s, key, {"preset"})
@@ -397,8 +437,9 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
 
         ds = r.str_(s["dataset"], f"{key}.dataset")
         if ds not in DATASETS:
-            raise r.error(f"{key}.dataset", f"unknown external data set {ds!r}; expected one "
-                          f"of {', '.join(DATASETS.names())}")
+            raise r.error(
+                f"{key}.dataset", f"unknown external data set {ds!r}; expected one of {', '.join(DATASETS.names())}"
+            )
         src = rel(r.str_(s["from"], f"{key}.from")) if "from" in s else None
         return SetSpec(name, "dataset", dataset=ds, source=src)
     if kind == "split":
@@ -411,10 +452,13 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
             raise r.error(f"{key}.part", f"expected one of {list(SPLIT_PARTS)}, got {s['part']!r}")
         frac = s["fraction"]
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
-            raise r.error(f"{key}.fraction", f"expected a number between 0 and 1 (the share "
-                          f"drawn into part 'train'), got {frac!r}")
-        return SetSpec(name, "split", parent=parent, part=s["part"], fraction=float(frac),
-                       seed=r.int_(s["seed"], f"{key}.seed", 0))
+            raise r.error(
+                f"{key}.fraction",
+                f"expected a number between 0 and 1 (the share drawn into part 'train'), got {frac!r}",
+            )
+        return SetSpec(
+            name, "split", parent=parent, part=s["part"], fraction=float(frac), seed=r.int_(s["seed"], f"{key}.seed", 0)
+        )
     r.only(s, key, {"domain", "sizes", "per_size", "seed", "resolution"})
     domain = s["domain"]
     if domain not in FAMILIES:
@@ -422,12 +466,18 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
     sizes = [r.int_(x, f"{key}.sizes[{i}]", 1) for i, x in enumerate(r.list_(s.get("sizes"), f"{key}.sizes"))]
     bad = [x for x in sizes if x not in FAMILIES.get(domain).sizes]
     if bad:
-        raise r.error(f"{key}.sizes", f"{bad[0]} blocks is not a {domain} size; expected some of {list(FAMILIES.get(domain).sizes)}")
+        raise r.error(
+            f"{key}.sizes",
+            f"{bad[0]} blocks is not a {domain} size; expected some of {list(FAMILIES.get(domain).sizes)}",
+        )
     for k in ("per_size", "seed"):
         if k not in s:
             raise r.error(f"{key}.{k}", "missing (required with domain)")
     return SetSpec(
-        name, "generate", domain=domain, sizes=tuple(sizes),
+        name,
+        "generate",
+        domain=domain,
+        sizes=tuple(sizes),
         per_size=r.int_(s["per_size"], f"{key}.per_size", 1),
         seed=r.int_(s["seed"], f"{key}.seed", 0),
         resolution=r.int_(s.get("resolution", 448), f"{key}.resolution", 16),
@@ -442,11 +492,9 @@ def _check_splits(r: _Reader, sets: dict[str, SetSpec]) -> None:
         cur = spec
         while cur.kind == "split":
             if cur.parent not in sets:
-                raise r.error(f"sets.{seen[-1]}.split", f"unknown set {cur.parent!r}; define it "
-                              "under sets")
+                raise r.error(f"sets.{seen[-1]}.split", f"unknown set {cur.parent!r}; define it under sets")
             if cur.parent in seen:
-                raise r.error(f"sets.{name}.split", "splits form a cycle: "
-                              f"{' -> '.join([*seen, cur.parent])}")
+                raise r.error(f"sets.{name}.split", f"splits form a cycle: {' -> '.join([*seen, cur.parent])}")
             seen.append(cur.parent)  # type: ignore[arg-type]
             cur = sets[cur.parent]  # type: ignore[index]
 
@@ -461,8 +509,7 @@ def _parse_labels(r: _Reader, value: Any, key: str, rel) -> LabelSource:
         return LabelSource(from_set=True)
     if isinstance(value, dict) and set(value) == {"humans"}:
         return LabelSource(humans=rel(r.str_(value["humans"], f"{key}.humans")))
-    raise r.error(key, f"expected {GROUND_TRUTH!r}, 'humans' (the set's own table) or "
-                       f"{{humans: PATH}}, got {value!r}")
+    raise r.error(key, f"expected {GROUND_TRUTH!r}, 'humans' (the set's own table) or {{humans: PATH}}, got {value!r}")
 
 
 def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> ConditionSpec:
@@ -504,14 +551,18 @@ def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> Conditio
             n = max(1, round(size * prop))
         labels = _parse_labels(r, p["labels"], f"{pkey}.labels", rel) if "labels" in p else default_labels
         if i > 0 and labels.is_human:
-            raise r.error(f"{pkey}.labels", "human labels are supported on the first set of a "
-                          "recipe only (the others are mixed in with their ground truth)")
+            raise r.error(
+                f"{pkey}.labels",
+                "human labels are supported on the first set of a "
+                "recipe only (the others are mixed in with their ground truth)",
+            )
         parts.append(TrainPart(sname, n, labels))
     if len(parts) > 1:
         for i, p in enumerate(parts):
             if p.n is None:
-                raise r.error(f"{key}.train[{i}]", "a recipe of several sets needs n or "
-                              "proportion (with size) for each set")
+                raise r.error(
+                    f"{key}.train[{i}]", "a recipe of several sets needs n or proportion (with size) for each set"
+                )
     return ConditionSpec(name, tuple(parts), description)
 
 

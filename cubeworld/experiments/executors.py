@@ -12,8 +12,8 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -26,13 +26,30 @@ from cubeworld.formats.atomic import atomic_write_json
 Work = Callable[..., str]
 
 # sacct states: anything but these two groups counts as failed (and resumable).
-SLURM_ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING",
-                "SUSPENDED", "STAGE_OUT", "SIGNALING", "REQUEUE_HOLD", "REQUEUE_FED"}
+SLURM_ACTIVE = {
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "CONFIGURING",
+    "COMPLETING",
+    "RESIZING",
+    "SUSPENDED",
+    "STAGE_OUT",
+    "SIGNALING",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+}
 SLURM_COMPLETED = {"COMPLETED"}
 
 
-def run_local(tasks: Sequence[RunTask], work: Work = execute_run, *, progress: bool = True,
-              keep_going: bool = True, busy: frozenset[str] = frozenset()) -> dict[str, str]:
+def run_local(
+    tasks: Sequence[RunTask],
+    work: Work = execute_run,
+    *,
+    progress: bool = True,
+    keep_going: bool = True,
+    busy: frozenset[str] = frozenset(),
+) -> dict[str, str]:
     """Do the runs in order here; a failing run is recorded and the next one started.
 
     Returns run id -> "done" / "failed" / "running" (for the `busy` runs, which another
@@ -133,8 +150,9 @@ def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
 SUBMIT_GRACE_S = 60.0
 
 
-def run_state(spec: RunSpec, job_id: str | None, states: dict[str, str],
-              submitted_at: float | None = None) -> tuple[str, str]:
+def run_state(
+    spec: RunSpec, job_id: str | None, states: dict[str, str], submitted_at: float | None = None
+) -> tuple[str, str]:
     """(state, detail) of a run from its folder and, when it was submitted, its job."""
     state, detail = local_state(spec)
     if state == DONE or job_id is None:
@@ -160,8 +178,13 @@ def _slurm_executor(folder: Path, res: SlurmSpec, name: str):
 
     executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
     params = dict(
-        timeout_min=res.timeout_min, mem_gb=res.mem_gb, cpus_per_task=res.cpus_per_task,
-        slurm_array_parallelism=res.array_parallelism, name=name, nodes=1, tasks_per_node=1,
+        timeout_min=res.timeout_min,
+        mem_gb=res.mem_gb,
+        cpus_per_task=res.cpus_per_task,
+        slurm_array_parallelism=res.array_parallelism,
+        name=name,
+        nodes=1,
+        tasks_per_node=1,
     )
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
@@ -197,8 +220,9 @@ def _slurm_work(work: Work, task: RunTask) -> str:
     return work(task, job_id=job_id)
 
 
-def submit_slurm(tasks: Sequence[RunTask], folder: Path, res: SlurmSpec, name: str,
-                 work: Work = execute_run) -> dict[str, str]:
+def submit_slurm(
+    tasks: Sequence[RunTask], folder: Path, res: SlurmSpec, name: str, work: Work = execute_run
+) -> dict[str, str]:
     """Submit the runs that are neither done nor queued/running as one job array.
 
     Returns run id -> job id for the new submissions (also merged into jobs.json).
@@ -223,15 +247,22 @@ def submit_slurm(tasks: Sequence[RunTask], folder: Path, res: SlurmSpec, name: s
         raise SlurmSubmitError(
             f"submitting {len(todo)} run(s) to Slurm failed: {type(e).__name__}: "
             f"{first[-1] if first else ''} (is sbatch on PATH and SLURM_CONF set? are the "
-            "executor.slurm resources possible on this cluster?)") from e
+            "executor.slurm resources possible on this cluster?)"
+        ) from e
     new = {t.spec.run_id: j.job_id for t, j in zip(todo, submitted)}
     jobs.update(new)
     atomic_write_json(_jobs_file(folder), jobs)
     return new
 
 
-def wait_slurm(tasks: Sequence[RunTask], folder: Path, *, poll_s: float = 5.0,
-               progress: bool = True, timeout_s: float | None = None) -> dict[str, str]:
+def wait_slurm(
+    tasks: Sequence[RunTask],
+    folder: Path,
+    *,
+    poll_s: float = 5.0,
+    progress: bool = True,
+    timeout_s: float | None = None,
+) -> dict[str, str]:
     """Wait until no run of `tasks` is queued or running; return run id -> final state.
 
     Never waits on a dead job: a job that left the queue without finishing its run is
@@ -243,8 +274,7 @@ def wait_slurm(tasks: Sequence[RunTask], folder: Path, *, poll_s: float = 5.0,
     while True:
         states = slurm_states([jobs.get(t.spec.run_id, "") for t in tasks])
         at = jobs_submitted_at(folder)
-        result = {t.spec.run_id: run_state(t.spec, jobs.get(t.spec.run_id), states, at)[0]
-                  for t in tasks}
+        result = {t.spec.run_id: run_state(t.spec, jobs.get(t.spec.run_id), states, at)[0] for t in tasks}
         finished = sum(s != RUNNING for s in result.values())
         bar.n = finished
         bar.set_postfix_str(", ".join(f"{k}: {v}" for k, v in _count(result).items()))
@@ -274,4 +304,3 @@ def cancel_slurm(folder: Path, run_ids: Sequence[str] | None = None) -> list[str
     if ids:
         subprocess.run(["scancel", *ids], check=False, capture_output=True)
     return ids
-

@@ -71,8 +71,10 @@ def model_scoring(cfg: StudyConfig, m: ModelSpec) -> dict[str, Any]:
 
 
 def model_epochs(cfg: StudyConfig, m: ModelSpec) -> tuple[int, bool]:
-    return (int(m.training.get("epochs", cfg.epochs)),
-            bool(m.training.get("evaluate_each_epoch", cfg.evaluate_each_epoch)))
+    return (
+        int(m.training.get("epochs", cfg.epochs)),
+        bool(m.training.get("evaluate_each_epoch", cfg.evaluate_each_epoch)),
+    )
 
 
 def leaky_sets(cfg: StudyConfig, condition: str, evaluation: list[str]) -> dict[str, str]:
@@ -82,8 +84,7 @@ def leaky_sets(cfg: StudyConfig, condition: str, evaluation: list[str]) -> dict[
     for e in evaluation:
         for p in c.train:
             if cfg.shares_stimuli(e, p.set):
-                out[e] = (f"shares stimuli with training set {p.set!r} (scoring it would "
-                          "measure memory)")
+                out[e] = f"shares stimuli with training set {p.set!r} (scoring it would measure memory)"
                 break
     return out
 
@@ -95,15 +96,18 @@ def resolved_run(cfg: StudyConfig, model: str, condition: str, seed: int | None)
     out: dict[str, Any] = {
         "format": RUN_FORMAT,
         "study": cfg.name,
-        "model": {"name": m.name, "kind": m.kind, "source": m.source,
-                  **({"tiny_seed": m.tiny_seed} if m.is_tiny else {}),
-                  **({"family": m.family} if m.family else {})},
+        "model": {
+            "name": m.name,
+            "kind": m.kind,
+            "source": m.source,
+            **({"tiny_seed": m.tiny_seed} if m.is_tiny else {}),
+            **({"family": m.family} if m.family else {}),
+        },
         "condition": {
             "name": c.name,
             "zero_shot": c.zero_shot,
             "train": [
-                {"set": p.set, "source": set_identity(cfg, p.set), "n": p.n,
-                 "labels": p.labels.identity()}
+                {"set": p.set, "source": set_identity(cfg, p.set), "n": p.n, "labels": p.labels.identity()}
                 for p in c.train
             ],
         },
@@ -111,13 +115,11 @@ def resolved_run(cfg: StudyConfig, model: str, condition: str, seed: int | None)
     }
     if not c.zero_shot:
         epochs, each = model_epochs(cfg, m)
-        out["training"] = {"epochs": epochs, "evaluate_each_epoch": each,
-                           **model_training(cfg, m)}
+        out["training"] = {"epochs": epochs, "evaluate_each_epoch": each, **model_training(cfg, m)}
     return out
 
 
-def evaluation_of(cfg: StudyConfig, model: str, condition: str,
-                  evaluation: list[str]) -> dict[str, dict[str, Any]]:
+def evaluation_of(cfg: StudyConfig, model: str, condition: str, evaluation: list[str]) -> dict[str, dict[str, Any]]:
     """set name -> what scoring that set means for this run: the set's identity and every
     scoring setting, defaults filled in (so a changed default, e.g. the physics observer's
     noise, scores the sets again, from the checkpoints). For a zero-shot run, training
@@ -151,8 +153,7 @@ def effective_settings(cfg: StudyConfig, model: str, condition: str) -> dict[str
         eff.pop("training", None)
     else:
         epochs, each = model_epochs(cfg, m)
-        eff["training"] = {**eff.get("training", {}), "epochs": epochs,
-                           "evaluate_each_epoch": each}
+        eff["training"] = {**eff.get("training", {}), "epochs": epochs, "evaluate_each_epoch": each}
     return eff
 
 
@@ -167,19 +168,24 @@ def plan_runs(cfg: StudyConfig, evaluation: list[str] | None = None) -> list[Run
     evaluation = list(cfg.evaluation) if evaluation is None else evaluation
     runs = []
     for m in cfg.models:
-        for cname in (m.conditions or ()):
+        for cname in m.conditions or ():
             c = cfg.condition(cname)
             seeds: list[int | None] = [None] if c.zero_shot else list(cfg.seeds)
             leaky = leaky_sets(cfg, cname, evaluation)
             scored = [e for e in evaluation if e not in leaky]
             for seed in seeds:
-                runs.append(RunSpec(
-                    study=cfg.name, model=m.name, condition=c.name, seed=seed,
-                    dir=cfg.study_dir / m.name / c.name / seed_folder(seed),
-                    resolved=resolved_run(cfg, m.name, c.name, seed),
-                    evaluation=evaluation_of(cfg, m.name, c.name, scored),
-                    epochs=tuple(scored_epochs(cfg, m.name, c.name)),
-                    skipped=leaky,
-                    effective=effective_settings(cfg, m.name, c.name),
-                ))
+                runs.append(
+                    RunSpec(
+                        study=cfg.name,
+                        model=m.name,
+                        condition=c.name,
+                        seed=seed,
+                        dir=cfg.study_dir / m.name / c.name / seed_folder(seed),
+                        resolved=resolved_run(cfg, m.name, c.name, seed),
+                        evaluation=evaluation_of(cfg, m.name, c.name, scored),
+                        epochs=tuple(scored_epochs(cfg, m.name, c.name)),
+                        skipped=leaky,
+                        effective=effective_settings(cfg, m.name, c.name),
+                    )
+                )
     return runs

@@ -12,8 +12,8 @@ folders given by `path:`) must suit the observers that will read them.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from cubeworld.errors import CubeworldError
 from cubeworld.experiments.config import StudyConfig
@@ -44,7 +44,8 @@ def _stale(cfg: StudyConfig, name: str, target: Path, details: str) -> StudyInpu
     return StudyInputError(
         f"{cfg.source}: sets.{name}: {target} differs from the set this config and toolkit "
         f"would make, in {details}; delete that folder to make the set again, or name it "
-        f"with `path: {target}` to keep using it as it is")
+        f"with `path: {target}` to keep using it as it is"
+    )
 
 
 def _card(cfg: StudyConfig, name: str, target: Path) -> dict:
@@ -65,8 +66,7 @@ def _expected_identity(name: str, spec: SetSpec) -> dict:
         return preset_identity(spec.preset)
     from cubeworld.stimuli import identity_for
 
-    return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed,
-                        resolution=spec.resolution, name=name)
+    return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed, resolution=spec.resolution, name=name)
 
 
 def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
@@ -78,9 +78,15 @@ def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -
     expected = _expected_identity(name, spec)
     diff = identity_diff(card, expected)
     if diff:
-        raise _stale(cfg, name, target, ", ".join(
-            f"{k} {card.get(k)!r} (now {expected[k]!r})" if k in ("generator_version", "seed", "name")
-            else k for k in diff))
+        raise _stale(
+            cfg,
+            name,
+            target,
+            ", ".join(
+                f"{k} {card.get(k)!r} (now {expected[k]!r})" if k in ("generator_version", "seed", "name") else k
+                for k in diff
+            ),
+        )
 
 
 def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
@@ -88,17 +94,28 @@ def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progr
 
     presets = stimuli.list_presets()
     if spec.preset not in presets:
-        raise StudyInputError(f"{cfg.source}: sets.{name}.preset: unknown preset "
-                              f"{spec.preset!r}; expected one of {sorted(presets)}")
+        raise StudyInputError(
+            f"{cfg.source}: sets.{name}.preset: unknown preset {spec.preset!r}; expected one of {sorted(presets)}"
+        )
     _build_into(target, lambda tmp: stimuli.generate_preset(spec.preset, tmp, progress=progress))
 
 
 def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
     from cubeworld import stimuli
 
-    _build_into(target, lambda tmp: stimuli.generate_set(
-        spec.domain, list(spec.sizes), spec.per_size, spec.seed, tmp,
-        resolution=spec.resolution, progress=progress, name=name))
+    _build_into(
+        target,
+        lambda tmp: stimuli.generate_set(
+            spec.domain,
+            list(spec.sizes),
+            spec.per_size,
+            spec.seed,
+            tmp,
+            resolution=spec.resolution,
+            progress=progress,
+            name=name,
+        ),
+    )
 
 
 def _make_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
@@ -117,15 +134,18 @@ def _check_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> 
     card = _card(cfg, name, target)
     expected = get_dataset(spec.dataset).identity(spec.source)
     if card.get("dataset_identity") != expected:
-        raise _stale(cfg, name, target, f"its data set identity {card.get('dataset_identity')!r} "
-                     f"(now {expected!r})")
+        raise _stale(cfg, name, target, f"its data set identity {card.get('dataset_identity')!r} (now {expected!r})")
 
 
 def _make_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
     from cubeworld.datasets.split import split_set
 
-    _build_into(target, lambda tmp: split_set(set_dir(cfg, spec.parent), tmp, part=spec.part,
-                                              fraction=spec.fraction, seed=spec.seed, name=name))
+    _build_into(
+        target,
+        lambda tmp: split_set(
+            set_dir(cfg, spec.parent), tmp, part=spec.part, fraction=spec.fraction, seed=spec.seed, name=name
+        ),
+    )
 
 
 def _check_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
@@ -134,8 +154,9 @@ def _check_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> No
     card = _card(cfg, name, target)
     parent = _card(cfg, spec.parent, set_dir(cfg, spec.parent))
     expected = split_arguments(parent.get("name", spec.parent), spec.part, spec.fraction, spec.seed)
-    parent_now = {k: parent.get(k) for k in ("name", "generator", "generator_version", "seed",
-                                              "arguments") if k in parent}
+    parent_now = {
+        k: parent.get(k) for k in ("name", "generator", "generator_version", "seed", "arguments") if k in parent
+    }
     if card.get("arguments") != expected:
         raise _stale(cfg, name, target, f"its split arguments {card.get('arguments')!r} (now {expected!r})")
     if card.get("parent_card") != parent_now:
@@ -146,10 +167,14 @@ def _check_nothing(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> 
     return None
 
 
-MAKERS = {"preset": _make_preset, "generate": _make_generated, "dataset": _make_dataset,
-          "split": _make_split}
-CHECKS = {"preset": _check_generated, "generate": _check_generated, "dataset": _check_dataset,
-          "split": _check_split, "path": _check_nothing}
+MAKERS = {"preset": _make_preset, "generate": _make_generated, "dataset": _make_dataset, "split": _make_split}
+CHECKS = {
+    "preset": _check_generated,
+    "generate": _check_generated,
+    "dataset": _check_dataset,
+    "split": _check_split,
+    "path": _check_nothing,
+}
 
 
 def prepare_sets(cfg: StudyConfig, names: list[str], *, progress: bool = True) -> dict[str, Path]:
@@ -205,8 +230,7 @@ def check_inputs(cfg: StudyConfig) -> None:
             if spec.kind != "path":
                 continue
             if not is_set_folder(spec.path):
-                raise StudyInputError(f"{cfg.source}: sets.{name}.path: {spec.path} is not a "
-                                      "stimulus set folder")
+                raise StudyInputError(f"{cfg.source}: sets.{name}.path: {spec.path} is not a stimulus set folder")
             try:
                 stim = load_set(spec.path, check_images=False)
             except SetFormatError as e:
@@ -216,8 +240,7 @@ def check_inputs(cfg: StudyConfig) -> None:
             try:
                 kind.check_training_set(stim)
             except ObserverError as e:
-                raise StudyInputError(f"{cfg.source}: sets.{name}: {e} (models.{m.name}, "
-                                      f"kind {kind.name})") from None
+                raise StudyInputError(f"{cfg.source}: sets.{name}: {e} (models.{m.name}, kind {kind.name})") from None
 
 
 def prepare_models(cfg: StudyConfig) -> None:
@@ -227,8 +250,10 @@ def prepare_models(cfg: StudyConfig) -> None:
         if m.is_tiny:
             target = cfg.study_dir / "models" / m.name
             if not target.exists():
-                _build_into(target, lambda tmp: kind.prepare_model(
-                    m.source, tmp, seed=m.tiny_seed, family=m.family))
+                _build_into(
+                    target,
+                    lambda tmp, kind=kind, m=m: kind.prepare_model(m.source, tmp, seed=m.tiny_seed, family=m.family),
+                )
         elif m.source.startswith("/") and not Path(m.source).exists():
             raise StudyInputError(f"{cfg.source}: models.{m.name}.source: no such folder {m.source}")
         else:

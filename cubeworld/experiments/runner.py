@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cubeworld.errors import CubeworldError
 from cubeworld.experiments.store import (
@@ -61,8 +62,7 @@ class RunTask:
     threads: int | None = None
 
 
-def execute_run(task: RunTask, job_id: str | None = None,
-                body: Callable[[RunTask], None] | None = None) -> str:
+def execute_run(task: RunTask, job_id: str | None = None, body: Callable[[RunTask], None] | None = None) -> str:
     """Do (or finish) one run; return its id. Errors are recorded in failed.json and re-raised.
 
     body: the work itself (default: `run_body`); the markers, config check and resume
@@ -121,20 +121,41 @@ def run_body(task: RunTask) -> None:
         for old in spec.dir.glob(f"predictions/epoch-*/{card}.csv"):
             old.unlink()
     if not zero_shot:
-        kind.finetune(TrainingJob(
-            model=task.model, train=task.train, out=spec.dir, epochs=task.epochs,
-            seed=int(spec.seed or 0), condition=spec.condition, model_label=spec.model,
-            eval_sets=tuple(f for _, f, _ in scored) if task.evaluate_each_epoch else (),
-            training=task.training, scoring=task.scoring, progress=task.progress))
+        kind.finetune(
+            TrainingJob(
+                model=task.model,
+                train=task.train,
+                out=spec.dir,
+                epochs=task.epochs,
+                seed=int(spec.seed or 0),
+                condition=spec.condition,
+                model_label=spec.model,
+                eval_sets=tuple(f for _, f, _ in scored) if task.evaluate_each_epoch else (),
+                training=task.training,
+                scoring=task.scoring,
+                progress=task.progress,
+            )
+        )
     for epoch in spec.epochs:
         if not zero_shot and not kind.checkpoint_exists(spec.dir, epoch):
-            raise RunError(f"run {spec.run_id}: {spec.dir}/checkpoints/epoch-{epoch} is gone, "
-                           "so its predictions cannot be made; rerun with --restart")
-        kind.evaluate(EvaluationJob(
-            model=task.model, tables=tuple((f, _table(spec.dir, epoch, c)) for _, f, c in scored),
-            epoch=epoch, run_dir=None if zero_shot else spec.dir, condition=spec.condition,
-            seed=spec.seed, model_label=spec.model,
-            adapter_label="" if zero_shot else spec.dir.name, training=task.training,
-            scoring=task.scoring, progress=task.progress))
+            raise RunError(
+                f"run {spec.run_id}: {spec.dir}/checkpoints/epoch-{epoch} is gone, "
+                "so its predictions cannot be made; rerun with --restart"
+            )
+        kind.evaluate(
+            EvaluationJob(
+                model=task.model,
+                tables=tuple((f, _table(spec.dir, epoch, c)) for _, f, c in scored),
+                epoch=epoch,
+                run_dir=None if zero_shot else spec.dir,
+                condition=spec.condition,
+                seed=spec.seed,
+                model_label=spec.model,
+                adapter_label="" if zero_shot else spec.dir.name,
+                training=task.training,
+                scoring=task.scoring,
+                progress=task.progress,
+            )
+        )
     for name, _, _ in scored:
         record_evaluation(spec, name, list(spec.epochs))

@@ -70,14 +70,19 @@ class SetSpec:
     # on its 120-item subset: used by the report's kappa analysis, not by any run.
     humans: Path | None = None
 
-    def identity(self, sets: dict[str, "SetSpec"] | None = None) -> dict[str, Any]:
+    def identity(self, sets: dict[str, SetSpec] | None = None) -> dict[str, Any]:
         """What makes this set this set (written into each run's resolved config). A split's
         identity includes its parent's, so `sets` (the study's) is needed for splits."""
         if self.kind == "preset":
             return {"preset": self.preset}
         if self.kind == "generate":
-            return {"domain": self.domain, "sizes": list(self.sizes), "per_size": self.per_size,
-                    "seed": self.seed, "resolution": self.resolution}
+            return {
+                "domain": self.domain,
+                "sizes": list(self.sizes),
+                "per_size": self.per_size,
+                "seed": self.seed,
+                "resolution": self.resolution,
+            }
         if self.kind == "dataset":
             from cubeworld.datasets.catalog import get_dataset
 
@@ -85,8 +90,13 @@ class SetSpec:
         if self.kind == "split":
             if sets is None:
                 raise ValueError("a split set's identity needs the study's sets")
-            return {"split": self.parent, "part": self.part, "fraction": self.fraction,
-                    "seed": self.seed, "parent": sets[self.parent].identity(sets)}  # type: ignore[index]
+            return {
+                "split": self.parent,
+                "part": self.part,
+                "fraction": self.fraction,
+                "seed": self.seed,
+                "parent": sets[self.parent].identity(sets),
+            }  # type: ignore[index]
         return {"path": str(self.path)}
 
 

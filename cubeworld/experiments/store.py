@@ -144,8 +144,7 @@ def config_conflict(spec: RunSpec) -> str | None:
 
 def is_trained(spec: RunSpec) -> bool:
     """Whether the run's training (nothing, for zero-shot) finished with this identity."""
-    return (_read_json(spec.dir / DONE_FILE) is not None
-            and identity(_read_json(spec.dir / RUN_FILE)) == spec.resolved)
+    return _read_json(spec.dir / DONE_FILE) is not None and identity(_read_json(spec.dir / RUN_FILE)) == spec.resolved
 
 
 def read_evaluation(spec: RunSpec) -> dict[str, Any]:
@@ -155,8 +154,7 @@ def read_evaluation(spec: RunSpec) -> dict[str, Any]:
 def record_evaluation(spec: RunSpec, name: str, epochs: list[int], skipped: str | None = None) -> None:
     """Note in evaluation.json that set `name` is scored for `epochs` (or skipped, and why)."""
     record = read_evaluation(spec)
-    record[name] = {"meaning": spec.evaluation.get(name), "epochs": sorted(epochs),
-                    "skipped": skipped}
+    record[name] = {"meaning": spec.evaluation.get(name), "epochs": sorted(epochs), "skipped": skipped}
     atomic_write_json(spec.dir / EVALUATION_FILE, record)
 
 
@@ -179,8 +177,7 @@ def missing_evaluation(spec: RunSpec) -> dict[str, str]:
 def stale_evaluation(spec: RunSpec) -> list[str]:
     """Sets whose stored predictions meant something else (set or scoring changed)."""
     record = read_evaluation(spec)
-    return [n for n, m in spec.evaluation.items()
-            if n in record and record[n].get("meaning") != m]
+    return [n for n, m in spec.evaluation.items() if n in record and record[n].get("meaning") != m]
 
 
 def is_done(spec: RunSpec) -> bool:
@@ -194,16 +191,27 @@ class RunBusy(CubeworldError):
 def check_not_busy(spec: RunSpec) -> None:
     """Refuse to start a run that a live local process is doing (two writers = corruption)."""
     running = _read_json(spec.dir / RUNNING_FILE)
-    if (running and running.get("job_id") is None and running.get("host") == socket.gethostname()
-            and int(running.get("pid", -1)) != os.getpid() and _pid_alive(int(running.get("pid", -1)))):
+    if (
+        running
+        and running.get("job_id") is None
+        and running.get("host") == socket.gethostname()
+        and int(running.get("pid", -1)) != os.getpid()
+        and _pid_alive(int(running.get("pid", -1)))
+    ):
         raise RunBusy(f"run {spec.run_id} is being done by process {running['pid']} on this machine")
 
 
 def mark_running(spec: RunSpec, job_id: str | None = None) -> None:
     (spec.dir / FAILED_FILE).unlink(missing_ok=True)
-    atomic_write_json(spec.dir / RUNNING_FILE, {
-        "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "job_id": job_id,
-    })
+    atomic_write_json(
+        spec.dir / RUNNING_FILE,
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.time(),
+            "job_id": job_id,
+        },
+    )
 
 
 def mark_done(spec: RunSpec, info: dict[str, Any] | None = None) -> None:
@@ -243,10 +251,11 @@ def todo_detail(spec: RunSpec) -> str:
 def local_state(spec: RunSpec) -> tuple[str, str]:
     """(state, detail) from the run folder alone (no scheduler asked)."""
     if is_done(spec):
-        skipped = {**spec.skipped, **{k: v["skipped"] for k, v in read_evaluation(spec).items()
-                                      if v.get("skipped") and k in spec.evaluation}}
-        return DONE, ("skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
-                      if skipped else "")
+        skipped = {
+            **spec.skipped,
+            **{k: v["skipped"] for k, v in read_evaluation(spec).items() if v.get("skipped") and k in spec.evaluation},
+        }
+        return DONE, ("skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) if skipped else "")
     conflict = config_conflict(spec)
     if conflict:
         return FAILED, f"config changed ({conflict}): use --restart"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from cubeworld.errors import check_writable
 from cubeworld.experiments.config import ConfigError, StudyConfig, config_summary, load_config
@@ -100,8 +100,9 @@ def available_evaluation(cfg: StudyConfig) -> list[str]:
     return [n for n in cfg.evaluation if (set_dir(cfg, n) / "metadata.jsonl").is_file()]
 
 
-def build_tasks(cfg: StudyConfig, *, restart: bool = False, progress: bool = True,
-                threads: int | None = None) -> list[RunTask]:
+def build_tasks(
+    cfg: StudyConfig, *, restart: bool = False, progress: bool = True, threads: int | None = None
+) -> list[RunTask]:
     tasks = []
     for spec in plan_runs(cfg):
         m = cfg.model(spec.model)
@@ -119,12 +120,22 @@ def build_tasks(cfg: StudyConfig, *, restart: bool = False, progress: bool = Tru
                     scoring.setdefault(k, v)
         epochs = spec.resolved.get("training", {}).get("epochs", cfg.epochs)
         each = spec.resolved.get("training", {}).get("evaluate_each_epoch", cfg.evaluate_each_epoch)
-        tasks.append(RunTask(
-            spec=spec, model=model_location(cfg, spec.model), kind=m.kind, train=tuple(train),
-            evaluation=tuple((e, set_dir(cfg, e)) for e in spec.evaluation), epochs=epochs,
-            evaluate_each_epoch=each, training=training, scoring=scoring, restart=restart,
-            progress=progress, threads=threads,
-        ))
+        tasks.append(
+            RunTask(
+                spec=spec,
+                model=model_location(cfg, spec.model),
+                kind=m.kind,
+                train=tuple(train),
+                evaluation=tuple((e, set_dir(cfg, e)) for e in spec.evaluation),
+                epochs=epochs,
+                evaluate_each_epoch=each,
+                training=training,
+                scoring=scoring,
+                restart=restart,
+                progress=progress,
+                threads=threads,
+            )
+        )
     return tasks
 
 
@@ -150,7 +161,8 @@ def check_own_labels(cfg: StudyConfig) -> None:
             if p.labels.from_set and not (set_dir(cfg, p.set) / HUMAN_TABLE).is_file():
                 raise StudyInputError(
                     f"{cfg.source}: conditions.{c.name}.train[{i}].labels: set {p.set!r} has "
-                    f"no {HUMAN_TABLE} of its own; name a table with {{humans: PATH}}")
+                    f"no {HUMAN_TABLE} of its own; name a table with {{humans: PATH}}"
+                )
 
 
 def check_conflicts(specs: Sequence[RunSpec]) -> None:
@@ -162,14 +174,23 @@ def check_conflicts(specs: Sequence[RunSpec]) -> None:
         raise RunConfigChanged(
             f"{len(bad)} run(s) exist with a different config (changed keys):\n{lines}{more}\n"
             "rerun with --restart to start them over (adding evaluation sets, seeds or models "
-            "never needs it)")
+            "never needs it)"
+        )
 
 
-def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
-              restart: bool = False, runs_dir: str | Path | None = None,
-              progress: bool = True, report: bool = True, wait: bool = True,
-              only: Sequence[str] = (), work: Work = execute_run,
-              threads: int | None = None) -> StudyResult:
+def run_study(
+    config: str | Path | StudyConfig,
+    *,
+    executor: str | None = None,
+    restart: bool = False,
+    runs_dir: str | Path | None = None,
+    progress: bool = True,
+    report: bool = True,
+    wait: bool = True,
+    only: Sequence[str] = (),
+    work: Work = execute_run,
+    threads: int | None = None,
+) -> StudyResult:
     """Run (or finish) a study; return the final state of each run and the report path.
 
     executor: "local" or "slurm" (default: the config's). only: run ids or prefixes
@@ -196,15 +217,18 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
     prepare_models(cfg)
     tasks = build_tasks(cfg, restart=restart, progress=progress, threads=threads)
     if only:
-        tasks = [t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)]
+        tasks = [
+            t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)
+        ]
         if not tasks:
-            raise StudyInputError(f"--only {', '.join(only)}: no run of {cfg.source} matches "
-                                  "(run ids look like model/condition/seed-k)")
-    waiting = {t.spec.run_id: missing_labels(t) for t in tasks
-               if missing_labels(t) and not is_done(t.spec)}
+            raise StudyInputError(
+                f"--only {', '.join(only)}: no run of {cfg.source} matches (run ids look like model/condition/seed-k)"
+            )
+    waiting = {t.spec.run_id: missing_labels(t) for t in tasks if missing_labels(t) and not is_done(t.spec)}
     for run_id, table in waiting.items():
-        warnings.warn(f"run {run_id}: human labels {table} not found; the run waits until "
-                      "that table exists", stacklevel=2)
+        warnings.warn(
+            f"run {run_id}: human labels {table} not found; the run waits until that table exists", stacklevel=2
+        )
     all_tasks = tasks
     tasks = [t for t in tasks if t.spec.run_id not in waiting]
     if not restart:
@@ -220,9 +244,12 @@ def run_study(config: str | Path | StudyConfig, *, executor: str | None = None,
         if not wait:
             return StudyResult({t.spec.run_id: RUNNING for t in pending}, None, skipped)
         states = wait_slurm(pending, folder, poll_s=cfg.executor.slurm.poll_s, progress=progress)
-    all_states = {t.spec.run_id: (DONE if is_done(t.spec) else WAITING if t.spec.run_id in waiting
-                                  else states.get(t.spec.run_id, TODO))
-                  for t in all_tasks}
+    all_states = {
+        t.spec.run_id: (
+            DONE if is_done(t.spec) else WAITING if t.spec.run_id in waiting else states.get(t.spec.run_id, TODO)
+        )
+        for t in all_tasks
+    }
     report_path = None
     ready = all(s in (DONE, WAITING) for s in all_states.values())
     if report and ready and any(s == DONE for s in all_states.values()) and not only:
@@ -240,15 +267,13 @@ def study_status(config: str | Path | StudyConfig, runs_dir: str | Path | None =
     out = []
     for s in specs:
         if s.run_id in jobs:
-            state, detail = run_state(s, jobs[s.run_id], states,
-                                      jobs_submitted_at(cfg.study_dir / "slurm"))
+            state, detail = run_state(s, jobs[s.run_id], states, jobs_submitted_at(cfg.study_dir / "slurm"))
         else:
             state, detail = local_state(s)
         labels = missing_labels(tasks[s.run_id])
         if state == TODO and labels:
             state, detail = WAITING, f"waiting for human labels {labels}"
-        out.append(RunStatus(s.run_id, s.model, s.condition, s.seed, state, last_epoch(s),
-                             detail, s.dir))
+        out.append(RunStatus(s.run_id, s.model, s.condition, s.seed, state, last_epoch(s), detail, s.dir))
     return out
 
 
@@ -266,8 +291,7 @@ def prediction_tables(cfg: StudyConfig) -> list[Path]:
     for s in plan_runs(cfg):
         if is_done(s):
             wanted = {names[e] for e in s.evaluation if e in names}
-            tables.extend(p for p in sorted((s.dir / "predictions").glob("epoch-*/*.csv"))
-                          if p.stem in wanted)
+            tables.extend(p for p in sorted((s.dir / "predictions").glob("epoch-*/*.csv")) if p.stem in wanted)
     return tables
 
 
@@ -281,8 +305,10 @@ def human_tables(cfg: StudyConfig, evaluation: list[str]) -> list[Path]:
             if named.is_file():
                 tables.append(named)
             else:
-                warnings.warn(f"sets.{e}.humans: {named} does not exist (yet); the report "
-                              "has no human kappas for this set", stacklevel=2)
+                warnings.warn(
+                    f"sets.{e}.humans: {named} does not exist (yet); the report has no human kappas for this set",
+                    stacklevel=2,
+                )
         elif (set_dir(cfg, e) / HUMAN_TABLE).is_file():
             tables.append(set_dir(cfg, e) / HUMAN_TABLE)
     return tables
@@ -292,8 +318,9 @@ def _report_inputs(tables: list[Path], humans: list[Path]) -> dict:
     return {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for p in [*tables, *humans]}
 
 
-def study_report(config: str | Path | StudyConfig, *, runs_dir: str | Path | None = None,
-                 progress: bool = True, force: bool = True) -> Path:
+def study_report(
+    config: str | Path | StudyConfig, *, runs_dir: str | Path | None = None, progress: bool = True, force: bool = True
+) -> Path:
     """Analyse every prediction table with the humans and truth; return report.html.
 
     force=False: keep an existing report made from exactly these tables (so a second
@@ -312,8 +339,7 @@ def study_report(config: str | Path | StudyConfig, *, runs_dir: str | Path | Non
     statuses = study_status(cfg)
     unfinished = [s for s in statuses if s.state != DONE]
     if unfinished:
-        warnings.warn(f"{len(unfinished)} run(s) not done; the report covers the finished ones",
-                      stacklevel=2)
+        warnings.warn(f"{len(unfinished)} run(s) not done; the report covers the finished ones", stacklevel=2)
     humans = human_tables(cfg, evaluation)
     out = cfg.study_dir / "report"
     inputs = _report_inputs(tables, humans)
@@ -325,8 +351,7 @@ def study_report(config: str | Path | StudyConfig, *, runs_dir: str | Path | Non
     if humans:  # a split part repeats its parent's responses: each response once
         h = pd.concat([read_responses(p) for p in humans], ignore_index=True)
         h = h.drop_duplicates(["stimulus_id", "participant"]).reset_index(drop=True)
-    path = analyze(tables, out, truth=[set_dir(cfg, e) for e in evaluation], humans=h,
-                   progress=progress)
+    path = analyze(tables, out, truth=[set_dir(cfg, e) for e in evaluation], humans=h, progress=progress)
     atomic_write_json(stamp, inputs)
     return path
 
@@ -334,8 +359,10 @@ def study_report(config: str | Path | StudyConfig, *, runs_dir: str | Path | Non
 def status_table(rows: Sequence[RunStatus]) -> str:
     """A plain-text table of run states plus a one-line summary."""
     header = ("run", "state", "epoch", "detail")
-    body = [(r.run_id, r.state, "" if r.epoch is None else str(r.epoch), r.detail.splitlines()[0] if r.detail else "")
-            for r in rows]
+    body = [
+        (r.run_id, r.state, "" if r.epoch is None else str(r.epoch), r.detail.splitlines()[0] if r.detail else "")
+        for r in rows
+    ]
     widths = [max(len(x[i]) for x in [header, *body]) for i in range(4)]
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *body]]
     counts = {s: sum(r.state == s for r in rows) for s in (DONE, RUNNING, FAILED, TODO)}

@@ -28,8 +28,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -100,9 +101,12 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
         df = pd.read_parquet(path)
     else:
         try:
-            df = pd.read_csv(path, dtype={"stimulus_id": str, "set": str, "adapter": str,
-                                          "condition": str, "model": str, "kind": str},
-                             keep_default_na=False, na_values={"p_yes": [""]})
+            df = pd.read_csv(
+                path,
+                dtype={"stimulus_id": str, "set": str, "adapter": str, "condition": str, "model": str, "kind": str},
+                keep_default_na=False,
+                na_values={"p_yes": [""]},
+            )
         except pd.errors.EmptyDataError:
             raise PredictionsFormatError(f"{path}: the table is empty") from None
     return validate_predictions(df, str(path))
@@ -143,8 +147,8 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.Da
         bad = values.isna() & df[col].notna() & (df[col].astype(str) != "")
         if bad.any():
             raise PredictionsFormatError(
-                f"{source}: column {col!r} must be a number or empty, got "
-                f"{df.loc[bad, col].iloc[0]!r}")
+                f"{source}: column {col!r} must be a number or empty, got {df.loc[bad, col].iloc[0]!r}"
+            )
         df[col] = values
     for col in OBSERVER_COLUMNS:
         if col not in df.columns:
@@ -172,12 +176,8 @@ class PredictionWriter:
 
     def __init__(self, path: str | Path, extra_columns: Iterable[str] = ()):
         self.path = Path(path)
-        self.columns = list(PREDICTION_COLUMNS) + [
-            c for c in extra_columns if c not in PREDICTION_COLUMNS
-        ]
-        self.log = self.path if self.path.suffix == ".csv" else self.path.with_name(
-            self.path.name + ".partial.csv"
-        )
+        self.columns = list(PREDICTION_COLUMNS) + [c for c in extra_columns if c not in PREDICTION_COLUMNS]
+        self.log = self.path if self.path.suffix == ".csv" else self.path.with_name(self.path.name + ".partial.csv")
         if self.path.suffix not in (".csv", ".parquet"):
             raise PredictionsFormatError(f"{self.path}: predictions must end in .csv or .parquet")
         self._existing: pd.DataFrame | None = None
@@ -193,8 +193,9 @@ class PredictionWriter:
                 if self.log.stat().st_size > 0:
                     frames.append(pd.read_csv(self.log, dtype=str, keep_default_na=False))
             frames = [f for f in frames if not f.empty]
-            self._existing = (pd.concat(frames, ignore_index=True).fillna("") if frames
-                              else pd.DataFrame(columns=list(KEY_COLUMNS)))
+            self._existing = (
+                pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame(columns=list(KEY_COLUMNS))
+            )
         return self._existing
 
     def done_keys(self) -> set[tuple]:
@@ -235,7 +236,8 @@ class PredictionWriter:
             raise PredictionsSettingsError(
                 f"{self.path}: its {len(rows)} row(s) of this model were written with {was}; "
                 f"this request has {now}. Differing setting(s): {', '.join(had)}. Write to "
-                "another table, or remove this one to score again")
+                "another table, or remove this one to score again"
+            )
 
     @staticmethod
     def key_of(row: dict[str, Any]) -> tuple:
@@ -252,7 +254,8 @@ class PredictionWriter:
         if wanted != header:
             old = pd.read_csv(self.log, dtype=str, keep_default_na=False)
             lines = [_csv_line(wanted)] + [
-                _csv_line([rec.get(c, "") for c in wanted]) for rec in old.to_dict("records")]
+                _csv_line([rec.get(c, "") for c in wanted]) for rec in old.to_dict("records")
+            ]
             atomic_write_text(self.log, "\n".join(lines) + "\n")
         self.columns = wanted
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
 from cubeworld.errors import CubeworldError
 
 RESPONSE_COLUMNS = ("stimulus_id", "participant", "response")
@@ -49,9 +50,7 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
         raise ResponsesFormatError(f"{source}: the table is empty")
     missing = [c for c in RESPONSE_COLUMNS if c not in df.columns]
     if missing:
-        raise ResponsesFormatError(
-            f"{source}: missing column(s) {missing}; expected {list(RESPONSE_COLUMNS)}"
-        )
+        raise ResponsesFormatError(f"{source}: missing column(s) {missing}; expected {list(RESPONSE_COLUMNS)}")
     out = df.copy()
     out["stimulus_id"] = out["stimulus_id"].astype(str)
     out["participant"] = out["participant"].astype(str)
@@ -64,9 +63,7 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             bad.append((i, v))
     if bad:
         shown = ", ".join(f"row {i + 2}: {v!r}" for i, v in bad[:5])
-        raise ResponsesFormatError(
-            f"{source}: {len(bad)} response(s) other than Yes/No/1/0 ({shown})"
-        )
+        raise ResponsesFormatError(f"{source}: {len(bad)} response(s) other than Yes/No/1/0 ({shown})")
     out["response"] = values
     exclusion_flags(out, source)  # a malformed flag is an error here, not in a reader
     dup = out.duplicated(["stimulus_id", "participant"], keep=False)
@@ -91,14 +88,12 @@ def exclusion_flags(df: pd.DataFrame, source: str = "responses") -> pd.Series:
     ok = text.isin(["0", "1", "true", "false", ""])
     if not ok.all():
         i = int((~ok).to_numpy().argmax())
-        raise ResponsesFormatError(f"{source}: row {i + 2}: excluded must be 0 or 1, got "
-                                   f"{str(raw.iloc[i])!r}")
+        raise ResponsesFormatError(f"{source}: row {i + 2}: excluded must be 0 or 1, got {str(raw.iloc[i])!r}")
     flagged = text.isin(["1", "true"])
     return df["participant"].isin(set(df.loc[flagged, "participant"]))
 
 
-def drop_excluded(df: pd.DataFrame, include: bool = False,
-                  source: str = "responses") -> tuple[pd.DataFrame, dict]:
+def drop_excluded(df: pd.DataFrame, include: bool = False, source: str = "responses") -> tuple[pd.DataFrame, dict]:
     """The rows to analyse, and who was left out: `{"participants": n, "by_rule": {rule: n}}`.
 
     `include=True` keeps everyone (the summary still says who is flagged). A table without

@@ -71,7 +71,7 @@ class StimulusRow:
         return FAMILIES.get(self.domain).difficulty_of(self.to_record())
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], where: str = "row") -> "StimulusRow":
+    def from_record(cls, record: dict[str, Any], where: str = "row") -> StimulusRow:
         missing = [c for c in REQUIRED_COLUMNS if c not in record]
         if missing:
             raise SetFormatError(f"{where}: missing column(s) {missing}")
@@ -83,9 +83,7 @@ class StimulusRow:
         if not isinstance(falls, bool):
             raise SetFormatError(f"{where}: 'falls' must be true or false, got {falls!r}")
         if record["answer"] != answer_for(falls):
-            raise SetFormatError(
-                f"{where}: answer {record['answer']!r} contradicts falls={falls}"
-            )
+            raise SetFormatError(f"{where}: answer {record['answer']!r} contradicts falls={falls}")
         extra = {k: v for k, v in record.items() if k not in REQUIRED_COLUMNS}
         return cls(
             stimulus_id=str(record["stimulus_id"]),

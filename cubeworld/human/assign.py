@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from cubeworld.formats.answers import NO, YES
 
@@ -53,8 +53,7 @@ def build_sequence(
         trials.append(Trial(len(trials), "stimulus", sid, answer))
         if attention_checks and i % every == 0:
             n_checks += 1
-            trials.append(Trial(len(trials), "attention", f"attention-{n_checks}",
-                                rng.choice([YES, NO])))
+            trials.append(Trial(len(trials), "attention", f"attention-{n_checks}", rng.choice([YES, NO])))
     if attention_checks and n_checks == 0 and shuffled:
         # Short sequences still get one check, in the middle.
         mid = len(trials) // 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,15 +22,19 @@ def create(
     set_dir: Path = typer.Option(..., "--set", help="Stimulus set folder (metadata.jsonl, images/)."),
     design: str = typer.Option(..., help="same: everyone answers every item; spread: each item once."),
     out: Path = typer.Option(..., help="Human study folder to create."),
-    items: Optional[int] = typer.Option(None, help="spread: items per participant (block size K)."),
+    items: int | None = typer.Option(None, help="spread: items per participant (block size K)."),
     seed: int = typer.Option(0, help="Seed of the item pool and of every participant's order."),
-    name: Optional[str] = typer.Option(None, help="Study name (default: the folder's name)."),
+    name: str | None = typer.Option(None, help="Study name (default: the folder's name)."),
     images: str = typer.Option("copy", help="copy: images into the study folder; reference: read them from the set."),
-    completion_code: Optional[str] = typer.Option(None, help="Prolific completion code (default: random)."),
-    completion_url: Optional[str] = typer.Option(None, help="Completion URL; '{code}' is replaced by the code."),
-    prolific_study_id: str = typer.Option("", help="Prolific study ID: refuse sessions whose STUDY_ID differs (default: accept any)."),
+    completion_code: str | None = typer.Option(None, help="Prolific completion code (default: random)."),
+    completion_url: str | None = typer.Option(None, help="Completion URL; '{code}' is replaced by the code."),
+    prolific_study_id: str = typer.Option(
+        "", help="Prolific study ID: refuse sessions whose STUDY_ID differs (default: accept any)."
+    ),
     bonus: float = typer.Option(0.01, help="Bonus per correct answer (the study paid 0.01)."),
-    attention_checks: bool = typer.Option(False, "--attention-checks/--no-attention-checks", help="Add attention-check trials."),
+    attention_checks: bool = typer.Option(
+        False, "--attention-checks/--no-attention-checks", help="Add attention-check trials."
+    ),
     attention_every: int = typer.Option(25, help="One attention check after every N images."),
     timeout: float = typer.Option(60.0, help="spread: minutes before an unfinished block returns to the pool."),
     overwrite: bool = typer.Option(False, help="Replace an existing study folder without data."),
@@ -47,12 +50,20 @@ def create(
     with user_errors():
         check_writable(out)
         folder = create_human_study(
-            set_dir, out, design, items=items, seed=seed, name=name, images=images,
+            set_dir,
+            out,
+            design,
+            items=items,
+            seed=seed,
+            name=name,
+            images=images,
             completion_code=completion_code,
             completion_url=completion_url or PROLIFIC_COMPLETION_URL,
             prolific_study_id=prolific_study_id,
-            bonus_per_correct=bonus, attention_checks=attention_checks,
-            attention_check_every=attention_every, block_timeout_minutes=timeout,
+            bonus_per_correct=bonus,
+            attention_checks=attention_checks,
+            attention_check_every=attention_every,
+            block_timeout_minutes=timeout,
             overwrite=overwrite,
         )
         cfg = load_human_config(folder)
@@ -82,9 +93,9 @@ def serve(
 def export(
     study: Path = typer.Argument(..., help="Human study folder."),
     out: Path = typer.Option(..., help="Responses table (CSV) for the analysis and fine-tuning."),
-    bonus: Optional[Path] = typer.Option(None, help="Prolific bulk-bonus lines (default: bonus.csv beside --out)."),
-    participants: Optional[Path] = typer.Option(None, help="Participant table (default: participants.csv beside --out)."),
-    exclusions: Optional[Path] = typer.Option(None, help="Exclusion summary (default: exclusions.json beside --out)."),
+    bonus: Path | None = typer.Option(None, help="Prolific bulk-bonus lines (default: bonus.csv beside --out)."),
+    participants: Path | None = typer.Option(None, help="Participant table (default: participants.csv beside --out)."),
+    exclusions: Path | None = typer.Option(None, help="Exclusion summary (default: exclusions.json beside --out)."),
     completed_only: bool = typer.Option(False, help="Only responses of participants who completed."),
 ) -> None:
     """Export responses, participants, the bonus lines and the exclusions (rules from study.yaml).
@@ -99,8 +110,9 @@ def export(
                 check_writable(path, folder=False)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ExportWarning)
-            paths = export_study(study, out, bonus=bonus, participants=participants,
-                                 exclusions=exclusions, completed_only=completed_only)
+            paths = export_study(
+                study, out, bonus=bonus, participants=participants, exclusions=exclusions, completed_only=completed_only
+            )
     show_warnings([w for w in caught if issubclass(w.category, ExportWarning)])
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
@@ -134,22 +146,38 @@ def backup(
 
 @human_app.command("plan")
 def plan(
-    pilot: Optional[Path] = typer.Option(None, help="Pilot responses table (a `human export`, or any responses table); default: Lerer100."),
-    set_dir: Optional[Path] = typer.Option(None, "--set", help="Stimulus set with the pilot's truth and sizes (when the table lacks answer/n_blocks)."),
-    predictions: list[Path] = typer.Option([], "--predictions", help="Prediction tables of the models to plan kappa for (repeatable)."),
-    model: list[str] = typer.Option([], "--model", help="Only these models/observers (repeatable; default: all in the pilot)."),
-    design: str = typer.Option("same", help="same: N participants answer every item; spread: r responses per item, K items each."),
+    pilot: Path | None = typer.Option(
+        None, help="Pilot responses table (a `human export`, or any responses table); default: Lerer100."
+    ),
+    set_dir: Path | None = typer.Option(
+        None, "--set", help="Stimulus set with the pilot's truth and sizes (when the table lacks answer/n_blocks)."
+    ),
+    predictions: list[Path] = typer.Option(
+        [], "--predictions", help="Prediction tables of the models to plan kappa for (repeatable)."
+    ),
+    model: list[str] = typer.Option(
+        [], "--model", help="Only these models/observers (repeatable; default: all in the pilot)."
+    ),
+    design: str = typer.Option(
+        "same", help="same: N participants answer every item; spread: r responses per item, K items each."
+    ),
     target: float = typer.Option(0.05, help="Wanted 95% interval half-width (accuracy and mean kappa)."),
-    sizes: Optional[str] = typer.Option(None, help="Sizes to simulate, e.g. 10,20,40 (participants; spread: responses per item)."),
-    items_per_participant: Optional[int] = typer.Option(None, help="spread: items per participant K (default 20)."),
+    sizes: str | None = typer.Option(
+        None, help="Sizes to simulate, e.g. 10,20,40 (participants; spread: responses per item)."
+    ),
+    items_per_participant: int | None = typer.Option(None, help="spread: items per participant K (default 20)."),
     resamples: int = typer.Option(100, help="Simulated studies per size."),
     boot: int = typer.Option(500, help="Bootstrap draws per interval."),
-    assurance: Optional[float] = typer.Option(None, help="Plan for this quantile of the half-width (e.g. 0.8) instead of its mean."),
+    assurance: float | None = typer.Option(
+        None, help="Plan for this quantile of the half-width (e.g. 0.8) instead of its mean."
+    ),
     seed: int = typer.Option(0, help="Random seed (the plan is reproducible)."),
     base: float = typer.Option(1.50, help="Base reward per participant (the study paid 1.50 USD)."),
     bonus_per_correct: float = typer.Option(0.01, help="Bonus per correct answer (the study paid 0.01 USD)."),
     currency: str = typer.Option("USD", help="Currency of --base and --bonus-per-correct."),
-    fee_percent: float = typer.Option(33.33, help="Prolific's service fee in % of rewards and bonuses (assumed; 0 leaves fees out)."),
+    fee_percent: float = typer.Option(
+        33.33, help="Prolific's service fee in % of rewards and bonuses (assumed; 0 leaves fees out)."
+    ),
     include_excluded: bool = typer.Option(False, help="Keep pilot participants flagged excluded."),
     out: Path = typer.Option(Path("human-plan"), help="Folder for plan.csv, plan.json and plan.png."),
 ) -> None:
@@ -159,7 +187,8 @@ def plan(
     Resamples a pilot: Lerer100 by default (107 participants, five zero-shot models).
     """
     from cubeworld.human.pilot import PlanError, lerer100_pilot, responses_pilot
-    from cubeworld.human.plan import PlanSettings, plan as run_plan
+    from cubeworld.human.plan import PlanSettings
+    from cubeworld.human.plan import plan as run_plan
     from cubeworld.human.plan_report import Pay, format_report, write_outputs
 
     with user_errors():
@@ -171,20 +200,29 @@ def plan(
                 raise PlanError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
             if not grid:
                 raise PlanError("--sizes is empty")
-        settings = PlanSettings(design=design, target=target, grid=grid,
-                                items_per_participant=items_per_participant,
-                                resamples=resamples, n_boot=boot, seed=seed, assurance=assurance)
+        settings = PlanSettings(
+            design=design,
+            target=target,
+            grid=grid,
+            items_per_participant=items_per_participant,
+            resamples=resamples,
+            n_boot=boot,
+            seed=seed,
+            assurance=assurance,
+        )
         settings.validate()
-        pay = Pay(base=base, bonus_per_correct=bonus_per_correct, currency=currency,
-                  fee_percent=fee_percent)
+        pay = Pay(base=base, bonus_per_correct=bonus_per_correct, currency=currency, fee_percent=fee_percent)
         pay.validate()
         if pilot is None and (set_dir is not None or predictions):
-            raise PlanError("--set and --predictions describe a --pilot table; the default "
-                            "pilot (Lerer100) brings its own")
+            raise PlanError(
+                "--set and --predictions describe a --pilot table; the default pilot (Lerer100) brings its own"
+            )
         check_writable(out)
-        data = (lerer100_pilot() if pilot is None else
-                responses_pilot(pilot, set_dir=set_dir, predictions=predictions,
-                                include_excluded=include_excluded))
+        data = (
+            lerer100_pilot()
+            if pilot is None
+            else responses_pilot(pilot, set_dir=set_dir, predictions=predictions, include_excluded=include_excluded)
+        )
         data.select_observers(model)
         result = run_plan(data, settings)
         paths = write_outputs(result, pay, out)

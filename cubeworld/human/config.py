@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from cubeworld.human.errors import HumanStudyError
-from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.formats.atomic import atomic_write_text
+from cubeworld.formats.yamlfile import read_yaml
+from cubeworld.human.errors import HumanStudyError
 from cubeworld.human.exclusions import ExclusionRules
 from cubeworld.human.limits import OPTIONAL_ID_RE, is_id
 
@@ -88,7 +88,7 @@ class HumanStudyConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = CONFIG_FILE) -> "HumanStudyConfig":
+    def from_dict(cls, data: Any, where: str = CONFIG_FILE) -> HumanStudyConfig:
         if not isinstance(data, dict):
             raise HumanStudyError(f"{where}: expected a mapping of settings")
         names = {f.name: f for f in dataclasses.fields(cls)}
@@ -120,10 +120,7 @@ class HumanStudyConfig:
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise bad(f"items_per_participant must be a positive integer, got {k!r}")
             if not _is_number(self.block_timeout_minutes) or self.block_timeout_minutes <= 0:
-                raise bad(
-                    f"block_timeout_minutes must be a positive number, "
-                    f"got {self.block_timeout_minutes!r}"
-                )
+                raise bad(f"block_timeout_minutes must be a positive number, got {self.block_timeout_minutes!r}")
         elif self.items_per_participant is not None:
             raise bad("items_per_participant applies to the spread design only")
         if not _is_number(self.bonus_per_correct) or self.bonus_per_correct < 0:
@@ -135,10 +132,7 @@ class HumanStudyConfig:
             or isinstance(self.attention_check_every, bool)
             or self.attention_check_every < 1
         ):
-            raise bad(
-                f"attention_check_every must be a positive integer, "
-                f"got {self.attention_check_every!r}"
-            )
+            raise bad(f"attention_check_every must be a positive integer, got {self.attention_check_every!r}")
         if not isinstance(self.image_height_px, int) or not 64 <= self.image_height_px <= 2048:
             raise bad(f"image_height_px must be an integer from 64 to 2048, got {self.image_height_px!r}")
         if not _is_number(self.redirect_seconds) or self.redirect_seconds < 0:
@@ -150,8 +144,10 @@ class HumanStudyConfig:
             if not isinstance(value, str) or not value.strip():
                 raise bad(f"{name} must be a non-empty string")
         if not is_id(self.prolific_study_id, OPTIONAL_ID_RE):
-            raise bad(f"prolific_study_id must be Prolific's study ID (letters, digits, - or _), "
-                      f"got {self.prolific_study_id!r}")
+            raise bad(
+                f"prolific_study_id must be Prolific's study ID (letters, digits, - or _), "
+                f"got {self.prolific_study_id!r}"
+            )
         if len(self.admin_token) < 16:
             raise bad("admin_token must be at least 16 characters long")
         if not isinstance(self.exclusions, ExclusionRules):
@@ -166,9 +162,8 @@ def _is_number(v: Any) -> bool:
 def save_human_config(study_dir: str | Path, config: HumanStudyConfig) -> Path:
     config.validate()
     path = Path(study_dir) / CONFIG_FILE
-    text = (
-        "# cubeworld human study: edit settings before launching (see docs in cubeworld/human)\n"
-        + yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+    text = "# cubeworld human study: edit settings before launching (see docs in cubeworld/human)\n" + yaml.safe_dump(
+        config.to_dict(), sort_keys=False, allow_unicode=True, width=100
     )
     atomic_write_text(path, text)
     return path
@@ -180,8 +175,7 @@ def load_human_config(study_dir: str | Path) -> HumanStudyConfig:
         raise HumanStudyError(f"{study_dir}: no such study folder")
     if not path.is_file():
         raise HumanStudyError(
-            f"{study_dir}: not a study folder ({CONFIG_FILE} is missing; "
-            f"create one with `cubeworld human create`)"
+            f"{study_dir}: not a study folder ({CONFIG_FILE} is missing; create one with `cubeworld human create`)"
         )
     data = read_yaml(path, HumanStudyError)  # a syntax error: one line with file, line and column
     return HumanStudyConfig.from_dict(data, str(path))

@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cubeworld.human.errors import HumanStudyError
 
-RULES = ("attention_failed", "same_answer_run", "median_rt_below_ms", "median_rt_beyond_sd",
-         "duplicates")
+RULES = ("attention_failed", "same_answer_run", "median_rt_below_ms", "median_rt_beyond_sd", "duplicates")
 RT_RULES = ("median_rt_below_ms", "median_rt_beyond_sd")
 MIN_PARTICIPANTS_FOR_SD = 3
 
@@ -75,7 +75,7 @@ class ExclusionRules:
         return d
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> "ExclusionRules":
+    def from_dict(cls, data: Any, where: str) -> ExclusionRules:
         if data is None:
             return cls()
         if not isinstance(data, dict):
@@ -83,8 +83,7 @@ class ExclusionRules:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ExclusionError(f"{where}: unknown exclusion rule(s) {unknown}; "
-                                 f"known: {sorted(names)}")
+            raise ExclusionError(f"{where}: unknown exclusion rule(s) {unknown}; known: {sorted(names)}")
         data = dict(data)
         if isinstance(data.get("duplicates_of"), list):
             data["duplicates_of"] = tuple(data["duplicates_of"])
@@ -94,25 +93,24 @@ class ExclusionRules:
 
     def validate(self, where: str) -> None:
         def bad(key: str, want: str) -> ExclusionError:
-            return ExclusionError(f"{where}: exclusions.{key} must be {want} (or null for off), "
-                                  f"got {getattr(self, key)!r}")
+            return ExclusionError(
+                f"{where}: exclusions.{key} must be {want} (or null for off), got {getattr(self, key)!r}"
+            )
 
         for key in ("attention_failed", "same_answer_run"):
             v = getattr(self, key)
             if v is not None and (not _is_int(v) or v < (1 if key == "attention_failed" else 2)):
-                raise bad(key, "an integer >= 1" if key == "attention_failed"
-                          else "an integer >= 2")
+                raise bad(key, "an integer >= 1" if key == "attention_failed" else "an integer >= 2")
         for key in RT_RULES:
             v = getattr(self, key)
             if v is not None and (not _is_number(v) or v <= 0):
                 raise bad(key, "a positive number")
         if not isinstance(self.duplicates, bool):
-            raise ExclusionError(f"{where}: exclusions.duplicates must be true or false, "
-                                 f"got {self.duplicates!r}")
-        if not isinstance(self.duplicates_of, tuple) or not all(
-                isinstance(p, str) and p for p in self.duplicates_of):
-            raise ExclusionError(f"{where}: exclusions.duplicates_of must be a list of CSV file "
-                                 f"paths, got {self.duplicates_of!r}")
+            raise ExclusionError(f"{where}: exclusions.duplicates must be true or false, got {self.duplicates!r}")
+        if not isinstance(self.duplicates_of, tuple) or not all(isinstance(p, str) and p for p in self.duplicates_of):
+            raise ExclusionError(
+                f"{where}: exclusions.duplicates_of must be a list of CSV file paths, got {self.duplicates_of!r}"
+            )
 
     @property
     def active(self) -> tuple[str, ...]:
@@ -196,11 +194,13 @@ def read_previous_participants(paths: Iterable[str], base: Path) -> set[str]:
         try:
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise ExclusionError(f"exclusions.duplicates_of: {path}: not a readable CSV "
-                                 f"({str(e).splitlines()[0]})") from None
+            raise ExclusionError(
+                f"exclusions.duplicates_of: {path}: not a readable CSV ({str(e).splitlines()[0]})"
+            ) from None
         if "participant" not in df.columns:
-            raise ExclusionError(f"exclusions.duplicates_of: {path}: no 'participant' column "
-                                 f"(columns: {list(df.columns)})")
+            raise ExclusionError(
+                f"exclusions.duplicates_of: {path}: no 'participant' column (columns: {list(df.columns)})"
+            )
         seen.update(normalise_id(x) for x in df["participant"] if str(x).strip())
     return seen
 
@@ -237,12 +237,15 @@ def apply_exclusions(
     if rules.uses_rt and len(responses) and (rt is None or rt.isna().all()):
         asked = [r for r in RT_RULES if getattr(rules, r) is not None]
         lacks = "has no rt_ms column" if rt is None else "has no reaction time in rt_ms"
-        raise ExclusionError(f"{source}: the exclusion rule(s) {asked} need reaction times, "
-                             f"but the table {lacks}; turn them off (null) in study.yaml")
+        raise ExclusionError(
+            f"{source}: the exclusion rule(s) {asked} need reaction times, "
+            f"but the table {lacks}; turn them off (null) in study.yaml"
+        )
 
     if len(responses):
         ordered = responses.assign(_rt=rt if rt is not None else np.nan).sort_values(
-            ["participant", "trial_index"], kind="stable")
+            ["participant", "trial_index"], kind="stable"
+        )
         for p, g in ordered.groupby("participant", sort=False):
             s = stats.get(str(p))
             if s is None:
@@ -265,16 +268,20 @@ def apply_exclusions(
         answered = set(responses["participant"].astype(str))
         lacking = sum(1 for p in pids if p in answered and p not in medians)
         if lacking:
-            notes.append(f"{lacking} participant(s) answered without any reaction time; "
-                         "the reaction-time rules do not apply to them")
+            notes.append(
+                f"{lacking} participant(s) answered without any reaction time; "
+                "the reaction-time rules do not apply to them"
+            )
     if rules.median_rt_below_ms is not None:
         for p, m in medians.items():
             if m < rules.median_rt_below_ms:
                 flags[p].append("median_rt_below_ms")
     if rules.median_rt_beyond_sd is not None:
         if len(medians) < MIN_PARTICIPANTS_FOR_SD:
-            notes.append(f"median_rt_beyond_sd needs at least {MIN_PARTICIPANTS_FOR_SD} "
-                         f"participants with reaction times, got {len(medians)}: not applied")
+            notes.append(
+                f"median_rt_beyond_sd needs at least {MIN_PARTICIPANTS_FOR_SD} "
+                f"participants with reaction times, got {len(medians)}: not applied"
+            )
         else:
             values = np.array(list(medians.values()))
             mean, sd = float(values.mean()), float(values.std(ddof=1))
@@ -284,8 +291,11 @@ def apply_exclusions(
     if rules.duplicates or rules.duplicates_of:
         seen_ids: set[str] = set()
         seen_sessions: set[str] = set()
-        sessions = (participants["prolific_session_id"].fillna("").astype(str).tolist()
-                    if "prolific_session_id" in participants.columns else [""] * len(pids))
+        sessions = (
+            participants["prolific_session_id"].fillna("").astype(str).tolist()
+            if "prolific_session_id" in participants.columns
+            else [""] * len(pids)
+        )
         for p, sess in zip(pids, sessions):
             key = normalise_id(p)
             dup = False

@@ -38,7 +38,7 @@ from cubeworld.formats.answers import YES
 from cubeworld.formats.atomic import atomic_write_text
 from cubeworld.formats.responses import RESPONSE_COLUMNS, validate_responses
 from cubeworld.human.exclusions import ExclusionResult, apply_exclusions, read_previous_participants
-from cubeworld.human.limits import PROLIFIC_ID_RE, RT_MAX_MS, is_id, in_range
+from cubeworld.human.limits import PROLIFIC_ID_RE, RT_MAX_MS, in_range, is_id
 from cubeworld.human.store import Store, iso
 from cubeworld.human.study import HumanStudy, load_human_study
 
@@ -48,6 +48,7 @@ MAX_PROBLEMS_SHOWN = 20
 
 class ExportWarning(UserWarning):
     """A row or value the export had to leave out or empty, or a note on the exclusions."""
+
 
 EXPORT_COLUMNS = RESPONSE_COLUMNS + (
     "rt_ms",
@@ -69,10 +70,25 @@ EXPORT_COLUMNS = RESPONSE_COLUMNS + (
 # n_trials / n_answered / n_correct count image trials; attention_* count attention checks
 # (assigned, answered, answered right, answered wrong): never one mixed with the other.
 PARTICIPANT_COLUMNS = (
-    "participant", "status", "prolific_study_id", "prolific_session_id", "n_trials",
-    "n_answered", "n_correct", "attention_checks", "attention_answered", "attention_passed",
-    "attention_failed", "longest_same_answer_run", "median_rt_ms", "bonus", "excluded",
-    "exclusion_rules", "created_at", "consented_at", "completed_at",
+    "participant",
+    "status",
+    "prolific_study_id",
+    "prolific_session_id",
+    "n_trials",
+    "n_answered",
+    "n_correct",
+    "attention_checks",
+    "attention_answered",
+    "attention_passed",
+    "attention_failed",
+    "longest_same_answer_run",
+    "median_rt_ms",
+    "bonus",
+    "excluded",
+    "exclusion_rules",
+    "created_at",
+    "consented_at",
+    "completed_at",
 )
 
 
@@ -121,8 +137,7 @@ def build_tables(study: HumanStudy, store: Store, completed_only: bool = False) 
     for r in store.response_rows():
         pid = r["prolific_pid"]
         where = f"participant {pid!r}, trial {r['position']}"
-        p = per.setdefault(pid, {"n_answered": 0, "n_correct": 0, "attention_answered": 0,
-                                 "attention_passed": 0})
+        p = per.setdefault(pid, {"n_answered": 0, "n_correct": 0, "attention_answered": 0, "attention_passed": 0})
         correct = (r["response"] == 1) == (r["expected"] == YES)
         if r["kind"] == "attention":
             p["attention_answered"] += 1
@@ -130,44 +145,47 @@ def build_tables(study: HumanStudy, store: Store, completed_only: bool = False) 
             continue
         item = items.get(r["item_id"])
         if item is None:
-            problems.append(f"{where}: stimulus {r['item_id']!r} is not in items.jsonl; "
-                            "response left out")
+            problems.append(f"{where}: stimulus {r['item_id']!r} is not in items.jsonl; response left out")
             continue
         p["n_answered"] += 1
         p["n_correct"] += int(correct)
-        image_rows.append({
-            "stimulus_id": r["item_id"],
-            "participant": pid,
-            "response": r["response"],
-            "rt_ms": _rt(r["rt_ms"], where, problems),
-            "trial_index": r["position"],
-            "started_at": _time(r["shown_at"], "shown_at", where, problems),
-            "answered_at": _time(r["answered_at"], "answered_at", where, problems),
-            "answer": item.answer,
-            "correct": int(correct),
-            "n_blocks": item.n_blocks,
-            "domain": cfg.domain,
-            "set": cfg.set_name,
-            "study": cfg.name,
-            "prolific_study_id": r["study_id"],
-            "prolific_session_id": r["session_id"],
-            "participant_status": r["status"],
-        })
+        image_rows.append(
+            {
+                "stimulus_id": r["item_id"],
+                "participant": pid,
+                "response": r["response"],
+                "rt_ms": _rt(r["rt_ms"], where, problems),
+                "trial_index": r["position"],
+                "started_at": _time(r["shown_at"], "shown_at", where, problems),
+                "answered_at": _time(r["answered_at"], "answered_at", where, problems),
+                "answer": item.answer,
+                "correct": int(correct),
+                "n_blocks": item.n_blocks,
+                "domain": cfg.domain,
+                "set": cfg.set_name,
+                "study": cfg.name,
+                "prolific_study_id": r["study_id"],
+                "prolific_session_id": r["session_id"],
+                "participant_status": r["status"],
+            }
+        )
     people = store.participant_rows()
     empty = {"n_answered": 0, "n_correct": 0, "attention_answered": 0, "attention_passed": 0}
-    base = pd.DataFrame({
-        "participant": [p["prolific_pid"] for p in people],
-        "prolific_session_id": [p["session_id"] for p in people],
-        "attention_failed": [per.get(p["prolific_pid"], empty)["attention_answered"]
-                             - per.get(p["prolific_pid"], empty)["attention_passed"]
-                             for p in people],
-    })
+    base = pd.DataFrame(
+        {
+            "participant": [p["prolific_pid"] for p in people],
+            "prolific_session_id": [p["session_id"] for p in people],
+            "attention_failed": [
+                per.get(p["prolific_pid"], empty)["attention_answered"]
+                - per.get(p["prolific_pid"], empty)["attention_passed"]
+                for p in people
+            ],
+        }
+    )
     rules = cfg.exclusions
-    previous = (read_previous_participants(rules.duplicates_of, study.root)
-                if rules.duplicates_of else None)
+    previous = read_previous_participants(rules.duplicates_of, study.root) if rules.duplicates_of else None
     all_responses = pd.DataFrame(image_rows, columns=list(EXPORT_COLUMNS[:-2]))
-    exclusions = apply_exclusions(rules, base, all_responses, previous=previous,
-                                  source=f"{study.db_path} (responses)")
+    exclusions = apply_exclusions(rules, base, all_responses, previous=previous, source=f"{study.db_path} (responses)")
 
     rate = Decimal(str(cfg.bonus_per_correct))
     participants = []
@@ -181,31 +199,33 @@ def build_tables(study: HumanStudy, store: Store, completed_only: bool = False) 
             if is_id(pid, PROLIFIC_ID_RE):
                 bonus.append((pid, f"{amount:.2f}"))
             else:
-                problems.append(f"participant {pid!r}: not a valid Prolific ID; left out of "
-                                "bonus.csv (pay by hand if the person is real)")
-        participants.append({
-            "participant": pid,
-            "status": p["status"],
-            "prolific_study_id": p["study_id"],
-            "prolific_session_id": p["session_id"],
-            "n_trials": p["n_trials"],
-            "n_answered": stats["n_answered"],
-            "n_correct": stats["n_correct"],
-            "attention_checks": p["n_attention"],
-            "attention_answered": stats["attention_answered"],
-            "attention_passed": stats["attention_passed"],
-            "attention_failed": st.attention_failed,
-            "longest_same_answer_run": st.longest_same_answer_run,
-            "median_rt_ms": None if math.isnan(st.median_rt_ms) else st.median_rt_ms,
-            "bonus": f"{amount:.2f}" if p["status"] == "completed" else "0.00",
-            "excluded": int(bool(exclusions.flags[pid])),
-            "exclusion_rules": exclusions.label(pid),
-            "created_at": _time(p["created_at"], "created_at", f"participant {pid!r}", problems),
-            "consented_at": _time(p["consented_at"], "consented_at", f"participant {pid!r}",
-                                  problems),
-            "completed_at": _time(p["completed_at"], "completed_at", f"participant {pid!r}",
-                                  problems),
-        })
+                problems.append(
+                    f"participant {pid!r}: not a valid Prolific ID; left out of "
+                    "bonus.csv (pay by hand if the person is real)"
+                )
+        participants.append(
+            {
+                "participant": pid,
+                "status": p["status"],
+                "prolific_study_id": p["study_id"],
+                "prolific_session_id": p["session_id"],
+                "n_trials": p["n_trials"],
+                "n_answered": stats["n_answered"],
+                "n_correct": stats["n_correct"],
+                "attention_checks": p["n_attention"],
+                "attention_answered": stats["attention_answered"],
+                "attention_passed": stats["attention_passed"],
+                "attention_failed": st.attention_failed,
+                "longest_same_answer_run": st.longest_same_answer_run,
+                "median_rt_ms": None if math.isnan(st.median_rt_ms) else st.median_rt_ms,
+                "bonus": f"{amount:.2f}" if p["status"] == "completed" else "0.00",
+                "excluded": int(bool(exclusions.flags[pid])),
+                "exclusion_rules": exclusions.label(pid),
+                "created_at": _time(p["created_at"], "created_at", f"participant {pid!r}", problems),
+                "consented_at": _time(p["consented_at"], "consented_at", f"participant {pid!r}", problems),
+                "completed_at": _time(p["completed_at"], "completed_at", f"participant {pid!r}", problems),
+            }
+        )
     responses = all_responses
     if completed_only:
         responses = responses[responses["participant_status"] == "completed"]

@@ -14,9 +14,9 @@ observers on the same items (seeds x items). Two sources:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ import pandas as pd
 from cubeworld.formats.answers import YES
 from cubeworld.formats.responses import drop_excluded, validate_responses
 from cubeworld.human.errors import HumanStudyError
+
 
 class PlanError(HumanStudyError):
     """The planner cannot run on this input; the message names the file or option."""
@@ -54,13 +55,12 @@ class Pilot:
         """Share of (item, participant) cells answered: 1 for a same-design pilot."""
         return float(np.isfinite(self.correct).mean())
 
-    def select_observers(self, names: Sequence[str]) -> "Pilot":
+    def select_observers(self, names: Sequence[str]) -> Pilot:
         if not names:
             return self
         unknown = [n for n in names if n not in self.observers]
         if unknown:
-            raise PlanError(f"--model {unknown[0]!r} is not in the pilot's models "
-                            f"{sorted(self.observers) or '(none)'}")
+            raise PlanError(f"--model {unknown[0]!r} is not in the pilot's models {sorted(self.observers) or '(none)'}")
         self.observers = {n: self.observers[n] for n in names}
         return self
 
@@ -75,8 +75,7 @@ def default_pilot_source() -> Path:
 
 def _matrix(long: pd.DataFrame, items: list[str]) -> tuple[np.ndarray, list[str]]:
     """(items x participants) correctness from long rows (stimulus_id, participant, correct)."""
-    wide = long.pivot_table(index="stimulus_id", columns="participant", values="correct",
-                            aggfunc="first")
+    wide = long.pivot_table(index="stimulus_id", columns="participant", values="correct", aggfunc="first")
     wide = wide.reindex(index=items)
     return wide.to_numpy(dtype=float), [str(c) for c in wide.columns]
 
@@ -90,21 +89,28 @@ def lerer100_pilot(root: str | Path | None = None) -> Pilot:
     items = [stimulus_id(i) for i in stim["image_id"]]
     falls = dict(zip(items, stim["falls"].astype(int)))
     h = data.humans.dropna(subset=["response_falls"])
-    long = pd.DataFrame({"stimulus_id": h["image_id"].map(stimulus_id),
-                         "participant": h["participant"].astype(str)})
-    long["correct"] = (h["response_falls"].astype(int).to_numpy()
-                       == long["stimulus_id"].map(falls).to_numpy()).astype(float)
+    long = pd.DataFrame({"stimulus_id": h["image_id"].map(stimulus_id), "participant": h["participant"].astype(str)})
+    long["correct"] = (h["response_falls"].astype(int).to_numpy() == long["stimulus_id"].map(falls).to_numpy()).astype(
+        float
+    )
     correct, participants = _matrix(long, items)
     observers = {}
     if data.models is not None:
         m = data.models
         for name, g in m.groupby("model", sort=False):
             answers = dict(zip(g["image_id"].map(stimulus_id), g["response_falls"]))
-            row = np.array([np.nan if pd.isna(answers.get(s, np.nan))
-                            else float(int(answers[s]) == falls[s]) for s in items])
+            row = np.array(
+                [np.nan if pd.isna(answers.get(s, np.nan)) else float(int(answers[s]) == falls[s]) for s in items]
+            )
             observers[str(name)] = row[None, :]
-    return Pilot(name="lerer100", item_ids=items, sizes=stim["n_blocks"].to_numpy(dtype=int),
-                 correct=correct, participants=participants, observers=observers)
+    return Pilot(
+        name="lerer100",
+        item_ids=items,
+        sizes=stim["n_blocks"].to_numpy(dtype=int),
+        correct=correct,
+        participants=participants,
+        observers=observers,
+    )
 
 
 def responses_pilot(
@@ -121,37 +127,44 @@ def responses_pilot(
     try:
         df = pd.read_csv(path, dtype={"stimulus_id": str, "participant": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise PlanError(f"--pilot {path}: not a readable CSV table "
-                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise PlanError(
+            f"--pilot {path}: not a readable CSV table ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     notes = []
     df = validate_responses(df, str(path))
     df, left_out = drop_excluded(df, include=include_excluded, source=str(path))
     if left_out["participants"] and not include_excluded:
         rules = ", ".join(f"{r} {n}" for r, n in left_out["by_rule"].items())
-        notes.append(f"{left_out['participants']} participant(s) flagged excluded in the pilot "
-                     f"are left out ({rules}; --include-excluded keeps them)")
+        notes.append(
+            f"{left_out['participants']} participant(s) flagged excluded in the pilot "
+            f"are left out ({rules}; --include-excluded keeps them)"
+        )
     if df.empty:
         raise PlanError(f"--pilot {path}: every participant is flagged excluded")
     if set_dir is not None:
         from cubeworld.formats.sets import load_set
 
         s = load_set(set_dir, check_images=False)
-        truth = pd.DataFrame({"stimulus_id": [r.stimulus_id for r in s.rows],
-                              "n_blocks": [int(r.n_blocks) for r in s.rows],
-                              "falls": [int(bool(r.falls)) for r in s.rows]})
+        truth = pd.DataFrame(
+            {
+                "stimulus_id": [r.stimulus_id for r in s.rows],
+                "n_blocks": [int(r.n_blocks) for r in s.rows],
+                "falls": [int(bool(r.falls)) for r in s.rows],
+            }
+        )
     elif {"answer", "n_blocks"} <= set(df.columns):
-        truth = (df.groupby("stimulus_id", sort=False)[["answer", "n_blocks"]].first()
-                 .reset_index())
+        truth = df.groupby("stimulus_id", sort=False)[["answer", "n_blocks"]].first().reset_index()
         truth["falls"] = (truth["answer"].astype(str) == YES).astype(int)
     else:
-        raise PlanError(f"--pilot {path}: the table has no 'answer' and 'n_blocks' columns "
-                        "(a `cubeworld human export` has them); pass --set with the stimulus "
-                        "set for the truth and sizes")
+        raise PlanError(
+            f"--pilot {path}: the table has no 'answer' and 'n_blocks' columns "
+            "(a `cubeworld human export` has them); pass --set with the stimulus "
+            "set for the truth and sizes"
+        )
     truth = truth.drop_duplicates("stimulus_id")
     unknown = ~df["stimulus_id"].isin(truth["stimulus_id"])
     if unknown.all():
-        raise PlanError(f"--pilot {path}: none of its stimulus ids is in --set "
-                        f"(e.g. {df['stimulus_id'].iloc[0]!r})")
+        raise PlanError(f"--pilot {path}: none of its stimulus ids is in --set (e.g. {df['stimulus_id'].iloc[0]!r})")
     if unknown.any():
         notes.append(f"{int(unknown.sum())} response(s) to items outside --set are ignored")
         df = df[~unknown]
@@ -159,11 +172,17 @@ def responses_pilot(
     items = truth["stimulus_id"].tolist()
     falls = dict(zip(items, truth["falls"]))
     long = df[["stimulus_id", "participant"]].copy()
-    long["correct"] = (df["response"].to_numpy() == df["stimulus_id"].map(falls).to_numpy())
+    long["correct"] = df["response"].to_numpy() == df["stimulus_id"].map(falls).to_numpy()
     long["correct"] = long["correct"].astype(float)
     correct, participants = _matrix(long, items)
-    pilot = Pilot(name=str(path), item_ids=items, sizes=truth["n_blocks"].to_numpy(dtype=int),
-                  correct=correct, participants=participants, notes=notes)
+    pilot = Pilot(
+        name=str(path),
+        item_ids=items,
+        sizes=truth["n_blocks"].to_numpy(dtype=int),
+        correct=correct,
+        participants=participants,
+        notes=notes,
+    )
     if predictions:
         pilot.observers = _observers(predictions, items)
     return pilot
@@ -177,12 +196,12 @@ def _observers(paths: Sequence[str | Path], items: list[str]) -> dict[str, np.nd
     pred = select_epoch(load_predictions([Path(p) for p in paths]))
     pred = pred[pred["stimulus_id"].isin(items)]
     if pred.empty:
-        raise PlanError(f"--predictions {', '.join(map(str, paths))}: no prediction for any "
-                        "item of the pilot")
+        raise PlanError(f"--predictions {', '.join(map(str, paths))}: no prediction for any item of the pilot")
     out = {}
     for name, g in pred.groupby("observer", sort=False):
         wide = g.assign(correct=g["correct"].astype(float)).pivot_table(
-            index="seed", columns="stimulus_id", values="correct", aggfunc="first")
+            index="seed", columns="stimulus_id", values="correct", aggfunc="first"
+        )
         wide = wide.reindex(columns=items)
         out[str(name)] = wide.to_numpy(dtype=float)
     return out

@@ -68,12 +68,12 @@ class PlanSettings:
     def validate(self) -> None:
         if self.design not in DESIGNS:
             raise PlanError(f"--design must be one of {list(DESIGNS)}, got {self.design!r}")
-        if not (isinstance(self.target, (int, float)) and math.isfinite(self.target)
-                and self.target > 0):
+        if not (isinstance(self.target, (int, float)) and math.isfinite(self.target) and self.target > 0):
             raise PlanError(f"--target must be a half-width > 0, got {self.target!r}")
         if self.target >= 1:
-            raise PlanError(f"--target is a 95% interval half-width (e.g. 0.05), got "
-                            f"{self.target!r}; it must be below 1")
+            raise PlanError(
+                f"--target is a 95% interval half-width (e.g. 0.05), got {self.target!r}; it must be below 1"
+            )
         if any((not isinstance(n, int)) or n < 1 for n in self.grid):
             raise PlanError(f"--sizes must be positive integers, got {list(self.grid)}")
         if self.design == "same" and any(n < 2 for n in self.grid):
@@ -82,8 +82,7 @@ class PlanSettings:
             if self.design != "spread":
                 raise PlanError("--items-per-participant applies to the spread design only")
             if self.items_per_participant < 1:
-                raise PlanError(f"--items-per-participant must be >= 1, got "
-                                f"{self.items_per_participant}")
+                raise PlanError(f"--items-per-participant must be >= 1, got {self.items_per_participant}")
         if self.resamples < 10:
             raise PlanError(f"--resamples must be at least 10, got {self.resamples}")
         if self.n_boot < 100:
@@ -149,8 +148,9 @@ class PlanResult:
 
 
 # -- per-participant values ---------------------------------------------------------------
-def participant_values(correct: np.ndarray, sizes: np.ndarray,
-                       observers: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+def participant_values(
+    correct: np.ndarray, sizes: np.ndarray, observers: dict[str, np.ndarray]
+) -> tuple[np.ndarray, int]:
     """(participants x quantities) values: accuracy at each size, then kappa to each model.
 
     A participant who saw no item of a size has NaN there; so has a 0/0 kappa (counted).
@@ -167,8 +167,7 @@ def participant_values(correct: np.ndarray, sizes: np.ndarray,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DegenerateKappaWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            est = kappa_to_humans(A[:, keep], correct[keep], n_boot=1,
-                                  resample="participants")
+            est = kappa_to_humans(A[:, keep], correct[keep], n_boot=1, resample="participants")
         values = np.asarray(est.per_observer, dtype=float)
         n_degenerate += int(np.isnan(values).sum())
         cols.append(values)
@@ -253,8 +252,9 @@ def plan(pilot: Pilot, settings: PlanSettings) -> PlanResult:
     """Simulate studies of every grid size from the pilot; see the module docstring."""
     settings.validate()
     if pilot.n_participants < 2:
-        raise PlanError(f"{pilot.name}: the pilot has {pilot.n_participants} participant(s); "
-                        "resampling needs at least 2")
+        raise PlanError(
+            f"{pilot.name}: the pilot has {pilot.n_participants} participant(s); resampling needs at least 2"
+        )
     rng = np.random.default_rng(settings.seed)
     values, n_degenerate = participant_values(pilot.correct, pilot.sizes, pilot.observers)
     quantities = quantities_of(pilot, values)
@@ -273,26 +273,37 @@ def plan(pilot: Pilot, settings: PlanSettings) -> PlanResult:
             hw[rep] = half_widths(sample, settings.n_boot, rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            crit[i] = (np.nanmean(hw, 0) if settings.assurance is None
-                       else np.nanquantile(hw, settings.assurance, axis=0))
+            crit[i] = (
+                np.nanmean(hw, 0) if settings.assurance is None else np.nanquantile(hw, settings.assurance, axis=0)
+            )
             sd[i] = np.nanstd(hw, 0)
     notes = list(pilot.notes)
     if pilot.coverage < 0.999 and settings.design == "same":
-        notes.append(f"the pilot's participants answered {100 * pilot.coverage:.0f}% of its "
-                     "items; the same-design plan treats each as if they had answered all")
+        notes.append(
+            f"the pilot's participants answered {100 * pilot.coverage:.0f}% of its "
+            "items; the same-design plan treats each as if they had answered all"
+        )
     if settings.design == "spread" and settings.k >= pilot.n_items:
-        notes.append(f"K = {settings.k} covers all {pilot.n_items} pilot items: the spread "
-                     "design is then the same design")
+        notes.append(
+            f"K = {settings.k} covers all {pilot.n_items} pilot items: the spread design is then the same design"
+        )
     if not pilot.observers:
         notes.append("no models: only accuracy is planned (pass --predictions for kappa)")
     result = PlanResult(
-        settings=settings, pilot_name=pilot.name, n_items=pilot.n_items,
-        n_pilot_participants=pilot.n_participants, quantities=quantities, sizes=sizes,
-        participants=[], half_widths=crit, spread_sd=sd, needed={},
-        mean_accuracy=float(np.nanmean(pilot.correct)), n_degenerate=n_degenerate,
+        settings=settings,
+        pilot_name=pilot.name,
+        n_items=pilot.n_items,
+        n_pilot_participants=pilot.n_participants,
+        quantities=quantities,
+        sizes=sizes,
+        participants=[],
+        half_widths=crit,
+        spread_sd=sd,
+        needed={},
+        mean_accuracy=float(np.nanmean(pilot.correct)),
+        n_degenerate=n_degenerate,
         notes=notes,
     )
     result.participants = [result.participants_for(s) for s in sizes]
-    result.needed = {q.key: _needed(sizes, crit[:, j], settings.target)
-                     for j, q in enumerate(quantities)}
+    result.needed = {q.key: _needed(sizes, crit[:, j], settings.target) for j, q in enumerate(quantities)}
     return result

@@ -36,16 +36,19 @@ class Pay:
         for name in ("base", "bonus_per_correct", "fee_percent"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
-                opt = {"base": "--base", "bonus_per_correct": "--bonus-per-correct",
-                       "fee_percent": "--fee-percent"}[name]
+                opt = {"base": "--base", "bonus_per_correct": "--bonus-per-correct", "fee_percent": "--fee-percent"}[
+                    name
+                ]
                 raise PlanError(f"{opt} must be a number >= 0, got {v!r}")
 
     def fee_note(self) -> str:
         if self.fee_percent == 0:
             return "no service fee included (--fee-percent 0)"
-        return (f"incl. an assumed Prolific service fee of {self.fee_percent:g}% on rewards and "
-                "bonuses (check prolific.com/pricing; VAT not included; --fee-percent 0 leaves "
-                "it out)")
+        return (
+            f"incl. an assumed Prolific service fee of {self.fee_percent:g}% on rewards and "
+            "bonuses (check prolific.com/pricing; VAT not included; --fee-percent 0 leaves "
+            "it out)"
+        )
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,21 @@ def long_table(result: PlanResult, pay: Pay) -> pd.DataFrame:
     for i, size in enumerate(result.sizes):
         c = cost(result, size, pay)
         for j, q in enumerate(result.quantities):
-            rows.append({
-                "design": result.settings.design, "size": size,
-                "participants": result.participants[i], "quantity": q.key, "kind": q.kind,
-                "pilot_value": q.pilot_value, "half_width": result.half_widths[i, j],
-                "half_width_sd": result.spread_sd[i, j], "meets_target":
-                    bool(result.half_widths[i, j] <= result.settings.target),
-                "cost": round(c.total, 2), "currency": pay.currency,
-            })
+            rows.append(
+                {
+                    "design": result.settings.design,
+                    "size": size,
+                    "participants": result.participants[i],
+                    "quantity": q.key,
+                    "kind": q.kind,
+                    "pilot_value": q.pilot_value,
+                    "half_width": result.half_widths[i, j],
+                    "half_width_sd": result.spread_sd[i, j],
+                    "meets_target": bool(result.half_widths[i, j] <= result.settings.target),
+                    "cost": round(c.total, 2),
+                    "currency": pay.currency,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -91,7 +101,7 @@ def _short(label: str, width: int = 14) -> str:
 
 def format_report(result: PlanResult, pay: Pay) -> str:
     s = result.settings
-    crit = ("mean" if s.assurance is None else f"{100 * s.assurance:g}% quantile")
+    crit = "mean" if s.assurance is None else f"{100 * s.assurance:g}% quantile"
     lines = [
         f"human-study plan: {s.design} design, pilot {result.pilot_name} ({result.n_items} "
         f"items, {result.n_pilot_participants} participants, "
@@ -115,8 +125,7 @@ def format_report(result: PlanResult, pay: Pay) -> str:
             row += f"  {h:>{w}.3f}" + ("*" if h <= s.target else " ")
         row += f"  {cost(result, size, pay).total:>12.2f}"
         lines.append(row)
-    lines += ["(* meets the target)", "", "pilot estimate and the size needed for "
-              f"±{s.target:g}:"]
+    lines += ["(* meets the target)", "", f"pilot estimate and the size needed for ±{s.target:g}:"]
     label_w = max(len(q.key) for q in result.quantities)
     for q in result.quantities:
         need = result.needed[q.key]
@@ -137,8 +146,10 @@ def format_report(result: PlanResult, pay: Pay) -> str:
     for note in result.notes:
         lines.append(f"note: {note}")
     if result.n_degenerate:
-        lines.append(f"note: {result.n_degenerate} pilot participant-model kappa(s) were 0/0 "
-                     "and are left out, as the analysis leaves them out")
+        lines.append(
+            f"note: {result.n_degenerate} pilot participant-model kappa(s) were 0/0 "
+            "and are left out, as the analysis leaves them out"
+        )
     return "\n".join(lines)
 
 
@@ -174,17 +185,25 @@ def write_outputs(result: PlanResult, pay: Pay, out: Path) -> dict[str, Path]:
     overall = overall_needed(result)
     doc = {
         "settings": {**asdict(result.settings), "grid": result.sizes},
-        "pilot": {"name": result.pilot_name, "items": result.n_items,
-                  "participants": result.n_pilot_participants,
-                  "mean_accuracy": result.mean_accuracy},
+        "pilot": {
+            "name": result.pilot_name,
+            "items": result.n_items,
+            "participants": result.n_pilot_participants,
+            "mean_accuracy": result.mean_accuracy,
+        },
         "pay": {**asdict(pay), "note": pay.fee_note()},
         "unit": result.unit,
-        "needed": {k: {"n": v.n, "how": v.how,
-                       "participants": None if v.n is None else result.participants_for(v.n)}
-                   for k, v in result.needed.items()},
-        "all_targets": None if overall is None else {
-            "n": overall.n, **asdict(cost_for_needed(result, overall, pay)),
-            "total": round(cost_for_needed(result, overall, pay).total, 2)},
+        "needed": {
+            k: {"n": v.n, "how": v.how, "participants": None if v.n is None else result.participants_for(v.n)}
+            for k, v in result.needed.items()
+        },
+        "all_targets": None
+        if overall is None
+        else {
+            "n": overall.n,
+            **asdict(cost_for_needed(result, overall, pay)),
+            "total": round(cost_for_needed(result, overall, pay).total, 2),
+        },
         "notes": result.notes,
     }
     atomic_write_text(paths["summary"], json.dumps(doc, indent=2) + "\n")
@@ -206,8 +225,7 @@ def plot_png(result: PlanResult) -> bytes:
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     for j, q in enumerate(result.quantities):
         style = "-" if q.kind == "accuracy" else "--"
-        line, = ax.plot(result.sizes, result.half_widths[:, j], style, marker="o", ms=3,
-                        label=q.label)
+        (line,) = ax.plot(result.sizes, result.half_widths[:, j], style, marker="o", ms=3, label=q.label)
         need = result.needed[q.key]
         if need.n is not None and need.how in ("grid", "interpolated"):
             ax.plot([need.n], [s.target], marker="v", color=line.get_color(), ms=7)
@@ -217,8 +235,7 @@ def plot_png(result: PlanResult) -> bytes:
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_xlabel("participants" if s.design == "same" else
-                  f"responses per item (K = {s.k} items per participant)")
+    ax.set_xlabel("participants" if s.design == "same" else f"responses per item (K = {s.k} items per participant)")
     ax.set_ylabel("95% interval half-width")
     ax.set_title(f"Human-study plan ({s.design} design, pilot {Path(result.pilot_name).name})")
     ax.grid(True, which="both", alpha=0.3)

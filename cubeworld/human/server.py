@@ -136,8 +136,7 @@ class ResponseIn(_Body):
     response: Literal["Yes", "No"]
     rt_ms: float | None = Field(default=None, ge=0, le=RT_MAX_MS, allow_inf_nan=False)
     # The participant's clock, ms since 1970: between the years 2000 and 2100.
-    shown_at: float | None = Field(default=None, ge=SHOWN_AT_MIN_MS, le=SHOWN_AT_MAX_MS,
-                                   allow_inf_nan=False)
+    shown_at: float | None = Field(default=None, ge=SHOWN_AT_MIN_MS, le=SHOWN_AT_MAX_MS, allow_inf_nan=False)
 
 
 # -- middleware (plain ASGI, so they also cover errors and static files) ------------------
@@ -165,10 +164,17 @@ class BodyLimit:
             if declared < 0 or declared > self.max_bytes:
                 status, code = (413, "body_too_large") if declared > 0 else (400, "bad_request")
                 body = json.dumps({"error": self._message(declared), "code": code}).encode()
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode()),
-                                        (b"connection", b"close")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         received = 0
@@ -212,8 +218,9 @@ class SecurityHeaders:
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() not in {name for name, _ in extra}]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in {name for name, _ in extra}
+                ]
                 message = dict(message)
                 message["headers"] = headers + extra
             await send(message)
@@ -307,15 +314,13 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
     store.check_integrity()
     items = study.by_id()
     cfg = study.config
-    app = FastAPI(title=f"cubeworld study {cfg.name}", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title=f"cubeworld study {cfg.name}", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.study = study
     app.state.store = store
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse(exc.body(), status_code=exc.status,
-                            headers={"Cache-Control": "no-store"})
+        return JSONResponse(exc.body(), status_code=exc.status, headers={"Cache-Control": "no-store"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -325,17 +330,24 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-        return JSONResponse({"error": str(exc.detail), "code": codes.get(exc.status_code,
-                                                                          f"http_{exc.status_code}")},
-                            status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"error": str(exc.detail), "code": codes.get(exc.status_code, f"http_{exc.status_code}")},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(HumanStudyError)
     async def _study_broken(request: Request, exc: HumanStudyError):
         # E.g. a damaged database: the researcher reads the log, the participant a sentence.
         log.error("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"error": "The study is not available right now (a problem on the "
-                                      "server). Please try again in a few minutes.",
-                             "code": "server_problem"}, status_code=503)
+        return JSONResponse(
+            {
+                "error": "The study is not available right now (a problem on the "
+                "server). Please try again in a few minutes.",
+                "code": "server_problem",
+            },
+            status_code=503,
+        )
 
     # -- participant pages and API ----------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -344,26 +356,29 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
-        return Response(favicon_ico(), media_type="image/x-icon",
-                        headers={"Cache-Control": "public, max-age=86400"})
+        return Response(favicon_ico(), media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
     @app.post("/api/session")
     def session(body: SessionIn, user_agent: str = Header(default="")) -> dict:
-        s = store.start_session(body.prolific_pid, body.study_id, body.session_id, body.token,
-                                user_agent)
+        s = store.start_session(body.prolific_pid, body.study_id, body.session_id, body.token, user_agent)
         return _session_view(study, s)
 
     @app.post("/api/consent")
-    def consent(body: ConsentIn,
-                x_participant_token: str | None = Header(default=None)) -> dict:
+    def consent(body: ConsentIn, x_participant_token: str | None = Header(default=None)) -> dict:
         store.consent(x_participant_token, body.agree)
         return {"ok": True}
 
     @app.post("/api/responses")
-    def responses(body: ResponseIn,
-                  x_participant_token: str | None = Header(default=None)) -> dict:
-        return store.record(x_participant_token, body.request_id, body.stimulus_id,
-                            body.trial_index, body.response, body.rt_ms, body.shown_at)
+    def responses(body: ResponseIn, x_participant_token: str | None = Header(default=None)) -> dict:
+        return store.record(
+            x_participant_token,
+            body.request_id,
+            body.stimulus_id,
+            body.trial_index,
+            body.response,
+            body.rt_ms,
+            body.shown_at,
+        )
 
     @app.post("/api/complete")
     def complete(x_participant_token: str | None = Header(default=None)) -> dict:
@@ -375,8 +390,9 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
         item = items.get(stimulus_id)
         if item is None:
             raise ApiError(404, "unknown_image", f"no image {stimulus_id!r} in this study")
-        return FileResponse(study.image_path(item), media_type="image/png",
-                            headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(
+            study.image_path(item), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+        )
 
     # -- admin API --------------------------------------------------------------------
     def _admin(authorization: str | None) -> None:
@@ -384,11 +400,12 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
         if authorization and authorization.lower().startswith("bearer "):
             given = authorization[7:].strip()
         if not given:
-            raise ApiError(401, "admin_token_required",
-                           "admin token required (header Authorization: Bearer <admin_token>; "
-                           "never put it in the URL)")
-        if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"),
-                                      cfg.admin_token.encode()):
+            raise ApiError(
+                401,
+                "admin_token_required",
+                "admin token required (header Authorization: Bearer <admin_token>; never put it in the URL)",
+            )
+        if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), cfg.admin_token.encode()):
             raise ApiError(403, "bad_admin_token", "wrong admin token")
 
     @app.get("/admin/progress")
@@ -397,13 +414,16 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
         return store.progress()
 
     @app.get("/admin/export/{table}")
-    def export(table: str, authorization: str | None = Header(default=None),
-               completed_only: bool = Query(default=False)) -> Response:
+    def export(
+        table: str, authorization: str | None = Header(default=None), completed_only: bool = Query(default=False)
+    ) -> Response:
         _admin(authorization)
-        writers = {"responses.csv": (responses_csv, "text/csv"),
-                   "bonus.csv": (bonus_csv, "text/csv"),
-                   "participants.csv": (participants_csv, "text/csv"),
-                   "exclusions.json": (exclusions_json, "application/json")}
+        writers = {
+            "responses.csv": (responses_csv, "text/csv"),
+            "bonus.csv": (bonus_csv, "text/csv"),
+            "participants.csv": (participants_csv, "text/csv"),
+            "exclusions.json": (exclusions_json, "application/json"),
+        }
         if table not in writers:
             raise ApiError(404, "unknown_table", f"no table {table!r}; one of {sorted(writers)}")
         try:
@@ -413,8 +433,9 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
         for line in problem_lines(tables):
             log.warning("export: %s", line)
         writer, media_type = writers[table]
-        return PlainTextResponse(writer(tables), media_type=media_type,
-                                 headers={"X-Export-Problems": str(len(tables.problems))})
+        return PlainTextResponse(
+            writer(tables), media_type=media_type, headers={"X-Export-Problems": str(len(tables.problems))}
+        )
 
     if VENDOR_DIR.is_dir():
         app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
@@ -431,8 +452,7 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(self.PATTERN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(self.PATTERN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
             record.msg = self.PATTERN.sub(r"\1[redacted]", record.msg)
         return True
@@ -440,22 +460,27 @@ class RedactTokens(logging.Filter):
 
 def participant_url(host: str, port: int) -> str:
     """The study URL to paste into Prolific (Prolific fills in the {{%...%}} fields)."""
-    return (f"http://{host}:{port}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
-            f"&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}")
+    return (
+        f"http://{host}:{port}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
+        f"&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}"
+    )
 
 
-def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          access_log: bool = True) -> None:
+def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True) -> None:
     """Run the study's server in this process until interrupted."""
     import uvicorn
 
     app = create_app(study_dir)
     study: HumanStudy = app.state.study
-    print(f"[cubeworld] study {study.config.name!r} ({study.config.design} design, "
-          f"{len(study.items)} items)", flush=True)
+    print(
+        f"[cubeworld] study {study.config.name!r} ({study.config.design} design, {len(study.items)} items)", flush=True
+    )
     print(f"[cubeworld] participant URL for Prolific: {participant_url(host, port)}", flush=True)
-    print(f"[cubeworld] progress: curl -H 'Authorization: Bearer <admin_token from study.yaml>' "
-          f"http://{host}:{port}/admin/progress", flush=True)
+    print(
+        f"[cubeworld] progress: curl -H 'Authorization: Bearer <admin_token from study.yaml>' "
+        f"http://{host}:{port}/admin/progress",
+        flush=True,
+    )
     config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level="info")
     # After uvicorn configured logging (Config does), so that nothing replaces the filter.
     for name in ("uvicorn.access", "uvicorn.error"):

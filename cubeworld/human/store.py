@@ -17,12 +17,13 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
+from cubeworld.formats.answers import NO, YES
 from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
 from cubeworld.human.errors import ApiError, HumanStudyError
 from cubeworld.human.limits import (
@@ -37,7 +38,6 @@ from cubeworld.human.limits import (
     is_id,
 )
 from cubeworld.human.study import HumanStudy
-from cubeworld.formats.answers import NO, YES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS participants (
@@ -81,10 +81,7 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Spread design: an item is answered by exactly one participant, enforced by the database.
-SPREAD_INDEX = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS responses_one_per_item "
-    "ON responses(item_id) WHERE kind = 'stimulus'"
-)
+SPREAD_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS responses_one_per_item ON responses(item_id) WHERE kind = 'stimulus'"
 
 # SQLite's primary result codes for a file that is not (or no longer) a database.
 _SQLITE_CORRUPT = 11
@@ -96,7 +93,7 @@ def iso(t: float | None) -> str:
     """UTC ISO 8601 of a Unix time; ValueError/OverflowError/OSError for an impossible one."""
     if t is None:
         return ""
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds")
 
 
 def is_damaged(e: sqlite3.Error) -> bool:
@@ -157,8 +154,10 @@ class Store:
             )
             (design,) = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
         if design != self.config.design:
-            raise HumanStudyError(f"{self.path}: data were collected with design {design!r}, but "
-                             f"study.yaml now says {self.config.design!r}")
+            raise HumanStudyError(
+                f"{self.path}: data were collected with design {design!r}, but "
+                f"study.yaml now says {self.config.design!r}"
+            )
 
     # -- connections -------------------------------------------------------------------
     @contextmanager
@@ -173,8 +172,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                  check_same_thread=False)
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             con.row_factory = sqlite3.Row
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
@@ -219,9 +217,12 @@ class Store:
         with self._damage_check():
             rows = [r[0] for r in self._connect().execute("PRAGMA quick_check")]
         if rows != ["ok"]:
-            raise database_damaged(self.path, sqlite3.DatabaseError(
-                f"integrity check: {rows[0]}" + (f" (+{len(rows) - 1} more)" if len(rows) > 1
-                                                  else "")))
+            raise database_damaged(
+                self.path,
+                sqlite3.DatabaseError(
+                    f"integrity check: {rows[0]}" + (f" (+{len(rows) - 1} more)" if len(rows) > 1 else "")
+                ),
+            )
 
     def backup(self, dest: str | Path) -> Path:
         """A consistent copy of the database at `dest`, safe while the server writes.
@@ -264,43 +265,50 @@ class Store:
         same browser (token); after completion it is refused, so nobody takes part twice.
         """
         if not is_id(prolific_pid, PROLIFIC_ID_RE):
-            raise ApiError(400, "bad_prolific_pid",
-                           "PROLIFIC_PID is missing or malformed (1-64 letters, digits, - or _); "
-                           "please open the study from its Prolific link")
+            raise ApiError(
+                400,
+                "bad_prolific_pid",
+                "PROLIFIC_PID is missing or malformed (1-64 letters, digits, - or _); "
+                "please open the study from its Prolific link",
+            )
         for name, value in (("STUDY_ID", study_id), ("SESSION_ID", session_id)):
             if not is_id(value or "", OPTIONAL_ID_RE):
-                raise ApiError(400, "bad_parameter",
-                               f"{name} is malformed (up to 64 letters, digits, - or _)")
+                raise ApiError(400, "bad_parameter", f"{name} is malformed (up to 64 letters, digits, - or _)")
         expected_study = self.config.prolific_study_id
         if expected_study and study_id != expected_study:
-            raise ApiError(403, "wrong_study",
-                           "This link does not belong to this Prolific study (STUDY_ID "
-                           f"{study_id or 'missing'}); please open the study from its Prolific link")
+            raise ApiError(
+                403,
+                "wrong_study",
+                "This link does not belong to this Prolific study (STUDY_ID "
+                f"{study_id or 'missing'}); please open the study from its Prolific link",
+            )
         now = self.clock()
         with self._write() as con:
             self._expire(con, now)
-            row = con.execute(
-                "SELECT * FROM participants WHERE prolific_pid=?", (prolific_pid,)
-            ).fetchone()
+            row = con.execute("SELECT * FROM participants WHERE prolific_pid=?", (prolific_pid,)).fetchone()
             if row is not None:
-                same_person = _same_token(token, row["token"]) \
-                    or (session_id != "" and session_id == row["session_id"])
+                same_person = _same_token(token, row["token"]) or (session_id != "" and session_id == row["session_id"])
                 if row["status"] == "completed":
                     if same_person:  # a reload of the end page: show it again
                         return self._session(con, row)
-                    raise ApiError(409, "already_completed",
-                                   "This Prolific ID has already completed this study; it can be "
-                                   "taken only once.")
+                    raise ApiError(
+                        409,
+                        "already_completed",
+                        "This Prolific ID has already completed this study; it can be taken only once.",
+                    )
                 if row["status"] == "expired":
                     raise ApiError(410, "timed_out", self._timeout_message())
                 if row["status"] == "declined":
-                    raise ApiError(409, "declined",
-                                   "This Prolific ID did not consent to this study; please return "
-                                   "it on Prolific.")
+                    raise ApiError(
+                        409, "declined", "This Prolific ID did not consent to this study; please return it on Prolific."
+                    )
                 if not same_person:
-                    raise ApiError(409, "already_started",
-                                   "This Prolific ID has already started this study in another "
-                                   "session; it can be taken only once.")
+                    raise ApiError(
+                        409,
+                        "already_started",
+                        "This Prolific ID has already started this study in another "
+                        "session; it can be taken only once.",
+                    )
                 return self._session(con, row)
             trials = self._new_sequence(con, prolific_pid)
             new_token = secrets.token_urlsafe(24)
@@ -310,20 +318,27 @@ class Store:
             cur = con.execute(
                 "INSERT INTO participants(prolific_pid, study_id, session_id, token, status, "
                 "order_seed, created_at, deadline, user_agent) VALUES (?,?,?,?,?,?,?,?,?)",
-                (prolific_pid, study_id or "", session_id or "", new_token, "active",
-                 order_seed(self.config.seed, prolific_pid), now, deadline, user_agent[:300]),
+                (
+                    prolific_pid,
+                    study_id or "",
+                    session_id or "",
+                    new_token,
+                    "active",
+                    order_seed(self.config.seed, prolific_pid),
+                    now,
+                    deadline,
+                    user_agent[:300],
+                ),
             )
             pid = cur.lastrowid
             # The exclusion rules in force when the first participant started: the export
             # says whether the rules it applies are these (declared before the data).
             con.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                (EXCLUSIONS_KEY, json.dumps({"rules": self.config.exclusions.to_dict(),
-                                             "at": now}, sort_keys=True)),
+                (EXCLUSIONS_KEY, json.dumps({"rules": self.config.exclusions.to_dict(), "at": now}, sort_keys=True)),
             )
             con.executemany(
-                "INSERT INTO trials(participant_id, position, kind, item_id, expected) "
-                "VALUES (?,?,?,?,?)",
+                "INSERT INTO trials(participant_id, position, kind, item_id, expected) VALUES (?,?,?,?,?)",
                 [(pid, t.position, t.kind, t.item_id, t.expected) for t in trials],
             )
             row = con.execute("SELECT * FROM participants WHERE id=?", (pid,)).fetchone()
@@ -336,9 +351,12 @@ class Store:
         else:
             pool = self._pool(con)
             if not pool:
-                raise ApiError(409, "study_full",
-                               "All items of this study are answered or handed out right now; "
-                               "please return the study on Prolific.")
+                raise ApiError(
+                    409,
+                    "study_full",
+                    "All items of this study are answered or handed out right now; "
+                    "please return the study on Prolific.",
+                )
             chosen = take_block(pool, int(cfg.items_per_participant))
         return build_sequence(
             [(sid, self.items[sid].answer) for sid in chosen],
@@ -362,15 +380,16 @@ class Store:
     def _expire(self, con: sqlite3.Connection, now: float) -> None:
         """Blocks past their deadline go back to the pool (their answers stay stored)."""
         con.execute(
-            "UPDATE participants SET status='expired' "
-            "WHERE status='active' AND deadline IS NOT NULL AND deadline < ?",
+            "UPDATE participants SET status='expired' WHERE status='active' AND deadline IS NOT NULL AND deadline < ?",
             (now,),
         )
 
     def _timeout_message(self) -> str:
-        return (f"The time limit of {self.config.block_timeout_minutes:g} minutes for this study "
-                "ran out, and your remaining images went to other participants. Your answers so "
-                "far are saved; please return the study on Prolific.")
+        return (
+            f"The time limit of {self.config.block_timeout_minutes:g} minutes for this study "
+            "ran out, and your remaining images went to other participants. Your answers so "
+            "far are saved; please return the study on Prolific."
+        )
 
     def _session(self, con: sqlite3.Connection, row: sqlite3.Row) -> Session:
         trials = con.execute(
@@ -379,8 +398,7 @@ class Store:
             "AND r.position = t.position WHERE t.participant_id=? ORDER BY t.position",
             (row["id"],),
         ).fetchall()
-        remaining = [Trial(t["position"], t["kind"], t["item_id"], t["expected"])
-                     for t in trials if t["rid"] is None]
+        remaining = [Trial(t["position"], t["kind"], t["item_id"], t["expected"]) for t in trials if t["rid"] is None]
         return Session(
             token=row["token"],
             participant=row["prolific_pid"],
@@ -395,12 +413,10 @@ class Store:
 
     def _participant(self, con: sqlite3.Connection, token: str | None) -> sqlite3.Row:
         if not token or not isinstance(token, str):
-            raise ApiError(401, "no_participant",
-                           "missing participant token (X-Participant-Token header)")
+            raise ApiError(401, "no_participant", "missing participant token (X-Participant-Token header)")
         row = con.execute("SELECT * FROM participants WHERE token=?", (token,)).fetchone()
         if row is None:
-            raise ApiError(404, "unknown_participant",
-                           "unknown participant: start the study from its link first")
+            raise ApiError(404, "unknown_participant", "unknown participant: start the study from its link first")
         return row
 
     def _check_active(self, con: sqlite3.Connection, row: sqlite3.Row, now: float) -> None:
@@ -440,22 +456,21 @@ class Store:
     ) -> dict:
         """Store one answer once; every broken rule is an ApiError and stores nothing."""
         if not is_id(request_id, REQUEST_ID_RE):
-            raise ApiError(422, "bad_request_id",
-                           "request_id must be 8-64 letters, digits, - or _")
+            raise ApiError(422, "bad_request_id", "request_id must be 8-64 letters, digits, - or _")
         if not isinstance(stimulus_id, str) or len(stimulus_id) > 300:
-            raise ApiError(422, "bad_stimulus_id", "stimulus_id must be a string of at most 300 "
-                           "characters")
+            raise ApiError(422, "bad_stimulus_id", "stimulus_id must be a string of at most 300 characters")
         if response not in (YES, NO):
             raise ApiError(422, "bad_response", f"response must be 'Yes' or 'No', got {response!r}")
         if not in_range(trial_index, 0, TRIAL_INDEX_MAX) or not isinstance(trial_index, int):
-            raise ApiError(422, "bad_trial_index",
-                           f"trial_index must be an integer from 0 to {TRIAL_INDEX_MAX}")
+            raise ApiError(422, "bad_trial_index", f"trial_index must be an integer from 0 to {TRIAL_INDEX_MAX}")
         if rt_ms is not None and not in_range(rt_ms, 0, RT_MAX_MS):
             raise ApiError(422, "bad_rt", f"rt_ms must be between 0 and one day, got {rt_ms!r}")
-        if shown_at_ms is not None and not in_range(shown_at_ms, SHOWN_AT_MIN_MS,
-                                                    SHOWN_AT_MAX_MS):
-            raise ApiError(422, "bad_shown_at", "shown_at must be a time in ms since 1970 between "
-                           f"the years 2000 and 2100, got {shown_at_ms!r}")
+        if shown_at_ms is not None and not in_range(shown_at_ms, SHOWN_AT_MIN_MS, SHOWN_AT_MAX_MS):
+            raise ApiError(
+                422,
+                "bad_shown_at",
+                f"shown_at must be a time in ms since 1970 between the years 2000 and 2100, got {shown_at_ms!r}",
+            )
         now = self.clock()
         with self._write() as con:
             row = self._participant(con, token)
@@ -464,9 +479,12 @@ class Store:
                 (row["id"], request_id),
             ).fetchone()
             if dup is not None:
-                raise ApiError(409, "duplicate_request",
-                               f"request {request_id} was already stored (trial {dup[0]}); "
-                               "nothing new was stored", trial_index=dup[0])
+                raise ApiError(
+                    409,
+                    "duplicate_request",
+                    f"request {request_id} was already stored (trial {dup[0]}); nothing new was stored",
+                    trial_index=dup[0],
+                )
             self._check_active(con, row, now)
             if row["consented_at"] is None:
                 raise ApiError(403, "no_consent", "consent must be given before the trials")
@@ -475,31 +493,38 @@ class Store:
                 (row["id"], stimulus_id),
             ).fetchone()
             if trial is None:
-                raise ApiError(403, "not_assigned",
-                               f"stimulus {stimulus_id!r} is not assigned to you")
+                raise ApiError(403, "not_assigned", f"stimulus {stimulus_id!r} is not assigned to you")
             if trial["position"] != trial_index:
-                raise ApiError(422, "wrong_trial",
-                               f"stimulus {stimulus_id!r} is your trial {trial['position']}, "
-                               f"not {trial_index}")
+                raise ApiError(
+                    422, "wrong_trial", f"stimulus {stimulus_id!r} is your trial {trial['position']}, not {trial_index}"
+                )
             if con.execute(
                 "SELECT 1 FROM responses WHERE participant_id=? AND position=?",
                 (row["id"], trial_index),
             ).fetchone():
-                raise ApiError(409, "already_answered",
-                               f"trial {trial_index} was already answered; nothing new was "
-                               "stored", trial_index=trial_index)
+                raise ApiError(
+                    409,
+                    "already_answered",
+                    f"trial {trial_index} was already answered; nothing new was stored",
+                    trial_index=trial_index,
+                )
             con.execute(
                 "INSERT INTO responses(participant_id, position, kind, item_id, response, rt_ms, "
                 "shown_at, answered_at, request_id) VALUES (?,?,?,?,?,?,?,?,?)",
-                (row["id"], trial_index, trial["kind"], stimulus_id, int(response == YES),
-                 rt_ms, None if shown_at_ms is None else shown_at_ms / 1000.0, now, request_id),
+                (
+                    row["id"],
+                    trial_index,
+                    trial["kind"],
+                    stimulus_id,
+                    int(response == YES),
+                    rt_ms,
+                    None if shown_at_ms is None else shown_at_ms / 1000.0,
+                    now,
+                    request_id,
+                ),
             )
-            (answered,) = con.execute(
-                "SELECT COUNT(*) FROM responses WHERE participant_id=?", (row["id"],)
-            ).fetchone()
-            (total,) = con.execute(
-                "SELECT COUNT(*) FROM trials WHERE participant_id=?", (row["id"],)
-            ).fetchone()
+            (answered,) = con.execute("SELECT COUNT(*) FROM responses WHERE participant_id=?", (row["id"],)).fetchone()
+            (total,) = con.execute("SELECT COUNT(*) FROM trials WHERE participant_id=?", (row["id"],)).fetchone()
         return {"stored": True, "trial_index": trial_index, "answered": answered, "total": total}
 
     def complete(self, token: str | None) -> str:
@@ -517,10 +542,8 @@ class Store:
                 (row["id"],),
             ).fetchone()
             if missing:
-                raise ApiError(409, "incomplete",
-                               f"{missing} trial(s) are not answered yet", missing=missing)
-            con.execute("UPDATE participants SET status='completed', completed_at=? WHERE id=?",
-                        (now, row["id"]))
+                raise ApiError(409, "incomplete", f"{missing} trial(s) are not answered yet", missing=missing)
+            con.execute("UPDATE participants SET status='completed', completed_at=? WHERE id=?", (now, row["id"]))
         return self.config.completion_link
 
     # -- researcher's views --------------------------------------------------------------
@@ -529,23 +552,25 @@ class Store:
         with self._write() as con:
             self._expire(con, now)
         with self._read() as con:
-            by_status = {r[0]: r[1] for r in con.execute(
-                "SELECT status, COUNT(*) FROM participants GROUP BY status")}
-            (n_resp,) = con.execute(
-                "SELECT COUNT(*) FROM responses WHERE kind='stimulus'").fetchone()
+            by_status = {r[0]: r[1] for r in con.execute("SELECT status, COUNT(*) FROM participants GROUP BY status")}
+            (n_resp,) = con.execute("SELECT COUNT(*) FROM responses WHERE kind='stimulus'").fetchone()
             (n_items_answered,) = con.execute(
-                "SELECT COUNT(DISTINCT item_id) FROM responses WHERE kind='stimulus'").fetchone()
-            participants = [dict(r) for r in con.execute(
-                "SELECT p.prolific_pid AS participant, p.status, "
-                "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id) AS trials, "
-                "(SELECT COUNT(*) FROM responses r WHERE r.participant_id=p.id) AS answered "
-                "FROM participants p ORDER BY p.id")]
+                "SELECT COUNT(DISTINCT item_id) FROM responses WHERE kind='stimulus'"
+            ).fetchone()
+            participants = [
+                dict(r)
+                for r in con.execute(
+                    "SELECT p.prolific_pid AS participant, p.status, "
+                    "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id) AS trials, "
+                    "(SELECT COUNT(*) FROM responses r WHERE r.participant_id=p.id) AS answered "
+                    "FROM participants p ORDER BY p.id"
+                )
+            ]
             out = {
                 "study": self.config.name,
                 "design": self.config.design,
                 "items": len(self.study.items),
-                "participants": {s: by_status.get(s, 0)
-                                 for s in ("active", "completed", "expired", "declined")},
+                "participants": {s: by_status.get(s, 0) for s in ("active", "completed", "expired", "declined")},
                 "responses": n_resp,
                 "items_answered": n_items_answered,
                 "per_participant": participants,
@@ -557,23 +582,31 @@ class Store:
     def response_rows(self) -> list[dict]:
         """Every stored response (image and attention trials), joined with its participant."""
         with self._read() as con:
-            return [dict(r) for r in con.execute(
-                "SELECT r.kind, r.item_id, p.prolific_pid, p.study_id, p.session_id, p.status, "
-                "r.response, r.rt_ms, r.position, r.shown_at, r.answered_at, t.expected "
-                "FROM responses r JOIN participants p ON p.id = r.participant_id "
-                "JOIN trials t ON t.participant_id = r.participant_id AND t.position = r.position "
-                "ORDER BY p.id, r.position")]
+            return [
+                dict(r)
+                for r in con.execute(
+                    "SELECT r.kind, r.item_id, p.prolific_pid, p.study_id, p.session_id, p.status, "
+                    "r.response, r.rt_ms, r.position, r.shown_at, r.answered_at, t.expected "
+                    "FROM responses r JOIN participants p ON p.id = r.participant_id "
+                    "JOIN trials t ON t.participant_id = r.participant_id AND t.position = r.position "
+                    "ORDER BY p.id, r.position"
+                )
+            ]
 
     def participant_rows(self) -> list[dict]:
         with self._read() as con:
-            return [dict(r) for r in con.execute(
-                "SELECT p.id, p.prolific_pid, p.study_id, p.session_id, p.status, p.created_at, "
-                "p.consented_at, p.completed_at, "
-                "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
-                " AND t.kind='stimulus') AS n_trials, "
-                "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
-                " AND t.kind='attention') AS n_attention "
-                "FROM participants p ORDER BY p.id")]
+            return [
+                dict(r)
+                for r in con.execute(
+                    "SELECT p.id, p.prolific_pid, p.study_id, p.session_id, p.status, p.created_at, "
+                    "p.consented_at, p.completed_at, "
+                    "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
+                    " AND t.kind='stimulus') AS n_trials, "
+                    "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
+                    " AND t.kind='attention') AS n_attention "
+                    "FROM participants p ORDER BY p.id"
+                )
+            ]
 
     def declared_exclusions(self) -> dict | None:
         """The exclusion rules recorded when the first participant started (None: no one has,

@@ -18,7 +18,7 @@ import secrets
 import shutil
 import string
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cubeworld.formats.atomic import write_jsonl
@@ -127,16 +127,15 @@ def create_human_study(
     domains = sorted({row.domain for row in stim_set.rows})
     if len(domains) != 1:
         raise HumanStudyError(
-            f"{set_dir}: a study asks one question, but the set mixes domains {domains}; "
-            "make one study per domain"
+            f"{set_dir}: a study asks one question, but the set mixes domains {domains}; make one study per domain"
         )
     family = _family(domains[0], set_dir)
     prompts = sorted({row.prompt for row in stim_set.rows})
     if prompts != [family.prompt]:
         # People must be asked exactly what the models were asked (the rows' prompt).
         raise HumanStudyError(
-            f"{set_dir}: the set's rows ask {prompts[0]!r}" + (
-                f" (and {len(prompts) - 1} other prompt(s))" if len(prompts) > 1 else "")
+            f"{set_dir}: the set's rows ask {prompts[0]!r}"
+            + (f" (and {len(prompts) - 1} other prompt(s))" if len(prompts) > 1 else "")
             + f", but the {family.domain!r} stimulus family asks {family.prompt!r}; make the "
             "set again with this version of cubeworld"
         )
@@ -145,8 +144,7 @@ def create_human_study(
             raise HumanStudyError(f"{out}: folder exists and is not empty (pass --overwrite)")
         if (out / DB_FILE).exists():
             raise HumanStudyError(
-                f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study "
-                "that has data"
+                f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study that has data"
             )
     rows = list(stim_set.rows)
     random.Random(seed).shuffle(rows)  # pool order for spread; irrelevant for same
@@ -192,7 +190,7 @@ def create_human_study(
         attention_check_every=attention_check_every,
         images=images,
         exclusions=exclusions,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     config.validate(str(out / CONFIG_FILE))
     write_jsonl(out / ITEMS_FILE, [item.to_record() for item in study_items])
@@ -223,8 +221,7 @@ def load_human_study(study_dir: str | Path) -> HumanStudy:
             continue
         try:
             rec = json.loads(line)
-            item = Item(str(rec["stimulus_id"]), str(rec["image"]), str(rec["answer"]),
-                        int(rec["n_blocks"]))
+            item = Item(str(rec["stimulus_id"]), str(rec["image"]), str(rec["answer"]), int(rec["n_blocks"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise HumanStudyError(f"{items_path}:{i}: bad item ({e})") from None
         if item.stimulus_id in seen:
@@ -236,7 +233,5 @@ def load_human_study(study_dir: str | Path) -> HumanStudy:
     study = HumanStudy(root=root, config=config, items=items)
     missing = [it.image for it in items if not study.image_path(it).is_file()]
     if missing:
-        raise HumanStudyError(
-            f"{root}: {len(missing)} image(s) missing, e.g. {missing[0]!r}"
-        )
+        raise HumanStudyError(f"{root}: {len(missing)} image(s) missing, e.g. {missing[0]!r}")
     return study

@@ -7,15 +7,13 @@ a one-line `error: ...` message and exit code 2, never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from cubeworld.cli_errors import user_errors
 from cubeworld.errors import check_writable
 
-models_app = typer.Typer(no_args_is_help=True,
-                         help="Build and inspect models (tiny offline VLMs of several families).")
+models_app = typer.Typer(no_args_is_help=True, help="Build and inspect models (tiny offline VLMs of several families).")
 
 
 def _threads() -> None:
@@ -28,7 +26,7 @@ def _threads() -> None:
         torch.set_num_threads(int(os.environ.get("CUBEWORLD_THREADS", "1")))
 
 
-def _image_size(image_size: Optional[int], max_pixels: Optional[int]) -> None:
+def _image_size(image_size: int | None, max_pixels: int | None) -> None:
     """The one image-size option: check it before any work (the family maps it later)."""
     if image_size is not None and max_pixels is not None:
         raise typer.BadParameter("give --image-size or --max-pixels, not both")
@@ -65,9 +63,9 @@ def build_tiny(
 @models_app.command("info")
 def info(
     model: str = typer.Option(..., "--model", help="Hub id or local folder."),
-    adapter: Optional[Path] = typer.Option(None, "--adapter", help="peft adapter folder."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size N (N x N pixels)."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
+    adapter: Path | None = typer.Option(None, "--adapter", help="peft adapter folder."),
+    image_size: int | None = typer.Option(None, "--image-size", help="Image size N (N x N pixels)."),
+    max_pixels: int | None = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
 ) -> None:
     """Load a model; print its family, answer tokens, size, image size and LoRA modules."""
     import json
@@ -81,31 +79,42 @@ def info(
         base = b.model.get_base_model() if hasattr(b.model, "get_base_model") else b.model
         targets = resolve_targets(base).summary()
         tok = b.processor.tokenizer
-        typer.echo(json.dumps({**b.info, "model": b.name, "adapter": b.adapter,
-                               "image_size_mechanism": b.family.image_size_mechanism,
-                               "yes": [b.yes_id, tok.convert_ids_to_tokens(b.yes_id)],
-                               "no": [b.no_id, tok.convert_ids_to_tokens(b.no_id)],
-                               "lora_targets": targets},
-                              indent=2, default=str))
-        typer.echo(f"LoRA modules (target_modules: auto): {targets['count']} "
-                   f"({targets['vision']} vision, {targets['decoder']} decoder)")
+        typer.echo(
+            json.dumps(
+                {
+                    **b.info,
+                    "model": b.name,
+                    "adapter": b.adapter,
+                    "image_size_mechanism": b.family.image_size_mechanism,
+                    "yes": [b.yes_id, tok.convert_ids_to_tokens(b.yes_id)],
+                    "no": [b.no_id, tok.convert_ids_to_tokens(b.no_id)],
+                    "lora_targets": targets,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        typer.echo(
+            f"LoRA modules (target_modules: auto): {targets['count']} "
+            f"({targets['vision']} vision, {targets['decoder']} decoder)"
+        )
 
 
 def evaluate_cmd(
     model: str = typer.Option(..., "--model", help="Hub id or local folder."),
     sets: list[Path] = typer.Option(..., "--set", help="Stimulus set folder (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Predictions table (.csv or .parquet); resumes."),
-    adapter: Optional[Path] = typer.Option(None, "--adapter", help="peft adapter folder."),
+    adapter: Path | None = typer.Option(None, "--adapter", help="peft adapter folder."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     condition: str = typer.Option("", "--condition", help="Value of the condition column."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Value of the seed column."),
+    seed: int | None = typer.Option(None, "--seed", help="Value of the seed column."),
     epoch: int = typer.Option(0, "--epoch", min=0, help="Value of the epoch column."),
     free_text: bool = typer.Option(False, "--free-text", help="Also generate a few tokens."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size N (a budget of N x N pixels)."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="4bit or 8bit (bitsandbytes)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cuda / cpu (default: cuda if there)."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 / bfloat16 / float16."),
+    image_size: int | None = typer.Option(None, "--image-size", help="Image size N (a budget of N x N pixels)."),
+    max_pixels: int | None = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
+    quantize: str | None = typer.Option(None, "--quantize", help="4bit or 8bit (bitsandbytes)."),
+    device: str | None = typer.Option(None, "--device", help="cuda / cpu (default: cuda if there)."),
+    dtype: str | None = typer.Option(None, "--dtype", help="float32 / bfloat16 / float16."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes decoding images ahead."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -118,19 +127,52 @@ def evaluate_cmd(
 
         kind = cli_observer(model)  # `--model physics`, a CNN checkpoint: another observer kind
         if kind is not None:
-            options = dict(adapter=adapter, quantize=quantize, image_size=image_size,
-                           max_pixels=max_pixels, device=device, dtype=dtype,
-                           free_text=free_text or None, workers=workers or None)
-            typer.echo(str(kind.evaluate_command(model, sets, out, condition=condition, seed=seed,
-                                                 epoch=epoch, batch_size=batch_size,
-                                                 progress=progress, options=options)))
+            options = dict(
+                adapter=adapter,
+                quantize=quantize,
+                image_size=image_size,
+                max_pixels=max_pixels,
+                device=device,
+                dtype=dtype,
+                free_text=free_text or None,
+                workers=workers or None,
+            )
+            typer.echo(
+                str(
+                    kind.evaluate_command(
+                        model,
+                        sets,
+                        out,
+                        condition=condition,
+                        seed=seed,
+                        epoch=epoch,
+                        batch_size=batch_size,
+                        progress=progress,
+                        options=options,
+                    )
+                )
+            )
             return
         from cubeworld.models.scoring import evaluate
 
-        path = evaluate(model, sets, out, adapter=adapter, batch_size=batch_size,
-                        condition=condition, seed=seed, epoch=epoch, free_text=free_text,
-                        progress=progress, image_size=image_size, max_pixels=max_pixels,
-                        quantize=quantize, device=device, dtype=dtype, num_workers=workers)
+        path = evaluate(
+            model,
+            sets,
+            out,
+            adapter=adapter,
+            batch_size=batch_size,
+            condition=condition,
+            seed=seed,
+            epoch=epoch,
+            free_text=free_text,
+            progress=progress,
+            image_size=image_size,
+            max_pixels=max_pixels,
+            quantize=quantize,
+            device=device,
+            dtype=dtype,
+            num_workers=workers,
+        )
     typer.echo(str(path))
 
 
@@ -139,31 +181,33 @@ def finetune_cmd(
     train: Path = typer.Option(..., "--train", help="Training set folder."),
     out: Path = typer.Option(..., "--out", help="Run folder (resumes if it holds the same run)."),
     mix: list[str] = typer.Option([], "--mix", help="DIR:FRACTION, a further set's share (repeatable)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="Human responses table for --train."),
-    label_policy: Optional[str] = typer.Option(None, "--label-policy", help="majority | each."),
-    method: Optional[str] = typer.Option(None, "--method", help="auto | qlora | lora | full."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="auto | transformers | unsloth."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
-    max_items: Optional[int] = typer.Option(None, "--max-items", min=1),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
-    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", min=1),
-    lora_r: Optional[int] = typer.Option(None, "--lora-r", min=1),
-    lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", min=1),
+    labels: Path | None = typer.Option(None, "--labels", help="Human responses table for --train."),
+    label_policy: str | None = typer.Option(None, "--label-policy", help="majority | each."),
+    method: str | None = typer.Option(None, "--method", help="auto | qlora | lora | full."),
+    backend: str | None = typer.Option(None, "--backend", help="auto | transformers | unsloth."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1),
+    max_items: int | None = typer.Option(None, "--max-items", min=1),
+    seed: int | None = typer.Option(None, "--seed"),
+    lr: float | None = typer.Option(None, "--lr"),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    grad_accum: int | None = typer.Option(None, "--grad-accum", min=1),
+    lora_r: int | None = typer.Option(None, "--lora-r", min=1),
+    lora_alpha: int | None = typer.Option(None, "--lora-alpha", min=1),
     eval_sets: list[Path] = typer.Option([], "--eval-set", help="Evaluate after each epoch (repeatable)."),
-    eval_batch_size: Optional[int] = typer.Option(None, "--eval-batch-size", min=1),
-    condition: Optional[str] = typer.Option(None, "--condition", help="condition column of predictions."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image size N (a budget of N x N pixels)."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
-    target_modules: Optional[str] = typer.Option(
-        None, "--target-modules", help="LoRA targets: auto (default), a regex, or names joined by commas."),
+    eval_batch_size: int | None = typer.Option(None, "--eval-batch-size", min=1),
+    condition: str | None = typer.Option(None, "--condition", help="condition column of predictions."),
+    image_size: int | None = typer.Option(None, "--image-size", help="Image size N (a budget of N x N pixels)."),
+    max_pixels: int | None = typer.Option(None, "--max-pixels", help="Image pixel budget (h x w)."),
+    target_modules: str | None = typer.Option(
+        None, "--target-modules", help="LoRA targets: auto (default), a regex, or names joined by commas."
+    ),
     lora_extra: list[str] = typer.Option(
-        [], "--lora-extra", help="Also wrap this named group (e.g. projector) or regex (repeatable)."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 / bfloat16 / float16."),
-    device: Optional[str] = typer.Option(None, "--device"),
-    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes decoding images ahead."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML with FinetuneConfig fields."),
+        [], "--lora-extra", help="Also wrap this named group (e.g. projector) or regex (repeatable)."
+    ),
+    dtype: str | None = typer.Option(None, "--dtype", help="float32 / bfloat16 / float16."),
+    device: str | None = typer.Option(None, "--device"),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="Processes decoding images ahead."),
+    config: Path | None = typer.Option(None, "--config", help="YAML with FinetuneConfig fields."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Fine-tune a VLM on Yes/No answers (the study's LoRA/QLoRA procedure), resumable."""
@@ -172,13 +216,31 @@ def finetune_cmd(
         check_writable(out)
         from cubeworld.models.config import FinetuneConfig, MixSource
 
-        given = dict(model=model, train=str(train), out=str(out), labels=str(labels) if labels else None,
-                     label_policy=label_policy, method=method, backend=backend, epochs=epochs,
-                     max_items=max_items, seed=seed, lr=lr, batch_size=batch_size,
-                     grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha,
-                     eval_batch_size=eval_batch_size, condition=condition, image_size=image_size,
-                     max_pixels=max_pixels, dtype=dtype, device=device, num_workers=workers,
-                     progress=progress)
+        given = dict(
+            model=model,
+            train=str(train),
+            out=str(out),
+            labels=str(labels) if labels else None,
+            label_policy=label_policy,
+            method=method,
+            backend=backend,
+            epochs=epochs,
+            max_items=max_items,
+            seed=seed,
+            lr=lr,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            eval_batch_size=eval_batch_size,
+            condition=condition,
+            image_size=image_size,
+            max_pixels=max_pixels,
+            dtype=dtype,
+            device=device,
+            num_workers=workers,
+            progress=progress,
+        )
         fields = {k: v for k, v in given.items() if v is not None}
         if target_modules is not None:
             names = [t.strip() for t in target_modules.split(",") if t.strip()]

@@ -47,7 +47,7 @@ class MixSource:
     fraction: float
 
     @classmethod
-    def parse(cls, text: str) -> "MixSource":
+    def parse(cls, text: str) -> MixSource:
         """`DIR:0.5` -> MixSource("DIR", 0.5)."""
         path, sep, frac = text.rpartition(":")
         if not sep or not path:
@@ -112,12 +112,20 @@ class FinetuneConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.mix = [m if isinstance(m, MixSource) else MixSource(**m) if isinstance(m, dict)
-                    else MixSource(str(m[0]), float(m[1])) for m in self.mix]
+        self.mix = [
+            m
+            if isinstance(m, MixSource)
+            else MixSource(**m)
+            if isinstance(m, dict)
+            else MixSource(str(m[0]), float(m[1]))
+            for m in self.mix
+        ]
         self.eval_sets = [str(s) for s in self.eval_sets]
-        for name, value, allowed in (("method", self.method, METHODS),
-                                     ("backend", self.backend, BACKENDS),
-                                     ("label_policy", self.label_policy, LABEL_POLICIES)):
+        for name, value, allowed in (
+            ("method", self.method, METHODS),
+            ("backend", self.backend, BACKENDS),
+            ("label_policy", self.label_policy, LABEL_POLICIES),
+        ):
             if value not in allowed:
                 raise ModelsError(f"{name} must be one of {list(allowed)}, got {value!r}")
         if self.scheduler not in ("linear", "constant", "cosine"):
@@ -126,8 +134,7 @@ class FinetuneConfig:
             if int(getattr(self, name)) < 1:
                 raise ModelsError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.image_size is not None and self.max_pixels is not None:
-            raise ModelsError(f"give image_size ({self.image_size}) or max_pixels "
-                              f"({self.max_pixels}), not both")
+            raise ModelsError(f"give image_size ({self.image_size}) or max_pixels ({self.max_pixels}), not both")
         for name in ("image_size", "max_pixels"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -137,8 +144,9 @@ class FinetuneConfig:
         if isinstance(self.target_modules, (list, tuple)):
             self.target_modules = [str(t) for t in self.target_modules]
         elif not isinstance(self.target_modules, str) or not self.target_modules:
-            raise ModelsError(f"target_modules must be 'auto', a regex or a list of module "
-                              f"names, got {self.target_modules!r}")
+            raise ModelsError(
+                f"target_modules must be 'auto', a regex or a list of module names, got {self.target_modules!r}"
+            )
         for name in ("lora_extra", "lora_exclude"):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, (list, tuple)):
@@ -163,14 +171,14 @@ class FinetuneConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FinetuneConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FinetuneConfig:
         unknown = set(d) - set(field_names())
         if unknown:
             raise ModelsError(f"unknown FinetuneConfig field(s): {sorted(unknown)}")
         return cls(**d)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "FinetuneConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> FinetuneConfig:
         d = read_yaml(path, ModelsError) or {}
         if not isinstance(d, dict):
             raise ModelsError(f"{path}: expected a mapping of FinetuneConfig fields")

@@ -33,8 +33,7 @@ class TrainingData:
     summary: dict = field(default_factory=dict)
 
 
-def human_labels(path: str | Path, stim_set: StimulusSet, policy: str,
-                 seed: int) -> dict[str, list[bool]]:
+def human_labels(path: str | Path, stim_set: StimulusSet, policy: str, seed: int) -> dict[str, list[bool]]:
     """stimulus id -> labels to train on (one for "majority", one per response for "each")."""
     table = read_responses(path)
     known = stim_set.by_id()
@@ -42,8 +41,7 @@ def human_labels(path: str | Path, stim_set: StimulusSet, policy: str,
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
         raise LabelsError(
-            f"{path}: {len(unknown)} stimulus id(s) not in the training set {stim_set.name!r} "
-            f"(e.g. {shown})"
+            f"{path}: {len(unknown)} stimulus id(s) not in the training set {stim_set.name!r} (e.g. {shown})"
         )
     rng = random.Random(f"labels-{seed}")
     labels: dict[str, list[bool]] = {}
@@ -72,8 +70,7 @@ def build_training_data(config: FinetuneConfig) -> TrainingData:
     main = load_set(config.train)
     if config.labels:
         by_id = human_labels(config.labels, main, config.label_policy, config.seed)
-        pool = [example_of(main.root, row, lab) for row in main.rows
-                for lab in by_id.get(row.stimulus_id, [])]
+        pool = [example_of(main.root, row, lab) for row in main.rows for lab in by_id.get(row.stimulus_id, [])]
         if not pool:
             raise LabelsError(f"{config.labels}: no response for any stimulus of {main.name!r}")
     else:
@@ -93,13 +90,21 @@ def build_training_data(config: FinetuneConfig) -> TrainingData:
         if len(drawn) < wanted:
             warnings.warn(
                 f"training set {stim_set.name!r} has {len(pool)} pairs, fewer than its share "
-                f"of {wanted}; using all {len(pool)}", stacklevel=2)
-        summary["sources"].append({
-            "set": str(stim_set.root), "name": stim_set.name, "fraction": fraction,
-            "wanted": wanted, "drawn": len(drawn), "available": len(pool),
-            "yes": sum(1 for it in drawn if it.label),
-            "labels": "human" if (stim_set is main and config.labels) else "ground truth",
-        })
+                f"of {wanted}; using all {len(pool)}",
+                stacklevel=2,
+            )
+        summary["sources"].append(
+            {
+                "set": str(stim_set.root),
+                "name": stim_set.name,
+                "fraction": fraction,
+                "wanted": wanted,
+                "drawn": len(drawn),
+                "available": len(pool),
+                "yes": sum(1 for it in drawn if it.label),
+                "labels": "human" if (stim_set is main and config.labels) else "ground truth",
+            }
+        )
         items.extend(drawn)
     summary["total"] = len(items)
     return TrainingData(items=items, summary=summary)

@@ -7,9 +7,10 @@ assistant position. Padding is on the left, so that position is the last one of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from cubeworld.formats.sets import StimulusRow
 from cubeworld.models.errors import ModelsError
@@ -54,8 +55,7 @@ def encode_prompts(processor: Any, items: Sequence[Example]) -> dict[str, Any]:
 def encode_images(processor: Any, items: Sequence[Example], images: Sequence[Any]) -> dict[str, Any]:
     """`encode_prompts` with the images already opened."""
     texts = [
-        processor.apply_chat_template(messages_for(it.prompt), tokenize=False,
-                                      add_generation_prompt=True)
+        processor.apply_chat_template(messages_for(it.prompt), tokenize=False, add_generation_prompt=True)
         for it in items
     ]
     tokenizer = processor.tokenizer
@@ -98,8 +98,7 @@ def encode_training(processor: Any, items: Sequence[Example], yes_id: int, no_id
     if any(it.label is None for it in items):
         raise ValueError("encode_training needs a label for every item")
     batch = encode_prompts(processor, items)
-    answers = torch.tensor([[yes_id if it.label else no_id] for it in items],
-                           dtype=batch["input_ids"].dtype)
+    answers = torch.tensor([[yes_id if it.label else no_id] for it in items], dtype=batch["input_ids"].dtype)
     ones = torch.ones_like(answers)
     batch["input_ids"] = torch.cat([batch["input_ids"], answers], dim=1)
     batch["attention_mask"] = torch.cat([batch["attention_mask"], ones.to(batch["attention_mask"].dtype)], dim=1)
@@ -169,8 +168,7 @@ def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0, *, r
     ahead = max(2, 2 * num_workers)
     start, attempts = 0, 0
     while start < len(chunks):
-        pool = ProcessPoolExecutor(max_workers=num_workers, initializer=_init_worker,
-                                   initargs=(encode,))
+        pool = ProcessPoolExecutor(max_workers=num_workers, initializer=_init_worker, initargs=(encode,))
         pending = {}
         try:
             i = start
@@ -190,8 +188,9 @@ def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0, *, r
             if attempts > retries:
                 raise ModelsError(
                     f"a worker process encoding images died (killed, or out of memory) "
-                    f"{attempts} time(s); could not encode {_describe(chunks[start:start + ahead])}"
-                    " -- rows written so far are kept; run again to resume") from None
+                    f"{attempts} time(s); could not encode {_describe(chunks[start : start + ahead])}"
+                    " -- rows written so far are kept; run again to resume"
+                ) from None
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise

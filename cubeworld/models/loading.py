@@ -90,8 +90,12 @@ def default_device() -> str:
 
 def _is_local(name_or_path: str) -> bool:
     """A path rather than a hub id ("org/name" has exactly one slash and no leading / . ~)."""
-    return (name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1
-            or "\\" in name_or_path or Path(name_or_path).exists())
+    return (
+        name_or_path.startswith(("/", ".", "~"))
+        or name_or_path.count("/") > 1
+        or "\\" in name_or_path
+        or Path(name_or_path).exists()
+    )
 
 
 def _check_source(name_or_path: str) -> None:
@@ -100,9 +104,7 @@ def _check_source(name_or_path: str) -> None:
         if not path.is_dir():
             raise ModelNotFoundError(f"model {name_or_path!r}: not a folder")
         if not (path / "config.json").is_file():
-            raise ModelNotFoundError(
-                f"model {name_or_path!r}: folder has no config.json (not a model checkpoint)"
-            )
+            raise ModelNotFoundError(f"model {name_or_path!r}: folder has no config.json (not a model checkpoint)")
     elif _is_local(name_or_path):
         raise ModelNotFoundError(f"model {name_or_path!r}: no such folder")
 
@@ -137,8 +139,11 @@ def load_processor(name_or_path: str, family: ModelFamily = GENERIC) -> Any:
 
 def chat_template_of(processor: Any) -> str:
     """The chat template the processor renders prompts with ("" when it has none)."""
-    return (getattr(processor, "chat_template", None)
-            or getattr(getattr(processor, "tokenizer", None), "chat_template", None) or "")
+    return (
+        getattr(processor, "chat_template", None)
+        or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+        or ""
+    )
 
 
 def find_answer_tokens(processor: Any, name: str = "model") -> AnswerTokens:
@@ -162,22 +167,22 @@ def find_answer_tokens(processor: Any, name: str = "model") -> AnswerTokens:
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     tails = {}
     for answer in (YES, NO):
-        full = render(
-            user + [{"role": "assistant", "content": [{"type": "text", "text": answer}]}], False
-        )
+        full = render(user + [{"role": "assistant", "content": [{"type": "text", "text": answer}]}], False)
         ids = tokenizer(full, add_special_tokens=False)["input_ids"]
         if not full.startswith(prompt) or ids[: len(prompt_ids)] != prompt_ids:
             raise AnswerTokenError(
                 f"model {name!r}: the chat template's answer turn does not continue its "
                 "generation prompt; cannot locate the answer token"
             )
-        tails[answer] = ids[len(prompt_ids):]
+        tails[answer] = ids[len(prompt_ids) :]
     yes_tail, no_tail = tails[YES], tails[NO]
     common = 0
-    while (common < min(len(yes_tail), len(no_tail))
-           and yes_tail[len(yes_tail) - 1 - common] == no_tail[len(no_tail) - 1 - common]):
+    while (
+        common < min(len(yes_tail), len(no_tail))
+        and yes_tail[len(yes_tail) - 1 - common] == no_tail[len(no_tail) - 1 - common]
+    ):
         common += 1
-    suffix = tuple(yes_tail[len(yes_tail) - common:]) if common else ()
+    suffix = tuple(yes_tail[len(yes_tail) - common :]) if common else ()
     for answer, tail in tails.items():
         core = tail[: len(tail) - common]
         if len(core) != 1:
@@ -197,21 +202,27 @@ def _quantization_config(quantize: str | None, dtype):
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        raise BackendError(
-            f"quantize={quantize} needs bitsandbytes (pip install 'cubeworld[gpu]')"
-        ) from None
+        raise BackendError(f"quantize={quantize} needs bitsandbytes (pip install 'cubeworld[gpu]')") from None
     from transformers import BitsAndBytesConfig
 
     if quantize == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+    )
 
 
-def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
-               quantize: str | None = None, device: str | None = None,
-               max_pixels: int | None = None, image_size: int | None = None,
-               dtype: str | None = None, trainable_adapter: bool = False) -> ModelBundle:
+def load_model(
+    name_or_path: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    quantize: str | None = None,
+    device: str | None = None,
+    max_pixels: int | None = None,
+    image_size: int | None = None,
+    dtype: str | None = None,
+    trainable_adapter: bool = False,
+) -> ModelBundle:
     """Load model + processor (+ adapter) and find the answer tokens.
 
     name_or_path: a hub id (needs the hub or its cache) or a local folder.
@@ -239,8 +250,7 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelNotFoundError(
-            f"model {name!r}: cannot load it (no such local folder, and the hub or its cache "
-            f"does not have it: {first})"
+            f"model {name!r}: cannot load it (no such local folder, and the hub or its cache does not have it: {first})"
         ) from None
     family = model_family_of(getattr(config, "model_type", None))
     processor = load_processor(name, family)
@@ -265,9 +275,7 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
     if adapter:
         adapter_path = Path(adapter)
         if not (adapter_path / "adapter_config.json").is_file():
-            raise ModelNotFoundError(
-                f"adapter {str(adapter)!r}: no adapter_config.json there (not a peft adapter)"
-            )
+            raise ModelNotFoundError(f"adapter {str(adapter)!r}: no adapter_config.json there (not a peft adapter)")
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=trainable_adapter)
@@ -288,8 +296,16 @@ def load_model(name_or_path: str | Path, *, adapter: str | Path | None = None,
     tiny_file = Path(name) / "cubeworld_tiny.json"
     if tiny_file.is_file():
         info["tiny_spec"] = json.loads(tiny_file.read_text())
-    return ModelBundle(model=model, processor=processor, answer=answer, name=name,
-                       adapter=adapter_str, device=device, info=info, family=family)
+    return ModelBundle(
+        model=model,
+        processor=processor,
+        answer=answer,
+        name=name,
+        adapter=adapter_str,
+        device=device,
+        info=info,
+        family=family,
+    )
 
 
 def keep_4bit_unpacked(model: Any) -> None:

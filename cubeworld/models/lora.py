@@ -17,10 +17,11 @@ ask for (`lora_extra: [projector]`) and linears to leave out by default. A run m
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -39,8 +40,10 @@ def load_target_table() -> dict[str, Any]:
 def family_rules(model_type: str) -> dict[str, Any]:
     """The override table's entry for `model_type` (extras and exclusions), with defaults."""
     table = load_target_table()
-    rules = {"extras": dict(table["default"].get("extras") or {}),
-             "exclude": list(table["default"].get("exclude") or [])}
+    rules = {
+        "extras": dict(table["default"].get("extras") or {}),
+        "exclude": list(table["default"].get("exclude") or []),
+    }
     own = (table.get("model_types") or {}).get(model_type) or {}
     rules["extras"].update(own.get("extras") or {})
     rules["exclude"] += list(own.get("exclude") or [])
@@ -117,8 +120,9 @@ def _matching(names: Sequence[str], pattern: str) -> list[str]:
     return [n for n in names if rx.search(n)]
 
 
-def resolve_targets(model: Any, target_modules: str | Sequence[str] = AUTO,
-                    extra: Sequence[str] = (), exclude: Sequence[str] = ()) -> LoraTargets:
+def resolve_targets(
+    model: Any, target_modules: str | Sequence[str] = AUTO, extra: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> LoraTargets:
     """The LoRA targets of `model` (the base model, before peft wraps it).
 
     target_modules: "auto" (the module walk, with the model type's exclusions from
@@ -132,27 +136,36 @@ def resolve_targets(model: Any, target_modules: str | Sequence[str] = AUTO,
     linears = _linear_names(model)
     if target_modules != AUTO:
         if extra or exclude:
-            raise ModelsError("lora_extra / lora_exclude apply to target_modules: auto only; "
-                              "list every module in target_modules instead")
+            raise ModelsError(
+                "lora_extra / lora_exclude apply to target_modules: auto only; "
+                "list every module in target_modules instead"
+            )
         if isinstance(target_modules, str):
             modules = [n for n in linears if re.fullmatch(target_modules, n)]
         else:
             wanted = list(target_modules)
             modules = [n for n in linears if any(n == t or n.endswith("." + t) for t in wanted)]
         if not modules:
-            raise ModelsError(f"target_modules {target_modules!r} matches no linear layer of "
-                              f"this {model_type or 'model'}")
+            raise ModelsError(
+                f"target_modules {target_modules!r} matches no linear layer of this {model_type or 'model'}"
+            )
         blocks = block_linears(model)
         vis, dec = set(blocks["vision"]), set(blocks["decoder"])
-        return LoraTargets(modules, "given", vision=sum(n in vis for n in modules),
-                           decoder=sum(n in dec for n in modules),
-                           other=sum(n not in vis and n not in dec for n in modules))
+        return LoraTargets(
+            modules,
+            "given",
+            vision=sum(n in vis for n in modules),
+            decoder=sum(n in dec for n in modules),
+            other=sum(n not in vis and n not in dec for n in modules),
+        )
     rules = family_rules(model_type)
     blocks = block_linears(model)
     chosen = blocks["vision"] + blocks["decoder"]
     if not chosen:
-        raise ModelsError(f"no transformer blocks with attention found in this "
-                          f"{model_type or 'model'}; give target_modules explicitly")
+        raise ModelsError(
+            f"no transformer blocks with attention found in this "
+            f"{model_type or 'model'}; give target_modules explicitly"
+        )
     for pattern in rules["exclude"]:
         chosen = [n for n in chosen if n not in set(_matching(chosen, pattern))]
     for pattern in exclude:
@@ -166,12 +179,20 @@ def resolve_targets(model: Any, target_modules: str | Sequence[str] = AUTO,
         hit = [n for n in _matching(linears, pattern) if n not in chosen and n not in added]
         if not hit:
             known = ", ".join(sorted(rules["extras"])) or "none"
-            raise ModelsError(f"lora_extra {name!r} matches no further linear layer of this "
-                              f"{model_type or 'model'} (named extras here: {known})")
+            raise ModelsError(
+                f"lora_extra {name!r} matches no further linear layer of this "
+                f"{model_type or 'model'} (named extras here: {known})"
+            )
         added += hit
     vis, dec = set(blocks["vision"]), set(blocks["decoder"])
-    return LoraTargets(chosen + added, AUTO, vision=sum(n in vis for n in chosen),
-                       decoder=sum(n in dec for n in chosen), other=len(added), extra=list(extra))
+    return LoraTargets(
+        chosen + added,
+        AUTO,
+        vision=sum(n in vis for n in chosen),
+        decoder=sum(n in dec for n in chosen),
+        other=len(added),
+        extra=list(extra),
+    )
 
 
 def wrapped_modules(peft_model: Any) -> list[str]:

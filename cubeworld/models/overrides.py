@@ -10,8 +10,9 @@ before any run starts.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.models.errors import ModelsError
 
@@ -28,8 +29,9 @@ def scoring_keys() -> tuple[str, ...]:
     """Every key a `scoring:` override may set: the keyword arguments of `evaluate()`."""
     from cubeworld.models.scoring import evaluate
 
-    return tuple(name for name, p in inspect.signature(evaluate).parameters.items()
-                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return tuple(
+        name for name, p in inspect.signature(evaluate).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    )
 
 
 def check_overrides(section: str, mapping: Any, where: str) -> dict[str, Any]:
@@ -43,11 +45,9 @@ def check_overrides(section: str, mapping: Any, where: str) -> dict[str, Any]:
     if mapping is None:
         return {}
     if not isinstance(mapping, Mapping):
-        raise ModelsError(f"{where}: expected a mapping of {section} settings, got "
-                          f"{type(mapping).__name__}")
+        raise ModelsError(f"{where}: expected a mapping of {section} settings, got {type(mapping).__name__}")
     allowed = keys()
     for key in mapping:
         if key not in allowed:
-            raise ModelsError(f"{where}: unknown {section} key {key!r}; expected one of "
-                              f"{', '.join(allowed)}")
+            raise ModelsError(f"{where}: unknown {section} key {key!r}; expected one of {', '.join(allowed)}")
     return dict(mapping)

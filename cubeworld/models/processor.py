@@ -38,13 +38,30 @@ class VideoFreeQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
 class VideoFreeLlavaOnevisionProcessor(LlavaOnevisionProcessor):
     """`LlavaOnevisionProcessor` with image processor and tokenizer only (no video processor)."""
 
-    def __init__(self, image_processor=None, tokenizer=None, num_image_tokens=None,
-                 vision_feature_select_strategy=None, chat_template=None, image_token="<image>",
-                 video_token="<video>", vision_aspect_ratio="anyres_max_9", **kwargs):
-        super().__init__(image_processor, tokenizer, None, num_image_tokens=num_image_tokens,
-                         vision_feature_select_strategy=vision_feature_select_strategy,
-                         chat_template=chat_template, image_token=image_token,
-                         video_token=video_token, vision_aspect_ratio=vision_aspect_ratio, **kwargs)
+    def __init__(
+        self,
+        image_processor=None,
+        tokenizer=None,
+        num_image_tokens=None,
+        vision_feature_select_strategy=None,
+        chat_template=None,
+        image_token="<image>",
+        video_token="<video>",
+        vision_aspect_ratio="anyres_max_9",
+        **kwargs,
+    ):
+        super().__init__(
+            image_processor,
+            tokenizer,
+            None,
+            num_image_tokens=num_image_tokens,
+            vision_feature_select_strategy=vision_feature_select_strategy,
+            chat_template=chat_template,
+            image_token=image_token,
+            video_token=video_token,
+            vision_aspect_ratio=vision_aspect_ratio,
+            **kwargs,
+        )
 
 
 def _key(processor_class: type) -> type:
@@ -54,12 +71,14 @@ def _key(processor_class: type) -> type:
     keying each registration on a config class of its own keeps e.g. `Qwen2VLConfig` ->
     upstream `Qwen2VLProcessor` for real checkpoints.
     """
-    return type(f"_{processor_class.__name__}Key", (PretrainedConfig,),
-                {"model_type": f"cubeworld_{processor_class.__name__.lower()}"})
+    return type(
+        f"_{processor_class.__name__}Key",
+        (PretrainedConfig,),
+        {"model_type": f"cubeworld_{processor_class.__name__.lower()}"},
+    )
 
 
-VIDEO_FREE_PROCESSORS = (VideoFreeQwen2VLProcessor, VideoFreeQwen2_5_VLProcessor,
-                         VideoFreeLlavaOnevisionProcessor)
+VIDEO_FREE_PROCESSORS = (VideoFreeQwen2VLProcessor, VideoFreeQwen2_5_VLProcessor, VideoFreeLlavaOnevisionProcessor)
 _KEYS = {cls: _key(cls) for cls in VIDEO_FREE_PROCESSORS}
 
 

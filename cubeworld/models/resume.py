@@ -36,8 +36,10 @@ def saved_state(out: Path, config: ResumableConfig, error: type[Exception]) -> d
         if key in config.RESUMABLE_CHANGES:
             continue
         if _portable(new.get(key), new["out"]) != _portable(old, saved.get("out", new["out"])):
-            raise error(f"{out}: the run there was started with {key}={old!r}, now "
-                        f"{new.get(key)!r}; use another --out for a different run")
+            raise error(
+                f"{out}: the run there was started with {key}={old!r}, now "
+                f"{new.get(key)!r}; use another --out for a different run"
+            )
     return state
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from cubeworld.formats.answers import NO, YES
 from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
@@ -52,8 +53,7 @@ class AnswerScore:
     @property
     def p_other(self) -> float:
         # 1 - exp(ly) - exp(ln), computed without cancellation.
-        both = max(self.logp_yes, self.logp_no) + math.log1p(
-            math.exp(-abs(self.logp_yes - self.logp_no)))
+        both = max(self.logp_yes, self.logp_no) + math.log1p(math.exp(-abs(self.logp_yes - self.logp_no)))
         return max(0.0, -math.expm1(both))
 
 
@@ -109,8 +109,7 @@ def answer_scores(bundle: ModelBundle, encoded: dict[str, Any]) -> list[AnswerSc
     return [AnswerScore(p, y, n) for p, y, n in zip(p_yes, ly, ln)]
 
 
-def free_text_batch(bundle: ModelBundle, items: Sequence[Example],
-                    max_new_tokens: int = FREE_TEXT_TOKENS) -> list[str]:
+def free_text_batch(bundle: ModelBundle, items: Sequence[Example], max_new_tokens: int = FREE_TEXT_TOKENS) -> list[str]:
     """A few greedily generated tokens per item (to compare with the probabilities)."""
     import torch
 
@@ -119,7 +118,7 @@ def free_text_batch(bundle: ModelBundle, items: Sequence[Example],
         batch["pixel_values"] = batch["pixel_values"].to(_model_dtype(bundle.model))
     with torch.inference_mode():
         out = bundle.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
-    new = out[:, batch["input_ids"].shape[1]:]
+    new = out[:, batch["input_ids"].shape[1] :]
     texts = bundle.processor.tokenizer.batch_decode(new, skip_special_tokens=True)
     return [t.strip() for t in texts]
 
@@ -151,12 +150,16 @@ def _as_sets(sets: str | Path | StimulusSet | Iterable[str | Path | StimulusSet]
 
 def _request_settings(bundle: ModelBundle) -> dict[str, Any]:
     """The settings that define a table's rows (`SETTINGS_COLUMNS`), as this bundle scores."""
-    return {"kind": KIND, "max_pixels": bundle.max_pixels or "", "dtype": bundle.dtype,
-            "quantize": bundle.quantize or "none", "template_sha256": sha256_text(chat_template_of(bundle.processor))}
+    return {
+        "kind": KIND,
+        "max_pixels": bundle.max_pixels or "",
+        "dtype": bundle.dtype,
+        "quantize": bundle.quantize or "none",
+        "template_sha256": sha256_text(chat_template_of(bundle.processor)),
+    }
 
 
-def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, device,
-                              dtype) -> dict[str, Any]:
+def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, device, dtype) -> dict[str, Any]:
     """`_request_settings` of a model not loaded yet: from its config and processor alone."""
     from transformers import AutoConfig
 
@@ -179,17 +182,36 @@ def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, d
     processor = load_processor(model, family)
     if budget is not None:
         family.set_max_pixels(processor, config, budget)
-    return {"kind": KIND, "max_pixels": family.max_pixels_of(processor) or "",
-            "dtype": resolve_dtype(dtype, device or default_device()), "quantize": quantize or "none",
-            "template_sha256": sha256_text(chat_template_of(processor))}
+    return {
+        "kind": KIND,
+        "max_pixels": family.max_pixels_of(processor) or "",
+        "dtype": resolve_dtype(dtype, device or default_device()),
+        "quantize": quantize or "none",
+        "template_sha256": sha256_text(chat_template_of(processor)),
+    }
 
 
-def evaluate(model: str | Path | ModelBundle, sets, out: str | Path, *, adapter: str | Path | None = None,
-             batch_size: int = 8, condition: str = "", seed: int | None = None, epoch: int = 0,
-             free_text: bool = False, progress: bool = True, image_size: int | None = None,
-             max_pixels: int | None = None, quantize: str | None = None, device: str | None = None,
-             dtype: str | None = None, adapter_label: str | None = None,
-             model_label: str | None = None, num_workers: int = 0) -> Path:
+def evaluate(
+    model: str | Path | ModelBundle,
+    sets,
+    out: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    batch_size: int = 8,
+    condition: str = "",
+    seed: int | None = None,
+    epoch: int = 0,
+    free_text: bool = False,
+    progress: bool = True,
+    image_size: int | None = None,
+    max_pixels: int | None = None,
+    quantize: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    adapter_label: str | None = None,
+    model_label: str | None = None,
+    num_workers: int = 0,
+) -> Path:
     """Score every stimulus of `sets` and append one prediction row each to `out`.
 
     model: a hub id / folder (loaded with `load_model`, with `adapter`, `quantize`,
@@ -218,14 +240,23 @@ def evaluate(model: str | Path | ModelBundle, sets, out: str | Path, *, adapter:
         model_label = model.name if loaded else str(model)
     if adapter_label is None:
         adapter_label = (model.adapter or "") if loaded else (str(adapter) if adapter else "")
-    base = {"model": model_label, "adapter": adapter_label, "condition": condition,
-            "seed": "" if seed is None else int(seed), "epoch": int(epoch)}
+    base = {
+        "model": model_label,
+        "adapter": adapter_label,
+        "condition": condition,
+        "seed": "" if seed is None else int(seed),
+        "epoch": int(epoch),
+    }
     if loaded:
         model.set_image_size(image_size, max_pixels)
     if not writer.existing().empty:  # refuse other settings before loading any weights
-        settings = _request_settings(model) if loaded else _settings_without_weights(
-            str(model), image_size=image_size, max_pixels=max_pixels, quantize=quantize,
-            device=device, dtype=dtype)
+        settings = (
+            _request_settings(model)
+            if loaded
+            else _settings_without_weights(
+                str(model), image_size=image_size, max_pixels=max_pixels, quantize=quantize, device=device, dtype=dtype
+            )
+        )
         writer.check_settings(base, settings)
     done = writer.done_keys()
     todo: list[tuple[StimulusSet, Any]] = []
@@ -236,17 +267,26 @@ def evaluate(model: str | Path | ModelBundle, sets, out: str | Path, *, adapter:
                 todo.append((s, row))
     if not todo:  # complete: no need to load the model
         return writer.finish()
-    bundle = model if loaded else load_model(
-        model, adapter=adapter, quantize=quantize, device=device, image_size=image_size,
-        max_pixels=max_pixels, dtype=dtype)
+    bundle = (
+        model
+        if loaded
+        else load_model(
+            model,
+            adapter=adapter,
+            quantize=quantize,
+            device=device,
+            image_size=image_size,
+            max_pixels=max_pixels,
+            dtype=dtype,
+        )
+    )
     settings = _request_settings(bundle)
     writer.check_settings(base, settings)
     base.update(settings, batch_size=int(batch_size), **versions())
     prompt_hashes: dict[str, str] = {}
     was_training = bundle.model.training
     bundle.model.eval()
-    bar = tqdm(total=len(todo), desc=f"scoring {Path(str(bundle.name)).name}", unit="img",
-               disable=not progress)
+    bar = tqdm(total=len(todo), desc=f"scoring {Path(str(bundle.name)).name}", unit="img", disable=not progress)
     try:
         chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         encode = partial(_encode_chunk, bundle.processor, bundle.family)
@@ -259,12 +299,22 @@ def evaluate(model: str | Path | ModelBundle, sets, out: str | Path, *, adapter:
                 answer = YES if sc.p_yes >= 0.5 else NO
                 if row.prompt not in prompt_hashes:
                     prompt_hashes[row.prompt] = sha256_text(row.prompt)
-                rec = {**base, "stimulus_id": row.stimulus_id, "set": s.name, "domain": row.domain,
-                       "n_blocks": row.n_blocks, "falls": row.falls, "p_yes": f"{sc.p_yes:.8g}",
-                       "answer": answer, "correct": answer == row.answer,
-                       "logp_yes": f"{sc.logp_yes:.8g}", "logp_no": f"{sc.logp_no:.8g}",
-                       "p_other": f"{sc.p_other:.8g}", "prompt_sha256": prompt_hashes[row.prompt],
-                       "image_size": fed}
+                rec = {
+                    **base,
+                    "stimulus_id": row.stimulus_id,
+                    "set": s.name,
+                    "domain": row.domain,
+                    "n_blocks": row.n_blocks,
+                    "falls": row.falls,
+                    "p_yes": f"{sc.p_yes:.8g}",
+                    "answer": answer,
+                    "correct": answer == row.answer,
+                    "logp_yes": f"{sc.logp_yes:.8g}",
+                    "logp_no": f"{sc.logp_no:.8g}",
+                    "p_other": f"{sc.p_other:.8g}",
+                    "prompt_sha256": prompt_hashes[row.prompt],
+                    "image_size": fed,
+                }
                 if free_text:
                     rec["free_text"] = text
                 rows.append(rec)

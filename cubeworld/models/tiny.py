@@ -26,8 +26,9 @@ DEFAULT_FAMILY = "qwen2-vl"
 TINY_FILE = "cubeworld_tiny.json"
 
 
-def build_tiny_model(out: str | Path, seed: int = 0, *, family: str = DEFAULT_FAMILY,
-                     vocab_size: int | None = None) -> Path:
+def build_tiny_model(
+    out: str | Path, seed: int = 0, *, family: str = DEFAULT_FAMILY, vocab_size: int | None = None
+) -> Path:
     """Write a random tiny model of `family` (config, weights, tokenizer, processor) to `out`.
 
     family: a name of `cubeworld.models.families.MODEL_FAMILIES` ("qwen2-vl", "qwen2.5-vl",
@@ -49,8 +50,13 @@ def build_tiny_model(out: str | Path, seed: int = 0, *, family: str = DEFAULT_FA
     try:
         tiny.model.save_pretrained(tmp)
         tiny.processor.save_pretrained(tmp)
-        record = {"builder": "cubeworld.models.build_tiny_model", "family": fam.name, "seed": seed,
-                  "vocab_size": vocab_size or len(tiny.processor.tokenizer), **tiny.spec}
+        record = {
+            "builder": "cubeworld.models.build_tiny_model",
+            "family": fam.name,
+            "seed": seed,
+            "vocab_size": vocab_size or len(tiny.processor.tokenizer),
+            **tiny.spec,
+        }
         (tmp / TINY_FILE).write_text(json.dumps(record, indent=2) + "\n")
         if out.exists():
             out.rmdir()

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.atomic import atomic_write_json, append_jsonl, read_jsonl, write_jsonl
+from cubeworld.formats.atomic import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
 from cubeworld.formats.sets import load_set
 from cubeworld.models.config import FinetuneConfig
 from cubeworld.models.data import TrainingData, build_training_data, epoch_order
@@ -76,8 +76,13 @@ def resolve_backend(config: FinetuneConfig, device: str, method: str) -> str:
 def _lora_config(config: FinetuneConfig, modules: list[str]):
     from peft import LoraConfig
 
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, bias="none", target_modules=modules)
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        bias="none",
+        target_modules=modules,
+    )
 
 
 def _prepare_4bit(model):
@@ -93,8 +98,8 @@ def _prepare_4bit(model):
 
     keep_4bit_unpacked(model)
     return prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=True,
-        gradient_checkpointing_kwargs={"use_reentrant": False})
+        model, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
+    )
 
 
 def _wrap_for_training(bundle: ModelBundle, config: FinetuneConfig, method: str) -> ModelBundle:
@@ -132,12 +137,10 @@ def _record_lora(bundle: ModelBundle, summary: dict[str, Any]) -> None:
     wrapped = wrapped_modules(bundle.model)
     summary = dict(summary, modules=wrapped, count=len(wrapped))
     bundle.info["lora_targets"] = summary
-    bundle.info["trainable_parameters"] = sum(
-        p.numel() for p in bundle.model.parameters() if p.requires_grad)
+    bundle.info["trainable_parameters"] = sum(p.numel() for p in bundle.model.parameters() if p.requires_grad)
 
 
-def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
-                  device: str) -> ModelBundle:
+def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None, device: str) -> ModelBundle:
     """unsloth's FastVisionModel (CUDA only): the study's own training library."""
     from unsloth import FastVisionModel
 
@@ -146,27 +149,44 @@ def _load_unsloth(config: FinetuneConfig, method: str, resume_from: Path | None,
 
     source = str(resume_from) if resume_from else config.model
     model, processor = FastVisionModel.from_pretrained(
-        source, load_in_4bit=(method == "qlora"), use_gradient_checkpointing="unsloth")
+        source, load_in_4bit=(method == "qlora"), use_gradient_checkpointing="unsloth"
+    )
     if resume_from is None:
         model = FastVisionModel.get_peft_model(
-            model, finetune_vision_layers=True, finetune_language_layers=True,
-            finetune_attention_modules=True, finetune_mlp_modules=True, r=config.lora_r,
-            lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias="none",
-            random_state=config.seed)
+            model,
+            finetune_vision_layers=True,
+            finetune_language_layers=True,
+            finetune_attention_modules=True,
+            finetune_mlp_modules=True,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            bias="none",
+            random_state=config.seed,
+        )
     FastVisionModel.for_training(model)
     family = model_family_of(getattr(model.config, "model_type", None))
-    bundle = ModelBundle(model=model, processor=processor,
-                         answer=find_answer_tokens(processor, config.model), name=config.model,
-                         device=device, info={"backend": "unsloth", "dtype": str(model.dtype).split(".")[-1],
-                                              "quantize": "4bit" if method == "qlora" else ""},
-                         family=family)
+    bundle = ModelBundle(
+        model=model,
+        processor=processor,
+        answer=find_answer_tokens(processor, config.model),
+        name=config.model,
+        device=device,
+        info={
+            "backend": "unsloth",
+            "dtype": str(model.dtype).split(".")[-1],
+            "quantize": "4bit" if method == "qlora" else "",
+        },
+        family=family,
+    )
     bundle.set_image_size(max_pixels=config.pixel_budget)
     _record_lora(bundle, {"source": "unsloth", "extra": []})
     return bundle
 
 
-def _load_for_training(config: FinetuneConfig, method: str, backend: str, device: str,
-                       resume_from: Path | None) -> ModelBundle:
+def _load_for_training(
+    config: FinetuneConfig, method: str, backend: str, device: str, resume_from: Path | None
+) -> ModelBundle:
     if backend == "unsloth":
         return _load_unsloth(config, method, resume_from, device)
     quantize = "4bit" if method == "qlora" else None
@@ -175,16 +195,16 @@ def _load_for_training(config: FinetuneConfig, method: str, backend: str, device
         bundle = load_model(source, device=device, max_pixels=config.pixel_budget, dtype=config.dtype)
         bundle.name = config.model
         return _wrap_for_training(bundle, config, method)
-    bundle = load_model(config.model, quantize=quantize, device=device,
-                        max_pixels=config.pixel_budget, dtype=config.dtype)
+    bundle = load_model(
+        config.model, quantize=quantize, device=device, max_pixels=config.pixel_budget, dtype=config.dtype
+    )
     if resume_from is None:
         return _wrap_for_training(bundle, config, method)
     from peft import PeftModel
 
     from cubeworld.models.lora import resolve_targets
 
-    targets = resolve_targets(bundle.model, config.target_modules, config.lora_extra,
-                              config.lora_exclude)
+    targets = resolve_targets(bundle.model, config.target_modules, config.lora_extra, config.lora_exclude)
     model = bundle.model
     if method == "qlora":
         model = _prepare_4bit(model)
@@ -217,8 +237,7 @@ def _rng_state() -> dict[str, Any]:
     import numpy as np
     import torch
 
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": np.random.get_state()}
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -237,36 +256,53 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def effective_settings(bundle: ModelBundle, config: FinetuneConfig, method: str, backend: str,
-                       device: str) -> dict[str, Any]:
+def effective_settings(
+    bundle: ModelBundle, config: FinetuneConfig, method: str, backend: str, device: str
+) -> dict[str, Any]:
     """What the run actually used, after every default was resolved (for state.json):
     method, backend, device, dtype, quantization, model family, image size, the LoRA
     modules (names and counts) and the trainable parameter count, and the scoring
     settings of its per-epoch evaluation."""
     return {
-        "method": method, "backend": backend, "device": device, "dtype": bundle.dtype,
-        "quantize": bundle.quantize, "family": bundle.family.name,
+        "method": method,
+        "backend": backend,
+        "device": device,
+        "dtype": bundle.dtype,
+        "quantize": bundle.quantize,
+        "family": bundle.family.name,
         "model_type": bundle.info.get("model_type", ""),
-        "image_size": config.image_size, "max_pixels": bundle.max_pixels,
+        "image_size": config.image_size,
+        "max_pixels": bundle.max_pixels,
         "lora_targets": bundle.info.get("lora_targets"),
         "trainable_parameters": bundle.info.get("trainable_parameters"),
-        "scoring": {"batch_size": config.eval_batch_size, "num_workers": config.num_workers,
-                    "dtype": bundle.dtype, "quantize": bundle.quantize,
-                    "max_pixels": bundle.max_pixels},
+        "scoring": {
+            "batch_size": config.eval_batch_size,
+            "num_workers": config.num_workers,
+            "dtype": bundle.dtype,
+            "quantize": bundle.quantize,
+            "max_pixels": bundle.max_pixels,
+        },
     }
 
 
-def _evaluate_epoch(bundle: ModelBundle, config: FinetuneConfig, out: Path, epoch: int,
-                    adapter_label: str) -> None:
+def _evaluate_epoch(bundle: ModelBundle, config: FinetuneConfig, out: Path, epoch: int, adapter_label: str) -> None:
     from cubeworld.models.scoring import evaluate
 
     for set_dir in config.eval_sets:
         s = load_set(set_dir)
-        evaluate(bundle, [s], predictions_path(out, epoch, s.name),
-                 batch_size=config.eval_batch_size, condition=config.condition,
-                 num_workers=config.num_workers,
-                 seed=config.seed, epoch=epoch, progress=config.progress,
-                 adapter_label=adapter_label, model_label=config.model_label or config.model)
+        evaluate(
+            bundle,
+            [s],
+            predictions_path(out, epoch, s.name),
+            batch_size=config.eval_batch_size,
+            condition=config.condition,
+            num_workers=config.num_workers,
+            seed=config.seed,
+            epoch=epoch,
+            progress=config.progress,
+            adapter_label=adapter_label,
+            model_label=config.model_label or config.model,
+        )
 
 
 def finetune(config: FinetuneConfig) -> Path:
@@ -299,24 +335,34 @@ def finetune(config: FinetuneConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         # A kill mid-epoch leaves log records of the unfinished epoch: drop them.
         if (out / LOG_FILE).exists():
-            write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE)
-                                         if int(r.get("epoch", 0)) <= last_epoch])
+            write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE) if int(r.get("epoch", 0)) <= last_epoch])
         for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
 
     def write_state(epoch: int) -> None:
-        atomic_write_json(state_path, {
-            "config": config.to_dict(), "last_epoch": epoch, "finished": epoch >= config.epochs,
-            "method": method, "backend": backend, "device": device, "data": data.summary,
-            "max_pixels": bundle.max_pixels, "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
-            "effective": effective_settings(bundle, config, method, backend, device),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
+        atomic_write_json(
+            state_path,
+            {
+                "config": config.to_dict(),
+                "last_epoch": epoch,
+                "finished": epoch >= config.epochs,
+                "method": method,
+                "backend": backend,
+                "device": device,
+                "data": data.summary,
+                "max_pixels": bundle.max_pixels,
+                "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
+                "effective": effective_settings(bundle, config, method, backend, device),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
 
     resume_from = checkpoint_dir(out, last_epoch) if last_epoch > 0 else None
     if resume_from is not None and not (resume_from / TRAINING_STATE).is_file():
-        raise ModelsError(f"{out}: state.json says epoch {last_epoch} is finished, but "
-                          f"{resume_from} has no {TRAINING_STATE} to resume from")
+        raise ModelsError(
+            f"{out}: state.json says epoch {last_epoch} is finished, but "
+            f"{resume_from} has no {TRAINING_STATE} to resume from"
+        )
     torch.manual_seed(config.seed)
     bundle = _load_for_training(config, method, backend, device, resume_from)
     prepare_folder()
@@ -335,8 +381,12 @@ def finetune(config: FinetuneConfig) -> Path:
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     n = len(data.items)
     steps_per_epoch = math.ceil(math.ceil(n / config.batch_size) / config.grad_accum)
-    scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup_steps,
-                              num_training_steps=steps_per_epoch * config.epochs)
+    scheduler = get_scheduler(
+        config.scheduler,
+        optimizer,
+        num_warmup_steps=config.warmup_steps,
+        num_training_steps=steps_per_epoch * config.epochs,
+    )
     step = 0
     if resume_from is not None:
         ts = torch.load(resume_from / TRAINING_STATE, map_location="cpu", weights_only=False)
@@ -349,8 +399,7 @@ def finetune(config: FinetuneConfig) -> Path:
         model.train()
         order = epoch_order(n, config.seed, epoch)
         batches = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
-        bar = tqdm(total=n, desc=f"epoch {epoch}/{config.epochs}", unit="pair",
-                   disable=not config.progress)
+        bar = tqdm(total=n, desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not config.progress)
         losses: list[float] = []
         optimizer.zero_grad(set_to_none=True)
         chunks = [[data.items[i] for i in idx] for idx in batches]
@@ -359,7 +408,8 @@ def finetune(config: FinetuneConfig) -> Path:
             batch = to_device(encoded, device)
             if "pixel_values" in batch:
                 batch["pixel_values"] = batch["pixel_values"].to(
-                    next(p for p in model.parameters() if p.is_floating_point()).dtype)
+                    next(p for p in model.parameters() if p.is_floating_point()).dtype
+                )
             loss = model(**batch, use_cache=False).loss
             (loss / config.grad_accum).backward()
             losses.append(float(loss.detach()))
@@ -370,16 +420,34 @@ def finetune(config: FinetuneConfig) -> Path:
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                append_jsonl(out / LOG_FILE, {"kind": "step", "epoch": epoch, "step": step,
-                                              "loss": losses[-1], "lr": scheduler.get_last_lr()[0]})
+                append_jsonl(
+                    out / LOG_FILE,
+                    {
+                        "kind": "step",
+                        "epoch": epoch,
+                        "step": step,
+                        "loss": losses[-1],
+                        "lr": scheduler.get_last_lr()[0],
+                    },
+                )
             bar.update(len(items))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         bar.close()
-        append_jsonl(out / LOG_FILE, {"kind": "epoch", "epoch": epoch, "step": step,
-                                      "loss": sum(losses) / max(len(losses), 1)})
-        _save_checkpoint(bundle, method, checkpoint_dir(out, epoch), {
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(), "step": step, "epoch": epoch})
+        append_jsonl(
+            out / LOG_FILE, {"kind": "epoch", "epoch": epoch, "step": step, "loss": sum(losses) / max(len(losses), 1)}
+        )
+        _save_checkpoint(
+            bundle,
+            method,
+            checkpoint_dir(out, epoch),
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(),
+                "step": step,
+                "epoch": epoch,
+            },
+        )
         _evaluate_epoch(bundle, config, out, epoch, adapter_label)
         write_state(epoch)
     return out

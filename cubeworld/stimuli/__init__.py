@@ -24,10 +24,10 @@ import sys
 MUJOCO_IMPORTED_WITHOUT_GL = "mujoco" in sys.modules and "MUJOCO_GL" not in os.environ
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING  # noqa: E402 - after MUJOCO_GL is chosen
 
-from cubeworld.lazy import lazy_exports
-from cubeworld.stimuli.errors import StimuliError
+from cubeworld.lazy import lazy_exports  # noqa: E402
+from cubeworld.stimuli.errors import StimuliError  # noqa: E402
 
 # The entry points load lazily, so `cubeworld --help` does not import numpy or mujoco.
 _LAZY = {

@@ -6,8 +6,9 @@ anything is written, so bad input never touches a folder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.families import FAMILIES
@@ -33,7 +34,7 @@ class SetArguments:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SetArguments":
+    def from_dict(cls, d: Mapping[str, Any]) -> SetArguments:
         try:
             per = d["per_size"]
             if isinstance(per, Mapping):
@@ -74,7 +75,9 @@ def parse_sizes(sizes: str | int | Iterable[int]) -> tuple[int, ...]:
         raise StimuliError(f"cannot read sizes {sizes!r}") from None
 
 
-def make_arguments(domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: Any, resolution: Any = 448) -> SetArguments:
+def make_arguments(
+    domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: Any, resolution: Any = 448
+) -> SetArguments:
     if not isinstance(domain, str) or domain not in FAMILIES:
         raise StimuliError(f"unknown domain {domain!r}: expected one of {', '.join(FAMILIES.names())}")
     allowed = FAMILIES.get(domain).sizes

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cubeworld.stimuli.families.base import ShortcutCue, StimulusFamily
 
@@ -41,21 +42,13 @@ CONFIDENCE = 0.95
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    """The 95% Wilson score interval of k successes in n, rounded to 4 decimals.
-
-    The closed form with the normal quantile from the standard library
-    (`statistics.NormalDist`): the same numbers as statsmodels' `proportion_confint(...,
-    method="wilson")` (a test checks it), without importing statsmodels (1.4 s) into
-    every generation that writes a card."""
-    from statistics import NormalDist
+    """The 95% Wilson score interval of k successes in n, rounded to 4 decimals (cards)."""
+    from cubeworld.intervals import wilson_interval
 
     if n == 0:
         return (math.nan, math.nan)
-    z = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
+    lo, hi = wilson_interval(k, n, 1 - CONFIDENCE)
+    return (round(float(lo), 4), round(float(hi), 4))
 
 
 # -- one-cue rules --------------------------------------------------------------------
@@ -128,8 +121,11 @@ def _folds(ids: Sequence[str], strata: Sequence[Any], folds: int) -> list[int]:
     fold_of = [0] * len(ids)
     dealt = 0  # dealing continues from stratum to stratum, so small strata spread over the folds too
     for stratum in sorted(set(strata), key=repr):
-        members = sorted((hashlib.sha256(i.encode("utf-8")).hexdigest(), j)
-                         for j, (i, g) in enumerate(zip(ids, strata)) if g == stratum)
+        members = sorted(
+            (hashlib.sha256(i.encode("utf-8")).hexdigest(), j)
+            for j, (i, g) in enumerate(zip(ids, strata))
+            if g == stratum
+        )
         for _, j in members:
             fold_of[j] = dealt % folds
             dealt += 1
@@ -154,14 +150,25 @@ class Score:
         return self.fit_correct / self.n if self.n else math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "cv_correct": self.cv_correct, "cv_accuracy": round(self.cv, 4),
-                "cv_interval": list(wilson(self.cv_correct, self.n)), "fit_correct": self.fit_correct,
-                "fit_accuracy": round(self.fit, 4), "fit_interval": list(wilson(self.fit_correct, self.n)),
-                "rule": self.rule}
+        return {
+            "n": self.n,
+            "cv_correct": self.cv_correct,
+            "cv_accuracy": round(self.cv, 4),
+            "cv_interval": list(wilson(self.cv_correct, self.n)),
+            "fit_correct": self.fit_correct,
+            "fit_accuracy": round(self.fit, 4),
+            "fit_interval": list(wilson(self.fit_correct, self.n)),
+            "rule": self.rule,
+        }
 
 
-def score_cue(cue: ShortcutCue, ids: Sequence[str], values: Sequence[float], labels: Sequence[bool],
-              strata: Sequence[Any] | None = None) -> Score:
+def score_cue(
+    cue: ShortcutCue,
+    ids: Sequence[str],
+    values: Sequence[float],
+    labels: Sequence[bool],
+    strata: Sequence[Any] | None = None,
+) -> Score:
     """A cue's score; `strata` (default: the labels) keep the folds balanced."""
     n = len(values)
     rule = fit_rule(cue.kind, values, labels)
@@ -208,25 +215,38 @@ class ShortcutAudit:
         out = []
         for c in self.cues:
             if c.overall is not None and c.overall.cv >= SHORTCUT_WARNING:
-                out.append(f"the cue {c.name} alone decides {c.overall.cv_correct} of {c.overall.n} items "
-                           f"({100 * c.overall.cv:.1f}%, cross-validated; {c.overall.rule})")
+                out.append(
+                    f"the cue {c.name} alone decides {c.overall.cv_correct} of {c.overall.n} items "
+                    f"({100 * c.overall.cv:.1f}%, cross-validated; {c.overall.rule})"
+                )
         return out
 
     def to_card(self) -> dict[str, Any]:
         return {
-            "method": (f"best one-cue rule per cue (threshold: Yes if value > t or < t; category: majority per "
-                       f"value); accuracy {FOLDS}-fold cross-validated (folds stratified by size x answer, dealt by a hash of "
-                       f"stimulus_id), and fitted "
-                       f"on all items (an upper bound); {int(CONFIDENCE * 100)}% Wilson intervals"),
+            "method": (
+                f"best one-cue rule per cue (threshold: Yes if value > t or < t; category: majority per "
+                f"value); accuracy {FOLDS}-fold cross-validated (folds stratified by size x answer, dealt by a hash of "
+                f"stimulus_id), and fitted "
+                f"on all items (an upper bound); {int(CONFIDENCE * 100)}% Wilson intervals"
+            ),
             "n": self.n,
-            "cues": {c.name: {"description": c.description, "kind": c.kind,
-                              **({"all": c.overall.to_dict(),
-                                  "by_size": {str(s): sc.to_dict() for s, sc in c.by_size.items()}}
-                                 if c.overall is not None else {"unavailable": c.unavailable})}
-                     for c in self.cues},
-            "difficulty_sign_agrees": ({"measure": self.difficulty_name, "agree": self.difficulty_agree,
-                                        "n": self.difficulty_n}
-                                       if self.difficulty_agree is not None else None),
+            "cues": {
+                c.name: {
+                    "description": c.description,
+                    "kind": c.kind,
+                    **(
+                        {"all": c.overall.to_dict(), "by_size": {str(s): sc.to_dict() for s, sc in c.by_size.items()}}
+                        if c.overall is not None
+                        else {"unavailable": c.unavailable}
+                    ),
+                }
+                for c in self.cues
+            },
+            "difficulty_sign_agrees": (
+                {"measure": self.difficulty_name, "agree": self.difficulty_agree, "n": self.difficulty_n}
+                if self.difficulty_agree is not None
+                else None
+            ),
         }
 
 
@@ -240,8 +260,15 @@ def shortcut_audit(family: StimulusFamily, rows: Sequence[Mapping[str, Any]]) ->
         try:
             values = [float(cue.value(r)) for r in rows]
         except (KeyError, TypeError, ValueError, IndexError) as e:
-            cues.append(CueAudit(cue.name, cue.description, cue.kind, None,
-                                 unavailable=f"the rows lack what it reads ({type(e).__name__}: {e})"))
+            cues.append(
+                CueAudit(
+                    cue.name,
+                    cue.description,
+                    cue.kind,
+                    None,
+                    unavailable=f"the rows lack what it reads ({type(e).__name__}: {e})",
+                )
+            )
             continue
         by_size = {}
         for s in sizes:
@@ -261,17 +288,27 @@ def shortcut_audit(family: StimulusFamily, rows: Sequence[Mapping[str, Any]]) ->
             continue
         counted += 1
         agree += (float(d) > 0) == (not y)
-    return ShortcutAudit(n=len(rows), sizes=sizes, cues=cues, difficulty_name=family.difficulty.name,
-                         difficulty_agree=agree if counted else None, difficulty_n=counted)
+    return ShortcutAudit(
+        n=len(rows),
+        sizes=sizes,
+        cues=cues,
+        difficulty_name=family.difficulty.name,
+        difficulty_agree=agree if counted else None,
+        difficulty_n=counted,
+    )
 
 
 def format_audit(audit: ShortcutAudit) -> list[str]:
     """The audit as text lines (what `cubeworld audit SET` prints)."""
-    lines = [f"shortcut audit: accuracy of the best one-cue rule, {FOLDS}-fold cross-validated [95% Wilson interval];",
-             "  'fit' = the rule fitted on all items, an upper bound; chance is 0.500 (balanced labels)"]
+    lines = [
+        f"shortcut audit: accuracy of the best one-cue rule, {FOLDS}-fold cross-validated [95% Wilson interval];",
+        "  'fit' = the rule fitted on all items, an upper bound; chance is 0.500 (balanced labels)",
+    ]
     width = max([len(c.name) for c in audit.cues] + [4])
-    lines.append(f"  {'cue':{width}s}  {'all sizes [95% CI]':27s} {'items':>11s}  {'fit':>5s}  "
-                 + "  ".join(f"{'n=' + str(s):>6s}" for s in audit.sizes))
+    lines.append(
+        f"  {'cue':{width}s}  {'all sizes [95% CI]':27s} {'items':>11s}  {'fit':>5s}  "
+        + "  ".join(f"{'n=' + str(s):>6s}" for s in audit.sizes)
+    )
     for c in audit.cues:
         if c.overall is None:
             lines.append(f"  {c.name:{width}s}  unavailable: {c.unavailable}")
@@ -279,12 +316,16 @@ def format_audit(audit: ShortcutAudit) -> list[str]:
         o = c.overall
         lo, hi = wilson(o.cv_correct, o.n)
         per = "  ".join(f"{c.by_size[s].cv:6.3f}" for s in audit.sizes)
-        lines.append(f"  {c.name:{width}s}  {o.cv:.3f} [{lo:.3f}, {hi:.3f}]{'':6s} {o.cv_correct:>5d}/{o.n:<5d}  "
-                     f"{o.fit:5.3f}  {per}")
+        lines.append(
+            f"  {c.name:{width}s}  {o.cv:.3f} [{lo:.3f}, {hi:.3f}]{'':6s} {o.cv_correct:>5d}/{o.n:<5d}  "
+            f"{o.fit:5.3f}  {per}"
+        )
         lines.append(f"  {'':{width}s}  rule fitted on all items: {o.rule}")
     if audit.difficulty_agree is not None:
-        lines.append(f"sign of the difficulty ({audit.difficulty_name}) agrees with the label on "
-                     f"{audit.difficulty_agree} of {audit.difficulty_n} items")
+        lines.append(
+            f"sign of the difficulty ({audit.difficulty_name}) agrees with the label on "
+            f"{audit.difficulty_agree} of {audit.difficulty_n} items"
+        )
     for w in audit.warnings:
         lines.append(f"warning: {w}")
     return lines

@@ -10,8 +10,8 @@ zero are where a simulator and the static check disagree, so the sampler rejects
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -99,8 +99,9 @@ class Evaluator:
         if verdict.accepted and verdict.falls in job.render_labels:
             image = self.render_world(job.resolution, len(scene.blocks)).render(scene.blocks, camera, cfg.physics)
             png = encode_png(image)
-        return CandidateResult(job.size, job.k, verdict.accepted, verdict.reason, verdict.falls,
-                               scene.record(camera), verdict.outcome, png)
+        return CandidateResult(
+            job.size, job.k, verdict.accepted, verdict.reason, verdict.falls, scene.record(camera), verdict.outcome, png
+        )
 
 
 _EVALUATOR: Evaluator | None = None

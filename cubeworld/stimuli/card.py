@@ -10,7 +10,8 @@ the shortcut audit (`cubeworld.stimuli.audit`: what one-cue rules score on the s
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cubeworld.stimuli.arguments import SetArguments
 from cubeworld.stimuli.config import SetConfig
@@ -25,8 +26,14 @@ def mujoco_version() -> str:
     return mujoco.__version__
 
 
-def build_card(name: str, family: StimulusFamily, args: SetArguments, config: SetConfig,
-               state: RunState | None = None, rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+def build_card(
+    name: str,
+    family: StimulusFamily,
+    args: SetArguments,
+    config: SetConfig,
+    state: RunState | None = None,
+    rows: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
     """The card of a set in progress (`state` None) or complete (with its `rows`)."""
     card = identity(name, args, config)
     card.update(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,9 @@ from cubeworld.cli_errors import user_errors
 from cubeworld.stimuli.families import FAMILIES
 from cubeworld.stimuli.families.base import StimulusFamily, format_sizes
 
-generate_app = typer.Typer(no_args_is_help=True, help="Generate stimulus sets (one command per stimulus family, the study's presets).")
+generate_app = typer.Typer(
+    no_args_is_help=True, help="Generate stimulus sets (one command per stimulus family, the study's presets)."
+)
 
 OUT = typer.Option(..., "--out", help="Output set folder (created; a killed run resumes in it).")
 WORKERS = typer.Option(None, "--workers", help="Worker processes (default: all cores).")
@@ -25,11 +26,15 @@ RESOLUTION = typer.Option(448, "--resolution", help="Image width and height in p
 QUIET = typer.Option(False, "--quiet", help="No progress bar.")
 
 
-def _generate(domain: str, sizes: str, per_size: int, seed: int, out: Path, workers, resolution: int, name, quiet: bool) -> None:
+def _generate(
+    domain: str, sizes: str, per_size: int, seed: int, out: Path, workers, resolution: int, name, quiet: bool
+) -> None:
     from cubeworld.stimuli.generate import generate_set
 
     with user_errors():
-        path = generate_set(domain, sizes, per_size, seed, out, resolution=resolution, workers=workers, progress=not quiet, name=name)
+        path = generate_set(
+            domain, sizes, per_size, seed, out, resolution=resolution, workers=workers, progress=not quiet, name=name
+        )
     typer.echo(f"wrote {path}")
 
 
@@ -42,9 +47,9 @@ def family_command(family: StimulusFamily):
         per_size: int = typer.Option(..., "--per-size", help="Stimuli per size (even: half Yes, half No)."),
         seed: int = typer.Option(..., "--seed", help="Seed; sets with different seeds never share a scene."),
         out: Path = OUT,
-        workers: Optional[int] = WORKERS,
+        workers: int | None = WORKERS,
         resolution: int = RESOLUTION,
-        name: Optional[str] = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
+        name: str | None = typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."),
         quiet: bool = QUIET,
     ) -> None:
         _generate(family.domain, sizes, per_size, seed, out, workers, resolution, name, quiet)
@@ -60,7 +65,9 @@ def add_family_commands(app: typer.Typer) -> None:
     """One `generate` subcommand per registered family, named by the family."""
     for domain, family in FAMILIES.items():
         if family.command in FIXED_COMMANDS:
-            raise ValueError(f"the {domain} family's command {family.command!r} is taken by `cubeworld generate {family.command}`")
+            raise ValueError(
+                f"the {domain} family's command {family.command!r} is taken by `cubeworld generate {family.command}`"
+            )
         app.command(family.command, help=family.description)(family_command(family))
 
 
@@ -68,8 +75,10 @@ def add_family_commands(app: typer.Typer) -> None:
 def preset(
     name: str = typer.Argument(..., help="Preset name (see `cubeworld generate presets`)."),
     out: Path = OUT,
-    workers: Optional[int] = WORKERS,
-    parent: Optional[Path] = typer.Option(None, "--parent", help="Parent set of a subset preset (default: sibling folder named after it)."),
+    workers: int | None = WORKERS,
+    parent: Path | None = typer.Option(
+        None, "--parent", help="Parent set of a subset preset (default: sibling folder named after it)."
+    ),
     quiet: bool = QUIET,
 ) -> None:
     """Generate one of the study's sets."""
@@ -97,7 +106,7 @@ def presets(as_json: bool = typer.Option(False, "--json", help="Print the defini
 def from_card(
     card: Path = typer.Argument(..., help="A set's dataset.json (or its folder)."),
     out: Path = OUT,
-    workers: Optional[int] = WORKERS,
+    workers: int | None = WORKERS,
     quiet: bool = QUIET,
 ) -> None:
     """Rebuild a set from its card, byte for byte."""
@@ -128,7 +137,7 @@ def sheet(
     out: Path = typer.Option(..., "--out", help="Output PNG."),
     thumb: int = typer.Option(160, "--thumb", help="Tile size in pixels."),
     limit: int = typer.Option(120, "--limit", help="At most this many stimuli, spread over size x label."),
-    columns: Optional[int] = typer.Option(None, "--columns"),
+    columns: int | None = typer.Option(None, "--columns"),
 ) -> None:
     """Contact sheet: a grid of a set's stimuli with their labels."""
     from cubeworld.stimuli.sheet import make_sheet
@@ -140,10 +149,14 @@ def sheet(
 
 def audit(
     set_dir: Path = typer.Argument(..., help="A stimulus set folder."),
-    physics: bool = typer.Option(False, "--physics", help="Also re-simulate a sample under the documented perturbed physics."),
-    per_size: int = typer.Option(20, "--per-size", help="--physics: items re-simulated per size (half of each answer)."),
+    physics: bool = typer.Option(
+        False, "--physics", help="Also re-simulate a sample under the documented perturbed physics."
+    ),
+    per_size: int = typer.Option(
+        20, "--per-size", help="--physics: items re-simulated per size (half of each answer)."
+    ),
     seed: int = typer.Option(0, "--seed", help="--physics: the seed drawing the sample."),
-    workers: Optional[int] = WORKERS,
+    workers: int | None = WORKERS,
     quiet: bool = QUIET,
 ) -> None:
     """What simple cues score on a set without physics (shortcut audit); with --physics, how
@@ -167,8 +180,10 @@ def audit(
             raise StimuliError(f"{set_dir}: rows of several domains {domains}; audit one family's set at a time")
         family = get_family(domains[0])
         card = s.card
-        typer.echo(f"{s.name}: {len(s)} {family.domain} items, sizes {format_sizes(tuple(sorted({r.n_blocks for r in s.rows})))}, "
-                   f"generator {card.get('generator', '?')} {card.get('generator_version', '?')}")
+        typer.echo(
+            f"{s.name}: {len(s)} {family.domain} items, sizes {format_sizes(tuple(sorted({r.n_blocks for r in s.rows})))}, "
+            f"generator {card.get('generator', '?')} {card.get('generator_version', '?')}"
+        )
         for line in format_audit(shortcut_audit(family, [r.to_record() for r in s.rows])):
             typer.echo(line)
         if physics:
@@ -181,7 +196,7 @@ def audit(
 
 def demo(
     out: Path = typer.Option(Path("demo"), "--out", help="Output folder."),
-    workers: Optional[int] = WORKERS,
+    workers: int | None = WORKERS,
     quiet: bool = QUIET,
 ) -> None:
     """A first look: a small set of every stimulus family with its contact sheet, in a minute."""

@@ -11,10 +11,11 @@ settings it was made with even after the defaults change.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -56,7 +57,7 @@ class PhysicsSettings:
         if self.position_noise < 0 or self.rest_move < 0 or self.rest_tilt < 0:
             raise StimuliError("physics: position_noise, rest_move and rest_tilt cannot be negative")
 
-    def perturbed(self, change: Mapping[str, Any]) -> "PhysicsSettings":
+    def perturbed(self, change: Mapping[str, Any]) -> PhysicsSettings:
         """These settings with `change` ({name: value}) applied; unknown names are an error."""
         check_physics_names(change, "physics override")
         merged = {**to_plain(self), **dict(change)}
@@ -73,11 +74,11 @@ def check_physics_names(change: Mapping[str, Any], where: str) -> None:
         raise StimuliError(f"{where}: unknown physics setting(s) {unknown}; expected some of {sorted(known)}")
 
 
-
 def check_perturbations(changes: Any, where: str = "perturbations") -> None:
     """A StimuliError naming the first entry of a list of physics changes that is not one."""
     for i, change in enumerate(changes):
         check_physics_names(change, f"{where}[{i}]")
+
 
 @dataclass(frozen=True)
 class RenderSettings:
@@ -129,7 +130,7 @@ class SetConfig:
         return {"physics": to_plain(self.physics), "render": to_plain(self.render), self.domain: to_plain(self.family)}
 
     @classmethod
-    def from_dict(cls, family: "StimulusFamily", d: Mapping[str, Any]) -> "SetConfig":
+    def from_dict(cls, family: StimulusFamily, d: Mapping[str, Any]) -> SetConfig:
         if not isinstance(d, Mapping):
             raise StimuliError(f"invalid generator settings: expected a mapping, got {d!r}")
         unknown = sorted(set(d) - {*SHARED_SECTIONS, family.domain})

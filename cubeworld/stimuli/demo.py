@@ -19,8 +19,9 @@ def run_stimuli_demo(out: str | os.PathLike, *, workers: int | None = None, prog
     out = Path(out)
     paths: dict[str, Path] = {}
     for domain, family in FAMILIES.items():
-        folder = generate_set(domain, family.sizes, DEMO_PER_SIZE, DEMO_SEED, out / family.command,
-                              workers=workers, progress=progress)
+        folder = generate_set(
+            domain, family.sizes, DEMO_PER_SIZE, DEMO_SEED, out / family.command, workers=workers, progress=progress
+        )
         paths[family.command] = folder
         paths[f"{family.command}_sheet"] = make_sheet(folder, out / f"{family.command}-sheet.png")
     return paths

@@ -13,8 +13,8 @@ from __future__ import annotations
 import io
 import os
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -80,8 +80,9 @@ class SimResult:
         if self.window_move is None or self.window_tilt is None:
             return False
         idx = slice(None) if blocks is None else list(blocks)
-        return bool((self.window_move[idx] <= physics.rest_move).all()
-                    and (self.window_tilt[idx] <= physics.rest_tilt).all())
+        return bool(
+            (self.window_move[idx] <= physics.rest_move).all() and (self.window_tilt[idx] <= physics.rest_tilt).all()
+        )
 
 
 StopRule = Callable[[np.ndarray, np.ndarray], bool]  # (move (n,), tilt change (n,)) -> outcome decided
@@ -153,8 +154,8 @@ class World:
         self._qadr = np.array([self.model.jnt_qposadr[self.model.body_jntadr[b]] for b in self._bodies])
         # a free joint's first three velocities: the centre's linear velocity, world frame
         self._vadr = np.array([self.model.jnt_dofadr[self.model.body_jntadr[b]] for b in self._bodies])
-        self._pos_idx = (self._qadr[:, None] + np.arange(3)[None, :])  # (capacity, 3) into qpos
-        self._quat_idx = (self._qadr[:, None] + 3 + np.arange(4)[None, :])
+        self._pos_idx = self._qadr[:, None] + np.arange(3)[None, :]  # (capacity, 3) into qpos
+        self._quat_idx = self._qadr[:, None] + 3 + np.arange(4)[None, :]
         self._supersample = render.supersample
         self._renderer: mujoco.Renderer | None = None
         self._camera = mujoco.MjvCamera()
@@ -224,8 +225,13 @@ class World:
         q = self.data.qpos
         return q[self._pos_idx[:n]].copy(), q[self._quat_idx[:n]].copy()
 
-    def simulate(self, blocks: Sequence[Block], physics: PhysicsSettings, removed: Sequence[int] = (),
-                 stop: StopRule | None = None) -> SimResult:
+    def simulate(
+        self,
+        blocks: Sequence[Block],
+        physics: PhysicsSettings,
+        removed: Sequence[int] = (),
+        stop: StopRule | None = None,
+    ) -> SimResult:
         """Simulate `physics.duration` seconds; blocks in `removed` are taken out first.
 
         The state is checked every CHECK_INTERVAL seconds of simulated time. `stop(move,
@@ -264,8 +270,17 @@ class World:
         if not stopped and window is not None:
             window_move = np.linalg.norm(pos - window[0], axis=1)
             window_tilt = np.abs(tilt_degrees(quat) - window[1])
-        return SimResult(pos=pos, quat=quat, steps=done, start=start, peak_move=peak_move, peak_tilt=peak_tilt,
-                         window_move=window_move, window_tilt=window_tilt, stopped_early=stopped)
+        return SimResult(
+            pos=pos,
+            quat=quat,
+            steps=done,
+            start=start,
+            peak_move=peak_move,
+            peak_tilt=peak_tilt,
+            window_move=window_move,
+            window_tilt=window_tilt,
+            stopped_early=stopped,
+        )
 
     # -- rendering -----------------------------------------------------------------
     def _ensure_renderer(self) -> mujoco.Renderer:
@@ -283,7 +298,9 @@ class World:
                         "display-based backend; set MUJOCO_GL=egl in the environment (or import "
                         f"cubeworld.stimuli first) ({type(e).__name__}: {e})"
                     ) from None
-                raise RenderUnavailable(MISSING_GL_HELP.format(backend=backend) + f" ({type(e).__name__}: {e})") from None
+                raise RenderUnavailable(
+                    MISSING_GL_HELP.format(backend=backend) + f" ({type(e).__name__}: {e})"
+                ) from None
         return self._renderer
 
     def render(self, blocks: Sequence[Block], camera: dict, physics: PhysicsSettings) -> np.ndarray:

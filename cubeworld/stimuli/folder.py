@@ -41,8 +41,9 @@ def prepare_folder(out: Path, ident: dict[str, Any], card: dict[str, Any]) -> st
             diff = identity_diff(old, ident)
             problem = version_problem(old) if old.get("generator") == ident.get("generator") else None
             if problem:
-                raise StimuliError(f"{out} holds a set this generator cannot continue: {problem}; "
-                                   "choose another --out folder")
+                raise StimuliError(
+                    f"{out} holds a set this generator cannot continue: {problem}; choose another --out folder"
+                )
             if diff:
                 raise StimuliError(
                     f"{out} holds a different set ({old.get('name')!r}; differs in {', '.join(diff)}); "

@@ -13,7 +13,8 @@ projection against MuJoCo's own segmentation render.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,11 +34,13 @@ def camera_axes(camera: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.n
 def block_corners(block: Block) -> np.ndarray:
     """(8, 3) corners of a box with its yaw (and pitch, for a block that starts tipped)."""
     w, x, y, z = block.quat
-    rot = np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+    rot = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
     half = np.asarray(block.size, dtype=float) / 2.0
     signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
     return (signs * half) @ rot.T + np.asarray(block.pos, dtype=float)
@@ -71,7 +74,9 @@ def inside_frame(blocks: Sequence[Block], camera: Mapping[str, Any], fovy: float
     return frame_extent(blocks, camera, fovy) <= 1.0 - 2.0 * margin
 
 
-def pixel_box(blocks: Sequence[Block], camera: Mapping[str, Any], fovy: float, resolution: int) -> tuple[float, float, float, float]:
+def pixel_box(
+    blocks: Sequence[Block], camera: Mapping[str, Any], fovy: float, resolution: int
+) -> tuple[float, float, float, float]:
     """(left, top, right, bottom) in pixels of the projected corners: what a render shows."""
     corners = np.concatenate([block_corners(b) for b in blocks])
     uv = project(corners, camera, fovy)

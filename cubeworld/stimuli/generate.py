@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.formats.atomic import append_jsonl, append_line, atomic_write_bytes, truncate_torn_tail
 from cubeworld.formats.sets import METADATA_FILE
@@ -97,12 +98,14 @@ def generate_set(
             for res in runner.results(make_job, cell.next_k, missing):
                 assert res.k == cell.next_k, "candidates must be consumed in order"
                 if res.k >= cell.quotas.limit:
-                    open_cells = ", ".join(f"{family.quota_stratum} {v} {a}" if v is not None else a
-                                           for v, a in cell.open_cells())
+                    open_cells = ", ".join(
+                        f"{family.quota_stratum} {v} {a}" if v is not None else a for v, a in cell.open_cells()
+                    )
                     raise StimuliError(
                         f"size {size}: {res.k} candidates evaluated and still no stimulus for {open_cells}: the "
                         f"{family.domain} family's physics (almost) never gives it with these settings; the run "
-                        "resumes where it stopped once the settings allow it")
+                        "resumes where it stopped once the settings allow it"
+                    )
                 _consume(out, family, args, cell, state, res, cell.quotas.value_of(res.k))
                 cell.next_k = res.k + 1
                 if res.accepted and len(state.accepted_ids) > bar.n:
@@ -130,8 +133,15 @@ def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) ->
     return quotas
 
 
-def _consume(out: Path, family: StimulusFamily, args: SetArguments, cell: CellState, state: RunState,
-             res: CandidateResult, value: Any) -> None:
+def _consume(
+    out: Path,
+    family: StimulusFamily,
+    args: SetArguments,
+    cell: CellState,
+    state: RunState,
+    res: CandidateResult,
+    value: Any,
+) -> None:
     """Write an accepted candidate (image -> row -> log line), or log why it was not kept;
     `value` is its quota stratum value."""
     log = out / LOG_FILE
@@ -158,8 +168,10 @@ def _consume(out: Path, family: StimulusFamily, args: SetArguments, cell: CellSt
         raise RuntimeError(f"candidate {res.k} of size {res.size} was accepted without an image")
     row = make_row(family, args, res, cell.accepted)
     if family.quota_stratum is not None and row.extra.get(family.quota_stratum) != value:
-        raise StimuliError(f"the {family.domain} family drew candidate {res.k} of size {res.size} in "
-                           f"{family.quota_stratum} {row.extra.get(family.quota_stratum)!r}, not {value!r}")
+        raise StimuliError(
+            f"the {family.domain} family drew candidate {res.k} of size {res.size} in "
+            f"{family.quota_stratum} {row.extra.get(family.quota_stratum)!r}, not {value!r}"
+        )
     atomic_write_bytes(out / row.file_name, res.png)
     append_line(out / METADATA_FILE, json.dumps(row.to_record(), sort_keys=True))
     strata = {column: row.extra.get(column) for column in family.strata}

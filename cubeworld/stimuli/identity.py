@@ -14,7 +14,8 @@ red-row quotas, the frame check, supersampled rendering, the `difficulty` column
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from cubeworld.stimuli.arguments import SetArguments, default_name, make_arguments
 from cubeworld.stimuli.config import SetConfig, default_config
@@ -24,7 +25,7 @@ GENERATOR_VERSION = "2.0.0"  # bump whenever the same arguments would give other
 IDENTITY_KEYS = ("name", "domain", "generator", "generator_version", "seed", "arguments", "settings")
 CHANGES = {  # what each version changed, for the line that refuses an older set
     "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
-             "sampled sizes and offsets and exact red-row quotas, a frame check, new rendering",
+    "sampled sizes and offsets and exact red-row quotas, a frame check, new rendering",
 }
 
 
@@ -41,8 +42,15 @@ def identity(name: str, args: SetArguments, config: SetConfig) -> dict[str, Any]
     }
 
 
-def identity_for(domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: int, *,
-                 resolution: int = 448, name: str | None = None) -> dict[str, Any]:
+def identity_for(
+    domain: str,
+    sizes: Any,
+    per_size: int | Mapping[int, int],
+    seed: int,
+    *,
+    resolution: int = 448,
+    name: str | None = None,
+) -> dict[str, Any]:
     """The identity `generate_set` with these arguments (and built-in settings) writes."""
     args = make_arguments(domain, sizes, per_size, seed, resolution)
     return identity(name or default_name(args), args, default_config(domain))
@@ -59,5 +67,7 @@ def version_problem(card: Mapping[str, Any]) -> str | None:
     version = card.get("generator_version")
     if version == GENERATOR_VERSION:
         return None
-    return (f"it was made by {card.get('generator', GENERATOR)} {version}, and generator {GENERATOR_VERSION} makes "
-            f"other stimuli from the same arguments ({CHANGES[GENERATOR_VERSION]})")
+    return (
+        f"it was made by {card.get('generator', GENERATOR)} {version}, and generator {GENERATOR_VERSION} makes "
+        f"other stimuli from the same arguments ({CHANGES[GENERATOR_VERSION]})"
+    )

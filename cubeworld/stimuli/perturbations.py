@@ -7,9 +7,10 @@ set -- it says under which reasonable alternative physics a set's labels are aud
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PERTURBATIONS_FILE = Path(__file__).with_name("perturbations.yaml")
 
@@ -31,7 +32,12 @@ def audit_perturbations() -> tuple[Mapping[str, Any], ...]:
 
 def describe(change: Mapping[str, Any]) -> str:
     """'timestep=0.001', 'solref=0.02 1' -- one perturbation in a table's header."""
+
     def fmt(v: Any) -> str:
-        return " ".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else (f"{v:g}" if isinstance(v, float) else str(v))
+        return (
+            " ".join(f"{x:g}" for x in v)
+            if isinstance(v, (list, tuple))
+            else (f"{v:g}" if isinstance(v, float) else str(v))
+        )
 
     return ", ".join(f"{k}={fmt(v)}" for k, v in change.items())

@@ -17,9 +17,10 @@ audit stops naming them. Results depend only on the sample, never on the workers
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cubeworld.pools import run_calls
 from cubeworld.stimuli.errors import StimuliError
@@ -74,12 +75,23 @@ def _card_physics(card: Mapping[str, Any], domain: str) -> tuple[dict[str, Any],
         get_family(domain).settings_from_dict(own, f"settings.{domain}")
         return dict(physics), own, ""
     except StimuliError as e:
-        return {}, None, (f"the card's settings are not this generator's ({e}); re-simulated with the built-in "
-                          "physics and family settings")
+        return (
+            {},
+            None,
+            (
+                f"the card's settings are not this generator's ({e}); re-simulated with the built-in "
+                "physics and family settings"
+            ),
+        )
 
 
-def _simulate(domain: str, scene: Mapping[str, Any], base: Mapping[str, Any], own: Mapping[str, Any] | None,
-              changes: Sequence[Mapping[str, Any]]) -> list[bool]:
+def _simulate(
+    domain: str,
+    scene: Mapping[str, Any],
+    base: Mapping[str, Any],
+    own: Mapping[str, Any] | None,
+    changes: Sequence[Mapping[str, Any]],
+) -> list[bool]:
     """One item under every change (a worker's job)."""
     from cubeworld.stimuli.families import get_family
 
@@ -91,8 +103,15 @@ def _init_worker() -> None:
     os.environ.setdefault("LP_NUM_THREADS", "1")
 
 
-def physics_audit(set_dir: str | os.PathLike, *, per_size: int = 20, seed: int = 0, workers: int | None = None,
-                  progress: bool = True, changes: Sequence[Mapping[str, Any]] | None = None) -> PhysicsAudit:
+def physics_audit(
+    set_dir: str | os.PathLike,
+    *,
+    per_size: int = 20,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    changes: Sequence[Mapping[str, Any]] | None = None,
+) -> PhysicsAudit:
     """Re-simulate a sample of the set (see the module docstring)."""
     from tqdm.auto import tqdm
 
@@ -115,17 +134,25 @@ def physics_audit(set_dir: str | os.PathLike, *, per_size: int = 20, seed: int =
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(items), disable=not progress, desc="physics audit", unit="item")
     try:
-        results = run_calls(_simulate, [(domain, r.extra["scene"], base, own, changes) for r in items],
-                            workers=workers, initializer=_init_worker,
-                            on_result=lambda _i, _r: bar.update(1),
-                            name_of=lambda i: items[i].stimulus_id, what="physics audit",
-                            error=StimuliError)
+        results = run_calls(
+            _simulate,
+            [(domain, r.extra["scene"], base, own, changes) for r in items],
+            workers=workers,
+            initializer=_init_worker,
+            on_result=lambda _i, _r: bar.update(1),
+            name_of=lambda i: items[i].stimulus_id,
+            what="physics audit",
+            error=StimuliError,
+        )
     finally:
         bar.close()
     sizes = tuple(sorted({r.n_blocks for r in items}))
     count = {s: sum(r.n_blocks == s for r in items) for s in sizes}
-    agree = {(c, s): sum(results[i][c] == r.falls for i, r in enumerate(items) if r.n_blocks == s)
-             for c in range(len(changes)) for s in sizes}
+    agree = {
+        (c, s): sum(results[i][c] == r.falls for i, r in enumerate(items) if r.n_blocks == s)
+        for c in range(len(changes))
+        for s in sizes
+    }
     return PhysicsAudit(s.name, domain, changes, sizes, count, agree, note)
 
 
@@ -134,13 +161,17 @@ def format_physics_audit(audit: PhysicsAudit) -> list[str]:
     from cubeworld.stimuli.perturbations import describe
 
     total = sum(audit.items.values())
-    lines = [f"physics audit: {total} items re-simulated ({', '.join(f'{audit.items[s]} of size {s}' for s in audit.sizes)});",
-             "  labels unchanged under the set's own physics ('as made') and each perturbation [95% Wilson interval]"]
+    lines = [
+        f"physics audit: {total} items re-simulated ({', '.join(f'{audit.items[s]} of size {s}' for s in audit.sizes)});",
+        "  labels unchanged under the set's own physics ('as made') and each perturbation [95% Wilson interval]",
+    ]
     if audit.note:
         lines.append(f"  note: {audit.note}")
     names = ["as made" if not c else describe(c) for c in audit.changes]
     width = max(len(n) for n in names)
-    lines.append(f"  {'physics':{width}s}  {'all sizes':>26s}  " + "  ".join(f"{'n=' + str(s):>9s}" for s in audit.sizes))
+    lines.append(
+        f"  {'physics':{width}s}  {'all sizes':>26s}  " + "  ".join(f"{'n=' + str(s):>9s}" for s in audit.sizes)
+    )
     for c, name in enumerate(names):
         k, n = audit.agreement(c)
         lo, hi = wilson(k, n)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterator
 
 from cubeworld.stimuli.candidates import CandidateResult, Job
 from cubeworld.stimuli.config import SetConfig
@@ -63,8 +63,12 @@ class PoolRunner:
     def _start(self) -> ProcessPoolExecutor:
         from cubeworld.stimuli.candidates import init_worker
 
-        return ProcessPoolExecutor(self._workers, mp_context=mp.get_context("spawn"),
-                                   initializer=init_worker, initargs=(self._family, self._config))
+        return ProcessPoolExecutor(
+            self._workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=init_worker,
+            initargs=(self._family, self._config),
+        )
 
     def _submit(self, job: Job) -> Future:
         from cubeworld.stimuli.candidates import run_job
@@ -107,8 +111,11 @@ class PoolRunner:
                 "or use --workers 1"
             )
         lost_before.update(lost)
-        warnings.warn(f"a worker process died; evaluating size {size}, candidates {lost} again in a fresh pool",
-                      WorkerLost, stacklevel=3)
+        warnings.warn(
+            f"a worker process died; evaluating size {size}, candidates {lost} again in a fresh pool",
+            WorkerLost,
+            stacklevel=3,
+        )
         self._pool = self._start()
         return deque((job, self._submit(job)) for job in jobs)
 

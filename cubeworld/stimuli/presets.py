@@ -70,9 +70,14 @@ def preset_identity(name: str) -> dict[str, Any]:
     spec = get_preset(name)
     if "subset_of" in spec:
         parent = preset_identity(spec["subset_of"])
-        return {"name": name, "generator": SUBSET_GENERATOR, "generator_version": GENERATOR_VERSION,
-                "arguments": {"parent": spec["subset_of"], "per_cell": spec["per_cell"], "seed": spec["seed"]},
-                "parent_arguments": parent["arguments"], "settings": parent["settings"]}
+        return {
+            "name": name,
+            "generator": SUBSET_GENERATOR,
+            "generator_version": GENERATOR_VERSION,
+            "arguments": {"parent": spec["subset_of"], "per_cell": spec["per_cell"], "seed": spec["seed"]},
+            "parent_arguments": parent["arguments"],
+            "settings": parent["settings"],
+        }
     return identity_for(spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], name=name)
 
 
@@ -110,4 +115,6 @@ def generate_preset(
                     f"(make it with `cubeworld generate preset {spec['subset_of']}`)"
                 )
         return draw_subset(parent_dir, out, spec["per_cell"], spec["seed"], name=name)
-    return generate_set(spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], out, workers=workers, progress=progress, name=name)
+    return generate_set(
+        spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], out, workers=workers, progress=progress, name=name
+    )

@@ -20,8 +20,9 @@ a "Yes" still falls under every perturbed-physics check, and the full pyramid st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,9 @@ def _place(rng: np.random.Generator, lo: _Slot, hi: _Slot, w: float, mode: str, 
     return x if x >= lo.left + inside else None
 
 
-def _row(rng: np.random.Generator, below: list[_Slot], widths: np.ndarray, cfg: PyramidSettings) -> tuple[list[_Slot], str, list[int]] | None:
+def _row(
+    rng: np.random.Generator, below: list[_Slot], widths: np.ndarray, cfg: PyramidSettings
+) -> tuple[list[_Slot], str, list[int]] | None:
     lean = "left" if rng.random() < 0.5 else "right"
     slots, bridges = [], []
     for j in range(len(below) - 1):
@@ -141,12 +144,19 @@ def sample_pyramid(rng: np.random.Generator, n: int, cfg: PyramidSettings, red_r
             for j, slot in enumerate(row):
                 index[(r, j)] = len(blocks)
                 name, rgb = colours[len(blocks)]
-                blocks.append(Block(size=(slot.w, float(depths[r][j]), float(heights[r])),
-                                    pos=(slot.x, float(ys[r][j]), z + float(heights[r]) / 2.0),
-                                    yaw=0.0, colour=name, rgb=rgb))
+                blocks.append(
+                    Block(
+                        size=(slot.w, float(depths[r][j]), float(heights[r])),
+                        pos=(slot.x, float(ys[r][j]), z + float(heights[r]) / 2.0),
+                        yaw=0.0,
+                        colour=name,
+                        rgb=rgb,
+                    )
+                )
             z += float(heights[r])
-        return Pyramid(blocks=blocks, rows=rows, row_of=row_of, red=red, leans=leans,
-                       bridges=[index[rj] for rj in bridges])
+        return Pyramid(
+            blocks=blocks, rows=rows, row_of=row_of, red=red, leans=leans, bridges=[index[rj] for rj in bridges]
+        )
     raise RuntimeError(f"could not draw a {n}-block pyramid")
 
 
@@ -221,8 +231,14 @@ def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSet
     return bool((sim.peak_move[others] > cfg.yes_move).any() or (sim.peak_tilt[others] > cfg.yes_tilt).any())
 
 
-def judge_pyramid(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings,
-                  checks: Sequence[dict] = (), wanted: Sequence[bool] = (False, True)) -> PyramidJudgement:
+def judge_pyramid(
+    world,
+    pyr: Pyramid,
+    physics: PhysicsSettings,
+    cfg: PyramidSettings,
+    checks: Sequence[dict] = (),
+    wanted: Sequence[bool] = (False, True),
+) -> PyramidJudgement:
     """Label the counterfactual, then check that the full pyramid stands and that the label
     survives each physics change in `checks` (the family's `robustness_checks`).
 

@@ -23,7 +23,9 @@ from cubeworld.stimuli.generate import generate_set
 from cubeworld.stimuli.identity import GENERATOR, version_problem
 
 
-def regenerate(card_path: str | os.PathLike, out: str | os.PathLike, *, workers: int | None = None, progress: bool = True) -> Path:
+def regenerate(
+    card_path: str | os.PathLike, out: str | os.PathLike, *, workers: int | None = None, progress: bool = True
+) -> Path:
     """Rebuild a set from its card (`dataset.json`, or its folder), with the card's own settings."""
     card_path = Path(card_path)
     if card_path.is_dir():
@@ -35,13 +37,17 @@ def regenerate(card_path: str | os.PathLike, out: str | os.PathLike, *, workers:
     except SetFormatError as e:
         raise StimuliError(f"cannot parse the card: {e}") from None
     if "parent" in card.get("arguments", {}):
-        raise StimuliError(f"{card_path} is the card of a subset; rebuild its parent, then draw the subset with its arguments")
+        raise StimuliError(
+            f"{card_path} is the card of a subset; rebuild its parent, then draw the subset with its arguments"
+        )
     if card.get("generator") != GENERATOR:
         raise StimuliError(f"{card_path}: not a card written by {GENERATOR} (generator={card.get('generator')!r})")
     problem = version_problem(card)
     if problem:
-        raise StimuliError(f"{card_path}: cannot rebuild this set: {problem}; rebuild it with the cubeworld release "
-                           f"of that generator, or generate a new set")
+        raise StimuliError(
+            f"{card_path}: cannot rebuild this set: {problem}; rebuild it with the cubeworld release "
+            f"of that generator, or generate a new set"
+        )
     if card.get("mujoco_version") not in (None, mujoco_version()):
         warnings.warn(f"the card used MuJoCo {card.get('mujoco_version')}, this is {mujoco_version()}", stacklevel=2)
     if not isinstance(card.get("arguments"), dict) or not isinstance(card.get("settings"), dict):

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.atomic import atomic_write_text, read_complete_lines, read_jsonl, truncate_torn_tail
 from cubeworld.formats.answers import answer_for
+from cubeworld.formats.atomic import atomic_write_text, read_complete_lines, read_jsonl, truncate_torn_tail
 from cubeworld.formats.sets import METADATA_FILE
 from cubeworld.stimuli.arguments import SetArguments
 from cubeworld.stimuli.errors import StimuliError
@@ -95,8 +95,10 @@ class RunState:
             out[f"counts_by_{column}"] = {
                 str(s): {
                     str(v): {"Yes": c.by_stratum[(column, v, "Yes")], "No": c.by_stratum[(column, v, "No")]}
-                    for v in sorted({v for col, v, _ in c.by_stratum if col == column}
-                                    | (set(c.quotas.values) if column == quota_stratum else set()))
+                    for v in sorted(
+                        {v for col, v, _ in c.by_stratum if col == column}
+                        | (set(c.quotas.values) if column == quota_stratum else set())
+                    )
                 }
                 for s, c in self.cells.items()
             }
@@ -128,7 +130,9 @@ def replay(out: Path, args: SetArguments, strata: tuple[str, ...], quotas: dict[
     lines = read_complete_lines(meta)
     ids = [json.loads(line)["stimulus_id"] for line in lines]
     if ids[: len(accepted)] != accepted:
-        raise StimuliError(f"{out}: {METADATA_FILE} does not match the generation log; delete the folder and start again")
+        raise StimuliError(
+            f"{out}: {METADATA_FILE} does not match the generation log; delete the folder and start again"
+        )
     if len(lines) != len(accepted) or (meta.exists() and not meta.read_bytes().endswith(b"\n") and meta.stat().st_size):
         atomic_write_text(meta, "".join(line + "\n" for line in lines[: len(accepted)]))
     return RunState(cells=cells, accepted_ids=accepted)

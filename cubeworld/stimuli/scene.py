@@ -8,8 +8,9 @@ A family's sampler returns a `Scene`: its blocks and the family's own entries of
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -68,9 +69,15 @@ def block_from_record(record: Mapping[str, Any]) -> Block:
             raise ValueError("size, pos, rgb and velocity take three numbers, sizes positive")
         if not all(math.isfinite(v) for v in (*size, *pos, *velocity)):
             raise ValueError("size, pos and velocity must be finite numbers")
-        return Block(size=size, pos=pos, yaw=float(record.get("yaw", 0.0)),  # type: ignore[arg-type]
-                     colour=str(record.get("colour", "")), rgb=rgb,  # type: ignore[arg-type]
-                     pitch=float(record.get("pitch", 0.0)), velocity=velocity)  # type: ignore[arg-type]
+        return Block(
+            size=size,
+            pos=pos,
+            yaw=float(record.get("yaw", 0.0)),  # type: ignore[arg-type]
+            colour=str(record.get("colour", "")),
+            rgb=rgb,  # type: ignore[arg-type]
+            pitch=float(record.get("pitch", 0.0)),
+            velocity=velocity,
+        )  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         from cubeworld.stimuli.errors import StimuliError
 
@@ -90,7 +97,7 @@ class Scene:
         return {"blocks": [b.to_record() for b in self.blocks], **self.keys, "camera": dict(camera)}
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "Scene":
+    def from_record(cls, record: Mapping[str, Any]) -> Scene:
         """A recorded `scene` read back (the camera is not part of the physics)."""
         from cubeworld.stimuli.errors import StimuliError
 

@@ -28,7 +28,14 @@ def _pick(rows, limit: int):
     return [r for r in rows if id(r) in keep]
 
 
-def make_sheet(set_dir: str | os.PathLike, out: str | os.PathLike, *, thumb: int = 160, columns: int | None = None, limit: int = 120) -> Path:
+def make_sheet(
+    set_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    thumb: int = 160,
+    columns: int | None = None,
+    limit: int = 120,
+) -> Path:
     """Write a PNG grid of (up to `limit`) stimuli, each captioned with size and answer."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -45,7 +52,9 @@ def make_sheet(set_dir: str | os.PathLike, out: str | os.PathLike, *, thumb: int
     font = ImageFont.load_default()
     sheet = Image.new("RGB", (cols * thumb, title + grid_rows * (thumb + cap)), (245, 245, 245))
     draw = ImageDraw.Draw(sheet)
-    draw.text((6, 6), f"{s.name}  ({len(rows)} of {len(s)} stimuli; caption: blocks, answer)", fill=(20, 20, 20), font=font)
+    draw.text(
+        (6, 6), f"{s.name}  ({len(rows)} of {len(s)} stimuli; caption: blocks, answer)", fill=(20, 20, 20), font=font
+    )
     for i, row in enumerate(rows):
         x, y = (i % cols) * thumb, title + (i // cols) * (thumb + cap)
         with Image.open(s.image_path(row)) as im:

@@ -24,7 +24,9 @@ from cubeworld.stimuli.errors import StimuliError
 SUBSET_GENERATOR = "cubeworld.stimuli.subset"
 
 
-def draw_subset(set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: int, seed: int, *, name: str | None = None) -> Path:
+def draw_subset(
+    set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: int, seed: int, *, name: str | None = None
+) -> Path:
     """Copy `per_cell` random stimuli of every size x label cell of `set_dir` into `out`."""
     if isinstance(per_cell, bool) or not isinstance(per_cell, int) or per_cell <= 0:
         raise StimuliError(f"per_cell must be a positive integer, got {per_cell!r}")
@@ -53,13 +55,17 @@ def draw_subset(set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: in
         for falls in (False, True):
             total = sum(len(m) for (s, f, _), m in cells.items() if s == size and f == falls)
             if total < per_cell:
-                raise StimuliError(f"{parent.root}: size {size} has {total} stimuli with falls={falls}, fewer than {per_cell}")
+                raise StimuliError(
+                    f"{parent.root}: size {size} has {total} stimuli with falls={falls}, fewer than {per_cell}"
+                )
             for value in quotas.values:
                 members = cells.get((size, falls, value), [])
                 want = quotas.cell_target[(value, falls)]
                 if len(members) < want:
-                    raise StimuliError(f"{parent.root}: size {size} has {len(members)} stimuli with falls={falls} and "
-                                       f"{column} {value}, fewer than the {want} an even subset needs")
+                    raise StimuliError(
+                        f"{parent.root}: size {size} has {len(members)} stimuli with falls={falls} and "
+                        f"{column} {value}, fewer than the {want} an even subset needs"
+                    )
                 picks = rng.choice(len(members), size=want, replace=False)
                 chosen.extend(members[int(j)] for j in sorted(picks))
     chosen.sort()
@@ -76,9 +82,7 @@ def draw_subset(set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: in
         "parent_arguments": parent.card.get("arguments"),
         "settings": parent.card.get("settings"),
         "mujoco_version": parent.card.get("mujoco_version"),
-        "counts": {
-            str(s): {"Yes": per_cell, "No": per_cell} for s in sizes
-        },
+        "counts": {str(s): {"Yes": per_cell, "No": per_cell} for s in sizes},
         "total": len(chosen),
         "status": "complete",
     }

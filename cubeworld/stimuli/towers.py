@@ -109,8 +109,14 @@ def simulate_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: To
     return TowerRun(sim, sim.displacement, tilt_degrees(sim.quat), fell)
 
 
-def judge_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings,
-                checks: tuple = (), wanted: tuple[bool, ...] = (False, True)) -> TowerJudgement:
+def judge_tower(
+    world,
+    blocks: list[Block],
+    physics: PhysicsSettings,
+    cfg: TowerSettings,
+    checks: tuple = (),
+    wanted: tuple[bool, ...] = (False, True),
+) -> TowerJudgement:
     """Label a tower by simulation, rejecting near-tipping, disputed, restless and
     perturbation-sensitive towers (in that order: the cheap tests first). A label not in
     `wanted` is not checked further ("unwanted"). Every judgement that knows the label

@@ -9,12 +9,12 @@ so an answer never depends on what the world simulated before. No renderer is ma
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 SIMULATION_RESOLUTION = 16  # the offscreen buffer size in the model; nothing is rendered
 
 
-@lru_cache(maxsize=None)
+@cache
 def simulation_world(capacity: int):
     """The process's world with room for `capacity` boxes."""
     from cubeworld.stimuli.config import shared_defaults

@@ -11,19 +11,32 @@ runner = CliRunner()
 
 
 def test_data_and_analyze_commands(lerer100_src, tmp_path):
-    r = runner.invoke(app, ["data", "lerer100", "--from", str(lerer100_src),
-                            "--out", str(tmp_path / "set")])
+    r = runner.invoke(app, ["data", "lerer100", "--from", str(lerer100_src), "--out", str(tmp_path / "set")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "set" / "human_responses.csv").is_file()
-    r = runner.invoke(app, ["data", "lerer100-models", "--from", str(lerer100_src),
-                            "--out", str(tmp_path / "models.csv")])
+    r = runner.invoke(
+        app, ["data", "lerer100-models", "--from", str(lerer100_src), "--out", str(tmp_path / "models.csv")]
+    )
     assert r.exit_code == 0, r.output
     assert "FUYU on image 509" in r.output
-    r = runner.invoke(app, ["analyze", str(tmp_path / "models.csv"), "--truth",
-                            str(tmp_path / "set"), "--humans",
-                            str(tmp_path / "set" / "human_responses.csv"), "--out",
-                            str(tmp_path / "rep"), "--n-boot", "200", "--quiet",
-                            "--analysis", "kappa"])
+    r = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(tmp_path / "models.csv"),
+            "--truth",
+            str(tmp_path / "set"),
+            "--humans",
+            str(tmp_path / "set" / "human_responses.csv"),
+            "--out",
+            str(tmp_path / "rep"),
+            "--n-boot",
+            "200",
+            "--quiet",
+            "--analysis",
+            "kappa",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "rep" / "report.html").is_file()
     assert len(pd.read_csv(tmp_path / "rep" / "kappa.csv")) == 6
@@ -31,8 +44,7 @@ def test_data_and_analyze_commands(lerer100_src, tmp_path):
 
 
 def test_cli_errors_are_one_line(tiny, tmp_path):
-    r = runner.invoke(app, ["data", "lerer100", "--from", str(tmp_path / "nope"),
-                            "--out", str(tmp_path / "x")])
+    r = runner.invoke(app, ["data", "lerer100", "--from", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "nope: no such folder" in r.output
     assert "Traceback" not in r.output
     r = runner.invoke(app, ["analyze", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o")])

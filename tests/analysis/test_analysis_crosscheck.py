@@ -76,8 +76,7 @@ def test_error_consistency_is_cohens_kappa_of_correctness():
         b = np.where(rng.random(n) < 0.6, a, (rng.random(n) < 0.6).astype(int))
         if a.min() == a.max() and b.min() == b.max():
             continue
-        assert error_consistency(a, b).kappa == pytest.approx(cohen_kappa_score(a, b),
-                                                              abs=1e-12)
+        assert error_consistency(a, b).kappa == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
 
 
 def test_kappa_to_humans_per_participant_matches_scikit_learn():
@@ -91,7 +90,8 @@ def test_kappa_to_humans_per_participant_matches_scikit_learn():
     for j in range(H.shape[1]):
         seen = ~np.isnan(H[:, j])
         assert est.per_observer[j] == pytest.approx(
-            cohen_kappa_score(m[seen].astype(int), H[seen, j].astype(int)), abs=1e-12)
+            cohen_kappa_score(m[seen].astype(int), H[seen, j].astype(int)), abs=1e-12
+        )
 
 
 def test_kappa_to_truth_interval_matches_scipy_bootstrap():
@@ -99,8 +99,9 @@ def test_kappa_to_truth_interval_matches_scipy_bootstrap():
     truth = (rng.random(100) < 0.5).astype(float)
     says = np.where(rng.random(100) < 0.7, truth, 1 - truth)
     est = kappa_to_truth(says, truth, n_boot=BOOT, seed=0)
-    ref = stats.bootstrap((says, truth), _cohen, paired=True, vectorized=True,
-                          n_resamples=BOOT, method="percentile", random_state=1)
+    ref = stats.bootstrap(
+        (says, truth), _cohen, paired=True, vectorized=True, n_resamples=BOOT, method="percentile", random_state=1
+    )
     assert est.ci_low == pytest.approx(ref.confidence_interval.low, abs=MC_TOL)
     assert est.ci_high == pytest.approx(ref.confidence_interval.high, abs=MC_TOL)
 
@@ -110,8 +111,7 @@ def test_participant_resampling_matches_scipy_bootstrap():
     H = (rng.random((60, 40)) < 0.65).astype(float)
     m = (rng.random(60) < 0.6).astype(float)
     est = kappa_to_humans(m, H, n_boot=BOOT, seed=0)
-    ref = stats.bootstrap((est.per_observer,), np.mean, n_resamples=BOOT,
-                          method="percentile", random_state=1)
+    ref = stats.bootstrap((est.per_observer,), np.mean, n_resamples=BOOT, method="percentile", random_state=1)
     assert est.ci_low == pytest.approx(ref.confidence_interval.low, abs=MC_TOL / 2)
     assert est.ci_high == pytest.approx(ref.confidence_interval.high, abs=MC_TOL / 2)
 
@@ -128,8 +128,9 @@ def test_item_resampling_to_humans_matches_scipy_bootstrap():
         h = H[idx]  # (..., n, P)
         return np.nanmean(_cohen(np.moveaxis(a, -2, -1), np.moveaxis(h, -2, -1)), axis=-1)
 
-    ref = stats.bootstrap((np.arange(80),), mean_kappa, vectorized=True, n_resamples=BOOT,
-                          method="percentile", random_state=1)
+    ref = stats.bootstrap(
+        (np.arange(80),), mean_kappa, vectorized=True, n_resamples=BOOT, method="percentile", random_state=1
+    )
     assert est.ci_low == pytest.approx(ref.confidence_interval.low, abs=MC_TOL)
     assert est.ci_high == pytest.approx(ref.confidence_interval.high, abs=MC_TOL)
 
@@ -173,8 +174,7 @@ def test_consistency_p_value_is_fishers_exact_test():
         if (a.min() == a.max()) and (b.min() == b.max()) and a[0] == b[0]:
             continue
         both = int((a & b).sum())
-        table = [[both, int((a & (1 - b)).sum())], [int(((1 - a) & b).sum()),
-                                                    int(((1 - a) & (1 - b)).sum())]]
+        table = [[both, int((a & (1 - b)).sum())], [int(((1 - a) & b).sum()), int(((1 - a) & (1 - b)).sum())]]
         p = consistency_p_value(n, a.sum(), b.sum(), both)
         assert p == pytest.approx(_two_sided_fisher(table), rel=1e-9, abs=1e-12)
 
@@ -196,8 +196,7 @@ def test_consistency_p_value_matches_simulated_independent_observers():
     x = np.arange(0, 61)
     valid = (x <= min(a.sum(), b.sum())) & (x >= a.sum() + b.sum() - 60)
     assert np.all(np.diff(kappa_from_counts(60, a.sum(), b.sum(), x[valid])) > 0)
-    assert kappa_from_counts(60, a.sum(), b.sum(), both) == pytest.approx(
-        error_consistency(a, b).kappa)
+    assert kappa_from_counts(60, a.sum(), b.sum(), both) == pytest.approx(error_consistency(a, b).kappa)
 
 
 def test_pooled_p_value_matches_simulation_over_seeds():
@@ -269,15 +268,17 @@ def test_alignment_matches_scipy():
     c = alignment(p, share, n_boot=BOOT, seed=0)
     assert c.pearson == pytest.approx(stats.pearsonr(p, share).statistic)
     assert c.spearman == pytest.approx(stats.spearmanr(p, share).statistic)
-    for name, f in (("pearson", lambda a, b, axis=-1: stats.pearsonr(a, b, axis=axis).statistic),
-                    ("spearman", None)):
+    for name, f in (("pearson", lambda a, b, axis=-1: stats.pearsonr(a, b, axis=axis).statistic), ("spearman", None)):
         if f is None:
+
             def f(a, b, axis=-1):
                 ra = stats.rankdata(a, axis=axis)
                 rb = stats.rankdata(b, axis=axis)
                 return stats.pearsonr(ra, rb, axis=axis).statistic
-        ref = stats.bootstrap((p, share), f, paired=True, vectorized=True, n_resamples=BOOT,
-                              method="percentile", random_state=1).confidence_interval
+
+        ref = stats.bootstrap(
+            (p, share), f, paired=True, vectorized=True, n_resamples=BOOT, method="percentile", random_state=1
+        ).confidence_interval
         assert getattr(c, f"{name}_ci_low") == pytest.approx(ref.low, abs=MC_TOL)
         assert getattr(c, f"{name}_ci_high") == pytest.approx(ref.high, abs=MC_TOL)
 
@@ -288,7 +289,7 @@ def _loop_split_half(R, n_splits, rng):
     out = []
     for _ in range(n_splits):
         perm = rng.permutation(P)
-        a, b = perm[: P // 2], perm[P // 2:]
+        a, b = perm[: P // 2], perm[P // 2 :]
         r = stats.pearsonr(np.nanmean(R[:, a], 1), np.nanmean(R[:, b], 1)).statistic
         out.append(2 * r / (1 + r))
     return float(np.mean(out))
@@ -326,8 +327,9 @@ def test_brier_log_loss_and_bins_match_scikit_learn():
     np.testing.assert_allclose(bins["share_yes"], true)
     np.testing.assert_allclose(bins["mean_p_yes"], pred)
     c = calibration_scores(p, y, n_boot=BOOT, seed=0)
-    ref = stats.bootstrap(((p - y) ** 2,), np.mean, n_resamples=BOOT, method="percentile",
-                          random_state=1).confidence_interval
+    ref = stats.bootstrap(
+        ((p - y) ** 2,), np.mean, n_resamples=BOOT, method="percentile", random_state=1
+    ).confidence_interval
     assert c.brier_ci_low == pytest.approx(ref.low, abs=MC_TOL / 2)
     assert c.brier_ci_high == pytest.approx(ref.high, abs=MC_TOL / 2)
 
@@ -347,8 +349,7 @@ def _direct_ml(x, y):
     def grad(b):
         return X.T @ (1 / (1 + np.exp(-(X @ b))) - y)
 
-    res = optimize.minimize(nll, np.zeros(2), jac=grad, method="BFGS",
-                            options={"gtol": 1e-10, "maxiter": 1000})
+    res = optimize.minimize(nll, np.zeros(2), jac=grad, method="BFGS", options={"gtol": 1e-10, "maxiter": 1000})
     p = 1 / (1 + np.exp(-(X @ res.x)))
     cov = np.linalg.inv(X.T @ (X * (p * (1 - p))[:, None]))
     return res.x, cov

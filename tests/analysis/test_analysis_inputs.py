@@ -23,16 +23,23 @@ def _csv(df: pd.DataFrame, path) -> str:
 
 
 def _humans(set_dir, n_participants=4, seed=0) -> pd.DataFrame:
-    from cubeworld.formats.sets import load_set
     import numpy as np
+
+    from cubeworld.formats.sets import load_set
 
     rng = np.random.default_rng(seed)
     rows = load_set(set_dir, check_images=False).rows
-    return pd.DataFrame([
-        {"stimulus_id": r.stimulus_id, "participant": f"p{j}",
-         "response": int(r.falls if rng.random() < 0.7 else not r.falls)}
-        for r in rows for j in range(n_participants)
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "stimulus_id": r.stimulus_id,
+                "participant": f"p{j}",
+                "response": int(r.falls if rng.random() < 0.7 else not r.falls),
+            }
+            for r in rows
+            for j in range(n_participants)
+        ]
+    )
 
 
 def test_seeds_mean_and_intervals(tiny, tmp_path):
@@ -56,14 +63,21 @@ def test_epochs_last_and_learning_curve(tiny, tmp_path):
     zero = tiny.make_predictions(s, condition="zero-shot", rng_seed=3)
     assert set(select_epoch(pd.concat([pred, zero]))["epoch"]) == {0, 2}
     p = _csv(pd.concat([pred, zero]), tmp_path / "p.csv")
-    report = analyze([p], tmp_path / "out", truth=[s], humans=_csv(_humans(s), tmp_path / "h.csv"),
-                     n_boot=200, progress=False)
+    report = analyze(
+        [p], tmp_path / "out", truth=[s], humans=_csv(_humans(s), tmp_path / "h.csv"), n_boot=200, progress=False
+    )
     html = report.read_text()
     assert (tmp_path / "out" / "fig_accuracy_over_epochs.png").is_file()
     figures = re.findall(r"<figure id='(\w+)'><h3>[^<]*</h3><img src='data:image/png;base64", html)
-    assert figures == ["fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa",
-                       "fig_kappa_differences", "fig_alignment", "fig_reliability",
-                       "fig_accuracy_over_epochs"]
+    assert figures == [
+        "fig_accuracy_heatmap",
+        "fig_accuracy_by_blocks",
+        "fig_kappa",
+        "fig_kappa_differences",
+        "fig_alignment",
+        "fig_reliability",
+        "fig_accuracy_over_epochs",
+    ]
     ep = pd.read_csv(tmp_path / "out" / "accuracy_by_epoch.csv", dtype={"n_blocks": str})
     assert set(ep.loc[ep["observer"] == "ft", "epoch"]) == {0, 1, 2}
     kappa = pd.read_csv(tmp_path / "out" / "kappa.csv").set_index("observer")
@@ -76,8 +90,7 @@ def test_truth_from_tables_and_several_sets(tiny, tmp_path):
     pa = tiny.make_predictions(a, condition="ft")
     pb = tiny.make_predictions(b, condition="ft", rng_seed=5)
     humans = pd.concat([_humans(a), _humans(b, seed=1)])  # one table, stimuli of two sets
-    data = load_inputs([_csv(pa, tmp_path / "a.csv"), _csv(pb, tmp_path / "b.csv")],
-                       humans=humans)
+    data = load_inputs([_csv(pa, tmp_path / "a.csv"), _csv(pb, tmp_path / "b.csv")], humans=humans)
     assert set(data.truth["set"]) == {"seta", "setb"}
     assert set(data.humans["set"]) == {"seta", "setb"}
 

@@ -30,8 +30,11 @@ def test_import_set(lerer100_set, lerer100_src):
         assert r.answer == ("Yes" if r.falls else "No")
         assert r.n_blocks == src.loc[r.extra["image_id"], "n_blocks"]
     card = json.loads((lerer100_set / "dataset.json").read_text())
-    assert card["counts"] == {"2": {"falls": 15, "stable": 10}, "3": {"falls": 15, "stable": 16},
-                              "4": {"falls": 19, "stable": 25}}
+    assert card["counts"] == {
+        "2": {"falls": 15, "stable": 10},
+        "3": {"falls": 15, "stable": 16},
+        "4": {"falls": 19, "stable": 25},
+    }
     assert "MIT" in card["licence"] and "Lerer" in card["citation"]
     assert card["source"] == str(lerer100_src.resolve())
 
@@ -96,8 +99,14 @@ def test_report_on_lerer100(lerer100_report):
     assert len(images) == 6
     assert all(len(i) > 10_000 for i in images)
     assert "<img src='http" not in html and "href=" not in html  # self-contained
-    for name in ("fig_accuracy_heatmap", "fig_accuracy_by_blocks", "fig_kappa",
-                 "fig_kappa_differences", "fig_alignment", "fig_reliability"):
+    for name in (
+        "fig_accuracy_heatmap",
+        "fig_accuracy_by_blocks",
+        "fig_kappa",
+        "fig_kappa_differences",
+        "fig_alignment",
+        "fig_reliability",
+    ):
         assert (rep / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (rep / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
     diffs = pd.read_csv(rep / "kappa_differences.csv")
@@ -128,8 +137,7 @@ def test_new_statistics_on_lerer100(lerer100_report):
     cal = pd.read_csv(rep / "calibration.csv").set_index("observer")
     acc = kappa["accuracy"]
     for m in MODELS:  # answers only: the Brier score is the error rate
-        assert cal.loc[f"{m} · zero-shot", "brier"] == pytest.approx(
-            1 - acc[f"{m} · zero-shot"])
+        assert cal.loc[f"{m} · zero-shot", "brier"] == pytest.approx(1 - acc[f"{m} · zero-shot"])
     assert "Difficulty curves" in html and "has no &#x27;difficulty&#x27; in its rows" in html
 
 
@@ -185,5 +193,6 @@ def test_models_as_parquet(lerer100_src, lerer100_models, tmp_path):
         path = import_lerer100_models(lerer100_src, tmp_path / "models.parquet")
     a = read_predictions(path)
     b = read_predictions(lerer100_models)
-    pd.testing.assert_frame_equal(a[["stimulus_id", "model", "answer", "correct"]],
-                                  b[["stimulus_id", "model", "answer", "correct"]])
+    pd.testing.assert_frame_equal(
+        a[["stimulus_id", "model", "answer", "correct"]], b[["stimulus_id", "model", "answer", "correct"]]
+    )

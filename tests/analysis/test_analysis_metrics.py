@@ -150,8 +150,7 @@ def test_bootstrap_is_reproducible():
 def test_human_human_is_mean_over_pairs():
     rng = np.random.default_rng(6)
     H = (rng.random((20, 7)) < 0.7).astype(float)
-    pairs = [error_consistency(H[:, i], H[:, j]).kappa
-             for i, j in itertools.combinations(range(7), 2)]
+    pairs = [error_consistency(H[:, i], H[:, j]).kappa for i, j in itertools.combinations(range(7), 2)]
     est = human_human_kappa(H, n_boot=200)
     assert est.kappa == pytest.approx(np.mean(pairs))
     with pytest.raises(ValueError, match="two participants"):

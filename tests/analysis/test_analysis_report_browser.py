@@ -74,8 +74,7 @@ def test_first_screen_holds_findings_and_first_figure(report_page, tmp_path):
 
 def test_every_figure_is_legible_at_page_width(report_page):
     page, _ = report_page
-    sizes = page.evaluate("() => [...document.images].map(i => "
-                          "[i.naturalWidth, i.getBoundingClientRect().width])")
+    sizes = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.getBoundingClientRect().width])")
     assert len(sizes) == 6
     for natural, shown in sizes:
         assert natural > 0 and shown / natural > 0.9  # shown at its own size, not shrunk

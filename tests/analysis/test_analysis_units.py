@@ -45,17 +45,13 @@ def study(tiny, tmp_path_factory):
     for s in (a, b):
         preds += [
             tiny.make_graded_predictions(s, model="vlm", seeds=(0, 1), slope=-0.4),
-            tiny.make_graded_predictions(s, model="physics", kind="physics", slope=-1.5,
-                                         rng_seed=1),
-            tiny.make_graded_predictions(s, model="talker", slope=-0.2, p_other=0.7,
-                                         rng_seed=2),
+            tiny.make_graded_predictions(s, model="physics", kind="physics", slope=-1.5, rng_seed=1),
+            tiny.make_graded_predictions(s, model="talker", slope=-0.2, p_other=0.7, rng_seed=2),
         ]
     pred = _csv(pd.concat(preds, ignore_index=True), tmp_path / "p.csv")
     flagged = {"p0": "attention_checks", "p1": "attention_checks;fast_rt"}
-    humans = pd.concat([tiny.make_humans(a, 10, excluded=flagged),
-                        tiny.make_humans(b, 10, seed=1, excluded=flagged)])
-    return {"a": a, "b": b, "pred": pred, "humans": _csv(humans, tmp_path / "h.csv"),
-            "tmp": tmp_path}
+    humans = pd.concat([tiny.make_humans(a, 10, excluded=flagged), tiny.make_humans(b, 10, seed=1, excluded=flagged)])
+    return {"a": a, "b": b, "pred": pred, "humans": _csv(humans, tmp_path / "h.csv"), "tmp": tmp_path}
 
 
 # --------------------------------------------------------------------------- registry
@@ -77,12 +73,19 @@ def test_adding_an_analysis_is_one_unit_and_one_entry(study, monkeypatch, tmp_pa
         return AnalysisOutput(
             tables=[TableOut("items_per_set", "Items per set", n, "How many items.")],
             findings=[Finding(f"{len(n)} sets were analysed (a plug-in says so).", 15)],
-            methods=["Counted by a plug-in."])
+            methods=["Counted by a plug-in."],
+        )
 
     unit = Analysis("items_per_set", "Items per set", run)
     monkeypatch.setitem(ANALYSES._entries, "items_per_set", unit)
-    report = analyze([study["pred"]], tmp_path / "o", truth=[study["a"], study["b"]],
-                     n_boot=200, progress=False, analyses=["items_per_set"])
+    report = analyze(
+        [study["pred"]],
+        tmp_path / "o",
+        truth=[study["a"], study["b"]],
+        n_boot=200,
+        progress=False,
+        analyses=["items_per_set"],
+    )
     html = report.read_text()
     assert "2 sets were analysed (a plug-in says so)." in html
     assert pd.read_csv(tmp_path / "o" / "items_per_set.csv")["n_items"].tolist() == [16, 32]
@@ -90,17 +93,22 @@ def test_adding_an_analysis_is_one_unit_and_one_entry(study, monkeypatch, tmp_pa
 
 
 def test_selected_analyses_and_their_dependencies(study, tmp_path):
-    analyze([study["pred"]], tmp_path / "o", truth=[study["a"], study["b"]],
-            humans=study["humans"], n_boot=200, progress=False,
-            analyses=["kappa_differences"])
+    analyze(
+        [study["pred"]],
+        tmp_path / "o",
+        truth=[study["a"], study["b"]],
+        humans=study["humans"],
+        n_boot=200,
+        progress=False,
+        analyses=["kappa_differences"],
+    )
     written = sorted(p.name for p in (tmp_path / "o").glob("*.csv"))
     # kappa_differences builds on kappa, which therefore runs (and is shown) too
     assert written == ["kappa.csv", "kappa_differences.csv", "kappa_pairs.csv"]
 
 
 def test_unknown_analysis_is_bad_input(study, tmp_path):
-    r = runner.invoke(app, ["analyze", study["pred"], "--analysis", "nonsense",
-                            "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["analyze", study["pred"], "--analysis", "nonsense", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "unknown analysis 'nonsense'" in r.output
     assert "difficulty" in r.output and not (tmp_path / "o").exists()
     r = runner.invoke(app, ["analyze", "--list-analyses"])
@@ -116,8 +124,9 @@ def full_report(study):
     out = study["tmp"] / "rep"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = analyze([study["pred"]], out, truth=[study["a"], study["b"]],
-                         humans=study["humans"], n_boot=200, progress=False)
+        report = analyze(
+            [study["pred"]], out, truth=[study["a"], study["b"]], humans=study["humans"], n_boot=200, progress=False
+        )
     return out, report.read_text()
 
 
@@ -126,16 +135,14 @@ def test_difficulty_curves(full_report, tiny):
     fits = pd.read_csv(out / "difficulty.csv", keep_default_na=False)
     assert set(fits["set"]) == {"towers-eval"}  # the photos have no difficulty
     fits = fits.set_index("observer")
-    assert set(fits.index) == {"vlm · zero-shot", "physics · zero-shot", "talker · zero-shot",
-                               "humans"}
+    assert set(fits.index) == {"vlm · zero-shot", "physics · zero-shot", "talker · zero-shot", "humans"}
     assert fits.loc["humans", "response"] == "responses"
     assert fits.loc["vlm · zero-shot", "response"] == "p_yes"
     assert (fits["difficulty"] == "stability margin").all() and (fits["unit"] == "mm").all()
     # larger margin = more clearly No: P(Yes) falls, the steeper for the physics observer
     for o in ("physics · zero-shot", "humans"):
         assert fits.loc[o, "slope_ci_high"] < 0
-        assert fits.loc[o, "threshold_ci_low"] < fits.loc[o, "threshold"] < \
-            fits.loc[o, "threshold_ci_high"]
+        assert fits.loc[o, "threshold_ci_low"] < fits.loc[o, "threshold"] < fits.loc[o, "threshold_ci_high"]
     assert fits.loc["physics · zero-shot", "slope"] < fits.loc["vlm · zero-shot", "slope"]
     bins = pd.read_csv(out / "difficulty_bins.csv")
     assert {"difficulty", "p_yes", "accuracy", "n"} <= set(bins.columns)
@@ -190,19 +197,30 @@ def test_exclusions_reported_and_applied(full_report, study, tmp_path):
     assert "2 of 10 participants were excluded before analysis" in html
     hum = pd.read_csv(out / "accuracy_humans.csv")
     assert set(hum["n_participants"]) == {8}
-    data = load_inputs([study["pred"]], [study["a"], study["b"]], study["humans"],
-                       include_excluded=True)
+    data = load_inputs([study["pred"]], [study["a"], study["b"]], study["humans"], include_excluded=True)
     assert data.humans["participant"].nunique() == 10 and data.exclusions.included
-    r = runner.invoke(app, ["analyze", study["pred"], "--humans", study["humans"],
-                            "--include-excluded", "--analysis", "exclusions", "--quiet",
-                            "--out", str(tmp_path / "inc")])
+    r = runner.invoke(
+        app,
+        [
+            "analyze",
+            study["pred"],
+            "--humans",
+            study["humans"],
+            "--include-excluded",
+            "--analysis",
+            "exclusions",
+            "--quiet",
+            "--out",
+            str(tmp_path / "inc"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "INCLUDED on request" in (tmp_path / "inc" / "report.html").read_text()
 
 
 def test_answer_mass_flag_and_kinds(full_report):
     out, html = full_report
-    first_screen = html[html.index("<section id='findings'>"):html.index("<details>")]
+    first_screen = html[html.index("<section id='findings'>") : html.index("<details>")]
     assert "Warning: talker · zero-shot put on average under 0.5" in first_screen
     mass = pd.read_csv(out / "answer_mass.csv").set_index(["observer", "set"])
     assert mass["flagged"].sum() == 2  # the talker, on both sets; nobody else
@@ -215,8 +233,7 @@ def test_no_p_other_no_flag_and_no_exclusion_columns(tiny, tmp_path):
     a = tiny.make_set(tmp_path / "a", "seta", difficulty=True)
     pred = _csv(tiny.make_predictions(a, condition="ft"), tmp_path / "p.csv")
     h = _csv(tiny.make_humans(a, 4), tmp_path / "h.csv")
-    report = analyze([pred], tmp_path / "o", truth=[a], humans=h, n_boot=200,
-                     progress=False).read_text()
+    report = analyze([pred], tmp_path / "o", truth=[a], humans=h, n_boot=200, progress=False).read_text()
     assert "Warning:" not in report and not (tmp_path / "o" / "answer_mass.csv").exists()
     assert not (tmp_path / "o" / "exclusions.csv").exists()
     assert "no exclusion flags" in report
@@ -228,15 +245,29 @@ def test_no_p_other_no_flag_and_no_exclusion_columns(tiny, tmp_path):
 
 def test_difficulty_asked_for_on_a_set_without_it(study, tmp_path):
     out = tmp_path / "o"
-    r = runner.invoke(app, ["analyze", study["pred"], "--truth", str(study["a"]), "--truth",
-                            str(study["b"]), "--analysis", "difficulty", "--out", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "analyze",
+            study["pred"],
+            "--truth",
+            str(study["a"]),
+            "--truth",
+            str(study["b"]),
+            "--analysis",
+            "difficulty",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 2
     line = r.output.strip().splitlines()[-1]
     assert line.startswith("error: --analysis difficulty: set 'photos'")
     assert "no 'difficulty'" in line and str(study["b"]) in line
     assert not out.exists()
-    r = runner.invoke(app, ["analyze", study["pred"], "--analysis", "difficulty",
-                            "--out", str(out)])  # no --truth: no difficulty at all
+    r = runner.invoke(
+        app, ["analyze", study["pred"], "--analysis", "difficulty", "--out", str(out)]
+    )  # no --truth: no difficulty at all
     assert r.exit_code == 2 and "no set folder given (--truth)" in r.output
     assert not out.exists()
 
@@ -248,8 +279,11 @@ def test_difficulty_on_some_rows_only_is_bad_input(tiny, tmp_path):
     lines[3] = re.sub(r', "difficulty": [-0-9.e]+', "", lines[3])
     meta.write_text("\n".join(lines) + "\n")
     pred = _csv(tiny.make_predictions(a, condition="ft"), tmp_path / "p.csv")
-    with pytest.raises(AnalysisInputError, match=r"metadata\.jsonl: 1 of 16 rows lack "
-                                                 r"'difficulty' \(e\.g\. row 4\)"):
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"metadata\.jsonl: 1 of 16 rows lack "
+        r"'difficulty' \(e\.g\. row 4\)",
+    ):
         load_inputs([pred], [a])
 
 
@@ -281,8 +315,7 @@ def test_constant_observer_is_nan_with_warning_and_count(tiny, tmp_path):
     pred = _csv(pd.concat([good, const]), tmp_path / "p.csv")
     h = _csv(tiny.make_humans(a, 5), tmp_path / "h.csv")
     with pytest.warns(ConstantObserverWarning, match="always-yes on seta"):
-        report = analyze([pred], tmp_path / "o", humans=h, n_boot=200, progress=False,
-                         analyses=["alignment"])
+        report = analyze([pred], tmp_path / "o", humans=h, n_boot=200, progress=False, analyses=["alignment"])
     al = pd.read_csv(tmp_path / "o" / "alignment.csv").set_index("observer")
     assert math.isnan(al.loc["always-yes", "pearson"]) and al.loc["always-yes", "constant"]
     assert not al.loc["ok", "constant"] and np.isfinite(al.loc["ok", "pearson"])
@@ -304,8 +337,7 @@ def test_figures_stay_at_page_width_and_show_every_kind(tiny, tmp_path):
         s = tiny.make_set(tmp_path / f"s{i}", f"set-{i}", sizes=(2, 3, 4), per_size=6, seed=i)
         sets.append(s)
         for j in range(8):
-            p = tiny.make_predictions(s, condition=f"condition-{j}", model=f"model-{j}",
-                                      rng_seed=i * 10 + j)
+            p = tiny.make_predictions(s, condition=f"condition-{j}", model=f"model-{j}", rng_seed=i * 10 + j)
             p["kind"] = ["vlm", "physics", "cnn"][j % 3]
             frames.append(p)
         humans.append(tiny.make_humans(s, 4, seed=i))
@@ -318,8 +350,7 @@ def test_figures_stay_at_page_width_and_show_every_kind(tiny, tmp_path):
     w, h = fig.get_size_inches()
     assert w == pytest.approx(PAGE_WIDTH_IN) and h > w  # 4 sets x 9 rows: wrapped downwards
     plt.close(fig)
-    fig = accuracy_heatmap(accuracy_table(data.predictions),
-                           human_accuracy_table(data.humans, n_boot=50), kinds)
+    fig = accuracy_heatmap(accuracy_table(data.predictions), human_accuracy_table(data.humans, n_boot=50), kinds)
     assert fig.get_size_inches()[0] == pytest.approx(PAGE_WIDTH_IN)
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 4  # one panel per set, stacked

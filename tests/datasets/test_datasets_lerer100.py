@@ -101,8 +101,10 @@ def test_registry_lists_data_sets_and_rejects_unknown_names():
 
 
 def test_listing_the_registry_imports_no_pandas():
-    code = ("import sys; from cubeworld.datasets import DATASETS; DATASETS.get('lerer100'); "
-            "print('pandas' not in sys.modules)")
+    code = (
+        "import sys; from cubeworld.datasets import DATASETS; DATASETS.get('lerer100'); "
+        "print('pandas' not in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
 
@@ -114,8 +116,9 @@ def test_pyproject_ships_the_data_files():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "package-data"]["cubeworld.datasets"]
+    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "cubeworld.datasets"
+    ]
     shipped = get_dataset("lerer100").shipped
     pkg = shipped.parent
     for f in shipped.rglob("*"):

@@ -48,11 +48,14 @@ def test_the_same_seed_gives_the_same_parts_and_another_seed_others(lerer, tmp_p
     assert one == two and one != other
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"part": "validation", "fraction": 0.5}, "part must be one of"),
-    ({"part": "train", "fraction": 1.0}, "fraction must be a number between 0 and 1"),
-    ({"part": "train", "fraction": 0}, "fraction must be a number between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"part": "validation", "fraction": 0.5}, "part must be one of"),
+        ({"part": "train", "fraction": 1.0}, "fraction must be a number between 0 and 1"),
+        ({"part": "train", "fraction": 0}, "fraction must be a number between 0 and 1"),
+    ],
+)
 def test_bad_arguments_are_named(lerer, tmp_path, kwargs, message):
     with pytest.raises(SplitError, match=message):
         split_set(lerer, tmp_path / "x", seed=1, **kwargs)

@@ -24,8 +24,10 @@ def slurm_cluster(tmp_path_factory):
     in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     missing = missing_binaries()
     if missing:
-        msg = (f"Slurm test cluster: missing {', '.join(missing)} "
-               f"(apt-get install -y --no-install-recommends {DEBIAN_PACKAGES})")
+        msg = (
+            f"Slurm test cluster: missing {', '.join(missing)} "
+            f"(apt-get install -y --no-install-recommends {DEBIAN_PACKAGES})"
+        )
         if in_ci:
             pytest.fail(msg)
         pytest.skip(msg)

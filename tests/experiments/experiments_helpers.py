@@ -14,10 +14,10 @@ import os
 import time
 from pathlib import Path
 
+from cubeworld.formats.answers import answer_for
 from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PredictionWriter
 from cubeworld.formats.sets import load_set
-from cubeworld.formats.answers import answer_for
 from cubeworld.stimuli.families import get_family
 
 SLEEP_ENV = "CUBEWORLD_TEST_EPOCH_SLEEP"
@@ -35,13 +35,30 @@ def make_set(root: Path, name: str, domain: str, sizes=(2, 3), per_cell: int = 2
             for i in range(per_cell):
                 sid = f"{name}-n{n}-{int(falls)}-{i}"
                 Image.new("RGB", (8, 8), (n * 20, 100 * falls, i * 30)).save(d / "images" / f"{sid}.png")
-                rows.append({"file_name": f"images/{sid}.png", "stimulus_id": sid, "domain": domain,
-                             "n_blocks": n, "falls": falls, "answer": answer_for(falls),
-                             "prompt": get_family(domain).prompt})
+                rows.append(
+                    {
+                        "file_name": f"images/{sid}.png",
+                        "stimulus_id": sid,
+                        "domain": domain,
+                        "n_blocks": n,
+                        "falls": falls,
+                        "answer": answer_for(falls),
+                        "prompt": get_family(domain).prompt,
+                    }
+                )
     write_jsonl(d / "metadata.jsonl", rows)
-    atomic_write_json(d / "dataset.json", {"name": name, "domain": domain, "generator": "test",
-                                           "generator_version": 1, "seed": 0, "arguments": {},
-                                           "counts": {}})
+    atomic_write_json(
+        d / "dataset.json",
+        {
+            "name": name,
+            "domain": domain,
+            "generator": "test",
+            "generator_version": 1,
+            "seed": 0,
+            "arguments": {},
+            "counts": {},
+        },
+    )
     return d
 
 
@@ -54,8 +71,7 @@ def plain_body(task) -> None:
     state_file = spec.dir / "state.json"
     zero_shot = spec.resolved["condition"]["zero_shot"]
     last = 0 if zero_shot else task.epochs
-    start = json.loads(state_file.read_text())["last_epoch"] + 1 if state_file.exists() else (
-        0 if zero_shot else 1)
+    start = json.loads(state_file.read_text())["last_epoch"] + 1 if state_file.exists() else (0 if zero_shot else 1)
     for epoch in range(start, last + 1):
         time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
         _score(task, epoch)
@@ -77,19 +93,28 @@ def _score(task, epoch: int) -> None:
             h = hashlib.sha256(f"{r.stimulus_id}|{spec.condition}|{spec.seed}|{epoch}".encode())
             p = int.from_bytes(h.digest()[:4], "big") / 2**32
             answer = "Yes" if p >= 0.5 else "No"
-            row = {"stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
-                   "n_blocks": r.n_blocks, "falls": r.falls, "model": spec.model,
-                   "adapter": "", "condition": spec.condition,
-                   "seed": "" if spec.seed is None else spec.seed, "epoch": epoch,
-                   "p_yes": round(p, 6), "answer": answer, "correct": answer == r.answer}
+            row = {
+                "stimulus_id": r.stimulus_id,
+                "set": s.name,
+                "domain": r.domain,
+                "n_blocks": r.n_blocks,
+                "falls": r.falls,
+                "model": spec.model,
+                "adapter": "",
+                "condition": spec.condition,
+                "seed": "" if spec.seed is None else spec.seed,
+                "epoch": epoch,
+                "p_yes": round(p, 6),
+                "answer": answer,
+                "correct": answer == r.answer,
+            }
             if PredictionWriter.key_of(row) not in done:
                 rows.append(row)
         if rows:
             w.append(rows)
 
 
-def plain_config(root: Path, *, epochs: int = 2, seeds=(0, 1), executor: str = "local",
-                 extra: str = "") -> Path:
+def plain_config(root: Path, *, epochs: int = 2, seeds=(0, 1), executor: str = "local", extra: str = "") -> Path:
     """A study over hand-made sets for the plain body (no generation, no model)."""
     sets = root / "sets"
     if not sets.exists():
@@ -124,5 +149,7 @@ executor:
 
 def read_all_predictions(study_dir: Path) -> dict[str, bytes]:
     """relative path -> bytes of every prediction table under a study folder."""
-    return {str(p.relative_to(study_dir)): p.read_bytes()
-            for p in sorted(study_dir.glob("*/*/seed-*/predictions/epoch-*/*.csv"))}
+    return {
+        str(p.relative_to(study_dir)): p.read_bytes()
+        for p in sorted(study_dir.glob("*/*/seed-*/predictions/epoch-*/*.csv"))
+    }

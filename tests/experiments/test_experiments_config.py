@@ -47,32 +47,47 @@ def with_(path: list, value) -> dict:
     return data
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (["name"], KeyError, "name: missing"),
-    (["name"], "bad name!", "name: expected a name"),
-    (["seeds"], [0, 0], "seeds: a seed is listed twice"),
-    (["seeds"], ["a"], r"seeds\[0\]: expected an integer"),
-    (["evaluation"], ["tw", "nope"], r"evaluation\[1\]: unknown set 'nope'"),
-    (["sets", "tw", "domain"], "cube", "sets.tw.domain: unknown domain 'cube'"),
-    (["sets", "tw", "sizes"], [2, 9], "sets.tw.sizes: 9 blocks is not a tower size"),
-    (["sets", "tw", "per_size"], KeyError, "sets.tw.per_size: missing"),
-    (["sets", "tw", "colour"], 1, "sets.tw.colour: unknown key"),
-    (["sets", "py"], {"preset": "x", "path": "y"}, "sets.py: give exactly one of"),
-    (["conditions", "towers"], {"train": ["zz"]}, r"conditions.towers.train\[0\].set: unknown set 'zz'"),
-    (["conditions", "towers"], {"train": [{"set": "tw", "n": 0}]}, r"train\[0\].n: must be at least 1"),
-    (["conditions", "towers"], {"train": [{"set": "tw", "proportion": 0.5}]}, "conditions.towers.size: required"),
-    (["conditions", "towers"], {"train": [{"set": "tw", "n": 4}, {"set": "py"}]}, r"train\[1\]: a recipe of several sets"),
-    (["conditions", "towers"], {"train": [{"set": "tw", "n": 4}, {"set": "py", "n": 4, "labels": "humans"}]}, r"train\[1\].labels: human labels are supported on the first set"),
-    (["conditions", "towers"], {"train": [{"set": "tw", "labels": "crowd"}]}, r"train\[0\].labels: expected 'ground_truth'"),
-    (["conditions", "towers"], {}, "conditions.towers.train: missing"),
-    (["training"], {"epochs": 0}, "training.epochs: must be at least 1"),
-    (["training"], {"lr": 1e-4, "learning_rate": 1}, "training.learning_rate: unknown fine-tuning setting"),
-    (["training"], {"seed": 3}, "training.seed: is set by the study itself"),
-    (["executor"], {"kind": "cloud"}, "executor.kind: expected local or slurm"),
-    (["executor"], {"slurm": {"gpus": 1}}, "executor.slurm.gpus: unknown key"),
-    (["executor"], {"slurm": {"mem_gb": "lots"}}, "executor.slurm.mem_gb: expected an integer"),
-    (["models", "tiny"], {"source": ""}, "models.tiny.source: expected a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (["name"], KeyError, "name: missing"),
+        (["name"], "bad name!", "name: expected a name"),
+        (["seeds"], [0, 0], "seeds: a seed is listed twice"),
+        (["seeds"], ["a"], r"seeds\[0\]: expected an integer"),
+        (["evaluation"], ["tw", "nope"], r"evaluation\[1\]: unknown set 'nope'"),
+        (["sets", "tw", "domain"], "cube", "sets.tw.domain: unknown domain 'cube'"),
+        (["sets", "tw", "sizes"], [2, 9], "sets.tw.sizes: 9 blocks is not a tower size"),
+        (["sets", "tw", "per_size"], KeyError, "sets.tw.per_size: missing"),
+        (["sets", "tw", "colour"], 1, "sets.tw.colour: unknown key"),
+        (["sets", "py"], {"preset": "x", "path": "y"}, "sets.py: give exactly one of"),
+        (["conditions", "towers"], {"train": ["zz"]}, r"conditions.towers.train\[0\].set: unknown set 'zz'"),
+        (["conditions", "towers"], {"train": [{"set": "tw", "n": 0}]}, r"train\[0\].n: must be at least 1"),
+        (["conditions", "towers"], {"train": [{"set": "tw", "proportion": 0.5}]}, "conditions.towers.size: required"),
+        (
+            ["conditions", "towers"],
+            {"train": [{"set": "tw", "n": 4}, {"set": "py"}]},
+            r"train\[1\]: a recipe of several sets",
+        ),
+        (
+            ["conditions", "towers"],
+            {"train": [{"set": "tw", "n": 4}, {"set": "py", "n": 4, "labels": "humans"}]},
+            r"train\[1\].labels: human labels are supported on the first set",
+        ),
+        (
+            ["conditions", "towers"],
+            {"train": [{"set": "tw", "labels": "crowd"}]},
+            r"train\[0\].labels: expected 'ground_truth'",
+        ),
+        (["conditions", "towers"], {}, "conditions.towers.train: missing"),
+        (["training"], {"epochs": 0}, "training.epochs: must be at least 1"),
+        (["training"], {"lr": 1e-4, "learning_rate": 1}, "training.learning_rate: unknown fine-tuning setting"),
+        (["training"], {"seed": 3}, "training.seed: is set by the study itself"),
+        (["executor"], {"kind": "cloud"}, "executor.kind: expected local or slurm"),
+        (["executor"], {"slurm": {"gpus": 1}}, "executor.slurm.gpus: unknown key"),
+        (["executor"], {"slurm": {"mem_gb": "lots"}}, "executor.slurm.mem_gb: expected an integer"),
+        (["models", "tiny"], {"source": ""}, "models.tiny.source: expected a non-empty string"),
+    ],
+)
 def test_config_errors_name_file_and_key(tmp_path, path, value, message):
     p = write(tmp_path, with_(path, value))
     with pytest.raises(ConfigError, match=message) as e:
@@ -118,8 +133,7 @@ def test_the_quick_study_has_every_kind_and_a_leak_free_human_condition():
     human = next(r for r in runs.values() if r.condition.startswith("human"))
     (part,) = quick.condition(human.condition).train
     assert part.labels.from_set and quick.sets[part.set].kind == "split"
-    heldout = [e for e in quick.evaluation
-               if quick.sets[e].kind == "split" and quick.sets[e].part == "test"]
+    heldout = [e for e in quick.evaluation if quick.sets[e].kind == "split" and quick.sets[e].part == "test"]
     assert heldout and all(e in human.evaluation for e in heldout)
     for r in runs.values():
         if r.condition == human.condition:
@@ -169,50 +183,86 @@ def with_model(name: str, entry) -> dict:
     return data
 
 
-@pytest.mark.parametrize("name, entry, message", [
-    ("x", {"source": "tiny", "kind": "quantum"},
-     "models.x.kind: unknown observer kind 'quantum': expected one of vlm, physics, cnn"),
-    ("physics", {"kind": "physics", "training": {"epochs": 2}},
-     "models.physics.training: a physics observer needs no training"),
-    ("physics", {"kind": "physics", "conditions": ["zero-shot", "towers"]},
-     r"models.physics.conditions\[1\]: a physics observer needs no training and cannot be "
-     "trained; condition 'towers' trains"),
-    ("physics", {"kind": "physics", "scoring": {"position_noise": 0}},
-     "models.physics.scoring.position_noise: expected a number above 0"),
-    ("physics", {"kind": "physics", "scoring": {"position_noise": -0.1}},
-     "models.physics.scoring.position_noise: expected a number above 0"),
-    ("physics", {"kind": "physics", "scoring": {"size_noise": -1}},
-     "models.physics.scoring.size_noise: expected a number of 0 or more"),
-    ("physics", {"kind": "physics", "scoring": {"push_noise": "strong"}},
-     "models.physics.scoring.push_noise: expected a number of 0 or more"),
-    ("physics", {"kind": "physics", "scoring": {"n_simulations": 0}},
-     "models.physics.scoring.n_simulations: expected an integer of at least 1"),
-    ("physics", {"kind": "physics", "scoring": {"noise": 0.1}},
-     "models.physics.scoring.noise: unknown physics scoring setting"),
-    ("physics", {"kind": "physics", "source": "bullet"}, "models.physics.source: a physics observer"),
-    ("tiny", {"source": "tiny", "scoring": {"temperature": 1.0}},
-     "models.tiny.scoring.temperature: unknown vlm scoring setting"),
-    ("tiny", {"source": "tiny", "training": {"lora_rank": 4}},
-     "models.tiny.training.lora_rank: unknown vlm training setting"),
-    ("tiny", {"source": "tiny", "training": {"seed": 4}},
-     "models.tiny.training.seed: is set by the study itself"),
-    ("tiny", {"source": "tiny", "training": {"lora_r": "big"}},
-     "models.tiny.training.lora_r: expected an integer"),
-    ("tiny", {"source": "tiny", "scoring": {"batch_size": "many"}},
-     "models.tiny.scoring.batch_size: expected an integer"),
-    ("tiny", {"source": "tiny", "training": {"method": "magic"}},
-     "models.tiny.training: method must be one of"),
-    ("hub", {"source": "org/model", "family": "qwen2-vl"},
-     "models.hub.family: applies to source: tiny only"),
-    ("cnn", {"kind": "cnn", "training": {"image_size": 8}},
-     "models.cnn.training.image_size: at least 16 px"),
-    ("cnn", {"kind": "cnn", "training": {"lora_r": 8}},
-     "models.cnn.training.lora_r: unknown cnn training setting"),
-    ("cnn", {"kind": "cnn", "conditions": ["zero-shot"]},
-     r"models.cnn.conditions\[0\]: a cnn observer cannot answer zero-shot"),
-    ("cnn", {"kind": "cnn", "conditions": ["nope"]}, r"models.cnn.conditions\[0\]: unknown condition"),
-    ("cnn", {"kind": "cnn", "source": "imagenet"}, "models.cnn.source: a cnn observer starts from"),
-])
+@pytest.mark.parametrize(
+    "name, entry, message",
+    [
+        (
+            "x",
+            {"source": "tiny", "kind": "quantum"},
+            "models.x.kind: unknown observer kind 'quantum': expected one of vlm, physics, cnn",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "training": {"epochs": 2}},
+            "models.physics.training: a physics observer needs no training",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "conditions": ["zero-shot", "towers"]},
+            r"models.physics.conditions\[1\]: a physics observer needs no training and cannot be "
+            "trained; condition 'towers' trains",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "scoring": {"position_noise": 0}},
+            "models.physics.scoring.position_noise: expected a number above 0",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "scoring": {"position_noise": -0.1}},
+            "models.physics.scoring.position_noise: expected a number above 0",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "scoring": {"size_noise": -1}},
+            "models.physics.scoring.size_noise: expected a number of 0 or more",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "scoring": {"push_noise": "strong"}},
+            "models.physics.scoring.push_noise: expected a number of 0 or more",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "scoring": {"n_simulations": 0}},
+            "models.physics.scoring.n_simulations: expected an integer of at least 1",
+        ),
+        (
+            "physics",
+            {"kind": "physics", "scoring": {"noise": 0.1}},
+            "models.physics.scoring.noise: unknown physics scoring setting",
+        ),
+        ("physics", {"kind": "physics", "source": "bullet"}, "models.physics.source: a physics observer"),
+        (
+            "tiny",
+            {"source": "tiny", "scoring": {"temperature": 1.0}},
+            "models.tiny.scoring.temperature: unknown vlm scoring setting",
+        ),
+        (
+            "tiny",
+            {"source": "tiny", "training": {"lora_rank": 4}},
+            "models.tiny.training.lora_rank: unknown vlm training setting",
+        ),
+        ("tiny", {"source": "tiny", "training": {"seed": 4}}, "models.tiny.training.seed: is set by the study itself"),
+        ("tiny", {"source": "tiny", "training": {"lora_r": "big"}}, "models.tiny.training.lora_r: expected an integer"),
+        (
+            "tiny",
+            {"source": "tiny", "scoring": {"batch_size": "many"}},
+            "models.tiny.scoring.batch_size: expected an integer",
+        ),
+        ("tiny", {"source": "tiny", "training": {"method": "magic"}}, "models.tiny.training: method must be one of"),
+        ("hub", {"source": "org/model", "family": "qwen2-vl"}, "models.hub.family: applies to source: tiny only"),
+        ("cnn", {"kind": "cnn", "training": {"image_size": 8}}, "models.cnn.training.image_size: at least 16 px"),
+        ("cnn", {"kind": "cnn", "training": {"lora_r": 8}}, "models.cnn.training.lora_r: unknown cnn training setting"),
+        (
+            "cnn",
+            {"kind": "cnn", "conditions": ["zero-shot"]},
+            r"models.cnn.conditions\[0\]: a cnn observer cannot answer zero-shot",
+        ),
+        ("cnn", {"kind": "cnn", "conditions": ["nope"]}, r"models.cnn.conditions\[0\]: unknown condition"),
+        ("cnn", {"kind": "cnn", "source": "imagenet"}, "models.cnn.source: a cnn observer starts from"),
+    ],
+)
 def test_model_entry_errors_name_file_and_key(tmp_path, name, entry, message):
     p = write(tmp_path, with_model(name, entry))
     with pytest.raises(ConfigError, match=message) as e:
@@ -220,16 +270,27 @@ def test_model_entry_errors_name_file_and_key(tmp_path, name, entry, message):
     assert str(e.value).startswith(f"{p}: ")
 
 
-@pytest.mark.parametrize("sets, message", [
-    ({"l": {"lerer100": "default"}}, r"sets.l.lerer100: unknown key.*now `dataset: lerer100`"),
-    ({"l": {"dataset": "lerer200"}}, "sets.l.dataset: unknown external data set 'lerer200'"),
-    ({"s": {"split": "nope", "part": "train", "fraction": 0.5, "seed": 1}}, "sets.s.split: unknown set 'nope'"),
-    ({"s": {"split": "tw", "part": "dev", "fraction": 0.5, "seed": 1}}, "sets.s.part: expected one of"),
-    ({"s": {"split": "tw", "part": "train", "fraction": 1, "seed": 1}}, "sets.s.fraction: expected a number between 0 and 1"),
-    ({"s": {"split": "tw", "part": "train", "fraction": 0.5}}, "sets.s.seed: missing"),
-    ({"a": {"split": "b", "part": "train", "fraction": 0.5, "seed": 1},
-      "b": {"split": "a", "part": "train", "fraction": 0.5, "seed": 1}}, "splits form a cycle"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        ({"l": {"lerer100": "default"}}, r"sets.l.lerer100: unknown key.*now `dataset: lerer100`"),
+        ({"l": {"dataset": "lerer200"}}, "sets.l.dataset: unknown external data set 'lerer200'"),
+        ({"s": {"split": "nope", "part": "train", "fraction": 0.5, "seed": 1}}, "sets.s.split: unknown set 'nope'"),
+        ({"s": {"split": "tw", "part": "dev", "fraction": 0.5, "seed": 1}}, "sets.s.part: expected one of"),
+        (
+            {"s": {"split": "tw", "part": "train", "fraction": 1, "seed": 1}},
+            "sets.s.fraction: expected a number between 0 and 1",
+        ),
+        ({"s": {"split": "tw", "part": "train", "fraction": 0.5}}, "sets.s.seed: missing"),
+        (
+            {
+                "a": {"split": "b", "part": "train", "fraction": 0.5, "seed": 1},
+                "b": {"split": "a", "part": "train", "fraction": 0.5, "seed": 1},
+            },
+            "splits form a cycle",
+        ),
+    ],
+)
 def test_set_source_errors(tmp_path, sets, message):
     import copy
 
@@ -255,16 +316,25 @@ def test_every_models_stage_setting_is_a_valid_override():
     assert vlm.training_keys() == fields - set(STUDY_OWNED) - {"eval_batch_size"}
     assert {"method", "target_modules", "batch_size", "lora_r"} <= vlm.training_keys()
     params = set(inspect.signature(evaluate).parameters)
-    assert vlm.scoring_keys() == params - {"model", "sets", "out", "adapter", "condition", "seed",
-                                           "epoch", "progress", "adapter_label", "model_label"}
+    assert vlm.scoring_keys() == params - {
+        "model",
+        "sets",
+        "out",
+        "adapter",
+        "condition",
+        "seed",
+        "epoch",
+        "progress",
+        "adapter_label",
+        "model_label",
+    }
     assert {"batch_size", "max_pixels", "quantize"} <= vlm.scoring_keys()
 
 
 def test_per_model_settings_and_default_conditions(tmp_path):
     data = with_model("physics", {"kind": "physics", "scoring": {"n_simulations": 5}})
     data["models"]["cnn"] = {"kind": "cnn", "training": {"epochs": 3, "lr": 0.01}}
-    data["models"]["tiny"] = {"source": "tiny", "training": {"lora_r": 4},
-                              "scoring": {"batch_size": 2}}
+    data["models"]["tiny"] = {"source": "tiny", "training": {"lora_r": 4}, "scoring": {"batch_size": 2}}
     data["training"] = {"epochs": 2, "lr": 0.0005, "eval_batch_size": 4}
     data["seeds"] = [0]
     cfg = load_config(write(tmp_path, data))
@@ -272,11 +342,14 @@ def test_per_model_settings_and_default_conditions(tmp_path):
     assert cfg.model("cnn").conditions == ("towers",)
     assert cfg.model("tiny").conditions == ("zero-shot", "towers")
     runs = {r.run_id: r for r in plan_runs(cfg)}
-    assert sorted(runs) == ["cnn/towers/seed-0", "physics/zero-shot/seed-none",
-                            "tiny/towers/seed-0", "tiny/zero-shot/seed-none"]
+    assert sorted(runs) == [
+        "cnn/towers/seed-0",
+        "physics/zero-shot/seed-none",
+        "tiny/towers/seed-0",
+        "tiny/zero-shot/seed-none",
+    ]
     tiny = runs["tiny/towers/seed-0"]
-    assert tiny.resolved["training"] == {"epochs": 2, "evaluate_each_epoch": True,
-                                         "lr": 0.0005, "lora_r": 4}
+    assert tiny.resolved["training"] == {"epochs": 2, "evaluate_each_epoch": True, "lr": 0.0005, "lora_r": 4}
     assert tiny.effective["training"]["lora_r"] == 4 and tiny.effective["training"]["lr"] == 0.0005
     assert tiny.effective["training"]["lora_alpha"] == DEFAULTS["finetune"]["lora_alpha"]
     assert tiny.effective["scoring"]["batch_size"] == 2

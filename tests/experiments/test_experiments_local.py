@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from experiments_helpers import SLEEP_ENV, plain_body, plain_config, read_all_predictions
 
 from cubeworld.experiments.config import load_config
 from cubeworld.experiments.runner import execute_run
 from cubeworld.experiments.store import DONE, FAILED, TODO, RunConfigChanged
 from cubeworld.experiments.study import run_study, status_table, study_status
-
-from experiments_helpers import SLEEP_ENV, plain_body, plain_config, read_all_predictions
 
 WORK = functools.partial(execute_run, body=plain_body)
 
@@ -28,8 +27,12 @@ def test_plain_study_runs_every_run_then_does_nothing(tmp_path):
     result = run_study(cfg, work=WORK, progress=False, report=False)
     # zero-shot once, two conditions x two seeds
     assert sorted(result.states) == [
-        "base/joint/seed-0", "base/joint/seed-1", "base/towers/seed-0", "base/towers/seed-1",
-        "base/zero-shot/seed-none"]
+        "base/joint/seed-0",
+        "base/joint/seed-1",
+        "base/towers/seed-0",
+        "base/towers/seed-1",
+        "base/zero-shot/seed-none",
+    ]
     assert result.ok and result.skipped == 0
     study = tmp_path / "runs" / "plain"
     tables = read_all_predictions(study)
@@ -82,8 +85,7 @@ def test_failed_run_is_reported_and_resumes(tmp_path):
             raise RuntimeError("boom")
         plain_body(task)
 
-    result = run_study(cfg, work=functools.partial(execute_run, body=broken), progress=False,
-                       report=False)
+    result = run_study(cfg, work=functools.partial(execute_run, body=broken), progress=False, report=False)
     assert result.states["base/joint/seed-0"] == FAILED
     row = {r.run_id: r for r in study_status(cfg)}["base/joint/seed-0"]
     assert row.state == FAILED and "boom" in row.detail
@@ -102,12 +104,12 @@ def test_kill_mid_run_then_rerun_gives_identical_predictions(tmp_path):
     expected = read_all_predictions(reference / "runs" / "plain")
 
     script = (
-        "import functools, sys; sys.path.insert(0, %r)\n"
+        f"import functools, sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from experiments_helpers import plain_body\n"
         "from cubeworld.experiments.runner import execute_run\n"
         "from cubeworld.experiments.study import run_study\n"
-        "run_study(%r, work=functools.partial(execute_run, body=plain_body), progress=False,"
-        " report=False)\n" % (str(Path(__file__).parent), str(cfg))
+        f"run_study({str(cfg)!r}, work=functools.partial(execute_run, body=plain_body), progress=False,"
+        " report=False)\n"
     )
     env = {**os.environ, SLEEP_ENV: "0.4"}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env)
@@ -115,16 +117,16 @@ def test_kill_mid_run_then_rerun_gives_identical_predictions(tmp_path):
     deadline = time.monotonic() + 60
     # kill once the first fine-tuning run has finished and the second is under way
     while time.monotonic() < deadline:
-        if (study / "base/towers/seed-0/done.json").exists() and \
-                (study / "base/towers/seed-1/state.json").exists():
+        if (study / "base/towers/seed-0/done.json").exists() and (study / "base/towers/seed-1/state.json").exists():
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = {r.run_id for r in study_status(cfg) if r.state == DONE}
     assert "base/towers/seed-0" in done_before
-    tables_before = {k: v for k, v in read_all_predictions(study).items()
-                     if any(k.startswith(r + "/") for r in done_before)}
+    tables_before = {
+        k: v for k, v in read_all_predictions(study).items() if any(k.startswith(r + "/") for r in done_before)
+    }
     states = {r.run_id: r.state for r in study_status(cfg)}
     assert states["base/towers/seed-1"] == FAILED  # interrupted: resumable
     assert states["base/joint/seed-1"] == TODO
@@ -165,11 +167,13 @@ def _add_eval_set(root: Path) -> None:
 
     make_set(root / "sets", "towers-extra", "tower", sizes=(4,), per_cell=1)
     text = (root / "plain.yaml").read_text()
-    text = text.replace("evaluation: [towers-eval, pyramids-eval]",
-                        "evaluation: [towers-eval, pyramids-eval, towers-extra]")
-    text = text.replace("  pyramids-eval: {path: sets/pyramids-eval}",
-                        "  pyramids-eval: {path: sets/pyramids-eval}\n"
-                        "  towers-extra: {path: sets/towers-extra}")
+    text = text.replace(
+        "evaluation: [towers-eval, pyramids-eval]", "evaluation: [towers-eval, pyramids-eval, towers-extra]"
+    )
+    text = text.replace(
+        "  pyramids-eval: {path: sets/pyramids-eval}",
+        "  pyramids-eval: {path: sets/pyramids-eval}\n  towers-extra: {path: sets/towers-extra}",
+    )
     (root / "plain.yaml").write_text(text)
 
 
@@ -188,9 +192,11 @@ def test_an_added_evaluation_set_scores_only_what_is_missing(tmp_path):
     after = {p: p.stat().st_mtime_ns for p in study.rglob("predictions/*/*.csv")}
     assert {p: after[p] for p in before} == before  # nothing scored before was touched
     new = sorted(str(p.relative_to(study)) for p in set(after) - set(before))
-    assert new == [f"base/{c}/predictions/epoch-{k}/towers-extra.csv"
-                   for c, ks in (("joint/seed-0", (0, 1, 2)), ("towers/seed-0", (0, 1, 2)),
-                                 ("zero-shot/seed-none", (0,))) for k in ks]
+    assert new == [
+        f"base/{c}/predictions/epoch-{k}/towers-extra.csv"
+        for c, ks in (("joint/seed-0", (0, 1, 2)), ("towers/seed-0", (0, 1, 2)), ("zero-shot/seed-none", (0,)))
+        for k in ks
+    ]
     assert {r.state for r in study_status(cfg)} == {DONE}
 
 
@@ -224,13 +230,16 @@ def test_a_run_is_never_scored_on_the_stimuli_it_trained_on(tmp_path):
     cfg = plain_config(tmp_path, seeds=(0,))
     make_set(tmp_path / "sets", "photos", "tower", per_cell=2)
     text = cfg.read_text()
-    text = text.replace("  towers-eval: {path: sets/towers-eval}",
-                        "  towers-eval: {path: sets/towers-eval}\n"
-                        "  photos: {path: sets/photos}\n"
-                        "  half-a: {split: photos, part: train, fraction: 0.5, seed: 3}\n"
-                        "  half-b: {split: photos, part: test, fraction: 0.5, seed: 3}")
-    text = text.replace("evaluation: [towers-eval, pyramids-eval]",
-                        "evaluation: [photos, pyramids-eval, half-a, half-b]")
+    text = text.replace(
+        "  towers-eval: {path: sets/towers-eval}",
+        "  towers-eval: {path: sets/towers-eval}\n"
+        "  photos: {path: sets/photos}\n"
+        "  half-a: {split: photos, part: train, fraction: 0.5, seed: 3}\n"
+        "  half-b: {split: photos, part: test, fraction: 0.5, seed: 3}",
+    )
+    text = text.replace(
+        "evaluation: [towers-eval, pyramids-eval]", "evaluation: [photos, pyramids-eval, half-a, half-b]"
+    )
     text = text.replace("  towers: {train: [towers]}", "  towers: {train: [half-a]}")
     cfg.write_text(text)
     result = run_study(cfg, work=WORK, progress=False, report=False)
@@ -248,7 +257,8 @@ def test_a_run_waiting_for_human_labels_holds_back_nothing(tmp_path):
     cfg = plain_config(tmp_path, seeds=(0,))
     text = cfg.read_text().replace(
         "  towers: {train: [towers]}",
-        "  towers: {train: [towers]}\n  human: {train: [{set: towers, labels: {humans: later.csv}}]}")
+        "  towers: {train: [towers]}\n  human: {train: [{set: towers, labels: {humans: later.csv}}]}",
+    )
     cfg.write_text(text)
     with pytest.warns(UserWarning, match="later.csv not found; the run waits"):
         result = run_study(cfg, work=WORK, progress=False, report=False)

@@ -7,10 +7,10 @@ import subprocess
 import time
 
 import cloudpickle
-import pytest
-
 import experiments_helpers
+import pytest
 from experiments_helpers import SLEEP_ENV, plain_body, plain_config, read_all_predictions
+
 from cubeworld.experiments.executors import read_jobs, slurm_states
 from cubeworld.experiments.runner import execute_run
 from cubeworld.experiments.store import DONE, FAILED, RUNNING
@@ -53,8 +53,7 @@ def test_slurm_gives_the_same_predictions_as_local(tmp_path, slurm_cluster):
 def test_cancelled_job_is_failed_and_resumable(tmp_path, slurm_cluster, monkeypatch):
     monkeypatch.setenv(SLEEP_ENV, "3")  # sbatch passes the environment on to the job
     cfg = plain_config(tmp_path, seeds=(0,), executor="slurm", epochs=3)
-    result = run_study(cfg, work=WORK, progress=False, report=False, wait=False,
-                       only=["base/towers"])
+    result = run_study(cfg, work=WORK, progress=False, report=False, wait=False, only=["base/towers"])
     assert list(result.states) == ["base/towers/seed-0"]
     jobs = read_jobs(tmp_path / "runs/plain/slurm")
     job = jobs["base/towers/seed-0"]
@@ -96,10 +95,8 @@ def test_slurm_up_and_down_from_the_command_line(tmp_path, slurm_cluster):
         info = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env)
         assert info.stdout.strip() == "idle"
     finally:
-        down = subprocess.run([*cli, "slurm-down", str(folder)], capture_output=True, text=True,
-                              timeout=120)
+        down = subprocess.run([*cli, "slurm-down", str(folder)], capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert sorted(down.stdout.split(": ")[1].strip().split(", ")) == sorted(pids)
     for pid in pids.values():
-        assert not os.path.exists(f"/proc/{pid}") or \
-            open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"

@@ -77,7 +77,9 @@ def test_a_set_of_another_generator_version_is_refused(study, name):
     folders = _sets(cfg)
     _set_card_entry(folders[name], "generator_version", "0.9.0")
     now = GENERATOR_VERSION.replace(".", r"\.")
-    with pytest.raises(StudyInputError, match=rf"sets\.{name}: .*generator_version '0\.9\.0' \(now '{now}'\).*delete that folder"):
+    with pytest.raises(
+        StudyInputError, match=rf"sets\.{name}: .*generator_version '0\.9\.0' \(now '{now}'\).*delete that folder"
+    ):
         _sets(cfg)
 
 

@@ -63,8 +63,11 @@ def write_study(root: Path, executor: str = "local") -> Path:
     cfg.write_text(STUDY.format(executor=executor))
     prepare_sets(load_config(cfg), ["towers-train"], progress=False)
     rows = load_set(root / "runs/tiny-study/sets/towers-train").rows
-    humans = [{"stimulus_id": r.stimulus_id, "participant": p, "response": v}
-              for r in rows for p, v in (("p1", int(r.falls)), ("p2", 1))]
+    humans = [
+        {"stimulus_id": r.stimulus_id, "participant": p, "response": v}
+        for r in rows
+        for p, v in (("p1", int(r.falls)), ("p2", 1))
+    ]
     pd.DataFrame(humans).to_csv(root / "humans.csv", index=False)
     return cfg
 
@@ -74,8 +77,9 @@ def predictions(study_dir: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for p in sorted(study_dir.glob("*/*/seed-*/predictions/epoch-*/*.csv")):
         df = pd.read_csv(p, dtype=str, keep_default_na=False)
-        out[str(p.relative_to(study_dir))] = df.drop(columns=["model"]).sort_values(
-            ["stimulus_id"]).reset_index(drop=True)
+        out[str(p.relative_to(study_dir))] = (
+            df.drop(columns=["model"]).sort_values(["stimulus_id"]).reset_index(drop=True)
+        )
     return out
 
 
@@ -107,10 +111,16 @@ def local_study(tmp_path_factory):
 def test_local_study_runs_and_reports(local_study):
     cfg, result = local_study
     assert result.ok, result.states
-    assert sorted(result.states) == ["cnn/human-towers/seed-0", "cnn/joint/seed-0",
-                                     "cnn/towers/seed-0", "physics/zero-shot/seed-none",
-                                     "tiny/human-towers/seed-0", "tiny/joint/seed-0",
-                                     "tiny/towers/seed-0", "tiny/zero-shot/seed-none"]
+    assert sorted(result.states) == [
+        "cnn/human-towers/seed-0",
+        "cnn/joint/seed-0",
+        "cnn/towers/seed-0",
+        "physics/zero-shot/seed-none",
+        "tiny/human-towers/seed-0",
+        "tiny/joint/seed-0",
+        "tiny/towers/seed-0",
+        "tiny/zero-shot/seed-none",
+    ]
     study = cfg.parent / "runs/tiny-study"
     tables = predictions(study)
     # per-epoch evaluation on both sets; zero-shot only at epoch 0
@@ -154,9 +164,11 @@ def test_killed_and_moved_study_resumes_to_identical_predictions(local_study, tm
     expected = predictions(cfg_ref.parent / "runs/tiny-study")
     cfg = write_study(tmp_path / "killed")
     study = cfg.parent / "runs/tiny-study"
-    script = ("import torch; torch.set_num_threads(1)\n"
-              "from cubeworld.experiments.study import run_study\n"
-              f"run_study({str(cfg)!r}, progress=False, report=False)\n")
+    script = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from cubeworld.experiments.study import run_study\n"
+        f"run_study({str(cfg)!r}, progress=False, report=False)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.monotonic() + 240
     # kill during the training of the second fine-tuning run of the VLM (after its epoch 1)
@@ -172,8 +184,7 @@ def test_killed_and_moved_study_resumes_to_identical_predictions(local_study, tm
     study = cfg.parent / "runs/tiny-study"
     done = {r.run_id for r in study_status(cfg) if r.state == DONE}
     assert "tiny/towers/seed-0" in done and "tiny/joint/seed-0" not in done
-    before = {k: v for k, v in predictions(study).items()
-              if any(k.startswith(r + "/") for r in done)}
+    before = {k: v for k, v in predictions(study).items() if any(k.startswith(r + "/") for r in done)}
     result = run_study(cfg, progress=False, report=False, threads=1)
     assert result.ok
     after = predictions(study)
@@ -187,8 +198,7 @@ def test_slurm_executor_gives_the_same_predictions(local_study, tmp_path, slurm_
     cfg = write_study(tmp_path / "slurm", executor="slurm")
     result = run_study(cfg, progress=False, report=False, threads=1)
     assert result.ok, result.states
-    assert_same(predictions(cfg.parent / "runs/tiny-study"),
-                predictions(cfg_ref.parent / "runs/tiny-study"))
+    assert_same(predictions(cfg.parent / "runs/tiny-study"), predictions(cfg_ref.parent / "runs/tiny-study"))
 
 
 def test_an_added_evaluation_set_is_scored_from_the_checkpoints(local_study):
@@ -197,13 +207,20 @@ def test_an_added_evaluation_set_is_scored_from_the_checkpoints(local_study):
     checkpoints; nothing is trained again, nothing else rewritten."""
     cfg, _ = local_study
     study = cfg.parent / "runs/tiny-study"
-    kept = {p: p.stat().st_mtime_ns for p in study.rglob("*")
-            if p.is_file() and ("checkpoints" in p.parts or p.suffix == ".csv" or p.name == "state.json")}
+    kept = {
+        p: p.stat().st_mtime_ns
+        for p in study.rglob("*")
+        if p.is_file() and ("checkpoints" in p.parts or p.suffix == ".csv" or p.name == "state.json")
+    }
     text = cfg.read_text()
-    text = text.replace("sets:\n", "sets:\n  lerer100: {dataset: lerer100}\n"
-                        "  lerer-heldout: {split: lerer100, part: test, fraction: 0.5, seed: 7}\n")
-    text = text.replace("evaluation: [towers-eval, pyramids-eval]",
-                        "evaluation: [towers-eval, pyramids-eval, lerer-heldout]")
+    text = text.replace(
+        "sets:\n",
+        "sets:\n  lerer100: {dataset: lerer100}\n"
+        "  lerer-heldout: {split: lerer100, part: test, fraction: 0.5, seed: 7}\n",
+    )
+    text = text.replace(
+        "evaluation: [towers-eval, pyramids-eval]", "evaluation: [towers-eval, pyramids-eval, lerer-heldout]"
+    )
     cfg.write_text(text)
     missing = {r.run_id: r.detail for r in study_status(cfg)}
     assert all("evaluation missing: lerer-heldout" in d for d in missing.values()), missing
@@ -214,8 +231,11 @@ def test_an_added_evaluation_set_is_scored_from_the_checkpoints(local_study):
     tables = predictions(study)
     n = len(load_set(study / "sets/lerer-heldout"))
     assert 45 <= n <= 55
-    for run, epochs in (("tiny/towers/seed-0", (0, 1, 2)), ("cnn/joint/seed-0", (0, 1, 2)),
-                        ("tiny/zero-shot/seed-none", (0,))):
+    for run, epochs in (
+        ("tiny/towers/seed-0", (0, 1, 2)),
+        ("cnn/joint/seed-0", (0, 1, 2)),
+        ("tiny/zero-shot/seed-none", (0,)),
+    ):
         for k in epochs:
             t = tables[f"{run}/predictions/epoch-{k}/lerer-heldout.csv"]
             assert len(t) == n and set(t["set"]) == {"lerer-heldout"}

@@ -41,8 +41,13 @@ def test_yaml_errors_are_one_line_with_the_place(case, tmp_path):
         read_yaml(f, StageError)
     message = str(e.value)
     assert "\n" not in message and str(f) in message
-    expected = {"missing": "no such file", "folder": "is a folder", "binary": "not UTF-8",
-                "syntax": f"{f}:3:", "unclosed": "YAML syntax error"}[case]
+    expected = {
+        "missing": "no such file",
+        "folder": "is a folder",
+        "binary": "not UTF-8",
+        "syntax": f"{f}:3:",
+        "unclosed": "YAML syntax error",
+    }[case]
     assert expected in message
 
 

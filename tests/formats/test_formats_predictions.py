@@ -19,20 +19,49 @@ from cubeworld.formats.predictions import (
     validate_predictions,
 )
 
-CONTRACT_C = ("kind", "logp_yes", "logp_no", "p_other", "prompt_sha256", "template_sha256",
-              "image_size", "max_pixels", "dtype", "batch_size", "torch_version",
-              "transformers_version", "peft_version")
+CONTRACT_C = (
+    "kind",
+    "logp_yes",
+    "logp_no",
+    "p_other",
+    "prompt_sha256",
+    "template_sha256",
+    "image_size",
+    "max_pixels",
+    "dtype",
+    "batch_size",
+    "torch_version",
+    "transformers_version",
+    "peft_version",
+)
 
 
 def _row(i: int, *, model: str = "m", epoch: int = 0, **over) -> dict:
     p = 0.2 + 0.1 * i
     falls = i % 2 == 0
     answer = "Yes" if p >= 0.5 else "No"
-    rec = {"stimulus_id": f"{i:03d}", "set": "s", "domain": "tower", "n_blocks": 3,
-           "falls": falls, "model": model, "adapter": "", "condition": "zero-shot", "seed": "",
-           "epoch": epoch, "p_yes": p, "answer": answer, "correct": answer == ("Yes" if falls else "No"),
-           "kind": "vlm", "logp_yes": math.log(p / 100), "logp_no": math.log((1 - p) / 100),
-           "p_other": 0.99, "max_pixels": 50176, "dtype": "float32", "image_size": "224x224"}
+    rec = {
+        "stimulus_id": f"{i:03d}",
+        "set": "s",
+        "domain": "tower",
+        "n_blocks": 3,
+        "falls": falls,
+        "model": model,
+        "adapter": "",
+        "condition": "zero-shot",
+        "seed": "",
+        "epoch": epoch,
+        "p_yes": p,
+        "answer": answer,
+        "correct": answer == ("Yes" if falls else "No"),
+        "kind": "vlm",
+        "logp_yes": math.log(p / 100),
+        "logp_no": math.log((1 - p) / 100),
+        "p_other": 0.99,
+        "max_pixels": 50176,
+        "dtype": "float32",
+        "image_size": "224x224",
+    }
     rec.update(over)
     return rec
 
@@ -59,8 +88,12 @@ def test_write_and_read_back(tmp_path):
     assert df["falls"].tolist() == [True, False, True, False] and df["correct"].dtype == bool
     assert df["logp_yes"].iloc[0] == pytest.approx(math.log(0.002))
     assert set(df["kind"]) == {"vlm"} and set(df["image_size"]) == {"224x224"}
-    assert w.done_keys() == {("000", "s", "m", "", "zero-shot", "", "0"), ("001", "s", "m", "", "zero-shot", "", "0"),
-                             ("002", "s", "m", "", "zero-shot", "", "0"), ("003", "s", "m", "", "zero-shot", "", "0")}
+    assert w.done_keys() == {
+        ("000", "s", "m", "", "zero-shot", "", "0"),
+        ("001", "s", "m", "", "zero-shot", "", "0"),
+        ("002", "s", "m", "", "zero-shot", "", "0"),
+        ("003", "s", "m", "", "zero-shot", "", "0"),
+    }
 
 
 def test_a_torn_tail_is_repaired_and_the_run_resumes(tmp_path):
@@ -109,12 +142,15 @@ def test_old_tables_read_with_the_new_columns_added(tmp_path):
     assert validate_predictions(other_kind)["kind"].tolist() == ["physics"]
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("missing", r"missing column\(s\) \['p_yes'\]"),
-    ("answer", "answer must be Yes or No, got 'maybe'"),
-    ("duplicate", "2 duplicate rows .*'000'"),
-    ("logp", "column 'logp_yes' must be a number or empty, got 'high'"),
-])
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("missing", r"missing column\(s\) \['p_yes'\]"),
+        ("answer", "answer must be Yes or No, got 'maybe'"),
+        ("duplicate", "2 duplicate rows .*'000'"),
+        ("logp", "column 'logp_yes' must be a number or empty, got 'high'"),
+    ],
+)
 def test_malformed_tables(damage, expected, tmp_path):
     rows = [_row(0), _row(1)]
     df = pd.DataFrame(rows)
@@ -151,10 +187,12 @@ def test_settings_of_a_table_are_compared_per_observer(tmp_path):
     same = {"kind": "vlm", "max_pixels": 50176, "dtype": "float32", "quantize": "none"}
     w = _writer(path)
     w.check_settings(group, same)  # resuming under the same settings is fine
-    with pytest.raises(PredictionsSettingsError,
-                       match=r"p\.csv: its 2 row\(s\) .* max_pixels='50176', dtype='float32'; this "
-                             r"request has max_pixels='12544', dtype='bfloat16'\. Differing "
-                             r"setting\(s\): max_pixels, dtype\."):
+    with pytest.raises(
+        PredictionsSettingsError,
+        match=r"p\.csv: its 2 row\(s\) .* max_pixels='50176', dtype='float32'; this "
+        r"request has max_pixels='12544', dtype='bfloat16'\. Differing "
+        r"setting\(s\): max_pixels, dtype\.",
+    ):
         w.check_settings(group, {**same, "max_pixels": 12544, "dtype": "bfloat16"})
     with pytest.raises(PredictionsSettingsError, match="Differing setting\\(s\\): kind"):
         w.check_settings(group, {**same, "kind": "physics"})

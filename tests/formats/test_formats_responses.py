@@ -13,8 +13,10 @@ from cubeworld.formats.responses import (
 )
 
 
-@pytest.mark.parametrize("value, expected", [("Yes", 1), ("no", 0), (" YES ", 1), ("1", 1), (0, 0),
-                                             (1.0, 1), (True, 1), (False, 0), ("true", 1), ("n", 0)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("Yes", 1), ("no", 0), (" YES ", 1), ("1", 1), (0, 0), (1.0, 1), (True, 1), (False, 0), ("true", 1), ("n", 0)],
+)
 def test_normalise_response(value, expected):
     assert normalise_response(value) == expected
 
@@ -27,8 +29,9 @@ def test_other_responses_are_errors(value):
 
 def test_read_validates_and_keeps_further_columns(tmp_path):
     path = tmp_path / "responses.csv"
-    pd.DataFrame({"stimulus_id": ["007", "008"], "participant": ["p1", "p1"],
-                  "response": ["Yes", "No"], "rt_ms": [812, 640]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"stimulus_id": ["007", "008"], "participant": ["p1", "p1"], "response": ["Yes", "No"], "rt_ms": [812, 640]}
+    ).to_csv(path, index=False)
     df = read_responses(path)
     assert df["stimulus_id"].tolist() == ["007", "008"]  # ids stay strings ("007", not 7)
     assert df["response"].tolist() == [1, 0] and df["rt_ms"].tolist() == [812, 640]
@@ -42,12 +45,18 @@ def test_bad_tables(tmp_path):
         read_responses(tmp_path / "empty.csv")
     with pytest.raises(ResponsesFormatError, match=r"missing column\(s\) \['participant'\]"):
         validate_responses(pd.DataFrame({"stimulus_id": ["a"], "response": [1]}), "t.csv")
-    with pytest.raises(ResponsesFormatError, match=r"t\.csv: 2 response\(s\) other than Yes/No/1/0 "
-                                                   r"\(row 3: 'maybe', row 4: 'x'\)"):
-        validate_responses(pd.DataFrame({"stimulus_id": list("abc"), "participant": ["p"] * 3,
-                                         "response": ["Yes", "maybe", "x"]}), "t.csv")
+    with pytest.raises(
+        ResponsesFormatError,
+        match=r"t\.csv: 2 response\(s\) other than Yes/No/1/0 "
+        r"\(row 3: 'maybe', row 4: 'x'\)",
+    ):
+        validate_responses(
+            pd.DataFrame({"stimulus_id": list("abc"), "participant": ["p"] * 3, "response": ["Yes", "maybe", "x"]}),
+            "t.csv",
+        )
     with pytest.raises(ResponsesFormatError, match="duplicate .*'a' / 'p'"):
-        validate_responses(pd.DataFrame({"stimulus_id": ["a", "a"], "participant": ["p", "p"],
-                                         "response": [1, 0]}), "t.csv")
+        validate_responses(
+            pd.DataFrame({"stimulus_id": ["a", "a"], "participant": ["p", "p"], "response": [1, 0]}), "t.csv"
+        )
     with pytest.raises(ResponsesFormatError, match="empty"):
         validate_responses(pd.DataFrame(columns=["stimulus_id", "participant", "response"]))

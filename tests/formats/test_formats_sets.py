@@ -22,9 +22,16 @@ PROMPT = "Will the tower fall?"
 
 def _row(i: int, **over) -> dict:
     falls = i % 2 == 0
-    rec = {"file_name": f"images/t-{i}.png", "stimulus_id": f"t-{i}", "domain": "tower",
-           "n_blocks": 3, "falls": falls, "answer": answer_for(falls), "prompt": PROMPT,
-           "scene": {"blocks": [{"size": [1, 1, 1], "pos": [0, 0, 0.5]}]}}
+    rec = {
+        "file_name": f"images/t-{i}.png",
+        "stimulus_id": f"t-{i}",
+        "domain": "tower",
+        "n_blocks": 3,
+        "falls": falls,
+        "answer": answer_for(falls),
+        "prompt": PROMPT,
+        "scene": {"blocks": [{"size": [1, 1, 1], "pos": [0, 0, 0.5]}]},
+    }
     rec.update(over)
     return rec
 
@@ -56,20 +63,23 @@ def test_a_set_loads_with_rows_card_and_extras(tmp_path):
     assert no_card.name == "bare" and no_card.card == {}
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("no-folder", "no such set folder"),
-    ("no-metadata", "metadata.jsonl is missing"),
-    ("bad-json", r"metadata\.jsonl:2: not valid JSON"),
-    ("missing-column", r"metadata\.jsonl:1: missing column\(s\) \['prompt'\]"),
-    ("unknown-domain", r"metadata\.jsonl:1: unknown domain 'jenga'"),
-    ("falls-not-bool", r"metadata\.jsonl:1: 'falls' must be true or false"),
-    ("contradiction", r"metadata\.jsonl:1: answer 'No' contradicts falls=True"),
-    ("duplicate", r"metadata\.jsonl:2: duplicate stimulus_id 't-0'"),
-    ("no-image", r"metadata\.jsonl:1: image 'images/t-0\.png' does not exist"),
-    ("empty", "the set has no stimuli"),
-    ("bad-card", r"dataset\.json: not valid JSON"),
-    ("card-not-object", r"dataset\.json: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no-folder", "no such set folder"),
+        ("no-metadata", "metadata.jsonl is missing"),
+        ("bad-json", r"metadata\.jsonl:2: not valid JSON"),
+        ("missing-column", r"metadata\.jsonl:1: missing column\(s\) \['prompt'\]"),
+        ("unknown-domain", r"metadata\.jsonl:1: unknown domain 'jenga'"),
+        ("falls-not-bool", r"metadata\.jsonl:1: 'falls' must be true or false"),
+        ("contradiction", r"metadata\.jsonl:1: answer 'No' contradicts falls=True"),
+        ("duplicate", r"metadata\.jsonl:2: duplicate stimulus_id 't-0'"),
+        ("no-image", r"metadata\.jsonl:1: image 'images/t-0\.png' does not exist"),
+        ("empty", "the set has no stimuli"),
+        ("bad-card", r"dataset\.json: not valid JSON"),
+        ("card-not-object", r"dataset\.json: expected a JSON object"),
+    ],
+)
 def test_damaged_sets_are_one_clear_error(case, expected, tmp_path):
     root = tmp_path / "s"
     rows = [_row(0), _row(1)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from human_helpers import HOST, ServerProcess, make_set
 
 
@@ -45,13 +44,14 @@ def new_page(browser):
 
     def make():
         ctx = browser.new_context()
-        ctx.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(f"http://{HOST}:") else route.abort())
+        ctx.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url.startswith(f"http://{HOST}:") else route.abort(),
+        )
         contexts.append(ctx)
         page = ctx.new_page()
         page.set_default_timeout(15000)
-        page.on("console", lambda msg: violations.append(msg.text)
-                if "Content Security Policy" in msg.text else None)
+        page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
         return page
 
     yield make

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 from PIL import Image, ImageDraw
 
-from cubeworld.formats.sets import StimulusRow
 from cubeworld.formats.answers import answer_for
+from cubeworld.formats.sets import StimulusRow
 from cubeworld.stimuli.families import get_family
 
 HOST = "127.0.0.1"
@@ -39,13 +39,13 @@ def make_set(root: Path, n: int, domain: str = "tower", size: int = 48) -> Path:
         draw = ImageDraw.Draw(img)
         for b in range(n_blocks):  # a crude stack, offset by the index
             x = 8 + (i * 3 + b * 2) % 16
-            draw.rectangle([x, size - 8 * (b + 1), x + 14, size - 8 * b - 1],
-                           fill=(200, 40 * (b % 6), 60))
+            draw.rectangle([x, size - 8 * (b + 1), x + 14, size - 8 * b - 1], fill=(200, 40 * (b % 6), 60))
         name = f"images/{domain}-{i:05d}.png"
         img.save(root / name)
         sid = f"{domain}-s0-n{n_blocks}-{i:05d}"
-        row = StimulusRow(sid, name, domain, n_blocks, falls, answer_for(falls), task.prompt,
-                          extra={"scene": {"index": i}})
+        row = StimulusRow(
+            sid, name, domain, n_blocks, falls, answer_for(falls), task.prompt, extra={"scene": {"index": i}}
+        )
         lines.append(json.dumps(row.to_record()))
     (root / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     (root / "dataset.json").write_text(json.dumps({"name": f"tiny-{domain}", "domain": domain}))
@@ -72,14 +72,26 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
+    def start(self, timeout: float = 30.0) -> ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cubeworld.human", "serve", str(self.study),
-                 "--port", str(self.port), "--host", HOST,
-                 "--access-log" if self.access_log else "--no-access-log"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "cubeworld.human",
+                    "serve",
+                    str(self.study),
+                    "--port",
+                    str(self.port),
+                    "--host",
+                    HOST,
+                    "--access-log" if self.access_log else "--no-access-log",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -110,20 +122,26 @@ class ServerProcess:
 
 def start_participant(c: httpx.Client, pid: str, session: str = "", consent: bool = True) -> dict:
     """POST /api/session (and consent); the session view with its token and trials."""
-    r = c.post("/api/session", json={"prolific_pid": pid, "study_id": "st",
-                                     "session_id": session or f"s-{pid}"})
+    r = c.post("/api/session", json={"prolific_pid": pid, "study_id": "st", "session_id": session or f"s-{pid}"})
     assert r.status_code == 200, r.text
     s = r.json()
     if consent:
-        assert c.post("/api/consent", json={"agree": True},
-                      headers={"X-Participant-Token": s["token"]}).status_code == 200
+        assert (
+            c.post("/api/consent", json={"agree": True}, headers={"X-Participant-Token": s["token"]}).status_code == 200
+        )
     return s
 
 
 def answer_body(trial: dict, request_id: str, response: str = "Yes", **extra) -> dict:
-    return {"request_id": request_id, "stimulus_id": trial["stimulus_id"],
-            "trial_index": trial["trial_index"], "response": response, "rt_ms": 812.5,
-            "shown_at": 1.7e12, **extra}
+    return {
+        "request_id": request_id,
+        "stimulus_id": trial["stimulus_id"],
+        "trial_index": trial["trial_index"],
+        "response": response,
+        "rt_ms": 812.5,
+        "shown_at": 1.7e12,
+        **extra,
+    }
 
 
 def db_counts(study: Path) -> tuple[int, int]:
@@ -132,7 +150,9 @@ def db_counts(study: Path) -> tuple[int, int]:
 
     con = sqlite3.connect(study / "study.sqlite")
     try:
-        return (con.execute("SELECT COUNT(*) FROM responses").fetchone()[0],
-                con.execute("SELECT COUNT(*) FROM participants").fetchone()[0])
+        return (
+            con.execute("SELECT COUNT(*) FROM responses").fetchone()[0],
+            con.execute("SELECT COUNT(*) FROM participants").fetchone()[0],
+        )
     finally:
         con.close()

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from human_helpers import make_set
 
 from cubeworld.human.config import load_human_config
 from cubeworld.human.study import create_human_study
-from human_helpers import make_set
 
 
 def _counts(study: Path) -> tuple[int, int]:
@@ -31,19 +31,22 @@ def spread_server(tmp_path, server_factory):
 
 
 def _start(c: httpx.Client, pid: str, session: str = "") -> dict:
-    r = c.post("/api/session", json={"prolific_pid": pid, "study_id": "st",
-                                     "session_id": session or f"s-{pid}"})
+    r = c.post("/api/session", json={"prolific_pid": pid, "study_id": "st", "session_id": session or f"s-{pid}"})
     assert r.status_code == 200, r.text
     s = r.json()
-    assert c.post("/api/consent", json={"agree": True},
-                  headers={"X-Participant-Token": s["token"]}).status_code == 200
+    assert c.post("/api/consent", json={"agree": True}, headers={"X-Participant-Token": s["token"]}).status_code == 200
     return s
 
 
 def _answer(trial: dict, request_id: str, response: str = "Yes") -> dict:
-    return {"request_id": request_id, "stimulus_id": trial["stimulus_id"],
-            "trial_index": trial["trial_index"], "response": response, "rt_ms": 812.5,
-            "shown_at": 1.7e12}
+    return {
+        "request_id": request_id,
+        "stimulus_id": trial["stimulus_id"],
+        "trial_index": trial["trial_index"],
+        "response": response,
+        "rt_ms": 812.5,
+        "shown_at": 1.7e12,
+    }
 
 
 def test_api_bad_input_is_refused_and_stores_nothing(spread_server):
@@ -59,40 +62,47 @@ def test_api_bad_input_is_refused_and_stores_nothing(spread_server):
         before = _counts(study)
 
         def refused(status, code, words, *, json=None, content=None, headers=ha):
-            r = c.post("/api/responses", json=json, content=content,
-                       headers={**headers, "Content-Type": "application/json"})
+            r = c.post(
+                "/api/responses", json=json, content=content, headers={**headers, "Content-Type": "application/json"}
+            )
             assert r.status_code == status, r.text
             body = r.json()
             assert body["code"] == code and words in body["error"], body
             assert _counts(study) == before
 
         refused(400, "bad_request", "malformed JSON", content=b'{"request_id": "x", ')
-        refused(404, "unknown_participant", "unknown participant",
-                json=_answer(a["trials"][1], "req-a-0002"),
-                headers={"X-Participant-Token": "not-a-real-token-at-all"})
-        refused(401, "no_participant", "missing participant token",
-                json=_answer(a["trials"][1], "req-a-0002"), headers={})
+        refused(
+            404,
+            "unknown_participant",
+            "unknown participant",
+            json=_answer(a["trials"][1], "req-a-0002"),
+            headers={"X-Participant-Token": "not-a-real-token-at-all"},
+        )
+        refused(
+            401, "no_participant", "missing participant token", json=_answer(a["trials"][1], "req-a-0002"), headers={}
+        )
         # b's item is not a's to answer.
-        refused(403, "not_assigned", "not assigned to you",
-                json=_answer(b["trials"][0], "req-a-0003"))
-        refused(403, "not_assigned", "not assigned to you",
-                json={**_answer(a["trials"][1], "req-a-0003"), "stimulus_id": "no-such-item"})
+        refused(403, "not_assigned", "not assigned to you", json=_answer(b["trials"][0], "req-a-0003"))
+        refused(
+            403,
+            "not_assigned",
+            "not assigned to you",
+            json={**_answer(a["trials"][1], "req-a-0003"), "stimulus_id": "no-such-item"},
+        )
         # The same request again (a client retry after a lost acknowledgement).
-        refused(409, "duplicate_request", "already stored",
-                json=_answer(a["trials"][0], "req-a-0001"))
-        refused(409, "already_answered", "already answered",
-                json=_answer(a["trials"][0], "req-a-0009", "No"))
-        refused(422, "wrong_trial", "is your trial",
-                json={**_answer(a["trials"][1], "req-a-0004"), "trial_index": 2})
-        refused(422, "bad_request", "response",
-                json={**_answer(a["trials"][1], "req-a-0005"), "response": "Maybe"})
-        refused(422, "bad_request", "trial_index",
-                json={**_answer(a["trials"][1], "req-a-0006"), "trial_index": "1"})
-        refused(422, "bad_request", "unknown field 'participant'",
-                json={**_answer(a["trials"][1], "req-a-0007"), "participant": "pidB"})
+        refused(409, "duplicate_request", "already stored", json=_answer(a["trials"][0], "req-a-0001"))
+        refused(409, "already_answered", "already answered", json=_answer(a["trials"][0], "req-a-0009", "No"))
+        refused(422, "wrong_trial", "is your trial", json={**_answer(a["trials"][1], "req-a-0004"), "trial_index": 2})
+        refused(422, "bad_request", "response", json={**_answer(a["trials"][1], "req-a-0005"), "response": "Maybe"})
+        refused(422, "bad_request", "trial_index", json={**_answer(a["trials"][1], "req-a-0006"), "trial_index": "1"})
+        refused(
+            422,
+            "bad_request",
+            "unknown field 'participant'",
+            json={**_answer(a["trials"][1], "req-a-0007"), "participant": "pidB"},
+        )
         refused(422, "bad_request_id", "request_id", json=_answer(a["trials"][1], "x"))
-        refused(422, "bad_request", "rt_ms",
-                json={**_answer(a["trials"][1], "req-a-0008"), "rt_ms": -5})
+        refused(422, "bad_request", "rt_ms", json={**_answer(a["trials"][1], "req-a-0008"), "rt_ms": -5})
 
         # Completing early is refused; the trials are still open.
         r = c.post("/api/complete", headers=ha)
@@ -132,8 +142,9 @@ def test_api_admin_needs_token(spread_server):
         s = _start(c, "pidD")
         h = {"X-Participant-Token": s["token"]}
         for t in s["trials"]:
-            assert c.post("/api/responses", json=_answer(t, f"req-d-{t['trial_index']:04d}"),
-                          headers=h).status_code == 200
+            assert (
+                c.post("/api/responses", json=_answer(t, f"req-d-{t['trial_index']:04d}"), headers=h).status_code == 200
+            )
         done = c.post("/api/complete", headers=h).json()
         cfg = load_human_config(study)
         assert done["completion_url"] == cfg.completion_url.replace("{code}", cfg.completion_code)

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.browser
 
 def _study(tmp_path: Path, set_dir: Path, port: int, **kw) -> Path:
     return create_human_study(
-        set_dir, tmp_path / "study", "same", completion_code="CWTEST01",
-        completion_url=f"http://127.0.0.1:{port}/prolific-done?cc={{code}}", **kw,
+        set_dir,
+        tmp_path / "study",
+        "same",
+        completion_code="CWTEST01",
+        completion_url=f"http://127.0.0.1:{port}/prolific-done?cc={{code}}",
+        **kw,
     )
 
 
@@ -95,13 +99,14 @@ def _order(study: Path, pid: str) -> list[str]:
     con = sqlite3.connect(study / "study.sqlite")
     rows = con.execute(
         "SELECT t.item_id FROM trials t JOIN participants p ON p.id = t.participant_id "
-        "WHERE p.prolific_pid=? ORDER BY t.position", (pid,)).fetchall()
+        "WHERE p.prolific_pid=? ORDER BY t.position",
+        (pid,),
+    ).fetchall()
     con.close()
     return [r[0] for r in rows]
 
 
-def test_browser_full_session_export_equals_clicks(tmp_path, tower_set, server_factory,
-                                                   new_page):
+def test_browser_full_session_export_equals_clicks(tmp_path, tower_set, server_factory, new_page):
     port = free_port()
     study = _study(tmp_path, tower_set, port, attention_checks=True, attention_check_every=4)
     server = server_factory(study, port)
@@ -120,8 +125,7 @@ def test_browser_full_session_export_equals_clicks(tmp_path, tower_set, server_f
     df = read_responses(paths["responses"])
     images = {sid: v for sid, v in clicks.items() if not sid.startswith("attention")}
     assert len(images) == 6 and len(df) == 6
-    got = {r.stimulus_id: (("Yes" if r.response == 1 else "No"), r.trial_index)
-           for r in df.itertuples()}
+    got = {r.stimulus_id: (("Yes" if r.response == 1 else "No"), r.trial_index) for r in df.itertuples()}
     assert got == images
     assert set(df["participant"]) == {"pidA1"}
     assert (df["rt_ms"] > 0).all()
@@ -130,8 +134,9 @@ def test_browser_full_session_export_equals_clicks(tmp_path, tower_set, server_f
     assert df["answered_at"].str.endswith("+00:00").all()
     assert list(df["trial_index"]) == sorted(df["trial_index"])
     # The order is the participant's own stored shuffle.
-    assert [sid for sid in _order(study, "pidA1") if not sid.startswith("attention")] == \
-        list(df.sort_values("trial_index")["stimulus_id"])
+    assert [sid for sid in _order(study, "pidA1") if not sid.startswith("attention")] == list(
+        df.sort_values("trial_index")["stimulus_id"]
+    )
     n_correct = int(df["correct"].sum())
     bonus = Path(paths["bonus"]).read_text()
     assert bonus == (f"pidA1,{0.01 * n_correct:.2f}\n" if n_correct else "")
@@ -140,8 +145,7 @@ def test_browser_full_session_export_equals_clicks(tmp_path, tower_set, server_f
     assert parts.loc[0, "attention_checks"] == 1 and parts.loc[0, "attention_passed"] == 1
 
 
-def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set,
-                                                           server_factory, new_page):
+def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set, server_factory, new_page):
     port = free_port()
     study = _study(tmp_path, tower_set, port)
     server = server_factory(study, port)
@@ -164,8 +168,7 @@ def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set,
     expect(page.locator(".cw-text").first).to_contain_text("trial 4 of 6")
     _instructions(page)
     order = _order(study, "pidB2")
-    expect(page.locator("#jspsych-image-button-response-stimulus")).to_have_attribute(
-        "src", f"/images/{order[3]}")
+    expect(page.locator("#jspsych-image-button-response-stimulus")).to_have_attribute("src", f"/images/{order[3]}")
     _answer_trials(page, 6, 3, 5, clicks)
     _wait_saved(page)
 
@@ -180,8 +183,9 @@ def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set,
 
     df = read_responses(export_study(study, tmp_path / "r.csv")["responses"])
     assert sorted(df["trial_index"]) == list(range(6))
-    assert {r.stimulus_id: ("Yes" if r.response else "No") for r in df.itertuples()} == \
-        {sid: c for sid, (c, _) in clicks.items()}
+    assert {r.stimulus_id: ("Yes" if r.response else "No") for r in df.itertuples()} == {
+        sid: c for sid, (c, _) in clicks.items()
+    }
 
     # After completion, a new session with the same PROLIFIC_PID is refused.
     again = new_page()
@@ -191,12 +195,10 @@ def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set,
     assert len(read_responses(export_study(study, tmp_path / "r2.csv")["responses"])) == 6
 
 
-_STYLE = ("e => { const s = getComputedStyle(e); "
-          "return [s.fontFamily, s.fontSize, s.textAlign, s.lineHeight]; }")
+_STYLE = "e => { const s = getComputedStyle(e); return [s.fontFamily, s.fontSize, s.textAlign, s.lineHeight]; }"
 
 
-def test_browser_no_prolific_id_and_declined_consent(tmp_path, tower_set, server_factory,
-                                                     new_page):
+def test_browser_no_prolific_id_and_declined_consent(tmp_path, tower_set, server_factory, new_page):
     port = free_port()
     study = _study(tmp_path, tower_set, port)
     server = server_factory(study, port)
@@ -212,8 +214,7 @@ def test_browser_no_prolific_id_and_declined_consent(tmp_path, tower_set, server
     expect(page.locator("#jspsych-target")).to_contain_text("did not agree")
     declined_style = page.locator(".cw-message p").evaluate(_STYLE)
     # Every message looks like the rest of the app: same font, size, alignment, spacing.
-    assert refused_style == consent_style == declined_style, (refused_style, consent_style,
-                                                              declined_style)
+    assert refused_style == consent_style == declined_style, (refused_style, consent_style, declined_style)
     con = sqlite3.connect(study / "study.sqlite")
     assert con.execute("SELECT status FROM participants").fetchall() == [("declined",)]
     assert con.execute("SELECT COUNT(*) FROM responses").fetchone() == (0,)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from human_helpers import make_set
 from typer.testing import CliRunner
 
 from cubeworld.formats.responses import read_responses
@@ -14,7 +15,6 @@ from cubeworld.human.cli import human_app
 from cubeworld.human.config import HumanStudyError, load_human_config
 from cubeworld.human.study import create_human_study
 from cubeworld.stimuli.families import get_family
-from human_helpers import make_set
 
 runner = CliRunner()
 
@@ -25,8 +25,18 @@ def run(*args: str):
 
 def test_cli_create_same_and_spread(tmp_path):
     set_dir = make_set(tmp_path / "set", 5, domain="pyramid")
-    r = run("create", "--set", set_dir, "--design", "same", "--out", tmp_path / "eval",
-            "--attention-checks", "--bonus", "0.02")
+    r = run(
+        "create",
+        "--set",
+        set_dir,
+        "--design",
+        "same",
+        "--out",
+        tmp_path / "eval",
+        "--attention-checks",
+        "--bonus",
+        "0.02",
+    )
     assert r.exit_code == 0, r.output
     cfg = load_human_config(tmp_path / "eval")
     assert cfg.design == "same" and cfg.n_items == 5 and cfg.attention_checks
@@ -34,23 +44,38 @@ def test_cli_create_same_and_spread(tmp_path):
     assert cfg.bonus_per_correct == 0.02 and len(cfg.admin_token) >= 32
     assert cfg.completion_code in r.output and "{code}" in cfg.completion_url
     assert len(list((tmp_path / "eval" / "images").glob("*.png"))) == 5
-    r = run("create", "--set", set_dir, "--design", "spread", "--items", "2", "--out",
-            tmp_path / "ft", "--images", "reference", "--completion-code", "ABC123")
+    r = run(
+        "create",
+        "--set",
+        set_dir,
+        "--design",
+        "spread",
+        "--items",
+        "2",
+        "--out",
+        tmp_path / "ft",
+        "--images",
+        "reference",
+        "--completion-code",
+        "ABC123",
+    )
     assert r.exit_code == 0, r.output
     cfg = load_human_config(tmp_path / "ft")
-    assert (cfg.items_per_participant, cfg.completion_code, cfg.images) == (2, "ABC123",
-                                                                            "reference")
+    assert (cfg.items_per_participant, cfg.completion_code, cfg.images) == (2, "ABC123", "reference")
     assert not (tmp_path / "ft" / "images").exists()
     items = [json.loads(x) for x in (tmp_path / "ft" / "items.jsonl").read_text().splitlines()]
     assert all(it["image"].startswith(str(set_dir.resolve())) for it in items)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--design", "both"], "'same' or 'spread'"),
-    (["--design", "spread"], "needs --items"),
-    (["--design", "same", "--items", "3"], "--items applies to the spread design"),
-    (["--design", "spread", "--items", "0"], "positive integer"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--design", "both"], "'same' or 'spread'"),
+        (["--design", "spread"], "needs --items"),
+        (["--design", "same", "--items", "3"], "--items applies to the spread design"),
+        (["--design", "spread", "--items", "0"], "positive integer"),
+    ],
+)
 def test_cli_create_refuses_bad_options(tmp_path, args, words):
     set_dir = make_set(tmp_path / "set", 3)
     r = run("create", "--set", set_dir, "--out", tmp_path / "s", *args)
@@ -115,12 +140,15 @@ def test_cli_export_and_progress_of_empty_study(tmp_path):
     study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     r = run("export", study, "--out", tmp_path / "x" / "responses.csv")
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "x" / "responses.csv").read_text().startswith(
-        "stimulus_id,participant,response,rt_ms,trial_index,started_at,answered_at")
+    assert (
+        (tmp_path / "x" / "responses.csv")
+        .read_text()
+        .startswith("stimulus_id,participant,response,rt_ms,trial_index,started_at,answered_at")
+    )
     assert (tmp_path / "x" / "bonus.csv").read_text() == ""
     r = run("progress", study)
     assert r.exit_code == 0 and json.loads(r.output)["participants"]["active"] == 0
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         read_responses(tmp_path / "x" / "responses.csv")  # empty: the analysis refuses it
 
 

@@ -9,6 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
+from human_helpers import ServerProcess, make_set
 from typer.testing import CliRunner
 
 from cubeworld.formats.responses import read_responses
@@ -18,19 +19,31 @@ from cubeworld.human.errors import HumanStudyError
 from cubeworld.human.exclusions import ExclusionRules, longest_run
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from human_helpers import ServerProcess, make_set
 
 runner = CliRunner()
-RULES = {"attention_failed": 2, "same_answer_run": 8, "median_rt_below_ms": 250,
-         "median_rt_beyond_sd": 2, "duplicates": True}
+RULES = {
+    "attention_failed": 2,
+    "same_answer_run": 8,
+    "median_rt_below_ms": 250,
+    "median_rt_beyond_sd": 2,
+    "duplicates": True,
+}
 
 
 def _flip(answer: str) -> str:
     return "No" if answer == "Yes" else "Yes"
 
 
-def _take_part(store: Store, pid: str, *, session: str | None = None, rt: float = 800.0,
-               fail_checks: int = 0, always: str | None = None, rts=None) -> None:
+def _take_part(
+    store: Store,
+    pid: str,
+    *,
+    session: str | None = None,
+    rt: float = 800.0,
+    fail_checks: int = 0,
+    always: str | None = None,
+    rts=None,
+) -> None:
     """One participant through the whole study: right answers unless told otherwise."""
     s = store.start_session(pid, session_id=session if session is not None else f"s-{pid}")
     store.consent(s.token, True)
@@ -41,14 +54,27 @@ def _take_part(store: Store, pid: str, *, session: str | None = None, rt: float 
             failed += answer != t.expected
         else:
             answer = always or (t.expected if n % 3 else _flip(t.expected))
-        store.record(s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, answer,
-                     rt_ms=rts(n) if rts else rt + 7 * (n % 5), shown_at_ms=1.7e12 + n)
+        store.record(
+            s.token,
+            f"req-{pid}-{t.position:04d}",
+            t.item_id,
+            t.position,
+            answer,
+            rt_ms=rts(n) if rts else rt + 7 * (n % 5),
+            shown_at_ms=1.7e12 + n,
+        )
     store.complete(s.token)
 
 
 def _study(tmp_path, rules=RULES, n=12):
-    return create_human_study(make_set(tmp_path / "set", n), tmp_path / "study", "same",
-                              attention_checks=True, attention_check_every=4, exclusions=rules)
+    return create_human_study(
+        make_set(tmp_path / "set", n),
+        tmp_path / "study",
+        "same",
+        attention_checks=True,
+        attention_check_every=4,
+        exclusions=rules,
+    )
 
 
 def test_every_rule_flags_the_right_participants_and_keeps_their_rows(tmp_path):
@@ -69,32 +95,39 @@ def test_every_rule_flags_the_right_participants_and_keeps_their_rows(tmp_path):
     r = runner.invoke(human_app, ["export", str(study), "--out", str(out)])
     assert r.exit_code == 0, r.output
     expected = {
-        "inattentive": "attention_failed", "straight": "same_answer_run",
-        "speeder": "median_rt_below_ms", "slowpoke": "median_rt_beyond_sd",
-        "dupx": "duplicates", "sharer2": "duplicates",
+        "inattentive": "attention_failed",
+        "straight": "same_answer_run",
+        "speeder": "median_rt_below_ms",
+        "slowpoke": "median_rt_beyond_sd",
+        "dupx": "duplicates",
+        "sharer2": "duplicates",
     }
     parts = pd.read_csv(out.with_name("participants.csv"), keep_default_na=False)
     flagged = {p: rules for p, rules in zip(parts.participant, parts.exclusion_rules) if rules}
     assert flagged == expected
-    assert parts.set_index("participant")["excluded"].to_dict() == {
-        p: int(p in expected) for p in parts.participant}
+    assert parts.set_index("participant")["excluded"].to_dict() == {p: int(p in expected) for p in parts.participant}
     assert parts.set_index("participant").loc["inattentive", "attention_failed"] == 2
     assert parts.set_index("participant").loc["straight", "longest_same_answer_run"] == 12
     # Excluded participants stay in the raw responses, flagged; nobody is deleted.
     df = read_responses(out)
     assert set(df.participant) == set(parts.participant) and len(df) == 12 * len(parts)
     by = df.groupby("participant")[["excluded", "exclusion_rules"]].first()
-    assert by.loc["speeder", "excluded"] == 1 and by.loc["speeder", "exclusion_rules"] == \
-        "median_rt_below_ms"
+    assert by.loc["speeder", "excluded"] == 1 and by.loc["speeder", "exclusion_rules"] == "median_rt_below_ms"
     assert by.loc["good0", "excluded"] == 0 and pd.isna(by.loc["good0", "exclusion_rules"])
     summary = json.loads(out.with_name("exclusions.json").read_text())
-    assert summary["counts"] == {"attention_failed": 1, "same_answer_run": 1,
-                                 "median_rt_below_ms": 1, "median_rt_beyond_sd": 1,
-                                 "duplicates": 2}
+    assert summary["counts"] == {
+        "attention_failed": 1,
+        "same_answer_run": 1,
+        "median_rt_below_ms": 1,
+        "median_rt_beyond_sd": 1,
+        "duplicates": 2,
+    }
     assert summary["n_excluded"] == 6 and summary["n_participants"] == 14
     assert summary["declared_before_data"] is True
-    assert ("exclusions: 6 of 14 participant(s) excluded (attention_failed 1, same_answer_run 1, "
-            "median_rt_below_ms 1, median_rt_beyond_sd 1, duplicates 2)") in r.output
+    assert (
+        "exclusions: 6 of 14 participant(s) excluded (attention_failed 1, same_answer_run 1, "
+        "median_rt_below_ms 1, median_rt_beyond_sd 1, duplicates 2)"
+    ) in r.output
     # The bonus is pay for work done and does not depend on exclusions.
     assert "speeder," in out.with_name("bonus.csv").read_text()
 
@@ -110,8 +143,10 @@ def test_rules_changed_after_the_first_participant_are_reported(tmp_path):
     path.write_text(yaml.safe_dump(data))
     r = runner.invoke(human_app, ["export", str(study), "--out", str(tmp_path / "r.csv")])
     assert r.exit_code == 0, r.output
-    assert "warning: the exclusion rules in study.yaml differ from those recorded when the " \
-           "first participant started" in r.output
+    assert (
+        "warning: the exclusion rules in study.yaml differ from those recorded when the "
+        "first participant started" in r.output
+    )
     summary = json.loads((tmp_path / "exclusions.json").read_text())
     assert summary["declared_before_data"] is False
     assert summary["declared"]["rules"]["same_answer_run"] == 20
@@ -152,22 +187,24 @@ def test_participants_of_earlier_studies_are_duplicates(tmp_path):
     store.close()
     r = runner.invoke(human_app, ["export", str(study), "--out", str(tmp_path / "r.csv")])
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "exclusions.json").read_text())["excluded"] == {
-        "VETERAN": ["duplicates"]}
+    assert json.loads((tmp_path / "exclusions.json").read_text())["excluded"] == {"VETERAN": ["duplicates"]}
     earlier.unlink()
     r = runner.invoke(human_app, ["export", str(study), "--out", str(tmp_path / "r2.csv")])
     assert r.exit_code == 2 and "duplicates_of" in r.output and "no such file" in r.output
     assert not (tmp_path / "r2.csv").exists()
 
 
-@pytest.mark.parametrize("rules, words", [
-    ({"same_answer_run": 1}, "exclusions.same_answer_run must be an integer >= 2"),
-    ({"attention_failed": "two"}, "exclusions.attention_failed"),
-    ({"median_rt_below_ms": -5}, "exclusions.median_rt_below_ms must be a positive number"),
-    ({"median_rt_sd": 3}, "unknown exclusion rule(s) ['median_rt_sd']"),
-    ({"duplicates": "yes"}, "exclusions.duplicates must be true or false"),
-    ("strict", "exclusions must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "rules, words",
+    [
+        ({"same_answer_run": 1}, "exclusions.same_answer_run must be an integer >= 2"),
+        ({"attention_failed": "two"}, "exclusions.attention_failed"),
+        ({"median_rt_below_ms": -5}, "exclusions.median_rt_below_ms must be a positive number"),
+        ({"median_rt_sd": 3}, "unknown exclusion rule(s) ['median_rt_sd']"),
+        ({"duplicates": "yes"}, "exclusions.duplicates must be true or false"),
+        ("strict", "exclusions must be a mapping"),
+    ],
+)
 def test_malformed_rules_in_study_yaml_are_one_line_errors(tmp_path, rules, words):
     study = _study(tmp_path, rules=None)
     path = study / "study.yaml"
@@ -183,8 +220,7 @@ def test_rules_round_trip_through_study_yaml(tmp_path):
     study = _study(tmp_path, rules={**RULES, "duplicates_of": ["a.csv"]})
     cfg = load_human_config(study)
     assert cfg.exclusions == ExclusionRules(**{**RULES, "duplicates_of": ("a.csv",)})
-    assert yaml.safe_load((study / "study.yaml").read_text())["exclusions"]["duplicates_of"] == \
-        ["a.csv"]
+    assert yaml.safe_load((study / "study.yaml").read_text())["exclusions"]["duplicates_of"] == ["a.csv"]
     # A study created without rules still declares the default (duplicates on, rest off).
     plain = create_human_study(make_set(tmp_path / "set2", 2), tmp_path / "plain", "same")
     assert load_human_config(plain).exclusions.active == ("duplicates",)
@@ -200,11 +236,15 @@ def test_readers_drop_excluded_rows_by_default(tmp_path):
     """The format's one reader-side rule (contract D): flagged rows out unless asked."""
     from cubeworld.formats.responses import ResponsesFormatError, drop_excluded
 
-    df = pd.DataFrame({"stimulus_id": ["a", "b", "a", "b", "a"],
-                       "participant": ["p", "p", "q", "q", "r"], "response": [1, 0, 1, 1, 0],
-                       "excluded": [0, 0, 1, 1, 1],
-                       "exclusion_rules": ["", "", "attention_failed;duplicates",
-                                           "attention_failed;duplicates", "duplicates"]})
+    df = pd.DataFrame(
+        {
+            "stimulus_id": ["a", "b", "a", "b", "a"],
+            "participant": ["p", "p", "q", "q", "r"],
+            "response": [1, 0, 1, 1, 0],
+            "excluded": [0, 0, 1, 1, 1],
+            "exclusion_rules": ["", "", "attention_failed;duplicates", "attention_failed;duplicates", "duplicates"],
+        }
+    )
     path = tmp_path / "r.csv"
     df.to_csv(path, index=False)
     table = read_responses(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from human_helpers import ServerProcess, answer_body, make_set, start_participant
 from typer.testing import CliRunner
 
 import cubeworld.human
@@ -25,10 +26,11 @@ from cubeworld.human.export import export_study
 from cubeworld.human.study import create_human_study
 from cubeworld.stimuli.families import FAMILIES
 from cubeworld.stimuli.families.tower import TowerFamily
-from human_helpers import ServerProcess, answer_body, make_set, start_participant
 
-DOMINO_PROMPT = ("You are now viewing an arch of blocks. Will the arch fall? Answer Yes "
-                 "if you think the arch will fall. Answer No if you think it will not.")
+DOMINO_PROMPT = (
+    "You are now viewing an arch of blocks. Will the arch fall? Answer Yes "
+    "if you think the arch will fall. Answer No if you think it will not."
+)
 DOMINO_QUESTION = "Will the arch fall?"
 
 
@@ -66,8 +68,7 @@ def test_a_new_family_runs_end_to_end(tmp_path, domino, design, kw):
             assert s["study"]["question"] == DOMINO_QUESTION
             h = {"X-Participant-Token": s["token"]}
             for t in s["trials"]:
-                r = c.post("/api/responses", json=answer_body(t, f"req-fam-{t['trial_index']:04d}"),
-                           headers=h)
+                r = c.post("/api/responses", json=answer_body(t, f"req-fam-{t['trial_index']:04d}"), headers=h)
                 assert r.status_code == 200, r.text
             assert c.post("/api/complete", headers=h).status_code == 200
     finally:
@@ -90,16 +91,20 @@ def test_a_set_asking_another_prompt_than_its_family_is_refused(tmp_path, domino
 def test_a_set_of_an_unknown_family_is_one_line_error(tmp_path, domino):
     set_dir = make_set(tmp_path / "set", 2, domain=domino)
     del FAMILIES._entries[domino]  # the family is gone (monkeypatch restores the registry after)
-    r = CliRunner().invoke(human_app, ["create", "--set", str(set_dir), "--design", "same",
-                                       "--out", str(tmp_path / "study")])
+    r = CliRunner().invoke(
+        human_app, ["create", "--set", str(set_dir), "--design", "same", "--out", str(tmp_path / "study")]
+    )
     assert r.exit_code == 2 and "'arch'" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1
 
 
 def _string_literals(path: Path) -> list[str]:
     if path.suffix == ".py":  # every str constant, the parts of f-strings included
-        return [n.value for n in ast.walk(ast.parse(path.read_text()))
-                if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        return [
+            n.value
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        ]
     return re.findall(r"""["']([^"'\n]*)["']""", path.read_text())
 
 
@@ -107,8 +112,11 @@ def test_the_human_app_never_names_a_domain():
     """No `domain == "tower"` anywhere in the human stage (Python, page, styles): every word
     a participant sees comes from the stimulus family."""
     root = Path(cubeworld.human.__file__).parent
-    sources = [p for p in root.rglob("*") if p.suffix in (".py", ".js", ".html", ".css")
-               and "node_modules" not in p.parts and "vendor" not in p.parts]
+    sources = [
+        p
+        for p in root.rglob("*")
+        if p.suffix in (".py", ".js", ".html", ".css") and "node_modules" not in p.parts and "vendor" not in p.parts
+    ]
     assert len(sources) > 10
     for path in sources:
         for literal in _string_literals(path):

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 import pandas as pd
 import pytest
+from human_helpers import ServerProcess, answer_body, make_set, start_participant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -42,14 +43,17 @@ from cubeworld.human.limits import (
     SHOWN_AT_MIN_MS,
 )
 from cubeworld.human.study import create_human_study, load_human_study
-from human_helpers import ServerProcess, answer_body, make_set, start_participant
 
 # Hypothesis keeps caches in .hypothesis/ of the working directory: not in the repository.
 set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "cubeworld-hypothesis"))
 EXAMPLES = 80
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,46 +61,50 @@ def target(tmp_path_factory):
     """A same-design study with attention checks, served; two consented participants whose
     tokens and trials the fuzzer mixes into its requests."""
     root = tmp_path_factory.mktemp("fuzz")
-    study = create_human_study(make_set(root / "set", 6), root / "study", "same",
-                               attention_checks=True, attention_check_every=3)
+    study = create_human_study(
+        make_set(root / "set", 6), root / "study", "same", attention_checks=True, attention_check_every=3
+    )
     server = ServerProcess(study).start()
     with httpx.Client(base_url=server.url, timeout=20) as c:
         people = [start_participant(c, f"fuzzer{i}") for i in range(6)]
         fresh = start_participant(c, "fuzzer-new", consent=False)
     client = httpx.Client(base_url=server.url, timeout=20)
-    yield {"study": study, "server": server, "client": client,
-           "tokens": [p["token"] for p in people + [fresh]],
-           "trials": [t for p in people for t in p["trials"]],
-           "answers": [(p["token"], t) for p in people + [fresh] for t in p["trials"]],
-           "stimuli": [it.stimulus_id for it in load_human_study(study).items]}
+    yield {
+        "study": study,
+        "server": server,
+        "client": client,
+        "tokens": [p["token"] for p in people + [fresh]],
+        "trials": [t for p in people for t in p["trials"]],
+        "answers": [(p["token"], t) for p in people + [fresh] for t in p["trials"]],
+        "stimuli": [it.stimulus_id for it in load_human_study(study).items],
+    }
     client.close()
     server.stop()
 
 
 # -- strategies ------------------------------------------------------------------------------
 numbers = st.one_of(
-    st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
+    st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0, 1, -1, 1e20, 1.7e12, 1e300, 2 ** 63, 2 ** 64, 10 ** 30]),
+    st.sampled_from([0, 1, -1, 1e20, 1.7e12, 1e300, 2**63, 2**64, 10**30]),
 )
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=80)
 near_ids = st.one_of(
     st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
     st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True).map(lambda s: s + "\n"),
-    st.sampled_from(["", " ", "\n", "DUP1\n", "a" * 65, "a b", "../../etc", "<script>",
-                     "' OR 1=1 --", "\x00", "é", "\u202e"]),
+    st.sampled_from(
+        ["", " ", "\n", "DUP1\n", "a" * 65, "a b", "../../etc", "<script>", "' OR 1=1 --", "\x00", "é", "\u202e"]
+    ),
 )
 ids = st.one_of(near_ids, texts)
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), numbers, ids),
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(texts, inner, max_size=4)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)),
     max_leaves=12,
 )
 
 
-def bodies(fields: dict[str, st.SearchStrategy], valid: st.SearchStrategy | None = None
-           ) -> st.SearchStrategy:
+def bodies(fields: dict[str, st.SearchStrategy], valid: st.SearchStrategy | None = None) -> st.SearchStrategy:
     """Any JSON; the endpoint's own fields with random values (some missing); or, given
     `valid` bodies, a valid body with one or two fields replaced (or an unknown one added),
     which reaches the checks behind the first one."""
@@ -119,8 +127,9 @@ def bodies(fields: dict[str, st.SearchStrategy], valid: st.SearchStrategy | None
 
 
 def tokens(target) -> st.SearchStrategy:
-    printable = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
-                                               exclude_characters="\x7f"), max_size=60)
+    printable = st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60
+    )
     return st.one_of(st.none(), st.sampled_from(target["tokens"]), printable)
 
 
@@ -148,22 +157,23 @@ def check_database_and_export(target, tmp_path) -> None:
             assert PROLIFIC_ID_RE.fullmatch(p["prolific_pid"]), p["prolific_pid"]
             assert OPTIONAL_ID_RE.fullmatch(p["study_id"])
             assert OPTIONAL_ID_RE.fullmatch(p["session_id"])
-            positions = [r[0] for r in con.execute(
-                "SELECT position FROM trials WHERE participant_id=? ORDER BY position",
-                (p["id"],))]
+            positions = [
+                r[0]
+                for r in con.execute("SELECT position FROM trials WHERE participant_id=? ORDER BY position", (p["id"],))
+            ]
             assert positions == list(range(len(positions)))
         for r in con.execute(
-                "SELECT r.*, t.item_id AS t_item, t.kind AS t_kind, p.consented_at "
-                "FROM responses r JOIN participants p ON p.id = r.participant_id "
-                "LEFT JOIN trials t ON t.participant_id = r.participant_id "
-                "AND t.position = r.position"):
+            "SELECT r.*, t.item_id AS t_item, t.kind AS t_kind, p.consented_at "
+            "FROM responses r JOIN participants p ON p.id = r.participant_id "
+            "LEFT JOIN trials t ON t.participant_id = r.participant_id "
+            "AND t.position = r.position"
+        ):
             assert r["t_item"] == r["item_id"] and r["t_kind"] == r["kind"]
             assert r["response"] in (0, 1)
             assert r["consented_at"] is not None
             assert REQUEST_ID_RE.fullmatch(r["request_id"])
             assert r["rt_ms"] is None or 0 <= r["rt_ms"] <= RT_MAX_MS
-            assert r["shown_at"] is None or (
-                SHOWN_AT_MIN_MS / 1000 <= r["shown_at"] <= SHOWN_AT_MAX_MS / 1000)
+            assert r["shown_at"] is None or (SHOWN_AT_MIN_MS / 1000 <= r["shown_at"] <= SHOWN_AT_MAX_MS / 1000)
     finally:
         con.close()
     with warnings.catch_warnings(record=True) as caught:
@@ -180,15 +190,21 @@ def check_database_and_export(target, tmp_path) -> None:
 
 # -- the endpoints ---------------------------------------------------------------------------
 def test_fuzz_session(target, tmp_path):
-    fields = {"prolific_pid": ids, "study_id": ids, "session_id": ids,
-              "token": st.one_of(st.none(), ids, st.sampled_from(target["tokens"]))}
-    valid = st.fixed_dictionaries({
-        "prolific_pid": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
-        "session_id": st.from_regex(r"[A-Za-z0-9_-]{0,64}", fullmatch=True)})
+    fields = {
+        "prolific_pid": ids,
+        "study_id": ids,
+        "session_id": ids,
+        "token": st.one_of(st.none(), ids, st.sampled_from(target["tokens"])),
+    }
+    valid = st.fixed_dictionaries(
+        {
+            "prolific_pid": st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+            "session_id": st.from_regex(r"[A-Za-z0-9_-]{0,64}", fullmatch=True),
+        }
+    )
 
     @FUZZ
-    @given(body=bodies(fields, valid), raw=st.one_of(st.none(), st.none(), st.none(),
-                                                     st.binary(max_size=200)))
+    @given(body=bodies(fields, valid), raw=st.one_of(st.none(), st.none(), st.none(), st.binary(max_size=200)))
     def run(body, raw):
         check_answer(post(target, "/api/session", body, None, raw))
 
@@ -208,8 +224,7 @@ def test_fuzz_consent(target, tmp_path):
 
 def test_fuzz_responses(target, tmp_path):
     trials = target["trials"]
-    stimulus = st.one_of(ids, st.sampled_from(target["stimuli"]),
-                         st.sampled_from([t["stimulus_id"] for t in trials]))
+    stimulus = st.one_of(ids, st.sampled_from(target["stimuli"]), st.sampled_from([t["stimulus_id"] for t in trials]))
     fields = {
         "request_id": st.one_of(ids, st.uuids().map(lambda u: u.hex)),
         "stimulus_id": stimulus,
@@ -227,8 +242,7 @@ def test_fuzz_responses(target, tmp_path):
         else:  # a real participant's valid answer, mutated (or not: it may be stored)
             token, trial = data.draw(st.sampled_from(target["answers"]))
             valid = st.builds(lambda u: answer_body(trial, u.hex), st.uuids())
-            body = data.draw(st.one_of(valid, bodies(fields, valid).filter(
-                lambda b: isinstance(b, dict))))
+            body = data.draw(st.one_of(valid, bodies(fields, valid).filter(lambda b: isinstance(b, dict))))
         check_answer(post(target, "/api/responses", body, token))
 
     run()
@@ -237,8 +251,7 @@ def test_fuzz_responses(target, tmp_path):
 
 def test_fuzz_complete_and_images(target, tmp_path):
     @FUZZ
-    @given(body=json_values, token=tokens(target), image=st.one_of(ids, st.sampled_from(
-        target["stimuli"])))
+    @given(body=json_values, token=tokens(target), image=st.one_of(ids, st.sampled_from(target["stimuli"])))
     def run(body, token, image):
         check_answer(post(target, "/api/complete", body, token))
         r = target["client"].get("/images/" + quote(image, safe=""))

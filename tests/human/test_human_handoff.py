@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from human_helpers import make_set
 
 from cubeworld.formats.sets import load_set
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from human_helpers import make_set
 
 
 def test_spread_export_is_fine_tuning_labels(tmp_path):

@@ -16,15 +16,6 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from PIL import Image
-from typer.testing import CliRunner
-
-from cubeworld.human.cli import human_app
-from cubeworld.human.config import load_human_config
-from cubeworld.human.errors import ApiError, HumanStudyError
-from cubeworld.human.export import export_study
-from cubeworld.human.store import Store
-from cubeworld.human.study import create_human_study, load_human_study
 from human_helpers import (
     HOST,
     ServerProcess,
@@ -34,6 +25,15 @@ from human_helpers import (
     make_set,
     start_participant,
 )
+from PIL import Image
+from typer.testing import CliRunner
+
+from cubeworld.human.cli import human_app
+from cubeworld.human.config import load_human_config
+from cubeworld.human.errors import ApiError, HumanStudyError
+from cubeworld.human.export import export_study
+from cubeworld.human.store import Store
+from cubeworld.human.study import create_human_study, load_human_study
 
 runner = CliRunner()
 
@@ -42,8 +42,9 @@ runner = CliRunner()
 def served(tmp_path_factory):
     """One same-design study (6 items, attention checks) served for this module's tests."""
     root = tmp_path_factory.mktemp("hardening")
-    study = create_human_study(make_set(root / "set", 6), root / "study", "same",
-                               attention_checks=True, attention_check_every=3)
+    study = create_human_study(
+        make_set(root / "set", 6), root / "study", "same", attention_checks=True, attention_check_every=3
+    )
     server = ServerProcess(study).start()
     yield study, server
     server.stop()
@@ -78,15 +79,13 @@ def test_ids_with_a_trailing_newline_are_refused(served):
 def test_config_prolific_study_id_with_newline_is_refused(tmp_path):
     study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     text = (study / "study.yaml").read_text()
-    (study / "study.yaml").write_text(text.replace("prolific_study_id: ''",
-                                                   "prolific_study_id: \"ABC\\n\""))
+    (study / "study.yaml").write_text(text.replace("prolific_study_id: ''", 'prolific_study_id: "ABC\\n"'))
     with pytest.raises(HumanStudyError, match="prolific_study_id"):
         load_human_config(study)
 
 
 def test_store_refuses_trailing_newline_ids(tmp_path):
-    store = Store(load_human_study(create_human_study(make_set(tmp_path / "set", 2),
-                                                      tmp_path / "s", "same")))
+    store = Store(load_human_study(create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")))
     store.start_session("DUP1", session_id="a")
     with pytest.raises(ApiError) as e:
         store.start_session("DUP1\n", session_id="b")
@@ -102,8 +101,9 @@ def test_a_database_from_before_the_fix_pays_no_malformed_id(tmp_path):
     _answer_everything(store, "DUP2")
     store.close()
     con = sqlite3.connect(study / "study.sqlite")
-    con.execute("UPDATE participants SET prolific_pid = 'DUP1' || char(10), session_id = "
-                "'other' WHERE prolific_pid = 'DUP2'")
+    con.execute(
+        "UPDATE participants SET prolific_pid = 'DUP1' || char(10), session_id = 'other' WHERE prolific_pid = 'DUP2'"
+    )
     con.commit()
     con.close()
     out = tmp_path / "out" / "responses.csv"
@@ -116,11 +116,19 @@ def test_a_database_from_before_the_fix_pays_no_malformed_id(tmp_path):
 
 
 # -- 2. client numbers are bounded; one bad row never blocks the export ---------------------
-@pytest.mark.parametrize("key, raw", [
-    ("shown_at", "1e20"), ("shown_at", "-1"), ("shown_at", "NaN"), ("shown_at", "Infinity"),
-    ("rt_ms", "1e300"), ("rt_ms", "-Infinity"), ("rt_ms", "NaN"),
-    ("trial_index", "1000000000000000000000000000000"),
-])
+@pytest.mark.parametrize(
+    "key, raw",
+    [
+        ("shown_at", "1e20"),
+        ("shown_at", "-1"),
+        ("shown_at", "NaN"),
+        ("shown_at", "Infinity"),
+        ("rt_ms", "1e300"),
+        ("rt_ms", "-Infinity"),
+        ("rt_ms", "NaN"),
+        ("trial_index", "1000000000000000000000000000000"),
+    ],
+)
 def test_out_of_range_numbers_get_422_and_store_nothing(served, key, raw):
     """Python's JSON parser accepts NaN and Infinity, so they are sent raw as well."""
     study, server = served
@@ -141,8 +149,9 @@ def _answer_everything(store: Store, pid: str) -> None:
     s = store.start_session(pid, session_id=f"s-{pid}")
     store.consent(s.token, True)
     for t in s.remaining:
-        store.record(s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, t.expected,
-                     rt_ms=700.0, shown_at_ms=1.7e12)
+        store.record(
+            s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, t.expected, rt_ms=700.0, shown_at_ms=1.7e12
+        )
     store.complete(s.token)
 
 
@@ -155,8 +164,10 @@ def test_a_bad_stored_row_is_reported_and_the_export_goes_on(tmp_path):
     _answer_everything(store, "bad1")
     store.close()
     con = sqlite3.connect(study / "study.sqlite")
-    con.execute("UPDATE responses SET shown_at = 1e17 WHERE position = 1 AND participant_id = "
-                "(SELECT id FROM participants WHERE prolific_pid = 'bad1')")
+    con.execute(
+        "UPDATE responses SET shown_at = 1e17 WHERE position = 1 AND participant_id = "
+        "(SELECT id FROM participants WHERE prolific_pid = 'bad1')"
+    )
     con.commit()
     con.close()
     out = tmp_path / "out" / "responses.csv"
@@ -182,8 +193,10 @@ def test_a_bad_stored_row_is_reported_and_the_export_goes_on(tmp_path):
 def test_huge_declared_body_is_refused_before_it_is_read(served):
     _, server = served
     with socket.create_connection((HOST, server.port), timeout=10) as sock:
-        sock.sendall(b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                     b"\r\nContent-Length: 300000000\r\n\r\n")
+        sock.sendall(
+            b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b"\r\nContent-Length: 300000000\r\n\r\n"
+        )
         t0 = time.monotonic()
         reply = b""
         while b"\r\n\r\n" not in reply:
@@ -223,8 +236,7 @@ def test_admin_token_only_from_header_and_redacted_in_access_log(tmp_path):
             assert r.status_code == 401  # a URL token is not accepted...
             r = c.get(f"/admin/export/bonus.csv?x=1&admin_token={token}")
             assert r.status_code == 401
-            assert c.get("/admin/progress",
-                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert c.get("/admin/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         time.sleep(0.3)
     finally:
         server.stop()
@@ -239,8 +251,12 @@ def test_security_headers_on_every_kind_of_response(served):
     _, server = served
     with httpx.Client(base_url=server.url, timeout=10) as c:
         responses = [
-            c.get("/"), c.get("/static/experiment.js"), c.get("/vendor/jspsych.js"),
-            c.get("/favicon.ico"), c.get("/images/no-such-image"), c.get("/no/such/page"),
+            c.get("/"),
+            c.get("/static/experiment.js"),
+            c.get("/vendor/jspsych.js"),
+            c.get("/favicon.ico"),
+            c.get("/images/no-such-image"),
+            c.get("/no/such/page"),
             c.post("/api/session", json={"prolific_pid": "bad id"}),
             c.get("/admin/progress"),
         ]
@@ -261,8 +277,9 @@ def test_security_headers_on_every_kind_of_response(served):
 
 # -- 6. participants.csv agrees with itself ----------------------------------------------------
 def test_participant_counts_separate_images_and_attention_checks(tmp_path):
-    study = create_human_study(make_set(tmp_path / "set", 6), tmp_path / "s", "same",
-                               attention_checks=True, attention_check_every=2)
+    study = create_human_study(
+        make_set(tmp_path / "set", 6), tmp_path / "s", "same", attention_checks=True, attention_check_every=2
+    )
     store = Store(load_human_study(study))
     _answer_everything(store, "p1")
     s = store.start_session("p2", session_id="s-p2")  # started, answered nothing
@@ -321,7 +338,7 @@ def _damage_page_2(db: Path) -> None:
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big") or 65536
     assert len(data) >= 4 * page
-    data[page:2 * page] = b"\xa5" * page  # page 2 (a table's root page) is overwritten
+    data[page : 2 * page] = b"\xa5" * page  # page 2 (a table's root page) is overwritten
     db.write_bytes(bytes(data))
 
 
@@ -337,9 +354,12 @@ def test_malformed_database_pages_are_one_line_error(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "cubeworld.human", "serve", str(study),
-                           "--port", str(free_port())], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cubeworld.human", "serve", str(study), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     proc.exit_code, proc.output = proc.returncode, proc.stdout + proc.stderr
     _check_one_line_error(proc, db)
 
@@ -392,8 +412,7 @@ def test_unwritable_outputs_fail_in_one_line_before_any_work(tmp_path):
     set_dir = make_set(tmp_path / "set", 2)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    r = runner.invoke(human_app, ["create", "--set", str(set_dir), "--design", "same",
-                                  "--out", str(blocker / "study")])
+    r = runner.invoke(human_app, ["create", "--set", str(set_dir), "--design", "same", "--out", str(blocker / "study")])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     study = create_human_study(set_dir, tmp_path / "s", "same")
@@ -414,6 +433,7 @@ def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path):
 
 def test_failed_create_leaves_no_folder(tmp_path):
     set_dir = make_set(tmp_path / "set", 2)
-    r = runner.invoke(human_app, ["create", "--set", str(set_dir), "--design", "spread",
-                                  "--out", str(tmp_path / "new")])
+    r = runner.invoke(
+        human_app, ["create", "--set", str(set_dir), "--design", "spread", "--out", str(tmp_path / "new")]
+    )
     assert r.exit_code == 2 and not (tmp_path / "new").exists()

@@ -10,11 +10,11 @@ import uuid
 
 import httpx
 import pytest
+from human_helpers import make_set
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.export import export_study
 from cubeworld.human.study import create_human_study
-from human_helpers import make_set
 
 N_PARTICIPANTS = 50
 K = 6
@@ -31,8 +31,9 @@ class Participant(threading.Thread):
         self.completed = False
         self.replays = 0
 
-    def post(self, client: httpx.Client, path: str, body: dict, token: str | None = None,
-             ok_codes: tuple[str, ...] = ()) -> dict:
+    def post(
+        self, client: httpx.Client, path: str, body: dict, token: str | None = None, ok_codes: tuple[str, ...] = ()
+    ) -> dict:
         """POST until the server answers; a network error or 5xx means retry the same body."""
         headers = {"X-Participant-Token": token} if token else {}
         deadline = time.monotonic() + 90
@@ -54,20 +55,27 @@ class Participant(threading.Thread):
     def run(self) -> None:
         try:
             with httpx.Client(base_url=self.url, timeout=10) as c:
-                s = self.post(c, "/api/session", {"prolific_pid": self.pid, "study_id": "load",
-                                                  "session_id": f"sess-{self.pid}"})
+                s = self.post(
+                    c, "/api/session", {"prolific_pid": self.pid, "study_id": "load", "session_id": f"sess-{self.pid}"}
+                )
                 token = s["token"]
                 self.post(c, "/api/consent", {"agree": True}, token)
                 # Resume as a reload would: ask the server what is left (it may have changed
                 # nothing, but the path is the browser's).
-                s = self.post(c, "/api/session", {"prolific_pid": self.pid, "study_id": "load",
-                                                  "session_id": f"sess-{self.pid}",
-                                                  "token": token})
+                s = self.post(
+                    c,
+                    "/api/session",
+                    {"prolific_pid": self.pid, "study_id": "load", "session_id": f"sess-{self.pid}", "token": token},
+                )
                 for trial in s["trials"]:
                     answer = self.rng.choice(["Yes", "No"])
-                    body = {"request_id": uuid.uuid4().hex, "stimulus_id": trial["stimulus_id"],
-                            "trial_index": trial["trial_index"], "response": answer,
-                            "rt_ms": round(self.rng.uniform(300, 2000), 1)}
+                    body = {
+                        "request_id": uuid.uuid4().hex,
+                        "stimulus_id": trial["stimulus_id"],
+                        "trial_index": trial["trial_index"],
+                        "response": answer,
+                        "rt_ms": round(self.rng.uniform(300, 2000), 1),
+                    }
                     self.post(c, "/api/responses", body, token, ok_codes=("duplicate_request",))
                     with self.lock:
                         self.acked[(self.pid, trial["stimulus_id"])] = int(answer == "Yes")
@@ -81,13 +89,13 @@ class Participant(threading.Thread):
 @pytest.mark.slow
 def test_load_50_participants_with_server_kill(tmp_path, server_factory):
     n_items = N_PARTICIPANTS * K
-    study = create_human_study(make_set(tmp_path / "set", n_items, size=16), tmp_path / "study",
-                         "spread", items=K, seed=11)
+    study = create_human_study(
+        make_set(tmp_path / "set", n_items, size=16), tmp_path / "study", "spread", items=K, seed=11
+    )
     server = server_factory(study)
     acked: dict = {}
     lock = threading.Lock()
-    people = [Participant(server.url, f"load{i:03d}", acked, lock, seed=i)
-              for i in range(N_PARTICIPANTS)]
+    people = [Participant(server.url, f"load{i:03d}", acked, lock, seed=i) for i in range(N_PARTICIPANTS)]
     for p in people:
         p.start()
 
@@ -104,8 +112,10 @@ def test_load_50_participants_with_server_kill(tmp_path, server_factory):
         p.join(timeout=120)
 
     assert server.log.read_text().count("Started server process") == 2
-    print(f"\n[load] acknowledged at kill: {acked_at_kill}/{n_items}; "
-          f"replays answered 'already stored': {sum(p.replays for p in people)}")
+    print(
+        f"\n[load] acknowledged at kill: {acked_at_kill}/{n_items}; "
+        f"replays answered 'already stored': {sum(p.replays for p in people)}"
+    )
     errors = [f"{p.pid}: {p.error!r}" for p in people if p.error]
     assert not errors, errors[:3]
     assert all(p.completed for p in people)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from human_helpers import make_set
 from typer.testing import CliRunner
 
 from cubeworld.analysis.metrics import kappa_to_humans
@@ -26,7 +27,6 @@ from cubeworld.human.plan import (
 from cubeworld.human.plan_report import Pay, cost
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from human_helpers import make_set
 
 runner = CliRunner()
 
@@ -40,8 +40,14 @@ def synthetic_pilot(n_per_size: int = 10, n_people: int = 40, seed: int = 1) -> 
     p = 1 / (1 + np.exp(-(ease[:, None] + skill[None, :])))
     correct = (rng.random(p.shape) < p).astype(float)
     model = (rng.random(sizes.size) < 1 / (1 + np.exp(-ease))).astype(float)[None, :]
-    return Pilot("synthetic", [f"s{i}" for i in range(sizes.size)], sizes, correct,
-                 [f"p{j}" for j in range(n_people)], observers={"model-A": model})
+    return Pilot(
+        "synthetic",
+        [f"s{i}" for i in range(sizes.size)],
+        sizes,
+        correct,
+        [f"p{j}" for j in range(n_people)],
+        observers={"model-A": model},
+    )
 
 
 def test_intervals_are_the_analysis_intervals():
@@ -49,10 +55,14 @@ def test_intervals_are_the_analysis_intervals():
     pilot = synthetic_pilot()
     values, _ = participant_values(pilot.correct, pilot.sizes, pilot.observers)
     hw = np.mean([half_widths(values, 2000, np.random.default_rng(s)) for s in range(4)], 0)
-    rows = [(sid, pid, pilot.correct[i, j], pilot.sizes[i], "x")
-            for j, pid in enumerate(pilot.participants) for i, sid in enumerate(pilot.item_ids)]
-    table = human_accuracy_table(pd.DataFrame(
-        rows, columns=["stimulus_id", "participant", "correct", "n_blocks", "set"]))
+    rows = [
+        (sid, pid, pilot.correct[i, j], pilot.sizes[i], "x")
+        for j, pid in enumerate(pilot.participants)
+        for i, sid in enumerate(pilot.item_ids)
+    ]
+    table = human_accuracy_table(
+        pd.DataFrame(rows, columns=["stimulus_id", "participant", "correct", "n_blocks", "set"])
+    )
     table = table[table["n_blocks"] != "all"]
     accuracy = ((table["ci_high"] - table["ci_low"]) / 2).to_numpy()
     est = kappa_to_humans(pilot.observers["model-A"], pilot.correct)
@@ -101,8 +111,7 @@ def test_spread_design_answers_every_item_r_times():
     sparse[:, ::2][np.random.default_rng(1).random(sparse[:, ::2].shape) < 0.5] = np.nan
     m = spread_matrix(sparse, 2, 10, rng)
     assert np.all(np.isfinite(m).sum(1) == 2)
-    result = plan(pilot, PlanSettings(design="spread", items_per_participant=10,
-                                      grid=(1, 4), resamples=15, n_boot=200))
+    result = plan(pilot, PlanSettings(design="spread", items_per_participant=10, grid=(1, 4), resamples=15, n_boot=200))
     assert result.participants == [3, 12]
     assert np.all(result.half_widths[1] < result.half_widths[0])
 
@@ -120,17 +129,33 @@ def test_cost_as_prolific_pays():
 def test_cli_default_pilot_is_lerer100(tmp_path, monkeypatch):
     monkeypatch.delenv("CUBEWORLD_LERER100", raising=False)  # the copy shipped with cubeworld
     out = tmp_path / "plan"
-    r = runner.invoke(human_app, ["plan", "--sizes", "5,20,80", "--resamples", "10", "--boot",
-                                  "200", "--base", "1.5", "--out", str(out)])
+    r = runner.invoke(
+        human_app,
+        ["plan", "--sizes", "5,20,80", "--resamples", "10", "--boot", "200", "--base", "1.5", "--out", str(out)],
+    )
     assert r.exit_code == 0, r.output
     assert "pilot lerer100 (100 items, 107 participants, 5 model(s))" in r.output
-    for words in ("acc n=2", "acc n=4", "kappa GPT-4V", "kappa CLAUDE-3", "cost (USD)",
-                  "all targets:", "Prolific service fee of 33.33%"):
+    for words in (
+        "acc n=2",
+        "acc n=4",
+        "kappa GPT-4V",
+        "kappa CLAUDE-3",
+        "cost (USD)",
+        "all targets:",
+        "Prolific service fee of 33.33%",
+    ):
         assert words in r.output, words
     doc = json.loads((out / "plan.json").read_text())
-    assert set(doc["needed"]) == {"accuracy n_blocks=2", "accuracy n_blocks=3",
-                                  "accuracy n_blocks=4", "kappa GPT-4V", "kappa FUYU",
-                                  "kappa ADAPTER", "kappa OTTER", "kappa CLAUDE-3"}
+    assert set(doc["needed"]) == {
+        "accuracy n_blocks=2",
+        "accuracy n_blocks=3",
+        "accuracy n_blocks=4",
+        "kappa GPT-4V",
+        "kappa FUYU",
+        "kappa ADAPTER",
+        "kappa OTTER",
+        "kappa CLAUDE-3",
+    }
     assert doc["pilot"]["mean_accuracy"] == pytest.approx(0.656, abs=0.001)
     table = pd.read_csv(out / "plan.csv")
     assert len(table) == 3 * 8 and set(table["size"]) == {5, 20, 80}
@@ -139,8 +164,9 @@ def test_cli_default_pilot_is_lerer100(tmp_path, monkeypatch):
 
 def _export_with_people(tmp_path: Path) -> Path:
     """A real study export: 8 participants (one straight-lining, excluded), attention checks."""
-    study = create_human_study(make_set(tmp_path / "set", 12), tmp_path / "study", "same",
-                               exclusions={"same_answer_run": 12})
+    study = create_human_study(
+        make_set(tmp_path / "set", 12), tmp_path / "study", "same", exclusions={"same_answer_run": 12}
+    )
     store = Store(load_human_study(study))
     rng = np.random.default_rng(0)
     for j in range(8):
@@ -148,10 +174,8 @@ def _export_with_people(tmp_path: Path) -> Path:
         store.consent(s.token, True)
         for t in s.remaining:
             right = rng.random() < 0.55 + 0.05 * j
-            answer = "Yes" if j == 7 else (t.expected if right else
-                                          ("No" if t.expected == "Yes" else "Yes"))
-            store.record(s.token, f"r-{j}-{t.position:05d}", t.item_id, t.position, answer,
-                         rt_ms=600.0)
+            answer = "Yes" if j == 7 else (t.expected if right else ("No" if t.expected == "Yes" else "Yes"))
+            store.record(s.token, f"r-{j}-{t.position:05d}", t.item_id, t.position, answer, rt_ms=600.0)
         store.complete(s.token)
     store.close()
     r = runner.invoke(human_app, ["export", str(study), "--out", str(tmp_path / "e" / "r.csv")])
@@ -163,12 +187,23 @@ def _predictions(tmp_path: Path, responses: Path) -> Path:
     df = pd.read_csv(responses).drop_duplicates("stimulus_id")
     falls = df["answer"] == "Yes"
     says_yes = np.arange(len(df)) % 3 != 0
-    pd.DataFrame({
-        "stimulus_id": df["stimulus_id"], "set": "tiny-tower", "domain": "tower",
-        "n_blocks": df["n_blocks"], "falls": falls, "model": "tiny-vlm", "adapter": "",
-        "condition": "", "seed": 0, "epoch": 0, "p_yes": says_yes.astype(float),
-        "answer": np.where(says_yes, "Yes", "No"), "correct": says_yes == falls,
-    }).to_csv(tmp_path / "pred.csv", index=False)
+    pd.DataFrame(
+        {
+            "stimulus_id": df["stimulus_id"],
+            "set": "tiny-tower",
+            "domain": "tower",
+            "n_blocks": df["n_blocks"],
+            "falls": falls,
+            "model": "tiny-vlm",
+            "adapter": "",
+            "condition": "",
+            "seed": 0,
+            "epoch": 0,
+            "p_yes": says_yes.astype(float),
+            "answer": np.where(says_yes, "Yes", "No"),
+            "correct": says_yes == falls,
+        }
+    ).to_csv(tmp_path / "pred.csv", index=False)
     return tmp_path / "pred.csv"
 
 
@@ -179,34 +214,65 @@ def test_cli_plans_from_an_export_and_predictions(tmp_path):
     assert responses_pilot(responses, include_excluded=True).n_participants == 8
     preds = _predictions(tmp_path, responses)
     out = tmp_path / "plan"
-    r = runner.invoke(human_app, ["plan", "--pilot", str(responses), "--predictions", str(preds),
-                                  "--sizes", "4,8,16", "--resamples", "10", "--boot", "100",
-                                  "--fee-percent", "0", "--out", str(out)])
+    r = runner.invoke(
+        human_app,
+        [
+            "plan",
+            "--pilot",
+            str(responses),
+            "--predictions",
+            str(preds),
+            "--sizes",
+            "4,8,16",
+            "--resamples",
+            "10",
+            "--boot",
+            "100",
+            "--fee-percent",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "7 participants" in r.output and "kappa zero-shot" in r.output
-    assert ("1 participant(s) flagged excluded in the pilot are left out (same_answer_run 1"
-            in r.output)
+    assert "1 participant(s) flagged excluded in the pilot are left out (same_answer_run 1" in r.output
     assert "no service fee included" in r.output
     doc = json.loads((out / "plan.json").read_text())
     assert "kappa zero-shot" in doc["needed"] and doc["pay"]["fee_percent"] == 0
-    r = runner.invoke(human_app, ["plan", "--pilot", str(responses), "--predictions", str(preds),
-                                  "--model", "no-such-model", "--out", str(tmp_path / "p2")])
+    r = runner.invoke(
+        human_app,
+        [
+            "plan",
+            "--pilot",
+            str(responses),
+            "--predictions",
+            str(preds),
+            "--model",
+            "no-such-model",
+            "--out",
+            str(tmp_path / "p2"),
+        ],
+    )
     assert r.exit_code == 2 and "--model 'no-such-model'" in r.output
     assert not (tmp_path / "p2").exists()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--target", "0"], "--target must be a half-width > 0"),
-    (["--target", "-0.1"], "--target must be a half-width > 0"),
-    (["--target", "nan"], "--target must be a half-width > 0"),
-    (["--design", "both"], "--design must be one of"),
-    (["--sizes", "10,x"], "--sizes must be comma-separated integers"),
-    (["--sizes", "1,10"], "at least 2"),
-    (["--items-per-participant", "5"], "spread design only"),
-    (["--fee-percent", "-1"], "--fee-percent must be a number >= 0"),
-    (["--assurance", "1.5"], "--assurance must lie between 0 and 1"),
-    (["--set", "x"], "--set and --predictions describe a --pilot table"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--target", "0"], "--target must be a half-width > 0"),
+        (["--target", "-0.1"], "--target must be a half-width > 0"),
+        (["--target", "nan"], "--target must be a half-width > 0"),
+        (["--design", "both"], "--design must be one of"),
+        (["--sizes", "10,x"], "--sizes must be comma-separated integers"),
+        (["--sizes", "1,10"], "at least 2"),
+        (["--items-per-participant", "5"], "spread design only"),
+        (["--fee-percent", "-1"], "--fee-percent must be a number >= 0"),
+        (["--assurance", "1.5"], "--assurance must lie between 0 and 1"),
+        (["--set", "x"], "--set and --predictions describe a --pilot table"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
     out = tmp_path / "plan"
     r = runner.invoke(human_app, ["plan", *args, "--out", str(out)])
@@ -218,8 +284,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
 
 def test_pilot_without_truth_needs_a_set(tmp_path):
     table = tmp_path / "r.csv"
-    pd.DataFrame({"stimulus_id": ["a", "b"], "participant": ["p", "q"],
-                  "response": [1, 0]}).to_csv(table, index=False)
+    pd.DataFrame({"stimulus_id": ["a", "b"], "participant": ["p", "q"], "response": [1, 0]}).to_csv(table, index=False)
     with pytest.raises(PlanError, match="pass --set"):
         responses_pilot(table)
     r = runner.invoke(human_app, ["plan", "--pilot", str(table), "--out", str(tmp_path / "o")])

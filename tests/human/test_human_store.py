@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from human_helpers import make_set
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.assign import build_sequence, order_seed
@@ -13,7 +14,6 @@ from cubeworld.human.errors import ApiError
 from cubeworld.human.export import export_study
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
-from human_helpers import make_set
 
 
 class Clock:
@@ -31,15 +31,13 @@ def _answer_all(store: Store, pid: str, choose=lambda sid: "Yes", upto=None) -> 
     for n, t in enumerate(s.remaining):
         if upto is not None and n >= upto:
             break
-        store.record(s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position,
-                     choose(t.item_id), rt_ms=500.0)
+        store.record(s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, choose(t.item_id), rt_ms=500.0)
         done.append(t.item_id)
     return done
 
 
 def test_same_design_everyone_all_items_own_stored_order(tmp_path):
-    study = load_human_study(create_human_study(make_set(tmp_path / "set", 12), tmp_path / "st", "same",
-                                    seed=5))
+    study = load_human_study(create_human_study(make_set(tmp_path / "set", 12), tmp_path / "st", "same", seed=5))
     store = Store(study)
     orders = {}
     for pid in ("p1", "p2", "p3"):
@@ -50,14 +48,16 @@ def test_same_design_everyone_all_items_own_stored_order(tmp_path):
     # The order is stored: a resume returns it unchanged, and it follows the seeded recipe.
     again = store.start_session("p2", session_id="xp2")
     assert [t.item_id for t in again.remaining] == orders["p2"]
-    expected = build_sequence([(it.stimulus_id, it.answer) for it in study.items],
-                              order_seed(5, "p2"))
+    expected = build_sequence([(it.stimulus_id, it.answer) for it in study.items], order_seed(5, "p2"))
     assert [t.item_id for t in expected] == orders["p2"]
 
 
 def test_attention_checks_are_placed_and_scored(tmp_path):
-    study = load_human_study(create_human_study(make_set(tmp_path / "set", 6), tmp_path / "st", "same",
-                                    attention_checks=True, attention_check_every=2))
+    study = load_human_study(
+        create_human_study(
+            make_set(tmp_path / "set", 6), tmp_path / "st", "same", attention_checks=True, attention_check_every=2
+        )
+    )
     store = Store(study)
     s = store.start_session("p1", session_id="a")
     kinds = [t.kind for t in s.remaining]
@@ -65,12 +65,18 @@ def test_attention_checks_are_placed_and_scored(tmp_path):
     store.consent(s.token, True)
     for t in s.remaining:  # obey every check but the first
         first_check = t.item_id == "attention-1"
-        resp = t.expected if t.kind == "attention" and not first_check else (
-            "No" if t.expected == "Yes" else "Yes") if first_check else t.expected
+        resp = (
+            t.expected
+            if t.kind == "attention" and not first_check
+            else ("No" if t.expected == "Yes" else "Yes")
+            if first_check
+            else t.expected
+        )
         store.record(s.token, f"req-{t.position:05d}", t.item_id, t.position, resp)
     store.complete(s.token)
     paths = export_study(study.root, tmp_path / "out" / "responses.csv")
     import pandas as pd
+
     parts = pd.read_csv(paths["participants"])
     assert parts.loc[0, "attention_checks"] == 3 and parts.loc[0, "attention_passed"] == 2
     df = read_responses(paths["responses"])
@@ -80,8 +86,11 @@ def test_attention_checks_are_placed_and_scored(tmp_path):
 
 def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
     clock = Clock()
-    study = load_human_study(create_human_study(make_set(tmp_path / "set", 10), tmp_path / "st", "spread",
-                                    items=4, seed=1, block_timeout_minutes=30))
+    study = load_human_study(
+        create_human_study(
+            make_set(tmp_path / "set", 10), tmp_path / "st", "spread", items=4, seed=1, block_timeout_minutes=30
+        )
+    )
     store = Store(study, clock=clock)
     a = store.start_session("pa", session_id="s-pa")
     b = store.start_session("pb", session_id="s-pb")
@@ -127,9 +136,11 @@ def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
     con = sqlite3.connect(study.db_path)
     with pytest.raises(sqlite3.IntegrityError):
         row = con.execute("SELECT participant_id, item_id FROM responses LIMIT 1").fetchone()
-        con.execute("INSERT INTO responses(participant_id, position, kind, item_id, response, "
-                    "answered_at, request_id) VALUES (?, 99, 'stimulus', ?, 1, 0, 'zzzzzzzzz')",
-                    row)
+        con.execute(
+            "INSERT INTO responses(participant_id, position, kind, item_id, response, "
+            "answered_at, request_id) VALUES (?, 99, 'stimulus', ?, 1, 0, 'zzzzzzzzz')",
+            row,
+        )
     con.close()
 
 
@@ -153,8 +164,9 @@ def test_same_design_participant_cannot_complete_twice_or_return(tmp_path):
 
 
 def test_sessions_from_another_prolific_study_are_refused(tmp_path):
-    study = load_human_study(create_human_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same",
-                                    prolific_study_id="STUDY42"))
+    study = load_human_study(
+        create_human_study(make_set(tmp_path / "set", 3), tmp_path / "st", "same", prolific_study_id="STUDY42")
+    )
     store = Store(study)
     for study_id in ("OTHER7", ""):
         with pytest.raises(ApiError) as e:

@@ -47,8 +47,7 @@ def tiny_of(tmp_path_factory, tiny_model):
 
     def get(family: str) -> Path:
         if family not in built:
-            built[family] = build_tiny_model(tmp_path_factory.mktemp("models") / family, seed=0,
-                                             family=family)
+            built[family] = build_tiny_model(tmp_path_factory.mktemp("models") / family, seed=0, family=family)
         return built[family]
 
     return get
@@ -58,8 +57,10 @@ def tiny_of(tmp_path_factory, tiny_model):
 def colour_task(tmp_path_factory) -> tuple[Path, Path]:
     """(train, held-out) colour sets of 32 items each, shared by the family matrix."""
     root = tmp_path_factory.mktemp("colour")
-    return (write_colour_set(root / "train", 32, seed=11, name="train"),
-            write_colour_set(root / "held-out", 32, seed=12, name="held-out", prefix="held"))
+    return (
+        write_colour_set(root / "train", 32, seed=11, name="train"),
+        write_colour_set(root / "held-out", 32, seed=12, name="held-out", prefix="held"),
+    )
 
 
 def mixed_items(root: Path):
@@ -68,26 +69,41 @@ def mixed_items(root: Path):
 
     from cubeworld.models.inputs import Example
     from cubeworld.stimuli.families import FAMILIES as STIMULUS_FAMILIES
+
     TOWER_PROMPT, PYRAMID_PROMPT = STIMULUS_FAMILIES.get("tower").prompt, STIMULUS_FAMILIES.get("pyramid").prompt
 
     items = []
-    for i, (size, prompt) in enumerate([((112, 112), TOWER_PROMPT), ((168, 112), PYRAMID_PROMPT),
-                                        ((112, 112), PYRAMID_PROMPT), ((224, 168), TOWER_PROMPT),
-                                        ((140, 140), TOWER_PROMPT)]):
+    for i, (size, prompt) in enumerate(
+        [
+            ((112, 112), TOWER_PROMPT),
+            ((168, 112), PYRAMID_PROMPT),
+            ((112, 112), PYRAMID_PROMPT),
+            ((224, 168), TOWER_PROMPT),
+            ((140, 140), TOWER_PROMPT),
+        ]
+    ):
         path = root / f"img{i}.png"
         Image.new("RGB", size, (40 * i, 200 - 30 * i, 90)).save(path)
         items.append(Example(f"s{i}", path, prompt))
     return items
 
 
-def write_colour_set(root: Path, n: int, seed: int, *, name: str | None = None,
-                     size: int = 112, domain: str = "tower", prefix: str | None = None,
-                     noise: int = 60) -> Path:
+def write_colour_set(
+    root: Path,
+    n: int,
+    seed: int,
+    *,
+    name: str | None = None,
+    size: int = 112,
+    domain: str = "tower",
+    prefix: str | None = None,
+    noise: int = 60,
+) -> Path:
     """A set of `n` images, half mostly red (falls -> Yes), half mostly blue (No)."""
     from PIL import Image
 
-    from cubeworld.formats.sets import StimulusRow
     from cubeworld.formats.answers import answer_for
+    from cubeworld.formats.sets import StimulusRow
     from cubeworld.stimuli.families import get_family
 
     rng = random.Random(seed)
@@ -109,14 +125,27 @@ def write_colour_set(root: Path, n: int, seed: int, *, name: str | None = None,
                 px[x, y] = (hot, g, cold) if falls else (cold, g, hot)
         fname = f"images/{sid}.png"
         img.save(root / fname)
-        row = StimulusRow(stimulus_id=sid, file_name=fname, domain=domain,
-                          n_blocks=task.sizes[0], falls=falls, answer=answer_for(falls),
-                          prompt=task.prompt, extra={"colour": "red" if falls else "blue"})
+        row = StimulusRow(
+            stimulus_id=sid,
+            file_name=fname,
+            domain=domain,
+            n_blocks=task.sizes[0],
+            falls=falls,
+            answer=answer_for(falls),
+            prompt=task.prompt,
+            extra={"colour": "red" if falls else "blue"},
+        )
         lines.append(json.dumps(row.to_record()))
     (root / "metadata.jsonl").write_text("\n".join(lines) + "\n")
-    card = {"name": name or root.name, "domain": domain, "generator": "tests.colour",
-            "generator_version": "1", "seed": seed, "arguments": {"n": n, "size": size},
-            "counts": {"Yes": (n + 1) // 2, "No": n // 2}}
+    card = {
+        "name": name or root.name,
+        "domain": domain,
+        "generator": "tests.colour",
+        "generator_version": "1",
+        "seed": seed,
+        "arguments": {"n": n, "size": size},
+        "counts": {"Yes": (n + 1) // 2, "No": n // 2},
+    }
     (root / "dataset.json").write_text(json.dumps(card, indent=2))
     return root
 

@@ -24,15 +24,48 @@ def test_build_tiny_evaluate_finetune(tmp_path, colour_set):
     assert r.exit_code == 0, r.output
     assert json.loads((model / "cubeworld_tiny.json").read_text())["seed"] == 3
     s = colour_set("set-c", n=4)
-    r = _run("evaluate", "--model", model, "--set", s, "--out", tmp_path / "p.csv",
-             "--batch-size", "2", "--image-size", "112", "--no-progress")
+    r = _run(
+        "evaluate",
+        "--model",
+        model,
+        "--set",
+        s,
+        "--out",
+        tmp_path / "p.csv",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "112",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     df = read_predictions(tmp_path / "p.csv")
     assert len(df) == 4 and set(df["max_pixels"]) == {112 * 112}
     p = colour_set("set-p", n=4, domain="pyramid", prefix="pyr")
-    r = _run("finetune", "--model", model, "--train", s, "--mix", f"{p}:0.5", "--method", "lora",
-             "--epochs", "1", "--max-items", "4", "--batch-size", "2", "--eval-set", s,
-             "--image-size", "112", "--out", tmp_path / "run", "--no-progress")
+    r = _run(
+        "finetune",
+        "--model",
+        model,
+        "--train",
+        s,
+        "--mix",
+        f"{p}:0.5",
+        "--method",
+        "lora",
+        "--epochs",
+        "1",
+        "--max-items",
+        "4",
+        "--batch-size",
+        "2",
+        "--eval-set",
+        s,
+        "--image-size",
+        "112",
+        "--out",
+        tmp_path / "run",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     state = json.loads((tmp_path / "run/state.json").read_text())
     assert state["finished"] and state["method"] == "lora" and state["max_pixels"] == 112 * 112
@@ -43,23 +76,21 @@ def test_build_tiny_evaluate_finetune(tmp_path, colour_set):
     assert r.exit_code == 0 and '"Yes"' in r.output
 
 
-@pytest.mark.parametrize("case", ["no-model", "no-set", "bad-out", "bad-mix", "bad-labels",
-                                  "bad-method"])
+@pytest.mark.parametrize("case", ["no-model", "no-set", "bad-out", "bad-mix", "bad-labels", "bad-method"])
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path, colour_set, tiny_model, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     s = colour_set("set-e", n=2)
     labels = tmp_path / "h.csv"
-    pd.DataFrame([("unknown-1", "p", 1)], columns=["stimulus_id", "participant", "response"]) \
-        .to_csv(labels, index=False)
+    pd.DataFrame([("unknown-1", "p", 1)], columns=["stimulus_id", "participant", "response"]).to_csv(
+        labels, index=False
+    )
     args = {
         "no-model": ("evaluate", "--model", tmp_path / "nope", "--set", s, "--out", tmp_path / "p.csv"),
         "no-set": ("evaluate", "--model", tiny_model, "--set", tmp_path / "nope", "--out", tmp_path / "p.csv"),
         "bad-out": ("evaluate", "--model", tiny_model, "--set", s, "--out", tmp_path / "p.txt"),
         "bad-mix": ("finetune", "--model", tiny_model, "--train", s, "--mix", "x:2", "--out", tmp_path / "r"),
-        "bad-labels": ("finetune", "--model", tiny_model, "--train", s, "--labels", labels,
-                       "--out", tmp_path / "r"),
-        "bad-method": ("finetune", "--model", tiny_model, "--train", s, "--method", "dora",
-                       "--out", tmp_path / "r"),
+        "bad-labels": ("finetune", "--model", tiny_model, "--train", s, "--labels", labels, "--out", tmp_path / "r"),
+        "bad-method": ("finetune", "--model", tiny_model, "--train", s, "--method", "dora", "--out", tmp_path / "r"),
     }[case]
     r = _run(*args)
     assert r.exit_code == 2, r.output
@@ -72,18 +103,36 @@ def test_finetune_from_a_yaml_config(tmp_path, colour_set, tiny_model):
 
     s = colour_set("set-y", n=4)
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(yaml.safe_dump({"method": "full", "epochs": 1, "max_items": 4, "batch_size": 4,
-                                   "lr": 1e-3, "condition": "from-yaml"}))
-    r = _run("finetune", "--model", tiny_model, "--train", s, "--config", cfg, "--eval-set", s,
-             "--seed", "2", "--out", tmp_path / "run", "--no-progress")
+    cfg.write_text(
+        yaml.safe_dump(
+            {"method": "full", "epochs": 1, "max_items": 4, "batch_size": 4, "lr": 1e-3, "condition": "from-yaml"}
+        )
+    )
+    r = _run(
+        "finetune",
+        "--model",
+        tiny_model,
+        "--train",
+        s,
+        "--config",
+        cfg,
+        "--eval-set",
+        s,
+        "--seed",
+        "2",
+        "--out",
+        tmp_path / "run",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     state = json.loads((tmp_path / "run/state.json").read_text())
     assert state["config"]["condition"] == "from-yaml" and state["config"]["seed"] == 2
     df = read_predictions(tmp_path / "run/predictions/epoch-1/set-y.csv")
     assert set(df["condition"]) == {"from-yaml"} and set(df["seed"]) == {2}
     (tmp_path / "bad.yaml").write_text("learning_rate: 0.1\n")
-    r = _run("finetune", "--model", tiny_model, "--train", s, "--config", tmp_path / "bad.yaml",
-             "--out", tmp_path / "run2")
+    r = _run(
+        "finetune", "--model", tiny_model, "--train", s, "--config", tmp_path / "bad.yaml", "--out", tmp_path / "run2"
+    )
     assert r.exit_code == 2 and "learning_rate" in r.output
 
 
@@ -95,7 +144,7 @@ def test_build_tiny_family_and_info_lists_lora_modules(tmp_path):
     r = _run("models", "info", "--model", model)
     assert r.exit_code == 0, r.output
     assert "LoRA modules (target_modules: auto): 26 (12 vision, 14 decoder)" in r.output
-    info = json.loads(r.stdout[r.stdout.index("{"): r.stdout.rindex("}") + 1])
+    info = json.loads(r.stdout[r.stdout.index("{") : r.stdout.rindex("}") + 1])
     assert info["family"] == "smolvlm" and info["lora_targets"]["count"] == 26
     assert len(info["lora_targets"]["modules"]) == 26 and info["yes"][1] == "ĠYes"
 
@@ -105,25 +154,49 @@ def test_more_bad_input_is_one_line_exit_2_nothing_written(case, tmp_path, colou
     s = colour_set("set-b", n=2)
     table = tmp_path / "p.csv"
     if case == "table-settings":
-        assert _run("evaluate", "--model", tiny_model, "--set", s, "--out", table,
-                    "--no-progress").exit_code == 0
+        assert _run("evaluate", "--model", tiny_model, "--set", s, "--out", table, "--no-progress").exit_code == 0
     before = table.read_bytes() if table.exists() else None
     args = {
         "family": ("models", "build-tiny", "--out", tmp_path / "m", "--family", "gemma9"),
-        "table-settings": ("evaluate", "--model", tiny_model, "--set", s, "--out", table,
-                           "--image-size", "112"),
-        "lora-extra": ("finetune", "--model", tiny_model, "--train", s, "--method", "lora",
-                       "--lora-extra", "projector", "--out", tmp_path / "r", "--no-progress"),
-        "image-size": ("evaluate", "--model", tiny_model, "--set", s, "--out", tmp_path / "q.csv",
-                       "--image-size", "112", "--max-pixels", "5000"),
+        "table-settings": ("evaluate", "--model", tiny_model, "--set", s, "--out", table, "--image-size", "112"),
+        "lora-extra": (
+            "finetune",
+            "--model",
+            tiny_model,
+            "--train",
+            s,
+            "--method",
+            "lora",
+            "--lora-extra",
+            "projector",
+            "--out",
+            tmp_path / "r",
+            "--no-progress",
+        ),
+        "image-size": (
+            "evaluate",
+            "--model",
+            tiny_model,
+            "--set",
+            s,
+            "--out",
+            tmp_path / "q.csv",
+            "--image-size",
+            "112",
+            "--max-pixels",
+            "5000",
+        ),
     }[case]
     r = _run(*args)
     assert r.exit_code == 2, r.output
     lines = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in r.output or case == "image-size"
-    expected = {"family": "qwen2-vl, qwen2.5-vl, smolvlm, llava-onevision",
-                "table-settings": "max_pixels", "lora-extra": "named extras here: merger",
-                "image-size": "not both"}[case]
+    expected = {
+        "family": "qwen2-vl, qwen2.5-vl, smolvlm, llava-onevision",
+        "table-settings": "max_pixels",
+        "lora-extra": "named extras here: merger",
+        "image-size": "not both",
+    }[case]
     assert expected in r.output
     assert not (tmp_path / "m").exists() and not (tmp_path / "q.csv").exists()
     if case == "lora-extra":

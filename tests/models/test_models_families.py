@@ -6,27 +6,55 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import FAMILIES, mixed_items
+
 from cubeworld.formats.predictions import read_predictions
 
 # family -> model class, processor class, image processor class, end-of-turn token, "Yes" token
 FACTS = {
-    "qwen2-vl": ("Qwen2VLForConditionalGeneration", "VideoFreeQwen2VLProcessor",
-                 "Qwen2VLImageProcessorPil", "<|im_end|>", "Yes"),
-    "qwen2.5-vl": ("Qwen2_5_VLForConditionalGeneration", "VideoFreeQwen2_5_VLProcessor",
-                   "Qwen2VLImageProcessorPil", "<|im_end|>", "Yes"),
-    "smolvlm": ("Idefics3ForConditionalGeneration", "Idefics3Processor",
-                "Idefics3ImageProcessorPil", "<end_of_utterance>", " Yes"),
-    "llava-onevision": ("LlavaOnevisionForConditionalGeneration", "VideoFreeLlavaOnevisionProcessor",
-                        "LlavaOnevisionImageProcessorPil", "<|im_end|>", "Yes"),
+    "qwen2-vl": (
+        "Qwen2VLForConditionalGeneration",
+        "VideoFreeQwen2VLProcessor",
+        "Qwen2VLImageProcessorPil",
+        "<|im_end|>",
+        "Yes",
+    ),
+    "qwen2.5-vl": (
+        "Qwen2_5_VLForConditionalGeneration",
+        "VideoFreeQwen2_5_VLProcessor",
+        "Qwen2VLImageProcessorPil",
+        "<|im_end|>",
+        "Yes",
+    ),
+    "smolvlm": (
+        "Idefics3ForConditionalGeneration",
+        "Idefics3Processor",
+        "Idefics3ImageProcessorPil",
+        "<end_of_utterance>",
+        " Yes",
+    ),
+    "llava-onevision": (
+        "LlavaOnevisionForConditionalGeneration",
+        "VideoFreeLlavaOnevisionProcessor",
+        "LlavaOnevisionImageProcessorPil",
+        "<|im_end|>",
+        "Yes",
+    ),
 }
 # family -> (vision block linears, decoder block linears) at the tiny size (2 + 2 layers)
-LORA_COUNTS = {"qwen2-vl": (2 * 4, 2 * 7), "qwen2.5-vl": (2 * 5, 2 * 7),
-               "smolvlm": (2 * 6, 2 * 7), "llava-onevision": (2 * 6, 2 * 7)}
+LORA_COUNTS = {
+    "qwen2-vl": (2 * 4, 2 * 7),
+    "qwen2.5-vl": (2 * 5, 2 * 7),
+    "smolvlm": (2 * 6, 2 * 7),
+    "llava-onevision": (2 * 6, 2 * 7),
+}
 # family -> the named extra of lora_targets.yaml, and how many linears it adds
-EXTRAS = {"qwen2-vl": ("merger", 2), "qwen2.5-vl": ("merger", 2), "smolvlm": ("connector", 1),
-          "llava-onevision": ("projector", 2)}
+EXTRAS = {
+    "qwen2-vl": ("merger", 2),
+    "qwen2.5-vl": ("merger", 2),
+    "smolvlm": ("connector", 1),
+    "llava-onevision": ("projector", 2),
+}
 # The real chat templates' rendering of the study's turn, up to the image placeholder.
 PROMPT_STARTS = {
     "qwen2-vl": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>",
@@ -34,36 +62,44 @@ PROMPT_STARTS = {
     "smolvlm": "<|im_start|>User:<image>You are now viewing",
     "llava-onevision": "<|im_start|>user\n<image>\nYou are now viewing",
 }
-PROMPT_ENDS = {"qwen2-vl": "<|im_start|>assistant\n", "qwen2.5-vl": "<|im_start|>assistant\n",
-               "smolvlm": "<end_of_utterance>\nAssistant:", "llava-onevision": "<|im_start|>assistant\n"}
+PROMPT_ENDS = {
+    "qwen2-vl": "<|im_start|>assistant\n",
+    "qwen2.5-vl": "<|im_start|>assistant\n",
+    "smolvlm": "<end_of_utterance>\nAssistant:",
+    "llava-onevision": "<|im_start|>assistant\n",
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tiny_family_reloads_like_a_checkpoint(family, tiny_of):
-    import cubeworld.models  # noqa: F401  (registers the video-free processors)
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    import cubeworld.models  # noqa: F401  (registers the video-free processors)
     from cubeworld.models import load_model
     from cubeworld.models.families import get_model_family
     from cubeworld.models.families.base import template
     from cubeworld.models.inputs import messages_for
     from cubeworld.stimuli.families import FAMILIES as STIMULUS_FAMILIES
+
     TOWER_PROMPT = STIMULUS_FAMILIES.get("tower").prompt
 
     folder = tiny_of(family)
     model_cls, proc_cls, image_cls, end_of_turn, yes = FACTS[family]
     model = AutoModelForImageTextToText.from_pretrained(folder)
     processor = AutoProcessor.from_pretrained(folder)
-    assert (type(model).__name__, type(processor).__name__,
-            type(processor.image_processor).__name__) == (model_cls, proc_cls, image_cls)
+    assert (type(model).__name__, type(processor).__name__, type(processor.image_processor).__name__) == (
+        model_cls,
+        proc_cls,
+        image_cls,
+    )
     assert 300_000 < sum(p.numel() for p in model.parameters()) < 1_500_000
     assert json.loads((folder / "cubeworld_tiny.json").read_text())["family"] == family
     fam = get_model_family(family)
     assert model.config.model_type in fam.model_types
-    assert processor.chat_template == template(fam.name.replace(".", "_").replace("-", "_")
-                                               if family != "qwen2.5-vl" else "qwen2_vl")
-    text = processor.apply_chat_template(messages_for(TOWER_PROMPT), tokenize=False,
-                                         add_generation_prompt=True)
+    assert processor.chat_template == template(
+        fam.name.replace(".", "_").replace("-", "_") if family != "qwen2.5-vl" else "qwen2_vl"
+    )
+    text = processor.apply_chat_template(messages_for(TOWER_PROMPT), tokenize=False, add_generation_prompt=True)
     assert text.startswith(PROMPT_STARTS[family]) and text.endswith(PROMPT_ENDS[family])
     tok = processor.tokenizer
     assert tok.decode(tok(TOWER_PROMPT, add_special_tokens=False)["input_ids"]) == TOWER_PROMPT
@@ -97,12 +133,23 @@ def test_lora_learns_the_colour_task_and_the_adapter_reloads(family, tiny_of, co
 
     train, held = colour_task
     run = tmp_path / "run"
-    finetune(FinetuneConfig(model=str(tiny_of(family)), train=str(train), out=str(run),
-                            method="lora", epochs=1, max_items=32, batch_size=4, lr=5e-3,
-                            warmup_steps=0, scheduler="constant", eval_sets=[str(held)],
-                            progress=False))
-    acc = {k: read_predictions(run / f"predictions/epoch-{k}/held-out.csv")["correct"].mean()
-           for k in (0, 1)}
+    finetune(
+        FinetuneConfig(
+            model=str(tiny_of(family)),
+            train=str(train),
+            out=str(run),
+            method="lora",
+            epochs=1,
+            max_items=32,
+            batch_size=4,
+            lr=5e-3,
+            warmup_steps=0,
+            scheduler="constant",
+            eval_sets=[str(held)],
+            progress=False,
+        )
+    )
+    acc = {k: read_predictions(run / f"predictions/epoch-{k}/held-out.csv")["correct"].mean() for k in (0, 1)}
     assert acc[0] <= 0.65 and acc[1] >= 0.9, acc
     state = json.loads((run / "state.json").read_text())
     eff = state["effective"]
@@ -114,8 +161,9 @@ def test_lora_learns_the_colour_task_and_the_adapter_reloads(family, tiny_of, co
     assert eff["trainable_parameters"] > 0
     # The adapter saved at epoch 1, loaded on the base model, scores like the trained model.
     trained = read_predictions(run / "predictions/epoch-1/held-out.csv").set_index("stimulus_id")
-    again = read_predictions(evaluate(tiny_of(family), held, tmp_path / "again.csv", progress=False,
-                                      adapter=run / "checkpoints/epoch-1")).set_index("stimulus_id")
+    again = read_predictions(
+        evaluate(tiny_of(family), held, tmp_path / "again.csv", progress=False, adapter=run / "checkpoints/epoch-1")
+    ).set_index("stimulus_id")
     assert (again["p_yes"] - trained.loc[again.index, "p_yes"]).abs().max() < 1e-5
     zero = read_predictions(run / "predictions/epoch-0/held-out.csv").set_index("stimulus_id")
     assert (again["p_yes"] - zero.loc[again.index, "p_yes"]).abs().max() > 0.1
@@ -128,8 +176,7 @@ def test_lora_targets_follow_the_architecture(family, tiny_of):
     model = load_model(tiny_of(family)).model
     t = resolve_targets(model)
     assert (t.vision, t.decoder, t.other) == (*LORA_COUNTS[family], 0) and t.source == "auto"
-    outside = ("patch_embed", "merger", "connector", "projector", "lm_head", "embed_tokens",
-               "embeddings")
+    outside = ("patch_embed", "merger", "connector", "projector", "lm_head", "embed_tokens", "embeddings")
     assert not [n for n in t.modules if any(o in n for o in outside)]
     assert all(any(k in n for k in ("attn", "mlp")) for n in t.modules)
     name, added = EXTRAS[family]
@@ -154,8 +201,12 @@ def test_answer_split_into_pieces_is_refused(family, tmp_path):
 
 
 # family -> (default fed size, image_size 448 fed size) of a 448 x 448 image
-IMAGE_SIZES = {"qwen2-vl": ("224x224", "448x448"), "qwen2.5-vl": ("224x224", "448x448"),
-               "smolvlm": ("224x224", "448x448"), "llava-onevision": ("448x448", "448x448")}
+IMAGE_SIZES = {
+    "qwen2-vl": ("224x224", "448x448"),
+    "qwen2.5-vl": ("224x224", "448x448"),
+    "smolvlm": ("224x224", "448x448"),
+    "llava-onevision": ("448x448", "448x448"),
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -167,6 +218,7 @@ def test_image_size_is_mapped_by_each_family(family, tiny_of, tmp_path):
     from cubeworld.models import BackendError, load_model
     from cubeworld.models.inputs import Example, encode_for_scoring
     from cubeworld.stimuli.families import FAMILIES as STIMULUS_FAMILIES
+
     TOWER_PROMPT = STIMULUS_FAMILIES.get("tower").prompt
 
     path = tmp_path / "big.png"
@@ -206,16 +258,29 @@ def test_qlora_on_the_cpu(family, tiny_of, colour_task, tmp_path):
     Two epochs: scoring between epochs must not leave the 4-bit weights in bitsandbytes'
     CPU inference packing, which the next training step cannot use."""
     pytest.importorskip("bitsandbytes")
-    from cubeworld.models import FinetuneConfig, finetune, load_model
-    from cubeworld.models.scoring import score_items
-    from cubeworld.models.inputs import example_of
     from cubeworld.formats.sets import load_set
+    from cubeworld.models import FinetuneConfig, finetune, load_model
+    from cubeworld.models.inputs import example_of
+    from cubeworld.models.scoring import score_items
 
     train, held = colour_task
     run = tmp_path / "q"
-    finetune(FinetuneConfig(model=str(tiny_of(family)), train=str(train), out=str(run),
-                            method="qlora", device="cpu", epochs=2, max_items=16, batch_size=4,
-                            lr=5e-3, warmup_steps=0, eval_sets=[str(held)], progress=False))
+    finetune(
+        FinetuneConfig(
+            model=str(tiny_of(family)),
+            train=str(train),
+            out=str(run),
+            method="qlora",
+            device="cpu",
+            epochs=2,
+            max_items=16,
+            batch_size=4,
+            lr=5e-3,
+            warmup_steps=0,
+            eval_sets=[str(held)],
+            progress=False,
+        )
+    )
     state = json.loads((run / "state.json").read_text())
     assert state["finished"] and state["effective"]["quantize"] == "4bit"
     assert state["effective"]["lora_targets"]["count"] == sum(LORA_COUNTS[family])

@@ -48,8 +48,7 @@ def test_rows_record_log_probs_and_provenance(tiny_model, colour_set, tmp_path):
     assert row["logp_no"] == pytest.approx(float(logp[b.no_id]), abs=1e-5)
     # Provenance.
     assert set(df["prompt_sha256"]) == {hashlib.sha256(first.prompt.encode()).hexdigest()}
-    assert set(df["template_sha256"]) == {
-        hashlib.sha256(b.processor.chat_template.encode()).hexdigest()}
+    assert set(df["template_sha256"]) == {hashlib.sha256(b.processor.chat_template.encode()).hexdigest()}
     assert set(df["image_size"]) == {"112x112"}  # 112 px images within the 224 x 224 budget
     assert set(df["max_pixels"]) == {224 * 224} and set(df["dtype"]) == {"float32"}
     assert set(df["batch_size"]) == {3}
@@ -67,8 +66,9 @@ def test_resuming_under_other_settings_is_refused(tiny_model, colour_set, tmp_pa
     out.write_text("\n".join(lines[:3]) + "\n")  # a killed run: 2 of 4 rows written
     before = out.read_bytes()
     monkeypatch.setattr(scoring, "load_model", lambda *a, **k: pytest.fail("loaded the weights"))
-    with pytest.raises(PredictionsSettingsError,
-                       match=r"max_pixels='50176'.*max_pixels='12544'.*Differing setting\(s\): max_pixels\. "):
+    with pytest.raises(
+        PredictionsSettingsError, match=r"max_pixels='50176'.*max_pixels='12544'.*Differing setting\(s\): max_pixels\. "
+    ):
         evaluate(tiny_model, s, out, image_size=112, progress=False)
     with pytest.raises(PredictionsSettingsError, match=r"Differing setting\(s\): dtype"):
         evaluate(tiny_model, s, out, dtype="bfloat16", progress=False)
@@ -101,7 +101,7 @@ def test_old_tables_without_the_new_columns_read_and_resume(tiny_model, colour_s
         evaluate(tiny_model, s, out, image_size=112, progress=False)
     evaluate(tiny_model, s, out, progress=False)  # resumes; the header gains the new columns
     df = read_predictions(out)
-    assert len(df) == 5 and list(df.columns[:len(old_columns)]) == old_columns
+    assert len(df) == 5 and list(df.columns[: len(old_columns)]) == old_columns
     assert df["logp_yes"].isna().sum() == 2 and df["logp_yes"].notna().sum() == 3
     merged = df.merge(full, on="stimulus_id")
     assert (merged["p_yes_x"] - merged["p_yes_y"]).abs().max() < 1e-6

@@ -16,9 +16,14 @@ RUN = "runs/tiny/towers/seed-0"
 
 def _config(root: Path, **change) -> FinetuneConfig:
     """A run of a study folder as the experiments stage lays it out (absolute paths)."""
-    values = dict(model=str(root / "models/tiny"), train=str(root / "sets/towers"),
-                  mix=[(str(root / "sets/pyramids"), 0.5)], out=str(root / RUN),
-                  eval_sets=[str(root / "sets/pyramids")], progress=False)
+    values = dict(
+        model=str(root / "models/tiny"),
+        train=str(root / "sets/towers"),
+        mix=[(str(root / "sets/pyramids"), 0.5)],
+        out=str(root / RUN),
+        eval_sets=[str(root / "sets/pyramids")],
+        progress=False,
+    )
     return FinetuneConfig(**{**values, **change})
 
 
@@ -26,7 +31,8 @@ def test_a_moved_study_resumes_and_another_training_set_is_refused(tmp_path):
     first = _config(tmp_path / "a")
     Path(first.out).mkdir(parents=True)
     (Path(first.out) / STATE_FILE).write_text(
-        json.dumps({"config": first.to_dict(), "last_epoch": 1}), encoding="utf-8")
+        json.dumps({"config": first.to_dict(), "last_epoch": 1}), encoding="utf-8"
+    )
     assert saved_state(first.out, first, ModelsError)["last_epoch"] == 1
 
     shutil.move(tmp_path / "a", tmp_path / "elsewhere")

@@ -11,8 +11,9 @@ def test_evaluate_writes_the_prediction_table(tiny_model, colour_set, tmp_path):
     from cubeworld.models import evaluate
 
     a, b = colour_set("set-a", n=6, seed=1), colour_set("set-b", n=4, seed=2, domain="pyramid")
-    out = evaluate(tiny_model, [a, b], tmp_path / "p.csv", batch_size=4, condition="zero-shot",
-                   seed=3, epoch=0, progress=False)
+    out = evaluate(
+        tiny_model, [a, b], tmp_path / "p.csv", batch_size=4, condition="zero-shot", seed=3, epoch=0, progress=False
+    )
     df = read_predictions(out)
     assert list(df.columns[: len(PREDICTION_COLUMNS)]) == list(PREDICTION_COLUMNS)
     assert len(df) == 10 and set(df["set"]) == {"set-a", "set-b"}
@@ -72,9 +73,9 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from cubeworld.formats.sets import load_set
     from cubeworld.models import DEFAULTS, load_model, resolve_targets
     from cubeworld.models.inputs import encode_training, example_of
-    from cubeworld.formats.sets import load_set
     from cubeworld.models.scoring import score_items
 
     s = load_set(colour_set("set-l", n=4))
@@ -82,8 +83,10 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     b = load_model(tiny_model)
     torch.manual_seed(0)
     cfg = DEFAULTS["finetune"]
-    b.model = get_peft_model(b.model, LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"],
-                                                 target_modules=resolve_targets(b.model).modules))
+    b.model = get_peft_model(
+        b.model,
+        LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"], target_modules=resolve_targets(b.model).modules),
+    )
     opt = torch.optim.AdamW([p for p in b.model.parameters() if p.requires_grad], lr=1e-2)
     b.model.train()
     for _ in range(3):  # a few steps, so the adapter is not the zero init
@@ -114,7 +117,6 @@ def test_prefetch_workers_give_the_same_table(tiny_model, colour_set, tmp_path):
 
     s = colour_set("set-w", n=6)
     a = read_predictions(evaluate(tiny_model, s, tmp_path / "a.csv", batch_size=2, progress=False))
-    b = read_predictions(evaluate(tiny_model, s, tmp_path / "b.csv", batch_size=2, progress=False,
-                                  num_workers=1))
+    b = read_predictions(evaluate(tiny_model, s, tmp_path / "b.csv", batch_size=2, progress=False, num_workers=1))
     assert list(a["stimulus_id"]) == list(b["stimulus_id"])
     assert (a["p_yes"] - b["p_yes"]).abs().max() < 1e-6

@@ -20,9 +20,15 @@ def _items(tmp_path: Path):
     from cubeworld.models.inputs import Example
 
     items = []
-    for i, (size, prompt) in enumerate([((112, 112), TOWER_PROMPT), ((168, 112), PYRAMID_PROMPT),
-                                        ((112, 112), PYRAMID_PROMPT), ((224, 168), TOWER_PROMPT),
-                                        ((140, 140), TOWER_PROMPT)]):
+    for i, (size, prompt) in enumerate(
+        [
+            ((112, 112), TOWER_PROMPT),
+            ((168, 112), PYRAMID_PROMPT),
+            ((112, 112), PYRAMID_PROMPT),
+            ((224, 168), TOWER_PROMPT),
+            ((140, 140), TOWER_PROMPT),
+        ]
+    ):
         path = tmp_path / f"img{i}.png"
         Image.new("RGB", size, (40 * i, 200 - 30 * i, 90)).save(path)
         items.append(Example(f"s{i}", path, prompt))
@@ -30,8 +36,9 @@ def _items(tmp_path: Path):
 
 
 def test_tiny_model_loads_through_auto_classes(tiny_model):
-    import cubeworld.models  # noqa: F401  (registers the video-free processor)
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import cubeworld.models  # noqa: F401  (registers the video-free processor)
 
     model = AutoModelForImageTextToText.from_pretrained(tiny_model)
     processor = AutoProcessor.from_pretrained(tiny_model)

@@ -13,8 +13,9 @@ from cubeworld.formats.predictions import read_predictions
 def _config(tiny_model, train, out, **kw):
     from cubeworld.models import FinetuneConfig
 
-    base = dict(model=str(tiny_model), train=str(train), out=str(out), epochs=1, max_items=8,
-                batch_size=4, progress=False)
+    base = dict(
+        model=str(tiny_model), train=str(train), out=str(out), epochs=1, max_items=8, batch_size=4, progress=False
+    )
     base.update(kw)
     return FinetuneConfig(**base)
 
@@ -26,8 +27,13 @@ def test_defaults_come_from_the_yaml(tiny_model, tmp_path):
     from cubeworld.models.config import DEFAULTS_FILE
 
     study = yaml.safe_load(DEFAULTS_FILE.read_text())["finetune"]
-    assert (study["lora_r"], study["lora_alpha"], study["lr"], study["epochs"], study["max_items"]) \
-        == (16, 16, 2e-4, 10, 10000)
+    assert (study["lora_r"], study["lora_alpha"], study["lr"], study["epochs"], study["max_items"]) == (
+        16,
+        16,
+        2e-4,
+        10,
+        10000,
+    )
     assert DEFAULTS["seeds"] == [0, 1, 2]
     c = FinetuneConfig(model="m", train="t", out="o")
     assert (c.lora_r, c.lora_alpha, c.lr, c.epochs, c.max_items) == (16, 16, 2e-4, 10, 10000)
@@ -101,8 +107,7 @@ def test_mixture_draws_the_proportions(tiny_model, colour_set, tmp_path):
     assert sorted(it.stimulus_id for it in other.items) != sorted(ids)  # the seed draws the subset
     # A set smaller than its share gives all it has, and the summary says so.
     with pytest.warns(UserWarning, match="fewer than its share"):
-        big = build_training_data(_config(tiny_model, a, tmp_path / "r2",
-                                          mix=[MixSource(str(p), 0.5)], max_items=60))
+        big = build_training_data(_config(tiny_model, a, tmp_path / "r2", mix=[MixSource(str(p), 0.5)], max_items=60))
     assert [(s["wanted"], s["drawn"]) for s in big.summary["sources"]] == [(30, 20), (30, 20)]
     assert MixSource.parse(f"{p}:0.5") == MixSource(str(p), 0.5)
     with pytest.raises(ValueError, match="DIR:FRACTION"):
@@ -115,22 +120,27 @@ def test_human_labels_replace_the_ground_truth(tiny_model, colour_set, tmp_path)
 
     s = colour_set("towers", n=6, seed=1)
     ids = [f"tower-s1-{i:05d}" for i in range(6)]  # even = falls (ground truth Yes)
-    rows = [(ids[0], "p1", 0), (ids[0], "p2", 0), (ids[0], "p3", 1),  # majority No vs truth Yes
-            (ids[1], "p1", 1),  # Yes vs truth No
-            (ids[2], "p1", 1), (ids[2], "p2", 0),  # tie: seeded coin
-            (ids[3], "p1", 0)]  # agrees with truth; ids[4], ids[5]: no response -> left out
+    rows = [
+        (ids[0], "p1", 0),
+        (ids[0], "p2", 0),
+        (ids[0], "p3", 1),  # majority No vs truth Yes
+        (ids[1], "p1", 1),  # Yes vs truth No
+        (ids[2], "p1", 1),
+        (ids[2], "p2", 0),  # tie: seeded coin
+        (ids[3], "p1", 0),
+    ]  # agrees with truth; ids[4], ids[5]: no response -> left out
     table = tmp_path / "human.csv"
     pd.DataFrame(rows, columns=["stimulus_id", "participant", "response"]).to_csv(table, index=False)
     data = build_training_data(_config(tiny_model, s, tmp_path / "run", labels=str(table)))
     got = {it.stimulus_id: it.label for it in data.items}
     assert set(got) == set(ids[:4])
     assert got[ids[0]] is False and got[ids[1]] is True and got[ids[3]] is False
-    each = build_training_data(_config(tiny_model, s, tmp_path / "run", labels=str(table),
-                                       label_policy="each"))
+    each = build_training_data(_config(tiny_model, s, tmp_path / "run", labels=str(table), label_policy="each"))
     assert len(each.items) == 7
     assert sorted(it.label for it in each.items if it.stimulus_id == ids[0]) == [False, False, True]
-    pd.DataFrame([("tower-s9-00042", "p1", 1)], columns=["stimulus_id", "participant", "response"]) \
-        .to_csv(tmp_path / "bad.csv", index=False)
+    pd.DataFrame([("tower-s9-00042", "p1", 1)], columns=["stimulus_id", "participant", "response"]).to_csv(
+        tmp_path / "bad.csv", index=False
+    )
     with pytest.raises(LabelsError, match="tower-s9-00042"):
         build_training_data(_config(tiny_model, s, tmp_path / "run", labels=str(tmp_path / "bad.csv")))
 
@@ -143,14 +153,24 @@ def test_learning_is_real(tiny_model, colour_set, tmp_path):
 
     train = colour_set("train", n=48, seed=11)
     held_out = colour_set("held-out", n=32, seed=12, prefix="held")
-    cfg = _config(tiny_model, train, tmp_path / "run", method="full", epochs=6, max_items=48,
-                  batch_size=8, lr=2e-3, warmup_steps=0, scheduler="constant",
-                  eval_sets=[str(held_out)], condition="colour")
+    cfg = _config(
+        tiny_model,
+        train,
+        tmp_path / "run",
+        method="full",
+        epochs=6,
+        max_items=48,
+        batch_size=8,
+        lr=2e-3,
+        warmup_steps=0,
+        scheduler="constant",
+        eval_sets=[str(held_out)],
+        condition="colour",
+    )
     start = time.monotonic()
     finetune(cfg)
     assert time.monotonic() - start < 60
-    acc = {k: read_predictions(tmp_path / f"run/predictions/epoch-{k}/held-out.csv")["correct"].mean()
-           for k in (0, 6)}
+    acc = {k: read_predictions(tmp_path / f"run/predictions/epoch-{k}/held-out.csv")["correct"].mean() for k in (0, 6)}
     assert acc[0] <= 0.65  # a random model is at chance on a balanced set
     assert acc[6] >= 0.9 and acc[6] - acc[0] >= 0.3
     df = read_predictions(tmp_path / "run/predictions/epoch-6/held-out.csv")
@@ -165,16 +185,13 @@ def test_learning_is_real(tiny_model, colour_set, tmp_path):
     assert load_model(tmp_path / "run/checkpoints/epoch-6").yes_id is not None
 
 
-def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_model, colour_set, tmp_path,
-                                                            monkeypatch):
-    from cubeworld.models import finetune
+def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_model, colour_set, tmp_path, monkeypatch):
+    from cubeworld.models import finetune, training
     from cubeworld.models import inputs as inputs_module
-    from cubeworld.models import training
 
     train = colour_set("train", n=16, seed=5)
     ev = colour_set("ev", n=6, seed=6, prefix="ev")
-    kw = dict(method="lora", epochs=3, max_items=16, batch_size=4, lr=5e-3,
-              eval_sets=[str(ev)])
+    kw = dict(method="lora", epochs=3, max_items=16, batch_size=4, lr=5e-3, eval_sets=[str(ev)])
     finetune(_config(tiny_model, train, tmp_path / "straight", **kw))
 
     calls = {"n": 0}
@@ -238,8 +255,7 @@ def test_qlora_on_the_cpu(tiny_model, colour_set, tmp_path):
 
     train = colour_set("train", n=8, seed=3)
     run = tmp_path / "q"
-    finetune(_config(tiny_model, train, run, method="qlora", device="cpu", epochs=1, lr=5e-3,
-                     eval_sets=[str(train)]))
+    finetune(_config(tiny_model, train, run, method="qlora", device="cpu", epochs=1, lr=5e-3, eval_sets=[str(train)]))
     state = json.loads((run / "state.json").read_text())
     assert state["method"] == "qlora" and state["finished"]
     log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
@@ -259,22 +275,37 @@ def test_per_model_overrides_name_every_key(tmp_path):
     from cubeworld.models.overrides import scoring_keys, training_keys
 
     assert set(training_keys()) == {f.name for f in dataclasses.fields(FinetuneConfig)}
-    assert {"image_size", "max_pixels", "target_modules", "lora_extra", "lora_exclude", "dtype",
-            "batch_size", "method"} <= set(training_keys())
-    assert {"batch_size", "image_size", "max_pixels", "dtype", "quantize", "num_workers",
-            "free_text"} <= set(scoring_keys())
+    assert {
+        "image_size",
+        "max_pixels",
+        "target_modules",
+        "lora_extra",
+        "lora_exclude",
+        "dtype",
+        "batch_size",
+        "method",
+    } <= set(training_keys())
+    assert {"batch_size", "image_size", "max_pixels", "dtype", "quantize", "num_workers", "free_text"} <= set(
+        scoring_keys()
+    )
     ok = {"method": "lora", "image_size": 448, "target_modules": ["q_proj"], "lora_extra": ["projector"]}
     assert check_overrides("training", ok, "s.yaml: models[0].training") == ok
     assert check_overrides("scoring", {"batch_size": 2, "dtype": "bfloat16"}, "w") == {
-        "batch_size": 2, "dtype": "bfloat16"}
+        "batch_size": 2,
+        "dtype": "bfloat16",
+    }
     with pytest.raises(ModelsError, match=r"^s\.yaml: models\[1\]\.training: unknown training key 'learning_rate'"):
         check_overrides("training", {"learning_rate": 1}, "s.yaml: models[1].training")
     with pytest.raises(ModelsError, match=r"s\.yaml: models\[1\]\.scoring: unknown scoring key 'imagesize'"):
         check_overrides("scoring", {"imagesize": 1}, "s.yaml: models[1].scoring")
     cfg = FinetuneConfig(model="m", train="t", out="o", **ok)
     assert FinetuneConfig.from_dict(cfg.to_dict()) == cfg and cfg.pixel_budget == 448 * 448
-    for bad, match in (({"image_size": 224, "max_pixels": 5000}, "not both"),
-                       ({"dtype": "float8"}, "dtype"), ({"lora_extra": "projector"}, "lora_extra"),
-                       ({"image_size": 0}, "image_size"), ({"target_modules": ""}, "target_modules")):
+    for bad, match in (
+        ({"image_size": 224, "max_pixels": 5000}, "not both"),
+        ({"dtype": "float8"}, "dtype"),
+        ({"lora_extra": "projector"}, "lora_extra"),
+        ({"image_size": 0}, "image_size"),
+        ({"target_modules": ""}, "target_modules"),
+    ):
         with pytest.raises(ModelsError, match=match):
             FinetuneConfig(model="m", train="t", out="o", **bad)

@@ -15,8 +15,9 @@ from cubeworld.formats.atomic import atomic_write_json, write_jsonl
 from cubeworld.stimuli.families import get_family
 
 
-def colour_set(root: Path, name: str, n_per_cell: int = 8, sizes=(2, 3), seed: int = 0,
-               px: int = 24, images: bool = True) -> Path:
+def colour_set(
+    root: Path, name: str, n_per_cell: int = 8, sizes=(2, 3), seed: int = 0, px: int = 24, images: bool = True
+) -> Path:
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
@@ -34,11 +35,28 @@ def colour_set(root: Path, name: str, n_per_cell: int = 8, sizes=(2, 3), seed: i
                     colour = (200, 40, 40) if falls else (40, 40, 200)
                     ImageDraw.Draw(im).rectangle([x, y, x + side, y + side], fill=colour)
                     im.save(d / "images" / f"{sid}.png")
-                rows.append({"file_name": f"images/{sid}.png", "stimulus_id": sid,
-                             "domain": "tower", "n_blocks": n, "falls": falls,
-                             "answer": answer_for(falls), "prompt": get_family("tower").prompt})
+                rows.append(
+                    {
+                        "file_name": f"images/{sid}.png",
+                        "stimulus_id": sid,
+                        "domain": "tower",
+                        "n_blocks": n,
+                        "falls": falls,
+                        "answer": answer_for(falls),
+                        "prompt": get_family("tower").prompt,
+                    }
+                )
     write_jsonl(d / "metadata.jsonl", rows)
-    atomic_write_json(d / "dataset.json", {"name": name, "domain": "tower", "generator": "test",
-                                           "generator_version": 1, "seed": seed,
-                                           "arguments": {}, "counts": {}})
+    atomic_write_json(
+        d / "dataset.json",
+        {
+            "name": name,
+            "domain": "tower",
+            "generator": "test",
+            "generator_version": 1,
+            "seed": seed,
+            "arguments": {},
+            "counts": {},
+        },
+    )
     return d

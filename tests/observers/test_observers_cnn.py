@@ -7,14 +7,13 @@ import shutil
 
 import pandas as pd
 import pytest
+from observers_helpers import colour_set
 from typer.testing import CliRunner
 
 from cubeworld.cli import app
 from cubeworld.models.observers import OBSERVERS, cli_observer
 from cubeworld.models.observers.base import ObserverError, TrainingJob, TrainSource
 from cubeworld.models.observers.cnn import CnnConfig, train_cnn
-
-from observers_helpers import colour_set
 
 runner = CliRunner()
 SMALL = {"image_size": 24, "channels": [8, 16], "batch_size": 8, "lr": 5e-3}
@@ -28,14 +27,22 @@ def sets(tmp_path_factory):
 
 def train(sets, out, epochs=3, **kw):
     tr, te = sets
-    return train_cnn(CnnConfig(train=str(tr), out=str(out), epochs=epochs, eval_sets=[str(te)],
-                               max_items=48, adapter_label="run", progress=False,
-                               **{**SMALL, **kw}))
+    return train_cnn(
+        CnnConfig(
+            train=str(tr),
+            out=str(out),
+            epochs=epochs,
+            eval_sets=[str(te)],
+            max_items=48,
+            adapter_label="run",
+            progress=False,
+            **{**SMALL, **kw},
+        )
+    )
 
 
 def table(run, epoch, name="test"):
-    return pd.read_csv(run / "predictions" / f"epoch-{epoch}" / f"{name}.csv", dtype=str,
-                       keep_default_na=False)
+    return pd.read_csv(run / "predictions" / f"epoch-{epoch}" / f"{name}.csv", dtype=str, keep_default_na=False)
 
 
 def test_learning_is_real(sets, tmp_path):
@@ -88,15 +95,24 @@ def test_human_labels_and_mixtures_use_the_models_stage_draw(sets, tmp_path):
     tr, te = sets
     humans = tmp_path / "humans.csv"
     rows = pd.read_json(tr / "metadata.jsonl", lines=True)
-    pd.DataFrame({"stimulus_id": rows["stimulus_id"], "participant": "p1",
-                  "response": 1 - rows["falls"].astype(int)}).to_csv(humans, index=False)
+    pd.DataFrame(
+        {"stimulus_id": rows["stimulus_id"], "participant": "p1", "response": 1 - rows["falls"].astype(int)}
+    ).to_csv(humans, index=False)
     cnn = OBSERVERS.get("cnn")
-    job = TrainingJob(model="scratch", train=(TrainSource(tr, 10, humans), TrainSource(te, 6)),
-                      out=tmp_path / "run", epochs=1, seed=3, condition="c", model_label="cnn",
-                      training=SMALL)
+    job = TrainingJob(
+        model="scratch",
+        train=(TrainSource(tr, 10, humans), TrainSource(te, 6)),
+        out=tmp_path / "run",
+        epochs=1,
+        seed=3,
+        condition="c",
+        model_label="cnn",
+        training=SMALL,
+    )
     cfg = cnn.config_for(job)
-    ft = FinetuneConfig(model="m", train=str(tr), out="o", labels=str(humans), seed=3,
-                        max_items=16, mix=[MixSource(str(te), 6 / 16)])
+    ft = FinetuneConfig(
+        model="m", train=str(tr), out="o", labels=str(humans), seed=3, max_items=16, mix=[MixSource(str(te), 6 / 16)]
+    )
     ours, theirs = build_training_data(cfg), build_training_data(ft)
     assert [(e.stimulus_id, e.label) for e in ours.items] == [(e.stimulus_id, e.label) for e in theirs.items]
     assert ours.summary["sources"][0]["labels"] == "human"
@@ -113,17 +129,51 @@ def test_a_set_without_images_is_refused_before_anything_is_written(tmp_path):
 def test_command_line_trains_and_scores(sets, tmp_path):
     tr, te = sets
     out = tmp_path / "run"
-    r = runner.invoke(app, ["finetune", "--model", "cnn", "--train", str(tr), "--out", str(out),
-                            "--epochs", "1", "--eval-set", str(te), "--image-size", "28",
-                            "--max-items", "48",
-                            "--batch-size", "8", "--no-progress"])
+    r = runner.invoke(
+        app,
+        [
+            "finetune",
+            "--model",
+            "cnn",
+            "--train",
+            str(tr),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--eval-set",
+            str(te),
+            "--image-size",
+            "28",
+            "--max-items",
+            "48",
+            "--batch-size",
+            "8",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads((out / "state.json").read_text())["config"]["image_size"] == 28
     ckpt = out / "checkpoints" / "epoch-1"
     assert cli_observer(str(ckpt)) is OBSERVERS.get("cnn")
     preds = tmp_path / "p.csv"
-    r = runner.invoke(app, ["evaluate", "--model", str(ckpt), "--set", str(te), "--set", str(tr),
-                            "--out", str(preds), "--epoch", "1", "--no-progress"])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(ckpt),
+            "--set",
+            str(te),
+            "--set",
+            str(tr),
+            "--out",
+            str(preds),
+            "--epoch",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(preds)
     assert len(df) == 24 + 48 and set(df["set"]) == {"test", "train"}
@@ -132,16 +182,20 @@ def test_command_line_trains_and_scores(sets, tmp_path):
     assert (abs(mine - cli) < 1e-6).all()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--lora-r", "8"], "lora_r: not a setting of the cnn observer"),
-    (["--method", "lora"], "method: not a setting of the cnn observer"),
-    (["--max-pixels", "1000"], "--max-pixels: a cnn observer takes square images"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lora-r", "8"], "lora_r: not a setting of the cnn observer"),
+        (["--method", "lora"], "method: not a setting of the cnn observer"),
+        (["--max-pixels", "1000"], "--max-pixels: a cnn observer takes square images"),
+    ],
+)
 def test_command_line_refuses_what_a_cnn_has_no_use_for(sets, tmp_path, args, message):
     tr, _ = sets
     out = tmp_path / "run"
-    r = runner.invoke(app, ["finetune", "--model", "cnn", "--train", str(tr), "--out", str(out),
-                            "--no-progress", *args])
+    r = runner.invoke(
+        app, ["finetune", "--model", "cnn", "--train", str(tr), "--out", str(out), "--no-progress", *args]
+    )
     assert r.exit_code == 2, r.output
     assert message in r.output and len(r.output.strip().splitlines()) == 1
     assert not out.exists()
@@ -150,6 +204,5 @@ def test_command_line_refuses_what_a_cnn_has_no_use_for(sets, tmp_path, args, me
 def test_command_line_cnn_set_without_images_exits_2(tmp_path):
     bare = colour_set(tmp_path, "bare", images=False)
     out = tmp_path / "run"
-    r = runner.invoke(app, ["finetune", "--model", "cnn", "--train", str(bare), "--out", str(out),
-                            "--no-progress"])
+    r = runner.invoke(app, ["finetune", "--model", "cnn", "--train", str(bare), "--out", str(out), "--no-progress"])
     assert r.exit_code == 2 and "needs images" in r.output and not out.exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,8 +28,15 @@ def sets(tmp_path_factory):
 
 
 def score(sets, out, **scoring):
-    PHYSICS.evaluate(EvaluationJob(model="physics", tables=tuple((s, out) for s in sets),
-                                   model_label="physics", scoring=scoring, progress=False))
+    PHYSICS.evaluate(
+        EvaluationJob(
+            model="physics",
+            tables=tuple((s, out) for s in sets),
+            model_label="physics",
+            scoring=scoring,
+            progress=False,
+        )
+    )
     return pd.read_csv(out, dtype=str, keep_default_na=False)
 
 
@@ -94,8 +99,9 @@ def test_photos_are_skipped_with_one_line(tmp_path):
     ds = get_dataset("lerer100")
     photos = ds.import_set(tmp_path / "lerer100", ds.shipped)
     assert "without a recorded scene" in PHYSICS.skip_reason(load_set(photos))
-    r = runner.invoke(app, ["evaluate", "--model", "physics", "--set", str(photos),
-                            "--out", str(tmp_path / "p.csv"), "--no-progress"])
+    r = runner.invoke(
+        app, ["evaluate", "--model", "physics", "--set", str(photos), "--out", str(tmp_path / "p.csv"), "--no-progress"]
+    )
     assert r.exit_code == 0, r.output
     assert "lerer100: skipped by the physics observer" in r.output
     assert not (tmp_path / "p.csv").exists()
@@ -104,17 +110,29 @@ def test_photos_are_skipped_with_one_line(tmp_path):
 def test_command_line_scores_and_refuses_training(sets, tmp_path):
     towers, _ = sets
     out = tmp_path / "p.csv"
-    r = runner.invoke(app, ["evaluate", "--model", "physics", "--set", str(towers), "--out",
-                            str(out), "--seed", "3", "--no-progress"])
+    r = runner.invoke(
+        app, ["evaluate", "--model", "physics", "--set", str(towers), "--out", str(out), "--seed", "3", "--no-progress"]
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out)
     assert len(df) == 8 and set(df["seed"]) == {3} and set(df["model"]) == {"physics"}
-    r = runner.invoke(app, ["finetune", "--model", "physics", "--train", str(towers), "--out",
-                            str(tmp_path / "run")])
+    r = runner.invoke(app, ["finetune", "--model", "physics", "--train", str(towers), "--out", str(tmp_path / "run")])
     assert r.exit_code == 2 and "a physics observer needs no training" in r.output
     assert not (tmp_path / "run").exists()
-    r = runner.invoke(app, ["evaluate", "--model", "physics", "--set", str(towers), "--out",
-                            str(tmp_path / "q.csv"), "--adapter", str(tmp_path)])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "physics",
+            "--set",
+            str(towers),
+            "--out",
+            str(tmp_path / "q.csv"),
+            "--adapter",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 2 and "--adapter: does not apply to a physics observer" in r.output
     assert not (tmp_path / "q.csv").exists()
 

@@ -35,4 +35,3 @@ def reference_sets(tmp_path_factory) -> dict[str, Path]:
         name: generate_set(domain, sizes, per_size, seed, root / name, resolution=resolution, workers=1, progress=False)
         for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items()
     }
-

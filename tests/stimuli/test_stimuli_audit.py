@@ -67,7 +67,9 @@ def test_every_card_holds_the_audit(reference_sets, name):
         overall = cue["all"]
         assert overall["n"] == len(s) and 0 <= overall["cv_accuracy"] <= 1
         assert overall["cv_interval"][0] <= overall["cv_accuracy"] <= overall["cv_interval"][1]
-        assert overall["fit_correct"] >= 0 and set(cue["by_size"]) == {str(n) for n in sorted({r.n_blocks for r in s.rows})}
+        assert overall["fit_correct"] >= 0 and set(cue["by_size"]) == {
+            str(n) for n in sorted({r.n_blocks for r in s.rows})
+        }
     again = shortcut_audit(family, [r.to_record() for r in s.rows]).to_card()
     assert json.loads(json.dumps(again)) == card  # deterministic
     assert isinstance(s.card["shortcut_warnings"], list)
@@ -84,8 +86,9 @@ def test_a_deciding_cue_is_named(reference_sets):
 
     audit = shortcut_audit(Oracle(), rows)
     assert audit.cues[0].overall.cv_correct == len(rows)
-    assert audit.warnings == [f"the cue oracle alone decides {len(rows)} of {len(rows)} items (100.0%, cross-validated; "
-                              "Yes if oracle > 0.5)"]
+    assert audit.warnings == [
+        f"the cue oracle alone decides {len(rows)} of {len(rows)} items (100.0%, cross-validated; Yes if oracle > 0.5)"
+    ]
     assert SHORTCUT_WARNING == 0.9
 
 
@@ -110,12 +113,13 @@ def test_audit_command(reference_sets):
 
 
 def test_audit_physics_command(reference_sets):
-    res = runner.invoke(app, ["audit", str(reference_sets["towers-64"]), "--physics", "--per-size", "2",
-                              "--workers", "1", "--quiet"])
+    res = runner.invoke(
+        app, ["audit", str(reference_sets["towers-64"]), "--physics", "--per-size", "2", "--workers", "1", "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("physics audit: 12 items"))
-    table = lines[start + 3:]
+    table = lines[start + 3 :]
     names = ["as made"] + [describe(c) for c in get_family(TOWER).audit_perturbations()]
     assert [line.split("  ")[1].strip() for line in table] == names
     assert all("12/12" in line for line in table[:1])  # as made: every label reproduced
@@ -129,7 +133,10 @@ def test_audit_bad_inputs(tmp_path, reference_sets):
     for args, message in [
         ([str(not_a_set)], f"error: {not_a_set}: not a stimulus set (metadata.jsonl is missing)"),
         ([str(tmp_path / "missing")], f"error: {tmp_path / 'missing'}: no such set folder"),
-        ([str(reference_sets["towers-64"]), "--physics", "--per-size", "0"], "error: --per-size must be a positive integer, got 0"),
+        (
+            [str(reference_sets["towers-64"]), "--physics", "--per-size", "0"],
+            "error: --per-size must be a positive integer, got 0",
+        ),
     ]:
         res = runner.invoke(app, ["audit", *args])
         assert res.exit_code == 2, res.output
@@ -137,10 +144,13 @@ def test_audit_bad_inputs(tmp_path, reference_sets):
     photos = tmp_path / "photos"
     shutil.copytree(reference_sets["towers-64"], photos)
     rows = [json.loads(line) for line in (photos / "metadata.jsonl").read_text().splitlines()]
-    (photos / "metadata.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "scene"}) + "\n" for r in rows))
+    (photos / "metadata.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "scene"}) + "\n" for r in rows)
+    )
     res = runner.invoke(app, ["audit", str(photos), "--physics", "--per-size", "1"])
     assert res.exit_code == 2 and res.output.strip().splitlines() == [
-        f"error: {photos}: its rows record no scenes (photos?), so there is nothing to re-simulate"]
+        f"error: {photos}: its rows record no scenes (photos?), so there is nothing to re-simulate"
+    ]
     res = runner.invoke(app, ["audit", str(photos)])  # without --physics: the cues it can read
     assert res.exit_code == 0 and "top_offset_mm  unavailable" in res.output and "  n_blocks " in res.output
 

@@ -20,8 +20,23 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "set"
-    res = invoke("generate", "towers", "--sizes", "2,3", "--per-size", "2", "--seed", "9",
-                 "--out", str(out), "--workers", "1", "--resolution", "40", "--quiet")
+    res = invoke(
+        "generate",
+        "towers",
+        "--sizes",
+        "2,3",
+        "--per-size",
+        "2",
+        "--seed",
+        "9",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--resolution",
+        "40",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -38,7 +53,9 @@ def test_generate_towers_and_sheet(small_set, tmp_path):
 
 
 def test_generate_from_card(small_set, tmp_path):
-    res = invoke("generate", "from", str(small_set / "dataset.json"), "--out", str(tmp_path / "b"), "--quiet", "--workers", "1")
+    res = invoke(
+        "generate", "from", str(small_set / "dataset.json"), "--out", str(tmp_path / "b"), "--quiet", "--workers", "1"
+    )
     assert res.exit_code == 0, res.output
     for p in small_set.rglob("*"):
         if p.is_file():
@@ -72,7 +89,20 @@ def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
 
 
 def test_folder_with_another_set(small_set):
-    res = invoke("generate", "towers", "--sizes", "2,3", "--per-size", "2", "--seed", "10", "--out", str(small_set), "--workers", "1")
+    res = invoke(
+        "generate",
+        "towers",
+        "--sizes",
+        "2,3",
+        "--per-size",
+        "2",
+        "--seed",
+        "10",
+        "--out",
+        str(small_set),
+        "--workers",
+        "1",
+    )
     assert res.exit_code == 2 and "different set" in res.output
 
 
@@ -96,8 +126,24 @@ def test_missing_gl_is_a_clear_error(tmp_path):
     import sys
 
     env = {**os.environ, "MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"}
-    cmd = [sys.executable, "-m", "cubeworld.cli", "generate", "towers", "--sizes", "2", "--per-size", "2",
-           "--seed", "0", "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cubeworld.cli",
+        "generate",
+        "towers",
+        "--sizes",
+        "2",
+        "--per-size",
+        "2",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path / "o"),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     if res.returncode == 0:
         pytest.skip("OSMesa works here, so it cannot stand in for a missing backend")

@@ -63,8 +63,11 @@ def test_the_family_is_registered_and_asks_like_the_study(family, settings):
     assert family.sizes == SIZES and family.capacity == 8
     assert family.question == "Will the last domino fall?"
     # the study's two prompts: "You are now viewing a ... . <question> Answer Yes if you think ... Answer No if you think ..."
-    assert re.fullmatch(r"You are now viewing a row of dominoes\. .+ Will the last domino fall\? "
-                        r"Answer Yes if you think .+\. Answer No if you think .+\.", family.prompt)
+    assert re.fullmatch(
+        r"You are now viewing a row of dominoes\. .+ Will the last domino fall\? "
+        r"Answer Yes if you think .+\. Answer No if you think .+\.",
+        family.prompt,
+    )
     assert family.difficulty.name == "reach margin" and family.difficulty.unit == "mm"
     assert family.strata == ("direction",)
     checks = family.robustness_checks(settings)
@@ -101,8 +104,9 @@ def test_answer_by_simulation_gives_the_labels_under_every_check(domino_set, fam
     rows = load_set(domino_set).rows
     assert [family.answer_by_simulation(r.extra["scene"]) for r in rows] == [r.falls for r in rows]
     for change in family.robustness_checks(settings):
-        assert [family.answer_by_simulation(r.extra["scene"], physics=change) for r in rows] == \
-            [r.falls for r in rows], change
+        assert [family.answer_by_simulation(r.extra["scene"], physics=change) for r in rows] == [
+            r.falls for r in rows
+        ], change
     # a run too short for anything to reach the last domino: nothing falls
     assert not any(family.answer_by_simulation(r.extra["scene"], physics={"duration": 0.05}) for r in rows)
 
@@ -272,8 +276,12 @@ def test_the_camera_keeps_every_domino_in_frame(family, settings):
         sampled.setdefault(n, []).append(scene)
     for n in SIZES:
         camera = family.camera(n, settings)
-        extreme = [sample_row(_Extreme(picks, d, last), n, settings)
-                   for picks in itertools.product((0, 1), repeat=7) for d in (1, -1) for last in (0, 1)]
+        extreme = [
+            sample_row(_Extreme(picks, d, last), n, settings)
+            for picks in itertools.product((0, 1), repeat=7)
+            for d in (1, -1)
+            for last in (0, 1)
+        ]
         for scene in extreme + sampled[n]:
             px = _project(np.concatenate([_corners(b.to_record()) for b in scene.blocks]), camera, fovy, res)
             assert px.min() >= low and px.max() <= high, (n, px.min(), px.max())

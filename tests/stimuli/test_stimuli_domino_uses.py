@@ -36,8 +36,9 @@ def test_a_human_study_over_dominoes_asks_the_familys_question(domino_set, tmp_p
 
     family = get_family(DOMINO)
     study = tmp_path / "study"
-    res = CliRunner().invoke(app, ["human", "create", "--set", str(domino_set), "--design", "same",
-                                   "--out", str(study)])
+    res = CliRunner().invoke(
+        app, ["human", "create", "--set", str(domino_set), "--design", "same", "--out", str(study)]
+    )
     assert res.exit_code == 0, res.output
     cfg = load_human_config(study)
     assert (cfg.domain, cfg.prompt, cfg.question) == (DOMINO, family.prompt, family.question)
@@ -62,10 +63,24 @@ def _physics_predictions(set_dir: Path, model: str, physics: dict | None) -> lis
     recs = []
     for r in s.rows:
         says_yes = get_family(r.domain).answer_by_simulation(r.extra["scene"], physics=physics)
-        recs.append({"stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain, "n_blocks": r.n_blocks,
-                     "falls": r.falls, "model": model, "adapter": "", "condition": "zero-shot", "seed": 0,
-                     "epoch": 0, "p_yes": float(says_yes), "answer": answer_for(says_yes),
-                     "correct": says_yes == r.falls, "kind": "physics"})
+        recs.append(
+            {
+                "stimulus_id": r.stimulus_id,
+                "set": s.name,
+                "domain": r.domain,
+                "n_blocks": r.n_blocks,
+                "falls": r.falls,
+                "model": model,
+                "adapter": "",
+                "condition": "zero-shot",
+                "seed": 0,
+                "epoch": 0,
+                "p_yes": float(says_yes),
+                "answer": answer_for(says_yes),
+                "correct": says_yes == r.falls,
+                "kind": "physics",
+            }
+        )
     return recs
 
 

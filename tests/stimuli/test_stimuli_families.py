@@ -123,10 +123,19 @@ def test_rows_of_unregistered_domains_are_refused(tmp_path):
     root = tmp_path / "set"
     (root / "images").mkdir(parents=True)
     (root / "images" / "a.png").write_bytes(b"")
-    row = {"file_name": "images/a.png", "stimulus_id": "a", "domain": "dominoes", "n_blocks": 3,
-           "falls": True, "answer": "Yes", "prompt": "?"}
+    row = {
+        "file_name": "images/a.png",
+        "stimulus_id": "a",
+        "domain": "dominoes",
+        "n_blocks": 3,
+        "falls": True,
+        "answer": "Yes",
+        "prompt": "?",
+    }
     (root / "metadata.jsonl").write_text(json.dumps(row) + "\n")
-    with pytest.raises(SetFormatError, match=r"metadata.jsonl:1: unknown domain 'dominoes': expected one of tower, pyramid"):
+    with pytest.raises(
+        SetFormatError, match=r"metadata.jsonl:1: unknown domain 'dominoes': expected one of tower, pyramid"
+    ):
         load_set(root)
 
 

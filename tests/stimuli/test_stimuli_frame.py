@@ -48,8 +48,9 @@ def test_projection_agrees_with_mujoco(domain, size):
 def test_a_candidate_outside_the_frame_is_rejected_before_simulation(monkeypatch):
     family = get_family("tower")
     cfg = default_config("tower")
-    close = dataclasses.replace(cfg.family, camera=dataclasses.replace(cfg.family.camera, distance_base=0.1,
-                                                                       distance_per_block=0.0))
+    close = dataclasses.replace(
+        cfg.family, camera=dataclasses.replace(cfg.family.camera, distance_base=0.1, distance_per_block=0.0)
+    )
     evaluator = Evaluator(family, dataclasses.replace(cfg, family=close))
     monkeypatch.setattr(family, "judge_wanted", lambda *a, **k: pytest.fail("simulated a clipped candidate"))
     result = evaluator(Job(7, 0, 1, 32, (False, True)))
@@ -64,8 +65,14 @@ def test_the_cameras_keep_scenes_inside_the_frame(domain):
     family, cfg = get_family(domain), default_config(domain)
     for size in family.sizes:
         camera = family.camera(size, cfg.family)
-        extents = [frame_extent(family.sample(candidate_rng(8, family.stream_code, size, k), size, cfg.family).blocks,
-                                camera, cfg.render.fovy) for k in range(150)]
+        extents = [
+            frame_extent(
+                family.sample(candidate_rng(8, family.stream_code, size, k), size, cfg.family).blocks,
+                camera,
+                cfg.render.fovy,
+            )
+            for k in range(150)
+        ]
         outside = sum(e > 1.0 - 2.0 * cfg.render.frame_margin for e in extents)
         assert outside <= 3, (size, outside, max(extents))
 
@@ -74,7 +81,7 @@ def test_kept_stimuli_are_inside_the_frame(reference_sets):
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli.scene import Scene
 
-    for name, folder in reference_sets.items():
+    for folder in reference_sets.values():
         s = load_set(folder)
         render = default_config(s.rows[0].domain).render
         for r in s.rows:

@@ -102,8 +102,9 @@ def test_position_noise_is_bounded_and_deterministic():
     assert not position_noise(blocks, 0.0).any()
     family = get_family("tower")
     scene = {"blocks": [blk.to_record() for blk in blocks]}
-    assert family.answer_by_simulation(scene, physics={"position_noise": 0.001}) == \
-        family.answer_by_simulation(scene, physics={"position_noise": 0.001})
+    assert family.answer_by_simulation(scene, physics={"position_noise": 0.001}) == family.answer_by_simulation(
+        scene, physics={"position_noise": 0.001}
+    )
 
 
 def test_downsampling_averages_pixel_blocks():

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from make_reference import REFERENCE_SETS, fingerprint
+
 from cubeworld.stimuli import StimuliError, generate_set
 from cubeworld.stimuli.pool import WorkerLost
 
@@ -94,8 +94,26 @@ def test_a_second_loss_is_a_clear_error_and_the_run_resumes(tmp_path, reference_
 def test_workers_end_with_a_killed_generator(tmp_path):
     """SIGKILL the generating process: its workers do not linger as orphans."""
     out = tmp_path / "set"
-    cmd = [sys.executable, "-m", "cubeworld.cli", "generate", "towers", "--sizes", "2-7", "--per-size", "20",
-           "--seed", "3", "--resolution", "32", "--workers", "2", "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cubeworld.cli",
+        "generate",
+        "towers",
+        "--sizes",
+        "2-7",
+        "--per-size",
+        "20",
+        "--seed",
+        "3",
+        "--resolution",
+        "32",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -111,8 +129,12 @@ def test_workers_end_with_a_killed_generator(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
             time.sleep(0.05)
-        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-                 and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+        alive = [
+            pid
+            for pid in workers
+            if Path(f"/proc/{pid}").exists()
+            and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")
+        ]
         assert not alive, f"workers {alive} outlived their generator"
     finally:
         if proc.poll() is None:

@@ -12,8 +12,8 @@ import pytest
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import generate_set
 from cubeworld.stimuli.config import default_config
-from cubeworld.stimuli.palette import PALETTE, RED, is_reddish
 from cubeworld.stimuli.families.pyramid import rests_on
+from cubeworld.stimuli.palette import PALETTE, RED, is_reddish
 from cubeworld.stimuli.pyramids import ROWS_FOR_SIZE, sample_pyramid
 
 
@@ -47,7 +47,10 @@ def test_sampled_pyramids(n):
                 assert all(p.blocks[i].colour != p.blocks[o].colour for o in near)
         # blocks of a row do not touch, every upper block rests on both its supporters, the top stays central
         for r, idx in enumerate(layout):
-            edges = [(p.blocks[i].pos[0] - p.blocks[i].size[0] / 2, p.blocks[i].pos[0] + p.blocks[i].size[0] / 2) for i in idx]
+            edges = [
+                (p.blocks[i].pos[0] - p.blocks[i].size[0] / 2, p.blocks[i].pos[0] + p.blocks[i].size[0] / 2)
+                for i in idx
+            ]
             assert all(b[0] - a[1] >= cfg.side * cfg.min_neighbour_gap - 1e-9 for a, b in zip(edges, edges[1:]))
             for j, i in enumerate(idx if r else []):
                 for below in (layout[r - 1][j], layout[r - 1][j + 1]):
@@ -74,7 +77,10 @@ def test_sizes_and_offsets_vary_within_a_pyramid(n):
         widths = [b.size[0] for b in p.blocks]
         depths = [b.size[1] for b in p.blocks]
         assert len(set(widths)) == n and len(set(depths)) == n  # no two blocks alike
-        for lo, hi, jitter in ((min(widths), max(widths), cfg.width_jitter), (min(depths), max(depths), cfg.depth_jitter)):
+        for lo, hi, jitter in (
+            (min(widths), max(widths), cfg.width_jitter),
+            (min(depths), max(depths), cfg.depth_jitter),
+        ):
             assert cfg.side * (1 - jitter) - 1e-9 <= lo and hi <= cfg.side * (1 + jitter) + 1e-9
         heights = {}
         for block, r in zip(p.blocks, p.row_of):
@@ -102,7 +108,13 @@ def test_generated_pyramid_set(tmp_path):
         assert r.extra["red_row"] == scene["row_of"][scene["red_block"]] < scene["rows"] - 1
         by_row[(str(r.n_blocks), str(r.extra["red_row"]), r.answer)] += 1
         assert r.stimulus_id.startswith(f"pyramid-s11-n{r.n_blocks}-")
-    card_rows = {(s_, row, a): c for s_, rows in s.card["counts_by_red_row"].items() for row, cell in rows.items() for a, c in cell.items() if c}
+    card_rows = {
+        (s_, row, a): c
+        for s_, rows in s.card["counts_by_red_row"].items()
+        for row, cell in rows.items()
+        for a, c in cell.items()
+        if c
+    }
     assert card_rows == dict(by_row)
 
 

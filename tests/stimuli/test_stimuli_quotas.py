@@ -42,8 +42,17 @@ def test_red_rows_are_exactly_uniform(tmp_path):
     assert rows == {(6, 0): 3, (6, 1): 3, (10, 0): 2, (10, 1): 2, (10, 2): 2}
     assert Counter((r.n_blocks, r.answer) for r in s.rows) == {(n, a): 3 for n in (6, 10) for a in ("Yes", "No")}
     card = s.card
-    assert card["stratum_quotas"]["10"] == {"0": {"Yes": 1, "No": 1}, "1": {"Yes": 1, "No": 1}, "2": {"Yes": 1, "No": 1}}
-    table = {(size, row, a): c for size, rs in card["counts_by_red_row"].items() for row, cell in rs.items() for a, c in cell.items()}
+    assert card["stratum_quotas"]["10"] == {
+        "0": {"Yes": 1, "No": 1},
+        "1": {"Yes": 1, "No": 1},
+        "2": {"Yes": 1, "No": 1},
+    }
+    table = {
+        (size, row, a): c
+        for size, rs in card["counts_by_red_row"].items()
+        for row, cell in rs.items()
+        for a, c in cell.items()
+    }
     assert table == Counter((str(r.n_blocks), str(r.extra["red_row"]), r.answer) for r in s.rows)
     for r in s.rows:  # the red block sits in the recorded row
         assert r.extra["scene"]["row_of"][r.extra["scene"]["red_block"]] == r.extra["red_row"]
@@ -59,8 +68,12 @@ def test_red_rows_are_exactly_uniform(tmp_path):
 def test_the_card_lists_every_red_row_even_an_empty_one(tmp_path):
     out = generate_set("pyramid", "10", 2, 4, tmp_path / "p", resolution=16, workers=1, progress=False)
     card = load_set(out).card
-    assert card["stratum_quotas"] == {"10": {"0": {"Yes": 1, "No": 0}, "1": {"Yes": 0, "No": 1}, "2": {"Yes": 0, "No": 0}}}
-    assert card["counts_by_red_row"] == {"10": {"0": {"Yes": 1, "No": 0}, "1": {"Yes": 0, "No": 1}, "2": {"Yes": 0, "No": 0}}}
+    assert card["stratum_quotas"] == {
+        "10": {"0": {"Yes": 1, "No": 0}, "1": {"Yes": 0, "No": 1}, "2": {"Yes": 0, "No": 0}}
+    }
+    assert card["counts_by_red_row"] == {
+        "10": {"0": {"Yes": 1, "No": 0}, "1": {"Yes": 0, "No": 1}, "2": {"Yes": 0, "No": 0}}
+    }
 
 
 # -- a family whose one stratum value rarely (or never) answers No ------------------------
@@ -91,8 +104,12 @@ class HalfFamily(TowerFamily):
 
     def judge_wanted(self, world, scene, physics, settings, wanted):
         verdict = super().judge_wanted(world, scene, physics, settings, wanted)
-        if scene.keys["half"] == 1 and verdict.accepted and verdict.falls is False \
-                and verdict.outcome["analytic_margin_mm"] < self.least_margin_mm:
+        if (
+            scene.keys["half"] == 1
+            and verdict.accepted
+            and verdict.falls is False
+            and verdict.outcome["analytic_margin_mm"] < self.least_margin_mm
+        ):
             verdict.accepted, verdict.reason = False, "too_close_for_this_half"
         return verdict
 
@@ -124,6 +141,8 @@ def test_a_cell_physics_never_fills_is_a_clear_error(half_family, tmp_path, monk
     monkeypatch.setattr(quotas, "CANDIDATE_LIMIT", 2)
     with pytest.raises(StimuliError) as e:
         generate_set("half", "2", 4, 3, tmp_path / "c", resolution=16, workers=1, progress=False)
-    assert str(e.value).startswith("size 2: 108 candidates evaluated and still no stimulus for half 1 No: the half "
-                                   "family's physics (almost) never gives it")
+    assert str(e.value).startswith(
+        "size 2: 108 candidates evaluated and still no stimulus for half 1 No: the half "
+        "family's physics (almost) never gives it"
+    )
     assert "\n" not in str(e.value)

@@ -18,10 +18,13 @@ from cubeworld.stimuli.physics_audit import physics_audit
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("domain, sizes, per_size, allowed", [
-    ("tower", "5-7", 40, 1),     # 120 towers of the sizes that flipped: at most 1 of 40 per size and change
-    ("pyramid", "6,10", 16, 1),  # 32 pyramids
-])
+@pytest.mark.parametrize(
+    "domain, sizes, per_size, allowed",
+    [
+        ("tower", "5-7", 40, 1),  # 120 towers of the sizes that flipped: at most 1 of 40 per size and change
+        ("pyramid", "6,10", 16, 1),  # 32 pyramids
+    ],
+)
 def test_kept_labels_hold_under_every_perturbation(tmp_path, domain, sizes, per_size, allowed):
     out = generate_set(domain, sizes, per_size, 31, tmp_path / domain, resolution=16, workers=2, progress=False)
     audit = physics_audit(out, per_size=per_size, seed=0, workers=2, progress=False)

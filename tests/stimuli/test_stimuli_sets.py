@@ -77,8 +77,26 @@ def test_resume_after_kill(reference, tmp_path, workers):
 
 def _kill_after(out: Path, lines: int, workers: int = 1) -> None:
     """Run the CLI on `out` in a subprocess and SIGKILL it once `lines` rows are written."""
-    cmd = [sys.executable, "-m", "cubeworld.cli", "generate", "towers", "--sizes", "2-4", "--per-size", "6",
-           "--seed", "5", "--resolution", "48", "--workers", str(workers), "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cubeworld.cli",
+        "generate",
+        "towers",
+        "--sizes",
+        "2-4",
+        "--per-size",
+        "6",
+        "--seed",
+        "5",
+        "--resolution",
+        "48",
+        "--workers",
+        str(workers),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     meta = out / "metadata.jsonl"
     deadline = time.time() + 60
@@ -176,8 +194,16 @@ def test_draw_subset(reference, tmp_path):
 
 def test_presets_are_the_study_sets():
     presets = list_presets()
-    assert {"towers-2-4", "towers-5-7", "pyramids-3-6", "pyramids-10-15", "towers-eval", "pyramids-eval",
-            "towers-human", "pyramids-human"} <= set(presets)
+    assert {
+        "towers-2-4",
+        "towers-5-7",
+        "pyramids-3-6",
+        "pyramids-10-15",
+        "towers-eval",
+        "pyramids-eval",
+        "towers-human",
+        "pyramids-human",
+    } <= set(presets)
     for name in ("towers-2-4", "towers-5-7", "pyramids-3-6", "pyramids-10-15"):
         assert presets[name]["total"] == 10_000
     assert presets["towers-eval"]["sizes"] == [2, 3, 4, 5, 6, 7]
@@ -204,7 +230,9 @@ def test_loads_as_hugging_face_imagefolder(reference, tmp_path, monkeypatch):
 def test_human_preset_is_drawn_from_its_parent(tmp_path):
     from cubeworld.stimuli import generate_preset
 
-    parent = generate_set("pyramid", "3", 20, 2002, tmp_path / "eval", resolution=24, workers=1, progress=False, name="pyramids-eval")
+    parent = generate_set(
+        "pyramid", "3", 20, 2002, tmp_path / "eval", resolution=24, workers=1, progress=False, name="pyramids-eval"
+    )
     with pytest.raises(StimuliError, match="not a complete 'towers-eval' set"):
         generate_preset("towers-human", tmp_path / "h", parent=parent)
     out = generate_preset("pyramids-human", tmp_path / "human", parent=parent)

@@ -9,15 +9,18 @@ one line here.
 
 from cubeworld.registry import Registry
 
-ANALYSES = Registry("analysis", {
-    "accuracy": "cubeworld.analysis.units.accuracy:ANALYSIS",
-    "human_accuracy": "cubeworld.analysis.units.human_accuracy:ANALYSIS",
-    "kappa": "cubeworld.analysis.units.kappa:ANALYSIS",
-    "kappa_differences": "cubeworld.analysis.units.kappa_differences:ANALYSIS",
-    "alignment": "cubeworld.analysis.units.alignment:ANALYSIS",
-    "calibration": "cubeworld.analysis.units.calibration:ANALYSIS",
-    "difficulty": "cubeworld.analysis.units.difficulty:ANALYSIS",
-    "learning_curves": "cubeworld.analysis.units.learning_curves:ANALYSIS",
-    "exclusions": "cubeworld.analysis.units.exclusions:ANALYSIS",
-    "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
-})
+ANALYSES = Registry(
+    "analysis",
+    {
+        "accuracy": "cubeworld.analysis.units.accuracy:ANALYSIS",
+        "human_accuracy": "cubeworld.analysis.units.human_accuracy:ANALYSIS",
+        "kappa": "cubeworld.analysis.units.kappa:ANALYSIS",
+        "kappa_differences": "cubeworld.analysis.units.kappa_differences:ANALYSIS",
+        "alignment": "cubeworld.analysis.units.alignment:ANALYSIS",
+        "calibration": "cubeworld.analysis.units.calibration:ANALYSIS",
+        "difficulty": "cubeworld.analysis.units.difficulty:ANALYSIS",
+        "learning_curves": "cubeworld.analysis.units.learning_curves:ANALYSIS",
+        "exclusions": "cubeworld.analysis.units.exclusions:ANALYSIS",
+        "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
+    },
+)

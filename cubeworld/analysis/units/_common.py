@@ -31,8 +31,7 @@ def with_kind(df: pd.DataFrame, kinds: dict[str, str], after: str = "observer") 
     if df.empty or "kind" in df.columns:
         return df
     df = df.copy()
-    df.insert(list(df.columns).index(after) + 1, "kind",
-              df[after].map(lambda o: kinds.get(o, DEFAULT_KIND)))
+    df.insert(list(df.columns).index(after) + 1, "kind", df[after].map(lambda o: kinds.get(o, DEFAULT_KIND)))
     return df
 
 

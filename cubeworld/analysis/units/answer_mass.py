@@ -11,7 +11,6 @@ from __future__ import annotations
 import pandas as pd
 
 from cubeworld.analysis.loading import DEFAULT_KIND
-
 from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
 
 MIN_MASS = 0.5
@@ -36,20 +35,30 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     findings = []
     for obs, f in table[table["flagged"]].groupby("observer", sort=True):
         where = ", ".join(f"{r.set} {r.mass_yes_no:.2f}" for r in f.itertuples())
-        findings.append(Finding(
-            f"Warning: {obs} put on average under {MIN_MASS} of its probability on Yes or No "
-            f"({where}; the rest went to other tokens): its normalised P(Yes) hides that it "
-            "wanted to say something else.", 0))
+        findings.append(
+            Finding(
+                f"Warning: {obs} put on average under {MIN_MASS} of its probability on Yes or No "
+                f"({where}; the rest went to other tokens): its normalised P(Yes) hides that it "
+                "wanted to say something else.",
+                0,
+            )
+        )
     return AnalysisOutput(
-        tables=[TableOut(
-            "answer_mass", "Probability mass on Yes and No", table,
-            f"Per observer and set: mean p_other (probability outside the two answers, over "
-            f"the full vocabulary) and mass_yes_no = 1 - mean p_other; flagged where that is "
-            f"under {MIN_MASS}. Rows without p_other are left out (n counts the rest).")],
+        tables=[
+            TableOut(
+                "answer_mass",
+                "Probability mass on Yes and No",
+                table,
+                f"Per observer and set: mean p_other (probability outside the two answers, over "
+                f"the full vocabulary) and mass_yes_no = 1 - mean p_other; flagged where that is "
+                f"under {MIN_MASS}. Rows without p_other are left out (n counts the rest).",
+            )
+        ],
         findings=findings,
         values={"table": table},
     )
 
 
-ANALYSIS = Analysis("answer_mass", "Answer mass", run, check,
-                    "flags observers whose mean mass on Yes plus No is under 0.5")
+ANALYSIS = Analysis(
+    "answer_mass", "Answer mass", run, check, "flags observers whose mean mass on Yes plus No is under 0.5"
+)

@@ -33,20 +33,17 @@ def _tables(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
         hs = ctx.humans_on(s)
         if hs is not None:
             share = human_share(hs)
-            signals.append((HUMANS, HUMANS, "share of Yes", share.to_numpy()[None, :],
-                            list(share.index)))
+            signals.append((HUMANS, HUMANS, "share of Yes", share.to_numpy()[None, :], list(share.index)))
         for obs, kind, what, P, ids in signals:
             y = truth.loc[ids].astype(float).to_numpy()
             c = calibration_scores(P, y, n_boot=ctx.n_boot, seed=ctx.seed)
-            rows.append({"set": s, "observer": obs, "kind": kind, "signal": what,
-                         **c.as_dict()})
+            rows.append({"set": s, "observer": obs, "kind": kind, "signal": what, **c.as_dict()})
             b = reliability_bins(P.mean(0), y)
             bins.append(b.assign(set=s, observer=obs, kind=kind))
     table = pd.DataFrame(rows)
     b = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame()
     if not b.empty:
-        b = b[["set", "observer", "kind"] + [c for c in b.columns
-                                             if c not in ("set", "observer", "kind")]]
+        b = b[["set", "observer", "kind"] + [c for c in b.columns if c not in ("set", "observer", "kind")]]
     return table, b
 
 
@@ -63,8 +60,16 @@ def _figure(bins: pd.DataFrame, kinds: dict[str, str]):
             d = bins[(bins["set"] == s) & (bins["observer"] == o)]
             if d.empty:
                 continue
-            ax.plot(d["mean_p_yes"], d["share_yes"], marker=looks[d["kind"].iloc[0]][1],
-                    color=colors[o], lw=1.2, ms=4, ls="--" if o == HUMANS else "-", label=o)
+            ax.plot(
+                d["mean_p_yes"],
+                d["share_yes"],
+                marker=looks[d["kind"].iloc[0]][1],
+                color=colors[o],
+                lw=1.2,
+                ms=4,
+                ls="--" if o == HUMANS else "-",
+                label=o,
+            )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
@@ -76,8 +81,7 @@ def _figure(bins: pd.DataFrame, kinds: dict[str, str]):
         for h, lab in zip(*ax.get_legend_handles_labels()):
             uniq.setdefault(lab, h)
     kh = kind_legend_handles(looks, colored=False)
-    legend_in_grid(fig, axes, 2, list(uniq.values()) + kh,
-                   list(uniq) + [h.get_label() for h in kh])
+    legend_in_grid(fig, axes, 2, list(uniq.values()) + kh, list(uniq) + [h.get_label() for h in kh])
     return fig
 
 
@@ -89,35 +93,53 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         if m.empty:
             continue
         best = m.loc[m["brier"].idxmin()]
-        findings.append(Finding(
-            f"{s}: best calibrated P(Yes): {best['observer']}, Brier score "
-            f"{ci(best['brier'], best['brier_ci_low'], best['brier_ci_high'], 3)} (0.25 = a "
-            "constant 0.5).", 35))
+        findings.append(
+            Finding(
+                f"{s}: best calibrated P(Yes): {best['observer']}, Brier score "
+                f"{ci(best['brier'], best['brier_ci_low'], best['brier_ci_high'], 3)} (0.25 = a "
+                "constant 0.5).",
+                35,
+            )
+        )
     return AnalysisOutput(
         tables=[
-            TableOut("calibration", "Calibration of P(Yes)", table,
-                     f"Brier score (mean squared difference of P(Yes) and the truth; 0 is "
-                     f"perfect, 0.25 a constant 0.5) and log loss (natural log; P(Yes) clipped "
-                     f"to machine epsilon, so a confident wrong answer costs about 36), mean "
-                     f"over items and seeds, with 95% intervals from {ctx.n_boot:,} item "
-                     "resamples. signal: p_yes = the observer's P(Yes); answers = its 0/1 "
-                     "answers (no graded P(Yes)); humans: the item's share of Yes answers."),
-            TableOut("calibration_bins", "Reliability diagram data", bins,
-                     f"Items binned by P(Yes) (mean over seeds) into {N_BINS} equal-width bins "
-                     "(low, high]: mean P(Yes) and share of items whose true answer is Yes.",
-                     show=False),
+            TableOut(
+                "calibration",
+                "Calibration of P(Yes)",
+                table,
+                f"Brier score (mean squared difference of P(Yes) and the truth; 0 is "
+                f"perfect, 0.25 a constant 0.5) and log loss (natural log; P(Yes) clipped "
+                f"to machine epsilon, so a confident wrong answer costs about 36), mean "
+                f"over items and seeds, with 95% intervals from {ctx.n_boot:,} item "
+                "resamples. signal: p_yes = the observer's P(Yes); answers = its 0/1 "
+                "answers (no graded P(Yes)); humans: the item's share of Yes answers.",
+            ),
+            TableOut(
+                "calibration_bins",
+                "Reliability diagram data",
+                bins,
+                f"Items binned by P(Yes) (mean over seeds) into {N_BINS} equal-width bins "
+                "(low, high]: mean P(Yes) and share of items whose true answer is Yes.",
+                show=False,
+            ),
         ],
-        figures=[render(
-            _figure(bins, ctx.kinds()), "fig_reliability", "Reliability diagram",
-            f"Items binned by P(Yes) ({N_BINS} equal-width bins; mean over seeds): mean P(Yes) "
-            "against the share of items whose true answer is Yes, per observer (marker = kind; "
-            "humans dashed: the item share of Yes as their P(Yes)). On the dotted diagonal an "
-            "observer's P(Yes) means what it says. Observers that only answer have two "
-            "points.")],
+        figures=[
+            render(
+                _figure(bins, ctx.kinds()),
+                "fig_reliability",
+                "Reliability diagram",
+                f"Items binned by P(Yes) ({N_BINS} equal-width bins; mean over seeds): mean P(Yes) "
+                "against the share of items whose true answer is Yes, per observer (marker = kind; "
+                "humans dashed: the item share of Yes as their P(Yes)). On the dotted diagonal an "
+                "observer's P(Yes) means what it says. Observers that only answer have two "
+                "points.",
+            )
+        ],
         findings=findings,
         values={"table": table, "bins": bins},
     )
 
 
-ANALYSIS = Analysis("calibration", "Calibration", run,
-                    summary="Brier score, log loss and reliability diagram of P(Yes)")
+ANALYSIS = Analysis(
+    "calibration", "Calibration", run, summary="Brier score, log loss and reliability diagram of P(Yes)"
+)

@@ -55,17 +55,25 @@ def _trials(ctx: AnalysisContext, s: str) -> list[tuple[str, str, str, pd.DataFr
     for obs, g in ctx.pred[ctx.pred["set"] == s].groupby("observer", sort=True):
         p = g["p_yes"]
         graded = p.notna().all() and bool(((p > 0) & (p < 1)).any())
-        t = pd.DataFrame({"stimulus_id": g["stimulus_id"].to_numpy(),
-                          "difficulty": g["stimulus_id"].map(d).to_numpy(dtype=float),
-                          "y": (p if graded else g["says_yes"]).to_numpy(dtype=float),
-                          "correct": g["correct"].to_numpy(dtype=float)})
+        t = pd.DataFrame(
+            {
+                "stimulus_id": g["stimulus_id"].to_numpy(),
+                "difficulty": g["stimulus_id"].map(d).to_numpy(dtype=float),
+                "y": (p if graded else g["says_yes"]).to_numpy(dtype=float),
+                "correct": g["correct"].to_numpy(dtype=float),
+            }
+        )
         out.append((obs, kinds.get(obs, DEFAULT_KIND), "p_yes" if graded else "answers", t, None))
     hs = ctx.humans_on(s)
     if hs is not None:
-        t = pd.DataFrame({"stimulus_id": hs["stimulus_id"].to_numpy(),
-                          "difficulty": hs["stimulus_id"].map(d).to_numpy(dtype=float),
-                          "y": hs["response"].to_numpy(dtype=float),
-                          "correct": hs["correct"].to_numpy(dtype=float)})
+        t = pd.DataFrame(
+            {
+                "stimulus_id": hs["stimulus_id"].to_numpy(),
+                "difficulty": hs["stimulus_id"].map(d).to_numpy(dtype=float),
+                "y": hs["response"].to_numpy(dtype=float),
+                "correct": hs["correct"].to_numpy(dtype=float),
+            }
+        )
         out.append((HUMANS, HUMANS, "responses", t, hs["participant"].to_numpy()))
     return out
 
@@ -79,10 +87,16 @@ def _edges(values: np.ndarray) -> np.ndarray:
 def _binned(t: pd.DataFrame, edges: np.ndarray) -> pd.DataFrame:
     idx = np.clip(np.searchsorted(edges, t["difficulty"], side="right") - 1, 0, len(edges) - 2)
     g = t.assign(bin=idx).groupby("bin")
-    return pd.DataFrame({"bin_low": edges[:-1][g.size().index], "bin_high":
-                         edges[1:][g.size().index], "difficulty": g["difficulty"].mean(),
-                         "p_yes": g["y"].mean(), "accuracy": g["correct"].mean(),
-                         "n": g.size()}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "bin_low": edges[:-1][g.size().index],
+            "bin_high": edges[1:][g.size().index],
+            "difficulty": g["difficulty"].mean(),
+            "p_yes": g["y"].mean(),
+            "accuracy": g["correct"].mean(),
+            "n": g.size(),
+        }
+    ).reset_index(drop=True)
 
 
 def _compute(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -94,10 +108,18 @@ def _compute(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
         items = ctx.data.truth.loc[ctx.data.truth["set"] == s, "difficulty"].to_numpy()
         edges = _edges(items)
         for obs, kind, response, t, groups in _trials(ctx, s):
-            f = fit_psychometric(t["difficulty"].to_numpy(), t["y"].to_numpy(),
-                                 groups=groups, name=f"{obs} on {s}")
-            fits.append({"set": s, "observer": obs, "kind": kind, "response": response,
-                         "difficulty": dname, "unit": unit, **f.as_dict()})
+            f = fit_psychometric(t["difficulty"].to_numpy(), t["y"].to_numpy(), groups=groups, name=f"{obs} on {s}")
+            fits.append(
+                {
+                    "set": s,
+                    "observer": obs,
+                    "kind": kind,
+                    "response": response,
+                    "difficulty": dname,
+                    "unit": unit,
+                    **f.as_dict(),
+                }
+            )
             bins.append(_binned(t, edges).assign(set=s, observer=obs, kind=kind))
     fits_df = pd.DataFrame(fits)
     bins_df = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame()
@@ -113,8 +135,9 @@ def _figure(ctx: AnalysisContext, fits: pd.DataFrame, bins: pd.DataFrame):
     style()
     kinds = ctx.kinds()
     sets = sorted(fits["set"].unique())
-    fig, axes = plt.subplots(len(sets), 2, squeeze=False, layout="constrained",
-                             figsize=(PAGE_WIDTH_IN, 3.0 * len(sets) + 1.0))
+    fig, axes = plt.subplots(
+        len(sets), 2, squeeze=False, layout="constrained", figsize=(PAGE_WIDTH_IN, 3.0 * len(sets) + 1.0)
+    )
     observers = observer_order(fits["observer"].unique(), kinds)
     colors = observer_colors(observers, kinds)
     looks = kind_style(fits["kind"])
@@ -133,14 +156,18 @@ def _figure(ctx: AnalysisContext, fits: pd.DataFrame, bins: pd.DataFrame):
             ax.plot(b["difficulty"], b["p_yes"], marker=marker, color=color, ls="", ms=4)
             fit = f.iloc[0]
             if np.isfinite(fit["slope"]):
-                ax.plot(grid, 1 / (1 + np.exp(-(fit["intercept"] + fit["slope"] * grid))),
-                        color=color, ls=ls, lw=1.3, label=o)
+                ax.plot(
+                    grid,
+                    1 / (1 + np.exp(-(fit["intercept"] + fit["slope"] * grid))),
+                    color=color,
+                    ls=ls,
+                    lw=1.3,
+                    label=o,
+                )
             else:
                 ax.plot(b["difficulty"], b["p_yes"], color=color, ls=":", lw=1, label=o)
-            axes[r][1].plot(b["difficulty"], b["accuracy"], marker=marker, color=color, ls=ls,
-                            lw=1.1, ms=4)
-        for c, (ylabel, title) in enumerate((("P(Yes)", "P(Yes) with logistic fit"),
-                                             ("accuracy", "accuracy"))):
+            axes[r][1].plot(b["difficulty"], b["accuracy"], marker=marker, color=color, ls=ls, lw=1.1, ms=4)
+        for c, (ylabel, title) in enumerate((("P(Yes)", "P(Yes) with logistic fit"), ("accuracy", "accuracy"))):
             ax = axes[r][c]
             ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
             ax.axvline(0, color="grey", lw=0.6, ls="-", alpha=0.4)
@@ -153,8 +180,7 @@ def _figure(ctx: AnalysisContext, fits: pd.DataFrame, bins: pd.DataFrame):
         for h, lab in zip(*ax.get_legend_handles_labels()):
             uniq.setdefault(lab, h)
     kh = kind_legend_handles(looks, colored=False)
-    legend_below(fig, list(uniq.values()) + kh, list(uniq) + [h.get_label() for h in kh],
-                 ncol=2)
+    legend_below(fig, list(uniq.values()) + kh, list(uniq) + [h.get_label() for h in kh], ncol=2)
     return fig
 
 
@@ -167,49 +193,73 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         m = g[g["observer"] != HUMANS]
         graded = m[(m["slope_ci_low"] > 0) | (m["slope_ci_high"] < 0)]
         name = g["difficulty"].iloc[0]
-        text = (f"{s}: P(Yes) changes with {name} for {len(graded)} of {len(m)} observers "
-                "(95% interval of the logistic slope excludes 0)")
+        text = (
+            f"{s}: P(Yes) changes with {name} for {len(graded)} of {len(m)} observers "
+            "(95% interval of the logistic slope excludes 0)"
+        )
         h = g[g["observer"] == HUMANS]
         unit = f" {g['unit'].iloc[0]}" if g["unit"].iloc[0] else ""
         if not h.empty and np.isfinite(h["threshold"].iloc[0]):
             hr = h.iloc[0]
-            text += (f"; humans say Yes half of the time at {name} "
-                     f"{ci(hr['threshold'], hr['threshold_ci_low'], hr['threshold_ci_high'])}"
-                     f"{unit}")
+            text += (
+                f"; humans say Yes half of the time at {name} "
+                f"{ci(hr['threshold'], hr['threshold_ci_low'], hr['threshold_ci_high'])}"
+                f"{unit}"
+            )
         findings.append(Finding(text + ".", 40))
     noted = fits[fits["note"] != ""]
     return AnalysisOutput(
         tables=[
-            TableOut("difficulty", "Psychometric fits: P(Yes) against difficulty", fits,
-                     "Logistic fit P(Yes) = 1 / (1 + exp(-(intercept + slope x difficulty))) "
-                     "per set and observer, by maximum likelihood (statsmodels GLM, binomial, "
-                     "logit). response: p_yes = the observer's P(Yes) per item and seed "
-                     "(fractional logit, standard errors scaled by the Pearson dispersion); "
-                     "answers = its 0/1 answers; responses = every participant's answer "
-                     "(standard errors robust to clustering by participant). slope: 95% Wald "
-                     "interval; threshold: difficulty at P(Yes) = 0.5 (-intercept / slope), 95% "
-                     "delta-method interval. note: why a fit is missing (constant response, "
-                     "perfect separation)."),
-            TableOut("difficulty_bins", "Difficulty curves, binned", bins,
-                     "Per set, observer and quantile bin of the set's difficulty: mean "
-                     "difficulty, mean P(Yes) (the fitted response), accuracy and trials.",
-                     show=False),
+            TableOut(
+                "difficulty",
+                "Psychometric fits: P(Yes) against difficulty",
+                fits,
+                "Logistic fit P(Yes) = 1 / (1 + exp(-(intercept + slope x difficulty))) "
+                "per set and observer, by maximum likelihood (statsmodels GLM, binomial, "
+                "logit). response: p_yes = the observer's P(Yes) per item and seed "
+                "(fractional logit, standard errors scaled by the Pearson dispersion); "
+                "answers = its 0/1 answers; responses = every participant's answer "
+                "(standard errors robust to clustering by participant). slope: 95% Wald "
+                "interval; threshold: difficulty at P(Yes) = 0.5 (-intercept / slope), 95% "
+                "delta-method interval. note: why a fit is missing (constant response, "
+                "perfect separation).",
+            ),
+            TableOut(
+                "difficulty_bins",
+                "Difficulty curves, binned",
+                bins,
+                "Per set, observer and quantile bin of the set's difficulty: mean "
+                "difficulty, mean P(Yes) (the fitted response), accuracy and trials.",
+                show=False,
+            ),
         ],
-        figures=[render(
-            _figure(ctx, fits, bins), "fig_difficulty", "Difficulty curves",
-            "Left: P(Yes) against each stimulus' recorded difficulty (axis: the set's own "
-            "measure and unit), points = quantile bins, lines = logistic fits (dotted where no "
-            "fit exists). Right: accuracy in the same bins. Humans dashed; marker = observer "
-            "kind. Dotted: 0.5.")],
+        figures=[
+            render(
+                _figure(ctx, fits, bins),
+                "fig_difficulty",
+                "Difficulty curves",
+                "Left: P(Yes) against each stimulus' recorded difficulty (axis: the set's own "
+                "measure and unit), points = quantile bins, lines = logistic fits (dotted where no "
+                "fit exists). Right: accuracy in the same bins. Humans dashed; marker = observer "
+                "kind. Dotted: 0.5.",
+            )
+        ],
         findings=findings,
-        methods=["Difficulty curves: each row's recorded difficulty (the set's own measure; by "
-                 "contract larger means more clearly No) against P(Yes) with a logistic fit. "
-                 + (f"{len(noted)} fit(s) have no curve: "
-                    + "; ".join(f"{r.observer} on {r.set} ({r.note})"
-                                for r in noted.itertuples()) + "." if len(noted) else "")],
+        methods=[
+            "Difficulty curves: each row's recorded difficulty (the set's own measure; by "
+            "contract larger means more clearly No) against P(Yes) with a logistic fit. "
+            + (
+                f"{len(noted)} fit(s) have no curve: "
+                + "; ".join(f"{r.observer} on {r.set} ({r.note})" for r in noted.itertuples())
+                + "."
+                if len(noted)
+                else ""
+            )
+        ],
         values={"table": fits, "bins": bins},
     )
 
 
-ANALYSIS = Analysis("difficulty", "Difficulty curves", run, check,
-                    "P(Yes) and accuracy against recorded difficulty, logistic fits")
+ANALYSIS = Analysis(
+    "difficulty", "Difficulty curves", run, check, "P(Yes) and accuracy against recorded difficulty, logistic fits"
+)

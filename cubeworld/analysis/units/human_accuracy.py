@@ -19,22 +19,34 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     findings = []
     for s, g in acc[acc["n_blocks"] == ALL].groupby("set"):
         r = g.iloc[0]
-        findings.append(Finding(
-            f"{s}: humans' mean accuracy {ci(r['accuracy'], r['ci_low'], r['ci_high'], 3)} "
-            f"({int(r['n_participants'])} participants; single participants from "
-            f"{r['participant_min']:.2f} to {r['participant_max']:.2f}).", 12))
+        findings.append(
+            Finding(
+                f"{s}: humans' mean accuracy {ci(r['accuracy'], r['ci_low'], r['ci_high'], 3)} "
+                f"({int(r['n_participants'])} participants; single participants from "
+                f"{r['participant_min']:.2f} to {r['participant_max']:.2f}).",
+                12,
+            )
+        )
     return AnalysisOutput(
-        tables=[TableOut(
-            "accuracy_humans", "Human accuracy", acc,
-            "Human participants' accuracy: mean over participants of each one's share "
-            "correct; 95% interval from resampling participants; the range of single "
-            "participants' accuracy.")],
+        tables=[
+            TableOut(
+                "accuracy_humans",
+                "Human accuracy",
+                acc,
+                "Human participants' accuracy: mean over participants of each one's share "
+                "correct; 95% interval from resampling participants; the range of single "
+                "participants' accuracy.",
+            )
+        ],
         findings=findings,
-        methods=[f"Human accuracy: mean over participants of each one's share correct; 95% "
-                 f"interval: central 95% of {ctx.n_boot:,} resamples of participants."],
+        methods=[
+            f"Human accuracy: mean over participants of each one's share correct; 95% "
+            f"interval: central 95% of {ctx.n_boot:,} resamples of participants."
+        ],
         values={"table": acc},
     )
 
 
-ANALYSIS = Analysis("human_accuracy", "Human accuracy", run, check,
-                    "humans' accuracy per set and block count (participants resampled)")
+ANALYSIS = Analysis(
+    "human_accuracy", "Human accuracy", run, check, "humans' accuracy per set and block count (participants resampled)"
+)

@@ -19,17 +19,31 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     ep = with_kind(epoch_table(ctx.data.predictions), ctx.kinds())
     fig = accuracy_over_epochs(ep)
     return AnalysisOutput(
-        tables=[TableOut("accuracy_by_epoch", "Accuracy per epoch", ep,
-                         "Accuracy per observer, set, block count and fine-tuning epoch "
-                         "(0 = before fine-tuning), as in the learning-curve figure.")],
-        figures=[] if fig is None else [render(
-            fig, "fig_accuracy_over_epochs", "Accuracy over fine-tuning epochs",
-            "Accuracy per block count (and over all blocks, black) after each fine-tuning "
-            "epoch, one panel per observer and evaluation set; bands: 95% Wilson intervals "
-            "averaged over seeds. Dotted: chance (0.5).")],
+        tables=[
+            TableOut(
+                "accuracy_by_epoch",
+                "Accuracy per epoch",
+                ep,
+                "Accuracy per observer, set, block count and fine-tuning epoch "
+                "(0 = before fine-tuning), as in the learning-curve figure.",
+            )
+        ],
+        figures=[]
+        if fig is None
+        else [
+            render(
+                fig,
+                "fig_accuracy_over_epochs",
+                "Accuracy over fine-tuning epochs",
+                "Accuracy per block count (and over all blocks, black) after each fine-tuning "
+                "epoch, one panel per observer and evaluation set; bands: 95% Wilson intervals "
+                "averaged over seeds. Dotted: chance (0.5).",
+            )
+        ],
         values={"table": ep},
     )
 
 
-ANALYSIS = Analysis("learning_curves", "Learning curves", run, check,
-                    "accuracy per block count over fine-tuning epochs")
+ANALYSIS = Analysis(
+    "learning_curves", "Learning curves", run, check, "accuracy per block count over fine-tuning epochs"
+)

@@ -35,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from cubeworld.errors import CubeworldError
 
 DAEMON_BINARIES = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")
@@ -110,7 +111,7 @@ class LocalSlurmCluster:
         return {"SLURM_CONF": str(self.conf)}
 
     # -- start -------------------------------------------------------------------------
-    def start(self) -> "LocalSlurmCluster":
+    def start(self) -> LocalSlurmCluster:
         missing = missing_binaries()
         if missing:
             raise SlurmClusterError(
@@ -141,7 +142,7 @@ class LocalSlurmCluster:
         (self.root / "cluster.json").write_text(json.dumps({"pids": self.pids}, indent=2))
         return self
 
-    def __enter__(self) -> "LocalSlurmCluster":
+    def __enter__(self) -> LocalSlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -166,8 +167,12 @@ class LocalSlurmCluster:
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         log = open(self._log(name), "ab")
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         log.close()
         self.pids[name] = proc.pid
@@ -200,13 +205,19 @@ class LocalSlurmCluster:
             key.write_bytes(os.urandom(1024))
         os.chmod(key, 0o600)
         os.chmod(self.root / "munge", 0o755)
-        self._spawn("munged", [
-            _which("munged"), "--foreground", "--force",
-            f"--key-file={key}", f"--socket={self.munge_socket}",
-            f"--pid-file={self.root / 'run' / 'munged.pid'}",
-            f"--log-file={self._log('munged.internal')}",
-            f"--seed-file={self.root / 'munge' / 'munge.seed'}",
-        ])
+        self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--key-file={key}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={self.root / 'run' / 'munged.pid'}",
+                f"--log-file={self._log('munged.internal')}",
+                f"--seed-file={self.root / 'munge' / 'munge.seed'}",
+            ],
+        )
         self._wait("munged", self.munge_socket.exists, "create its socket")
 
     def _start_mariadb(self) -> None:
@@ -215,21 +226,37 @@ class LocalSlurmCluster:
         user = getpass.getuser()
         if not (data / "mysql").exists():
             r = subprocess.run(
-                [_which("mariadb-install-db"), f"--datadir={data}", f"--user={user}",
-                 "--auth-root-authentication-method=normal", "--skip-test-db",
-                 "--skip-name-resolve"],
-                capture_output=True, text=True,
+                [
+                    _which("mariadb-install-db"),
+                    f"--datadir={data}",
+                    f"--user={user}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                ],
+                capture_output=True,
+                text=True,
             )
             if r.returncode != 0:
                 raise SlurmClusterError(f"mariadb-install-db failed:\n{r.stdout}\n{r.stderr}")
         self.db_port = _free_port()
         self.db_socket = self.root / "db" / "mysqld.sock"
-        self._spawn("mariadbd", [
-            _which("mariadbd"), "--no-defaults", f"--datadir={data}", f"--user={user}",
-            f"--port={self.db_port}", "--bind-address=127.0.0.1", f"--socket={self.db_socket}",
-            f"--pid-file={self.root / 'run' / 'mariadbd.pid'}", "--skip-name-resolve",
-            "--innodb-buffer-pool-size=64M", "--skip-log-bin",
-        ])
+        self._spawn(
+            "mariadbd",
+            [
+                _which("mariadbd"),
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--user={user}",
+                f"--port={self.db_port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={self.db_socket}",
+                f"--pid-file={self.root / 'run' / 'mariadbd.pid'}",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--skip-log-bin",
+            ],
+        )
         self._wait("mariadbd", lambda: _port_open(self.db_port), "accept connections")
 
     def _write_confs(self) -> None:
@@ -253,12 +280,12 @@ SlurmdUser={user}
 AuthType=auth/munge
 AuthInfo={auth}
 CredType=cred/munge
-StateSaveLocation={r / 'state'}
-SlurmdSpoolDir={r / 'spool'}
-SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}
-SlurmdPidFile={r / 'run' / 'slurmd.pid'}
-SlurmctldLogFile={self._log('slurmctld.internal')}
-SlurmdLogFile={self._log('slurmd.internal')}
+StateSaveLocation={r / "state"}
+SlurmdSpoolDir={r / "spool"}
+SlurmctldPidFile={r / "run" / "slurmctld.pid"}
+SlurmdPidFile={r / "run" / "slurmd.pid"}
+SlurmctldLogFile={self._log("slurmctld.internal")}
+SlurmdLogFile={self._log("slurmd.internal")}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -289,8 +316,8 @@ DbdHost=localhost
 DbdAddr=127.0.0.1
 DbdPort={self.dbd_port}
 SlurmUser={user}
-PidFile={r / 'run' / 'slurmdbd.pid'}
-LogFile={self._log('slurmdbd.internal')}
+PidFile={r / "run" / "slurmdbd.pid"}
+LogFile={self._log("slurmdbd.internal")}
 StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
 StoragePort={self.db_port}
@@ -318,16 +345,23 @@ StorageLoc=slurm_acct_db
 
     def _wait_idle(self) -> None:
         def idle() -> bool:
-            r = subprocess.run([_which("sinfo"), "-h", "-o", "%t"], capture_output=True,
-                               text=True, env={**os.environ, **self._env()})
+            r = subprocess.run(
+                [_which("sinfo"), "-h", "-o", "%t"], capture_output=True, text=True, env={**os.environ, **self._env()}
+            )
             return r.returncode == 0 and r.stdout.strip() in ("idle", "mix", "alloc")
+
         self._wait("slurmd", idle, "bring the node to idle")
+
         # The cluster must be known to accounting before jobs are recorded.
         def registered() -> bool:
-            r = subprocess.run([_which("sacctmgr") or "sacctmgr", "-n", "-P", "list", "cluster",
-                                "format=cluster"], capture_output=True, text=True,
-                               env={**os.environ, **self._env()})
+            r = subprocess.run(
+                [_which("sacctmgr") or "sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, **self._env()},
+            )
             return self.cluster_name in r.stdout
+
         self._wait("slurmctld", registered, "register the cluster with slurmdbd")
 
     # -- stop --------------------------------------------------------------------------
@@ -389,12 +423,12 @@ def _drain(conf: Path, timeout: float = 30.0) -> None:
     step (slurmstepd, which outlives slurmd) is left behind."""
     env = {**os.environ, "SLURM_CONF": str(conf)}
     try:
-        subprocess.run([_which("scancel"), "--user", getpass.getuser()], capture_output=True,
-                       env=env, timeout=30)
+        subprocess.run([_which("scancel"), "--user", getpass.getuser()], capture_output=True, env=env, timeout=30)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            r = subprocess.run([_which("squeue"), "-h", "-o", "%i"], capture_output=True,
-                               text=True, env=env, timeout=30)
+            r = subprocess.run(
+                [_which("squeue"), "-h", "-o", "%i"], capture_output=True, text=True, env=env, timeout=30
+            )
             if r.returncode != 0 or not r.stdout.strip():
                 return
             time.sleep(0.2)

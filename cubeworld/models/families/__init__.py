@@ -15,12 +15,15 @@ from __future__ import annotations
 from cubeworld.models.families.base import GENERIC, ModelFamily, TinyModel
 from cubeworld.registry import Registry
 
-MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family", {
-    "qwen2-vl": "cubeworld.models.families.qwen2_vl:FAMILY",
-    "qwen2.5-vl": "cubeworld.models.families.qwen2_5_vl:FAMILY",
-    "smolvlm": "cubeworld.models.families.smolvlm:FAMILY",
-    "llava-onevision": "cubeworld.models.families.llava_onevision:FAMILY",
-})
+MODEL_FAMILIES: Registry[ModelFamily] = Registry(
+    "model family",
+    {
+        "qwen2-vl": "cubeworld.models.families.qwen2_vl:FAMILY",
+        "qwen2.5-vl": "cubeworld.models.families.qwen2_5_vl:FAMILY",
+        "smolvlm": "cubeworld.models.families.smolvlm:FAMILY",
+        "llava-onevision": "cubeworld.models.families.llava_onevision:FAMILY",
+    },
+)
 
 
 def model_family_of(model_type: str | None) -> ModelFamily:

@@ -23,13 +23,27 @@ SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<image>", "<video>")
 VOCAB_SIZE = 512
 CROP = 224
 PATCH = 28
-TEXT_CONFIG = dict(model_type="qwen2", hidden_size=128, intermediate_size=256,
-                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                   max_position_embeddings=8192, tie_word_embeddings=False,
-                   rope_parameters={"rope_type": "default", "rope_theta": 1e6})
-VISION_CONFIG = dict(model_type="siglip_vision_model", hidden_size=64, intermediate_size=128,
-                     num_hidden_layers=2, num_attention_heads=4, image_size=CROP,
-                     patch_size=PATCH, vision_use_head=False)
+TEXT_CONFIG = dict(
+    model_type="qwen2",
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=8192,
+    tie_word_embeddings=False,
+    rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+)
+VISION_CONFIG = dict(
+    model_type="siglip_vision_model",
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=CROP,
+    patch_size=PATCH,
+    vision_use_head=False,
+)
 _ALL = "_cubeworld_all_pinpoints"  # the checkpoint's own grids, kept when narrowing them
 
 
@@ -46,7 +60,8 @@ class LlavaOnevisionFamily(ModelFamily):
     image_size_mechanism = (
         "`image_grid_pinpoints` (processor and model config alike): only the crop grids "
         "of at most max_pixels (image_size N = N*N) are kept; each image is fed at the best "
-        "remaining grid plus one base crop")
+        "remaining grid plus one base crop"
+    )
     caveats = (
         "An image's token count depends on its grid and aspect ratio (unpadding, one "
         "newline token per row); left padding keeps the answer position last (tested).",
@@ -63,7 +78,8 @@ class LlavaOnevisionFamily(ModelFamily):
             smallest = min(every, key=lambda p: p[0] * p[1])
             raise BackendError(
                 f"max_pixels {int(max_pixels)} is below this model's smallest crop grid "
-                f"({smallest[0]}x{smallest[1]} = {smallest[0] * smallest[1]} pixels)")
+                f"({smallest[0]}x{smallest[1]} = {smallest[0] * smallest[1]} pixels)"
+            )
         setattr(ip, _ALL, every)
         ip.image_grid_pinpoints = kept
         if config is not None:
@@ -93,14 +109,24 @@ class LlavaOnevisionFamily(ModelFamily):
         tokenizer.chat_template = chat_template
         ids = token_ids(tokenizer, SPECIAL_TOKENS)
         pad_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-        text_config = dict(TEXT_CONFIG, vocab_size=len(tokenizer), bos_token_id=None,
-                           eos_token_id=ids["<|im_end|>"], pad_token_id=pad_id)
+        text_config = dict(
+            TEXT_CONFIG,
+            vocab_size=len(tokenizer),
+            bos_token_id=None,
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=pad_id,
+        )
         grid = pinpoint_grid(CROP)
         config = LlavaOnevisionConfig(
-            text_config=text_config, vision_config=dict(VISION_CONFIG),
-            image_token_index=ids["<image>"], video_token_index=ids["<video>"],
-            vision_feature_select_strategy="full", vision_feature_layer=-1,
-            image_grid_pinpoints=grid, tie_word_embeddings=False)
+            text_config=text_config,
+            vision_config=dict(VISION_CONFIG),
+            image_token_index=ids["<image>"],
+            video_token_index=ids["<video>"],
+            vision_feature_select_strategy="full",
+            vision_feature_layer=-1,
+            image_grid_pinpoints=grid,
+            tie_word_embeddings=False,
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = LlavaOnevisionForConditionalGeneration(config)
@@ -108,12 +134,15 @@ class LlavaOnevisionFamily(ModelFamily):
         model.generation_config.pad_token_id = pad_id
         model.generation_config.bos_token_id = None
         image_processor = LlavaOnevisionImageProcessorPil(
-            size={"height": CROP, "width": CROP}, image_grid_pinpoints=grid,
-            image_mean=[0.5] * 3, image_std=[0.5] * 3)
+            size={"height": CROP, "width": CROP}, image_grid_pinpoints=grid, image_mean=[0.5] * 3, image_std=[0.5] * 3
+        )
         processor = VideoFreeLlavaOnevisionProcessor(
-            image_processor=image_processor, tokenizer=tokenizer,
-            num_image_tokens=(CROP // PATCH) ** 2, vision_feature_select_strategy="full",
-            chat_template=chat_template)
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            num_image_tokens=(CROP // PATCH) ** 2,
+            vision_feature_select_strategy="full",
+            chat_template=chat_template,
+        )
         return TinyModel(model, processor, {"max_pixels": max(h * w for h, w in grid), "crop": CROP})
 
 

@@ -12,8 +12,15 @@ from __future__ import annotations
 
 from cubeworld.models.families.qwen2_vl import Qwen2VLFamily
 
-VISION_CONFIG = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4,
-                     out_hidden_size=128, fullatt_block_indexes=[1], window_size=112)
+VISION_CONFIG = dict(
+    depth=2,
+    hidden_size=64,
+    intermediate_size=128,
+    num_heads=4,
+    out_hidden_size=128,
+    fullatt_block_indexes=[1],
+    window_size=112,
+)
 
 
 class Qwen2_5_VLFamily(Qwen2VLFamily):
@@ -23,7 +30,8 @@ class Qwen2_5_VLFamily(Qwen2VLFamily):
     processor_class = "Qwen2_5_VLProcessor (VideoFreeQwen2_5_VLProcessor without torchvision)"
     caveats = Qwen2VLFamily.caveats + (
         "The vision MLP is gate/up/down_proj (SwiGLU), not Qwen2-VL's fc1/fc2: a LoRA regex "
-        "written for one of the two misses the other; the module walk finds both.",)
+        "written for one of the two misses the other; the module walk finds both.",
+    )
     video_free_processor = "cubeworld.models.processor:VideoFreeQwen2_5_VLProcessor"
 
     config_class = "Qwen2_5_VLConfig"

@@ -47,8 +47,9 @@ def qwen_tokenizer(vocab_size: int, special_tokens=SPECIAL_TOKENS):
     from transformers import Qwen2Tokenizer
 
     vocab, merges = train_bpe(vocab_size - 1 - len(special_tokens), qwen2_pre_tokenizer())
-    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=ENDOFTEXT, pad_token=ENDOFTEXT,
-                         eos_token=ENDOFTEXT, bos_token=None)
+    tok = Qwen2Tokenizer(
+        vocab=vocab, merges=merges, unk_token=ENDOFTEXT, pad_token=ENDOFTEXT, eos_token=ENDOFTEXT, bos_token=None
+    )
     tok.add_special_tokens({"additional_special_tokens": list(special_tokens)})
     tok.eos_token = "<|im_end|>"
     return tok
@@ -61,9 +62,12 @@ class Qwen2VLFamily(ModelFamily):
     processor_class = "Qwen2VLProcessor (VideoFreeQwen2VLProcessor without torchvision)"
     image_size_mechanism = (
         "`max_pixels` (image_size N = N*N): each image is resized, keeping its aspect, to "
-        "multiples of 28 px with min_pixels <= h*w <= max_pixels (dynamic resolution)")
-    caveats = ("Batches of images of different sizes give rows with different numbers of "
-               "image tokens; left padding keeps the answer position last (tested).",)
+        "multiples of 28 px with min_pixels <= h*w <= max_pixels (dynamic resolution)"
+    )
+    caveats = (
+        "Batches of images of different sizes give rows with different numbers of "
+        "image tokens; left padding keeps the answer position last (tested).",
+    )
     video_free_processor = "cubeworld.models.processor:VideoFreeQwen2VLProcessor"
     template_name = "qwen2_vl"
 
@@ -91,8 +95,13 @@ class Qwen2VLFamily(ModelFamily):
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
         ip = processor.image_processor
-        return smart_resize(height, width, factor=ip.patch_size * ip.merge_size,
-                            min_pixels=ip.size["shortest_edge"], max_pixels=ip.size["longest_edge"])
+        return smart_resize(
+            height,
+            width,
+            factor=ip.patch_size * ip.merge_size,
+            min_pixels=ip.size["shortest_edge"],
+            max_pixels=ip.size["longest_edge"],
+        )
 
     # -- tiny model -----------------------------------------------------------------------
     # The tiny model's classes and vision tower: Qwen2.5-VL changes only these.
@@ -122,8 +131,9 @@ class Qwen2VLFamily(ModelFamily):
 
         module, _, name = self.video_free_processor.partition(":")
         processor_class = getattr(importlib.import_module(module), name)
-        return processor_class(image_processor=image_processor, tokenizer=tokenizer,
-                               chat_template=template(self.template_name))
+        return processor_class(
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=template(self.template_name)
+        )
 
     def build_tiny(self, seed: int, vocab_size: int | None) -> TinyModel:
         import torch
@@ -133,8 +143,13 @@ class Qwen2VLFamily(ModelFamily):
         tokenizer.chat_template = template(self.template_name)
         ids = token_ids(tokenizer, SPECIAL_TOKENS)
         pad_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-        text_config = dict(TEXT_CONFIG, vocab_size=len(tokenizer), bos_token_id=None,
-                           eos_token_id=ids["<|im_end|>"], pad_token_id=pad_id)
+        text_config = dict(
+            TEXT_CONFIG,
+            vocab_size=len(tokenizer),
+            bos_token_id=None,
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=pad_id,
+        )
         config = self._config(ids, text_config)
         # Random init under a fixed seed, independent of the caller's global RNG state.
         with torch.random.fork_rng(devices=[]):
@@ -143,10 +158,8 @@ class Qwen2VLFamily(ModelFamily):
         model.generation_config.eos_token_id = ids["<|im_end|>"]
         model.generation_config.pad_token_id = pad_id
         model.generation_config.bos_token_id = None
-        image_processor = Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS,
-                                                   max_pixels=TINY_MAX_PIXELS)
-        return TinyModel(model, self._processor(image_processor, tokenizer),
-                         {"max_pixels": TINY_MAX_PIXELS})
+        image_processor = Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
+        return TinyModel(model, self._processor(image_processor, tokenizer), {"max_pixels": TINY_MAX_PIXELS})
 
 
 FAMILY = Qwen2VLFamily()

@@ -35,12 +35,20 @@ TILE = 224  # the vision encoder's image size: images are fed as tiles of this s
 PATCH = 14
 SCALE_FACTOR = 2
 IMAGE_SEQ_LEN = (TILE // PATCH) ** 2 // SCALE_FACTOR**2  # 64 tokens per tile
-TEXT_CONFIG = dict(model_type="llama", hidden_size=128, intermediate_size=256,
-                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                   max_position_embeddings=8192, tie_word_embeddings=False,
-                   rope_parameters={"rope_type": "default", "rope_theta": 100000.0})
-VISION_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                     num_attention_heads=4, image_size=TILE, patch_size=PATCH)
+TEXT_CONFIG = dict(
+    model_type="llama",
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=8192,
+    tie_word_embeddings=False,
+    rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+)
+VISION_CONFIG = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=TILE, patch_size=PATCH
+)
 ROLE_TEXT = ("User: Will the tower fall?", "Assistant: Yes", "Assistant: No", "User:", "Assistant:")
 
 
@@ -56,7 +64,8 @@ class SmolVLMFamily(ModelFamily):
     image_size_mechanism = (
         "`size.longest_edge`: the longest edge is resized to N (image_size N; max_pixels -> "
         "N = sqrt), rounded down to a multiple of the encoder's tile (`max_image_size`), "
-        "then split into tiles plus one global tile")
+        "then split into tiles plus one global tile"
+    )
     caveats = (
         "The generation prompt `Assistant:` has no trailing space: the answer tokens are "
         "' Yes' / ' No' (found from the chat template).",
@@ -72,10 +81,13 @@ class SmolVLMFamily(ModelFamily):
         if side < tile:
             raise BackendError(
                 f"image size {side} px is below this model's tile size ({tile} px, "
-                "max_image_size): SmolVLM/Idefics3 feeds at least one whole tile")
+                "max_image_size): SmolVLM/Idefics3 feeds at least one whole tile"
+            )
         if not getattr(ip, "do_image_splitting", True):
-            raise BackendError("this processor does not split images (do_image_splitting "
-                               "is off): its image size is the tile size alone")
+            raise BackendError(
+                "this processor does not split images (do_image_splitting "
+                "is off): its image size is the tile size alone"
+            )
         ip.size = {"longest_edge": side // tile * tile}
 
     def max_pixels_of(self, processor: Any) -> int | None:
@@ -115,20 +127,34 @@ class SmolVLMFamily(ModelFamily):
             Idefics3Processor,
         )
 
-        vocab, merges = train_bpe((vocab_size or VOCAB_SIZE) - 1 - len(SPECIAL_TOKENS),
-                                  smollm_pre_tokenizer(), extra=ROLE_TEXT)
-        tokenizer = GPT2Tokenizer(vocab=vocab, merges=merges, unk_token=ENDOFTEXT, bos_token=BOS,
-                                  eos_token=EOS, pad_token=PAD, add_prefix_space=False)
+        vocab, merges = train_bpe(
+            (vocab_size or VOCAB_SIZE) - 1 - len(SPECIAL_TOKENS), smollm_pre_tokenizer(), extra=ROLE_TEXT
+        )
+        tokenizer = GPT2Tokenizer(
+            vocab=vocab,
+            merges=merges,
+            unk_token=ENDOFTEXT,
+            bos_token=BOS,
+            eos_token=EOS,
+            pad_token=PAD,
+            add_prefix_space=False,
+        )
         tokenizer.backend_tokenizer.pre_tokenizer = smollm_pre_tokenizer()
         tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
         chat_template = template("smolvlm")
         tokenizer.chat_template = chat_template
         ids = token_ids(tokenizer, (BOS, PAD, EOS, "<image>"))
-        text_config = dict(TEXT_CONFIG, vocab_size=len(tokenizer), bos_token_id=ids[BOS],
-                           eos_token_id=ids[EOS], pad_token_id=ids[PAD])
-        config = Idefics3Config(text_config=text_config, vision_config=dict(VISION_CONFIG),
-                                image_token_id=ids["<image>"], scale_factor=SCALE_FACTOR,
-                                tie_word_embeddings=False, pad_token_id=ids[PAD])
+        text_config = dict(
+            TEXT_CONFIG, vocab_size=len(tokenizer), bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD]
+        )
+        config = Idefics3Config(
+            text_config=text_config,
+            vision_config=dict(VISION_CONFIG),
+            image_token_id=ids["<image>"],
+            scale_factor=SCALE_FACTOR,
+            tie_word_embeddings=False,
+            pad_token_id=ids[PAD],
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = Idefics3ForConditionalGeneration(config)
@@ -136,10 +162,18 @@ class SmolVLMFamily(ModelFamily):
         model.generation_config.pad_token_id = ids[PAD]
         model.generation_config.bos_token_id = ids[BOS]
         image_processor = Idefics3ImageProcessorPil(
-            size={"longest_edge": TILE}, max_image_size={"longest_edge": TILE},
-            do_image_splitting=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
-        processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
-                                      image_seq_len=IMAGE_SEQ_LEN, chat_template=chat_template)
+            size={"longest_edge": TILE},
+            max_image_size={"longest_edge": TILE},
+            do_image_splitting=True,
+            image_mean=[0.5] * 3,
+            image_std=[0.5] * 3,
+        )
+        processor = Idefics3Processor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            image_seq_len=IMAGE_SEQ_LEN,
+            chat_template=chat_template,
+        )
         return TinyModel(model, processor, {"max_pixels": TILE * TILE, "tile": TILE})
 
 

@@ -10,7 +10,7 @@ with the answers frequent enough to be merged, and wraps it in the family's toke
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from cubeworld.formats.answers import NO, YES
 from cubeworld.stimuli.families import FAMILIES as STIMULUS_FAMILIES
@@ -40,20 +40,24 @@ def qwen2_pre_tokenizer():
     """Qwen2's pre-tokenizer: its split regex, then byte-level without its own regex."""
     from tokenizers import Regex, pre_tokenizers
 
-    return pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
 
 
 def smollm_pre_tokenizer():
     """SmolLM2's (SmolVLM's text model) pre-tokenizer: single digits, then GPT-2 byte-level."""
     from tokenizers import pre_tokenizers
 
-    return pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
 
 
 def train_bpe(n_tokens: int, pre_tokenizer, extra: Sequence[str] = ()) -> tuple[dict, list]:

@@ -20,11 +20,14 @@ from cubeworld.registry import Registry
 
 DEFAULT_KIND = "vlm"
 
-OBSERVERS: Registry = Registry("observer kind", {
-    "vlm": "cubeworld.models.observers.vlm:VLM",
-    "physics": "cubeworld.models.observers.physics:PHYSICS",
-    "cnn": "cubeworld.models.observers.cnn:CNN",
-})
+OBSERVERS: Registry = Registry(
+    "observer kind",
+    {
+        "vlm": "cubeworld.models.observers.vlm:VLM",
+        "physics": "cubeworld.models.observers.physics:PHYSICS",
+        "cnn": "cubeworld.models.observers.cnn:CNN",
+    },
+)
 
 # A folder an observer wrote (a CNN checkpoint) carries this file naming its kind.
 KIND_FILE = "cubeworld_observer.json"
@@ -60,7 +63,6 @@ _EXPORTS = {
     "TrainSource": "cubeworld.models.observers.base",
 }
 
-__all__ = sorted([*_EXPORTS, "OBSERVERS", "DEFAULT_KIND", "KIND_FILE", "get_observer",
-                  "cli_observer"])
+__all__ = sorted([*_EXPORTS, "OBSERVERS", "DEFAULT_KIND", "KIND_FILE", "get_observer", "cli_observer"])
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,16 +23,29 @@ the report do not care which kind wrote it): `state.json` (with `last_epoch`),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.errors import CubeworldError
 
 # Training settings a study (or the command line) sets from its own structure for every
 # kind: paths, the seed, the condition, labels, the size of the draw, labels of the tables.
-STUDY_OWNED = ("out", "model", "train", "mix", "labels", "eval_sets", "seed", "condition",
-               "progress", "max_items", "model_label", "adapter_label")
+STUDY_OWNED = (
+    "out",
+    "model",
+    "train",
+    "mix",
+    "labels",
+    "eval_sets",
+    "seed",
+    "condition",
+    "progress",
+    "max_items",
+    "model_label",
+    "adapter_label",
+)
 
 
 class ObserverError(CubeworldError):
@@ -146,13 +159,12 @@ class ObserverKind:
     def _check_keys(self, section: str, given: Mapping[str, Any], allowed: frozenset[str]) -> None:
         if given and not allowed:
             first = sorted(given)[0]
-            raise ObserverSettingError(f"{section}.{first}",
-                                       f"a {self.name} observer has no {section} settings")
+            raise ObserverSettingError(f"{section}.{first}", f"a {self.name} observer has no {section} settings")
         unknown = sorted(set(given) - allowed)
         if unknown:
-            raise ObserverSettingError(f"{section}.{unknown[0]}",
-                                       f"unknown {self.name} {section} setting; expected one of "
-                                       f"{sorted(allowed)}")
+            raise ObserverSettingError(
+                f"{section}.{unknown[0]}", f"unknown {self.name} {section} setting; expected one of {sorted(allowed)}"
+            )
 
     # -- sets -------------------------------------------------------------------------
     def skip_reason(self, stim_set) -> str | None:
@@ -165,8 +177,7 @@ class ObserverKind:
             raise ObserverError(f"a {self.name} observer needs no training and cannot be trained")
 
     # -- work -------------------------------------------------------------------------
-    def prepare_model(self, source: str, folder: Path, *, seed: int = 0,
-                      family: str | None = None) -> str:
+    def prepare_model(self, source: str, folder: Path, *, seed: int = 0, family: str | None = None) -> str:
         """Make what the model entry needs (nothing by default); return its location."""
         return source
 
@@ -181,9 +192,19 @@ class ObserverKind:
         return epoch == 0 or (run_dir / "checkpoints" / f"epoch-{epoch}").is_dir()
 
     # -- command line (`cubeworld evaluate --model KIND`, `cubeworld finetune --model KIND`)
-    def evaluate_command(self, model: str, sets, out: Path, *, condition: str = "",
-                         seed: int | None = None, epoch: int = 0, batch_size: int | None = None,
-                         progress: bool = True, options: Mapping[str, Any] | None = None) -> Path:
+    def evaluate_command(
+        self,
+        model: str,
+        sets,
+        out: Path,
+        *,
+        condition: str = "",
+        seed: int | None = None,
+        epoch: int = 0,
+        batch_size: int | None = None,
+        progress: bool = True,
+        options: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Score `sets` into one table `out`. `options` are the command's other options
         (None = not given); one this kind has no use for is bad input, never ignored."""
         import warnings
@@ -195,9 +216,18 @@ class ObserverKind:
         tables = tuple((Path(s), Path(out)) for s in sets)
         with warnings.catch_warnings(record=True) as caught:  # e.g. a set skipped: one line
             warnings.simplefilter("always")
-            self.evaluate(EvaluationJob(model=model, tables=tables, epoch=epoch,
-                                        condition=condition, seed=seed, model_label=model,
-                                        scoring=scoring, progress=progress))
+            self.evaluate(
+                EvaluationJob(
+                    model=model,
+                    tables=tables,
+                    epoch=epoch,
+                    condition=condition,
+                    seed=seed,
+                    model_label=model,
+                    scoring=scoring,
+                    progress=progress,
+                )
+            )
         show_warnings(caught)
         return Path(out)
 
@@ -212,8 +242,7 @@ class ObserverKind:
     def refuse_options(self, options: Mapping[str, Any], allowed: frozenset[str]) -> None:
         for k, v in options.items():
             if v is not None and k not in allowed:
-                raise ObserverError(f"--{k.replace('_', '-')}: does not apply to a {self.name} "
-                                    "observer")
+                raise ObserverError(f"--{k.replace('_', '-')}: does not apply to a {self.name} observer")
 
 
 def versions() -> dict[str, str]:
@@ -221,8 +250,7 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {}
-    for col, dist in (("torch_version", "torch"), ("transformers_version", "transformers"),
-                      ("peft_version", "peft")):
+    for col, dist in (("torch_version", "torch"), ("transformers_version", "transformers"), ("peft_version", "peft")):
         try:
             out[col] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -23,13 +23,13 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.formats.yamlfile import read_yaml
-from cubeworld.models.resume import STATE_FILE, saved_state
 from cubeworld.models.observers import KIND_FILE
 from cubeworld.models.observers.base import (
     EvaluationJob,
@@ -40,6 +40,7 @@ from cubeworld.models.observers.base import (
     draw_size,
     versions,
 )
+from cubeworld.models.resume import STATE_FILE, saved_state
 
 DEFAULTS_FILE = Path(__file__).with_name("cnn.yaml")
 SCRATCH = "scratch"
@@ -101,12 +102,26 @@ class CnnConfig:
     progress: bool = True
 
     # Fields that may differ when a run is resumed (they do not change what is learned).
-    RESUMABLE_CHANGES = ("out", "progress", "eval_sets", "eval_batch_size", "flip_average",
-                         "model_label", "adapter_label", "epochs")
+    RESUMABLE_CHANGES = (
+        "out",
+        "progress",
+        "eval_sets",
+        "eval_batch_size",
+        "flip_average",
+        "model_label",
+        "adapter_label",
+        "epochs",
+    )
 
     def __post_init__(self) -> None:
-        self.mix = [m if isinstance(m, MixPart) else MixPart(**m) if isinstance(m, dict)
-                    else MixPart(str(m.set), float(m.fraction)) for m in self.mix]
+        self.mix = [
+            m
+            if isinstance(m, MixPart)
+            else MixPart(**m)
+            if isinstance(m, dict)
+            else MixPart(str(m.set), float(m.fraction))
+            for m in self.mix
+        ]
         self.channels = [int(c) for c in self.channels]
         self.eval_sets = [str(s) for s in self.eval_sets]
         check_training_values(asdict(self))
@@ -120,14 +135,27 @@ class CnnConfig:
 
 
 # Settings a study or the CLI may give under `training:` (the rest is the study's).
-TRAINING_KEYS = frozenset({"epochs", "lr", "warmup_fraction", "weight_decay", "batch_size",
-                           "image_size", "channels", "stem_stride", "dropout", "augment",
-                           "label_policy"})
+TRAINING_KEYS = frozenset(
+    {
+        "epochs",
+        "lr",
+        "warmup_fraction",
+        "weight_decay",
+        "batch_size",
+        "image_size",
+        "channels",
+        "stem_stride",
+        "dropout",
+        "augment",
+        "label_policy",
+    }
+)
 SCORING_KEYS = frozenset({"batch_size", "flip_average"})
 
 
 def check_training_values(values: Mapping[str, Any]) -> None:
     """Raise ObserverSettingError("training.KEY", ...) for a value out of range."""
+
     def positive_int(k: str) -> None:
         v = values[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -142,21 +170,27 @@ def check_training_values(values: Mapping[str, Any]) -> None:
         if k in values:
             v = values[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k == "lr" and v == 0):
-                raise ObserverSettingError(f"training.{k}", f"expected a {'positive' if k == 'lr' else 'non-negative'} number, got {v!r}")
+                raise ObserverSettingError(
+                    f"training.{k}", f"expected a {'positive' if k == 'lr' else 'non-negative'} number, got {v!r}"
+                )
             if k in ("dropout", "warmup_fraction") and v >= 1:
                 raise ObserverSettingError(f"training.{k}", f"expected a number below 1, got {v!r}")
     if "channels" in values:
         c = values["channels"]
-        if (not isinstance(c, (list, tuple)) or not c
-                or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in c)):
+        if (
+            not isinstance(c, (list, tuple))
+            or not c
+            or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in c)
+        ):
             raise ObserverSettingError("training.channels", f"expected a list of positive integers, got {c!r}")
     if "stem_stride" in values and values["stem_stride"] not in (1, 2):
         raise ObserverSettingError("training.stem_stride", f"expected 1 or 2, got {values['stem_stride']!r}")
     if "augment" in values and not isinstance(values["augment"], bool):
         raise ObserverSettingError("training.augment", f"expected true or false, got {values['augment']!r}")
     if "label_policy" in values and values["label_policy"] not in ("majority", "each"):
-        raise ObserverSettingError("training.label_policy",
-                                   f"expected majority or each, got {values['label_policy']!r}")
+        raise ObserverSettingError(
+            "training.label_policy", f"expected majority or each, got {values['label_policy']!r}"
+        )
 
 
 # -- images ----------------------------------------------------------------------------
@@ -199,15 +233,19 @@ def augment(batch, generator):
 
 
 def _architecture(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {"kind": "cnn", "channels": list(config["channels"]), "image_size": int(config["image_size"]),
-            "stem_stride": int(config["stem_stride"]), "dropout": float(config["dropout"])}
+    return {
+        "kind": "cnn",
+        "channels": list(config["channels"]),
+        "image_size": int(config["image_size"]),
+        "stem_stride": int(config["stem_stride"]),
+        "dropout": float(config["dropout"]),
+    }
 
 
 def build_network(arch: Mapping[str, Any]):
     from cubeworld.models.observers.cnn_net import BlockCNN
 
-    return BlockCNN(channels=arch["channels"], dropout=arch["dropout"],
-                    stem_stride=arch["stem_stride"])
+    return BlockCNN(channels=arch["channels"], dropout=arch["dropout"], stem_stride=arch["stem_stride"])
 
 
 def load_network(folder: Path):
@@ -230,8 +268,12 @@ def _rng_state(generator) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": np.random.get_state(), "generator": generator.get_state()}
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "generator": generator.get_state(),
+    }
 
 
 def _set_rng_state(state: Mapping[str, Any], generator) -> None:
@@ -288,7 +330,7 @@ def recalibrate_batchnorm(net, images, seed: int, epoch: int, n: int = 512, batc
     net.train()
     with torch.no_grad():
         for i in range(0, len(idx), batch):
-            net(images[idx[i:i + batch]].float() / 255.0)
+            net(images[idx[i : i + batch]].float() / 255.0)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     net.train(was_training)
@@ -305,10 +347,21 @@ def predictions_path(out: Path, epoch: int, set_name: str) -> Path:
 # -- scoring ---------------------------------------------------------------------------
 
 
-def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapter_label: str,
-               condition: str, seed: int | None, epoch: int, batch_size: int,
-               progress: bool = True, cache: dict | None = None,
-               flip_average: bool = True) -> list[Path]:
+def score_sets(
+    net,
+    arch: Mapping[str, Any],
+    tables,
+    *,
+    model_label: str,
+    adapter_label: str,
+    condition: str,
+    seed: int | None,
+    epoch: int,
+    batch_size: int,
+    progress: bool = True,
+    cache: dict | None = None,
+    flip_average: bool = True,
+) -> list[Path]:
     """Write P(Yes) = softmax(logits)[Yes] for every stimulus of each (set, table) pair.
     Several sets may share one table (the command line writes one); rows already in a
     table are kept, so a killed scoring resumes. `cache` (a dict the caller keeps) holds
@@ -318,10 +371,19 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
     from cubeworld.formats.sets import load_set
 
     size = int(arch["image_size"])
-    base = {"model": model_label, "adapter": adapter_label, "condition": condition,
-            "seed": "" if seed is None else int(seed), "epoch": int(epoch), "kind": "cnn",
-            "p_other": 0.0, "image_size": f"{size}x{size}", "dtype": "float32",
-            "batch_size": batch_size, **versions()}
+    base = {
+        "model": model_label,
+        "adapter": adapter_label,
+        "condition": condition,
+        "seed": "" if seed is None else int(seed),
+        "epoch": int(epoch),
+        "kind": "cnn",
+        "p_other": 0.0,
+        "image_size": f"{size}x{size}",
+        "dtype": "float32",
+        "batch_size": batch_size,
+        **versions(),
+    }
     base["transformers_version"] = base["peft_version"] = ""  # not used by a CNN
     by_table: dict[Path, list[Path]] = {}
     for set_dir, table in tables:
@@ -333,8 +395,7 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
         for table, set_dirs in by_table.items():
             writer = PredictionWriter(table, extra_columns=OBSERVER_COLUMNS)
             for set_dir in set_dirs:
-                _score_set(net, size, base, load_set(set_dir), writer, batch_size, progress,
-                           cache, flip_average)
+                _score_set(net, size, base, load_set(set_dir), writer, batch_size, progress, cache, flip_average)
             out.append(writer.finish())
     finally:
         if was_training:
@@ -342,8 +403,17 @@ def score_sets(net, arch: Mapping[str, Any], tables, *, model_label: str, adapte
     return out
 
 
-def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress: bool,
-               cache: dict | None = None, flip_average: bool = True) -> None:
+def _score_set(
+    net,
+    size: int,
+    base: dict,
+    s,
+    writer,
+    batch_size: int,
+    progress: bool,
+    cache: dict | None = None,
+    flip_average: bool = True,
+) -> None:
     import torch
     from tqdm.auto import tqdm
 
@@ -351,11 +421,12 @@ def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress:
     from cubeworld.formats.predictions import PredictionWriter
 
     done = writer.done_keys()
-    todo = [r for r in s.rows
-            if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id, "set": s.name}) not in done]
+    todo = [
+        r for r in s.rows if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id, "set": s.name}) not in done
+    ]
     bar = tqdm(total=len(todo), desc=f"cnn scoring {s.name}", unit="img", disable=not progress)
     for i in range(0, len(todo), batch_size):
-        chunk = todo[i:i + batch_size]
+        chunk = todo[i : i + batch_size]
         x = _images(s, chunk, size, cache).float() / 255.0
         with torch.inference_mode():
             prob = torch.softmax(net(x).float(), dim=1)
@@ -366,10 +437,21 @@ def _score_set(net, size: int, base: dict, s, writer, batch_size: int, progress:
         for r, (lp_no, lp_yes) in zip(chunk, logp.tolist()):
             p = math.exp(lp_yes)
             answer = YES if p >= 0.5 else NO
-            rows.append({**base, "stimulus_id": r.stimulus_id, "set": s.name, "domain": r.domain,
-                         "n_blocks": r.n_blocks, "falls": r.falls, "p_yes": f"{p:.8g}",
-                         "answer": answer, "correct": answer == r.answer,
-                         "logp_yes": f"{lp_yes:.8g}", "logp_no": f"{lp_no:.8g}"})
+            rows.append(
+                {
+                    **base,
+                    "stimulus_id": r.stimulus_id,
+                    "set": s.name,
+                    "domain": r.domain,
+                    "n_blocks": r.n_blocks,
+                    "falls": r.falls,
+                    "p_yes": f"{p:.8g}",
+                    "answer": answer,
+                    "correct": answer == r.answer,
+                    "logp_yes": f"{lp_yes:.8g}",
+                    "logp_no": f"{lp_no:.8g}",
+                }
+            )
         writer.append(rows)
         bar.update(len(chunk))
     bar.close()
@@ -383,8 +465,10 @@ def _images(s, rows, size: int, cache: dict | None):
         return load_images([s.root / r.file_name for r in rows], size)
     key = (str(s.root), size)
     if key not in cache:
-        cache[key] = ({r.stimulus_id: i for i, r in enumerate(s.rows)},
-                      load_images([s.root / r.file_name for r in s.rows], size))
+        cache[key] = (
+            {r.stimulus_id: i for i, r in enumerate(s.rows)},
+            load_images([s.root / r.file_name for r in s.rows], size),
+        )
     index, images = cache[key]
     return images[torch.tensor([index[r.stimulus_id] for r in rows], dtype=torch.long)]
 
@@ -427,8 +511,7 @@ def train_cnn(config: CnnConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     last_epoch = int(state["last_epoch"]) if state else 0
     if (out / LOG_FILE).exists():  # drop log records of an epoch a kill cut short
-        write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE)
-                                     if int(r.get("epoch", 0)) <= last_epoch])
+        write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE) if int(r.get("epoch", 0)) <= last_epoch])
     for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
 
@@ -442,34 +525,49 @@ def train_cnn(config: CnnConfig) -> Path:
     else:
         net, start_arch = load_network(Path(config.model))
         if start_arch["channels"] != arch["channels"] or start_arch["stem_stride"] != arch["stem_stride"]:
-            raise ObserverError(f"{config.model}: its architecture {start_arch} differs from "
-                                f"the run's {arch}")
+            raise ObserverError(f"{config.model}: its architecture {start_arch} differs from the run's {arch}")
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total = steps_per_epoch * config.epochs
     warmup = max(1, round(config.warmup_fraction * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, total, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total, warmup))
     step = 0
 
     decoded: dict = {}  # evaluation images, decoded once for every epoch
 
     def scores(epoch: int) -> None:
         tables = [(Path(s.root), predictions_path(out, epoch, s.name)) for s in eval_sets]
-        score_sets(net, arch, tables, model_label=label, adapter_label=adapter_label,
-                   condition=config.condition, seed=config.seed, epoch=epoch,
-                   batch_size=config.eval_batch_size, progress=config.progress, cache=decoded,
-                   flip_average=config.flip_average)
+        score_sets(
+            net,
+            arch,
+            tables,
+            model_label=label,
+            adapter_label=adapter_label,
+            condition=config.condition,
+            seed=config.seed,
+            epoch=epoch,
+            batch_size=config.eval_batch_size,
+            progress=config.progress,
+            cache=decoded,
+            flip_average=config.flip_average,
+        )
 
     def write_state(epoch: int) -> None:
         from cubeworld.models.observers.cnn_net import parameter_count
 
-        atomic_write_json(state_path, {
-            "kind": "cnn", "config": config.to_dict(), "last_epoch": epoch,
-            "finished": epoch >= config.epochs, "data": data.summary,
-            "parameters": parameter_count(net), "architecture": arch,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
+        atomic_write_json(
+            state_path,
+            {
+                "kind": "cnn",
+                "config": config.to_dict(),
+                "last_epoch": epoch,
+                "finished": epoch >= config.epochs,
+                "data": data.summary,
+                "parameters": parameter_count(net),
+                "architecture": arch,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
 
     if last_epoch == 0:
         _save_checkpoint(checkpoint_dir(out, 0), net, arch, None)
@@ -478,8 +576,10 @@ def train_cnn(config: CnnConfig) -> Path:
     else:
         ckpt = checkpoint_dir(out, last_epoch)
         if not (ckpt / TRAINING_STATE).is_file():
-            raise ObserverError(f"{out}: state.json says epoch {last_epoch} is finished, but "
-                                f"{ckpt} has no {TRAINING_STATE} to resume from")
+            raise ObserverError(
+                f"{out}: state.json says epoch {last_epoch} is finished, but "
+                f"{ckpt} has no {TRAINING_STATE} to resume from"
+            )
         net.load_state_dict(torch.load(ckpt / WEIGHTS, map_location="cpu", weights_only=True))
         ts = torch.load(ckpt / TRAINING_STATE, map_location="cpu", weights_only=False)
         optimizer.load_state_dict(ts["optimizer"])
@@ -491,11 +591,10 @@ def train_cnn(config: CnnConfig) -> Path:
     for epoch in range(last_epoch + 1, config.epochs + 1):
         net.train()
         order = torch.tensor(epoch_order(n, config.seed, epoch), dtype=torch.long)
-        bar = tqdm(total=n, desc=f"cnn epoch {epoch}/{config.epochs}", unit="img",
-                   disable=not config.progress)
+        bar = tqdm(total=n, desc=f"cnn epoch {epoch}/{config.epochs}", unit="img", disable=not config.progress)
         losses = []
         for i in range(0, n, config.batch_size):
-            idx = order[i:i + config.batch_size]
+            idx = order[i : i + config.batch_size]
             x = augment(images[idx], generator) if config.augment else images[idx].float() / 255.0
             loss = F.cross_entropy(net(x), labels[idx])
             optimizer.zero_grad(set_to_none=True)
@@ -504,17 +603,29 @@ def train_cnn(config: CnnConfig) -> Path:
             scheduler.step()
             step += 1
             losses.append(float(loss.detach()))
-            append_jsonl(out / LOG_FILE, {"kind": "step", "epoch": epoch, "step": step,
-                                          "loss": losses[-1], "lr": scheduler.get_last_lr()[0]})
+            append_jsonl(
+                out / LOG_FILE,
+                {"kind": "step", "epoch": epoch, "step": step, "loss": losses[-1], "lr": scheduler.get_last_lr()[0]},
+            )
             bar.update(len(idx))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         bar.close()
-        append_jsonl(out / LOG_FILE, {"kind": "epoch", "epoch": epoch, "step": step,
-                                      "loss": sum(losses) / max(len(losses), 1)})
+        append_jsonl(
+            out / LOG_FILE, {"kind": "epoch", "epoch": epoch, "step": step, "loss": sum(losses) / max(len(losses), 1)}
+        )
         recalibrate_batchnorm(net, images, config.seed, epoch)
-        _save_checkpoint(checkpoint_dir(out, epoch), net, arch, {
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(generator), "step": step, "epoch": epoch})
+        _save_checkpoint(
+            checkpoint_dir(out, epoch),
+            net,
+            arch,
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(generator),
+                "step": step,
+                "epoch": epoch,
+            },
+        )
         scores(epoch)
         write_state(epoch)
     return out
@@ -538,8 +649,9 @@ class CNNObserver(ObserverKind):
 
     def check_source(self, source: str) -> None:
         if source != SCRATCH and not (Path(source) / KIND_FILE).is_file():
-            raise ObserverSettingError("source", f"a cnn observer starts from {SCRATCH!r} or a "
-                                       f"CNN checkpoint folder, got {source!r}")
+            raise ObserverSettingError(
+                "source", f"a cnn observer starts from {SCRATCH!r} or a CNN checkpoint folder, got {source!r}"
+            )
 
     def check_settings(self, training: Mapping[str, Any], scoring: Mapping[str, Any]) -> None:
         super().check_settings(training, scoring)
@@ -548,8 +660,9 @@ class CNNObserver(ObserverKind):
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ObserverSettingError("scoring.batch_size", f"expected a positive integer, got {b!r}")
         if not isinstance(scoring.get("flip_average", True), bool):
-            raise ObserverSettingError("scoring.flip_average",
-                                       f"expected true or false, got {scoring['flip_average']!r}")
+            raise ObserverSettingError(
+                "scoring.flip_average", f"expected true or false, got {scoring['flip_average']!r}"
+            )
 
     def effective(self, training: Mapping[str, Any], scoring: Mapping[str, Any]) -> dict[str, Any]:
         d = load_defaults()
@@ -566,13 +679,13 @@ class CNNObserver(ObserverKind):
             raise ObserverError(
                 f"{stim_set.root}: a cnn observer needs images, but {len(missing)} of "
                 f"{len(stim_set.rows)} are missing (e.g. {missing[0].file_name}); it cannot "
-                f"use this set for {role}")
+                f"use this set for {role}"
+            )
 
     def skip_reason(self, stim_set) -> str | None:
         return None
 
-    def prepare_model(self, source: str, folder: Path, *, seed: int = 0,
-                      family: str | None = None) -> str:
+    def prepare_model(self, source: str, folder: Path, *, seed: int = 0, family: str | None = None) -> str:
         return source
 
     def config_for(self, job: TrainingJob) -> CnnConfig:
@@ -585,11 +698,18 @@ class CNNObserver(ObserverKind):
             values["eval_batch_size"] = job.scoring["batch_size"]
         if "flip_average" in job.scoring:
             values["flip_average"] = job.scoring["flip_average"]
-        values.update(model=str(job.model), train=str(main.set_dir), out=str(job.out),
-                      labels=None if main.humans is None else str(main.humans),
-                      eval_sets=[str(e) for e in job.eval_sets], epochs=job.epochs,
-                      seed=int(job.seed), condition=job.condition,
-                      model_label=job.model_label, progress=job.progress)
+        values.update(
+            model=str(job.model),
+            train=str(main.set_dir),
+            out=str(job.out),
+            labels=None if main.humans is None else str(main.humans),
+            eval_sets=[str(e) for e in job.eval_sets],
+            epochs=job.epochs,
+            seed=int(job.seed),
+            condition=job.condition,
+            model_label=job.model_label,
+            progress=job.progress,
+        )
         return CnnConfig(**values)
 
     def finetune(self, job: TrainingJob) -> Path:
@@ -602,17 +722,27 @@ class CNNObserver(ObserverKind):
 
         for set_dir, _ in job.tables:
             self.check_training_set(load_set(set_dir, check_images=False), role="evaluation")
-        folder = (checkpoint_dir(job.run_dir, job.epoch) if job.run_dir is not None
-                  else Path(job.model))
+        folder = checkpoint_dir(job.run_dir, job.epoch) if job.run_dir is not None else Path(job.model)
         if job.run_dir is None and job.model == SCRATCH:
-            raise ObserverError("a cnn observer scores with a trained checkpoint: give its "
-                                "folder (RUN/checkpoints/epoch-K) as the model")
+            raise ObserverError(
+                "a cnn observer scores with a trained checkpoint: give its "
+                "folder (RUN/checkpoints/epoch-K) as the model"
+            )
         net, arch = load_network(folder)
         scoring = {**load_defaults()["scoring"], **job.scoring}
-        return score_sets(net, arch, job.tables, model_label=job.model_label or str(job.model),
-                          adapter_label=job.adapter_label, condition=job.condition,
-                          seed=job.seed, epoch=job.epoch, batch_size=int(scoring["batch_size"]),
-                          progress=job.progress, flip_average=bool(scoring["flip_average"]))
+        return score_sets(
+            net,
+            arch,
+            job.tables,
+            model_label=job.model_label or str(job.model),
+            adapter_label=job.adapter_label,
+            condition=job.condition,
+            seed=job.seed,
+            epoch=job.epoch,
+            batch_size=int(scoring["batch_size"]),
+            progress=job.progress,
+            flip_average=bool(scoring["flip_average"]),
+        )
 
     def checkpoint_exists(self, run_dir: Path, epoch: int) -> bool:
         return (checkpoint_dir(run_dir, epoch) / WEIGHTS).is_file()
@@ -634,22 +764,23 @@ class CNNObserver(ObserverKind):
         if "max_pixels" in values:  # --image-size N arrives as N*N
             side = math.isqrt(int(values["max_pixels"]))
             if side * side != int(values.pop("max_pixels")):
-                raise ObserverError("--max-pixels: a cnn observer takes square images; give "
-                                    "--image-size")
+                raise ObserverError("--max-pixels: a cnn observer takes square images; give --image-size")
             values["image_size"] = side
         if "mix" in values:
             values["mix"] = [MixPart(str(m.set), float(m.fraction)) for m in values["mix"]]
         names = {f.name for f in fields(CnnConfig)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ObserverError(f"{unknown[0]}: not a setting of the cnn observer; it takes "
-                                f"{sorted(names - {'out', 'train'})}")
+            raise ObserverError(
+                f"{unknown[0]}: not a setting of the cnn observer; it takes {sorted(names - {'out', 'train'})}"
+            )
         return train_cnn(CnnConfig(model=source, **values))
 
     def evaluate_command(self, model: str, sets, out: Path, **kwargs) -> Path:
         if model == self.name:
-            raise ObserverError("a cnn observer scores with a trained checkpoint: give its "
-                                "folder (RUN/checkpoints/epoch-K) as --model")
+            raise ObserverError(
+                "a cnn observer scores with a trained checkpoint: give its folder (RUN/checkpoints/epoch-K) as --model"
+            )
         return super().evaluate_command(model, sets, out, **kwargs)
 
 

@@ -23,7 +23,7 @@ parameters and costs about 50 M multiply-adds per 112 px image. Widths are a set
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -43,8 +43,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.bn1(self.conv1(x)))
@@ -55,14 +54,15 @@ class BasicBlock(nn.Module):
 class BlockCNN(nn.Module):
     """Image (N, 3, H, W) in [0, 1] -> logits (N, 2) for (No, Yes)."""
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64, 96), dropout: float = 0.1,
-                 stem_stride: int = 1):
+    def __init__(self, channels: Sequence[int] = (16, 32, 64, 96), dropout: float = 0.1, stem_stride: int = 1):
         super().__init__()
         channels = [int(c) for c in channels]
-        self.stem = nn.Sequential(nn.Conv2d(3, channels[0], 3, stride=stem_stride, padding=1,
-                                            bias=False),
-                                  nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(2))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, channels[0], 3, stride=stem_stride, padding=1, bias=False),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
         stages: list[nn.Module] = []
         c_in = channels[0]
         for i, c in enumerate(channels):
@@ -71,8 +71,7 @@ class BlockCNN(nn.Module):
                 stages.append(nn.MaxPool2d(2))
             c_in = c
         self.stages = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(c_in, 2))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, 2))
         # The normalisation is part of the network, so a checkpoint is self-contained.
         self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1))

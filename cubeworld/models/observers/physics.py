@@ -30,9 +30,10 @@ import math
 import os
 import warnings
 import zlib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.models.observers.base import (
@@ -66,10 +67,15 @@ def settings_of(scoring: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_values(scoring: Mapping[str, Any]) -> None:
     """ObserverSettingError("scoring.KEY", ...) for any value out of range."""
+
     def number(k: str, *, positive: bool) -> None:
         v = scoring[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
-                v <= 0 if positive else v < 0):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or (v <= 0 if positive else v < 0)
+        ):
             need = "a number above 0" if positive else "a number of 0 or more"
             raise ObserverSettingError(f"scoring.{k}", f"expected {need} (a noise scale), got {v!r}")
 
@@ -95,8 +101,10 @@ def check_values(scoring: Mapping[str, Any]) -> None:
     if "max_redraws" in scoring:
         integer("max_redraws", 1)
     if "physics" in scoring and not isinstance(scoring["physics"], dict):
-        raise ObserverSettingError("scoring.physics", "expected a mapping of physics settings "
-                                   f"(timestep, duration, friction, ...), got {scoring['physics']!r}")
+        raise ObserverSettingError(
+            "scoring.physics",
+            f"expected a mapping of physics settings (timestep, duration, friction, ...), got {scoring['physics']!r}",
+        )
 
 
 # -- noise -----------------------------------------------------------------------------
@@ -106,8 +114,9 @@ def _corners(pos, size, yaw_deg):
     """The four horizontal corners of a block's footprint."""
     c, s = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
     hx, hy = size[0] / 2, size[1] / 2
-    return [(pos[0] + c * dx - s * dy, pos[1] + s * dx + c * dy)
-            for dx, dy in ((hx, hy), (-hx, hy), (-hx, -hy), (hx, -hy))]
+    return [
+        (pos[0] + c * dx - s * dy, pos[1] + s * dx + c * dy) for dx, dy in ((hx, hy), (-hx, hy), (-hx, -hy), (hx, -hy))
+    ]
 
 
 def _footprints_overlap(a, b) -> bool:
@@ -148,8 +157,9 @@ def interpenetrates(blocks: list[dict], allowed: set[tuple[int, int]] = frozense
 MAX_HALVINGS = 8
 
 
-def noisy_scene(scene: Mapping[str, Any], rng, position_noise: float, size_noise: float,
-                max_redraws: int, push_noise: float = 0.0) -> dict[str, Any]:
+def noisy_scene(
+    scene: Mapping[str, Any], rng, position_noise: float, size_noise: float, max_redraws: int, push_noise: float = 0.0
+) -> dict[str, Any]:
     """One perceived copy of `scene`: positions (and sizes) with noise, no interpenetration
     that the recorded scene does not have; with `push_noise`, each block pushed at random.
 
@@ -189,8 +199,9 @@ def _rng(seed: int, stimulus_id: str, k: int):
     return np.random.default_rng([int(seed), zlib.crc32(stimulus_id.encode("utf-8")), int(k)])
 
 
-def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any],
-                  settings: Mapping[str, Any]) -> tuple[str, int]:
+def simulate_item(
+    domain: str, stimulus_id: str, scene: Mapping[str, Any], settings: Mapping[str, Any]
+) -> tuple[str, int]:
     """(stimulus id, number of noisy copies answering Yes). Runs in a worker process."""
     from cubeworld.stimuli.families import get_family
 
@@ -198,9 +209,14 @@ def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any],
     physics = dict(settings.get("physics") or {})
     yes = 0
     for k in range(int(settings["n_simulations"])):
-        copy = noisy_scene(scene, _rng(settings["seed"], stimulus_id, k),
-                           float(settings["position_noise"]), float(settings["size_noise"]),
-                           int(settings["max_redraws"]), float(settings["push_noise"]))
+        copy = noisy_scene(
+            scene,
+            _rng(settings["seed"], stimulus_id, k),
+            float(settings["position_noise"]),
+            float(settings["size_noise"]),
+            int(settings["max_redraws"]),
+            float(settings["push_noise"]),
+        )
         yes += bool(family.answer_by_simulation(copy, physics=physics or None))
     return stimulus_id, yes
 
@@ -209,8 +225,9 @@ def _worker_init() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def simulate_items(items: list[tuple[str, str, dict]], settings: Mapping[str, Any], *,
-                   progress: bool = True, on_result=None) -> dict[str, int]:
+def simulate_items(
+    items: list[tuple[str, str, dict]], settings: Mapping[str, Any], *, progress: bool = True, on_result=None
+) -> dict[str, int]:
     """stimulus id -> Yes count for every (domain, id, scene), in `workers` processes.
 
     A worker that dies loses its items: they are tried once more in a fresh pool; a second
@@ -228,10 +245,16 @@ def simulate_items(items: list[tuple[str, str, dict]], settings: Mapping[str, An
         bar.update(1)
 
     try:
-        run_calls(simulate_item, [(d, sid, scene, dict(settings)) for d, sid, scene in items],
-                  workers=workers, initializer=_worker_init,
-                  on_result=lambda _i, result: done(*result),
-                  name_of=lambda i: items[i][1], what="physics observer", error=ObserverError)
+        run_calls(
+            simulate_item,
+            [(d, sid, scene, dict(settings)) for d, sid, scene in items],
+            workers=workers,
+            initializer=_worker_init,
+            on_result=lambda _i, result: done(*result),
+            name_of=lambda i: items[i][1],
+            what="physics observer",
+            error=ObserverError,
+        )
         return results
     finally:
         bar.close()
@@ -242,8 +265,10 @@ def simulate_items(items: list[tuple[str, str, dict]], settings: Mapping[str, An
 
 class PhysicsObserver(ObserverKind):
     name = "physics"
-    description = ("noisy-Newton simulation (Battaglia et al. 2013): P(Yes) = share of noisy "
-                   "re-simulations of the recorded scene answering Yes")
+    description = (
+        "noisy-Newton simulation (Battaglia et al. 2013): P(Yes) = share of noisy "
+        "re-simulations of the recorded scene answering Yes"
+    )
     trains = False
     zero_shot = True
     default_source = "mujoco"
@@ -253,8 +278,9 @@ class PhysicsObserver(ObserverKind):
 
     def check_source(self, source: str) -> None:
         if source != self.default_source:
-            raise ObserverSettingError("source", f"a physics observer simulates with "
-                                       f"{self.default_source!r}; leave source out")
+            raise ObserverSettingError(
+                "source", f"a physics observer simulates with {self.default_source!r}; leave source out"
+            )
 
     def check_settings(self, training: Mapping[str, Any], scoring: Mapping[str, Any]) -> None:
         super().check_settings(training, scoring)
@@ -264,8 +290,9 @@ class PhysicsObserver(ObserverKind):
         """The scoring settings a run records (and a study compares); a setting added after
         studies were run is left out while at its default, so finished runs stay finished."""
         defaults = load_defaults()["scoring"]
-        return {"scoring": {k: v for k, v in settings_of(scoring).items()
-                            if not (k in ADDED_LATER and v == defaults[k])}}
+        return {
+            "scoring": {k: v for k, v in settings_of(scoring).items() if not (k in ADDED_LATER and v == defaults[k])}
+        }
 
     def skip_reason(self, stim_set) -> str | None:
         from cubeworld.stimuli.families import FAMILIES
@@ -273,8 +300,7 @@ class PhysicsObserver(ObserverKind):
         for r in stim_set.rows:
             scene = r.extra.get("scene")
             if not isinstance(scene, Mapping) or not scene.get("blocks"):
-                return ("photos without a recorded scene; the physics observer re-simulates "
-                        "scenes")
+                return "photos without a recorded scene; the physics observer re-simulates scenes"
             if r.domain not in FAMILIES:
                 return f"domain {r.domain!r} has no stimulus family to simulate it"
         return None
@@ -293,10 +319,16 @@ class PhysicsObserver(ObserverKind):
         if job.seed is not None and "seed" not in job.scoring:
             settings["seed"] = int(job.seed)  # the command line's --seed seeds the noise
         n = int(settings["n_simulations"])
-        base = {"model": job.model_label or self.name, "adapter": job.adapter_label,
-                "condition": job.condition, "seed": "" if job.seed is None else int(job.seed),
-                "epoch": int(job.epoch), "kind": self.name, "p_other": 0.0,
-                "n_simulations": n}
+        base = {
+            "model": job.model_label or self.name,
+            "adapter": job.adapter_label,
+            "condition": job.condition,
+            "seed": "" if job.seed is None else int(job.seed),
+            "epoch": int(job.epoch),
+            "kind": self.name,
+            "p_other": 0.0,
+            "n_simulations": n,
+        }
         by_table: dict[Path, list[Path]] = {}
         for set_dir, table in job.tables:
             by_table.setdefault(Path(table), []).append(Path(set_dir))
@@ -307,22 +339,35 @@ class PhysicsObserver(ObserverKind):
                 s = load_set(set_dir, check_images=False)
                 reason = self.skip_reason(s)
                 if reason:  # photos: skipped with one line, never an error
-                    warnings.warn(f"{s.name}: skipped by the physics observer: {reason}",
-                                  stacklevel=2)
+                    warnings.warn(f"{s.name}: skipped by the physics observer: {reason}", stacklevel=2)
                     continue
                 done = writer.done_keys()
-                rows = {r.stimulus_id: r for r in s.rows
-                        if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id,
-                                                    "set": s.name}) not in done}
+                rows = {
+                    r.stimulus_id: r
+                    for r in s.rows
+                    if PredictionWriter.key_of({**base, "stimulus_id": r.stimulus_id, "set": s.name}) not in done
+                }
                 items = [(r.domain, sid, r.extra["scene"]) for sid, r in rows.items()]
 
-                def write(sid: str, yes: int, s=s, rows=rows) -> None:
+                def write(sid: str, yes: int, s=s, rows=rows, writer=writer) -> None:
                     r = rows[sid]
                     p = yes / n
                     answer = YES if p >= 0.5 else NO
-                    writer.append([{**base, "stimulus_id": sid, "set": s.name, "domain": r.domain,
-                                    "n_blocks": r.n_blocks, "falls": r.falls, "p_yes": f"{p:.8g}",
-                                    "answer": answer, "correct": answer == r.answer}])
+                    writer.append(
+                        [
+                            {
+                                **base,
+                                "stimulus_id": sid,
+                                "set": s.name,
+                                "domain": r.domain,
+                                "n_blocks": r.n_blocks,
+                                "falls": r.falls,
+                                "p_yes": f"{p:.8g}",
+                                "answer": answer,
+                                "correct": answer == r.answer,
+                            }
+                        ]
+                    )
 
                 simulate_items(items, settings, progress=job.progress, on_result=write)
             if writer.log.exists():

@@ -11,17 +11,18 @@ training data) is withheld.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.models.observers.base import (
     STUDY_OWNED,
     EvaluationJob,
     ObserverKind,
-    draw_size,
     ObserverSettingError,
     TrainingJob,
+    draw_size,
 )
 
 TINY = "tiny"
@@ -29,8 +30,9 @@ TINY = "tiny"
 # (the evaluation batch size is a scoring setting: `scoring: {batch_size: ...}`).
 STUDY_TRAINING = frozenset({*STUDY_OWNED, "eval_batch_size"})
 # evaluate() keywords a study sets itself, never from `scoring:`.
-STUDY_SCORING = frozenset({"model", "sets", "out", "adapter", "condition", "seed", "epoch",
-                           "progress", "adapter_label", "model_label"})
+STUDY_SCORING = frozenset(
+    {"model", "sets", "out", "adapter", "condition", "seed", "epoch", "progress", "adapter_label", "model_label"}
+)
 # Scoring keys that per-epoch evaluation inside `finetune` honours (as eval_batch_size /
 # num_workers); any other scoring override makes the run score its checkpoints afterwards.
 IN_LOOP_SCORING = {"batch_size": "eval_batch_size", "num_workers": "num_workers"}
@@ -83,8 +85,9 @@ class VLMObserver(ObserverKind):
 
     def check_source(self, source: str) -> None:
         if not source:
-            raise ObserverSettingError("source", "a vlm observer needs a source: tiny, a "
-                                       "Hugging Face id or a model folder")
+            raise ObserverSettingError(
+                "source", "a vlm observer needs a source: tiny, a Hugging Face id or a model folder"
+            )
 
     def check_settings(self, training: Mapping[str, Any], scoring: Mapping[str, Any]) -> None:
         super().check_settings(training, scoring)
@@ -111,13 +114,15 @@ class VLMObserver(ObserverKind):
 
         t = FinetuneConfig(model="m", train="t", out="o", **dict(training)).to_dict()
         t = {k: v for k, v in t.items() if k not in STUDY_TRAINING}
-        s = {k: p.default for k, p in _evaluate_parameters().items()
-             if k not in STUDY_SCORING and p.default is not inspect.Parameter.empty}
+        s = {
+            k: p.default
+            for k, p in _evaluate_parameters().items()
+            if k not in STUDY_SCORING and p.default is not inspect.Parameter.empty
+        }
         s.update(scoring)
         return {"training": t, "scoring": s}
 
-    def prepare_model(self, source: str, folder: Path, *, seed: int = 0,
-                      family: str | None = None) -> str:
+    def prepare_model(self, source: str, folder: Path, *, seed: int = 0, family: str | None = None) -> str:
         if source != TINY:
             return source
         if not (folder / "config.json").is_file():
@@ -144,11 +149,16 @@ class VLMObserver(ObserverKind):
             if in_loop:
                 values[IN_LOOP_SCORING[k]] = v
         values.update(
-            model=str(job.model), train=str(main.set_dir), out=str(job.out),
+            model=str(job.model),
+            train=str(main.set_dir),
+            out=str(job.out),
             labels=None if main.humans is None else str(main.humans),
             eval_sets=[str(e) for e in job.eval_sets] if in_loop else [],
-            epochs=job.epochs, seed=int(job.seed), condition=job.condition,
-            model_label=job.model_label, progress=job.progress,
+            epochs=job.epochs,
+            seed=int(job.seed),
+            condition=job.condition,
+            model_label=job.model_label,
+            progress=job.progress,
         )
         return FinetuneConfig(**values)
 
@@ -173,13 +183,24 @@ class VLMObserver(ObserverKind):
                 model = ckpt
         scoring = dict(job.scoring)
         for k in set(job.training) & self.scoring_keys():  # e.g. max_pixels: trained and
-            scoring.setdefault(k, job.training[k])       # scored at the same resolution
+            scoring.setdefault(k, job.training[k])  # scored at the same resolution
         out = []
         for set_dir, table in job.tables:
-            out.append(evaluate(model, [set_dir], table, adapter=adapter,
-                                condition=job.condition, seed=job.seed, epoch=job.epoch,
-                                progress=job.progress, adapter_label=job.adapter_label,
-                                model_label=job.model_label, **scoring))
+            out.append(
+                evaluate(
+                    model,
+                    [set_dir],
+                    table,
+                    adapter=adapter,
+                    condition=job.condition,
+                    seed=job.seed,
+                    epoch=job.epoch,
+                    progress=job.progress,
+                    adapter_label=job.adapter_label,
+                    model_label=job.model_label,
+                    **scoring,
+                )
+            )
         return out
 
 

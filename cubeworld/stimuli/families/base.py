@@ -20,10 +20,11 @@ its sets stable:
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from cubeworld.stimuli.errors import StimuliError
 
@@ -158,20 +159,21 @@ class StimulusFamily(abc.ABC):
 
     # -- heavy: one candidate ----------------------------------------------------------
     @abc.abstractmethod
-    def sample(self, rng: "np.random.Generator", size: int, settings: Any) -> "Scene":
+    def sample(self, rng: np.random.Generator, size: int, settings: Any) -> Scene:
         """Draw one scene of `size` blocks; every random draw comes from `rng`."""
 
-    def sample_in_stratum(self, rng: "np.random.Generator", size: int, settings: Any, value: Any) -> "Scene":
+    def sample_in_stratum(self, rng: np.random.Generator, size: int, settings: Any, value: Any) -> Scene:
         """Draw one scene whose `quota_stratum` column will be `value` (needed only by
         families that set `quota_stratum`)."""
         raise NotImplementedError(f"the {self.domain} family sets no quota_stratum")
 
     @abc.abstractmethod
-    def judge(self, world: "World", scene: "Scene", physics: "PhysicsSettings", settings: Any) -> Judgement:
+    def judge(self, world: World, scene: Scene, physics: PhysicsSettings, settings: Any) -> Judgement:
         """Label the scene by simulation, or reject it (too close to call, unstable, ...)."""
 
-    def judge_wanted(self, world: "World", scene: "Scene", physics: "PhysicsSettings", settings: Any,
-                     wanted: tuple[bool, ...]) -> Judgement:
+    def judge_wanted(
+        self, world: World, scene: Scene, physics: PhysicsSettings, settings: Any, wanted: tuple[bool, ...]
+    ) -> Judgement:
         """`judge`, told which labels the set can still take (`wanted`): a family may stop
         as soon as it knows the label is not wanted and skip its remaining work (the
         full-scene run, the robustness runs), returning `accepted=False, reason="unwanted"`
@@ -182,7 +184,7 @@ class StimulusFamily(abc.ABC):
         return self.judge(world, scene, physics, settings)
 
     @abc.abstractmethod
-    def falls(self, world: "World", scene: "Scene", physics: "PhysicsSettings", settings: Any) -> bool:
+    def falls(self, world: World, scene: Scene, physics: PhysicsSettings, settings: Any) -> bool:
         """The outcome rule, once: simulate the scene under `physics`; True means "Yes"."""
 
     @abc.abstractmethod
@@ -204,8 +206,13 @@ class StimulusFamily(abc.ABC):
         return ()
 
     # -- provided: re-simulating a recorded scene (the physics observer) ---------------
-    def answer_by_simulation(self, scene: Mapping[str, Any], *, physics: Mapping[str, Any] | None = None,
-                             settings: Mapping[str, Any] | None = None) -> bool:
+    def answer_by_simulation(
+        self,
+        scene: Mapping[str, Any],
+        *,
+        physics: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> bool:
         """Re-simulate a row's recorded `scene` under the family's outcome rule; True = "Yes".
 
         `physics` overrides shared physics settings by name ({"friction": 0.5}); `settings`
@@ -220,7 +227,11 @@ class StimulusFamily(abc.ABC):
 
         spec = Scene.from_record(scene)
         phys = shared_defaults().physics.perturbed(physics or {})
-        own = self.default_settings() if settings is None else self.settings_from_dict(settings, f"settings.{self.domain}")
+        own = (
+            self.default_settings()
+            if settings is None
+            else self.settings_from_dict(settings, f"settings.{self.domain}")
+        )
         world = simulation_world(len(spec.blocks))
         return bool(self.falls(world, spec, phys, own))
 

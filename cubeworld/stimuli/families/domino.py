@@ -171,19 +171,35 @@ class DominoFamily(StimulusFamily):
 
         return (
             ShortcutCue("n_blocks", "the number of dominoes", lambda row: float(row["n_blocks"])),
-            ShortcutCue("largest_gap_mm", "the largest gap between neighbours, mm (heights ignored)",
-                        lambda row: 1000.0 * max(gaps(row))),
-            ShortcutCue("largest_gap_ratio", "the largest gap / height of the domino before it: the reach "
-                        "rule in one number (> 1: some domino cannot reach the next)", _largest_gap_ratio),
-            ShortcutCue("mean_spacing_ratio", "the mean gap between neighbours / the mean domino height",
-                        _mean_spacing_ratio),
-            ShortcutCue("gap_outlier", "the largest gap / the median gap: does one gap stand out",
-                        lambda row: max(gaps(row)) / statistics.median(gaps(row))),
-            ShortcutCue("first_tilt_deg", "how far the first domino is tipped, degrees",
-                        lambda row: float(row["scene"]["blocks"][0].get("pitch", 0.0))),
-            ShortcutCue("row_length_mm", "the distance between the first and the last domino's centres, mm",
-                        lambda row: 1000.0 * abs(row["scene"]["blocks"][-1]["pos"][0]
-                                                 - row["scene"]["blocks"][0]["pos"][0])),
+            ShortcutCue(
+                "largest_gap_mm",
+                "the largest gap between neighbours, mm (heights ignored)",
+                lambda row: 1000.0 * max(gaps(row)),
+            ),
+            ShortcutCue(
+                "largest_gap_ratio",
+                "the largest gap / height of the domino before it: the reach "
+                "rule in one number (> 1: some domino cannot reach the next)",
+                _largest_gap_ratio,
+            ),
+            ShortcutCue(
+                "mean_spacing_ratio", "the mean gap between neighbours / the mean domino height", _mean_spacing_ratio
+            ),
+            ShortcutCue(
+                "gap_outlier",
+                "the largest gap / the median gap: does one gap stand out",
+                lambda row: max(gaps(row)) / statistics.median(gaps(row)),
+            ),
+            ShortcutCue(
+                "first_tilt_deg",
+                "how far the first domino is tipped, degrees",
+                lambda row: float(row["scene"]["blocks"][0].get("pitch", 0.0)),
+            ),
+            ShortcutCue(
+                "row_length_mm",
+                "the distance between the first and the last domino's centres, mm",
+                lambda row: 1000.0 * abs(row["scene"]["blocks"][-1]["pos"][0] - row["scene"]["blocks"][0]["pos"][0]),
+            ),
         )
 
 
@@ -332,12 +348,14 @@ def judge_row(world, scene, physics, cfg: DominoSettings, checks: Sequence[Mappi
         return DominoJudgement(False, "near_reach", None, outcome)
     tilt = simulate_row(world, scene.blocks, physics)
     label = _classify(tilt, cfg)
-    outcome.update({
-        "falls": label == "Yes",
-        "tilt_deg": [round(float(v), 4) for v in tilt],
-        "fell_blocks": [i for i, v in enumerate(tilt) if v > cfg.fall_tilt],
-        "perturbation_labels": [],
-    })
+    outcome.update(
+        {
+            "falls": label == "Yes",
+            "tilt_deg": [round(float(v), 4) for v in tilt],
+            "fell_blocks": [i for i, v in enumerate(tilt) if v > cfg.fall_tilt],
+            "perturbation_labels": [],
+        }
+    )
     if label not in ("Yes", "No"):
         return DominoJudgement(False, label, None, outcome)
     for change in checks:

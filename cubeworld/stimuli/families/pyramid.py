@@ -7,9 +7,10 @@ imported inside the methods; the defaults are `pyramid.yaml` beside this file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.stimuli.families.base import DifficultyMeasure, ShortcutCue, StimulusFamily
 
@@ -113,8 +114,14 @@ class PyramidFamily(StimulusFamily):
         from cubeworld.stimuli.scene import Scene
 
         pyr = sample_pyramid(rng, size, settings, red_row=value)
-        keys = {"red_block": pyr.red, "red_row": pyr.red_row, "rows": pyr.rows, "row_of": pyr.row_of,
-                "row_leans": pyr.leans, "bridging": pyr.bridges}
+        keys = {
+            "red_block": pyr.red,
+            "red_row": pyr.red_row,
+            "rows": pyr.rows,
+            "row_of": pyr.row_of,
+            "row_leans": pyr.leans,
+            "bridging": pyr.bridges,
+        }
         return Scene(pyr.blocks, keys)
 
     def judge(self, world, scene, physics, settings):
@@ -147,9 +154,14 @@ class PyramidFamily(StimulusFamily):
 
     def shortcut_cues(self) -> tuple[ShortcutCue, ...]:
         return (
-            ShortcutCue("red_row", "the red block's row (0 = bottom)", lambda row: float(row["scene"]["red_row"]), "category"),
-            ShortcutCue("centre_over_red", "1 if a block in the row directly above has its centre over the "
-                        "red block, else 0", _centre_over_red),
+            ShortcutCue(
+                "red_row", "the red block's row (0 = bottom)", lambda row: float(row["scene"]["red_row"]), "category"
+            ),
+            ShortcutCue(
+                "centre_over_red",
+                "1 if a block in the row directly above has its centre over the red block, else 0",
+                _centre_over_red,
+            ),
             ShortcutCue("resting_on_red", "the number of blocks resting on the red block", _resting_on_red),
         )
 
@@ -163,8 +175,14 @@ def _pyramid(scene):
     red = k.get("red_block")
     if isinstance(red, bool) or not isinstance(red, int) or not 0 <= red < len(scene.blocks):
         raise StimuliError(f"a pyramid scene names its red block by index ('red_block'), got {red!r}")
-    return Pyramid(blocks=scene.blocks, rows=k.get("rows", 0), row_of=k.get("row_of", []), red=red,
-                   leans=k.get("row_leans", []), bridges=list(k.get("bridging", [])))
+    return Pyramid(
+        blocks=scene.blocks,
+        rows=k.get("rows", 0),
+        row_of=k.get("row_of", []),
+        red=red,
+        leans=k.get("row_leans", []),
+        bridges=list(k.get("bridging", [])),
+    )
 
 
 # -- geometry of recorded blocks (pure Python: rows are read without numpy) -------------

@@ -9,9 +9,10 @@ module stays light. Its defaults are `tower.yaml` beside this file.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cubeworld.stimuli.families.base import DifficultyMeasure, ShortcutCue, StimulusFamily
 
@@ -121,10 +122,16 @@ class TowerFamily(StimulusFamily):
     def shortcut_cues(self) -> tuple[ShortcutCue, ...]:
         return (
             ShortcutCue("n_blocks", "the number of blocks", lambda row: float(row["n_blocks"])),
-            ShortcutCue("top_offset_mm", "horizontal distance of the top block's centre from the bottom "
-                        "block's centre, mm", _top_offset_mm),
-            ShortcutCue("com_lean_mm", "horizontal distance of the whole tower's centre of mass from the "
-                        "bottom block's centre, mm", _com_lean_mm),
+            ShortcutCue(
+                "top_offset_mm",
+                "horizontal distance of the top block's centre from the bottom block's centre, mm",
+                _top_offset_mm,
+            ),
+            ShortcutCue(
+                "com_lean_mm",
+                "horizontal distance of the whole tower's centre of mass from the bottom block's centre, mm",
+                _com_lean_mm,
+            ),
         )
 
 

@@ -40,8 +40,9 @@ def main(out: Path, workers: int = 1) -> dict[str, dict[str, str]]:
 
     result = {}
     for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items():
-        path = generate_set(domain, sizes, per_size, seed, out / name, resolution=resolution,
-                            workers=workers, progress=False)
+        path = generate_set(
+            domain, sizes, per_size, seed, out / name, resolution=resolution, workers=workers, progress=False
+        )
         result[name] = fingerprint(path)
     return result
 
