@@ -137,6 +137,13 @@ def load_processor(name_or_path: str, family: ModelFamily = GENERIC) -> Any:
     return processor
 
 
+def give_pad_token(processor: Any) -> None:
+    """Batches are padded: a tokenizer without a pad token pads with its end-of-text token."""
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
 def chat_template_of(processor: Any) -> str:
     """The chat template the processor renders prompts with ("" when it has none)."""
     return (
@@ -281,9 +288,7 @@ def load_model(
         model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=trainable_adapter)
         adapter_str = str(adapter)
     model.eval()
-    tokenizer = processor.tokenizer
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    give_pad_token(processor)
     info = {
         "model_type": getattr(model.config, "model_type", ""),
         "family": family.name,
