@@ -321,7 +321,9 @@ def _parse_models(
         elif kind.default_source is not None:
             src = kind.default_source
         else:
-            raise r.error(f"{key}.source", f"missing: a {kind.name} observer has no default source; name one", m)
+            raise r.error(
+                f"{key}.source", f"missing: a {kind.name} observer has no default source; name one", entries, mname
+            )
         if src != TINY and (src.startswith((".", "/", "~")) or Path(src).exists()):
             src = str(rel(src))
         try:

@@ -15,7 +15,6 @@ A run has two parts, kept apart on purpose:
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +55,8 @@ def observer(m: ModelSpec):
 def run_scoring(m: ModelSpec, zero_shot: bool) -> Settings:
     """The scoring settings of a model's run. Zero-shot, a training setting that is also a
     scoring setting (a VLM's max_pixels) scores as given: it changes the scores, and there
-    is no training it could mean."""
-    if not zero_shot:
-        return m.scoring
-    kind = observer(m)
-    shared = [k for k in m.training.given if k in kind.scoring_keys() and k not in m.scoring.given]
-    if not shared:
-        return m.scoring
-    values = dataclasses.replace(m.scoring.values, **{k: getattr(m.training.values, k) for k in shared})
-    return Settings(values, (*m.scoring.given, *shared))
+    is no training it could mean (the kind's rule, `ObserverKind.scoring_with`)."""
+    return observer(m).scoring_with(m.training, m.scoring) if zero_shot else m.scoring
 
 
 def leaky_sets(cfg: StudyConfig, condition: str, evaluation: list[str]) -> dict[str, str]:

@@ -118,8 +118,9 @@ def run_body(task: RunTask) -> None:
             scored.append((name, folder, stim.name))
     for name in stale_evaluation(spec):  # scored with another meaning: score again
         card = next((c for n, _, c in scored if n == name), name)
-        for old in spec.dir.glob(f"predictions/epoch-*/{card}.csv"):
-            old.unlink()
+        for old in run.prediction_tables():
+            if old.stem == card:
+                old.unlink()
     if not zero_shot:
         kind.finetune(
             TrainingJob(

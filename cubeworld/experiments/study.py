@@ -55,6 +55,7 @@ from cubeworld.experiments.store import (
     local_state,
 )
 from cubeworld.formats.atomic import atomic_write_json
+from cubeworld.trainer.layout import RunFolder
 
 WAITING = "waiting"  # a run whose human-label table does not exist yet
 
@@ -265,7 +266,7 @@ def prediction_tables(cfg: StudyConfig) -> list[Path]:
     for s in plan_runs(cfg):
         if is_done(s):
             wanted = {names[e] for e in s.evaluation if e in names}
-            tables.extend(p for p in sorted((s.dir / "predictions").glob("epoch-*/*.csv")) if p.stem in wanted)
+            tables.extend(p for p in RunFolder(s.dir).prediction_tables() if p.stem in wanted)
     return tables
 
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from cubeworld.errors import CubeworldError
 from cubeworld.formats.answers import NO, YES
-from cubeworld.formats.predictions import SETTINGS_COLUMNS, PredictionWriter
+from cubeworld.formats.predictions import OBSERVER_COLUMNS, SETTINGS_COLUMNS, PredictionWriter
 from cubeworld.formats.sets import StimulusRow, StimulusSet
 
 # The libraries whose versions a prediction row may record (`<name>_version` columns).
@@ -117,7 +117,7 @@ def fill_tables(
     *,
     kind: str,
     open_scorer: Callable[[], Scorer],
-    extra_columns: Sequence[str] = (),
+    extra_columns: Sequence[str] = OBSERVER_COLUMNS,
     expected_settings: Callable[[], Mapping[str, Any]] | None = None,
     skip_reason: Callable[[StimulusSet], str | None] | None = None,
     progress: bool = True,
@@ -127,6 +127,8 @@ def fill_tables(
     the tables finished (a table whose every set was skipped is not created).
 
     who: the observer's identity columns (model, adapter, condition, seed, epoch).
+    extra_columns: the table's columns beyond the prediction columns (default: the
+        observer columns every observer writes, `OBSERVER_COLUMNS`).
     open_scorer: called at most once, when the first missing row is met.
     expected_settings: the settings the scorer will have, known without opening it (a VLM
         reads them from its config and processor): a table already holding rows of this

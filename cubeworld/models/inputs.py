@@ -117,11 +117,11 @@ _WORKER_ENCODE = None
 
 def _init_worker(encode) -> None:
     global _WORKER_ENCODE
-    import torch
-
     from cubeworld.pools import exit_with_parent
 
-    exit_with_parent()  # a worker never outlives the command that started it
+    exit_with_parent()  # first: a worker never outlives the command that started it
+    import torch
+
     torch.set_num_threads(1)
     _WORKER_ENCODE = encode
 

@@ -226,6 +226,11 @@ class ObserverKind:
     def scoring_keys(self) -> frozenset[str]:
         return self.section_keys("scoring")
 
+    def scoring_with(self, training: Settings, scoring: Settings) -> Settings:
+        """The scoring settings a run scores with, given its training settings (default:
+        scoring's own; a VLM scores as it was trained where a setting is both)."""
+        return scoring
+
     def effective(self, training: Settings, scoring: Settings) -> dict[str, Any]:
         """Every setting a run of this kind uses, defaults filled in (run.json; the scoring
         part is also what a study compares to decide whether a set must be scored again)."""

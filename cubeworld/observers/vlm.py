@@ -59,16 +59,17 @@ class VLMObserver(ObserverKind):
         return True
 
     # -- scoring ----------------------------------------------------------------------
+    def scoring_with(self, training: Settings, scoring: Settings) -> Settings:
+        """A setting given for training that is also a scoring setting (the image size, the
+        dtype, ...) scores as it was trained, unless scoring gives its own."""
+        shared = [k for k in training.given if k in self.scoring_keys() and k not in scoring.given]
+        if not shared:
+            return scoring
+        values = dataclasses.replace(scoring.values or VlmScoring(), **{k: getattr(training.values, k) for k in shared})
+        return Settings(values, (*scoring.given, *shared))
+
     def scoring_of(self, job: EvaluationJob) -> VlmScoring:
-        """The job's scoring settings; a setting also given for training (the image size, the
-        dtype) scores as it was trained unless scoring gives its own."""
-        values: VlmScoring = job.scoring.values or VlmScoring()
-        shared = {
-            k: getattr(job.training.values, k)
-            for k in job.training.given
-            if k in self.scoring_keys() and k not in job.scoring.given
-        }
-        return dataclasses.replace(values, **shared) if shared else values
+        return self.scoring_with(job.training, job.scoring).values or VlmScoring()
 
     def _source(self, job: EvaluationJob) -> tuple[str, Path | None]:
         """(model, adapter) to load: a checkpoint's adapter on the base, a checkpoint's full

@@ -386,3 +386,39 @@ def test_a_cnn_given_a_set_without_images_writes_nothing(tmp_path):
     assert r.exit_code == 2, r.output
     assert "sets.bare:" in r.output and "needs images" in r.output and "models.cnn" in r.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_only_an_unknown_run_is_refused_before_any_set_or_model_is_made(tmp_path):
+    """Issue 23, item 13: `--only nosuchrun` generates no set and builds no model."""
+    p = write(tmp_path, BASE)
+    r = CliRunner().invoke(app, ["study", "run", str(p), "--only", "nosuchrun"])
+    assert r.exit_code == 2 and "--only nosuchrun: no run of" in r.output, r.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    """Issue 23, item 4: two `models:` keys (the second would silently drop the first's)."""
+    text = yaml.safe_dump(BASE, sort_keys=False) + "models:\n  other: {source: tiny}\n"
+    p = tmp_path / "study.yaml"
+    p.write_text(text)
+    first = text.splitlines().index("models:") + 1
+    last = len(text.splitlines()) - 1
+    with pytest.raises(
+        ConfigError, match=rf"study\.yaml:{last}:\d+: key 'models' given twice \(lines {first} and {last}\)"
+    ):
+        load_config(p)
+    r = CliRunner().invoke(app, ["study", "run", str(p)])
+    assert r.exit_code == 2 and "given twice" in r.output and not (tmp_path / "runs").exists()
+
+
+def test_an_unknown_key_names_its_line(tmp_path):
+    """The file's structure and every component's settings name the line of the bad key."""
+    data = with_model("tiny", {"source": "tiny", "training": {"lora_r": 4, "lr_decay": 1}})
+    p = write(tmp_path, data)
+    line = p.read_text().splitlines().index("      lr_decay: 1") + 1
+    with pytest.raises(ConfigError, match=rf"study\.yaml:{line}: models\.tiny\.training\.lr_decay: unknown setting"):
+        load_config(p)
+    p = write(tmp_path, {**BASE, "evalution": ["tw"]})
+    line = p.read_text().splitlines().index("evalution:") + 1
+    with pytest.raises(ConfigError, match=rf"study\.yaml:{line}: evalution: unknown key"):
+        load_config(p)

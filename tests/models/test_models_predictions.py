@@ -135,16 +135,39 @@ class _Item:
 class _DieOnce:
     """Encodes a chunk; the worker that meets `victim` kills itself (once, if `marker`)."""
 
-    def __init__(self, marker: str | None, victim: str):
-        self.marker, self.victim = marker, victim
+    def __init__(self, marker: str | None, victim: str, key=None):
+        self.marker, self.victim, self.key = marker, victim, key
 
     def __call__(self, chunk):
         import os
         from pathlib import Path
 
-        if any(it.stimulus_id == self.victim for it in chunk):
+        key = self.key or (lambda it: it.stimulus_id)
+        if any(key(it) == self.victim for it in chunk):
             if self.marker is None or not Path(self.marker).exists():
                 if self.marker:
                     Path(self.marker).touch()
                 os.kill(os.getpid(), 9)
-        return [it.stimulus_id.upper() for it in chunk]
+        return [key(it).upper() for it in chunk]
+
+
+@pytest.mark.timeout(120)
+def test_a_dead_workers_error_names_a_few_items_not_the_set(tmp_path):
+    """Issue 23, item 10: the items of a scoring batch are (set, row) pairs; the error names
+    at most five stimulus ids and the count, never the sets printed out."""
+    from cubeworld.formats.sets import StimulusRow, StimulusSet
+    from cubeworld.models import ModelsError
+    from cubeworld.models.inputs import prefetch
+
+    rows = [StimulusRow(f"s{i}", f"images/{i}.png", "tower", 2, False, "No", "x" * 1000) for i in range(40)]
+    stim_set = StimulusSet(tmp_path, {"name": "big", "blob": "y" * 100_000}, rows)
+    chunks = [[(stim_set, r) for r in rows[i : i + 4]] for i in range(0, 40, 4)]
+    with pytest.raises(ModelsError) as e:
+        list(prefetch(chunks, _DieOnce(None, "s0", key=_row_id), num_workers=2))
+    message = str(e.value)
+    assert len(message) < 400 and "s0" in message and "item(s)" in message, message
+
+
+def _row_id(item) -> str:
+    """The stimulus id of a (set, row) pair (module-level: spawned workers unpickle it)."""
+    return item[1].stimulus_id
