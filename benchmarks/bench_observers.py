@@ -63,7 +63,7 @@ def bench_cnn(sets: dict[str, Path], threads: int) -> None:
 
     from cubeworld.formats.sets import load_set
     from cubeworld.formats.tables import fill_tables
-    from cubeworld.observers.cnn import CnnScoring, CnnTraining
+    from cubeworld.observers.cnn_config import CnnScoring, CnnTraining
     from cubeworld.observers.cnn_net import architecture, build_network, load_images, parameter_count
     from cubeworld.observers.cnn_trainer import CnnScorer
 

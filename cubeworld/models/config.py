@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 from cubeworld.hyperparameters import EPOCHS, LEARNING_RATE, LORA_ALPHA, LORA_R
 from cubeworld.models.errors import ModelsError
 from cubeworld.trainer.data import DataDraw, LabelPolicy, MixSource
+from cubeworld.trainer.loop import RunSettings
 from cubeworld.typed import default_of, from_plain, setting, to_plain
 
 MOST_PIXELS_SIDE = 8192  # an image side no model here is fed at
@@ -173,7 +174,7 @@ class SftSettings(VlmInputs, AdapterSettings, LabelPolicy):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinetuneConfig(SftSettings, DataDraw):
+class FinetuneConfig(SftSettings, DataDraw, RunSettings):
     """One fine-tuning run. `train` is the main set; `mix` adds sets with fractions.
 
     With mix [(S2, 0.5)] the run draws 50 % of `max_items` from `train` and 50 % from S2
@@ -183,29 +184,15 @@ class FinetuneConfig(SftSettings, DataDraw):
     """
 
     model: str = setting(help="Hub id or local folder.")
-    out: str = setting(help="Run folder (resumes if it holds the same run).")
     epochs: int = setting(EPOCHS, help="Epochs to train.", minimum=1, maximum=MOST_EPOCHS)
-    eval_sets: tuple[str, ...] = setting((), help="Evaluate after each epoch (repeatable).", cli="--eval-set")
     eval_batch_size: int = setting(
         default_of(VlmScoring, "batch_size"),
         help="Batch size of the per-epoch evaluation.",
         minimum=1,
         maximum=MOST_BATCH,
     )
-    condition: str = setting("", help="The condition column of the predictions written.")
-    adapter_label: str | None = setting(None, help="The adapter column (default: the run folder's name).", cli=False)
-    model_label: str | None = setting(None, help="The model column (default: --model).", cli=False)
-    progress: bool = setting(True, help="Progress bars.")
 
-    # Fields that may change when a run is resumed (they do not change what is trained).
-    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = (
-        "out",
-        "progress",
-        "eval_sets",
-        "eval_batch_size",
-        "device",
-        "num_workers",
-    )
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = (*RunSettings.RESUMABLE_CHANGES, "device", "num_workers")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,6 +7,8 @@ assistant position. Padding is on the left, so that position is the last one of 
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +122,10 @@ def _init_worker(encode) -> None:
     from cubeworld.pools import exit_with_parent
 
     exit_with_parent()  # first: a worker never outlives the command that started it
-    import torch
-
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:  # unpickling a processor brought it: one thread per worker
+        sys.modules["torch"].set_num_threads(1)
+    else:  # read when torch is first imported here
+        os.environ["OMP_NUM_THREADS"] = "1"
     _WORKER_ENCODE = encode
 
 

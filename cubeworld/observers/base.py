@@ -374,3 +374,23 @@ class ObserverKind:
         for k, v in options.items():
             if v is not None and k not in allowed:
                 raise ObserverError(f"--{k.replace('_', '-')}: does not apply to a {self.name} observer")
+
+
+def run_config(cls: type, given: Mapping[str, Any], config_file: Path | None, error: type) -> Any:
+    """A run's typed config: a YAML file's fields (a problem named with file:line) with the
+    command line's options over them."""
+    from cubeworld.formats.yamlfile import LocatedDict, read_yaml
+    from cubeworld.typed import from_plain
+
+    data = LocatedDict()
+    if config_file is not None:
+        loaded = read_yaml(config_file, error) or {}
+        if not isinstance(loaded, Mapping):
+            raise error(f"{config_file}: expected a mapping of {cls.__name__} fields")
+        data.update(loaded)
+        data.lines = dict(getattr(loaded, "lines", {}))
+        data.source = str(config_file)
+    data.update(given)
+    for key in given:  # an option's value is not on a line of the file
+        data.lines.pop(key, None)
+    return from_plain(cls, data, "", error)

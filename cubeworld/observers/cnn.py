@@ -9,8 +9,8 @@ random initialisation is checkpointed and scored as epoch 0) and the same table 
 
 It reads only images: any set with images works, photos included (Lerer100). A set whose
 images are missing is refused before anything is written. Its settings are declared once,
-below: `CnnTraining` (a study's `training:`), `CnnScoring` (`scoring:`), and `CnnConfig`
-(one run, for `cubeworld finetune --model cnn`).
+in `cnn_config.py`; its network in `cnn_net.py`; its trainer plug-in and scorer in
+`cnn_trainer.py`.
 """
 
 from __future__ import annotations
@@ -18,102 +18,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 from cubeworld.observers.base import (
+    KIND_FILE,
     EvaluationJob,
     ObserverError,
     ObserverKind,
     ObserverSettingError,
     TrainingJob,
+    run_config,
 )
-from cubeworld.trainer.data import DataDraw, LabelPolicy
-from cubeworld.typed import default_of, from_plain, setting, to_plain
-
-SCRATCH = "scratch"
-
-
-@dataclass(frozen=True, kw_only=True)
-class CnnScoring:
-    """How a CNN scores (a study's `scoring:`)."""
-
-    batch_size: int = setting(64, help="Images per forward pass.", minimum=1, maximum=4096)
-    flip_average: bool = setting(
-        True,
-        help="P(Yes) averaged over the image and its mirror image (the physics is mirror-symmetric; "
-        "measured +1 to +2 points on 2-4 block towers).",
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class CnnTraining(LabelPolicy):
-    """How a CNN learns (a study's `training:`): AdamW with warm-up and cosine decay."""
-
-    lr: float = setting(1e-3, help="AdamW peak learning rate (warm-up, then cosine decay to 0).", above=0, maximum=10)
-    warmup_fraction: float = setting(0.05, help="Share of the steps spent warming up.", minimum=0, below=1)
-    weight_decay: float = setting(1e-4, help="AdamW weight decay.", minimum=0, maximum=10)
-    batch_size: int = setting(32, help="Images per step.", minimum=1, maximum=4096)
-    image_size: int = setting(
-        112, help="Images are resized to image_size x image_size (photos too).", minimum=16, maximum=1024
-    )
-    channels: tuple[int, ...] = setting(
-        (16, 32, 64, 96), help="Widths of the stem and the residual stages.", minimum=1, maximum=8
-    )
-    stem_stride: Literal[1, 2] = setting(
-        1, help="1 keeps full resolution in the first stage (small offsets matter), or 2."
-    )
-    dropout: float = setting(0.1, help="Dropout before the last layer.", minimum=0, below=1)
-    augment: bool = setting(True, help="Random horizontal flips (the physics is mirror-symmetric).")
-
-    def __post_init__(self) -> None:
-        bad = [c for c in self.channels if not 1 <= c <= 2048]
-        if bad:
-            raise ValueError(f"channels: widths run from 1 to 2048, got {bad[0]}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class CnnConfig(CnnTraining, DataDraw):
-    """One CNN training run (its trainer's config); `train` ... `seed` are the data draw's."""
-
-    model: str = setting(SCRATCH, help='"scratch", or a CNN checkpoint folder to start from.')
-    out: str = setting(help="Run folder.")
-    epochs: int = setting(8, help="Epochs to train.", minimum=1, maximum=10_000)
-    eval_sets: tuple[str, ...] = setting((), help="Evaluate after each epoch (repeatable).")
-    eval_batch_size: int = setting(
-        default_of(CnnScoring, "batch_size"), help="Batch size of the per-epoch evaluation.", minimum=1, maximum=4096
-    )
-    flip_average: bool = setting(default_of(CnnScoring, "flip_average"), help="See CnnScoring.flip_average.")
-    condition: str = setting("", help="The condition column of the predictions.")
-    model_label: str | None = setting(None, help="The model column (default: cnn).")
-    adapter_label: str | None = setting(None, help="The adapter column (default: the run folder's name).")
-    progress: bool = setting(True, help="Progress bars.")
-
-    # Fields that may differ when a run is resumed (they do not change what is learned).
-    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = (
-        "out",
-        "progress",
-        "eval_sets",
-        "eval_batch_size",
-        "flip_average",
-        "model_label",
-        "adapter_label",
-        "epochs",
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check_draw()
-
-    def to_plain(self) -> dict[str, Any]:
-        return to_plain(self)
-
-    def checked(self) -> CnnConfig:
-        return from_plain(CnnConfig, self.to_plain(), "cnn config", ObserverError)
-
-    def scoring(self) -> CnnScoring:
-        return CnnScoring(batch_size=self.eval_batch_size, flip_average=self.flip_average)
+from cubeworld.observers.cnn_config import SCRATCH, CnnConfig, CnnScoring, CnnTraining, check_images
+from cubeworld.typed import from_plain, to_plain
 
 
 class CNNObserver(ObserverKind):
@@ -127,22 +45,13 @@ class CNNObserver(ObserverKind):
     reads_images = False  # its own check names how many images are missing
 
     def check_source(self, source: str) -> None:
-        from cubeworld.observers.cnn_net import KIND_FILE
-
         if source != SCRATCH and not (Path(source) / KIND_FILE).is_file():
             raise ObserverSettingError(
                 f"a cnn observer starts from {SCRATCH!r} or a CNN checkpoint folder, got {source!r}"
             )
 
     def check_training_set(self, stim_set: Any, role: str = "training") -> None:
-        """A CNN reads only images: every row's image must exist."""
-        missing = [r for r in stim_set.rows if not (stim_set.root / r.file_name).is_file()]
-        if missing:
-            raise ObserverError(
-                f"{stim_set.root}: a cnn observer needs images, but {len(missing)} of "
-                f"{len(stim_set.rows)} are missing (e.g. {missing[0].file_name}); it cannot "
-                f"use this set for {role}"
-            )
+        check_images(stim_set, role)
 
     # -- scoring ----------------------------------------------------------------------
     def check_job(self, job: EvaluationJob) -> None:
@@ -192,7 +101,6 @@ class CNNObserver(ObserverKind):
         """`cubeworld finetune --model cnn ...`: the options given plus an optional YAML of
         CnnConfig fields; an option a CNN has no use for is bad input."""
         from cubeworld.observers.cnn_trainer import CnnTrainer
-        from cubeworld.observers.vlm import run_config
 
         values = dict(given)
         model = str(values.pop("model", self.name))

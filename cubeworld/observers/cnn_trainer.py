@@ -22,7 +22,7 @@ from cubeworld.formats.predictions import OBSERVER_COLUMNS
 from cubeworld.formats.sets import StimulusSet
 from cubeworld.formats.tables import Answer, Emit, Item, fill_tables, versions
 from cubeworld.observers.base import ObserverError
-from cubeworld.observers.cnn import SCRATCH, CnnConfig, CNNObserver, CnnScoring
+from cubeworld.observers.cnn_config import SCRATCH, CnnConfig, CnnScoring, check_images
 from cubeworld.observers.cnn_net import architecture, build_network, load_images, load_network, save_network
 from cubeworld.trainer.data import build_training_data, epoch_order
 from cubeworld.trainer.loop import EpochTrainer
@@ -156,11 +156,11 @@ class CnnTrainer(EpochTrainer):
 
         from cubeworld.formats.sets import load_set
 
-        cfg, kind = self.config, CNNObserver()
+        cfg = self.config
         for s in self.eval_sets:
-            kind.check_training_set(s, role="evaluation")
+            check_images(s, role="evaluation")
         for part in [cfg.train, *[m.set for m in cfg.mix]]:
-            kind.check_training_set(load_set(part, check_images=False))
+            check_images(load_set(part, check_images=False))
         self.data = build_training_data(cfg, cfg.label_policy)
         self.images = load_images([it.image for it in self.data.items], cfg.image_size)
         self.labels = torch.tensor([int(bool(it.label)) for it in self.data.items], dtype=torch.long)

@@ -22,6 +22,7 @@ from cubeworld.observers.base import (
     ObserverSettingError,
     Settings,
     TrainingJob,
+    run_config,
 )
 from cubeworld.typed import to_plain
 
@@ -129,26 +130,6 @@ class VLMObserver(ObserverKind):
         return finetune(run_config(FinetuneConfig, given, config_file, ObserverError))
 
 
-def run_config(cls: type, given: Mapping[str, Any], config_file: Path | None, error: type) -> Any:
-    """A run's typed config: a YAML file's fields (a problem named with file:line) with the
-    command line's options over them."""
-    from cubeworld.formats.yamlfile import LocatedDict, read_yaml
-    from cubeworld.typed import from_plain
-
-    data = LocatedDict()
-    if config_file is not None:
-        loaded = read_yaml(config_file, error) or {}
-        if not isinstance(loaded, Mapping):
-            raise error(f"{config_file}: expected a mapping of {cls.__name__} fields")
-        data.update(loaded)
-        data.lines = dict(getattr(loaded, "lines", {}))
-        data.source = str(config_file)
-    data.update(given)
-    for key in given:  # an option's value is not on a line of the file
-        data.lines.pop(key, None)
-    return from_plain(cls, data, "", error)
-
-
 VLM = VLMObserver()
 
-__all__ = ["VLM", "VLMObserver", "Settings", "run_config"]
+__all__ = ["VLM", "VLMObserver"]

@@ -32,14 +32,37 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from cubeworld.errors import CubeworldError
 from cubeworld.formats.sets import StimulusSet, load_set
 from cubeworld.trainer.layout import TRAINING_STATE, RunFolder, saved_state
+from cubeworld.typed import setting, to_plain
 
 TIMESTAMP_KEY = "updated"  # the one time stamp a run records (state.json); all else is deterministic
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """What every trainer's config holds beside its own settings: where the run writes, what
+    it scores after each epoch, and the labels of its predictions' columns. A trainer's
+    config (FinetuneConfig, CnnConfig) inherits it with the data draw (`DataDraw`) and
+    adds `epochs` and its own settings."""
+
+    out: str = setting(help="Run folder (resumes if it holds the same run).")
+    eval_sets: tuple[str, ...] = setting((), help="Evaluate after each epoch (repeatable).", cli="--eval-set")
+    condition: str = setting("", help="The condition column of the predictions written.")
+    adapter_label: str | None = setting(None, help="The adapter column (default: the run folder's name).", cli=False)
+    model_label: str | None = setting(None, help="The model column (default: the model's name).", cli=False)
+    progress: bool = setting(True, help="Progress bars.")
+
+    # Fields that may change when a run is resumed (they do not change what is trained).
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("out", "progress", "eval_sets", "eval_batch_size")
+
+    def to_plain(self) -> dict[str, Any]:
+        return to_plain(self)
 
 
 def seed_everything(seed: int) -> None:

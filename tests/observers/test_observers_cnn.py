@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from cubeworld.cli import app
 from cubeworld.observers import OBSERVERS, cli_observer
 from cubeworld.observers.base import ObserverError, TrainingJob
-from cubeworld.observers.cnn import CnnConfig
+from cubeworld.observers.cnn_config import CnnConfig
 from cubeworld.observers.cnn_trainer import CnnTrainer
 from cubeworld.trainer.data import DataDraw, MixSource
 
