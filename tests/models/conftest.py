@@ -28,7 +28,7 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl", "smolvlm", "llava-onevision")
+FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "smolvlm", "llava-onevision", "gemma3")
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,7 @@ class Qwen2VLFamily(ModelFamily):
     # -- tiny model -----------------------------------------------------------------------
     # The tiny model's classes and vision tower: Qwen2.5-VL changes only these.
     config_class = "Qwen2VLConfig"
+    text_config = TEXT_CONFIG
     vision_config = VISION_CONFIG
 
     def _config(self, ids: dict[str, int], text_config: dict):
@@ -135,16 +136,20 @@ class Qwen2VLFamily(ModelFamily):
             image_processor=image_processor, tokenizer=tokenizer, chat_template=template(self.template_name)
         )
 
+    def _image_processor(self):
+        from transformers import Qwen2VLImageProcessorPil
+
+        return Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
+
     def build_tiny(self, seed: int, vocab_size: int | None) -> TinyModel:
         import torch
-        from transformers import Qwen2VLImageProcessorPil
 
         tokenizer = qwen_tokenizer(vocab_size or VOCAB_SIZE)
         tokenizer.chat_template = template(self.template_name)
         ids = token_ids(tokenizer, SPECIAL_TOKENS)
         pad_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
         text_config = dict(
-            TEXT_CONFIG,
+            self.text_config,
             vocab_size=len(tokenizer),
             bos_token_id=None,
             eos_token_id=ids["<|im_end|>"],
@@ -158,8 +163,7 @@ class Qwen2VLFamily(ModelFamily):
         model.generation_config.eos_token_id = ids["<|im_end|>"]
         model.generation_config.pad_token_id = pad_id
         model.generation_config.bos_token_id = None
-        image_processor = Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
-        return TinyModel(model, self._processor(image_processor, tokenizer), {"max_pixels": TINY_MAX_PIXELS})
+        return TinyModel(model, self._processor(self._image_processor(), tokenizer), {"max_pixels": TINY_MAX_PIXELS})
 
 
 FAMILY = Qwen2VLFamily()
