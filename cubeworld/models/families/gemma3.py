@@ -91,6 +91,13 @@ class Gemma3Family(ModelFamily):
         "would hide the image from a random model: the tiny builder draws it at random.",
     )
 
+    vision_blocks = "model.vision_tower.encoder.layers"
+    projectors = (("projector", "model.multi_modal_projector"),)
+
+    def image_rows(self, batch: dict[str, Any], stage: str, config: Any) -> list[int]:
+        """One row per image: the encoder sees each image once, at its one size."""
+        return [1] * int(batch["pixel_values"].shape[0])
+
     def set_max_pixels(self, processor: Any, config: Any, max_pixels: int) -> None:
         h, w = _fixed_size(processor)
         if int(max_pixels) != h * w:

@@ -103,6 +103,18 @@ class Qwen2VLFamily(ModelFamily):
             max_pixels=ip.size["longest_edge"],
         )
 
+    # -- activation points ----------------------------------------------------------------
+    vision_blocks = "model.visual.blocks"
+    projectors: tuple[tuple[str, str], ...] = (("projector", "model.visual.merger"),)
+
+    def image_rows(self, batch: dict[str, Any], stage: str, config: Any) -> list[int]:
+        """The vision tower runs on every image's patches in one sequence (h x w patches an
+        image); the merger's output has one row per image token (2 x 2 patches merged)."""
+        patches = batch["image_grid_thw"].prod(dim=-1)
+        if stage == "vision":
+            return [int(n) for n in patches]
+        return [int(n) // config.vision_config.spatial_merge_size**2 for n in patches]
+
     # -- tiny model -----------------------------------------------------------------------
     # The tiny model's classes and vision tower: Qwen2.5-VL changes only these.
     config_class = "Qwen2VLConfig"

@@ -66,6 +66,8 @@ class Qwen3VLFamily(Qwen2VLFamily):
     video_free_processor = "cubeworld.models.processor:VideoFreeQwen3VLProcessor"
     template_name = "qwen3_vl"
 
+    projectors = (("projector", "model.visual.merger"), ("deepstack", "model.visual.deepstack_merger_list"))
+
     config_class = "Qwen3VLConfig"
     text_config = TEXT_CONFIG
     vision_config = VISION_CONFIG
