@@ -336,3 +336,30 @@ def test_qlora_on_the_cpu(family, tiny_of, colour_task, tmp_path):
     reloaded = score_items(b, items, batch_size=4)
     expected = df.set_index("stimulus_id").loc[[it.stimulus_id for it in items], "p_yes"].tolist()
     assert max(abs(x - y) for x, y in zip(reloaded, expected)) < 1e-4
+
+
+def test_the_newer_qwen_study_is_the_papers_grid_on_qwen2_5_and_qwen3():
+    """studies/paper-qwen-next.yaml: the paper's conditions, sets, seeds and evaluation
+    (compared with studies/paper.yaml, so the two cannot drift), on Qwen2.5-VL-7B and
+    Qwen3-VL-8B; it loads into its grid of runs."""
+    from pathlib import Path
+
+    from cubeworld.experiments.config import load_config
+    from cubeworld.experiments.plan import plan_runs
+
+    studies = Path(__file__).resolve().parents[2] / "studies"
+    paper, nxt = load_config(studies / "paper.yaml"), load_config(studies / "paper-qwen-next.yaml")
+    assert [(m.name, m.source) for m in nxt.models] == [
+        ("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct"),
+        ("qwen3-vl-8b", "Qwen/Qwen3-VL-8B-Instruct"),
+    ]
+    assert all(not m.training and not m.scoring for m in nxt.models)  # the paper's settings
+    assert nxt.conditions == paper.conditions and nxt.sets == paper.sets
+    same = ("seeds", "epochs", "evaluate_each_epoch", "evaluation", "training", "batch_size", "executor")
+    assert [getattr(nxt, k) for k in same] == [getattr(paper, k) for k in same]
+    runs = plan_runs(nxt)
+    assert len(runs) == len(plan_runs(paper)) == 2 * (1 + 9 * 3)
+    assert {r.model for r in runs} == {"qwen2.5-vl-7b", "qwen3-vl-8b"}
+    assert {r.run_id.split("/", 1)[1] for r in runs if r.model == "qwen3-vl-8b"} == {
+        r.run_id.split("/", 1)[1] for r in plan_runs(paper) if r.model == "qwen2-vl-7b"
+    }
