@@ -47,6 +47,7 @@ from cubeworld.models.errors import ModelsError
 from cubeworld.models.families.base import STAGES, ActivationPoint
 from cubeworld.models.inputs import encode_prompts, example_of, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, chat_template_of, load_model
+from cubeworld.models.scoring import _as_sets, sha256_text, versions
 
 INDEX_FILE = "index.json"
 FORMAT = "cubeworld-activations"
@@ -162,8 +163,6 @@ def _image_token_id(config: Any) -> int | None:
 
 
 def _settings(bundle: ModelBundle) -> dict[str, Any]:
-    from cubeworld.models.scoring import sha256_text, versions
-
     return {
         "family": bundle.family.name or "generic",
         "model_type": bundle.info.get("model_type", ""),
@@ -173,12 +172,6 @@ def _settings(bundle: ModelBundle) -> dict[str, Any]:
         "template_sha256": sha256_text(chat_template_of(bundle.processor)),
         **versions(),
     }
-
-
-def _as_sets(sets: Any) -> list[StimulusSet]:
-    from cubeworld.models.scoring import _as_sets as loaded_sets
-
-    return loaded_sets(sets)
 
 
 def _read_index(out: Path) -> dict[str, Any] | None:
