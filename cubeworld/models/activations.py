@@ -227,20 +227,20 @@ def extract_activations(
     out: the cache folder. An extraction there with the same model, adapter, sets and points
         resumes where it stopped (or, complete, returns at once without loading the model);
         another one is refused, naming what differs. Returns `out`.
+    model_label / adapter_label: what the index records (default: the model id or folder
+        and the adapter path).
     """
-    import numpy as np
-    import torch
     from tqdm.auto import tqdm
 
     if int(batch_size) < 1:
         raise ActivationsError(f"batch_size must be at least 1, got {batch_size}")
     out = Path(out)
     stim_sets = _as_sets(sets)
-    loaded = isinstance(model, ModelBundle)
+    given = model if isinstance(model, ModelBundle) else None
     if model_label is None:
-        model_label = model.name if loaded else str(model)
+        model_label = given.name if given is not None else str(model)
     if adapter_label is None:
-        adapter_label = (model.adapter or "") if loaded else (str(adapter) if adapter else "")
+        adapter_label = given.adapter if given is not None else (str(adapter) if adapter else "")
     requested = ALL if points is None or points == ALL else ([points] if isinstance(points, str) else list(points))
     identity = {
         "model": model_label,
@@ -256,11 +256,12 @@ def extract_activations(
     todo = [(s, row) for s in stim_sets for row in s.rows]
     if not todo:
         raise ActivationsError("the sets hold no items to extract activations of")
-    bundle = (
-        model
-        if loaded
-        else load_model(
-            model,
+    if given is not None:
+        bundle = given
+        bundle.set_image_size(image_size, max_pixels)
+    else:
+        bundle = load_model(
+            str(model),
             adapter=adapter,
             quantize=quantize,
             device=device,
@@ -268,28 +269,9 @@ def extract_activations(
             max_pixels=max_pixels,
             dtype=dtype,
         )
-    )
-    if loaded:
-        bundle.set_image_size(image_size, max_pixels)
-    chosen = select_points(list_points(bundle), requested)
-    settings = _settings(bundle)
-    base = bundle.model.get_base_model() if hasattr(bundle.model, "get_base_model") else bundle.model
-    image_token = _image_token_id(base.config)
-    keys = [array_key(p.name, pool) for p in chosen for pool in POOLS[p.stage]]
-    if image_token is None:  # an architecture whose config names no image token: no decoder image pool
-        keys = [k for k in keys if not (k.endswith("@image") and k.split("@")[0].startswith("decoder."))]
-    if index is not None:
-        _check_same(out, index, {"points": [p.name for p in chosen], "settings_fixed": _fixed(settings)})
+    run = _Run(bundle, select_points(list_points(bundle), requested), out, identity, index, batch_size)
     start = int(index["done"]) if index is not None else 0
-    arrays: dict[str, Any] = {}
-    if index is not None and index.get("arrays"):
-        for key in keys:
-            arrays[key] = np.lib.format.open_memmap(out / index["arrays"][key]["file"], mode="r+")
-    recorder = _Recorder(chosen)
-    was_training = bundle.model.training
-    bundle.model.eval()
     chunks = [todo[i : i + batch_size] for i in range(start, len(todo), batch_size)]
-    encode = partial(_encode_chunk, bundle.processor)
     bar = tqdm(
         total=len(todo),
         initial=start,
@@ -297,56 +279,107 @@ def extract_activations(
         unit="img",
         disable=not progress,
     )
-    recorder.attach(base)
+    was_training = bundle.model.training
+    bundle.model.eval()
+    items = [(s.name, row.stimulus_id) for s, row in todo]
+    run.recorder.attach(run.base)
     try:
         done = start
-        for chunk, batch in prefetch(chunks, encode, num_workers):
-            recorder.batch = _Batch(
-                image_mask=(batch["input_ids"] == image_token) if image_token is not None else None,
-                rows={stage: bundle.family.image_rows(batch, stage, base.config) for stage in ("vision", "projector")}
-                if any(p.stage != "decoder" for p in chosen)
-                else {},
-            )
-            recorder.pooled = {}
-            device_batch = to_device(batch, bundle.device)
-            if "pixel_values" in device_batch:
-                device_batch["pixel_values"] = device_batch["pixel_values"].to(_float_dtype(bundle.model))
-            with torch.inference_mode():
-                bundle.model(**device_batch, logits_to_keep=1, use_cache=False)
-            missing = [k for k in keys if k not in recorder.pooled]
-            if missing:
-                raise ActivationsError(f"activation point(s) {missing} did not run in the forward pass")
-            if not arrays:
-                items = [(s.name, row.stimulus_id) for s, row in todo]
-                index = _new_index(out, identity, chosen, keys, recorder.pooled, items, settings, batch_size)
-                _check_space(out, index)
-                for key in keys:
-                    spec = index["arrays"][key]
-                    arrays[key] = np.lib.format.open_memmap(
-                        out / spec["file"], mode="w+", dtype=np.float16, shape=tuple(spec["shape"])
-                    )
-            assert index is not None
-            for key in keys:
-                values = recorder.pooled[key].numpy()
-                index["clipped"][key] += int((np.abs(values) > FLOAT16_MAX).sum())
-                index["nonfinite"][key] += int((~np.isfinite(values)).sum())
-                arrays[key][done : done + len(chunk)] = np.clip(values, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
-            for array in arrays.values():
-                array.flush()
+        for chunk, batch in prefetch(chunks, partial(_encode_chunk, bundle.processor), num_workers):
+            run.write(done, items, run.forward(batch))
             done += len(chunk)
-            index["done"] = done
-            index["complete"] = done == len(todo)
-            atomic_write_json(out / INDEX_FILE, index)
+            run.commit(done, len(todo))
             bar.update(len(chunk))
-        if index is not None and not index.get("complete") and done == len(todo):
-            index["complete"] = True
-            atomic_write_json(out / INDEX_FILE, index)
     finally:
-        recorder.detach()
+        run.recorder.detach()
         bar.close()
         if was_training:
             bundle.model.train()
     return out
+
+
+class _Run:
+    """One extraction in progress: the hooks, the open arrays and the index they commit to."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        chosen: list[ActivationPoint],
+        out: Path,
+        identity: dict[str, Any],
+        index: dict[str, Any] | None,
+        batch_size: int,
+    ) -> None:
+        import numpy as np
+
+        self.bundle, self.chosen, self.out, self.identity, self.batch_size = bundle, chosen, out, identity, batch_size
+        self.settings = _settings(bundle)
+        model = bundle.model
+        self.base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.image_token = _image_token_id(self.base.config)
+        keys = [array_key(p.name, pool) for p in chosen for pool in POOLS[p.stage]]
+        if self.image_token is None:  # a config that names no image token: no decoder image pool
+            keys = [k for k in keys if not (k.endswith("@image") and k.startswith("decoder."))]
+        self.keys = keys
+        self.recorder = _Recorder(chosen)
+        self.index = index
+        self.arrays: dict[str, Any] = {}
+        if index is not None:
+            _check_same(out, index, {"points": [p.name for p in chosen], "settings_fixed": _fixed(self.settings)})
+            for key in keys:
+                self.arrays[key] = np.lib.format.open_memmap(out / index["arrays"][key]["file"], mode="r+")
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The pooled activations of one encoded batch, key -> (batch, width) tensor."""
+        import torch
+
+        needs_rows = any(p.stage != "decoder" for p in self.chosen)
+        family, config = self.bundle.family, self.base.config
+        self.recorder.batch = _Batch(
+            image_mask=(batch["input_ids"] == self.image_token) if self.image_token is not None else None,
+            rows={stage: family.image_rows(batch, stage, config) for stage in ("vision", "projector")}
+            if needs_rows
+            else {},
+        )
+        self.recorder.pooled = {}
+        device_batch = to_device(batch, self.bundle.device)
+        if "pixel_values" in device_batch:
+            device_batch["pixel_values"] = device_batch["pixel_values"].to(_float_dtype(self.bundle.model))
+        with torch.inference_mode():
+            self.bundle.model(**device_batch, logits_to_keep=1, use_cache=False)
+        missing = [k for k in self.keys if k not in self.recorder.pooled]
+        if missing:
+            raise ActivationsError(f"activation point(s) {missing} did not run in the forward pass")
+        return self.recorder.pooled
+
+    def write(self, row: int, items: Sequence[tuple[str, str]], pooled: dict[str, Any]) -> None:
+        """Put one batch's rows into the arrays (created, with the index, at the first batch)."""
+        import numpy as np
+
+        if self.index is None:
+            self.index = _new_index(
+                self.identity, self.chosen, self.keys, pooled, items, self.settings, self.batch_size
+            )
+            _check_space(self.out, self.index)
+            for key in self.keys:
+                spec = self.index["arrays"][key]
+                self.arrays[key] = np.lib.format.open_memmap(
+                    self.out / spec["file"], mode="w+", dtype=np.float16, shape=tuple(spec["shape"])
+                )
+        for key in self.keys:
+            values = pooled[key].numpy()
+            self.index["clipped"][key] += int((np.abs(values) > FLOAT16_MAX).sum())
+            self.index["nonfinite"][key] += int((~np.isfinite(values)).sum())
+            self.arrays[key][row : row + len(values)] = np.clip(values, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
+
+    def commit(self, done: int, total: int) -> None:
+        """Flush the arrays, then record `done` rows as final (the index is the commit point)."""
+        assert self.index is not None
+        for array in self.arrays.values():
+            array.flush()
+        self.index["done"] = done
+        self.index["complete"] = done == total
+        atomic_write_json(self.out / INDEX_FILE, self.index)
 
 
 def _fixed(settings: dict[str, Any]) -> dict[str, Any]:
@@ -363,7 +396,6 @@ def _encode_chunk(processor: Any, chunk: Sequence[tuple[StimulusSet, Any]]) -> d
 
 
 def _new_index(
-    out: Path,
     identity: dict[str, Any],
     chosen: Sequence[ActivationPoint],
     keys: Sequence[str],

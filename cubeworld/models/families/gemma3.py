@@ -158,7 +158,7 @@ class Gemma3Family(ModelFamily):
             model = Gemma3ForConditionalGeneration(config)
             projector = model.model.multi_modal_projector.mm_input_projection_weight
             with torch.no_grad():
-                projector.normal_(0.0, config.text_config.initializer_range)
+                projector.normal_(0.0, config.get_text_config().initializer_range)
         model.generation_config.eos_token_id = [ids["<eos>"], ids["<end_of_turn>"]]
         model.generation_config.pad_token_id = ids["<pad>"]
         model.generation_config.bos_token_id = ids["<bos>"]

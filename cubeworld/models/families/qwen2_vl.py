@@ -64,7 +64,7 @@ class Qwen2VLFamily(ModelFamily):
         "`max_pixels` (image_size N = N*N): each image is resized, keeping its aspect, to "
         "multiples of 28 px with min_pixels <= h*w <= max_pixels (dynamic resolution)"
     )
-    caveats = (
+    caveats: tuple[str, ...] = (
         "Batches of images of different sizes give rows with different numbers of "
         "image tokens; left padding keeps the answer position last (tested).",
     )
@@ -118,8 +118,8 @@ class Qwen2VLFamily(ModelFamily):
     # -- tiny model -----------------------------------------------------------------------
     # The tiny model's classes and vision tower: Qwen2.5-VL changes only these.
     config_class = "Qwen2VLConfig"
-    text_config = TEXT_CONFIG
-    vision_config = VISION_CONFIG
+    text_config: dict[str, Any] = TEXT_CONFIG
+    vision_config: dict[str, Any] = VISION_CONFIG
 
     def _config(self, ids: dict[str, int], text_config: dict):
         import transformers
