@@ -22,12 +22,14 @@ A decoder point is the layer's output as `output_hidden_states` reports it (hidd
 features are added after it at the image positions; the answer position is unaffected.
 
 On disk (`out/`): one float16 `.npy` per point and pool, `POINT@POOL.npy`, of shape
-(items, width), written through `np.lib.format.open_memmap`; and `index.json` (model, adapter,
-the sets' identity, the item ids in row order, points, shapes, settings, and `done`: how many
-rows are final). The index is rewritten atomically after each batch, once the arrays are
-flushed: rows beyond `done` are never trusted, so a killed extraction resumes at `done`, and
-a complete one is reused without loading the model. Values beyond float16's range are
-clipped and counted in the index (`clipped`), never silently turned into infinities.
+(items, width), written through `np.lib.format.open_memmap`; `index.json`, written once
+(model, adapter, the sets' identity, the item ids in row order, points, shapes, settings);
+and `progress.json` (`done`: how many rows are final, `complete`, and per array how many
+values were clipped to float16's range or were not finite). The progress file is rewritten
+atomically after each batch, once the arrays are flushed: rows beyond `done` are never
+trusted, so a killed extraction resumes at `done`, and a complete one is reused without
+loading the model. Values beyond float16's range are clipped and counted, never silently
+turned into infinities.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from cubeworld.models.loading import ModelBundle, chat_template_of, load_model
 from cubeworld.models.scoring import _as_sets, sha256_text, versions
 
 INDEX_FILE = "index.json"
+PROGRESS_FILE = "progress.json"
+PROGRESS_KEYS = ("done", "complete", "clipped", "nonfinite")  # progress.json; the rest is index.json
 FORMAT = "cubeworld-activations"
 VERSION = 1
 POOLS: dict[str, tuple[str, ...]] = {"vision": ("image",), "projector": ("image",), "decoder": ("image", "answer")}
@@ -188,6 +192,14 @@ def _read_index(out: Path) -> dict[str, Any] | None:
         raise ActivationsError(f"{path}: cannot read the index ({e})") from None
     if index.get("format") != FORMAT:
         raise ActivationsError(f"{path}: not an activations index (format {index.get('format')!r})")
+    index.update(done=0, complete=False, clipped=dict.fromkeys(index["arrays"], 0))
+    index["nonfinite"] = dict.fromkeys(index["arrays"], 0)
+    progress = out / PROGRESS_FILE
+    if progress.is_file():  # absent: killed between writing the index and the first batch
+        try:
+            index.update(json.loads(progress.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            raise ActivationsError(f"{progress}: cannot read the progress ({e})") from None
     return index
 
 
@@ -366,6 +378,8 @@ class _Run:
                 self.arrays[key] = np.lib.format.open_memmap(
                     self.out / spec["file"], mode="w+", dtype=np.float16, shape=tuple(spec["shape"])
                 )
+            # Written once; the item ids make it the large file, so progress goes elsewhere.
+            atomic_write_json(self.out / INDEX_FILE, {k: v for k, v in self.index.items() if k not in PROGRESS_KEYS})
         for key in self.keys:
             values = pooled[key].numpy()
             self.index["clipped"][key] += int((np.abs(values) > FLOAT16_MAX).sum())
@@ -373,13 +387,13 @@ class _Run:
             self.arrays[key][row : row + len(values)] = np.clip(values, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
 
     def commit(self, done: int, total: int) -> None:
-        """Flush the arrays, then record `done` rows as final (the index is the commit point)."""
+        """Flush the arrays, then record `done` rows as final (progress.json is the commit point)."""
         assert self.index is not None
         for array in self.arrays.values():
             array.flush()
         self.index["done"] = done
         self.index["complete"] = done == total
-        atomic_write_json(self.out / INDEX_FILE, self.index)
+        atomic_write_json(self.out / PROGRESS_FILE, {k: self.index[k] for k in PROGRESS_KEYS})
 
 
 def _fixed(settings: dict[str, Any]) -> dict[str, Any]:

@@ -107,8 +107,8 @@ def test_resume_after_a_kill_equals_an_uninterrupted_extraction(tiny_of, small_s
     killed = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         act.extract_activations(b, small_sets, points, killed, batch_size=2, progress=False)
-    index = json.loads((killed / act.INDEX_FILE).read_text())
-    assert index["done"] == 4 and not index["complete"]
+    progress = json.loads((killed / act.PROGRESS_FILE).read_text())
+    assert progress["done"] == 4 and not progress["complete"]
     with pytest.raises(act.ActivationsError, match="stopped after 4 of 6 items"):
         act.load_activations(killed)
     torn = np.lib.format.open_memmap(killed / "decoder.0@answer.npy", mode="r+")
@@ -124,9 +124,9 @@ def test_resume_after_a_kill_equals_an_uninterrupted_extraction(tiny_of, small_s
 
     # Complete: called again, it returns at once (no model load), even given by path.
     monkeypatch.setattr(act, "load_model", lambda *a, **k: pytest.fail("reloaded"))
-    before = (killed / act.INDEX_FILE).read_bytes()
+    before = [(killed / f).read_bytes() for f in (act.INDEX_FILE, act.PROGRESS_FILE)]
     act.extract_activations(b.name, small_sets, points, killed, progress=False)
-    assert (killed / act.INDEX_FILE).read_bytes() == before
+    assert [(killed / f).read_bytes() for f in (act.INDEX_FILE, act.PROGRESS_FILE)] == before
     # Another extraction in the same folder is refused, naming what differs.
     with pytest.raises(act.ActivationsError, match="points_requested"):
         act.extract_activations(b, small_sets, ["decoder.0"], killed, progress=False)
