@@ -12,6 +12,9 @@ Public API (see docs/CONTRACTS.md):
 - The typed settings, each declared once: `VlmInputs`, `VlmScoring`, `AdapterSettings`
   (-> peft's LoraConfig via `lora_config`), `SftSettings`, `FinetuneConfig`.
 - `resolve_targets(model, ...)`: the LoRA targets found by walking the architecture.
+- `extract_activations(model, sets, points, out, *, adapter=None, batch_size=8, ...)`:
+  pooled activations at the family's named points, cached for probes; `load_activations`
+  reads them back, `list_points(bundle)` names a model's points.
 
 Observers that are not VLMs (the physics observer, the CNN) are `cubeworld.observers`.
 Names are imported lazily so that `cubeworld --help` does not import torch.
@@ -40,7 +43,14 @@ _EXPORTS = {
     "SftTrainer": "cubeworld.models.training",
     "VideoFreeQwen2VLProcessor": "cubeworld.models.processor",
     "VideoFreeQwen2_5_VLProcessor": "cubeworld.models.processor",
+    "VideoFreeQwen3VLProcessor": "cubeworld.models.processor",
     "VideoFreeLlavaOnevisionProcessor": "cubeworld.models.processor",
+    "extract_activations": "cubeworld.models.activations",
+    "load_activations": "cubeworld.models.activations",
+    "list_points": "cubeworld.models.activations",
+    "Activations": "cubeworld.models.activations",
+    "ActivationsError": "cubeworld.models.activations",
+    "ActivationPoint": "cubeworld.models.families.base",
     "MODEL_FAMILIES": "cubeworld.models.families",
     "ModelFamily": "cubeworld.models.families",
     "model_family_of": "cubeworld.models.families",

@@ -129,6 +129,10 @@ def _as_sets(sets: str | Path | StimulusSet | Iterable[str | Path | StimulusSet]
     loaded = [s if isinstance(s, StimulusSet) else load_set(s) for s in sets]
     if not loaded:
         raise ModelsError("no stimulus set given to evaluate")
+    names = [s.name for s in loaded]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ModelsError(f"two sets share the name {sorted(dup)[0]!r}; the set column would be ambiguous")
     return loaded
 
 
