@@ -355,6 +355,7 @@ class ObserverKind:
             condition=condition,
             seed=seed,
             model_label=model,
+            adapter_label=str(adapter) if adapter is not None else "",
             progress=progress,
         )
         with warnings.catch_warnings(record=True) as caught:  # e.g. a set skipped: one line

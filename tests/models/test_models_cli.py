@@ -74,6 +74,12 @@ def test_build_tiny_evaluate_finetune(tmp_path, colour_set):
     assert len(read_predictions(tmp_path / "run/predictions/epoch-1/set-c.csv")) == 4
     r = _run("models", "info", "--model", model, "--adapter", tmp_path / "run/checkpoints/epoch-1")
     assert r.exit_code == 0 and '"Yes"' in r.output
+    adapter = tmp_path / "run/checkpoints/epoch-1"
+    r = _run(
+        "evaluate", "--model", model, "--adapter", adapter, "--set", s, "--out", tmp_path / "a.csv", "--no-progress"
+    )
+    assert r.exit_code == 0, r.output
+    assert set(read_predictions(tmp_path / "a.csv")["adapter"]) == {str(adapter)}
 
 
 @pytest.mark.parametrize("case", ["no-model", "no-set", "bad-out", "bad-mix", "bad-labels", "bad-method"])
