@@ -38,7 +38,7 @@ def _start(c: httpx.Client, pid: str, session: str = "") -> dict:
     return s
 
 
-def _answer(trial: dict, request_id: str, response: str = "Yes") -> dict:
+def _answer(trial: dict, request_id: str, response: int = 1) -> dict:
     return {
         "request_id": request_id,
         "stimulus_id": trial["stimulus_id"],
@@ -91,7 +91,7 @@ def test_api_bad_input_is_refused_and_stores_nothing(spread_server):
         )
         # The same request again (a client retry after a lost acknowledgement).
         refused(409, "duplicate_request", "already stored", json=_answer(a["trials"][0], "req-a-0001"))
-        refused(409, "already_answered", "already answered", json=_answer(a["trials"][0], "req-a-0009", "No"))
+        refused(409, "already_answered", "already answered", json=_answer(a["trials"][0], "req-a-0009", 0))
         refused(422, "wrong_trial", "is your trial", json={**_answer(a["trials"][1], "req-a-0004"), "trial_index": 2})
         refused(422, "bad_request", "response", json={**_answer(a["trials"][1], "req-a-0005"), "response": "Maybe"})
         refused(422, "bad_request", "trial_index", json={**_answer(a["trials"][1], "req-a-0006"), "trial_index": "1"})

@@ -150,7 +150,13 @@ def _answer_everything(store: Store, pid: str) -> None:
     store.consent(s.token, True)
     for t in s.remaining:
         store.record(
-            s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, t.expected, rt_ms=700.0, shown_at_ms=1.7e12
+            s.token,
+            f"req-{pid}-{t.trial_index:04d}",
+            t.stimulus_id,
+            t.trial_index,
+            t.correct_response,
+            rt_ms=700.0,
+            shown_at_ms=1.7e12,
         )
     store.complete(s.token)
 
@@ -165,7 +171,7 @@ def test_a_bad_stored_row_is_reported_and_the_export_goes_on(tmp_path):
     store.close()
     con = sqlite3.connect(study / "study.sqlite")
     con.execute(
-        "UPDATE responses SET shown_at = 1e17 WHERE position = 1 AND participant_id = "
+        "UPDATE responses SET shown_at = 1e17 WHERE trial_index = 1 AND participant_id = "
         "(SELECT id FROM participants WHERE prolific_pid = 'bad1')"
     )
     con.commit()
