@@ -703,7 +703,7 @@ def write_backup(source: sqlite3.Connection, dest: str | Path) -> Path:
 
 
 @contextmanager
-def damage_check(path: Path) -> Iterator[None]:
+def damage_check(path: Path, *, reading: bool = False) -> Iterator[None]:
     """A damaged file, or one that cannot be opened at all, as one HumanStudyError naming it."""
     try:
         yield
@@ -711,7 +711,7 @@ def damage_check(path: Path) -> Iterator[None]:
         if is_damaged(e):
             raise database_damaged(path, e) from None
         if isinstance(e, sqlite3.OperationalError) and _cannot_open(e):
-            raise HumanStudyError(f"{path}: cannot open the study database ({e}); {_folder_hint(path)}") from None
+            raise HumanStudyError(f"{path}: cannot open the study database ({e}); {_hint(path, reading)}") from None
         raise
 
 
@@ -720,13 +720,16 @@ def _cannot_open(e: sqlite3.OperationalError) -> bool:
     return "unable to open" in text or "readonly database" in text or "disk I/O error" in text
 
 
-def _folder_hint(path: Path) -> str:
-    if not os.access(path.parent, os.W_OK):
-        return (
-            f"the folder {path.parent} is read-only: progress, export and backup read it as it is; "
-            "to serve the study, copy the folder somewhere writable"
-        )
-    return "check the file's permissions and the disk"
+def _hint(path: Path, reading: bool) -> str:
+    if os.access(path.parent, os.W_OK):
+        return "check the file's permissions and the disk"
+    if not reading:
+        return f"the folder {path.parent} is read-only; to serve the study, copy the folder somewhere writable"
+    return (
+        f"the folder {path.parent} is read-only and its {path.name}-wal file (answers not yet written into "
+        f"{path.name}) needs a {path.name}-shm file beside it; copy the folder (every {path.name}* file) "
+        "somewhere writable and run the command there"
+    )
 
 
 def _copy_file(path: Path, into: sqlite3.Connection) -> None:
@@ -738,7 +741,7 @@ def _copy_file(path: Path, into: sqlite3.Connection) -> None:
     """
     uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
     wal = Path(f"{path}-wal")
-    with damage_check(path):
+    with damage_check(path, reading=True):
         if not wal.exists():
             before = path.stat()
             src = sqlite3.connect(uri + "&immutable=1", uri=True)

@@ -30,7 +30,6 @@ from cubeworld.formats.atomic import write_jsonl
 from cubeworld.formats.responses import RESPONSE_CODES, response_code
 from cubeworld.formats.sets import SetFormatError, StimulusSet, load_set
 from cubeworld.human.config import (
-    CONFIG_FILE,
     DB_FILE,
     IMAGES_DIR,
     ITEMS_FILE,
