@@ -82,15 +82,13 @@ human_app.command("create")(with_signature(create, _create_parameters()))
 @human_app.command("serve")
 def serve(
     study: Path = typer.Argument(..., help="Human study folder made by `cubeworld human create`."),
-    port: int = typer.Option(8000, help="TCP port."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
     """Run the study's web server (participants, admin progress and export)."""
     from cubeworld.human.server import serve as run_server
 
-    if not 1 <= port <= 65535:
-        raise typer.BadParameter("must be between 1 and 65535", param_hint="--port")
     with user_errors():
         run_server(study, host=host, port=port, access_log=access_log)
 

@@ -141,7 +141,7 @@ def create_human_study(
         {
             **given,
             "design": design,
-            "items_per_participant": items,
+            "items_per_participant": items if items is not None else given.get("items_per_participant"),
             "name": given.get("name") or out.name,
             "domain": family.domain,
             "prompt": family.prompt,

@@ -207,3 +207,20 @@ def test_changing_the_design_after_data_is_refused(tmp_path):
     store = Store(load_human_study(fresh))
     assert store.start_session("p1", session_id="p1").total == 1  # a block of one
     store.close()
+
+
+def test_every_count_and_size_option_of_the_human_commands_is_bounded():
+    """Issue 23, item 5: a typo cannot ask for 10**12 of anything (`human plan`, the
+    planner's, has its own bounds)."""
+    import typer.main
+
+    group = typer.main.get_command(human_app)
+    checked = []
+    for name, command in group.commands.items():
+        if name == "plan":
+            continue
+        for param in command.params:
+            if str(param.bare_type()) in ("int", "float"):
+                assert param.max is not None, f"human {name} {param.opts[0]} has no upper bound"
+                checked.append(param.opts[0])
+    assert {"--items", "--attention-every", "--timeout", "--bonus", "--seed", "--port"} <= set(checked)
