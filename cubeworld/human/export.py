@@ -39,10 +39,11 @@ import pandas as pd
 
 from cubeworld.formats.responses import RESPONSE_COLUMNS, validate_responses
 from cubeworld.human.assign import ATTENTION
+from cubeworld.human.database import iso
 from cubeworld.human.errors import HumanStudyError
 from cubeworld.human.exclusions import ExclusionResult, apply_exclusions, normalise_id, read_previous_participants
 from cubeworld.human.limits import PROLIFIC_ID_RE, RT_MAX_MS, in_range, is_id
-from cubeworld.human.store import Store, iso
+from cubeworld.human.store import Store
 from cubeworld.human.study import HumanStudy, load_human_study
 from cubeworld.typed import to_plain
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cubeworld.human import schema
+from cubeworld.human.database import damage_check, database_damaged, write_backup
 from cubeworld.human.errors import HumanStudyError
-from cubeworld.human.store import damage_check, database_damaged, write_backup
 from cubeworld.human.study import load_human_study
 
 
