@@ -75,9 +75,9 @@ def speed(a) -> None:
 def render_cost(a) -> None:
     import numpy as np
 
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.engine import World, encode_png
-    from cubeworld.stimuli.towers import sample_tower, tower_camera
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.world import World, encode_png
+    from cubeworld.stimuli.families.tower.sampler import sample_tower, tower_camera
 
     os.environ.setdefault("LP_NUM_THREADS", "1")
     cfg = default_config("tower")
@@ -115,9 +115,9 @@ def specks(a, per_family: int = 6) -> None:
 
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
-    from cubeworld.stimuli.config import shared_defaults
-    from cubeworld.stimuli.engine import World
-    from cubeworld.stimuli.scene import Scene
+    from cubeworld.stimuli.engine.world import World
+    from cubeworld.stimuli.spec.scene import Scene
+    from cubeworld.stimuli.spec.settings import shared_defaults
 
     shared = shared_defaults()
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,9 +149,9 @@ def specks(a, per_family: int = 6) -> None:
 def validity(a) -> None:
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
-    from cubeworld.stimuli.audit import format_audit, shortcut_audit
+    from cubeworld.stimuli.audit.physics import format_physics_audit, physics_audit
+    from cubeworld.stimuli.audit.shortcut import format_audit, shortcut_audit
     from cubeworld.stimuli.families import get_family
-    from cubeworld.stimuli.physics_audit import format_physics_audit, physics_audit
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
     for domain, sizes, per, seed in (
@@ -196,11 +196,11 @@ def frame(a) -> None:
     import numpy as np
 
     import cubeworld.stimuli  # noqa: F401  (EGL before mujoco)
-    from cubeworld.stimuli.candidates import candidate_rng
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.engine import World
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.frame import frame_extent, inside_frame
+    from cubeworld.stimuli.engine.world import World
     from cubeworld.stimuli.families import get_family
-    from cubeworld.stimuli.frame import frame_extent, inside_frame
+    from cubeworld.stimuli.pipeline.candidates import candidate_rng
 
     family = get_family("tower")
     cfg = default_config("tower")

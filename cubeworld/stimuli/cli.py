@@ -13,8 +13,8 @@ from pathlib import Path
 import typer
 
 from cubeworld.cli_errors import user_errors
-from cubeworld.stimuli.families import FAMILIES
-from cubeworld.stimuli.families.base import StimulusFamily, format_sizes
+from cubeworld.stimuli.catalog import FAMILIES
+from cubeworld.stimuli.family import StimulusFamily, format_sizes
 
 generate_app = typer.Typer(
     no_args_is_help=True, help="Generate stimulus sets (one command per stimulus family, the study's presets)."
@@ -29,7 +29,7 @@ QUIET = typer.Option(False, "--quiet", help="No progress bar.")
 def _generate(
     domain: str, sizes: str, per_size: int, seed: int, out: Path, workers, resolution: int, name, quiet: bool
 ) -> None:
-    from cubeworld.stimuli.generate import generate_set
+    from cubeworld.stimuli.pipeline.generate import generate_set
 
     with user_errors():
         path = generate_set(
@@ -82,7 +82,7 @@ def preset(
     quiet: bool = QUIET,
 ) -> None:
     """Generate one of the study's sets."""
-    from cubeworld.stimuli.presets import generate_preset
+    from cubeworld.stimuli.pipeline.presets import generate_preset
 
     with user_errors():
         path = generate_preset(name, out, workers=workers, progress=not quiet, parent=parent)
@@ -92,7 +92,7 @@ def preset(
 @generate_app.command("presets")
 def presets(as_json: bool = typer.Option(False, "--json", help="Print the definitions as JSON.")) -> None:
     """List the study's sets."""
-    from cubeworld.stimuli.presets import list_presets
+    from cubeworld.stimuli.pipeline.presets import list_presets
 
     items = list_presets()
     if as_json:
@@ -110,7 +110,7 @@ def from_card(
     quiet: bool = QUIET,
 ) -> None:
     """Rebuild a set from its card, byte for byte."""
-    from cubeworld.stimuli.regenerate import regenerate
+    from cubeworld.stimuli.pipeline.regenerate import regenerate
 
     with user_errors():
         path = regenerate(card, out, workers=workers, progress=not quiet)
@@ -125,7 +125,7 @@ def subset(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Draw a balanced subset (per size x label) of a set, keeping its ids."""
-    from cubeworld.stimuli.subset import draw_subset
+    from cubeworld.stimuli.pipeline.subset import draw_subset
 
     with user_errors():
         path = draw_subset(set_dir, out, per_cell, seed)
@@ -140,7 +140,7 @@ def sheet(
     columns: int | None = typer.Option(None, "--columns"),
 ) -> None:
     """Contact sheet: a grid of a set's stimuli with their labels."""
-    from cubeworld.stimuli.sheet import make_sheet
+    from cubeworld.stimuli.audit.sheet import make_sheet
 
     with user_errors():
         path = make_sheet(set_dir, out, thumb=thumb, limit=limit, columns=columns)
@@ -163,9 +163,9 @@ def audit(
     often its labels hold under other reasonable physics."""
     with user_errors():
         from cubeworld.formats.sets import SetFormatError, load_set
-        from cubeworld.stimuli.audit import format_audit, shortcut_audit
+        from cubeworld.stimuli.audit.shortcut import format_audit, shortcut_audit
+        from cubeworld.stimuli.catalog import get_family
         from cubeworld.stimuli.errors import StimuliError
-        from cubeworld.stimuli.families import get_family
 
         if physics and (isinstance(per_size, bool) or per_size < 1):
             raise StimuliError(f"--per-size must be a positive integer, got {per_size}")
@@ -187,7 +187,7 @@ def audit(
         for line in format_audit(shortcut_audit(family, [r.to_record() for r in s.rows])):
             typer.echo(line)
         if physics:
-            from cubeworld.stimuli.physics_audit import format_physics_audit, physics_audit
+            from cubeworld.stimuli.audit.physics import format_physics_audit, physics_audit
 
             result = physics_audit(set_dir, per_size=per_size, seed=seed, workers=workers, progress=not quiet)
             for line in format_physics_audit(result):

@@ -20,7 +20,7 @@ from make_reference import REFERENCE_SETS  # noqa: E402
 @pytest.fixture(scope="session")
 def reference_hashes() -> dict[str, dict[str, str]]:
     """sha256 of metadata.jsonl and every PNG, written by generator 2.0.0 (make_reference.py)."""
-    from cubeworld.stimuli.identity import GENERATOR_VERSION
+    from cubeworld.stimuli.pipeline.identity import GENERATOR_VERSION
 
     return json.loads((REFERENCE_DIR / f"hashes-{GENERATOR_VERSION}.json").read_text())
 

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from cubeworld.cli import app
 from cubeworld.formats.sets import load_set
-from cubeworld.stimuli.audit import SHORTCUT_WARNING, fit_rule, score_cue, shortcut_audit, wilson
+from cubeworld.stimuli.audit.shortcut import SHORTCUT_WARNING, fit_rule, score_cue, shortcut_audit, wilson
 from cubeworld.stimuli.families import FAMILIES, TOWER, get_family
-from cubeworld.stimuli.families.base import ShortcutCue
-from cubeworld.stimuli.perturbations import audit_perturbations, describe
+from cubeworld.stimuli.family import ShortcutCue
+from cubeworld.stimuli.spec.perturbations import audit_perturbations, describe
 
 runner = CliRunner()
 
