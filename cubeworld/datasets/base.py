@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cubeworld.errors import CubeworldError
+from cubeworld.formats.sets import PHOTO
 
 SHIPPED = "shipped"  # what a set's identity says when it was imported from the package's copy
 
@@ -43,8 +44,9 @@ class ExternalDataset:
     a prediction table of published model answers, where the data set has one.
 
     `version` is part of every imported set's identity: bump it when the importer's output
-    changes, so studies do not reuse an old import. `has_scene` is False for photos: no
-    recorded scene, so observers that re-simulate scenes skip such sets.
+    changes, so studies do not reuse an old import. `kind` is the kind of set its import
+    is (`cubeworld.formats.sets.SET_KINDS`; photographs: `photo`, no recorded scenes, so
+    observers that re-simulate scenes skip it); the imported card says so too.
     """
 
     name: str
@@ -54,7 +56,7 @@ class ExternalDataset:
     version: int = 1
     shipped: Path | None = None
     models_importer: str | None = None
-    has_scene: bool = False
+    kind: str = PHOTO
     citation: str = ""
     licence: str = ""
 

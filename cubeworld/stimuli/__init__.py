@@ -13,6 +13,9 @@ MuJoCo simulates and renders (headless, EGL); sets are folders in the format of
   entries a set made now would hold, and how a card differs
 - the stimulus families: `FAMILIES`, `get_family(domain)` (light), `default_config(domain)`,
   `difficulty_of(row)` (a row's difficulty, also for rows of sets made before the column)
+- a set's generator arguments: `SetRequest` (declared once: defaults, help, bounds),
+  `DEFAULT_RESOLUTION`, `make_arguments(domain, sizes, per_size, seed, resolution)` (the
+  check every generated set passes; a study's set entry can call it before any work)
 
 The stage is built in floors, each importing only the ones below it (import-linter
 contracts in pyproject.toml keep it so): `spec` (scenes, settings) < `engine` (MuJoCo
@@ -48,12 +51,16 @@ _LAZY = {
     "get_family": "cubeworld.stimuli.catalog",
     "default_config": "cubeworld.stimuli.catalog",
     "difficulty_of": "cubeworld.stimuli.catalog",
+    "DEFAULT_RESOLUTION": "cubeworld.stimuli.pipeline.arguments",
+    "SetRequest": "cubeworld.stimuli.pipeline.arguments",
+    "make_arguments": "cubeworld.stimuli.pipeline.arguments",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from cubeworld.stimuli.audit.sheet import make_sheet
     from cubeworld.stimuli.catalog import FAMILIES, default_config, difficulty_of, get_family
     from cubeworld.stimuli.demo import run_stimuli_demo
+    from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetRequest, make_arguments
     from cubeworld.stimuli.pipeline.generate import generate_set
     from cubeworld.stimuli.pipeline.identity import GENERATOR_VERSION, identity_diff, identity_for
     from cubeworld.stimuli.pipeline.presets import generate_preset, list_presets, preset_identity

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -54,19 +54,19 @@ class ShortcutCue:
     """A simple visual cue a model could use instead of physics, for the card's shortcut
     audit: `value(row)` reads one number from a row record (its `scene`, `n_blocks`, ...).
 
-    The audit (`cubeworld.stimuli.audit.shortcut`) fits a one-cue rule on the set and reports its
-    accuracy: for a "threshold" cue the best "Yes if value > t" or "Yes if value < t"; for a
-    "category" cue (few distinct values, such as a row number) the majority answer per
-    value."""
+    The audit (`cubeworld.stimuli.audit.shortcut`) fits a one-cue rule of the cue's `rule`
+    type on the set and reports its accuracy: for a "threshold" cue the best "Yes if value
+    > t" or "Yes if value < t"; for a "category" cue (few distinct values, such as a tier
+    number) the majority answer per value."""
 
     name: str
     description: str
     value: Callable[[Mapping[str, Any]], float]
-    kind: str = "threshold"  # or "category"
+    rule: str = "threshold"  # or "category"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("threshold", "category"):
-            raise ValueError(f"shortcut cue {self.name!r}: kind must be 'threshold' or 'category', got {self.kind!r}")
+        if self.rule not in ("threshold", "category"):
+            raise ValueError(f"shortcut cue {self.name!r}: rule must be 'threshold' or 'category', got {self.rule!r}")
 
 
 class Judgement(Protocol):
@@ -76,6 +76,16 @@ class Judgement(Protocol):
     reason: str  # why it was rejected ("" when accepted); counted on the card
     falls: bool | None  # the label (True = "Yes") when accepted
     outcome: dict[str, Any]  # JSON-ready measurements, stored as the row's `outcome`
+
+
+@dataclass
+class Verdict:
+    """A ready-made `Judgement` for a family that needs no fields of its own."""
+
+    accepted: bool
+    reason: str  # "" when accepted
+    falls: bool | None
+    outcome: dict[str, Any] = field(default_factory=dict)
 
 
 class StimulusFamily(abc.ABC):
@@ -176,7 +186,7 @@ class StimulusFamily(abc.ABC):
     ) -> Judgement:
         """`judge`, told which labels the set can still take (`wanted`): a family may stop
         as soon as it knows the label is not wanted and skip its remaining work (the
-        full-scene run, the robustness runs), returning `accepted=False, reason="unwanted"`
+        full-scene simulation, the robustness simulations), returning `accepted=False, reason="unwanted"`
         with `falls` set. Whenever a judgement knows the label, it should carry it in
         `falls`, rejected or not: generation counts a candidate whose label is no longer
         wanted as surplus, however far it was judged, so the bytes never depend on the

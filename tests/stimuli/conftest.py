@@ -35,3 +35,9 @@ def reference_sets(tmp_path_factory) -> dict[str, Path]:
         name: generate_set(domain, sizes, per_size, seed, root / name, resolution=resolution, workers=1, progress=False)
         for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items()
     }
+
+
+@pytest.fixture(autouse=True)
+def _audit_logs_in_tmp(tmp_path, monkeypatch):
+    """`audit --physics` keeps its resumable log in the user's cache: a test's own one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

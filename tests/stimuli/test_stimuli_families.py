@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from cubeworld.formats.sets import SetFormatError, load_set
+from cubeworld.formats.sets import StimulusRow, load_set
 from cubeworld.stimuli import StimuliError, generate_set, identity_for
 from cubeworld.stimuli.families import FAMILIES, PYRAMID, TOWER, get_family
 from cubeworld.stimuli.families.tower import TowerFamily
@@ -120,7 +120,13 @@ def test_an_added_family_generates_through_the_protocol(stack_family, tmp_path):
         _load.cache_clear()
 
 
-def test_rows_of_unregistered_domains_are_refused(tmp_path):
+def test_rows_of_unregistered_domains_are_refused_by_the_stimuli_stage(tmp_path):
+    """The set format checks that a domain is a name; whoever needs the family looks it up
+    and refuses a domain no family registers, with one line naming the ones that exist."""
+    from typer.testing import CliRunner
+
+    from cubeworld.cli import app
+
     root = tmp_path / "set"
     (root / "images").mkdir(parents=True)
     (root / "images" / "a.png").write_bytes(b"")
@@ -134,10 +140,10 @@ def test_rows_of_unregistered_domains_are_refused(tmp_path):
         "prompt": "?",
     }
     (root / "metadata.jsonl").write_text(json.dumps(row) + "\n")
-    with pytest.raises(
-        SetFormatError, match=r"metadata.jsonl:1: unknown domain 'dominoes': expected one of tower, pyramid"
-    ):
-        load_set(root)
+    assert load_set(root).rows[0].domain == "dominoes"
+    res = CliRunner().invoke(app, ["audit", str(root)])
+    assert res.exit_code == 2
+    assert res.output.strip() == "error: unknown stimulus family 'dominoes': expected one of tower, pyramid, domino"
 
 
 # -- the outcome rule on recorded scenes (contract A) ------------------------------------
@@ -190,6 +196,20 @@ def test_difficulty_measures(reference_sets):
         assert r.extra["difficulty"] == r.difficulty == family.difficulty_of(r.to_record())
 
 
+def test_difficulty_of_rows_made_before_the_column(reference_sets):
+    """The set format reads only the `difficulty` column; for rows without it (generator
+    1.0.0) the stimuli stage computes the family's measure, and photos have none."""
+    from cubeworld.stimuli import difficulty_of
+
+    for name in ("towers-64", "pyramids-64"):
+        for r in load_set(reference_sets[name]).rows:
+            old = {k: v for k, v in r.to_record().items() if k != "difficulty"}
+            assert StimulusRow.from_record(old).difficulty is None
+            assert difficulty_of(old) == r.difficulty == difficulty_of(r.to_record())
+    photo = {"domain": "tower", "n_blocks": 2, "falls": True, "image_id": 7}
+    assert difficulty_of(photo) is None and difficulty_of({**photo, "domain": "marble-run"}) is None
+
+
 def test_support_margin_by_hand():
     from cubeworld.stimuli.families.pyramid.geometry import support_margin_mm
 
@@ -215,7 +235,7 @@ def test_shortcut_cues_read_rows(reference_sets):
             assert all(isinstance(v, float) for v in values)
     pyr = load_set(reference_sets["pyramids-64"]).rows
     cues = {c.name: c for c in get_family(PYRAMID).shortcut_cues()}
-    assert cues["red_row"].kind == "category" and cues["centre_over_red"].kind == "threshold"
+    assert cues["red_row"].rule == "category" and cues["centre_over_red"].rule == "threshold"
     assert [cues["red_row"].value(r.to_record()) for r in pyr] == [float(r.extra["red_row"]) for r in pyr]
     assert all(cues["resting_on_red"].value(r.to_record()) >= 1 for r in pyr)
 

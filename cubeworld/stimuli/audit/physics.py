@@ -12,10 +12,20 @@ perturbation, how many labels stayed the same, with 95% Wilson intervals.
 Items are simulated in worker processes (`ProcessPoolExecutor`, one MuJoCo world per
 scene size each); a dead worker's items are tried once more in a fresh pool, then the
 audit stops naming them. Results depend only on the sample, never on the workers.
+
+**It resumes.** Every item's answers are appended, as they arrive, to the audit's log (one
+complete JSON line each, so a kill loses at most the items in flight): by default
+`$XDG_CACHE_HOME/cubeworld/physics-audit/<key>.jsonl` (else `~/.cache/...`), `key` being a
+hash of what decides the answers (the set's name and metadata bytes, the sample's size and
+seed, the physics, the family's settings and the perturbations); `--log FILE` puts it
+elsewhere. The same command started again reads the log and simulates only the items not
+in it; a log of another audit is refused. The set folder is never written to.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +34,22 @@ from typing import Any
 
 from cubeworld.pools import run_calls
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.typed import setting
+
+MAX_AUDIT_PER_SIZE = 10_000  # items per size: beyond a set's evaluation size, ~5 CPU hours of pyramids
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhysicsAuditRequest:
+    """`cubeworld audit SET --physics`'s sample, declared once (CLI options and bounds)."""
+
+    per_size: int = setting(
+        20,
+        help="--physics: items re-simulated per size (half of each answer).",
+        minimum=1,
+        maximum=MAX_AUDIT_PER_SIZE,
+    )
+    seed: int = setting(0, help="--physics: the seed drawing the sample.", minimum=0, maximum=2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -111,17 +137,25 @@ def physics_audit(
     workers: int | None = None,
     progress: bool = True,
     changes: Sequence[Mapping[str, Any]] | None = None,
+    log: str | os.PathLike | None = None,
+    verify: bool = False,
 ) -> PhysicsAudit:
-    """Re-simulate a sample of the set (see the module docstring)."""
+    """Re-simulate a sample of the set (see the module docstring); `log` is the resumable
+    per-item log (default: in the user's cache, keyed by the audit)."""
     from tqdm.auto import tqdm
 
-    from cubeworld.formats.sets import SetFormatError, load_set
+    from cubeworld.formats.atomic import append_jsonl, read_jsonl, truncate_torn_tail
+    from cubeworld.formats.sets import METADATA_FILE, SetFormatError, load_set
     from cubeworld.stimuli.catalog import get_family
+    from cubeworld.stimuli.spec.options import check_workers
 
-    if isinstance(per_size, bool) or not isinstance(per_size, int) or per_size < 1:
-        raise StimuliError(f"--per-size must be a positive integer, got {per_size!r}")
+    lo, hi = _bounds("per_size")
+    if isinstance(per_size, bool) or not isinstance(per_size, int) or not lo <= per_size <= hi:
+        raise StimuliError(f"--per-size must be an integer from {lo} to {hi}, got {per_size!r}")
+    if workers is not None:
+        check_workers(workers)
     try:
-        s = load_set(set_dir, check_images=False)
+        s = load_set(set_dir, check_images=verify, verify=verify, progress=progress)
     except SetFormatError as e:
         raise StimuliError(str(e)) from None
     domain = s.rows[0].domain
@@ -132,20 +166,48 @@ def physics_audit(
     changes = (({},) + tuple(family.audit_perturbations())) if changes is None else tuple(changes)
     items = sample_items(s.rows, per_size, seed)
     workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=len(items), disable=not progress, desc="physics audit", unit="item")
+    header = {
+        "audit": "physics",
+        "set": s.name,
+        "metadata_sha256": hashlib.sha256((s.root / METADATA_FILE).read_bytes()).hexdigest(),
+        "per_size": per_size,
+        "seed": seed,
+        "physics": base,
+        "settings": own,
+        "changes": [dict(c) for c in changes],
+    }
+    key = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    log_path = Path(log) if log is not None else default_log_dir() / f"{key}.jsonl"
+    done = _read_log(log_path, key, read_jsonl, truncate_torn_tail)
     try:
-        results = run_calls(
+        if not log_path.exists():
+            append_jsonl(log_path, {"key": key, **header})
+    except OSError as e:
+        raise StimuliError(f"cannot write the audit log {log_path}: {e.strerror or e} (give --log elsewhere)") from None
+    todo = [i for i, r in enumerate(items) if r.stimulus_id not in done]
+    bar = tqdm(
+        total=len(items), initial=len(items) - len(todo), disable=not progress, desc="physics audit", unit="item"
+    )
+
+    def record(j: int, answers: list[bool]) -> None:
+        done[items[todo[j]].stimulus_id] = answers
+        append_jsonl(log_path, {"id": items[todo[j]].stimulus_id, "answers": answers})
+        bar.update(1)
+
+    try:
+        run_calls(
             _simulate,
-            [(domain, r.extra["scene"], base, own, changes) for r in items],
+            [(domain, items[i].extra["scene"], base, own, changes) for i in todo],
             workers=workers,
             initializer=_init_worker,
-            on_result=lambda _i, _r: bar.update(1),
-            name_of=lambda i: items[i].stimulus_id,
+            on_result=record,
+            name_of=lambda j: items[todo[j]].stimulus_id,
             what="physics audit",
             error=StimuliError,
         )
     finally:
         bar.close()
+    results = [done[r.stimulus_id] for r in items]
     sizes = tuple(sorted({r.n_blocks for r in items}))
     count = {s: sum(r.n_blocks == s for r in items) for s in sizes}
     agree = {
@@ -154,6 +216,36 @@ def physics_audit(
         for s in sizes
     }
     return PhysicsAudit(s.name, domain, changes, sizes, count, agree, note)
+
+
+def _bounds(name: str) -> tuple[int, int]:
+    from cubeworld.stimuli.plain import bounds
+
+    return bounds(PhysicsAuditRequest, name)
+
+
+def default_log_dir() -> Path:
+    """Where audits keep their resumable logs: the user's cache."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "cubeworld" / "physics-audit"
+
+
+def _read_log(path: Path, key: str, read_jsonl: Any, truncate_torn_tail: Any) -> dict[str, list[bool]]:
+    """The answers a killed audit already logged ({} for a new log); a log of another
+    audit is refused rather than mixed in."""
+    if not path.exists():
+        return {}
+    try:
+        truncate_torn_tail(path)
+        entries = list(read_jsonl(path))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise StimuliError(f"{path}: not a readable audit log ({e})") from None
+    if not entries or entries[0].get("key") != key:
+        raise StimuliError(
+            f"{path}: the log of another audit (other set, sample, physics or perturbations); "
+            "give another --log, or delete it to start again"
+        )
+    return {str(e["id"]): [bool(a) for a in e["answers"]] for e in entries[1:] if "id" in e}
 
 
 def format_physics_audit(audit: PhysicsAudit) -> list[str]:

@@ -56,19 +56,19 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 class Rule:
     """A fitted one-cue rule: predicts "Yes" (True) from a cue value."""
 
-    kind: str
+    type: str  # "threshold" or "category"
     threshold: float = 0.0
     above: bool = True  # threshold: Yes if value > threshold (else if value < threshold)
     table: tuple[tuple[float, bool], ...] = ()  # category: value -> answer
     default: bool = False  # category: the answer for a value not seen when fitting
 
     def predict(self, value: float) -> bool:
-        if self.kind == "category":
+        if self.type == "category":
             return dict(self.table).get(value, self.default)
         return value > self.threshold if self.above else value < self.threshold
 
     def describe(self, cue: str) -> str:
-        if self.kind == "category":
+        if self.type == "category":
             return "majority per value: " + ", ".join(f"{_num(v)}->{'Yes' if a else 'No'}" for v, a in self.table)
         if math.isinf(self.threshold):
             return f"always {'Yes' if self.predict(0.0) else 'No'}"
@@ -79,10 +79,10 @@ def _num(v: float) -> str:
     return f"{v:g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3g}"
 
 
-def fit_rule(kind: str, values: Sequence[float], labels: Sequence[bool]) -> Rule:
-    """The rule of `kind` that classifies (values, labels) best; ties go to the simplest
+def fit_rule(rule_type: str, values: Sequence[float], labels: Sequence[bool]) -> Rule:
+    """The rule of type `rule_type` that classifies (values, labels) best; ties go to the simplest
     (the lowest threshold, "above" before "below")."""
-    if kind == "category":
+    if rule_type == "category":
         counts: dict[float, list[int]] = {}
         for v, y in zip(values, labels):
             counts.setdefault(v, [0, 0])[int(y)] += 1
@@ -171,7 +171,7 @@ def score_cue(
 ) -> Score:
     """A cue's score; `strata` (default: the labels) keep the folds balanced."""
     n = len(values)
-    rule = fit_rule(cue.kind, values, labels)
+    rule = fit_rule(cue.rule, values, labels)
     fit_correct = sum(rule.predict(v) == y for v, y in zip(values, labels))
     folds = min(FOLDS, n)
     cv_correct = 0
@@ -185,7 +185,7 @@ def score_cue(
             if not train:
                 cv_correct += sum(labels[j] == False for j in test)  # noqa: E712 (no training data: say No)
                 continue
-            r = fit_rule(cue.kind, [values[j] for j in train], [labels[j] for j in train])
+            r = fit_rule(cue.rule, [values[j] for j in train], [labels[j] for j in train])
             cv_correct += sum(r.predict(values[j]) == labels[j] for j in test)
     return Score(n=n, cv_correct=cv_correct, fit_correct=fit_correct, rule=rule.describe(cue.name))
 
@@ -195,7 +195,7 @@ def score_cue(
 class CueAudit:
     name: str
     description: str
-    kind: str
+    rule: str  # "threshold" or "category": the cue's type of one-cue rule
     overall: Score | None  # None: the rows lack what the cue reads
     by_size: dict[int, Score] = field(default_factory=dict)
     unavailable: str = ""
@@ -233,7 +233,7 @@ class ShortcutAudit:
             "cues": {
                 c.name: {
                     "description": c.description,
-                    "kind": c.kind,
+                    "rule": c.rule,
                     **(
                         {"all": c.overall.to_dict(), "by_size": {str(s): sc.to_dict() for s, sc in c.by_size.items()}}
                         if c.overall is not None
@@ -264,7 +264,7 @@ def shortcut_audit(family: StimulusFamily, rows: Sequence[Mapping[str, Any]]) ->
                 CueAudit(
                     cue.name,
                     cue.description,
-                    cue.kind,
+                    cue.rule,
                     None,
                     unavailable=f"the rows lack what it reads ({type(e).__name__}: {e})",
                 )
@@ -275,7 +275,7 @@ def shortcut_audit(family: StimulusFamily, rows: Sequence[Mapping[str, Any]]) ->
             idx = [i for i, r in enumerate(rows) if int(r["n_blocks"]) == s]
             by_size[s] = score_cue(cue, [ids[i] for i in idx], [values[i] for i in idx], [labels[i] for i in idx])
         strata = [(int(r["n_blocks"]), y) for r, y in zip(rows, labels)]
-        cues.append(CueAudit(cue.name, cue.description, cue.kind, score_cue(cue, ids, values, labels, strata), by_size))
+        cues.append(CueAudit(cue.name, cue.description, cue.rule, score_cue(cue, ids, values, labels, strata), by_size))
     agree, counted = 0, 0
     for r, y in zip(rows, labels):
         d = r.get("difficulty")

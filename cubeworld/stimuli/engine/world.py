@@ -28,7 +28,7 @@ MISSING_GL_HELP = (
     "(or run scripts/install.sh), and leave MUJOCO_GL unset or set it to egl."
 )
 
-CHECK_INTERVAL = 0.05  # s of simulated time between checks of a run's state
+CHECK_INTERVAL = 0.05  # s of simulated time between checks of a simulation's state
 PARK_Z = -5.0  # where unused boxes wait, below the floor and out of view
 
 
@@ -48,20 +48,20 @@ except Exception as _e:  # mujoco loads the GL backend on import; a missing libr
 
 @dataclass(frozen=True)
 class SimResult:
-    """One run. Every measure is per block (removed blocks included, they stay parked);
-    movements are relative to the state the run started from (after position noise).
+    """One simulation. Every measure is per block (removed blocks included, they stay
+    parked); movements are relative to the state it started from (after position noise).
 
-    The run covers the full horizon (`physics.duration`) unless the caller's `stop` rule
+    It covers the full horizon (`physics.duration`) unless the caller's `stop` rule
     decided the outcome earlier (`stopped_early`): only an outcome that cannot change any
-    more (a block past a fall threshold) may end a run, never rest or sleep. The rest
-    measures (`window_move`, `window_tilt`) describe the run's last `physics.rest_window`
+    more (a block past a fall threshold) may end a simulation, never rest or sleep. The rest
+    measures (`window_move`, `window_tilt`) describe the simulation's last `physics.rest_window`
     seconds, so a block still creeping or tilting at the end of the horizon is seen.
     """
 
     pos: np.ndarray  # (n, 3) final centre positions (at the stop, if stopped early)
     quat: np.ndarray  # (n, 4) final orientations
     steps: int  # steps simulated
-    start: np.ndarray  # (n, 3) centre positions the run started from
+    start: np.ndarray  # (n, 3) centre positions the simulation started from
     peak_move: np.ndarray  # (n,) largest displacement from the start at any check, m
     peak_tilt: np.ndarray  # (n,) largest change of tilt from the start at any check, degrees
     window_move: np.ndarray | None  # (n,) displacement during the last rest window, m (None if stopped early)
@@ -74,7 +74,7 @@ class SimResult:
         return np.linalg.norm(self.pos - self.start, axis=1)
 
     def at_rest(self, physics: PhysicsSettings, blocks: Sequence[int] | None = None) -> bool:
-        """The rest test: the run reached its horizon and, during its last rest window, no
+        """The rest test: the simulation reached its horizon and, during its last rest window, no
         block (of `blocks`, default all) moved more than `rest_move` nor changed its tilt by
         more than `rest_tilt`. A slow tilt (a pyramid creeping over at 0.5 deg/s) fails it
         however small its total movement is."""
@@ -170,7 +170,7 @@ class World:
         m.opt.timestep = physics.timestep
         m.opt.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL if physics.cone == "pyramidal" else mujoco.mjtCone.mjCONE_ELLIPTIC
         # Never MuJoCo's sleep: a sleeping body is not integrated, so a slow tilt that put
-        # the blocks to sleep would end every later check of the run (generator 1.0.0).
+        # the blocks to sleep would end every later check of the simulation (generator 1.0.0).
         m.opt.enableflags &= ~int(mujoco.mjtEnableBit.mjENBL_SLEEP)
         m.geom_friction[:, 0] = physics.friction
         m.geom_solref[:] = physics.solref
@@ -237,8 +237,8 @@ class World:
 
         The state is checked every CHECK_INTERVAL seconds of simulated time. `stop(move,
         tilt)` (per block: displacement from the start in m, change of tilt in degrees) may
-        end the run at a check once its outcome is decided in the direction that cannot
-        change -- a block past a fall threshold; nothing else ends a run early.
+        end the simulation at a check once its outcome is decided in the direction that cannot
+        change -- a block past a fall threshold; nothing else ends a simulation early.
         """
         self._configure(blocks, physics, hidden=removed)
         m, d = self.model, self.data
@@ -335,8 +335,8 @@ def downsample(image: np.ndarray, factor: int) -> np.ndarray:
 
 def position_noise(blocks: Sequence[Block], noise: float) -> np.ndarray:
     """(n, 3) horizontal offsets, each coordinate uniform in [-noise, noise] m, drawn from a
-    stream seeded by the scene itself (its block positions), so a perturbed run of the same
-    scene is always the same run and different scenes get different offsets."""
+    stream seeded by the scene itself (its block positions), so a perturbed simulation of the
+    same scene is always the same and different scenes get different offsets."""
     out = np.zeros((len(blocks), 3))
     if noise <= 0 or not blocks:
         return out

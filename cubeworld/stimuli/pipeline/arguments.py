@@ -1,7 +1,15 @@
-"""Validating a set's arguments (domain, sizes, counts, seed, resolution) into one form.
+"""A set's generator arguments (domain, sizes, counts, seed, resolution): declared once,
+validated into one form.
 
-The same checks serve the library, the CLI and `regenerate`, and they run before
-anything is written, so bad input never touches a folder.
+`SetRequest` declares what a user gives -- `cubeworld generate <family>`'s options are
+generated from its fields (`cubeworld.typed.cli_parameters`), and a study's generated-set
+entry (`{domain, sizes, per_size, seed, resolution}`) is the same declaration -- with
+every default and bound in one place: the one default resolution (`DEFAULT_RESOLUTION`,
+the study's 448 px) and an upper bound on every count, so a typo cannot ask for 10**12
+stimuli. `make_arguments` checks a request against the family (its domain and sizes, even
+counts) and returns `SetArguments`, what the card records; the library, the CLI,
+presets and `regenerate` all go through it before anything is written, so bad input never
+touches a folder.
 """
 
 from __future__ import annotations
@@ -12,6 +20,25 @@ from typing import Any
 
 from cubeworld.stimuli.catalog import FAMILIES
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.plain import bounds
+from cubeworld.typed import setting
+
+DEFAULT_RESOLUTION = 448  # px: the study's stimuli were 448 x 448 images
+MAX_PER_SIZE = 100_000  # 20x the study's largest count per size (5,000), about 15 GB of 448 px PNGs
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetRequest:
+    """A set's generator arguments as a user gives them (the family comes from the command
+    or the entry's `domain`). Every bound here is the one the CLI, the library and studies
+    enforce."""
+
+    sizes: str | tuple[int, ...] | None = setting(
+        None, help="Block counts among the family's sizes, e.g. 2-7 or 3,6,10 (default: all)."
+    )
+    per_size: int = setting(help="Stimuli per size (even: half Yes, half No).", minimum=2, maximum=MAX_PER_SIZE)
+    seed: int = setting(help="Seed; sets with different seeds never share a scene.", minimum=0, maximum=2**63 - 1)
+    resolution: int = setting(DEFAULT_RESOLUTION, help="Image width and height in pixels.", minimum=16, maximum=4096)
 
 
 @dataclass(frozen=True)
@@ -39,7 +66,7 @@ class SetArguments:
             per = d["per_size"]
             if isinstance(per, Mapping):
                 per = {int(k): v for k, v in per.items()}
-            return make_arguments(d["domain"], d["sizes"], per, d["seed"], d.get("resolution", 448))
+            return make_arguments(d["domain"], d["sizes"], per, d["seed"], d.get("resolution", DEFAULT_RESOLUTION))
         except KeyError as e:
             raise StimuliError(f"card arguments lack {e.args[0]!r}") from None
 
@@ -76,8 +103,10 @@ def parse_sizes(sizes: str | int | Iterable[int]) -> tuple[int, ...]:
 
 
 def make_arguments(
-    domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: Any, resolution: Any = 448
+    domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: Any, resolution: Any = DEFAULT_RESOLUTION
 ) -> SetArguments:
+    """The checked arguments of a set of `domain`, or a one-line StimuliError naming the
+    first bad value (bounds from `SetRequest`)."""
     if not isinstance(domain, str) or domain not in FAMILIES:
         raise StimuliError(f"unknown domain {domain!r}: expected one of {', '.join(FAMILIES.names())}")
     allowed = FAMILIES.get(domain).sizes
@@ -97,17 +126,22 @@ def make_arguments(
         per = {s: per_size[s] for s in size_t}
     else:
         per = {s: per_size for s in size_t}
+    _, most = bounds(SetRequest, "per_size")
     for s, n in per.items():
         if isinstance(n, bool) or not isinstance(n, int):
             raise StimuliError(f"the count per size must be an integer, got {n!r}")
         if n <= 0:
             raise StimuliError(f"the count per size must be positive, got {n} for size {s}")
+        if n > most:
+            raise StimuliError(f"the count per size must be at most {most}, got {n} for size {s}")
         if n % 2:
             raise StimuliError(f"the count per size must be even (half Yes, half No), got {n} for size {s}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise StimuliError(f"the seed must be a non-negative integer, got {seed!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 16 <= resolution <= 4096:
-        raise StimuliError(f"the resolution must be an integer from 16 to 4096 pixels, got {resolution!r}")
+    lo, hi = bounds(SetRequest, "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not lo <= seed <= hi:
+        raise StimuliError(f"the seed must be an integer from {lo} to {hi}, got {seed!r}")
+    lo, hi = bounds(SetRequest, "resolution")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not lo <= resolution <= hi:
+        raise StimuliError(f"the resolution must be an integer from {lo} to {hi} pixels, got {resolution!r}")
     return SetArguments(domain, size_t, per, seed, resolution)
 
 

@@ -1,9 +1,10 @@
 """A generated set's card (`dataset.json`): its identity plus what describes the set.
 
-Besides the identity (`cubeworld.stimuli.pipeline.identity`), the card records the MuJoCo version
-and render backend, the camera per size, the family's label rule, prompt and difficulty
+Besides the identity (`cubeworld.stimuli.pipeline.identity`), the card records its kind
+(`rendered`: every row records the scene its image shows), the MuJoCo version and render
+backend, the camera per size, the family's label rule, prompt and difficulty
 measure, and -- once the set is complete -- the counts per size x label, rejections, the
-family's strata counts (pyramids: per size x red row x label and the red-row quotas) and
+family's strata counts (pyramids: per size x red block's tier x label and those quotas) and
 the shortcut audit (`cubeworld.stimuli.audit.shortcut`: what one-cue rules score on the set).
 """
 
@@ -13,10 +14,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cubeworld.formats.sets import COMPLETE, IN_PROGRESS, RENDERED
 from cubeworld.stimuli.family import StimulusFamily
 from cubeworld.stimuli.pipeline.arguments import SetArguments
 from cubeworld.stimuli.pipeline.identity import identity
-from cubeworld.stimuli.pipeline.progress import RunState
+from cubeworld.stimuli.pipeline.progress import GenerationState
 from cubeworld.stimuli.spec.settings import SetConfig
 
 
@@ -31,20 +33,21 @@ def build_card(
     family: StimulusFamily,
     args: SetArguments,
     config: SetConfig,
-    state: RunState | None = None,
+    state: GenerationState | None = None,
     rows: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The card of a set in progress (`state` None) or complete (with its `rows`)."""
     card = identity(name, args, config)
     card.update(
         {
+            "kind": RENDERED,
             "mujoco_version": mujoco_version(),
             "render_backend": os.environ.get("MUJOCO_GL", "egl"),
             "cameras": {str(s): family.camera(s, config.family) for s in args.sizes},
             "label_rule": family.label_rule,
             "prompt": family.prompt,
             "difficulty": family.difficulty.to_dict(),
-            "status": "in_progress",
+            "status": IN_PROGRESS,
         }
     )
     if state is not None:
@@ -54,5 +57,5 @@ def build_card(
         audit = shortcut_audit(family, rows)
         card["shortcut_audit"] = audit.to_card()
         card["shortcut_warnings"] = audit.warnings
-        card["status"] = "complete"
+        card["status"] = COMPLETE
     return card

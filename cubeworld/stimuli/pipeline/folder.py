@@ -1,8 +1,8 @@
 """The set folder's life: claimed for one set before any work, tidied when complete.
 
-A folder belongs to the set whose card it holds: a run refuses a folder holding another
+A folder belongs to the set whose card it holds: a generation refuses a folder holding another
 set (or anything that is not a set), resumes one holding its own unfinished set, and
-leaves a complete one alone. Finishing removes what a killed run may have left behind.
+leaves a complete one alone. Finishing removes what a killed generation may have left behind.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from cubeworld.formats.atomic import atomic_write_json
-from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, SetFormatError, read_card
+from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, SetFormatError, read_card, seal_set
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.pipeline.identity import identity_diff, version_problem
-from cubeworld.stimuli.pipeline.progress import LOG_FILE, RunState
+from cubeworld.stimuli.pipeline.progress import LOG_FILE, GenerationState
 
 
 def _is_fresh(out: Path) -> bool:
-    """Empty, or holding only what a run killed while writing its first card leaves."""
+    """Empty, or holding only what a generation killed while writing its first card leaves."""
     for p in out.iterdir():
         if p.name.startswith(f".{CARD_FILE}.") and p.name.endswith(".tmp"):
             continue
@@ -61,14 +61,15 @@ def prepare_folder(out: Path, ident: dict[str, Any], card: dict[str, Any]) -> st
     return "new"
 
 
-def finish_folder(out: Path, state: RunState, card: dict[str, Any]) -> None:
-    """Remove leftovers of killed runs, write the final card, drop the log."""
+def finish_folder(out: Path, state: GenerationState, card: dict[str, Any]) -> None:
+    """Remove leftovers of killed generations, seal the set (`SHA256SUMS` and the final card
+    with its integrity record: what every stage's `load_set` checks it against), drop the log."""
     keep = {f"{sid}.png" for sid in state.accepted_ids}
     for p in (out / IMAGES_DIR).iterdir():
-        if p.name not in keep:  # stray images or temporary files from a killed run
+        if p.name not in keep:  # stray images or temporary files from a killed generation
             p.unlink()
     for p in out.iterdir():
         if p.is_file() and p.name.startswith(".") and p.name.endswith(".tmp"):
             p.unlink()  # temporary files of atomic writes interrupted by a kill
-    atomic_write_json(out / CARD_FILE, card)
+    seal_set(out, card)
     (out / LOG_FILE).unlink(missing_ok=True)

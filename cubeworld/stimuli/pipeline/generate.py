@@ -8,7 +8,7 @@ ahead in parallel are discarded once the quotas are full. So a set's bytes depen
 its arguments and settings.
 
 The parts live in their own modules: the card's identity (`identity`), the card
-(`card`), the folder's life (`folder`), the run log and its replay (`runlog`), the
+(`card`), the folder's life (`folder`), the generation log and its replay (`progress`), the
 workers (`pool`), one candidate (`candidates`) and its row (`rows`); rebuilding a set
 from its card is `regenerate`.
 """
@@ -26,15 +26,21 @@ from cubeworld.formats.sets import METADATA_FILE
 from cubeworld.stimuli.catalog import default_config, get_family
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.family import StimulusFamily
-from cubeworld.stimuli.pipeline.arguments import SetArguments, default_name, make_arguments
+from cubeworld.stimuli.pipeline.arguments import (
+    DEFAULT_RESOLUTION,
+    SetArguments,
+    default_name,
+    make_arguments,
+)
 from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
 from cubeworld.stimuli.pipeline.card import build_card
 from cubeworld.stimuli.pipeline.folder import finish_folder, prepare_folder
 from cubeworld.stimuli.pipeline.identity import identity
 from cubeworld.stimuli.pipeline.pool import make_runner
-from cubeworld.stimuli.pipeline.progress import LOG_FILE, CellState, RunState, log_entry, replay
+from cubeworld.stimuli.pipeline.progress import LOG_FILE, CellState, GenerationState, log_entry, replay
 from cubeworld.stimuli.pipeline.quotas import SizeQuotas, size_quotas
 from cubeworld.stimuli.pipeline.rows import make_row
+from cubeworld.stimuli.spec.options import check_workers
 from cubeworld.stimuli.spec.settings import SetConfig
 
 
@@ -45,7 +51,7 @@ def generate_set(
     seed: int,
     out: str | os.PathLike,
     *,
-    resolution: int = 448,
+    resolution: int = DEFAULT_RESOLUTION,
     workers: int | None = None,
     progress: bool = True,
     name: str | None = None,
@@ -60,8 +66,7 @@ def generate_set(
     args = make_arguments(domain, sizes, per_size, seed, resolution)
     if workers is None:
         workers = os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise StimuliError(f"workers must be a positive integer, got {workers!r}")
+    check_workers(workers)
     family = get_family(args.domain)
     config = config or default_config(args.domain)
     if config.domain != args.domain:
@@ -103,7 +108,7 @@ def generate_set(
                     )
                     raise StimuliError(
                         f"size {size}: {res.k} candidates evaluated and still no stimulus for {open_cells}: the "
-                        f"{family.domain} family's physics (almost) never gives it with these settings; the run "
+                        f"{family.domain} family's physics (almost) never gives it with these settings; the generation "
                         "resumes where it stopped once the settings allow it"
                     )
                 _consume(out, family, args, cell, state, res, cell.quotas.value_of(res.k))
@@ -138,7 +143,7 @@ def _consume(
     family: StimulusFamily,
     args: SetArguments,
     cell: CellState,
-    state: RunState,
+    state: GenerationState,
     res: CandidateResult,
     value: Any,
 ) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cubeworld.stimuli.catalog import default_config
-from cubeworld.stimuli.pipeline.arguments import SetArguments, default_name, make_arguments
+from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
 from cubeworld.stimuli.spec.settings import SetConfig
 
 GENERATOR = "cubeworld.stimuli"
@@ -49,7 +49,7 @@ def identity_for(
     per_size: int | Mapping[int, int],
     seed: int,
     *,
-    resolution: int = 448,
+    resolution: int = DEFAULT_RESOLUTION,
     name: str | None = None,
 ) -> dict[str, Any]:
     """The identity `generate_set` with these arguments (and built-in settings) writes."""

@@ -8,7 +8,7 @@ When a worker dies abruptly -- a crash in native code, the out-of-memory killer 
 executor raises `BrokenProcessPool` for every candidate in flight, instead of waiting
 for them forever as `multiprocessing.Pool` does. The lost candidates are evaluated again
 in a fresh pool; a candidate's result depends only on its index, so the retried results
-are identical. A candidate lost twice ends the run with a one-line error naming the size
+are identical. A candidate lost twice ends the generation with a one-line error naming the size
 and the candidates; the set folder stays resumable.
 """
 

@@ -1,7 +1,7 @@
-"""A run's progress and its log: what a killed generation replays to continue.
+"""A generation's progress and its log: what a killed generation replays to continue.
 
 Each accepted stimulus is written as image -> metadata line -> log line; every rejected
-or surplus candidate gets a log line too. The log is the run's progress: a restarted run
+or surplus candidate gets a log line too. The log is the generation's progress: a restarted generation
 replays it, cuts metadata back to the lines the log confirms, and continues with the next
 candidate. The log is removed when the set is complete.
 
@@ -73,7 +73,7 @@ class CellState:
 
 
 @dataclass
-class RunState:
+class GenerationState:
     cells: dict[int, CellState]
     accepted_ids: list[str]
 
@@ -109,7 +109,7 @@ def log_entry(size: int, k: int, status: str, **fields: Any) -> dict[str, Any]:
     return {"size": size, "k": k, "status": status, **fields}
 
 
-def replay(out: Path, args: SetArguments, strata: tuple[str, ...], quotas: dict[int, SizeQuotas]) -> RunState:
+def replay(out: Path, args: SetArguments, strata: tuple[str, ...], quotas: dict[int, SizeQuotas]) -> GenerationState:
     """Rebuild progress from the log and cut metadata back to what the log confirms."""
     log, meta = out / LOG_FILE, out / METADATA_FILE
     truncate_torn_tail(log)
@@ -135,4 +135,4 @@ def replay(out: Path, args: SetArguments, strata: tuple[str, ...], quotas: dict[
         )
     if len(lines) != len(accepted) or (meta.exists() and not meta.read_bytes().endswith(b"\n") and meta.stat().st_size):
         atomic_write_text(meta, "".join(line + "\n" for line in lines[: len(accepted)]))
-    return RunState(cells=cells, accepted_ids=accepted)
+    return GenerationState(cells=cells, accepted_ids=accepted)

@@ -13,29 +13,61 @@ import hashlib
 import json
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, SetFormatError, load_set, read_card
+from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_text
+from cubeworld.formats.sets import (
+    CARD_FILE,
+    COMPLETE,
+    IMAGES_DIR,
+    METADATA_FILE,
+    SetFormatError,
+    load_set,
+    read_card,
+    seal_set,
+    verify_images,
+)
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.pipeline.arguments import MAX_PER_SIZE
+from cubeworld.stimuli.plain import bounds
+from cubeworld.typed import setting
 
-SUBSET_GENERATOR = "cubeworld.stimuli.pipeline.subset"
+SUBSET_GENERATOR = "cubeworld.stimuli.subset"  # a card value (part of the identity): kept when the module moved
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubsetRequest:
+    """`cubeworld generate subset`'s arguments, declared once with their bounds."""
+
+    per_cell: int = setting(help="Stimuli per size x label.", minimum=1, maximum=MAX_PER_SIZE // 2)
+    seed: int = setting(0, help="Seed of the draw.", minimum=0, maximum=2**63 - 1)
 
 
 def draw_subset(
-    set_dir: str | os.PathLike, out: str | os.PathLike, per_cell: int, seed: int, *, name: str | None = None
+    set_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    per_cell: int,
+    seed: int,
+    *,
+    name: str | None = None,
+    verify: bool = False,
 ) -> Path:
-    """Copy `per_cell` random stimuli of every size x label cell of `set_dir` into `out`."""
-    if isinstance(per_cell, bool) or not isinstance(per_cell, int) or per_cell <= 0:
-        raise StimuliError(f"per_cell must be a positive integer, got {per_cell!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise StimuliError(f"the seed must be a non-negative integer, got {seed!r}")
+    """Copy `per_cell` random stimuli of every size x label cell of `set_dir` into `out`.
+
+    The parent must pass `load_set`'s check (complete; for a sealed parent, sizes match),
+    and every image copied is checked whole (it decodes; sealed parents: its sha256);
+    `verify` checks every image of the parent first."""
+    for what, value in (("per_cell", per_cell), ("seed", seed)):
+        lo, hi = bounds(SubsetRequest, what)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise StimuliError(f"{what} must be an integer from {lo} to {hi}, got {value!r}")
     try:
-        parent = load_set(set_dir)
+        parent = load_set(set_dir, verify=verify, progress=verify)
     except SetFormatError as e:
         raise StimuliError(str(e)) from None
+    import numpy as np
+
     from cubeworld.stimuli.catalog import FAMILIES
     from cubeworld.stimuli.pipeline.quotas import size_quotas
 
@@ -69,10 +101,15 @@ def draw_subset(
                 picks = rng.choice(len(members), size=want, replace=False)
                 chosen.extend(members[int(j)] for j in sorted(picks))
     chosen.sort()
+    try:  # what is copied must be whole: decoded, and (sealed parents) hashed against SHA256SUMS
+        verify_images(parent.root, [parent.rows[i] for i in chosen], parent.card.get("integrity"))
+    except SetFormatError as e:
+        raise StimuliError(f"{parent.root}: cannot draw a subset: {e}") from None
     parent_card_bytes = (parent.root / CARD_FILE).read_bytes() if (parent.root / CARD_FILE).exists() else b""
     name = name or f"{parent.name}-subset{per_cell}-s{seed}"
     card = {
         "name": name,
+        "kind": parent.kind,
         "domain": parent.rows[0].domain,
         "generator": SUBSET_GENERATOR,
         "generator_version": parent.card.get("generator_version"),
@@ -84,7 +121,7 @@ def draw_subset(
         "mujoco_version": parent.card.get("mujoco_version"),
         "counts": {str(s): {"Yes": per_cell, "No": per_cell} for s in sizes},
         "total": len(chosen),
-        "status": "complete",
+        "status": COMPLETE,
     }
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -106,8 +143,8 @@ def draw_subset(
             row = parent.rows[i]
             atomic_write_bytes(out / row.file_name, parent.image_path(row).read_bytes())
             lines.append(json.dumps(row.to_record(), sort_keys=True) + "\n")
-        atomic_write_text(out / "metadata.jsonl", "".join(lines))
-        atomic_write_json(out / CARD_FILE, card)  # last: its presence marks a finished subset
+        atomic_write_text(out / METADATA_FILE, "".join(lines))
+        seal_set(out, card)  # the card last: its presence marks a finished subset
     except OSError as e:
         raise StimuliError(f"cannot write to {out}: {e.strerror or e}") from None
     return out

@@ -31,7 +31,7 @@ class PhysicsSettings:
     """How the world moves, and the rest test every "nothing falls" outcome must pass.
 
     There is no sleep setting: MuJoCo's sleep flag froze slowly tilting blocks and ended
-    runs after 0.1 s (generator 1.0.0); every run now covers its full `duration` unless a
+    simulations after 0.1 s (generator 1.0.0); every simulation now covers its full `duration` unless a
     fall decides it earlier."""
 
     timestep: float
@@ -41,7 +41,7 @@ class PhysicsSettings:
     cone: str
     density: float
     position_noise: float  # m: each block shifted by U(-noise, noise) on x and y (0: none)
-    rest_window: float  # s: the rest test looks at the last `rest_window` seconds of a run ...
+    rest_window: float  # s: the rest test looks at the last `rest_window` seconds of a simulation ...
     rest_move: float  # m: ... in which no block may move more than this ...
     rest_tilt: float  # degrees: ... nor change its tilt by more than this
 

@@ -36,7 +36,7 @@ def _classify(tilt, cfg: DominoSettings) -> str:
 
 def judge_chain(world, scene, physics, cfg: DominoSettings, checks: Sequence[Mapping[str, Any]]) -> DominoJudgement:
     """Reject chains near the reach limit, label by simulation, keep a label only if every
-    perturbed run gives it too."""
+    perturbed simulation gives it too."""
     records = [b.to_record() for b in scene.blocks]
     links = link_margins_m(records)
     margin = reach_margin_mm(records)

@@ -35,7 +35,7 @@ def _others(pyr: Pyramid) -> np.ndarray:
 
 
 def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings):
-    """The counterfactual run: the red block taken out, stopped once a block has fallen
+    """The counterfactual simulation: the red block taken out, stopped once a block has fallen
     (past `yes_move` / `yes_tilt`: the answer is Yes whatever happens next)."""
     others = _others(pyr)
 
@@ -56,7 +56,7 @@ def _classify(sim, others: np.ndarray, physics: PhysicsSettings, cfg: PyramidSet
 
 def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings) -> bool:
     """The outcome rule, once: with the red block removed, does another block move more than
-    `yes_move` or tilt more than `yes_tilt` at some point of the run?"""
+    `yes_move` or tilt more than `yes_tilt` at some point of the simulation?"""
     sim = _removal_run(world, pyr, physics, cfg)
     others = _others(pyr)
     return bool((sim.peak_move[others] > cfg.yes_move).any() or (sim.peak_tilt[others] > cfg.yes_tilt).any())
@@ -73,9 +73,9 @@ def judge_pyramid(
     """Label the counterfactual, then check that the full pyramid stands and that the label
     survives each physics change in `checks` (the family's `robustness_checks`).
 
-    The cheap, deciding run comes first: the removal run labels (or rejects as ambiguous)
+    The cheap, deciding simulation comes first: the removal labels (or rejects as ambiguous)
     the candidate; a label not in `wanted` stops there ("unwanted"); only a wanted label
-    pays for the full-pyramid run and the robustness runs. Every judgement that knows the
+    pays for the full-pyramid simulation and the robustness simulations. Every judgement that knows the
     label carries it (`falls`), rejected or not."""
     others = _others(pyr)
     sim = _removal_run(world, pyr, physics, cfg)

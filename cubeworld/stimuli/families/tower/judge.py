@@ -2,7 +2,7 @@
 
 A tower within `tip_margin` of the analytic tipping point is rejected before simulation.
 It "falls" if any block moves more than `move_threshold` of its side or tilts more than
-`tilt_threshold` degrees at some check of the run. A tower whose simulated label
+`tilt_threshold` degrees at some check of the simulation. A tower whose simulated label
 contradicts the analytic check is rejected too, so every accepted label is agreed on by
 both methods.
 """
@@ -37,7 +37,7 @@ class TowerSimulation:
     sim: Any  # engine.SimResult
     displacement: np.ndarray  # final, m
     tilt: np.ndarray  # final, degrees
-    fell: np.ndarray  # bool per block: past a fall threshold at some check of the run
+    fell: np.ndarray  # bool per block: past a fall threshold at some check of the simulation
 
     @property
     def falls(self) -> bool:
@@ -50,9 +50,9 @@ def fall_limits(blocks: list[Block], cfg: TowerSettings) -> np.ndarray:
 
 
 def simulate_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerSimulation:
-    """The outcome rule: a block fell if, at any check of a `physics.duration` s run, it had
+    """The outcome rule: a block fell if, at any check of a `physics.duration` s simulation, it had
     moved more than `move_threshold` of its side or tilted more than `tilt_threshold`
-    degrees. The run stops at the first such check: a fall cannot be undone, and a tower
+    degrees. The simulation stops at the first such check: a fall cannot be undone, and a tower
     that stands is simulated for the full duration."""
     limits = fall_limits(blocks, cfg)
 
