@@ -121,9 +121,9 @@ def specks(a, per_family: int = 6) -> None:
 
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import shared_defaults
     from cubeworld.stimuli.engine.world import World
-    from cubeworld.stimuli.spec.scene import Scene
-    from cubeworld.stimuli.spec.settings import shared_defaults
 
     shared = shared_defaults()
     with tempfile.TemporaryDirectory() as tmp:

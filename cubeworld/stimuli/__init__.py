@@ -18,7 +18,7 @@ MuJoCo simulates and renders (headless, EGL); sets are folders in the format of
   check every generated set passes; a study's set entry can call it before any work)
 
 The stage is built in floors, each importing only the ones below it (import-linter
-contracts in pyproject.toml keep it so): `spec` (scenes, settings) < `engine` (MuJoCo
+contracts in pyproject.toml keep it so): `core` (scenes, settings) < `engine` (MuJoCo
 world, renderer, frame check, palette) < `family` (the protocol) < `catalog` (the
 registry, lazy) < `audit` < `pipeline` | `families` (one package per family, independent
 of each other and of the pipeline) < `demo` < `cli`.

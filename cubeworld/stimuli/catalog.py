@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cubeworld.registry import Registry
+from cubeworld.stimuli.core.settings import SetConfig, shared_defaults
 from cubeworld.stimuli.family import StimulusFamily
-from cubeworld.stimuli.spec.settings import SetConfig, shared_defaults
 
 TOWER = "tower"
 PYRAMID = "pyramid"

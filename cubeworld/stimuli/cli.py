@@ -26,10 +26,10 @@ from cubeworld.cli_errors import user_errors
 from cubeworld.stimuli.audit.physics import PhysicsAuditRequest
 from cubeworld.stimuli.audit.sheet import SheetRequest
 from cubeworld.stimuli.catalog import FAMILIES
+from cubeworld.stimuli.core.options import WorkerOptions
 from cubeworld.stimuli.family import StimulusFamily, format_sizes
 from cubeworld.stimuli.pipeline.arguments import SetRequest
 from cubeworld.stimuli.pipeline.subset import SubsetRequest
-from cubeworld.stimuli.spec.options import WorkerOptions
 from cubeworld.typed import cli_parameters, with_signature
 
 generate_app = typer.Typer(

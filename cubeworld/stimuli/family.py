@@ -31,9 +31,9 @@ from cubeworld.stimuli.errors import StimuliError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import PhysicsSettings
     from cubeworld.stimuli.engine.world import World
-    from cubeworld.stimuli.spec.scene import Scene
-    from cubeworld.stimuli.spec.settings import PhysicsSettings
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class StimulusFamily(abc.ABC):
         """The documented physics changes (`cubeworld/stimuli/perturbations.yaml`) under which
         `cubeworld audit SET --physics` and the benchmark re-simulate a family's items and
         report how often the label holds. A family may audit a longer or shorter list."""
-        from cubeworld.stimuli.spec.perturbations import audit_perturbations
+        from cubeworld.stimuli.core.perturbations import audit_perturbations
 
         return audit_perturbations()
 
@@ -231,9 +231,9 @@ class StimulusFamily(abc.ABC):
         per process and scene size is reused, and every call rewrites it completely, so
         answers are deterministic.
         """
+        from cubeworld.stimuli.core.scene import Scene
+        from cubeworld.stimuli.core.settings import shared_defaults
         from cubeworld.stimuli.engine.worlds import simulation_world
-        from cubeworld.stimuli.spec.scene import Scene
-        from cubeworld.stimuli.spec.settings import shared_defaults
 
         spec = Scene.from_record(scene)
         phys = shared_defaults().physics.perturbed(physics or {})

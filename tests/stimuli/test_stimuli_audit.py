@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from cubeworld.cli import app
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli.audit.shortcut import SHORTCUT_WARNING, fit_rule, score_cue, shortcut_audit, wilson
+from cubeworld.stimuli.core.perturbations import audit_perturbations, describe
 from cubeworld.stimuli.families import FAMILIES, TOWER, get_family
 from cubeworld.stimuli.family import ShortcutCue
-from cubeworld.stimuli.spec.perturbations import audit_perturbations, describe
 
 runner = CliRunner()
 

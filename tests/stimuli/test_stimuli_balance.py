@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.core.scene import Block
 from cubeworld.stimuli.families.tower.balance import (
     clip_convex,
     footprint,
@@ -18,7 +19,6 @@ from cubeworld.stimuli.families.tower.balance import (
 )
 from cubeworld.stimuli.families.tower.judge import judge_tower
 from cubeworld.stimuli.families.tower.sampler import sample_tower
-from cubeworld.stimuli.spec.scene import Block
 
 
 def cube(side, x, y, z, yaw=0.0):

@@ -218,9 +218,9 @@ def _project(points: np.ndarray, camera: dict, fovy: float, resolution: int) -> 
 def test_the_projection_matches_mujocos_rendering():
     """The geometric frame check below is only as good as its projection: compare it with
     the pixels MuJoCo renders for a red domino, upright and tipped, turned both ways."""
+    from cubeworld.stimuli.core.scene import Block
+    from cubeworld.stimuli.core.settings import shared_defaults
     from cubeworld.stimuli.engine.world import World
-    from cubeworld.stimuli.spec.scene import Block
-    from cubeworld.stimuli.spec.settings import shared_defaults
 
     shared = shared_defaults()
     world = World(1, 448, shared.render)
@@ -262,7 +262,7 @@ class _Extreme:
 
 
 def test_the_camera_keeps_every_domino_in_frame(family, settings):
-    from cubeworld.stimuli.spec.settings import shared_defaults
+    from cubeworld.stimuli.core.settings import shared_defaults
 
     fovy, res = shared_defaults().render.fovy, 448
     low, high = FRAME_MARGIN * res, (1 - FRAME_MARGIN) * res

@@ -279,7 +279,7 @@ def test_blocks_can_start_tipped_without_changing_upright_bytes():
 
     import numpy as np
 
-    from cubeworld.stimuli.spec.scene import Block, Scene, tilt_degrees
+    from cubeworld.stimuli.core.scene import Block, Scene, tilt_degrees
 
     upright = Block((0.1, 0.1, 0.1), (0.0, 0.0, 0.05), 30.0, "blue", (0.1, 0.3, 0.8))
     h = math.radians(30.0) / 2
@@ -308,7 +308,7 @@ def test_settings_refuse_a_perturbation_that_is_not_a_physics_setting(domain):
 def test_a_pushed_block_moves_and_its_push_is_recorded(reference_sets):
     """A block's `velocity` is its start velocity in the simulation (a push): a standing
     tower pushed hard falls; the record carries the push only when there is one."""
-    from cubeworld.stimuli.spec.scene import Scene
+    from cubeworld.stimuli.core.scene import Scene
 
     tower = get_family(TOWER)
     standing = next(r for r in load_set(reference_sets["towers-64"]).rows if not r.falls)

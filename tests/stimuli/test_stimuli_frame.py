@@ -79,7 +79,7 @@ def test_the_cameras_keep_scenes_inside_the_frame(domain):
 
 def test_kept_stimuli_are_inside_the_frame(reference_sets):
     from cubeworld.formats.sets import load_set
-    from cubeworld.stimuli.spec.scene import Scene
+    from cubeworld.stimuli.core.scene import Scene
 
     for folder in reference_sets.values():
         s = load_set(folder)

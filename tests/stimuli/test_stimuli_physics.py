@@ -11,6 +11,8 @@ import pytest
 
 from cubeworld.stimuli import StimuliError
 from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.core.scene import Block
+from cubeworld.stimuli.core.settings import PhysicsSettings
 from cubeworld.stimuli.engine.world import World, downsample, position_noise
 from cubeworld.stimuli.families import get_family
 from cubeworld.stimuli.families.pyramid.judge import _classify, _others, _removal_run
@@ -18,8 +20,6 @@ from cubeworld.stimuli.families.pyramid.sampler import Pyramid
 from cubeworld.stimuli.families.tower.balance import tower_balance
 from cubeworld.stimuli.families.tower.judge import simulate_tower
 from cubeworld.stimuli.families.tower.sampler import sample_tower
-from cubeworld.stimuli.spec.scene import Block
-from cubeworld.stimuli.spec.settings import PhysicsSettings
 
 
 def cube(x, z, colour="blue"):

@@ -94,7 +94,7 @@ class HalfFamily(TowerFamily):
         return (0, 1)
 
     def sample_in_stratum(self, rng, size, settings, value):
-        from cubeworld.stimuli.spec.scene import Scene
+        from cubeworld.stimuli.core.scene import Scene
 
         scene = self.sample(rng, size, settings)
         return Scene(scene.blocks, {**scene.keys, "half": value})

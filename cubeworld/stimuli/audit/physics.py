@@ -91,8 +91,8 @@ def _card_physics(card: Mapping[str, Any], domain: str) -> tuple[dict[str, Any],
     """The set's own physics overrides and family settings from its card, or the built-in
     ones with a note saying why."""
     from cubeworld.stimuli.catalog import get_family
+    from cubeworld.stimuli.core.settings import PhysicsSettings
     from cubeworld.stimuli.plain import from_plain
-    from cubeworld.stimuli.spec.settings import PhysicsSettings
 
     settings = card.get("settings") if isinstance(card.get("settings"), Mapping) else {}
     physics, own = settings.get("physics"), settings.get(domain)
@@ -147,7 +147,7 @@ def physics_audit(
     from cubeworld.formats.atomic import append_jsonl, read_jsonl, truncate_torn_tail
     from cubeworld.formats.sets import METADATA_FILE, SetFormatError, load_set
     from cubeworld.stimuli.catalog import get_family
-    from cubeworld.stimuli.spec.options import check_workers
+    from cubeworld.stimuli.core.options import check_workers
 
     lo, hi = _bounds("per_size")
     if isinstance(per_size, bool) or not isinstance(per_size, int) or not lo <= per_size <= hi:
@@ -250,7 +250,7 @@ def _read_log(path: Path, key: str, read_jsonl: Any, truncate_torn_tail: Any) ->
 
 def format_physics_audit(audit: PhysicsAudit) -> list[str]:
     from cubeworld.stimuli.audit.shortcut import wilson
-    from cubeworld.stimuli.spec.perturbations import describe
+    from cubeworld.stimuli.core.perturbations import describe
 
     total = sum(audit.items.values())
     lines = [

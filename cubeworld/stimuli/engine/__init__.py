@@ -7,6 +7,6 @@
 - `palette`: block colours (none near the pyramids' red);
 - `gl`: the headless OpenGL backend, chosen before mujoco is imported.
 
-It sits above the scene and settings types (`cubeworld.stimuli.spec`) and below every
+It sits above the scene and settings types (`cubeworld.stimuli.core`) and below every
 family; it never imports a family. Importing this package loads no numpy or mujoco.
 """

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cubeworld.stimuli.spec.scene import Block
+from cubeworld.stimuli.core.scene import Block
 
 
 def camera_axes(camera: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cubeworld.errors import CubeworldError
-from cubeworld.stimuli.spec.scene import Block, tilt_degrees
-from cubeworld.stimuli.spec.settings import PhysicsSettings, RenderSettings
+from cubeworld.stimuli.core.scene import Block, tilt_degrees
+from cubeworld.stimuli.core.settings import PhysicsSettings, RenderSettings
 
 MISSING_GL_HELP = (
     "MuJoCo could not open a headless OpenGL context through MUJOCO_GL={backend}. Install Mesa's "

@@ -17,7 +17,7 @@ SIMULATION_RESOLUTION = 16  # the offscreen buffer size in the model; nothing is
 @cache
 def simulation_world(capacity: int):
     """The process's world with room for `capacity` boxes."""
+    from cubeworld.stimuli.core.settings import shared_defaults
     from cubeworld.stimuli.engine.world import World
-    from cubeworld.stimuli.spec.settings import shared_defaults
 
     return World(capacity, SIMULATION_RESOLUTION, shared_defaults().render)

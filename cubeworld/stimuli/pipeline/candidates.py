@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.family import StimulusFamily
-from cubeworld.stimuli.spec.settings import SetConfig
 
 
 @dataclass(frozen=True)

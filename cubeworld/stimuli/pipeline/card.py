@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cubeworld.formats.sets import COMPLETE, IN_PROGRESS, RENDERED
+from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.family import StimulusFamily
 from cubeworld.stimuli.pipeline.arguments import SetArguments
 from cubeworld.stimuli.pipeline.identity import identity
 from cubeworld.stimuli.pipeline.progress import GenerationState
-from cubeworld.stimuli.spec.settings import SetConfig
 
 
 def mujoco_version() -> str:

@@ -24,6 +24,8 @@ from typing import Any
 from cubeworld.formats.atomic import append_jsonl, append_line, atomic_write_bytes, truncate_torn_tail
 from cubeworld.formats.sets import METADATA_FILE
 from cubeworld.stimuli.catalog import default_config, get_family
+from cubeworld.stimuli.core.options import check_workers
+from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.family import StimulusFamily
 from cubeworld.stimuli.pipeline.arguments import (
@@ -40,8 +42,6 @@ from cubeworld.stimuli.pipeline.pool import make_runner
 from cubeworld.stimuli.pipeline.progress import LOG_FILE, CellState, GenerationState, log_entry, replay
 from cubeworld.stimuli.pipeline.quotas import SizeQuotas, size_quotas
 from cubeworld.stimuli.pipeline.rows import make_row
-from cubeworld.stimuli.spec.options import check_workers
-from cubeworld.stimuli.spec.settings import SetConfig
 
 
 def generate_set(

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
-from cubeworld.stimuli.spec.settings import SetConfig
 
 GENERATOR = "cubeworld.stimuli"
 GENERATOR_VERSION = "2.0.0"  # bump whenever the same arguments would give other bytes

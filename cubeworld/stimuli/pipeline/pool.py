@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.family import StimulusFamily
 from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
-from cubeworld.stimuli.spec.settings import SetConfig
 
 MakeJob = Callable[[int], Job]
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from cubeworld.formats.sets import CARD_FILE, SetFormatError, read_card
 from cubeworld.stimuli.catalog import get_family
+from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.pipeline.arguments import SetArguments
 from cubeworld.stimuli.pipeline.card import mujoco_version
 from cubeworld.stimuli.pipeline.generate import generate_set
 from cubeworld.stimuli.pipeline.identity import GENERATOR, version_problem
-from cubeworld.stimuli.spec.settings import SetConfig
 
 
 def regenerate(

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cubeworld.stimuli.core.scene import tilt_degrees
 from cubeworld.stimuli.families.domino.geometry import link_margins_m, reach_margin_mm
 from cubeworld.stimuli.families.domino.settings import DominoSettings
-from cubeworld.stimuli.spec.scene import tilt_degrees
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from cubeworld.stimuli.core.scene import Block, Scene
 from cubeworld.stimuli.engine.palette import PALETTE
 from cubeworld.stimuli.families.domino.settings import DominoSettings
-from cubeworld.stimuli.spec.scene import Block, Scene
 
 
 def tipping_angle(thickness: float, height: float) -> float:

@@ -68,8 +68,8 @@ class PyramidFamily(StimulusFamily):
         return self.sample_in_stratum(rng, size, settings, None)
 
     def sample_in_stratum(self, rng, size, settings, value):
+        from cubeworld.stimuli.core.scene import Scene
         from cubeworld.stimuli.families.pyramid.sampler import sample_pyramid
-        from cubeworld.stimuli.spec.scene import Scene
 
         pyr = sample_pyramid(rng, size, settings, red_tier=value)
         keys = {

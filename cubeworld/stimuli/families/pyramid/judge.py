@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from cubeworld.stimuli.core.scene import tilt_degrees
+from cubeworld.stimuli.core.settings import PhysicsSettings
 from cubeworld.stimuli.families.pyramid.sampler import Pyramid
 from cubeworld.stimuli.families.pyramid.settings import PyramidSettings
-from cubeworld.stimuli.spec.scene import tilt_degrees
-from cubeworld.stimuli.spec.settings import PhysicsSettings
 
 
 @dataclass

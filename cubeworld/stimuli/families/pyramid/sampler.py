@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from cubeworld.stimuli.core.scene import Block
 from cubeworld.stimuli.engine.palette import PALETTE, RED
 from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE, PyramidCamera, PyramidSettings
-from cubeworld.stimuli.spec.scene import Block
 
 MAX_REDRAWS = 1000
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cubeworld.stimuli.spec.settings import check_perturbations
+from cubeworld.stimuli.core.settings import check_perturbations
 
 TIERS_FOR_SIZE = {3: 2, 6: 3, 10: 4, 15: 5}  # tiers (horizontal layers) of a pyramid of n blocks
 

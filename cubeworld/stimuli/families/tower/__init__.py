@@ -54,8 +54,8 @@ class TowerFamily(StimulusFamily):
 
     # -- one candidate (heavy) ---------------------------------------------------------
     def sample(self, rng, size, settings):
+        from cubeworld.stimuli.core.scene import Scene
         from cubeworld.stimuli.families.tower.sampler import sample_tower
-        from cubeworld.stimuli.spec.scene import Scene
 
         # "red_block": None is part of generator 1.0.0's rows (towers have no red block).
         return Scene(sample_tower(rng, size, settings), {"red_block": None})

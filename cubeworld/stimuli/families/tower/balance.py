@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cubeworld.stimuli.spec.scene import Block
+from cubeworld.stimuli.core.scene import Block
 
 
 def footprint(block: Block) -> np.ndarray:

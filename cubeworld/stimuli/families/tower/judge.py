@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from cubeworld.formats.answers import answer_for
+from cubeworld.stimuli.core.scene import Block, tilt_degrees
+from cubeworld.stimuli.core.settings import PhysicsSettings
 from cubeworld.stimuli.families.tower.balance import Balance, tower_balance
 from cubeworld.stimuli.families.tower.settings import TowerSettings
-from cubeworld.stimuli.spec.scene import Block, tilt_degrees
-from cubeworld.stimuli.spec.settings import PhysicsSettings
 
 
 @dataclass

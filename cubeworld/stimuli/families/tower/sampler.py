@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from cubeworld.stimuli.core.scene import Block
 from cubeworld.stimuli.engine.palette import PALETTE
 from cubeworld.stimuli.families.tower.balance import tower_balance
 from cubeworld.stimuli.families.tower.settings import TowerCamera, TowerSettings
-from cubeworld.stimuli.spec.scene import Block
 
 MAX_REDRAWS = 1000
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cubeworld.stimuli.spec.settings import check_perturbations
+from cubeworld.stimuli.core.settings import check_perturbations
 
 
 @dataclass(frozen=True)

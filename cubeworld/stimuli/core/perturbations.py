@@ -19,8 +19,8 @@ PERTURBATIONS_FILE = Path(__file__).with_name("perturbations.yaml")
 def audit_perturbations() -> tuple[Mapping[str, Any], ...]:
     """Each entry: {physics setting: value}; the names are checked against the settings."""
     from cubeworld.formats.yamlfile import read_yaml
+    from cubeworld.stimuli.core.settings import check_perturbations
     from cubeworld.stimuli.errors import StimuliError
-    from cubeworld.stimuli.spec.settings import check_perturbations
 
     data = read_yaml(PERTURBATIONS_FILE, StimuliError)
     entries = data.get("perturbations") if isinstance(data, dict) else None
