@@ -43,8 +43,9 @@ class ExternalDataset:
     if the data set has them, `out/human_responses.csv`); `models_importer(src, out)` writes
     a prediction table of published model answers, where the data set has one.
 
-    `version` is part of every imported set's identity: bump it when the importer's output
-    changes, so studies do not reuse an old import. `kind` is the kind of set its import
+    `version` is part of every imported set's identity: bump it when the importer's rows or
+    images change, so studies do not reuse an old import (not for card-only additions: an
+    old import then still loads, and finished studies stay finished). `kind` is the kind of set its import
     is (`cubeworld.formats.sets.SET_KINDS`; photographs: `photo`, no recorded scenes, so
     observers that re-simulate scenes skip it); the imported card says so too.
     """

@@ -28,7 +28,10 @@ DATASETS.register(
         importer="cubeworld.datasets.lerer100:import_lerer100",
         models_importer="cubeworld.datasets.lerer100:import_lerer100_models",
         shipped=HERE / "lerer100_data",
-        version=2,  # 2: the card says kind "photo", counts per size x answer, total, integrity record
+        # 1 still: the card gained its kind, total, status and integrity record, but rows and
+        # images are unchanged, so an import made before is still this import (finished
+        # studies stay finished); bump only when rows or images change.
+        version=1,
         citation="Lerer, Gross & Fergus (2016), ICML; Schulze Buschoff, Akata, Bethge & Schulz "
         "(2025), Nature Machine Intelligence",
         licence="MIT (lerer100_data/LICENSE)",

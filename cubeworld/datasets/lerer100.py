@@ -182,7 +182,7 @@ def import_lerer100(src: str | Path, out: str | Path) -> Path:
         "domain": TOWER,
         "prompt": rows[0].prompt,
         "generator": "cubeworld.datasets.lerer100",
-        "generator_version": 2,
+        "generator_version": 1,
         "seed": None,
         "arguments": {"src": str(data.root.resolve())},
         "source": str(data.root.resolve()),
