@@ -9,6 +9,9 @@ Public API (see docs/CONTRACTS.md):
 - `evaluate(model, sets, out, ...) -> Path`: the prediction table (P(Yes) per stimulus).
 - `FinetuneConfig` and `finetune(config) -> Path`: the study's fine-tuning, resumable.
 - `resolve_targets(model, ...)`: the LoRA targets found by walking the architecture.
+- `extract_activations(model, sets, points, out, *, adapter=None, batch_size=8, ...)`:
+  pooled activations at the family's named points, cached for probes; `load_activations`
+  reads them back, `list_points(bundle)` names a model's points.
 - `check_overrides(section, mapping, where)`: the keys a study's per-model `training:` /
   `scoring:` block may set.
 - `DEFAULTS`: the study's hyperparameters, read from `defaults.yaml` (one source of truth).
@@ -37,7 +40,14 @@ _EXPORTS = {
     "predictions_path": "cubeworld.models.training",
     "VideoFreeQwen2VLProcessor": "cubeworld.models.processor",
     "VideoFreeQwen2_5_VLProcessor": "cubeworld.models.processor",
+    "VideoFreeQwen3VLProcessor": "cubeworld.models.processor",
     "VideoFreeLlavaOnevisionProcessor": "cubeworld.models.processor",
+    "extract_activations": "cubeworld.models.activations",
+    "load_activations": "cubeworld.models.activations",
+    "list_points": "cubeworld.models.activations",
+    "Activations": "cubeworld.models.activations",
+    "ActivationsError": "cubeworld.models.activations",
+    "ActivationPoint": "cubeworld.models.families.base",
     "MODEL_FAMILIES": "cubeworld.models.families",
     "ModelFamily": "cubeworld.models.families",
     "model_family_of": "cubeworld.models.families",

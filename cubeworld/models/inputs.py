@@ -59,10 +59,14 @@ def encode_images(processor: Any, items: Sequence[Example], images: Sequence[Any
         for it in items
     ]
     tokenizer = processor.tokenizer
+    # A template that writes the BOS token itself (Gemma's) would get a second one from a
+    # tokenizer that adds it; transformers' own apply_chat_template makes the same check.
+    bos = getattr(tokenizer, "bos_token", None)
+    special = {"add_special_tokens": False} if bos and all(t.startswith(bos) for t in texts) else {}
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
-        batch = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
+        batch = processor(text=texts, images=[[im] for im in images], padding=True, return_tensors="pt", **special)
     finally:
         tokenizer.padding_side = old_side
     return dict(batch)

@@ -192,7 +192,7 @@ def test_more_bad_input_is_one_line_exit_2_nothing_written(case, tmp_path, colou
     lines = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in r.output or case == "image-size"
     expected = {
-        "family": "qwen2-vl, qwen2.5-vl, smolvlm, llava-onevision",
+        "family": "qwen2-vl, qwen2.5-vl, qwen3-vl, smolvlm, llava-onevision, gemma3",
         "table-settings": "max_pixels",
         "lora-extra": "named extras here: merger",
         "image-size": "not both",
