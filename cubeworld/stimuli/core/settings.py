@@ -17,8 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
+from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.plain import from_plain, to_plain
 
@@ -108,8 +107,8 @@ class SharedSettings:
 @lru_cache(maxsize=1)
 def shared_defaults() -> SharedSettings:
     """The built-in shared settings from `defaults.yaml`."""
-    data = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
-    return from_plain(SharedSettings, data, DEFAULTS_FILE.name)
+    data = read_yaml(DEFAULTS_FILE, StimuliError)  # a duplicate key is an error naming both lines
+    return from_plain(SharedSettings, data, str(DEFAULTS_FILE))
 
 
 class ReadsFamilySettings(Protocol):

@@ -14,9 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cubeworld.formats.sets import read_card
+from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.stimuli.catalog import FAMILIES
 from cubeworld.stimuli.errors import StimuliError
 
@@ -25,7 +24,7 @@ PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
 @lru_cache(maxsize=1)
 def _load() -> dict[str, dict[str, Any]]:
-    presets = dict(yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8")))
+    presets = dict(read_yaml(PRESETS_FILE, StimuliError))  # a preset named twice is an error, with both lines
     for _, family in FAMILIES.items():
         for name, spec in family.presets().items():
             if name in presets:
