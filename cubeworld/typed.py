@@ -149,7 +149,7 @@ class _Reader:
                 raise self.fail(where, f"expected a mapping, got {data!r}", loc)
             key_t, val_t = (args + (Any, Any))[:2] if args else (Any, Any)
             return {
-                self._convert(key_t, k, f"{where} key {k!r}", _loc(data, k, loc)): self._convert(
+                self._key(key_t, k, f"{where} key {k!r}", _loc(data, k, loc)): self._convert(
                     val_t, v, _join(where, str(k)), _loc(data, k, loc)
                 )
                 for k, v in data.items()
@@ -165,8 +165,6 @@ class _Reader:
                 return data
             if isinstance(data, float) and math.isfinite(data) and data == int(data):
                 return int(data)
-            if isinstance(data, str) and data.strip().lstrip("+-").isdigit():
-                return int(data)
             raise self.fail(where, f"expected an integer, got {data!r}", loc)
         if tp is float:
             if isinstance(data, bool) or not isinstance(data, (int, float)):
@@ -181,6 +179,12 @@ class _Reader:
                 raise self.fail(where, f"expected a path, got {data!r}", loc)
             return Path(data)
         return data
+
+    def _key(self, tp: Any, key: Any, where: str, loc: str) -> Any:
+        """A mapping's key: JSON keys are text, so an int key may arrive as "2" (a card)."""
+        if tp is int and isinstance(key, str) and key.strip().lstrip("+-").isdigit():
+            return int(key)
+        return self._convert(tp, key, where, loc)
 
     def _dataclass(self, cls: type, data: Any, where: str, loc: str) -> Any:
         if isinstance(data, cls):
