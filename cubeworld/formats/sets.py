@@ -245,8 +245,8 @@ def _check_card(root: Path, card: Mapping[str, Any]) -> None:
     status = card.get("status", COMPLETE)
     if status != COMPLETE:
         raise SetFormatError(
-            f"{root}: an unfinished set (the card's status is {status!r}: its generation stopped before the "
-            "end); run the command that made it again to finish it (it resumes), or choose a complete set"
+            f"{root}: the set is not complete: an unfinished set whose making was interrupted (the card's status "
+            f"is {status!r}); run the command that made it again to finish it (it resumes), or choose a complete set"
         )
     kind = card.get("kind")
     if kind is not None and kind not in SET_KINDS:

@@ -170,7 +170,10 @@ def test_a_set_says_its_kind(tmp_path):
 def test_an_unfinished_set_is_refused(tmp_path):
     root = _set(tmp_path / "s", [_row(0)], card={"name": "half", "status": "in_progress"})
     for kwargs in ({}, {"check_images": False}):
-        with pytest.raises(SetFormatError, match=r"an unfinished set \(the card's status is 'in_progress'") as e:
+        with pytest.raises(
+            SetFormatError,
+            match=r"the set is not complete: an unfinished set whose making was interrupted \(the card's status is 'in_progress'",
+        ) as e:
             load_set(root, **kwargs)
         assert "\n" not in str(e.value)
 
