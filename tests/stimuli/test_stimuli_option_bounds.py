@@ -24,7 +24,7 @@ SIZE_LIKE = re.compile(
 )
 STIMULI_COMMANDS = ("generate", "sheet", "audit", "data")
 
-# Size-like options of other stages without an upper bound when this test was written.
+# Size-like options of other stages without an upper bound when this test was last updated.
 UNBOUNDED_ELSEWHERE = [
     "evaluate --batch-size",
     "evaluate --image-size",
@@ -44,8 +44,6 @@ UNBOUNDED_ELSEWHERE = [
     "models info --image-size",
     "models info --max-pixels",
     "study run --threads",
-    "human create --items",
-    "human create --attention-every",
     "human plan --items-per-participant",
     "human plan --resamples",
     "human plan --boot",
