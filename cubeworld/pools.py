@@ -10,7 +10,7 @@ worker watches its parent (`exit_with_parent`): when the command that started it
 by SIGKILL, the worker ends too instead of holding memory and the command's output pipe.
 
 Used by the physics observer and `cubeworld audit --physics`; set generation has its own
-streaming pool (`cubeworld.stimuli.pool`, ordered consumption of candidates) built on the
+streaming pool (`cubeworld.stimuli.pipeline.pool`, ordered consumption of candidates) built on the
 same rule.
 """
 

@@ -79,6 +79,7 @@ from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the conf
 )
 from cubeworld.formats.yamlfile import LocatedDict, read_yaml
 from cubeworld.observers.base import STUDY_OWNED, Settings
+from cubeworld.stimuli import DEFAULT_RESOLUTION
 from cubeworld.stimuli.families import FAMILIES
 from cubeworld.trainer.data import MOST_ITEMS, MOST_SEED
 from cubeworld.typed import from_plain
@@ -534,7 +535,7 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
         sizes=tuple(sizes),
         per_size=r.int_(s["per_size"], f"{key}.per_size", 1),
         seed=r.int_(s["seed"], f"{key}.seed", 0),
-        resolution=r.int_(s.get("resolution", 448), f"{key}.resolution", 16),
+        resolution=r.int_(s.get("resolution", DEFAULT_RESOLUTION), f"{key}.resolution", 16),
     )
 
 
