@@ -147,11 +147,17 @@ def _cache_ready(cache_dir: Path, model: str, adapter: str, sets: Sequence[Any],
                 "(or the sets' metadata changed); give --activations another folder"
             )
     cached = acts.index.get("points_requested")
+    stages = set(acts.index.get("point_stages", {}).values())
+    if cached == "all":  # every point of the model is there: a name it lacks is unknown
+        for name in requested or []:
+            if name not in acts.points and name not in stages:
+                raise ProbeError(
+                    f"points: {name!r} is not a point of {model}; it has {', '.join(acts.points)} "
+                    f"(or a stage: {', '.join(sorted(stages))})"
+                )
+        return True
     # A stage counts as covered only if it was asked for as a stage (then all its points are there).
-    covered = cached == "all" or (
-        requested is not None and all(name in acts.points or name in cached for name in requested)
-    )
-    if not covered:
+    if requested is None or not all(name in acts.points or name in cached for name in requested):
         raise ProbeError(
             f"{cache_dir}: holds the points {', '.join(acts.points)}, not all of {requested or 'all'}; "
             "give --activations another folder"
