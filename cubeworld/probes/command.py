@@ -137,16 +137,17 @@ def _cache_ready(cache_dir: Path, model: str, adapter: str, sets: Sequence[Any],
         acts = load_activations(cache_dir)
     except ActivationsError:
         return False  # unfinished: extract_activations resumes it, or names what differs
-    want = {"model": model, "adapter": adapter, "sets": [set_identity(s) for s in sets]}
+    identities = [set_identity(s) for s in sets]
+    want: dict[str, Any] = {"model": model, "adapter": adapter, "sets": identities}
     for key, value in want.items():
         if acts.index.get(key) != value:
-            shown = value if key != "sets" else [s["name"] for s in value]
+            shown = value if key != "sets" else [s["name"] for s in identities]
             had = acts.index.get(key) if key != "sets" else [s["name"] for s in acts.index.get(key, [])]
             raise ProbeError(
                 f"{cache_dir}: holds activations of {key}={had!r}, this probe asks for {shown!r} "
                 "(or the sets' metadata changed); give --activations another folder"
             )
-    cached = acts.index.get("points_requested")
+    cached = acts.index.get("points_requested") or []
     stages = set(acts.index.get("point_stages", {}).values())
     if cached == "all":  # every point of the model is there: a name it lacks is unknown
         for name in requested or []:

@@ -222,6 +222,7 @@ def summarise(
 
     level = 0.95
     rows: list[dict[str, Any]] = []
+    chance: list[float]
     for task in tasks:
         y = task.y
         truth = falls[task.rows]
@@ -237,8 +238,10 @@ def summarise(
             for k in keys:
                 boot[k].append(_weighted(task.kind, W, y, preds[k]))
                 if shuffled_y:
-                    chance = [_weighted(task.kind, W, y_s, p) for y_s, p in zip(shuffled_y, fits[k][task.key].shuffled)]
-                    boot_chance[k].append(np.mean(chance, axis=0))
+                    weighted = [
+                        _weighted(task.kind, W, y_s, p) for y_s, p in zip(shuffled_y, fits[k][task.key].shuffled)
+                    ]
+                    boot_chance[k].append(np.mean(weighted, axis=0))
             if answers is not None:
                 boot_beh.append(bootstrap.accuracy(W, answers == truth))
                 boot_kappa.append(bootstrap.kappa(W, answers, truth))

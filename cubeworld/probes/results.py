@@ -191,7 +191,12 @@ def _json_number(value: Any) -> Any:
 def read_results_rows(path: str | Path) -> list[ProbeRow]:
     """The rows of a `probes.json` (for a report that reads a finished probe)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [ProbeRow(**{k: (float("nan") if v is None else v) for k, v in row.items()}) for row in data["rows"]]
+    rows: list[dict[str, Any]] = data["rows"]
+    out = []
+    for row in rows:
+        values: dict[str, Any] = {k: (float("nan") if v is None else v) for k, v in row.items()}
+        out.append(ProbeRow(**values))
+    return out
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

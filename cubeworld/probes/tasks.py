@@ -68,21 +68,25 @@ def build_tasks(
     notes of the tasks skipped. A stimulus id whose rows disagree on the label is an error."""
     tasks: list[ProbeTask] = []
     notes: list[str] = []
-    used = [i for i, row in enumerate(rows) if row is not None]
+    given = {i: row for i, row in enumerate(rows) if row is not None}
     for name in config.targets:
         target = PROBE_TARGETS.get(name)
-        values = {i: target.value(rows[i]) for i in used}
-        have = [i for i in used if values[i] is not None]
-        if not have:
+        values: dict[int, float] = {}
+        for i, row in given.items():
+            value = target.value(row)
+            if value is not None:
+                values[i] = float(value)
+        if not values:
             notes.append(f"{name}: skipped: no item of the sets records it ({target.description})")
             continue
+        have = list(values)
         if target.per_domain:
-            domains = sorted({rows[i].domain for i in have})
-            subsets = [(d, [i for i in have if rows[i].domain == d]) for d in domains]
+            domains = sorted({given[i].domain for i in have})
+            subsets = [(d, [i for i in have if given[i].domain == d]) for d in domains]
         else:
             subsets = [(ALL_DOMAINS, have)]
         for domain, idx in subsets:
-            task, note = _task(name, domain, target.kind, idx, [float(values[i]) for i in idx], items, config)
+            task, note = _task(name, domain, target.kind, idx, [values[i] for i in idx], items, config)
             if task is not None:
                 tasks.append(task)
             if note:

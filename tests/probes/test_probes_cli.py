@@ -25,6 +25,7 @@ def _keys() -> list[tuple[str, str]]:
 def test_probe_writes_the_table_beside_the_models_answers(family, tiny_of, towers, tmp_path, monkeypatch):
     from cubeworld.formats.predictions import read_predictions
     from cubeworld.formats.sets import load_set
+    from cubeworld.probes import read_results_rows
 
     model, out = str(tiny_of(family)), tmp_path / "probe"
     result = CliRunner().invoke(app, ["probe", "--model", model, "--set", str(towers), "--out", str(out), *FAST])
@@ -42,6 +43,9 @@ def test_probe_writes_the_table_beside_the_models_answers(family, tiny_of, tower
     truth = {r.stimulus_id: r.falls for r in rows}
     accuracy = np.mean([(a == "Yes") == truth[s] for s, a in zip(preds["stimulus_id"], preds["answer"])])
     assert np.allclose(table["behaviour_accuracy"], accuracy)
+    rows = read_results_rows(out / "probes.json")
+    assert [r.score for r in rows] == pytest.approx(list(table["score"]))
+    assert [r.decodable for r in rows] == list(table["decodable"])
     summary = json.loads((out / "probes.json").read_text())
     assert summary["cache"]["model"] == model and summary["observer"]["model"] == model
     assert summary["config"]["folds"] == 3 and summary["cache"]["settings"]["family"] == family
