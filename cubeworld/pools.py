@@ -8,7 +8,7 @@ result equals the lost one), and if a worker dies again stops with an error that
 the calls left. Workers are spawned (no inherited GL contexts or torch threads).
 
 Used by the physics observer and `cubeworld audit --physics`; set generation has its own
-streaming pool (`cubeworld.stimuli.pool`, ordered consumption of candidates) built on the
+streaming pool (`cubeworld.stimuli.pipeline.pool`, ordered consumption of candidates) built on the
 same rule.
 """
 

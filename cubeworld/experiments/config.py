@@ -73,6 +73,7 @@ from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the conf
     TrainPart,
 )
 from cubeworld.formats.yamlfile import read_yaml
+from cubeworld.stimuli import DEFAULT_RESOLUTION
 from cubeworld.stimuli.families import FAMILIES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -480,7 +481,7 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
         sizes=tuple(sizes),
         per_size=r.int_(s["per_size"], f"{key}.per_size", 1),
         seed=r.int_(s["seed"], f"{key}.seed", 0),
-        resolution=r.int_(s.get("resolution", 448), f"{key}.resolution", 16),
+        resolution=r.int_(s.get("resolution", DEFAULT_RESOLUTION), f"{key}.resolution", 16),
     )
 
 
