@@ -18,6 +18,8 @@ from cubeworld.cli_errors import user_errors, warn
 from cubeworld.errors import check_writable
 from cubeworld.typed import cli_parameters, with_signature
 
+MAX_SIDE = 8192  # pixels: an image size or budget beyond 8192 x 8192 is a typo
+
 
 def probe(
     model: str,
@@ -153,8 +155,16 @@ def _parameters() -> list[inspect.Parameter]:
             ),
         ),
         option("batch_size", int, typer.Option(8, "--batch-size", min=1, max=1024, help="Items per forward pass.")),
-        option("image_size", int | None, typer.Option(None, "--image-size", help="Image size N (N x N pixels).")),
-        option("max_pixels", int | None, typer.Option(None, "--max-pixels", help="Image pixel budget (h x w).")),
+        option(
+            "image_size",
+            int | None,
+            typer.Option(None, "--image-size", min=28, max=MAX_SIDE, help="Image size N (N x N pixels)."),
+        ),
+        option(
+            "max_pixels",
+            int | None,
+            typer.Option(None, "--max-pixels", min=28 * 28, max=MAX_SIDE**2, help="Image pixel budget (h x w)."),
+        ),
         option("quantize", str | None, typer.Option(None, "--quantize", help="4bit or 8bit (bitsandbytes).")),
         option("device", str | None, typer.Option(None, "--device", help="cuda / cpu (default: cuda if there).")),
         option("dtype", str | None, typer.Option(None, "--dtype", help="float32 / bfloat16 / float16.")),

@@ -24,6 +24,7 @@ import numpy as np
 
 from cubeworld.formats.atomic import append_jsonl, read_jsonl, truncate_torn_tail
 from cubeworld.formats.sets import StimulusSet, load_set
+from cubeworld.intervals import CI_LEVEL
 from cubeworld.probes import bootstrap
 from cubeworld.probes.behaviour import Behaviour, align, select_observer
 from cubeworld.probes.config import ProbeConfig
@@ -220,7 +221,7 @@ def summarise(
     task x array; Holm over the rows of each target."""
     from sklearn.metrics import cohen_kappa_score
 
-    level = 0.95
+    level = CI_LEVEL
     rows: list[dict[str, Any]] = []
     chance: list[float]
     for task in tasks:

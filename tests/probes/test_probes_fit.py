@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import load, planted, write_cache, write_set
+from probes_helpers import load, planted, write_cache, write_set
 
 from cubeworld.probes import ProbeConfig, ProbeError, fit_probes
 
