@@ -4,8 +4,8 @@ Why these defaults:
 - 5 outer folds, grouped by stimulus id and stratified by label for `falls`, so an item
   never sits in both training and test, and each test fold keeps the label balance.
 - Regularisation chosen by nested grouped cross-validation inside each outer training fold
-  (`c` / `alpha` empty), from grids wide enough for standardised activations of widths
-  64 to 8192; a fixed `c` / `alpha` skips the inner search (about 20 times faster, the
+  (`c` / `alpha` empty), from grids spanning four (C) and six (alpha) orders of magnitude;
+  a fixed `c` / `alpha` skips the inner search (9-21 times faster in bench_probes; the
   value then is part of the method and must be reported).
 - 3 shuffled-value refits give the chance level each probe is tested against (the
   out-of-fold score of a probe that learns nothing is not exactly 0.5 or 0).
