@@ -22,6 +22,17 @@ from cubeworld.typed import with_signature
 models_app = typer.Typer(no_args_is_help=True, help="Build and inspect models (tiny offline VLMs of several families).")
 
 
+def _threads() -> None:
+    """One torch thread on a shared few-core CPU (2 threads measured 50x slower), or
+    $CUBEWORLD_THREADS; left alone on a GPU machine. Called by every command that runs a model."""
+    import os
+
+    import torch
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(int(os.environ.get("CUBEWORLD_THREADS", "1")))
+
+
 def _family_help() -> str:
     from cubeworld.models.families import MODEL_FAMILIES
 

@@ -19,21 +19,12 @@ import typer
 
 from cubeworld.cli_errors import user_errors
 from cubeworld.errors import check_writable
+from cubeworld.models.cli import _threads
 from cubeworld.models.config import FinetuneConfig, VlmScoring
 from cubeworld.typed import cli_parameters, with_signature
 
 MOST_SEED = 2**32 - 1
 MOST_EPOCH = 10_000
-
-
-def _threads() -> None:
-    import os
-
-    import torch
-
-    # On a shared few-core CPU, one thread keeps steps steady (2 threads measured 50x slower).
-    if not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("CUBEWORLD_THREADS", "1")))
 
 
 def _not_given(cls: type, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
