@@ -186,3 +186,17 @@ def test_the_reward_reads_answers_with_the_scoring_rule():
     ]
     rewards, failed = label_rewards(completions, ["Yes", "Yes", "Yes", "No"])
     assert rewards == [1.0, 0.0, 0.0, 1.0] and failed == 1
+
+
+def test_free_mode_agrees_with_the_logits_where_the_greedy_word_is_the_answer(warm, always_yes, tmp_path):
+    """The warm model writes Yes or No first: its free answer (one greedy token, read by
+    `extract_answer`) is the larger of the two answer logits on every item."""
+    from cubeworld.models import evaluate
+
+    free = read_predictions(
+        evaluate(warm, always_yes, tmp_path / "f.csv", mode="free", max_new_tokens=1, progress=False)
+    )
+    logits = read_predictions(evaluate(warm, always_yes, tmp_path / "l.csv", progress=False))
+    assert (free["extraction"] == "ok").all(), free["free_text"].tolist()
+    joined = free.set_index("stimulus_id").join(logits.set_index("stimulus_id"), rsuffix="_logprob")
+    assert (joined["answer"] == joined["answer_logprob"]).all()
