@@ -116,8 +116,11 @@ def new_tokens(mode: str, max_new_tokens: int | None) -> int:
 
 def mode_label(model: str, mode: str) -> str:
     """The `model` column of a row scored in `mode`: the model's own label in the default
-    mode, "<label>@<mode>" otherwise (so two modes never share a row key)."""
-    return model if mode == DEFAULT_MODE else f"{model}{MODE_SEPARATOR}{mode}"
+    mode, "<label>@<mode>" otherwise (so two modes never share a row key). A label that
+    already ends in "@<mode>" (a study's mode observer, `modes:`) is kept as it is."""
+    if mode == DEFAULT_MODE or model.endswith(f"{MODE_SEPARATOR}{mode}"):
+        return model
+    return f"{model}{MODE_SEPARATOR}{mode}"
 
 
 def base_label(model: str, mode: str) -> str:
