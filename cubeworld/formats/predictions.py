@@ -81,6 +81,10 @@ OBSERVER_COLUMNS = (
 )
 OPTIONAL_COLUMNS = ("quantize", "free_text", "mode", "extraction")
 FAILED_EXTRACTION = "failed"  # how an `extraction` value without an answer starts
+# A VLM asked in a generating mode is its own observer, "<model>@<mode>" in the `model`
+# column (`cubeworld.models.modes.mode_label` writes it; `base_model` reads it back).
+MODE_SEPARATOR = "@"
+LOGPROB_MODE = "logprob"  # the study's scoring; rows without a `mode` were scored so
 FLOAT_COLUMNS = ("logp_yes", "logp_no", "p_other")
 DEFAULT_KIND = "vlm"
 
@@ -171,6 +175,12 @@ def unanswered_rows(df: pd.DataFrame) -> pd.Series:
         return pd.Series(False, index=df.index)
     failed = df["extraction"].fillna("").astype(str).str.startswith(FAILED_EXTRACTION)
     return failed & (df["answer"].fillna("").astype(str) == "")
+
+
+def base_model(model: str, mode: str) -> str:
+    """The model a row of `mode` belongs to: its `model` label without "@<mode>"."""
+    suffix = f"{MODE_SEPARATOR}{mode}"
+    return model[: -len(suffix)] if mode not in ("", LOGPROB_MODE) and model.endswith(suffix) else model
 
 
 def _as_bool(v: Any) -> bool:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cubeworld.formats.answers import NO, YES
+from cubeworld.formats.predictions import LOGPROB_MODE, MODE_SEPARATOR, base_model
 
 Mode = Literal["logprob", "free", "step"]
 MODES: tuple[str, ...] = ("logprob", "free", "step")
-DEFAULT_MODE = "logprob"
+DEFAULT_MODE = LOGPROB_MODE
 GENERATING_MODES = ("free", "step")
 
 # Appended to the study's prompt in step mode (after one space). It asks for the reasoning
@@ -42,9 +43,8 @@ STEP_SUFFIX = (
 # room for the reasoning before it.
 DEFAULT_NEW_TOKENS = {"free": 16, "step": 256}
 
-# The separator between an observer's name and its mode in the `model` column: rows of one
-# model in two modes are two observers of the report ("tiny" and "tiny@free").
-MODE_SEPARATOR = "@"
+# MODE_SEPARATOR ("@", from the table format): rows of one model in two modes are two
+# observers of the report ("tiny" and "tiny@free").
 
 OK = "ok"
 FAILED = "failed"
@@ -125,5 +125,4 @@ def mode_label(model: str, mode: str) -> str:
 
 def base_label(model: str, mode: str) -> str:
     """The inverse of `mode_label`: the observer's label without its mode."""
-    suffix = f"{MODE_SEPARATOR}{mode}"
-    return model[: -len(suffix)] if mode != DEFAULT_MODE and model.endswith(suffix) else model
+    return base_model(model, mode)

@@ -22,5 +22,6 @@ ANALYSES = Registry(
         "learning_curves": "cubeworld.analysis.units.learning_curves:ANALYSIS",
         "exclusions": "cubeworld.analysis.units.exclusions:ANALYSIS",
         "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
+        "modes": "cubeworld.analysis.units.modes:ANALYSIS",
     },
 )
