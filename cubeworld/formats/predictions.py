@@ -138,8 +138,8 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.Da
     bad_answer = ~df["answer"].isin(["Yes", "No"]) & ~unanswered
     if bad_answer.any():
         raise PredictionsFormatError(
-            f"{source}: answer must be Yes or No (or empty where extraction failed), "
-            f"got {df.loc[bad_answer, 'answer'].iloc[0]!r}"
+            f"{source}: answer must be Yes or No, got {df.loc[bad_answer, 'answer'].iloc[0]!r} "
+            "(empty only where extraction failed)"
         )
     df["falls"] = df["falls"].map(_as_bool)
     df["correct"] = df["correct"].map(_as_bool)
