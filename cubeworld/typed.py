@@ -104,7 +104,9 @@ def replace_checked(config: T, changes: Mapping[str, Any], where: str, error: ty
 def default_of(cls: type, name: str) -> Any:
     """The default a typed config declares for field `name` (read, never restated)."""
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return f.default if f.default is not _MISSING else f.default_factory()  # type: ignore[misc]
+    if f.default is not _MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc,operator]
 
 
 def field_names(cls: type) -> tuple[str, ...]:
