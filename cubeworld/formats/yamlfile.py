@@ -23,7 +23,7 @@ class YamlFileError(CubeworldError):
     """A YAML file that cannot be read or parsed; the message names file, line and column."""
 
 
-class LocatedDict(dict):
+class LocatedDict(dict[Any, Any]):
     """A mapping read from a YAML file: `source` is the file, `lines[key]` the 1-based line
     of each key. Equal to (and used as) a plain dict."""
 
@@ -35,7 +35,7 @@ class LocatedDict(dict):
         self.lines = {}
 
 
-class DuplicateKeyError(yaml.YAMLError):
+class DuplicateKeyError(yaml.YAMLError):  # type: ignore[misc]
     def __init__(self, key: Any, first: int, again: yaml.Mark):
         super().__init__(f"key {key!r} given twice (lines {first} and {again.line + 1})")
         self.problem = str(self)
@@ -43,7 +43,7 @@ class DuplicateKeyError(yaml.YAMLError):
 
 
 def _loader(source: str) -> type[yaml.SafeLoader]:
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
         pass
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LocatedDict:
