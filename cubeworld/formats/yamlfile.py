@@ -35,7 +35,7 @@ class LocatedDict(dict[Any, Any]):
         self.lines = {}
 
 
-class DuplicateKeyError(yaml.YAMLError):  # type: ignore[misc]
+class DuplicateKeyError(yaml.YAMLError):
     def __init__(self, key: Any, first: int, again: yaml.Mark):
         super().__init__(f"key {key!r} given twice (lines {first} and {again.line + 1})")
         self.problem = str(self)
@@ -43,7 +43,7 @@ class DuplicateKeyError(yaml.YAMLError):  # type: ignore[misc]
 
 
 def _loader(source: str) -> type[yaml.SafeLoader]:
-    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+    class Loader(yaml.SafeLoader):
         pass
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LocatedDict:
