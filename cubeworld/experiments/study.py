@@ -261,7 +261,7 @@ def _card_name(cfg: StudyConfig, name: str) -> str:
 def prediction_tables(cfg: StudyConfig) -> list[Path]:
     """The prediction tables of every finished run (every epoch), for the sets it scores
     now (tables of sets since removed from the study, or leaked ones, are left out)."""
-    tables = []
+    tables: list[Path] = []
     names = {e: _card_name(cfg, e) for e in available_evaluation(cfg)}
     for s in plan_runs(cfg):
         if is_done(s):
