@@ -16,16 +16,17 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cubeworld.analysis.loading import DEFAULT_KIND, AnalysisInputError, load_inputs
+from cubeworld.analysis.loading import DEFAULT_KIND, AnalysisInputError, TrainedOn, load_inputs
 from cubeworld.analysis.metrics import DEFAULT_SEED, N_BOOT
 from cubeworld.analysis.report import Table, write_report
 from cubeworld.analysis.tables import select_epoch
-from cubeworld.analysis.unit import AnalysisContext, Finding
+from cubeworld.analysis.unit import RANK_WARNING, AnalysisContext, Finding
 from cubeworld.analysis.units import ANALYSES
 from cubeworld.errors import UnknownEntryError, check_writable
 from cubeworld.formats.atomic import atomic_write_bytes
 
 FIRST_SCREEN = 7  # findings shown before the figures; the rest are folded
+MAX_MAIN = 3  # main effects on the first screen (the others are folded with the rest)
 PROVENANCE_COLUMNS = (
     "kind",
     "prompt_sha256",
@@ -72,6 +73,7 @@ def analyze(
     progress: bool = True,
     analyses: Iterable[str] | None = None,
     include_excluded: bool = False,
+    trained: Iterable[TrainedOn] = (),
 ) -> Path:
     """Everything `cubeworld analyze` does; returns the path of `out/report.html`.
 
@@ -81,13 +83,17 @@ def analyze(
     run the main tables use ("last", or an integer); the learning curves use every epoch.
     n_boot/seed: bootstrap size and seed (reproducible). analyses: names of registered
     analyses to run (default: all; a named one that cannot run on these inputs is bad
-    input, an unnamed one is skipped with its reason shown in the report).
+    input, an unnamed one is skipped with its reason shown in the report). trained: what
+    each trained condition learned from (`TrainedOn`: condition, training set folder,
+    optionally the human responses it learned instead of the truth): the generalisation
+    contrasts' in-distribution cells and the human-label agreement come from it.
     """
     out = check_writable(out)
     analyses = list(analyses or ())
     names = selected_analyses(analyses)
     truth = list(truth)
-    data = load_inputs(predictions, truth, humans, include_excluded=include_excluded)
+    trained = list(trained)
+    data = load_inputs(predictions, truth, humans, include_excluded=include_excluded, trained=trained)
     pred = select_epoch(data.predictions, epoch)
     if pred.empty:
         raise AnalysisInputError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")
@@ -108,12 +114,19 @@ def analyze(
     for _, o in outputs:
         for t in o.tables:
             tables.append(
-                Table(t.name, t.title, _write_csv(t.frame, out / f"{t.name}.csv"), t.frame, t.caption, t.show)
+                Table(
+                    t.name, t.title, _write_csv(t.frame, out / f"{t.name}.csv"), t.frame, t.caption, t.show, t.display
+                )
             )
         figures += [write_figure(f, out) for f in o.figures]
         findings += o.findings
         methods += o.methods
-    inputs = data.sources + [str(t) for t in truth] + ([data.human_source] if data.human_source else [])
+    inputs = (
+        data.sources
+        + [str(t) for t in truth]
+        + ([data.human_source] if data.human_source else [])
+        + [f"trained {t.condition}: {t.set_dir}" + (f" (labels: {t.humans})" if t.humans else "") for t in trained]
+    )
     return write_report(
         out,
         figures,
@@ -129,12 +142,15 @@ def analyze(
 
 
 def first_screen(findings: list[Finding], size: int = FIRST_SCREEN) -> tuple[list[str], list[str]]:
-    """(first screen, the rest): every warning (rank < 10), then the first finding of each
-    rank in rank order, then the second of each, ... up to `size`; within a rank the
-    strongest evidence (`weight`) comes first; the rest keep that order. So one analysis
-    with many sets cannot push the others off the screen, and each shows its clearest result."""
+    """(first screen, the rest): the main effects first (rank < RANK_WARNING, at most
+    MAX_MAIN, strongest evidence first), then every warning (ranks up to 9), then the first
+    finding of each rank in rank order, then the second of each, ... up to `size`; within a
+    rank the strongest evidence (`weight`) comes first; the rest keep that order. So the
+    study's effect leads, one analysis with many sets cannot push the others off the
+    screen, and each shows its clearest result."""
     ordered = sorted(findings, key=lambda f: (f.rank, -f.weight))
-    first = [f for f in ordered if f.rank < 10]
+    first = [f for f in ordered if f.rank < RANK_WARNING][:MAX_MAIN]
+    first += [f for f in ordered if RANK_WARNING <= f.rank < 10]
     groups: dict[int, list[Finding]] = {}
     for f in ordered:
         if f.rank >= 10:

@@ -13,6 +13,7 @@ ANALYSES = Registry(
     "analysis",
     {
         "accuracy": "cubeworld.analysis.units.accuracy:ANALYSIS",
+        "generalisation": "cubeworld.analysis.units.generalisation:ANALYSIS",
         "human_accuracy": "cubeworld.analysis.units.human_accuracy:ANALYSIS",
         "kappa": "cubeworld.analysis.units.kappa:ANALYSIS",
         "kappa_differences": "cubeworld.analysis.units.kappa_differences:ANALYSIS",
@@ -22,5 +23,7 @@ ANALYSES = Registry(
         "learning_curves": "cubeworld.analysis.units.learning_curves:ANALYSIS",
         "exclusions": "cubeworld.analysis.units.exclusions:ANALYSIS",
         "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
+        "degenerate": "cubeworld.analysis.units.degenerate:ANALYSIS",
+        "human_labels": "cubeworld.analysis.units.human_labels:ANALYSIS",
     },
 )
