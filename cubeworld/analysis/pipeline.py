@@ -25,7 +25,7 @@ from cubeworld.analysis.units import ANALYSES
 from cubeworld.errors import UnknownEntryError, check_writable
 from cubeworld.formats.atomic import atomic_write_bytes
 
-FIRST_SCREEN = 7  # findings shown before the figures; the rest are folded
+FIRST_SCREEN = 6  # findings shown before the figures (and half the first figure); the rest are folded
 MAX_MAIN = 3  # main effects on the first screen (the others are folded with the rest)
 PROVENANCE_COLUMNS = (
     "kind",

@@ -27,6 +27,11 @@ def ci(v: float, lo: float, hi: float, digits: int = 2) -> str:
     return f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
 
 
+def verb(n: int, singular: str, plural: str) -> str:
+    """'1 gives' / '2 give': the count and the verb that agrees with it."""
+    return f"{n} {singular if n == 1 else plural}"
+
+
 def p_text(p: float) -> str:
     if not np.isfinite(p):
         return "p n/a"

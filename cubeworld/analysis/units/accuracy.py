@@ -110,7 +110,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         above = g[(g["p_above_chance_holm"] < 0.05) & ~g["one_answer"].astype(bool)]
         usable = g[~g["one_answer"].astype(bool)]
         text = f"{s}: {len(above)} of {len(g)} observers above chance (one-sided test, Holm-adjusted p < 0.05)" + (
-            f"; {int(g['one_answer'].sum())} give one answer to nearly every item" if g["one_answer"].any() else ""
+            f"; {int(g['one_answer'].sum())} not tested (one answer)" if g["one_answer"].any() else ""
         )
         weight = 0.0
         if not usable.empty:

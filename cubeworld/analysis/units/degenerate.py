@@ -10,6 +10,10 @@ from cubeworld.analysis.unit import RANK_WARNING, Analysis, AnalysisContext, Ana
 from cubeworld.analysis.units._common import answer_profiles
 
 
+def _observers(n: int) -> str:
+    return "1 observer gives" if n == 1 else f"{n} observers give"
+
+
 def _where(rows) -> str:
     by_obs: dict[str, list[str]] = {}
     for r in rows.itertuples():
@@ -24,7 +28,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     if not single.empty:
         findings.append(
             Finding(
-                f"Warning: {single['observer'].nunique()} observer(s) give one answer to (nearly) every "
+                f"Warning: {_observers(single['observer'].nunique())} one answer to (nearly) every "
                 f"item of a set: {_where(single)}. Their accuracy is the base rate and their kappas "
                 "only reflect which kind of item people find easier: kappas marked, untested, never "
                 "ranked.",
@@ -35,8 +39,8 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     if not flat.empty:
         findings.append(
             Finding(
-                f"Warning: the P(Yes) of {flat['observer'].nunique()} observer(s) barely varies "
-                f"across items: {_where(flat)}. Never named best calibrated nor counted as changing "
+                f"Warning: the P(Yes) of {flat['observer'].nunique()} observer{'s' * (flat['observer'].nunique() != 1)} "
+                f"barely varies across items: {_where(flat)}. Never named best calibrated nor counted as changing "
                 "with difficulty.",
                 RANK_WARNING + 2,
             )

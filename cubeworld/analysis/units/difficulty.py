@@ -200,7 +200,11 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         text = (
             f"{s}: P(Yes) falls with {name} as it should for {len(graded)} of {len(m)} observers "
             "(logistic slope < 0, one-sided Wald test, Holm-adjusted p < 0.05"
-            + (f"; {int(m['flat'].sum())} whose P(Yes) barely varies are not counted" if m["flat"].any() else "")
+            + (
+                f"; {int(m['flat'].sum())} whose P(Yes) barely varies {'is' if m['flat'].sum() == 1 else 'are'} not counted"
+                if m["flat"].any()
+                else ""
+            )
             + ")"
         )
         h = g[g["observer"] == HUMANS]

@@ -23,10 +23,9 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         findings.append(
             Finding(
                 f"{s}: humans' mean accuracy {ci(r['accuracy'], r['ci_low'], r['ci_high'], 3)} "
-                f"(items and participants resampled; the paper's interval over participants "
-                f"only: [{r['ci_low_paper']:.3f}, {r['ci_high_paper']:.3f}]; "
-                f"{int(r['n_participants'])} participants, single participants from "
-                f"{r['participant_min']:.2f} to {r['participant_max']:.2f}).",
+                f"(items and participants resampled; participants only, as the paper: "
+                f"[{r['ci_low_paper']:.3f}, {r['ci_high_paper']:.3f}]; {int(r['n_participants'])} "
+                f"participants, from {r['participant_min']:.2f} to {r['participant_max']:.2f}).",
                 RANK_ACCURACY + 2,
             )
         )

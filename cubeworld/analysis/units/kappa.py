@@ -66,7 +66,7 @@ def _findings(kappa: pd.DataFrame) -> list[Finding]:
             "(kappa > 0, one-sided exact test, Holm-adjusted p < 0.05)"
         )
         if single.any():
-            text += f"; {int(single.sum())} give one answer to nearly every item and are not tested"
+            text += f"; {int(single.sum())} not tested (one answer)"
         neg = usable[usable["kappa_truth"] < 0]
         if not neg.empty:
             text += f"; below chance: {_names(neg, 'kappa_truth')}"
@@ -102,7 +102,7 @@ def _findings(kappa: pd.DataFrame) -> list[Finding]:
         if not neg.empty:
             text += f"; fewer shared errors than chance: {_names(neg, 'kappa_humans')}"
         if single.any():
-            text += f"; one answer, not tested: {', '.join(m.loc[single, 'observer'])}"
+            text += f"; {int(single.sum())} not tested (one answer)"
         out.append(Finding(text + ".", RANK_KAPPA, weight=float(best["kappa_humans"])))
     return out
 
