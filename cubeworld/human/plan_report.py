@@ -179,7 +179,11 @@ def format_report(result: PlanResult, pay: Pay) -> str:
         ]
         break  # the fewest items that reach every target
     else:
-        lines += ["", "all targets: not reachable with these item counts (see the item floors above)"]
+        lines += [
+            "",
+            "all targets: not reachable with these item counts (see the item floors above)",
+            f"  (costs above: {pay.fee_note()})",
+        ]
     for note in result.skipped + result.notes:
         lines.append(f"note: {note}")
     if result.n_degenerate:
