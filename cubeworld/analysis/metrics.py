@@ -646,6 +646,7 @@ def bootstrap_mean_kappa(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateKappaWarning)
         est = kappa_to_humans(A, human_correct, n_boot=n_boot, seed=seed, resample=resample)
+    assert est.boots is not None
     return est.kappa, est.boots
 
 

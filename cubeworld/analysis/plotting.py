@@ -382,7 +382,7 @@ def _forest(
             continue
         marker = looks[kind_of(o, kinds)][1]
         color = (colors or {}).get(o, looks[kind_of(o, kinds)][0])
-        if bmin is not None and np.isfinite(bmin[i]):
+        if bmin is not None and bmax is not None and np.isfinite(bmin[i]):
             ax.plot([bmin[i], bmax[i]], [y[i], y[i]], color="grey", lw=5, alpha=0.25, solid_capstyle="butt")
         if single[i]:
             ax.plot([lo[i], hi[i]], [y[i], y[i]], color="grey", lw=1, ls=":")

@@ -94,19 +94,19 @@ def accuracy_table(
     seed_sd, correct, n (pooled over seeds).
     """
     pred = _with_observer(pred)
-    by = list(by)
-    frames = [pred.assign(n_blocks=pred["n_blocks"].astype(str))] if "n_blocks" in by else [pred]
-    if totals and "n_blocks" in by:
+    keys = list(by)
+    frames = [pred.assign(n_blocks=pred["n_blocks"].astype(str))] if "n_blocks" in keys else [pred]
+    if totals and "n_blocks" in keys:
         frames.append(pred.assign(n_blocks=ALL))
     df = pd.concat(frames, ignore_index=True)
     if "seed" not in df.columns:
         df = df.assign(seed="")
-    per_seed = df.groupby(by + ["seed"], dropna=False, sort=False)["correct"].agg(k="sum", n="count").reset_index()
+    per_seed = df.groupby(keys + ["seed"], dropna=False, sort=False)["correct"].agg(k="sum", n="count").reset_index()
     per_seed["acc"] = per_seed["k"] / per_seed["n"]
     lo, hi = wilson_interval(per_seed["k"].to_numpy(), per_seed["n"].to_numpy())
     per_seed["lo"], per_seed["hi"] = lo, hi
     out = (
-        per_seed.groupby(by, dropna=False, sort=False)
+        per_seed.groupby(keys, dropna=False, sort=False)
         .agg(
             accuracy=("acc", "mean"),
             ci_low=("lo", "mean"),
@@ -119,7 +119,7 @@ def accuracy_table(
         )
         .reset_index()
     )
-    return _sort_blocks(out, by)
+    return _sort_blocks(out, keys)
 
 
 def _sort_blocks(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -387,7 +387,7 @@ def _human_row(set_name, hs, H, t, n_boot, seed) -> tuple[dict, pd.DataFrame]:
     c = human_pair_counts(H.to_numpy())
     iu = np.triu_indices(H.shape[1], 1)
     p_pairs = np.asarray(
-        consistency_p_value(*(c[k][iu] for k in ("n", "right_i", "right_j", "both_right"))), dtype=float
+        consistency_p_value(c["n"][iu], c["right_i"][iu], c["right_j"][iu], c["both_right"][iu]), dtype=float
     )
     k_pairs = pairwise_human_kappas(H.to_numpy())[iu]
     names = np.asarray([f"participant {p}" for p in H.columns], dtype=object)

@@ -343,10 +343,11 @@ def usable_observers(pilot: Pilot) -> tuple[dict[str, np.ndarray], list[str]]:
     one answer to (nearly) every pilot item has a degenerate kappa the analysis does not
     test."""
     keep, skipped = {}, []
+    falls = pilot.falls
     for name, A in pilot.observers.items():
-        if pilot.falls is not None:
+        if falls is not None:
             ok = np.isfinite(A)
-            says_yes = np.where(ok, np.where(A == 1, pilot.falls[None, :], 1 - pilot.falls[None, :]), np.nan)
+            says_yes = np.where(ok, np.where(A == 1, falls[None, :], 1 - falls[None, :]), np.nan)
             if one_answer(says_yes):
                 skipped.append(
                     f"{name} gives one answer to (nearly) every pilot item: its kappa is degenerate "
@@ -373,7 +374,7 @@ def pilot_values(pilot: Pilot, observers: dict[str, np.ndarray]) -> tuple[list[Q
             warnings.simplefilter("ignore", DegenerateKappaWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             est = kappa_to_humans(A[:, keep], C[keep], n_boot=1, resample="participants")
-        n_degenerate += int(np.isnan(est.per_observer).sum())
+        n_degenerate += int(np.isnan(np.asarray(est.per_observer, dtype=float)).sum())
         out.append(Quantity(f"kappa {name}", "kappa", f"kappa {name}", float(est.kappa)))
     return out, n_degenerate
 

@@ -212,7 +212,7 @@ def overall_needed(result: PlanResult, n_items: int):
     needs = [result.needed[(n_items, q.key)] for q in result.quantities]
     if not needs or any(n.n is None for n in needs):
         return None
-    return max(needs, key=lambda n: n.n)
+    return max(needs, key=lambda n: n.n or 0)
 
 
 def cost_for_needed(result: PlanResult, need, pay: Pay, n_items: int | None = None) -> Cost:
@@ -233,6 +233,12 @@ def write_outputs(result: PlanResult, pay: Pay, out: Path) -> dict[str, Path]:
             c = cost_for_needed(result, overall, pay, n_items)
             all_targets = {"items": n_items, "n": overall.n, **asdict(c), "total": round(c.total, 2)}
             break
+
+    def needed_doc(n_items: int, key: str, floor: float) -> dict:
+        need = result.needed[(n_items, key)]
+        people = None if need.n is None else result.participants_for(need.n, n_items)
+        return {"n": need.n, "how": need.how, "participants": people, "item_floor": floor}
+
     doc = {
         "settings": {**asdict(result.settings), "grid": result.sizes, "items": result.item_counts},
         "pilot": {
@@ -245,14 +251,7 @@ def write_outputs(result: PlanResult, pay: Pay, out: Path) -> dict[str, Path]:
         "unit": result.unit,
         "needed": {
             q.key: {
-                str(n_items): {
-                    "n": result.needed[(n_items, q.key)].n,
-                    "how": result.needed[(n_items, q.key)].how,
-                    "participants": None
-                    if result.needed[(n_items, q.key)].n is None
-                    else result.participants_for(result.needed[(n_items, q.key)].n, n_items),
-                    "item_floor": float(result.floors[a, j]),
-                }
+                str(n_items): needed_doc(n_items, q.key, float(result.floors[a, j]))
                 for a, n_items in enumerate(result.item_counts)
             }
             for j, q in enumerate(result.quantities)

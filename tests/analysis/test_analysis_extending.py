@@ -8,10 +8,9 @@ import sys
 import types
 
 import pandas as pd
+from conftest import REPO
 
 from cubeworld.analysis import ANALYSES, analyze
-
-from conftest import REPO  # noqa: I001 - the tests' own helpers
 
 
 def _printed() -> tuple[str, str, str]:

@@ -46,6 +46,8 @@ def _rows(ctx: AnalysisContext) -> tuple[list[dict], int, dict[str, np.ndarray]]
             continue
         share = human_share(hs)
         R = ctx.human_matrix(s, "response")
+        if R is None:
+            continue
         loo = leave_one_out(R.to_numpy(), n_boot=ctx.n_boot, seed=ctx.seed) if R.shape[1] >= 3 else None
         if loo is not None:
             people[s] = loo.per_participant
