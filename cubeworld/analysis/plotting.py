@@ -489,41 +489,50 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str], colors: dict[str, t
 # --------------------------------------------------------------------------- epochs
 
 
-def accuracy_over_epochs(ep: pd.DataFrame):
+def _shade(color, t: float) -> tuple[float, float, float]:
+    """`color` blended with white by t (0: the colour itself, 1: white)."""
+    r, g, b = matplotlib.colors.to_rgb(color)
+    return (r + (1 - r) * t, g + (1 - g) * t, b + (1 - b) * t)
+
+
+def accuracy_over_epochs(ep: pd.DataFrame, colors: dict[str, tuple] | None = None):
     """Figs. 10B-15B: accuracy per block count over fine-tuning epochs, one panel per
-    observer x set (three per row); None when no observer has two epochs."""
+    observer x set (three per row); None when no observer has two epochs. Each panel is
+    drawn in its observer's colour (the same in every figure): lighter for fewer blocks,
+    darker for more, black for all blocks together."""
     n_epochs = ep.groupby("observer")["epoch"].nunique()
     df = ep[ep["observer"].isin(n_epochs[n_epochs > 1].index)]
     if df.empty:
         return None
     style()
+    colors = colors or {}
     keys = sorted(df[["observer", "set"]].drop_duplicates().itertuples(index=False, name=None))
     fig, axes = panel_grid(len(keys), 3, 2.2, sharey=True)
     blocks = sorted({b for b in df["n_blocks"] if b != ALL}, key=int) + [ALL]
-    palette = dict(zip(blocks[:-1], sns.color_palette("viridis", len(blocks) - 1)))
-    palette[ALL] = "black"
+    lightness = dict(zip(blocks[:-1], np.linspace(0.65, 0.0, len(blocks) - 1) if len(blocks) > 2 else [0.0]))
     for ax, (o, s) in zip(axes, keys):
+        base = colors.get(o, "dimgray")
         for b in blocks:
             d = df[(df["observer"] == o) & (df["set"] == s) & (df["n_blocks"] == b)]
             if d.empty:
                 continue
             d = d.sort_values("epoch")
             label = "all blocks" if b == ALL else f"{b} blocks"
-            ax.plot(
-                d["epoch"], d["accuracy"], marker="o", ms=3, color=palette[b], lw=2 if b == ALL else 1.2, label=label
-            )
-            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=palette[b], alpha=0.12, lw=0)
+            color = "black" if b == ALL else _shade(base, lightness[b])
+            ax.plot(d["epoch"], d["accuracy"], marker="o", ms=3, color=color, lw=2 if b == ALL else 1.2, label=label)
+            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=color, alpha=0.12, lw=0)
         ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
         ax.set_ylim(0, 1)
         ax.set_title(f"{o}\non {s}", fontsize=8)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    handles: dict = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    order = [f"{b} blocks" if b != ALL else "all blocks" for b in blocks]
-    labels = [lab for lab in order if lab in handles]
-    legend_below(fig, [handles[lab] for lab in labels], labels, title="block count", ncol=min(len(labels), 7))
+    handles = [
+        Line2D([], [], marker="o", ms=3, color="black" if b == ALL else _shade("dimgray", lightness[b]), lw=1.2)
+        for b in blocks
+    ]
+    labels = [f"{b} blocks" if b != ALL else "all blocks" for b in blocks]
+    legend_below(
+        fig, handles, labels, title="block count (in each observer's colour, darker = more)", ncol=min(len(labels), 7)
+    )
     return fig
