@@ -104,7 +104,7 @@ def _fmt(v: float, p: bool = False) -> str:
         return ""
     if p and v < 0.001:
         return "<0.001"
-    return f"{v:.3f}"
+    return f"{(0.0 if abs(v) < 5e-4 else v):.3f}"  # no "-0.000"
 
 
 def _merge(df: pd.DataFrame, col: str, lo: str, hi: str, name: str, with_value: bool) -> pd.DataFrame:
