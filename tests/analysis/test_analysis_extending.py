@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import sys
 import types
+from pathlib import Path
 
 import pandas as pd
-from conftest import REPO
 
 from cubeworld.analysis import ANALYSES, analyze
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _printed() -> tuple[str, str, str]:

@@ -144,7 +144,7 @@ def _figure(table: pd.DataFrame, people: dict[str, np.ndarray], kinds: dict[str,
         r_people = people.get(s)
         if r_people is not None:
             v = r_people[np.isfinite(r_people)]
-            ax.boxplot(v, positions=[y[0]], vert=False, widths=0.5, showfliers=False, manage_ticks=False)
+            ax.boxplot(v, positions=[y[0]], orientation="horizontal", widths=0.5, showfliers=False, manage_ticks=False)
             jitter = np.random.default_rng(0).uniform(-0.18, 0.18, v.size)
             ax.plot(v, y[0] + jitter, ls="", marker="D", ms=2.5, color=HUMAN_COLOR, alpha=0.45)
         for yi, (_, row) in zip(y[1:], m.iterrows()):
