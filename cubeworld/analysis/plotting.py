@@ -387,7 +387,7 @@ def _forest(
         if single[i]:
             ax.plot([lo[i], hi[i]], [y[i], y[i]], color="grey", lw=1, ls=":")
             ax.plot(v[i], y[i], marker=marker, mfc="white", color="grey", ms=6, ls="")
-            ax.text(min(hi[i] + 0.03, 0.6), y[i], "one answer", va="center", fontsize=7, color="grey")
+            ax.text(0.98, y[i], "one answer", va="center", ha="right", fontsize=7, color="grey")
             continue
         ax.plot([lo[i], hi[i]], [y[i], y[i]], color="black", lw=1)
         ax.plot(v[i], y[i], marker=marker, color=color, ms=6, ls="")

@@ -156,7 +156,8 @@ def _figure(table: pd.DataFrame, people: dict[str, np.ndarray], kinds: dict[str,
             ax.plot(row["pearson"], yi, marker=marker, color=color, ms=6, ls="")
             pct = row.get("percentile_among_people", np.nan)
             if np.isfinite(pct):
-                ax.text(1.0, yi, f"{pct:.0f}th pct.", va="center", ha="right", fontsize=7, color="dimgray")
+                right = min(0.95, float(ceil["pearson"].iloc[0]) - 0.04) if not ceil.empty else 0.95
+                ax.text(right, yi, f"{pct:.0f}th pct.", va="center", ha="right", fontsize=7, color="dimgray")
         ax.set_yticks(y)
         ax.set_yticklabels([LOO] + list(m["observer"]))
         ax.set_xlim(-1, 1)
