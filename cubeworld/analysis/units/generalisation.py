@@ -42,10 +42,18 @@ CONTRAST_WORDS = {"size": "Size generalisation", "domain": "Cross-domain", "medi
 def check(ctx: AnalysisContext) -> list[str]:
     if not ctx.data.training:
         return ["no training sets given (--trained, or a study's conditions), so nothing is in or out of distribution"]
-    conds = set(ctx.pred["condition"].astype(str))
-    if not conds & set(ctx.data.training):
+    conds = set(ctx.pred["condition"].astype(str)) & set(ctx.data.training)
+    if not conds:
         return [
             f"no evaluated observer has a condition among the trained ones ({', '.join(sorted(ctx.data.training))})"
+        ]
+    cells = set().union(*(ctx.data.training[c].cells for c in conds))
+    rows = ctx.pred[ctx.pred["condition"].astype(str).isin(conds)]
+    evaluated = set(zip(rows["medium"], rows["domain"], rows["n_blocks"].astype(int)))
+    if not cells & evaluated:
+        return [
+            "no evaluated item lies in the cells (medium, domain, block count) a condition was trained on; "
+            "give the evaluation sets' folders with --truth"
         ]
     return []
 
