@@ -45,11 +45,12 @@ def _name(change: dict) -> str:
 
 
 def candidates(per_size: int, seed: int) -> list[dict]:
-    from cubeworld.stimuli.candidates import candidate_rng
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.engine import World
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.world import World
     from cubeworld.stimuli.families import get_family
-    from cubeworld.stimuli.families.domino import _classify, reach_margin_mm, simulate_row
+    from cubeworld.stimuli.families.domino.geometry import reach_margin_mm
+    from cubeworld.stimuli.families.domino.judge import _classify, simulate_chain
+    from cubeworld.stimuli.pipeline.candidates import candidate_rng
 
     family, cfg = get_family(DOMINO), default_config(DOMINO)
     s, checks = cfg.family, family.robustness_checks(cfg.family)
@@ -67,14 +68,15 @@ def candidates(per_size: int, seed: int) -> list[dict]:
             if abs(rec["margin"]) < 1000 * s.reach_margin:
                 rec["reason"] = "near_reach"
             else:
-                rec["label"] = _classify(simulate_row(world, scene.blocks, cfg.physics), s)
+                rec["label"] = _classify(simulate_chain(world, scene.blocks, cfg.physics), s)
                 if rec["label"] in ("Yes", "No"):
                     rec["checks"] = [
-                        _classify(simulate_row(world, scene.blocks, cfg.physics.perturbed(c)), s) for c in checks
+                        _classify(simulate_chain(world, scene.blocks, cfg.physics.perturbed(c)), s) for c in checks
                     ]
                     if all(x == rec["label"] for x in rec["checks"]):
                         rec["held_out"] = [
-                            _classify(simulate_row(world, scene.blocks, cfg.physics.perturbed(c)), s) for c in HELD_OUT
+                            _classify(simulate_chain(world, scene.blocks, cfg.physics.perturbed(c)), s)
+                            for c in HELD_OUT
                         ]
                     else:
                         rec["reason"] = "perturbation_sensitive"
@@ -85,7 +87,7 @@ def candidates(per_size: int, seed: int) -> list[dict]:
 
 
 def report_candidates(recs: list[dict]) -> list[dict]:
-    from cubeworld.stimuli.config import default_config
+    from cubeworld.stimuli.catalog import default_config
     from cubeworld.stimuli.families import get_family
 
     family = get_family(DOMINO)

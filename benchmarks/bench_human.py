@@ -109,7 +109,7 @@ def main() -> None:
                                 "request_id": uuid.uuid4().hex,
                                 "stimulus_id": t["stimulus_id"],
                                 "trial_index": t["trial_index"],
-                                "response": "Yes",
+                                "response": 1,
                                 "rt_ms": 700,
                             },
                         )

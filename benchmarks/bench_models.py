@@ -4,8 +4,10 @@ Per family, at one image size (224 px by default): the baseline to beat, the pre
 study's per-image loop (`generate` with batch size 1, then parse "yes"/"no" from the text);
 Yes/No scoring one by one and batched (images/s, PNG decoding and preprocessing included);
 the speed-up of batched scoring over the baseline; and LoRA training (samples/s: forward,
-backward and AdamW step, with the family's architecture-derived LoRA targets). The image
-tokens column says how many tokens an image costs the decoder in that family.
+backward and AdamW step, with the family's architecture-derived LoRA targets); and
+activation extraction for probes (items/s: the batched scoring forward with hooks on every
+activation point of the family, pooled and written to the float16 memory-mapped cache). The
+image tokens column says how many tokens an image costs the decoder in that family.
 
     .venv/bin/python benchmarks/bench_models.py [--families qwen2-vl,smolvlm] [--px 224]
         [--images 48] [--batch-size 8] [--train-steps 4] [--clock cpu|wall] [--threads 1]
@@ -89,8 +91,37 @@ def image_tokens(bundle, item) -> int:
     from cubeworld.models.inputs import encode_prompts
 
     ids = encode_prompts(bundle.processor, [item])["input_ids"][0].tolist()
-    image_id = getattr(bundle.processor, "image_token_id", None)
+    # The model's image-token id: Gemma 3's processor calls its begin-of-image token so.
+    image_id = getattr(bundle.model.config, "image_token_id", None)
     return sum(1 for t in ids if t == image_id)
+
+
+def write_set(root: Path, items) -> Path:
+    """The benchmark's images as a stimulus-set folder (what extraction reads)."""
+    import json
+
+    from cubeworld.formats.answers import answer_for
+    from cubeworld.formats.sets import StimulusRow
+
+    rows = [
+        StimulusRow(it.stimulus_id, it.image.name, "tower", 3, bool(it.label), answer_for(bool(it.label)), it.prompt)
+        for it in items
+    ]
+    (root / "metadata.jsonl").write_text("".join(json.dumps(r.to_record()) + "\n" for r in rows))
+    (root / "dataset.json").write_text(json.dumps({"name": "bench", "domain": "tower"}))
+    return root
+
+
+def extraction_rate(bundle, set_dir: Path, out: Path, batch_size: int) -> tuple[float, int]:
+    """(items/s, cached arrays) of extracting every activation point of the model."""
+    from cubeworld.formats.sets import load_set
+    from cubeworld.models.activations import extract_activations, load_activations
+
+    s = load_set(set_dir)
+    extract_activations(bundle, s, "all", out / "warm-up", batch_size=batch_size, progress=False)
+    start = CLOCK()
+    extract_activations(bundle, s, "all", out / "timed", batch_size=batch_size, progress=False)
+    return len(s) / (CLOCK() - start), len(load_activations(out / "timed").keys)
 
 
 def training_rate(model_dir, items, px: int, method: str, batch_size: int, steps: int):
@@ -157,13 +188,15 @@ def main() -> None:
         folder = tmp / f"images-{args.px}"
         folder.mkdir()
         items = make_images(folder, args.images, size=args.px)
+        set_dir = write_set(folder, items)
         print(
             f"{args.images} PNGs of {args.px} px, image_size {args.px}, threads {args.threads}, "
             f"torch {torch.__version__}, clock {args.clock}"
         )
         print(
             f"{'family':<16} {'img tok':>7} {'baseline':>10} {'score b1':>9} "
-            f"{'score b' + str(bs):>9} {'speedup':>8} {'LoRA train':>12} {'LoRA params':>11}"
+            f"{'score b' + str(bs):>9} {'speedup':>8} {'LoRA train':>12} {'LoRA params':>11} "
+            f"{'extract b' + str(bs):>10} {'arrays':>6}"
         )
         for family in families:
             model_dir = build_tiny_model(tmp / family, family=family)
@@ -173,16 +206,19 @@ def main() -> None:
             one = scoring_rate(b, items, 1)
             many = scoring_rate(b, items, bs)
             lora, trainable = training_rate(model_dir, items, args.px, "lora", bs, args.train_steps)
+            extract, arrays = extraction_rate(b, set_dir, tmp / f"act-{family}", bs)
             print(
                 f"{family:<16} {tokens:>7} {base:>8.1f}/s {one:>7.1f}/s {many:>7.1f}/s "
-                f"{many / base:>7.1f}x {lora:>6.1f} sa/s {trainable:>11,}",
+                f"{many / base:>7.1f}x {lora:>6.1f} sa/s {trainable:>11,} {extract:>8.1f}/s {arrays:>6}",
                 flush=True,
             )
         print(
             f"img tok: image tokens per image in the decoder; baseline: per-image "
             f"generate(max_new_tokens={args.baseline_tokens}) + text parsing (images/s); score: "
             "PNG decode + processor + one forward (images/s); speedup = batched scoring / "
-            f"baseline; LoRA train: samples/s at batch {bs} (forward + backward + AdamW step)"
+            f"baseline; LoRA train: samples/s at batch {bs} (forward + backward + AdamW step); extract: "
+            "items/s of activation extraction at every point (hooks, pooling, float16 cache), arrays: "
+            "how many point x pool arrays it writes"
         )
 
 

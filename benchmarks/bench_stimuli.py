@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_stimuli.py validity [--towers-per-size 100] [--pyramids-per-size 40] [--audit-per-size 100]
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
+    .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -24,6 +25,11 @@ render: ms per 448 px image in one process, and the residual shadow acne counted
 tallest towers and largest pyramids re-rendered from their recorded scenes: pixels whose
 grey level is more than 4 off the median of their 5x5 neighbourhood, away from edges (a
 speck or a dotted acne line on a flat face), with the default shadow map and larger ones.
+
+integrity: what checking a set costs every stage that reads it (`load_set`): rows only
+(`check_images=False`), the default fast check (card claims, metadata sha256, every image's
+size), `verify=True` (every image decoded and hashed against SHA256SUMS), and sealing the
+set (`seal_set`, once when it is made) -- on a tower set at 448 px (made here, or `--set`).
 
 The load average is printed with each figure; on a shared machine wall-clock figures are
 depressed, CPU figures much less so.
@@ -75,9 +81,9 @@ def speed(a) -> None:
 def render_cost(a) -> None:
     import numpy as np
 
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.engine import World, encode_png
-    from cubeworld.stimuli.towers import sample_tower, tower_camera
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.world import World, encode_png
+    from cubeworld.stimuli.families.tower.sampler import sample_tower, tower_camera
 
     os.environ.setdefault("LP_NUM_THREADS", "1")
     cfg = default_config("tower")
@@ -115,9 +121,9 @@ def specks(a, per_family: int = 6) -> None:
 
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
-    from cubeworld.stimuli.config import shared_defaults
-    from cubeworld.stimuli.engine import World
-    from cubeworld.stimuli.scene import Scene
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import shared_defaults
+    from cubeworld.stimuli.engine.world import World
 
     shared = shared_defaults()
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,9 +155,9 @@ def specks(a, per_family: int = 6) -> None:
 def validity(a) -> None:
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
-    from cubeworld.stimuli.audit import format_audit, shortcut_audit
+    from cubeworld.stimuli.audit.physics import format_physics_audit, physics_audit
+    from cubeworld.stimuli.audit.shortcut import format_audit, shortcut_audit
     from cubeworld.stimuli.families import get_family
-    from cubeworld.stimuli.physics_audit import format_physics_audit, physics_audit
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
     for domain, sizes, per, seed in (
@@ -196,11 +202,11 @@ def frame(a) -> None:
     import numpy as np
 
     import cubeworld.stimuli  # noqa: F401  (EGL before mujoco)
-    from cubeworld.stimuli.candidates import candidate_rng
-    from cubeworld.stimuli.config import default_config
-    from cubeworld.stimuli.engine import World
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.frame import frame_extent, inside_frame
+    from cubeworld.stimuli.engine.world import World
     from cubeworld.stimuli.families import get_family
-    from cubeworld.stimuli.frame import frame_extent, inside_frame
+    from cubeworld.stimuli.pipeline.candidates import candidate_rng
 
     family = get_family("tower")
     cfg = default_config("tower")
@@ -242,9 +248,39 @@ def frame(a) -> None:
     )
 
 
+def integrity(a) -> None:
+    from cubeworld.formats.sets import load_set, read_card, seal_set
+    from cubeworld.stimuli import generate_set
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(a.set) if a.set else Path(tmp) / "towers"
+        if not a.set:
+            generate_set("tower", "2-7", a.towers_per_size, 4242, folder, resolution=a.resolution, progress=False)
+        n = len(load_set(folder, check_images=False))
+        mb = sum(p.stat().st_size for p in (folder / "images").iterdir()) / 1e6
+        print(f"set {folder.name}: {n} images, {mb:.1f} MB ({load()})")
+        for name, kwargs in (
+            ("rows only", {"check_images": False}),
+            ("fast (default)", {}),
+            ("verify", {"verify": True}),
+        ):
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                load_set(folder, **kwargs)
+                times.append(time.perf_counter() - t0)
+            best = min(times)
+            print(f"  load_set {name:15s} {best * 1000:9.1f} ms  ({best / n * 1000:.3f} ms per image)")
+        if a.set is None:  # sealing writes into the set: only a set made here
+            card = {k: v for k, v in read_card(folder).items() if k != "integrity"}
+            t0 = time.perf_counter()
+            seal_set(folder, card)
+            print(f"  seal_set                 {(time.perf_counter() - t0) * 1000:9.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["speed", "validity", "frame", "render"])
+    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
     ap.add_argument("--audit-per-size", type=int, default=100)
@@ -252,6 +288,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=448)
     ap.add_argument("--workers", default=None)
     ap.add_argument("--keep", default=None, help="validity: keep the sets in this folder")
+    ap.add_argument("--set", default=None, help="integrity: an existing set folder (not written to)")
     a = ap.parse_args()
     if a.what == "speed":
         a.towers_per_size = a.towers_per_size or 20
@@ -265,6 +302,9 @@ def main() -> None:
         validity(a)
     elif a.what == "frame":
         frame(a)
+    elif a.what == "integrity":
+        a.towers_per_size = a.towers_per_size or 100
+        integrity(a)
     else:
         render_cost(a)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cubeworld.errors import CubeworldError
+from cubeworld.formats.sets import PHOTO
 
 SHIPPED = "shipped"  # what a set's identity says when it was imported from the package's copy
 
@@ -42,9 +43,11 @@ class ExternalDataset:
     if the data set has them, `out/human_responses.csv`); `models_importer(src, out)` writes
     a prediction table of published model answers, where the data set has one.
 
-    `version` is part of every imported set's identity: bump it when the importer's output
-    changes, so studies do not reuse an old import. `has_scene` is False for photos: no
-    recorded scene, so observers that re-simulate scenes skip such sets.
+    `version` is part of every imported set's identity: bump it when the importer's rows or
+    images change, so studies do not reuse an old import (not for card-only additions: an
+    old import then still loads, and finished studies stay finished). `kind` is the kind of set its import
+    is (`cubeworld.formats.sets.SET_KINDS`; photographs: `photo`, no recorded scenes, so
+    observers that re-simulate scenes skip it); the imported card says so too.
     """
 
     name: str
@@ -54,7 +57,7 @@ class ExternalDataset:
     version: int = 1
     shipped: Path | None = None
     models_importer: str | None = None
-    has_scene: bool = False
+    kind: str = PHOTO
     citation: str = ""
     licence: str = ""
 

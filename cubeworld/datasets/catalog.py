@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cubeworld.datasets.base import ExternalDataset
+from cubeworld.formats.sets import PHOTO
 from cubeworld.registry import Registry
 
 HERE = Path(__file__).resolve().parent
@@ -27,11 +28,14 @@ DATASETS.register(
         importer="cubeworld.datasets.lerer100:import_lerer100",
         models_importer="cubeworld.datasets.lerer100:import_lerer100_models",
         shipped=HERE / "lerer100_data",
+        # 1 still: the card gained its kind, total, status and integrity record, but rows and
+        # images are unchanged, so an import made before is still this import (finished
+        # studies stay finished); bump only when rows or images change.
         version=1,
-        has_scene=False,
         citation="Lerer, Gross & Fergus (2016), ICML; Schulze Buschoff, Akata, Bethge & Schulz "
         "(2025), Nature Machine Intelligence",
         licence="MIT (lerer100_data/LICENSE)",
+        kind=PHOTO,
     ),
 )
 

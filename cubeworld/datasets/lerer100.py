@@ -7,8 +7,10 @@ the package (`lerer100_data/`, MIT licence text and attribution beside it; regis
 falls), `human_responses.csv` (image_id, participant, response_falls) and
 `model_answers.csv` (image_id, model, response_falls: five zero-shot models).
 
-`import_lerer100` turns it into a stimulus set (ids `lerer-<image_id>`, the study's tower
-prompt) plus `human_responses.csv` in the toolkit's responses format;
+`import_lerer100` turns it into a set of kind `photo` (ids `lerer-<image_id>`; no
+recorded scenes, no generator: photographs) whose items ask the study's tower question --
+rows of domain `tower` with the tower family's exact prompt, the one source of that text --
+plus `human_responses.csv` in the toolkit's responses format;
 `import_lerer100_models` turns the five models' answers into a prediction table.
 """
 
@@ -26,8 +28,17 @@ from cubeworld.formats.answers import answer_for
 from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, write_jsonl
 from cubeworld.formats.predictions import PREDICTION_COLUMNS, validate_predictions
 from cubeworld.formats.responses import validate_responses
-from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, METADATA_FILE, StimulusRow
-from cubeworld.stimuli.families import TOWER, get_family
+from cubeworld.formats.sets import (
+    CARD_FILE,
+    COMPLETE,
+    IMAGES_DIR,
+    IN_PROGRESS,
+    METADATA_FILE,
+    PHOTO,
+    StimulusRow,
+    seal_set,
+)
+from cubeworld.stimuli.catalog import TOWER, get_family
 
 LERER100_NAME = "lerer100"
 ID_PREFIX = "lerer-"
@@ -116,7 +127,7 @@ def read_lerer100(src: str | Path) -> Lerer100:
 
 
 def _rows(data: Lerer100) -> list[StimulusRow]:
-    family = get_family(TOWER)
+    prompt = get_family(TOWER).prompt  # the study asked people and models the tower question
     rows = []
     for rec in data.stimuli.sort_values("image_id").itertuples(index=False):
         falls = bool(int(rec.falls))
@@ -128,7 +139,7 @@ def _rows(data: Lerer100) -> list[StimulusRow]:
                 n_blocks=int(rec.n_blocks),
                 falls=falls,
                 answer=answer_for(falls),
-                prompt=family.prompt,
+                prompt=prompt,
                 extra={"image_id": int(rec.image_id), "source_file": str(rec.file)},
             )
         )
@@ -144,6 +155,8 @@ def import_lerer100(src: str | Path, out: str | Path) -> Path:
     data = read_lerer100(src)
     out = Path(out)
     (out / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    # Until the sealed card replaces this one, `load_set` refuses the folder as unfinished.
+    atomic_write_json(out / CARD_FILE, {"name": LERER100_NAME, "kind": PHOTO, "status": IN_PROGRESS})
     rows = _rows(data)
     for row in rows:
         source = data.root / row.extra["source_file"]
@@ -152,8 +165,8 @@ def import_lerer100(src: str | Path, out: str | Path) -> Path:
             atomic_write_bytes(target, source.read_bytes())
     counts: dict[str, dict[str, int]] = {}
     for row in rows:
-        cell = counts.setdefault(str(row.n_blocks), {"falls": 0, "stable": 0})
-        cell["falls" if row.falls else "stable"] += 1
+        cell = counts.setdefault(str(row.n_blocks), {"Yes": 0, "No": 0})
+        cell[row.answer] += 1
     humans = data.humans.rename(columns={"response_falls": "response"})
     humans = pd.DataFrame(
         {
@@ -165,24 +178,27 @@ def import_lerer100(src: str | Path, out: str | Path) -> Path:
     humans = validate_responses(humans, str(data.root / "human_responses.csv"))
     card = {
         "name": LERER100_NAME,
+        "kind": PHOTO,
         "domain": TOWER,
+        "prompt": rows[0].prompt,
         "generator": "cubeworld.datasets.lerer100",
         "generator_version": 1,
         "seed": None,
         "arguments": {"src": str(data.root.resolve())},
         "source": str(data.root.resolve()),
         "counts": counts,
-        "n_stimuli": len(rows),
+        "total": len(rows),
         "n_participants": int(humans["participant"].nunique()),
         "licence": LICENCE,
         "citation": CITATION,
         "description": "Real photos of wooden block towers (2-4 blocks), stable or falling.",
+        "status": COMPLETE,
     }
     write_jsonl(out / METADATA_FILE, (row.to_record() for row in rows))
     buf = io.StringIO()
     humans.to_csv(buf, index=False)
     atomic_write_bytes(out / "human_responses.csv", buf.getvalue().encode("utf-8"))
-    atomic_write_json(out / CARD_FILE, card)
+    seal_set(out, card, (row.to_record() for row in rows))  # the card last: an import is done once it is there
     return out
 
 

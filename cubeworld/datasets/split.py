@@ -23,12 +23,12 @@ from typing import Any
 
 from cubeworld.errors import CubeworldError
 from cubeworld.formats.atomic import atomic_write_bytes, atomic_write_json, write_jsonl
-from cubeworld.formats.sets import CARD_FILE, METADATA_FILE, load_set
+from cubeworld.formats.sets import CARD_FILE, COMPLETE, IN_PROGRESS, METADATA_FILE, load_set, seal_set
 
 PARTS = ("train", "test")
 HUMAN_TABLE = "human_responses.csv"
 GENERATOR = "cubeworld.datasets.split"
-VERSION = 1
+VERSION = 1  # rows and images of a part are what they were; the card only gained kind, total, status, integrity
 
 
 class SplitError(CubeworldError):
@@ -90,12 +90,15 @@ def split_set(
         )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    name = name or f"{src.name}-{part}"
+    # Until the sealed card replaces this one, `load_set` refuses the folder as unfinished.
+    atomic_write_json(out / CARD_FILE, {"name": name, "kind": src.kind, "status": IN_PROGRESS})
     for r in rows:
         _link_or_copy(src.root / r.file_name, out / r.file_name)
     counts: dict[str, dict[str, int]] = {}
     for r in rows:
-        cell = counts.setdefault(str(r.n_blocks), {"falls": 0, "stable": 0})
-        cell["falls" if r.falls else "stable"] += 1
+        cell = counts.setdefault(str(r.n_blocks), {"Yes": 0, "No": 0})
+        cell[r.answer] += 1
     humans = src.root / HUMAN_TABLE
     n_participants = None
     if humans.is_file():
@@ -112,7 +115,8 @@ def split_set(
         atomic_write_bytes(out / HUMAN_TABLE, buf.getvalue().encode("utf-8"))
     write_jsonl(out / METADATA_FILE, (r.to_record() for r in rows))
     card = {
-        "name": name or f"{src.name}-{part}",
+        "name": name,
+        "kind": src.kind,
         "domain": src.card.get("domain", rows[0].domain),
         "generator": GENERATOR,
         "generator_version": VERSION,
@@ -122,7 +126,8 @@ def split_set(
             k: src.card.get(k) for k in ("name", "generator", "generator_version", "seed", "arguments") if k in src.card
         },
         "counts": counts,
-        "n_stimuli": len(rows),
+        "total": len(rows),
+        "status": COMPLETE,
         "description": (
             f"Part {part!r} of {src.name!r} ({len(rows)} of {len(src)} stimuli; "
             f"{fraction:g} of each block count x label cell drawn into 'train' "
@@ -134,5 +139,5 @@ def split_set(
     for key in ("licence", "citation"):
         if key in src.card:
             card[key] = src.card[key]
-    atomic_write_json(out / CARD_FILE, card)
+    seal_set(out, card, (r.to_record() for r in rows))  # the card last: the part is done once it is there
     return out

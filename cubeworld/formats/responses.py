@@ -5,6 +5,13 @@ Further columns (rt_ms, trial_index, timestamps, ...) are kept as they are. The 
 exports this table, the Lerer100 import writes it, fine-tuning on human labels and the
 kappa analysis read it.
 
+One representation of a response, end to end: the integer code `response` (1 = the "Yes"
+button, 0 = the "No" button). The web page sends it (the buttons are `RESPONSE_CHOICES`,
+handed to the page by the server), the study database stores it, the export writes it and
+every reader gets it. The answer words are only what a person reads on a button
+(`response_label`); an observer's prediction row carries the same answer as
+`answer = response_label(response)` with `p_yes = response`.
+
 Exclusions (contract D): a table may carry `excluded` (0/1) and `exclusion_rules` (the
 ";"-joined names of the rules that excluded the participant, empty when kept). Excluded
 participants stay in the table, flagged; readers drop them by default (`drop_excluded`)
@@ -15,12 +22,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cubeworld.errors import CubeworldError
+from cubeworld.formats.answers import NO, YES
 
 RESPONSE_COLUMNS = ("stimulus_id", "participant", "response")
 EXCLUSION_COLUMNS = ("excluded", "exclusion_rules")
+
+# The buttons a participant answers with, in the order shown: (label, response code).
+RESPONSE_CHOICES: tuple[tuple[str, int], ...] = ((YES, 1), (NO, 0))
+RESPONSE_CODES = {label: code for label, code in RESPONSE_CHOICES}
 
 _YES = {"yes", "1", "true", "y"}
 _NO = {"no", "0", "false", "n"}
@@ -30,8 +43,26 @@ class ResponsesFormatError(CubeworldError):
     """A human-responses table is malformed; the message names the file and the problem."""
 
 
+def response_code(answer: str) -> int:
+    """The response code of an answer word: "Yes" -> 1, "No" -> 0 (a KeyError otherwise)."""
+    return RESPONSE_CODES[answer]
+
+
+def response_label(code: int) -> str:
+    """The answer word of a response code: 1 -> "Yes", 0 -> "No"."""
+    return YES if code == 1 else NO
+
+
+def is_response(value: object) -> bool:
+    """True for the response codes 1 and 0 (ints, not bools, floats or words)."""
+    return type(value) is int and value in (0, 1)
+
+
 def normalise_response(value: object, where: str = "response") -> int:
-    """Yes/No/1/0/True/False (any case) -> 1/0; anything else is an error."""
+    """Yes/No/1/0/True/False (any case) -> 1/0; anything else is an error.
+
+    Lenient on purpose: tables from elsewhere (Lerer100, a spreadsheet) write the answer in
+    many ways; what comes out is always the response code."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (int, float)) and value in (0, 1):
@@ -52,8 +83,8 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
     if missing:
         raise ResponsesFormatError(f"{source}: missing column(s) {missing}; expected {list(RESPONSE_COLUMNS)}")
     out = df.copy()
-    out["stimulus_id"] = out["stimulus_id"].astype(str)
-    out["participant"] = out["participant"].astype(str)
+    for column in ("stimulus_id", "participant"):
+        out[column] = _ids(out[column], column, source)
     bad = []
     values = []
     for i, v in enumerate(out["response"].tolist()):
@@ -74,6 +105,17 @@ def validate_responses(df: pd.DataFrame, source: str = "responses") -> pd.DataFr
             f"{first['stimulus_id']!r} / {first['participant']!r}"
         )
     return out
+
+
+def _ids(values: pd.Series, column: str, source: str) -> pd.Series:
+    """Ids as text; an empty or missing id is an error naming its row (a response nobody
+    gave, or to no stimulus, cannot be joined or counted)."""
+    empty = values.isna() | values.astype(str).str.strip().eq("")
+    if empty.any():
+        rows = [str(i + 2) for i in np.flatnonzero(empty.to_numpy())[:5]]
+        more = f" and {int(empty.sum()) - len(rows)} more" if int(empty.sum()) > len(rows) else ""
+        raise ResponsesFormatError(f"{source}: empty {column} in row(s) {', '.join(rows)}{more}")
+    return values.astype(str)
 
 
 def exclusion_flags(df: pd.DataFrame, source: str = "responses") -> pd.Series:

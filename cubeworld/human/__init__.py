@@ -5,6 +5,8 @@
     serve(study_dir, host, port)                   -> run it
     export_study(study_dir, out)                   -> responses.csv, bonus.csv, participants.csv,
                                                       exclusions.json (rules from study.yaml)
+    migrate_study(study_dir)                       -> a database of an earlier cubeworld rewritten
+                                                      (after a backup) in this version's layout
     plan.plan(pilot, PlanSettings(...))            -> participants for a target interval width
 
 Names are imported on first use so that `cubeworld --help` does not load FastAPI or pandas.
@@ -25,6 +27,7 @@ _EXPORTS = {
     "serve": "cubeworld.human.server",
     "FrontendMissing": "cubeworld.human.server",
     "export_study": "cubeworld.human.export",
+    "migrate_study": "cubeworld.human.migrate",
     "Store": "cubeworld.human.store",
     "ExclusionRules": "cubeworld.human.exclusions",
     "apply_exclusions": "cubeworld.human.exclusions",

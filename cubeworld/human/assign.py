@@ -13,17 +13,24 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cubeworld.formats.answers import NO, YES
+from cubeworld.formats.responses import RESPONSE_CODES
+
+STIMULUS = "stimulus"
+ATTENTION = "attention"
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One screen of a participant's sequence: an image trial or an attention check."""
+    """One screen of a participant's sequence: an image trial or an attention check.
 
-    position: int  # 0-based index in the participant's sequence (exported as trial_index)
-    kind: str  # "stimulus" or "attention"
-    item_id: str  # stimulus id, or "attention-<k>"
-    expected: str  # the correct answer (stimulus: ground truth; attention: the asked button)
+    The names are those of the responses table and the web API (`trial_index`,
+    `stimulus_id`, `response`), so a trial and its answer read the same everywhere.
+    """
+
+    trial_index: int  # 0-based index in the participant's sequence
+    kind: str  # STIMULUS or ATTENTION
+    stimulus_id: str  # the item's stimulus id, or "attention-<k>"
+    correct_response: int  # the response that is right (1 = Yes, 0 = No): the truth, or the asked button
 
 
 def order_seed(study_seed: int, participant: str) -> int:
@@ -38,25 +45,26 @@ def take_block(pool: Sequence[str], k: int) -> list[str]:
 
 
 def build_sequence(
-    items: Sequence[tuple[str, str]],
+    items: Sequence[tuple[str, int]],
     seed: int,
     attention_checks: bool = False,
     every: int = 25,
 ) -> list[Trial]:
-    """Shuffle `(stimulus_id, answer)` pairs with `seed`; add a check after every `every`."""
+    """Shuffle `(stimulus_id, correct_response)` pairs with `seed`; add a check after every `every`."""
     rng = random.Random(seed)
     shuffled = list(items)
     rng.shuffle(shuffled)
+    codes = list(RESPONSE_CODES.values())
     trials: list[Trial] = []
     n_checks = 0
-    for i, (sid, answer) in enumerate(shuffled, start=1):
-        trials.append(Trial(len(trials), "stimulus", sid, answer))
+    for i, (sid, correct) in enumerate(shuffled, start=1):
+        trials.append(Trial(len(trials), STIMULUS, sid, correct))
         if attention_checks and i % every == 0:
             n_checks += 1
-            trials.append(Trial(len(trials), "attention", f"attention-{n_checks}", rng.choice([YES, NO])))
+            trials.append(Trial(len(trials), ATTENTION, f"attention-{n_checks}", rng.choice(codes)))
     if attention_checks and n_checks == 0 and shuffled:
         # Short sequences still get one check, in the middle.
         mid = len(trials) // 2
-        trials.insert(mid, Trial(mid, "attention", "attention-1", rng.choice([YES, NO])))
-        trials = [Trial(i, t.kind, t.item_id, t.expected) for i, t in enumerate(trials)]
+        trials.insert(mid, Trial(mid, ATTENTION, "attention-1", rng.choice(codes)))
+        trials = [Trial(i, t.kind, t.stimulus_id, t.correct_response) for i, t in enumerate(trials)]
     return trials

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from cubeworld.cli_errors import show_warnings, user_errors
 from cubeworld.errors import check_writable
+from cubeworld.typed import cli_parameters, with_signature
 
 human_app = typer.Typer(
     no_args_is_help=True,
@@ -17,55 +20,25 @@ human_app = typer.Typer(
 )
 
 
-@human_app.command("create")
-def create(
-    set_dir: Path = typer.Option(..., "--set", help="Stimulus set folder (metadata.jsonl, images/)."),
-    design: str = typer.Option(..., help="same: everyone answers every item; spread: each item once."),
-    out: Path = typer.Option(..., help="Human study folder to create."),
-    items: int | None = typer.Option(None, help="spread: items per participant (block size K)."),
-    seed: int = typer.Option(0, help="Seed of the item pool and of every participant's order."),
-    name: str | None = typer.Option(None, help="Study name (default: the folder's name)."),
-    images: str = typer.Option("copy", help="copy: images into the study folder; reference: read them from the set."),
-    completion_code: str | None = typer.Option(None, help="Prolific completion code (default: random)."),
-    completion_url: str | None = typer.Option(None, help="Completion URL; '{code}' is replaced by the code."),
-    prolific_study_id: str = typer.Option(
-        "", help="Prolific study ID: refuse sessions whose STUDY_ID differs (default: accept any)."
-    ),
-    bonus: float = typer.Option(0.01, help="Bonus per correct answer (the study paid 0.01)."),
-    attention_checks: bool = typer.Option(
-        False, "--attention-checks/--no-attention-checks", help="Add attention-check trials."
-    ),
-    attention_every: int = typer.Option(25, help="One attention check after every N images."),
-    timeout: float = typer.Option(60.0, help="spread: minutes before an unfinished block returns to the pool."),
-    overwrite: bool = typer.Option(False, help="Replace an existing study folder without data."),
-) -> None:
+def create(set_dir: Path, out: Path, overwrite: bool, **settings: Any) -> None:
     """Make a study folder (study.yaml with the admin token, items, images) over a set."""
-    from cubeworld.human.config import PROLIFIC_COMPLETION_URL, load_human_config
+    from cubeworld.human.config import load_human_config
+    from cubeworld.human.errors import HumanStudyError
     from cubeworld.human.study import create_human_study
 
-    if design not in ("same", "spread"):
-        raise typer.BadParameter(f"must be 'same' or 'spread', got {design!r}", param_hint="--design")
-    if items is not None and items < 1:
-        raise typer.BadParameter("must be a positive integer", param_hint="--items")
     with user_errors():
         check_writable(out)
-        folder = create_human_study(
-            set_dir,
-            out,
-            design,
-            items=items,
-            seed=seed,
-            name=name,
-            images=images,
-            completion_code=completion_code,
-            completion_url=completion_url or PROLIFIC_COMPLETION_URL,
-            prolific_study_id=prolific_study_id,
-            bonus_per_correct=bonus,
-            attention_checks=attention_checks,
-            attention_check_every=attention_every,
-            block_timeout_minutes=timeout,
-            overwrite=overwrite,
-        )
+        try:
+            folder = create_human_study(
+                set_dir,
+                out,
+                settings.pop("design"),
+                items=settings.pop("items_per_participant"),
+                overwrite=overwrite,
+                **settings,
+            )
+        except HumanStudyError as e:
+            raise HumanStudyError(_as_option(str(e))) from None
         cfg = load_human_config(folder)
     typer.echo(f"created study {cfg.name!r} in {folder}: {cfg.n_items} items, {cfg.design} design")
     typer.echo(f"  settings:        {folder / 'study.yaml'} (edit before launching)")
@@ -73,18 +46,49 @@ def create(
     typer.echo(f"  serve it with:   cubeworld human serve {folder} --port 8000")
 
 
+def _as_option(message: str) -> str:
+    """A problem with a setting of `create` (`bonus_per_correct: ...`) named by its option."""
+    import dataclasses
+
+    from cubeworld.human.config import HumanStudyConfig
+
+    for f in dataclasses.fields(HumanStudyConfig):
+        flag = f.metadata.get("cli", True)
+        if flag is not False and message.startswith(f"{f.name}:"):
+            flag = flag if isinstance(flag, str) else "--" + f.name.replace("_", "-")
+            return f"{flag}{message[len(f.name) :]}"
+    return message
+
+
+def _create_parameters() -> list[inspect.Parameter]:
+    """`create`'s options: the set and the folder, then one per setting of HumanStudyConfig
+    that is on the command line (name, type, default, help and bounds from its field)."""
+    from cubeworld.human.config import HumanStudyConfig
+
+    def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    return [
+        option("set_dir", Path, typer.Option(..., "--set", help="Stimulus set folder (metadata.jsonl, images/).")),
+        option("out", Path, typer.Option(..., help="Human study folder to create.")),
+        *cli_parameters(HumanStudyConfig, defaults={"name": None, "completion_code": None}),
+        option("overwrite", bool, typer.Option(False, help="Replace an existing study folder without data.")),
+    ]
+
+
+human_app.command("create")(with_signature(create, _create_parameters()))
+
+
 @human_app.command("serve")
 def serve(
     study: Path = typer.Argument(..., help="Human study folder made by `cubeworld human create`."),
-    port: int = typer.Option(8000, help="TCP port."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
     """Run the study's web server (participants, admin progress and export)."""
     from cubeworld.human.server import serve as run_server
 
-    if not 1 <= port <= 65535:
-        raise typer.BadParameter("must be between 1 and 65535", param_hint="--port")
     with user_errors():
         run_server(study, host=host, port=port, access_log=access_log)
 
@@ -134,7 +138,7 @@ def backup(
 
     with user_errors():
         check_writable(out, folder=False)
-        store = Store(load_human_study(study))
+        store = Store.snapshot(load_human_study(study))
         try:
             store.check_integrity()  # a backup of a damaged file would be no backup
             path = store.backup(out)
@@ -252,16 +256,37 @@ def plan(
 
 @human_app.command("progress")
 def progress(study: Path = typer.Argument(..., help="Human study folder.")) -> None:
-    """Print the study's progress (participants by status, responses, free items) as JSON."""
+    """Print the study's progress (participants by status, responses, free items) as JSON.
+
+    Reads a snapshot of the database: creates and changes nothing (a read-only folder works).
+    """
     from cubeworld.human.store import Store
     from cubeworld.human.study import load_human_study
 
     with user_errors():
-        store = Store(load_human_study(study))
-        store.check_integrity()
-        summary = store.progress()
+        store = Store.snapshot(load_human_study(study))
+        try:
+            store.check_integrity()
+            summary = store.progress()
+        finally:
+            store.close()
     summary.pop("per_participant")
     typer.echo(json.dumps(summary, indent=2))
+
+
+@human_app.command("migrate")
+def migrate(study: Path = typer.Argument(..., help="Human study folder.")) -> None:
+    """Rewrite a study database written by an earlier cubeworld in this version's layout.
+
+    Stop the study's server first. A backup of the database as it was is written beside it
+    (study.sqlite.v<N>-backup) before anything changes, and the rewrite is one transaction.
+    """
+    from cubeworld.human.migrate import migrate_study
+
+    with user_errors():
+        report = migrate_study(study)
+    for line in report:
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

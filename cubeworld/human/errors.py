@@ -19,6 +19,16 @@ class HumanStudyError(CubeworldError):
     """A study folder or its settings are invalid; the message names the file and the problem."""
 
 
+class SettingProblem(HumanStudyError):
+    """Settings that do not fit together (raised while a typed config is built); `key` names
+    the setting to change, so the reader of study.yaml can add the key's file and line."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, **extra: object):
         super().__init__(message)

@@ -29,7 +29,6 @@ that caused it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,7 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cubeworld.human.errors import HumanStudyError
+from cubeworld.human.errors import HumanStudyError, SettingProblem
+from cubeworld.human.limits import MAX_EXCLUSION_FILES, MAX_TRIALS, RT_MAX_MS
+from cubeworld.typed import from_plain, setting
 
 RULES = ("attention_failed", "same_answer_run", "median_rt_below_ms", "median_rt_beyond_sd", "duplicates")
 RT_RULES = ("median_rt_below_ms", "median_rt_beyond_sd")
@@ -50,67 +51,33 @@ class ExclusionError(HumanStudyError):
     """Exclusion rules that are malformed or cannot be applied to the data at hand."""
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 @dataclass(frozen=True)
 class ExclusionRules:
     """The `exclusions:` block of study.yaml (see the module docstring for each rule)."""
 
-    attention_failed: int | None = None
-    same_answer_run: int | None = None
-    median_rt_below_ms: float | None = None
-    median_rt_beyond_sd: float | None = None
+    attention_failed: int | None = setting(None, minimum=1, maximum=MAX_TRIALS)
+    same_answer_run: int | None = setting(None, minimum=2, maximum=MAX_TRIALS)
+    median_rt_below_ms: float | None = setting(None, minimum=0, maximum=RT_MAX_MS)
+    median_rt_beyond_sd: float | None = setting(None, minimum=0, maximum=100)
     duplicates: bool = True
-    duplicates_of: tuple[str, ...] = field(default_factory=tuple)
+    duplicates_of: tuple[str, ...] = setting(factory=tuple, maximum=MAX_EXCLUSION_FILES)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["duplicates_of"] = list(self.duplicates_of)
-        return d
+    def __post_init__(self) -> None:
+        for key in RT_RULES:
+            if getattr(self, key) == 0:
+                raise SettingProblem(f"exclusions.{key}", "must be a positive number (or null for off), got 0")
+        if not all(p.strip() for p in self.duplicates_of):
+            raise SettingProblem("exclusions.duplicates_of", "must be a list of CSV file paths, got an empty one")
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> ExclusionRules:
+    def parse(cls, data: Any, where: str) -> ExclusionRules:
+        """Rules from plain data (a mapping of rules, or None for the defaults)."""
         if data is None:
             return cls()
-        if not isinstance(data, dict):
-            raise ExclusionError(f"{where}: exclusions must be a mapping of rules, got {data!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ExclusionError(f"{where}: unknown exclusion rule(s) {unknown}; known: {sorted(names)}")
-        data = dict(data)
-        if isinstance(data.get("duplicates_of"), list):
-            data["duplicates_of"] = tuple(data["duplicates_of"])
-        rules = cls(**data)
-        rules.validate(where)
-        return rules
-
-    def validate(self, where: str) -> None:
-        def bad(key: str, want: str) -> ExclusionError:
-            return ExclusionError(
-                f"{where}: exclusions.{key} must be {want} (or null for off), got {getattr(self, key)!r}"
-            )
-
-        for key in ("attention_failed", "same_answer_run"):
-            v = getattr(self, key)
-            if v is not None and (not _is_int(v) or v < (1 if key == "attention_failed" else 2)):
-                raise bad(key, "an integer >= 1" if key == "attention_failed" else "an integer >= 2")
-        for key in RT_RULES:
-            v = getattr(self, key)
-            if v is not None and (not _is_number(v) or v <= 0):
-                raise bad(key, "a positive number")
-        if not isinstance(self.duplicates, bool):
-            raise ExclusionError(f"{where}: exclusions.duplicates must be true or false, got {self.duplicates!r}")
-        if not isinstance(self.duplicates_of, tuple) or not all(isinstance(p, str) and p for p in self.duplicates_of):
-            raise ExclusionError(
-                f"{where}: exclusions.duplicates_of must be a list of CSV file paths, got {self.duplicates_of!r}"
-            )
+        try:
+            return from_plain(cls, data, where, ExclusionError)
+        except SettingProblem as e:
+            raise ExclusionError(f"{where}: {e}") from None
 
     @property
     def active(self) -> tuple[str, ...]:

@@ -24,9 +24,12 @@ or the row left out, and reported in `Tables.problems` (the command line prints 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -34,15 +37,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from cubeworld.formats.answers import YES
-from cubeworld.formats.atomic import atomic_write_text
 from cubeworld.formats.responses import RESPONSE_COLUMNS, validate_responses
-from cubeworld.human.exclusions import ExclusionResult, apply_exclusions, read_previous_participants
+from cubeworld.human.assign import ATTENTION
+from cubeworld.human.database import iso
+from cubeworld.human.errors import HumanStudyError
+from cubeworld.human.exclusions import ExclusionResult, apply_exclusions, normalise_id, read_previous_participants
 from cubeworld.human.limits import PROLIFIC_ID_RE, RT_MAX_MS, in_range, is_id
-from cubeworld.human.store import Store, iso
+from cubeworld.human.store import Store
 from cubeworld.human.study import HumanStudy, load_human_study
+from cubeworld.typed import to_plain
 
 EXCLUSIONS_FILE = "exclusions.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 MAX_PROBLEMS_SHOWN = 20
 
 
@@ -106,7 +113,7 @@ class Tables:
         """True when the rules applied are those recorded before the first participant."""
         if self.declared is None:
             return None
-        return self.declared.get("rules") == self.exclusions.rules.to_dict()
+        return self.declared.get("rules") == to_plain(self.exclusions.rules)
 
 
 def _time(value, what: str, where: str, problems: list[str]) -> str:
@@ -136,26 +143,26 @@ def build_tables(study: HumanStudy, store: Store, completed_only: bool = False) 
     image_rows = []
     for r in store.response_rows():
         pid = r["prolific_pid"]
-        where = f"participant {pid!r}, trial {r['position']}"
+        where = f"participant {pid!r}, trial {r['trial_index']}"
         p = per.setdefault(pid, {"n_answered": 0, "n_correct": 0, "attention_answered": 0, "attention_passed": 0})
-        correct = (r["response"] == 1) == (r["expected"] == YES)
-        if r["kind"] == "attention":
+        correct = r["response"] == r["correct_response"]
+        if r["kind"] == ATTENTION:
             p["attention_answered"] += 1
             p["attention_passed"] += int(correct)
             continue
-        item = items.get(r["item_id"])
+        item = items.get(r["stimulus_id"])
         if item is None:
-            problems.append(f"{where}: stimulus {r['item_id']!r} is not in items.jsonl; response left out")
+            problems.append(f"{where}: stimulus {r['stimulus_id']!r} is not in items.jsonl; response left out")
             continue
         p["n_answered"] += 1
         p["n_correct"] += int(correct)
         image_rows.append(
             {
-                "stimulus_id": r["item_id"],
+                "stimulus_id": r["stimulus_id"],
                 "participant": pid,
                 "response": r["response"],
                 "rt_ms": _rt(r["rt_ms"], where, problems),
-                "trial_index": r["position"],
+                "trial_index": r["trial_index"],
                 "started_at": _time(r["shown_at"], "shown_at", where, problems),
                 "answered_at": _time(r["answered_at"], "answered_at", where, problems),
                 "answer": item.answer,
@@ -187,22 +194,30 @@ def build_tables(study: HumanStudy, store: Store, completed_only: bool = False) 
     all_responses = pd.DataFrame(image_rows, columns=list(EXPORT_COLUMNS[:-2]))
     exclusions = apply_exclusions(rules, base, all_responses, previous=previous, source=f"{study.db_path} (responses)")
 
-    rate = Decimal(str(cfg.bonus_per_correct))
+    rate = Decimal(str(cfg.bonus_per_correct))  # finite and bounded: checked with study.yaml
     participants = []
     bonus = []
+    paid: dict[str, str] = {}  # Prolific ID ignoring case -> the ID paid
     for p in people:
         pid = p["prolific_pid"]
         stats = per.get(pid, empty)
         st = exclusions.stats[pid]
         amount = (rate * stats["n_correct"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         if p["status"] == "completed" and amount > 0:
-            if is_id(pid, PROLIFIC_ID_RE):
-                bonus.append((pid, f"{amount:.2f}"))
-            else:
+            if not is_id(pid, PROLIFIC_ID_RE):
                 problems.append(
                     f"participant {pid!r}: not a valid Prolific ID; left out of "
                     "bonus.csv (pay by hand if the person is real)"
                 )
+            elif normalise_id(pid) in paid:
+                # Only in a database written before IDs were compared ignoring case.
+                problems.append(
+                    f"participant {pid!r}: the same Prolific ID as {paid[normalise_id(pid)]!r} (ignoring case), "
+                    "who is paid; left out of bonus.csv so that nobody is paid twice"
+                )
+            else:
+                paid[normalise_id(pid)] = pid
+                bonus.append((pid, f"{amount:.2f}"))
         participants.append(
             {
                 "participant": pid,
@@ -277,7 +292,7 @@ def exclusions_json(tables: Tables) -> str:
     """The rules, the count per rule and who was excluded by which rules."""
     ex = tables.exclusions
     doc = {
-        "rules": ex.rules.to_dict(),
+        "rules": to_plain(ex.rules),
         "active": list(ex.rules.active),
         "declared_before_data": tables.declared_before_data,
         "declared": tables.declared,
@@ -304,10 +319,13 @@ def export_study(
     tables beside it. Rows the export had to leave out or empty, and notes on the exclusion
     rules, are issued as `ExportWarning`s (one per line; the command line prints them).
 
-    Safe while the server runs (SQLite WAL readers never block the writer).
+    All or nothing: every file is written beside its target first and the four are swapped
+    in only when all are written, so a full disk leaves the previous export as it was (the
+    error names the file that could not be written). Safe while the server runs (it reads a
+    snapshot of the database; SQLite WAL readers never block the writer).
     """
     study = load_human_study(study_dir)
-    store = Store(study)
+    store = Store.snapshot(study)
     try:
         store.check_integrity()
         tables = build_tables(study, store, completed_only=completed_only)
@@ -323,11 +341,36 @@ def export_study(
         "participants": (participants, participants_csv(tables)),
         "exclusions": (exclusions, exclusions_json(tables)),
     }
-    for path, text in texts.values():
-        atomic_write_text(path, text)
+    write_all({path: text for path, text in texts.values()})
     for line in problem_lines(tables) + exclusion_notes(tables):
         warnings.warn(line, ExportWarning, stacklevel=2)
     return {kind: path for kind, (path, _) in texts.items()}
+
+
+def write_all(files: dict[Path, str]) -> None:
+    """Write every file or none: each goes to a temporary file beside its target (flushed to
+    disk), and only when all are written are they renamed into place. A failure (a full
+    disk, a missing permission) removes the temporary files and names the path."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+                temps.append((path, Path(tmp)))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(text.encode("utf-8"))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
+            except OSError as e:
+                reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
+                raise HumanStudyError(f"{path}: cannot write ({reason}); no export file was changed") from None
+        for path, tmp in temps:
+            os.replace(tmp, path)
+    finally:
+        for _, tmp in temps:
+            tmp.unlink(missing_ok=True)
 
 
 def problem_lines(tables: Tables) -> list[str]:

@@ -33,6 +33,12 @@ SHOWN_AT_MIN_MS = 946_684_800_000.0  # 2000-01-01T00:00:00Z, client clock in ms
 SHOWN_AT_MAX_MS = 4_102_444_800_000.0  # 2100-01-01T00:00:00Z
 TRIAL_INDEX_MAX = 100_000  # far beyond any study; SQLite integers overflow far later
 
+# Study settings (study.yaml, `cubeworld human create`): every count, size and amount bounded.
+MAX_TRIALS = 10_000  # image trials per participant (items of a same-design study, K of spread)
+MAX_BONUS_PER_CORRECT = 10.0  # money per correct answer (the study paid 0.01)
+MAX_BLOCK_TIMEOUT_MINUTES = 7 * 24 * 60.0  # a week
+MAX_EXCLUSION_FILES = 100  # exclusions.duplicates_of
+
 
 def is_id(value: object, pattern: re.Pattern = PROLIFIC_ID_RE) -> bool:
     """True when `value` is a str matching `pattern` entirely (no trailing newline)."""

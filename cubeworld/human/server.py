@@ -27,18 +27,19 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cubeworld.errors import CubeworldError
-from cubeworld.human.assign import Trial
+from cubeworld.formats.responses import RESPONSE_CHOICES, response_label
+from cubeworld.human.assign import STIMULUS, Trial
 from cubeworld.human.errors import ApiError, HumanStudyError
 from cubeworld.human.export import (
     bonus_csv,
@@ -129,14 +130,18 @@ class ConsentIn(_Body):
     agree: StrictBool
 
 
+# A JSON number (an integer or not), never a string ("12"), a bool or NaN/Infinity.
+JsonNumber = Annotated[float, Strict()]
+
+
 class ResponseIn(_Body):
     request_id: str = Field(max_length=64)
     stimulus_id: str = Field(max_length=300)
     trial_index: StrictInt = Field(ge=0, le=TRIAL_INDEX_MAX)
-    response: Literal["Yes", "No"]
-    rt_ms: float | None = Field(default=None, ge=0, le=RT_MAX_MS, allow_inf_nan=False)
+    response: StrictInt = Field(ge=0, le=1)  # the response code: 1 = Yes, 0 = No
+    rt_ms: JsonNumber | None = Field(default=None, ge=0, le=RT_MAX_MS, allow_inf_nan=False)
     # The participant's clock, ms since 1970: between the years 2000 and 2100.
-    shown_at: float | None = Field(default=None, ge=SHOWN_AT_MIN_MS, le=SHOWN_AT_MAX_MS, allow_inf_nan=False)
+    shown_at: JsonNumber | None = Field(default=None, ge=SHOWN_AT_MIN_MS, le=SHOWN_AT_MAX_MS, allow_inf_nan=False)
 
 
 # -- middleware (plain ASGI, so they also cover errors and static files) ------------------
@@ -201,6 +206,11 @@ class SecurityHeaders:
     """Add SECURITY_HEADERS to every response (pages, API, static files, errors), and
     `Cache-Control: no-store` to the API's, which are never to be kept by a cache.
 
+    Also the last word on errors: an exception no handler answered becomes a JSON 500
+    (`{"error", "code": "server_error"}`) here, with the headers, and its traceback goes
+    to the log. (Starlette's own 500 is sent from outside every middleware, as bare text
+    without the headers.)
+
     Plain ASGI rather than Starlette's BaseHTTPMiddleware, which wraps errors raised while
     a body is read (the 413 of BodyLimit) into exception groups that end as a 400.
     """
@@ -215,17 +225,34 @@ class SecurityHeaders:
         extra = list(self.headers)
         if scope.get("path", "").startswith(("/api/", "/admin/")):
             extra.append((b"cache-control", b"no-store"))
+        names = {name for name, _ in extra}
+        started = False
 
         async def with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() not in {name for name, _ in extra}
-                ]
+                started = True
                 message = dict(message)
-                message["headers"] = headers + extra
+                message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names] + extra
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            log.exception("%s %s: unexpected error", scope.get("method", ""), redact(scope.get("path", "")))
+            if started:  # the status line is out: nothing better than to end the connection
+                raise
+            body = json.dumps(
+                {"error": "The server met an unexpected problem; please try again.", "code": "server_error"}
+            ).encode()
+            await with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await with_headers({"type": "http.response.body", "body": body})
 
 
 # -- the favicon ----------------------------------------------------------------------------
@@ -245,19 +272,19 @@ def favicon_ico() -> bytes:
 
 
 # -- views ------------------------------------------------------------------------------
-def _attention_text(expected: str) -> str:
+def _attention_text(correct_response: int) -> str:
     return (
         "<p class='cw-attention'>This is an attention check.</p>"
-        f"<p class='cw-attention'>Please click the <b>{expected}</b> button.</p>"
+        f"<p class='cw-attention'>Please click the <b>{response_label(correct_response)}</b> button.</p>"
     )
 
 
 def _trial_view(trial: Trial) -> dict:
-    view = {"trial_index": trial.position, "kind": trial.kind, "stimulus_id": trial.item_id}
-    if trial.kind == "stimulus":
-        view["image"] = "/images/" + quote(trial.item_id, safe="")
+    view = {"trial_index": trial.trial_index, "kind": trial.kind, "stimulus_id": trial.stimulus_id}
+    if trial.kind == STIMULUS:
+        view["image"] = "/images/" + quote(trial.stimulus_id, safe="")
     else:
-        view["html"] = _attention_text(trial.expected)
+        view["html"] = _attention_text(trial.correct_response)
     return view
 
 
@@ -271,6 +298,9 @@ def _session_view(study: HumanStudy, s: Session) -> dict:
         "total": s.total,
         "answered": s.answered,
         "trials": [_trial_view(t) for t in s.remaining],
+        # The buttons, in order, with the response code each one sends: the page has no
+        # answer words or codes of its own.
+        "choices": [{"label": label, "response": code} for label, code in RESPONSE_CHOICES],
         "deadline": s.deadline,
         "completion_url": s.completion_url,
         "completion_code": cfg.completion_code if s.completion_url else None,
@@ -445,16 +475,53 @@ def create_app(study_dir: str | Path, *, require_frontend: bool = True) -> FastA
     return app
 
 
-class RedactTokens(logging.Filter):
-    """Blank `token=...` in logged URLs: a token someone put into a URL stays out of logs."""
+# Query parameters whose value is a secret, whatever their spelling: token, access_token,
+# api_key, key, authorization, auth, secret, password, passwd, pwd, signature, sig, ...
+SECRET_PARAMETER = re.compile(
+    r"(?i)((?:^|[?&;])[^=&;?\s\"]*(?:token|key|auth|secret|pass|pwd|signature|sig|credential|session_?key)"
+    r"[^=&;?\s\"]*=)[^&;\s\"]*"
+)
+# A path segment shaped like a token (the admin and participant tokens are 32 URL-safe
+# characters): the server never takes a secret in a path, so such a segment can only be a
+# mistake, and it stays out of the log. Image and static paths name files, not secrets.
+TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{24,}(?=[/?\s\"]|$)")
+FILE_PATHS = re.compile(r"^(?:/images/|/static/|/vendor/)")
 
-    PATTERN = re.compile(r"(?i)((?:^|[?&;])[a-z_]*token=)[^&\s\"]*")
+
+def redact(text: str, secrets_: tuple[str, ...] = ()) -> str:
+    """`text` (a logged request line or path) with secret-bearing query values, token-shaped
+    path segments and the given secrets (e.g. the admin token) written as [redacted]."""
+    for secret in secrets_:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = SECRET_PARAMETER.sub(r"\1[redacted]", text)
+    return " ".join(_redact_path(part) for part in text.split(" "))
+
+
+def _redact_path(part: str) -> str:
+    if not part.startswith("/") or FILE_PATHS.match(part):
+        return part
+    path, sep, query = part.partition("?")
+    return TOKEN_SEGMENT.sub("[redacted]", path) + sep + query
+
+
+class RedactSecrets(logging.Filter):
+    """Blank secrets in logged URLs: whatever someone put into a URL stays out of the logs.
+
+    Redacts any query parameter whose name says it holds a secret (token, key,
+    authorization, secret, password, signature, ...), any token-shaped path segment, and
+    the study's admin token wherever it appears.
+    """
+
+    def __init__(self, known_secrets: tuple[str, ...] = ()):
+        super().__init__()
+        self.known = tuple(s for s in known_secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(self.PATTERN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(redact(a, self.known) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = self.PATTERN.sub(r"\1[redacted]", record.msg)
+            record.msg = redact(record.msg, self.known)
         return True
 
 
@@ -483,6 +550,6 @@ def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, acce
     )
     config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level="info")
     # After uvicorn configured logging (Config does), so that nothing replaces the filter.
-    for name in ("uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).addFilter(RedactTokens())
+    for name in ("uvicorn.access", "uvicorn.error", log.name):
+        logging.getLogger(name).addFilter(RedactSecrets((study.config.admin_token,)))
     uvicorn.Server(config).run()

@@ -3,8 +3,15 @@
 Every response is committed (synchronous=FULL) before the server acknowledges it, inside
 a `BEGIN IMMEDIATE` transaction that checks the participant's rights first, so a killed
 server keeps every acknowledged response and a replayed request can never store twice:
-`(participant, request_id)` and `(participant, trial)` are unique in the schema, and in the
-spread design `stimulus_id` is unique across all responses.
+`(participant, request_id)` and `(participant, trial_index)` are unique in the schema, and
+in the spread design `stimulus_id` is unique across all responses.
+
+Two ways to open a study (`cubeworld.human.schema` holds the layout and its versions):
+- `Store(study)`, the server's: creates the database when there is none, and refuses one
+  collected under another design or written by an earlier cubeworld (naming the migration);
+- `Store.snapshot(study)`, for progress, export and backup: a consistent copy of the
+  database in memory, read without creating or changing anything in the study folder (a
+  read-only folder works; an earlier version's database is read as it is).
 
 A damaged database file (a disk error, a copy taken mid-write) is reported as one
 HumanStudyError that names the file and says how to recover (`database_damaged`).
@@ -12,6 +19,7 @@ HumanStudyError that names the file and says how to recover (`database_damaged`)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -20,11 +28,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from cubeworld.formats.answers import NO, YES
+from cubeworld.formats.responses import is_response
+from cubeworld.human import schema
 from cubeworld.human.assign import Trial, build_sequence, order_seed, take_block
+from cubeworld.human.database import copy_database, damage_check, database_damaged, write_backup
 from cubeworld.human.errors import ApiError, HumanStudyError
 from cubeworld.human.limits import (
     OPTIONAL_ID_RE,
@@ -38,83 +47,9 @@ from cubeworld.human.limits import (
     is_id,
 )
 from cubeworld.human.study import HumanStudy
+from cubeworld.typed import to_plain
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS participants (
-    id INTEGER PRIMARY KEY,
-    prolific_pid TEXT NOT NULL UNIQUE,
-    study_id TEXT NOT NULL DEFAULT '',
-    session_id TEXT NOT NULL DEFAULT '',
-    token TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL CHECK (status IN ('active', 'completed', 'expired', 'declined')),
-    order_seed INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    deadline REAL,
-    consented_at REAL,
-    completed_at REAL,
-    user_agent TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS trials (
-    participant_id INTEGER NOT NULL REFERENCES participants(id),
-    position INTEGER NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('stimulus', 'attention')),
-    item_id TEXT NOT NULL,
-    expected TEXT NOT NULL,
-    PRIMARY KEY (participant_id, position),
-    UNIQUE (participant_id, item_id)
-);
-CREATE INDEX IF NOT EXISTS trials_item ON trials(item_id);
-CREATE TABLE IF NOT EXISTS responses (
-    id INTEGER PRIMARY KEY,
-    participant_id INTEGER NOT NULL REFERENCES participants(id),
-    position INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    response INTEGER NOT NULL CHECK (response IN (0, 1)),
-    rt_ms REAL,
-    shown_at REAL,
-    answered_at REAL NOT NULL,
-    request_id TEXT NOT NULL,
-    UNIQUE (participant_id, position),
-    UNIQUE (participant_id, request_id)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# Spread design: an item is answered by exactly one participant, enforced by the database.
-SPREAD_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS responses_one_per_item ON responses(item_id) WHERE kind = 'stimulus'"
-
-# SQLite's primary result codes for a file that is not (or no longer) a database.
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
 EXCLUSIONS_KEY = "exclusions_declared"
-
-
-def iso(t: float | None) -> str:
-    """UTC ISO 8601 of a Unix time; ValueError/OverflowError/OSError for an impossible one."""
-    if t is None:
-        return ""
-    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds")
-
-
-def is_damaged(e: sqlite3.Error) -> bool:
-    """True for SQLite's "file is not a database" and "database disk image is malformed"."""
-    code = getattr(e, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    text = str(e)
-    return "not a database" in text or "malformed" in text
-
-
-def database_damaged(path: Path, e: sqlite3.Error) -> HumanStudyError:
-    """One line: which file is damaged and how to get the answers back."""
-    name = path.name
-    return HumanStudyError(
-        f"{path}: the study database is damaged ({e}); stop the server and copy {name}, "
-        f"{name}-wal and {name}-shm together to a safe place (the -wal file holds the latest "
-        f"answers), then put your latest backup (`cubeworld human backup`) in place of {name}, "
-        f"or salvage it with `sqlite3 {name} .recover | sqlite3 recovered.sqlite` and use "
-        f"recovered.sqlite as {name} (see 'A damaged database' in cubeworld/human/README.md)"
-    )
 
 
 @dataclass
@@ -132,58 +67,137 @@ class Session:
     completion_url: str | None  # only once the participant has completed
 
 
-class Store:
-    """All reads and writes of one study's database; safe to share between threads."""
+# A participant's status at `:now`: an active one past their deadline counts as expired
+# (stored so by the next write that passes by, see `_expire`), so views need not write.
+STATUS_NOW = (
+    "CASE WHEN p.status = 'active' AND p.deadline IS NOT NULL AND p.deadline < :now THEN 'expired' ELSE p.status END"
+)
 
-    def __init__(self, study: HumanStudy, clock: Callable[[], float] = time.time):
+
+class Store:
+    """All reads and writes of one study's database; safe to share between threads.
+
+    `Store(study)` opens the database for the server (creating it when there is none);
+    `Store.snapshot(study)` reads a copy in memory and writes nothing anywhere.
+    """
+
+    def __init__(
+        self,
+        study: HumanStudy,
+        clock: Callable[[], float] = time.time,
+        *,
+        _snapshot: sqlite3.Connection | None = None,
+        _raw: sqlite3.Connection | None = None,
+    ):
         self.study = study
         self.config = study.config
         self.items = study.by_id()
         self.clock = clock
         self.path = study.db_path
+        self._snapshot = _snapshot
+        self._raw = _raw  # the database as stored, when the snapshot had to be migrated
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self._damage_check():
-            con = self._connect()
-            con.executescript(SCHEMA)
+        if _snapshot is not None:
+            with self._read() as con:
+                self._check_design(con, may_update=False)
+            return
+        with self._write() as con:
+            version = schema.version_of(con)
+            if version is None:
+                schema.create(con, self.config.design)
+            elif version == 0:
+                raise HumanStudyError(schema.migration_hint(self.path, study.root))
+            elif version > schema.SCHEMA_VERSION:
+                raise HumanStudyError(_newer(self.path, version))
+            # Before any index of the design: the spread index cannot even be built over
+            # data collected under `same` (two people answered one item).
+            self._check_design(con, may_update=True)
             if self.config.design == "spread":
-                con.execute(SPREAD_INDEX)
-            con.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('design', ?)",
-                (self.config.design,),
-            )
-            (design,) = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
-        if design != self.config.design:
-            raise HumanStudyError(
-                f"{self.path}: data were collected with design {design!r}, but "
-                f"study.yaml now says {self.config.design!r}"
-            )
+                con.execute(schema.SPREAD_INDEX)
+
+    @classmethod
+    def snapshot(cls, study: HumanStudy, clock: Callable[[], float] = time.time) -> Store:
+        """A read-only view of the study's database as it is now, held in memory.
+
+        Creates nothing (no database where there is none, no -wal or -shm beside one) and
+        changes nothing: a study folder on read-only media can be read, and a database of
+        an earlier cubeworld is read through a migrated copy, its file left as it is.
+        """
+        design = study.config.design
+        raw = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        path = study.db_path
+        if path.exists():
+            copy_database(path, raw)
+        with damage_check(path):
+            version = schema.version_of(raw)
+        if version is not None and version > schema.SCHEMA_VERSION:
+            raise HumanStudyError(_newer(path, version))
+        view, kept = raw, None
+        if version != schema.SCHEMA_VERSION:
+            if version == 0:  # migrate a second copy; backups copy the database as stored
+                view, kept = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False), raw
+                raw.backup(view)
+            with damage_check(path):
+                view.execute("BEGIN")
+                if version is None:
+                    schema.create(view, design)
+                else:
+                    schema.upgrade(view, design)
+                view.execute("COMMIT")
+        view.row_factory = sqlite3.Row
+        return cls(study, clock, _snapshot=view, _raw=kept)
+
+    @property
+    def read_only(self) -> bool:
+        return self._snapshot is not None
+
+    def _check_design(self, con: sqlite3.Connection, *, may_update: bool) -> None:
+        """A study's design cannot change once someone has started: refuse, in one line."""
+        row = con.execute("SELECT value FROM meta WHERE key='design'").fetchone()
+        (people,) = con.execute("SELECT COUNT(*) FROM participants").fetchone()
+        stored = row[0] if row is not None else None
+        if stored is None:
+            if may_update:
+                con.execute("INSERT INTO meta(key, value) VALUES ('design', ?)", (self.config.design,))
+            return
+        if stored == self.config.design:
+            return
+        if not people:  # nobody started yet: the design may still change
+            if may_update:
+                con.execute("UPDATE meta SET value=? WHERE key='design'", (self.config.design,))
+                con.execute("DROP INDEX IF EXISTS responses_one_per_item")
+            return
+        raise HumanStudyError(
+            f"{self.path}: data were collected with design {stored!r}, but study.yaml now says "
+            f"{self.config.design!r}; a study's design cannot change once participants have started "
+            f"(put `design: {stored}` back, or create a new study)"
+        )
 
     # -- connections -------------------------------------------------------------------
-    @contextmanager
-    def _damage_check(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.DatabaseError as e:
-            if is_damaged(e):
-                raise database_damaged(self.path, e) from None
-            raise
+    def _damage_check(self) -> contextlib.AbstractContextManager[None]:
+        return damage_check(self.path)
 
     def _connect(self) -> sqlite3.Connection:
+        if self._snapshot is not None:
+            return self._snapshot
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA foreign_keys=ON")
-            con.execute("PRAGMA busy_timeout=30000")
+            with self._damage_check():
+                con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                con.row_factory = sqlite3.Row
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=FULL")
+                con.execute("PRAGMA foreign_keys=ON")
+                con.execute("PRAGMA busy_timeout=30000")
             self._local.con = con
         return con
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One serialised write transaction; an exception rolls everything back."""
+        if self.read_only:
+            raise HumanStudyError(f"{self.path}: opened read-only (a snapshot); nothing can be written")
         con = self._connect()
         # Threads of this process queue on a lock rather than in SQLite's busy handler,
         # which sleeps in growing steps and made tail latencies of seconds under load.
@@ -215,7 +229,7 @@ class Store:
         by name, not as a failure of whichever request first touches the broken page.
         """
         with self._damage_check():
-            rows = [r[0] for r in self._connect().execute("PRAGMA quick_check")]
+            rows = [r[0] for r in (self._raw or self._connect()).execute("PRAGMA quick_check")]
         if rows != ["ok"]:
             raise database_damaged(
                 self.path,
@@ -229,26 +243,20 @@ class Store:
 
         SQLite's online backup copies every committed page (those still in the WAL too);
         the copy is written beside `dest` and moved into place, so `dest` is never half a
-        database.
+        database. A snapshot of an earlier version's database is backed up as stored.
         """
-        dest = Path(dest)
-        tmp = dest.with_name(dest.name + ".partial")
-        tmp.unlink(missing_ok=True)
-        target = sqlite3.connect(tmp)
-        try:
-            with self._damage_check():
-                self._connect().backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        finally:
-            target.close()
-        tmp.replace(dest)
-        return dest
+        with self._damage_check():
+            return write_backup(self._raw or self._connect(), dest)
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
             self._local.con = None
+        for con in (self._snapshot, self._raw):
+            if con is not None:
+                con.close()
+        self._snapshot = self._raw = None
 
     # -- participants --------------------------------------------------------------------
     def start_session(
@@ -263,6 +271,8 @@ class Store:
 
         A Prolific ID is resumed only from the same Prolific session (SESSION_ID) or the
         same browser (token); after completion it is refused, so nobody takes part twice.
+        IDs are compared ignoring case (Prolific's IDs are case-insensitive in practice):
+        `double1` after `DOUBLE1` is the same person, never a second one to pay.
         """
         if not is_id(prolific_pid, PROLIFIC_ID_RE):
             raise ApiError(
@@ -285,7 +295,10 @@ class Store:
         now = self.clock()
         with self._write() as con:
             self._expire(con, now)
-            row = con.execute("SELECT * FROM participants WHERE prolific_pid=?", (prolific_pid,)).fetchone()
+            row = con.execute(
+                "SELECT * FROM participants WHERE prolific_pid = ? COLLATE NOCASE ORDER BY id LIMIT 1",
+                (prolific_pid,),
+            ).fetchone()
             if row is not None:
                 same_person = _same_token(token, row["token"]) or (session_id != "" and session_id == row["session_id"])
                 if row["status"] == "completed":
@@ -310,7 +323,7 @@ class Store:
                         "session; it can be taken only once.",
                     )
                 return self._session(con, row)
-            trials = self._new_sequence(con, prolific_pid)
+            trials = self._new_sequence(con, prolific_pid, now)
             new_token = secrets.token_urlsafe(24)
             deadline = None
             if self.config.design == "spread":
@@ -335,21 +348,22 @@ class Store:
             # says whether the rules it applies are these (declared before the data).
             con.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                (EXCLUSIONS_KEY, json.dumps({"rules": self.config.exclusions.to_dict(), "at": now}, sort_keys=True)),
+                (EXCLUSIONS_KEY, json.dumps({"rules": to_plain(self.config.exclusions), "at": now}, sort_keys=True)),
             )
             con.executemany(
-                "INSERT INTO trials(participant_id, position, kind, item_id, expected) VALUES (?,?,?,?,?)",
-                [(pid, t.position, t.kind, t.item_id, t.expected) for t in trials],
+                "INSERT INTO trials(participant_id, trial_index, kind, stimulus_id, correct_response) "
+                "VALUES (?,?,?,?,?)",
+                [(pid, t.trial_index, t.kind, t.stimulus_id, t.correct_response) for t in trials],
             )
             row = con.execute("SELECT * FROM participants WHERE id=?", (pid,)).fetchone()
             return self._session(con, row)
 
-    def _new_sequence(self, con: sqlite3.Connection, prolific_pid: str) -> list[Trial]:
+    def _new_sequence(self, con: sqlite3.Connection, prolific_pid: str, now: float) -> list[Trial]:
         cfg = self.config
         if cfg.design == "same":
             chosen = [it.stimulus_id for it in self.study.items]
         else:
-            pool = self._pool(con)
+            pool = self._pool(con, now)
             if not pool:
                 raise ApiError(
                     409,
@@ -357,22 +371,23 @@ class Store:
                     "All items of this study are answered or handed out right now; "
                     "please return the study on Prolific.",
                 )
-            chosen = take_block(pool, int(cfg.items_per_participant))
+            chosen = take_block(pool, int(cfg.items_per_participant or 0))
         return build_sequence(
-            [(sid, self.items[sid].answer) for sid in chosen],
+            [(sid, self.items[sid].correct_response) for sid in chosen],
             order_seed(cfg.seed, prolific_pid),
             cfg.attention_checks,
             cfg.attention_check_every,
         )
 
-    def _pool(self, con: sqlite3.Connection) -> list[str]:
-        """Spread design: items neither answered nor held by an active participant."""
+    def _pool(self, con: sqlite3.Connection, now: float) -> list[str]:
+        """Spread design: items neither answered nor held by a participant active at `now`."""
         taken = {
             r[0]
             for r in con.execute(
-                "SELECT item_id FROM responses WHERE kind='stimulus' UNION "
-                "SELECT t.item_id FROM trials t JOIN participants p ON p.id = t.participant_id "
-                "WHERE p.status = 'active' AND t.kind = 'stimulus'"
+                "SELECT stimulus_id FROM responses WHERE kind='stimulus' UNION "
+                "SELECT t.stimulus_id FROM trials t JOIN participants p ON p.id = t.participant_id "
+                f"WHERE ({STATUS_NOW}) = 'active' AND t.kind = 'stimulus'",
+                {"now": now},
             )
         }
         return [it.stimulus_id for it in self.study.items if it.stimulus_id not in taken]
@@ -393,12 +408,16 @@ class Store:
 
     def _session(self, con: sqlite3.Connection, row: sqlite3.Row) -> Session:
         trials = con.execute(
-            "SELECT t.position, t.kind, t.item_id, t.expected, r.id AS rid FROM trials t "
+            "SELECT t.trial_index, t.kind, t.stimulus_id, t.correct_response, r.id AS rid FROM trials t "
             "LEFT JOIN responses r ON r.participant_id = t.participant_id "
-            "AND r.position = t.position WHERE t.participant_id=? ORDER BY t.position",
+            "AND r.trial_index = t.trial_index WHERE t.participant_id=? ORDER BY t.trial_index",
             (row["id"],),
         ).fetchall()
-        remaining = [Trial(t["position"], t["kind"], t["item_id"], t["expected"]) for t in trials if t["rid"] is None]
+        remaining = [
+            Trial(t["trial_index"], t["kind"], t["stimulus_id"], t["correct_response"])
+            for t in trials
+            if t["rid"] is None
+        ]
         return Session(
             token=row["token"],
             participant=row["prolific_pid"],
@@ -450,17 +469,20 @@ class Store:
         request_id: str,
         stimulus_id: str,
         trial_index: int,
-        response: str,
+        response: int,
         rt_ms: float | None = None,
         shown_at_ms: float | None = None,
     ) -> dict:
-        """Store one answer once; every broken rule is an ApiError and stores nothing."""
+        """Store one answer once; every broken rule is an ApiError and stores nothing.
+
+        `response` is the response code (1 = Yes, 0 = No; `cubeworld.formats.responses`).
+        """
         if not is_id(request_id, REQUEST_ID_RE):
             raise ApiError(422, "bad_request_id", "request_id must be 8-64 letters, digits, - or _")
         if not isinstance(stimulus_id, str) or len(stimulus_id) > 300:
             raise ApiError(422, "bad_stimulus_id", "stimulus_id must be a string of at most 300 characters")
-        if response not in (YES, NO):
-            raise ApiError(422, "bad_response", f"response must be 'Yes' or 'No', got {response!r}")
+        if not is_response(response):
+            raise ApiError(422, "bad_response", f"response must be 1 (Yes) or 0 (No), got {response!r}")
         if not in_range(trial_index, 0, TRIAL_INDEX_MAX) or not isinstance(trial_index, int):
             raise ApiError(422, "bad_trial_index", f"trial_index must be an integer from 0 to {TRIAL_INDEX_MAX}")
         if rt_ms is not None and not in_range(rt_ms, 0, RT_MAX_MS):
@@ -475,7 +497,7 @@ class Store:
         with self._write() as con:
             row = self._participant(con, token)
             dup = con.execute(
-                "SELECT position FROM responses WHERE participant_id=? AND request_id=?",
+                "SELECT trial_index FROM responses WHERE participant_id=? AND request_id=?",
                 (row["id"], request_id),
             ).fetchone()
             if dup is not None:
@@ -489,17 +511,19 @@ class Store:
             if row["consented_at"] is None:
                 raise ApiError(403, "no_consent", "consent must be given before the trials")
             trial = con.execute(
-                "SELECT position, kind FROM trials WHERE participant_id=? AND item_id=?",
+                "SELECT trial_index, kind FROM trials WHERE participant_id=? AND stimulus_id=?",
                 (row["id"], stimulus_id),
             ).fetchone()
             if trial is None:
                 raise ApiError(403, "not_assigned", f"stimulus {stimulus_id!r} is not assigned to you")
-            if trial["position"] != trial_index:
+            if trial["trial_index"] != trial_index:
                 raise ApiError(
-                    422, "wrong_trial", f"stimulus {stimulus_id!r} is your trial {trial['position']}, not {trial_index}"
+                    422,
+                    "wrong_trial",
+                    f"stimulus {stimulus_id!r} is your trial {trial['trial_index']}, not {trial_index}",
                 )
             if con.execute(
-                "SELECT 1 FROM responses WHERE participant_id=? AND position=?",
+                "SELECT 1 FROM responses WHERE participant_id=? AND trial_index=?",
                 (row["id"], trial_index),
             ).fetchone():
                 raise ApiError(
@@ -509,14 +533,14 @@ class Store:
                     trial_index=trial_index,
                 )
             con.execute(
-                "INSERT INTO responses(participant_id, position, kind, item_id, response, rt_ms, "
+                "INSERT INTO responses(participant_id, trial_index, kind, stimulus_id, response, rt_ms, "
                 "shown_at, answered_at, request_id) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     row["id"],
                     trial_index,
                     trial["kind"],
                     stimulus_id,
-                    int(response == YES),
+                    response,
                     rt_ms,
                     None if shown_at_ms is None else shown_at_ms / 1000.0,
                     now,
@@ -538,7 +562,7 @@ class Store:
             (missing,) = con.execute(
                 "SELECT COUNT(*) FROM trials t WHERE t.participant_id=? AND NOT EXISTS "
                 "(SELECT 1 FROM responses r WHERE r.participant_id=t.participant_id "
-                "AND r.position=t.position)",
+                "AND r.trial_index=t.trial_index)",
                 (row["id"],),
             ).fetchone()
             if missing:
@@ -546,24 +570,26 @@ class Store:
             con.execute("UPDATE participants SET status='completed', completed_at=? WHERE id=?", (now, row["id"]))
         return self.config.completion_link
 
-    # -- researcher's views --------------------------------------------------------------
+    # -- researcher's views (read only: they never write) --------------------------------
     def progress(self) -> dict:
-        now = self.clock()
-        with self._write() as con:
-            self._expire(con, now)
+        now = {"now": self.clock()}
         with self._read() as con:
-            by_status = {r[0]: r[1] for r in con.execute("SELECT status, COUNT(*) FROM participants GROUP BY status")}
+            by_status = {
+                r[0]: r[1]
+                for r in con.execute(f"SELECT {STATUS_NOW} AS s, COUNT(*) FROM participants p GROUP BY s", now)
+            }
             (n_resp,) = con.execute("SELECT COUNT(*) FROM responses WHERE kind='stimulus'").fetchone()
             (n_items_answered,) = con.execute(
-                "SELECT COUNT(DISTINCT item_id) FROM responses WHERE kind='stimulus'"
+                "SELECT COUNT(DISTINCT stimulus_id) FROM responses WHERE kind='stimulus'"
             ).fetchone()
             participants = [
                 dict(r)
                 for r in con.execute(
-                    "SELECT p.prolific_pid AS participant, p.status, "
+                    f"SELECT p.prolific_pid AS participant, {STATUS_NOW} AS status, "
                     "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id) AS trials, "
                     "(SELECT COUNT(*) FROM responses r WHERE r.participant_id=p.id) AS answered "
-                    "FROM participants p ORDER BY p.id"
+                    "FROM participants p ORDER BY p.id",
+                    now,
                 )
             ]
             out = {
@@ -576,7 +602,7 @@ class Store:
                 "per_participant": participants,
             }
             if self.config.design == "spread":
-                out["items_free"] = len(self._pool(con))
+                out["items_free"] = len(self._pool(con, now["now"]))
         return out
 
     def response_rows(self) -> list[dict]:
@@ -585,11 +611,12 @@ class Store:
             return [
                 dict(r)
                 for r in con.execute(
-                    "SELECT r.kind, r.item_id, p.prolific_pid, p.study_id, p.session_id, p.status, "
-                    "r.response, r.rt_ms, r.position, r.shown_at, r.answered_at, t.expected "
+                    f"SELECT r.kind, r.stimulus_id, p.prolific_pid, p.study_id, p.session_id, {STATUS_NOW} AS status, "
+                    "r.response, r.rt_ms, r.trial_index, r.shown_at, r.answered_at, t.correct_response "
                     "FROM responses r JOIN participants p ON p.id = r.participant_id "
-                    "JOIN trials t ON t.participant_id = r.participant_id AND t.position = r.position "
-                    "ORDER BY p.id, r.position"
+                    "JOIN trials t ON t.participant_id = r.participant_id AND t.trial_index = r.trial_index "
+                    "ORDER BY p.id, r.trial_index",
+                    {"now": self.clock()},
                 )
             ]
 
@@ -598,13 +625,14 @@ class Store:
             return [
                 dict(r)
                 for r in con.execute(
-                    "SELECT p.id, p.prolific_pid, p.study_id, p.session_id, p.status, p.created_at, "
+                    f"SELECT p.id, p.prolific_pid, p.study_id, p.session_id, {STATUS_NOW} AS status, p.created_at, "
                     "p.consented_at, p.completed_at, "
                     "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
                     " AND t.kind='stimulus') AS n_trials, "
                     "(SELECT COUNT(*) FROM trials t WHERE t.participant_id=p.id "
                     " AND t.kind='attention') AS n_attention "
-                    "FROM participants p ORDER BY p.id"
+                    "FROM participants p ORDER BY p.id",
+                    {"now": self.clock()},
                 )
             ]
 
@@ -619,6 +647,13 @@ class Store:
             return json.loads(row[0])
         except (json.JSONDecodeError, TypeError):
             return None
+
+
+def _newer(path: Path, version: int) -> str:
+    return (
+        f"{path}: written by a newer cubeworld (database version {version}; this one reads up to "
+        f"{schema.SCHEMA_VERSION}); upgrade cubeworld to read it"
+    )
 
 
 def _same_token(given: str | None, stored: str) -> bool:

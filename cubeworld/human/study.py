@@ -17,23 +17,28 @@ import random
 import secrets
 import shutil
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from tqdm import tqdm
 
 from cubeworld.formats.atomic import write_jsonl
-from cubeworld.formats.sets import SetFormatError, load_set
+from cubeworld.formats.responses import RESPONSE_CODES, response_code
+from cubeworld.formats.sets import SetFormatError, StimulusSet, load_set
 from cubeworld.human.config import (
-    CONFIG_FILE,
     DB_FILE,
     IMAGES_DIR,
     ITEMS_FILE,
-    PROLIFIC_COMPLETION_URL,
     HumanStudyConfig,
-    HumanStudyError,
     load_human_config,
+    parse_human_config,
     save_human_config,
 )
+from cubeworld.human.errors import HumanStudyError
 from cubeworld.human.exclusions import ExclusionRules
 from cubeworld.stimuli.families import get_family
 
@@ -44,8 +49,13 @@ class Item:
 
     stimulus_id: str
     image: str  # relative to the study folder (copy) or absolute (reference)
-    answer: str  # "Yes" / "No": the ground truth, used for the bonus only
+    answer: str  # "Yes" / "No": the set's ground truth (its `answer`), used for the bonus only
     n_blocks: int
+
+    @property
+    def correct_response(self) -> int:
+        """The response that is right (1 = Yes, 0 = No)."""
+        return response_code(self.answer)
 
     def to_record(self) -> dict:
         return {
@@ -87,43 +97,30 @@ def create_human_study(
     design: str,
     *,
     items: int | None = None,
-    seed: int = 0,
-    name: str | None = None,
-    images: str = "copy",
-    completion_code: str | None = None,
-    completion_url: str = PROLIFIC_COMPLETION_URL,
-    prolific_study_id: str = "",
-    bonus_per_correct: float = 0.01,
-    attention_checks: bool = False,
-    attention_check_every: int = 25,
-    block_timeout_minutes: float = 60.0,
-    exclusions: ExclusionRules | dict | None = None,
+    exclusions: ExclusionRules | Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    **settings: Any,
 ) -> Path:
     """Make a study folder over the stimulus set `set_dir`; returns the folder.
 
     `design="same"`: every participant answers every item, each in their own random order.
     `design="spread"`: every item is answered by one participant, handed out in blocks of
     `items` (K); an unfinished block returns to the pool after `block_timeout_minutes`.
+    `settings`: further fields of `HumanStudyConfig` (seed, name, images, completion_code,
+    bonus_per_correct, attention_checks, ...; None = the default).
     `exclusions`: the exclusion rules (see `cubeworld.human.exclusions`); they can also be
     edited in study.yaml until the first participant starts.
+
+    Every setting is checked, and every image decoded, before anything is written.
     """
     out = Path(out)
     if not isinstance(exclusions, ExclusionRules):
-        exclusions = ExclusionRules.from_dict(exclusions, "exclusions")
-    if design not in ("same", "spread"):
-        raise HumanStudyError(f"design must be 'same' or 'spread', got {design!r}")
-    if design == "spread" and items is None:
-        raise HumanStudyError("the spread design needs --items K (items per participant)")
-    if design == "same" and items is not None:
-        raise HumanStudyError(
-            "--items applies to the spread design; for the same design draw a subset of the "
-            "set first (cubeworld stimuli subset)"
-        )
+        exclusions = ExclusionRules.parse(exclusions, "exclusions")
     try:
         stim_set = load_set(set_dir)
     except SetFormatError as e:
         raise HumanStudyError(str(e)) from None
+    check_set(stim_set)
     domains = sorted({row.domain for row in stim_set.rows})
     if len(domains) != 1:
         raise HumanStudyError(
@@ -139,6 +136,26 @@ def create_human_study(
             + f", but the {family.domain!r} stimulus family asks {family.prompt!r}; make the "
             "set again with this version of cubeworld"
         )
+    given = {k: v for k, v in settings.items() if v is not None}
+    config = parse_human_config(
+        {
+            **given,
+            "design": design,
+            "items_per_participant": items if items is not None else given.get("items_per_participant"),
+            "name": given.get("name") or out.name,
+            "domain": family.domain,
+            "prompt": family.prompt,
+            "question": family.question,
+            "set_name": stim_set.name,
+            "set_path": str(Path(set_dir).resolve()),
+            "n_items": len(stim_set.rows),
+            "admin_token": secrets.token_urlsafe(24),
+            "completion_code": given.get("completion_code") or _code(),
+            "exclusions": exclusions,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "",  # the settings came from the caller (the command line): name them, not a file
+    )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise HumanStudyError(f"{out}: folder exists and is not empty (pass --overwrite)")
@@ -147,18 +164,17 @@ def create_human_study(
                 f"{out}: holds collected responses ({DB_FILE}); refusing to overwrite a study that has data"
             )
     rows = list(stim_set.rows)
-    random.Random(seed).shuffle(rows)  # pool order for spread; irrelevant for same
+    random.Random(config.seed).shuffle(rows)  # pool order for spread; irrelevant for same
+    check_images([stim_set.image_path(row) for row in rows], str(set_dir))
 
     out.mkdir(parents=True, exist_ok=True)
     study_items = []
-    if images == "copy":
+    if config.images == "copy":
         (out / IMAGES_DIR).mkdir(exist_ok=True)
-    elif images != "reference":
-        raise HumanStudyError(f"images must be 'copy' or 'reference', got {images!r}")
     used_names: set[str] = set()
     for row in rows:
         src = stim_set.image_path(row)
-        if images == "copy":
+        if config.images == "copy":
             fname = Path(row.file_name).name
             if fname in used_names:  # images from nested folders may share a base name
                 fname = f"{len(used_names):06d}-{fname}"
@@ -168,34 +184,44 @@ def create_human_study(
         else:
             image = str(src.resolve())
         study_items.append(Item(row.stimulus_id, image, row.answer, row.n_blocks))
-
-    config = HumanStudyConfig(
-        name=name or out.name,
-        design=design,
-        domain=family.domain,
-        prompt=family.prompt,
-        question=family.question,
-        set_name=stim_set.name,
-        set_path=str(Path(set_dir).resolve()),
-        n_items=len(study_items),
-        seed=seed,
-        admin_token=secrets.token_urlsafe(24),
-        completion_code=completion_code or _code(),
-        completion_url=completion_url,
-        prolific_study_id=prolific_study_id,
-        items_per_participant=items if design == "spread" else None,
-        block_timeout_minutes=block_timeout_minutes,
-        bonus_per_correct=bonus_per_correct,
-        attention_checks=attention_checks,
-        attention_check_every=attention_check_every,
-        images=images,
-        exclusions=exclusions,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    config.validate(str(out / CONFIG_FILE))
     write_jsonl(out / ITEMS_FILE, [item.to_record() for item in study_items])
     save_human_config(out, config)  # last: a folder with study.yaml is complete
     return out
+
+
+def check_set(stim_set: StimulusSet) -> None:
+    """Refuse a set whose generation did not finish (its card says so): participants would
+    answer a set that is not the one the models are evaluated on."""
+    status = stim_set.card.get("status")
+    if status is not None and status != "complete":
+        raise HumanStudyError(
+            f"{stim_set.root}: the set is not complete (its card's status is {status!r}: its generation was "
+            "interrupted); run the same `cubeworld generate` command again to finish it"
+        )
+
+
+def check_images(paths: list[Path], where: str, shown: int = 3) -> None:
+    """Every image decodes completely (PIL's `verify()`, then a full `load()`), so that no
+    participant is ever shown a broken one; one HumanStudyError names the first few that do not.
+
+    (A set's own verification in `cubeworld.formats.sets.load_set` is on its way; this is
+    the one place to call it from when it lands.)
+    """
+    bad: list[str] = []
+    for path in tqdm(paths, desc="checking images", unit="image", disable=len(paths) < 500, leave=False):
+        try:
+            with Image.open(path) as img:
+                img.verify()
+            with Image.open(path) as img:
+                img.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            bad.append(f"{path} ({str(e) or type(e).__name__})")
+    if bad:
+        more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+        raise HumanStudyError(
+            f"{where}: {len(bad)} image(s) do not decode: {'; '.join(bad[:shown])}{more}; "
+            "the set is damaged or was copied or generated only in part: make it again"
+        )
 
 
 def _family(domain: str, set_dir: str | Path):
@@ -222,6 +248,8 @@ def load_human_study(study_dir: str | Path) -> HumanStudy:
         try:
             rec = json.loads(line)
             item = Item(str(rec["stimulus_id"]), str(rec["image"]), str(rec["answer"]), int(rec["n_blocks"]))
+            if item.answer not in RESPONSE_CODES:
+                raise ValueError(f"answer must be one of {list(RESPONSE_CODES)}, got {item.answer!r}")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise HumanStudyError(f"{items_path}:{i}: bad item ({e})") from None
         if item.stimulus_id in seen:

@@ -1,7 +1,7 @@
 """VLM processors without the video processor, for machines without torchvision.
 
-Why: transformers' `Qwen2VLProcessor`, `Qwen2_5_VLProcessor` and `LlavaOnevisionProcessor`
-always build a video processor, and those import torchvision. torchvision cannot be
+Why: transformers' `Qwen2VLProcessor`, `Qwen2_5_VLProcessor`, `Qwen3VLProcessor` and
+`LlavaOnevisionProcessor` always build a video processor, and those import torchvision. torchvision cannot be
 installed on every machine (here its PyPI wheel is CUDA-linked and fails to import), yet
 the study only ever shows images. Each subclass below declares just an image processor
 and a tokenizer, so it builds with the family's PIL image processor. Everything else
@@ -14,7 +14,13 @@ like any checkpoint.
 
 from __future__ import annotations
 
-from transformers import LlavaOnevisionProcessor, PretrainedConfig, Qwen2_5_VLProcessor, Qwen2VLProcessor
+from transformers import (
+    LlavaOnevisionProcessor,
+    PretrainedConfig,
+    Qwen2_5_VLProcessor,
+    Qwen2VLProcessor,
+    Qwen3VLProcessor,
+)
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
 
 
@@ -30,6 +36,13 @@ class VideoFreeQwen2VLProcessor(Qwen2VLProcessor):
 
 class VideoFreeQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
     """`Qwen2_5_VLProcessor` with image processor and tokenizer only (no video processor)."""
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+
+class VideoFreeQwen3VLProcessor(Qwen3VLProcessor):
+    """`Qwen3VLProcessor` with image processor and tokenizer only (no video processor)."""
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
@@ -78,7 +91,12 @@ def _key(processor_class: type) -> type:
     )
 
 
-VIDEO_FREE_PROCESSORS = (VideoFreeQwen2VLProcessor, VideoFreeQwen2_5_VLProcessor, VideoFreeLlavaOnevisionProcessor)
+VIDEO_FREE_PROCESSORS = (
+    VideoFreeQwen2VLProcessor,
+    VideoFreeQwen2_5_VLProcessor,
+    VideoFreeQwen3VLProcessor,
+    VideoFreeLlavaOnevisionProcessor,
+)
 _KEYS = {cls: _key(cls) for cls in VIDEO_FREE_PROCESSORS}
 
 

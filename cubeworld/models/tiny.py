@@ -32,7 +32,7 @@ def build_tiny_model(
     """Write a random tiny model of `family` (config, weights, tokenizer, processor) to `out`.
 
     family: a name of `cubeworld.models.families.MODEL_FAMILIES` ("qwen2-vl", "qwen2.5-vl",
-        "smolvlm", "llava-onevision"); another name is an error listing them.
+        "qwen3-vl", "smolvlm", "llava-onevision", "gemma3"); another name is an error listing them.
     vocab_size: the tokenizer's size (default: the family's); a tiny one (e.g. 270 for
         qwen2-vl) leaves "Yes" in several pieces, to test the answer-token error.
     The same `seed` gives the same weights. The folder is written beside `out` and moved

@@ -12,9 +12,9 @@ DEMO_PER_SIZE = 4  # every size of every family, half Yes and half No
 def run_stimuli_demo(out: str | os.PathLike, *, workers: int | None = None, progress: bool = True) -> dict[str, Path]:
     """Generate `out/<command>` (e.g. `out/towers`) for every family and a contact sheet of
     each (`out/<command>-sheet.png`); returns the paths under "<command>" and "<command>_sheet"."""
-    from cubeworld.stimuli.families import FAMILIES
-    from cubeworld.stimuli.generate import generate_set
-    from cubeworld.stimuli.sheet import make_sheet
+    from cubeworld.stimuli.audit.sheet import make_sheet
+    from cubeworld.stimuli.catalog import FAMILIES
+    from cubeworld.stimuli.pipeline.generate import generate_set
 
     out = Path(out)
     paths: dict[str, Path] = {}

@@ -31,9 +31,9 @@ def test_import_set(lerer100_set, lerer100_src):
         assert r.n_blocks == src.loc[r.extra["image_id"], "n_blocks"]
     card = json.loads((lerer100_set / "dataset.json").read_text())
     assert card["counts"] == {
-        "2": {"falls": 15, "stable": 10},
-        "3": {"falls": 15, "stable": 16},
-        "4": {"falls": 19, "stable": 25},
+        "2": {"Yes": 15, "No": 10},
+        "3": {"Yes": 15, "No": 16},
+        "4": {"Yes": 19, "No": 25},
     }
     assert "MIT" in card["licence"] and "Lerer" in card["citation"]
     assert card["source"] == str(lerer100_src.resolve())

@@ -15,7 +15,8 @@ from cubeworld.datasets.catalog import DATASETS, get_dataset
 from cubeworld.errors import UnknownEntryError
 from cubeworld.formats.predictions import read_predictions
 from cubeworld.formats.responses import read_responses
-from cubeworld.formats.sets import load_set
+from cubeworld.formats.sets import PHOTO, load_set
+from cubeworld.stimuli.catalog import get_family
 
 runner = CliRunner()
 
@@ -36,8 +37,15 @@ def test_data_lerer100_needs_no_source_folder(shipped, tmp_path):
     out = tmp_path / "lerer100"
     r = runner.invoke(app, ["data", "lerer100", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    s = load_set(out)
+    s = load_set(out, verify=True)  # sealed: every photo decodes and hashes to SHA256SUMS
     assert len(s) == 100 and s.name == "lerer100"
+    # photos are their own kind of set: no scenes, no stimulus family made them, but they ask
+    # the study's exact tower question (the tower family's prompt, the one source of it)
+    assert s.kind == PHOTO and s.card["kind"] == PHOTO and s.card["generator"] == "cubeworld.datasets.lerer100"
+    assert {r.prompt for r in s.rows} == {s.card["prompt"]} == {get_family("tower").prompt}
+    assert not any("scene" in r.extra for r in s.rows)
+    assert s.card["total"] == 100 and s.card["status"] == "complete" and "integrity" in s.card
+    assert sum(c["Yes"] + c["No"] for c in s.card["counts"].values()) == 100
     assert s.card["source"] == str(shipped.resolve())
     assert s.card["dataset_identity"] == get_dataset("lerer100").identity()
     humans = read_responses(out / "human_responses.csv")

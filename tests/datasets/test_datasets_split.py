@@ -25,8 +25,9 @@ def cells(rows):
 
 def test_parts_are_disjoint_cover_the_parent_and_keep_its_balance(lerer, tmp_path):
     parent = load_set(lerer)
-    train = load_set(split_set(lerer, tmp_path / "a", part="train", fraction=0.5, seed=7))
-    test = load_set(split_set(lerer, tmp_path / "b", part="test", fraction=0.5, seed=7))
+    train = load_set(split_set(lerer, tmp_path / "a", part="train", fraction=0.5, seed=7), verify=True)
+    test = load_set(split_set(lerer, tmp_path / "b", part="test", fraction=0.5, seed=7), verify=True)
+    assert train.kind == test.kind == parent.kind == "photo" and train.card["total"] == len(train)
     a, b = set(train.by_id()), set(test.by_id())
     assert not a & b and a | b == set(parent.by_id())
     for cell, n in cells(parent.rows).items():

@@ -14,7 +14,7 @@ import pytest
 
 from cubeworld.experiments.config import load_config
 from cubeworld.experiments.prepare import StudyInputError, needed_sets, prepare_sets
-from cubeworld.stimuli.identity import GENERATOR_VERSION
+from cubeworld.stimuli.pipeline.identity import GENERATOR_VERSION
 
 PRESETS = {
     "mini": {"domain": "tower", "sizes": [2], "per_size": 2, "seed": 5},
@@ -39,7 +39,7 @@ seeds: [0]
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
-    from cubeworld.stimuli import presets
+    from cubeworld.stimuli.pipeline import presets
 
     monkeypatch.setattr(presets, "_load", lambda: json.loads(json.dumps(PRESETS)))
 

@@ -6,9 +6,13 @@ import pandas as pd
 import pytest
 
 from cubeworld.formats.responses import (
+    RESPONSE_CHOICES,
     ResponsesFormatError,
+    is_response,
     normalise_response,
     read_responses,
+    response_code,
+    response_label,
     validate_responses,
 )
 
@@ -60,3 +64,23 @@ def test_bad_tables(tmp_path):
         )
     with pytest.raises(ResponsesFormatError, match="empty"):
         validate_responses(pd.DataFrame(columns=["stimulus_id", "participant", "response"]))
+
+
+def test_empty_ids_are_refused_naming_the_rows(tmp_path):
+    """Issue 23, item 8: an empty participant id reached the analysis as the text "nan"
+    and ended in a traceback; the format refuses it in one line that names the rows."""
+    path = tmp_path / "responses.csv"
+    path.write_text("stimulus_id,participant,response\na,p1,1\nb,,0\nc,  ,1\n")
+    with pytest.raises(ResponsesFormatError, match=r"responses\.csv: empty participant in row\(s\) 3, 4$"):
+        read_responses(path)
+    path.write_text("stimulus_id,participant,response\na,p1,1\n,p2,0\n")
+    with pytest.raises(ResponsesFormatError, match=r"empty stimulus_id in row\(s\) 3$"):
+        read_responses(path)
+
+
+def test_one_response_representation():
+    """The response code is what every table holds; the words are what a button shows."""
+    assert RESPONSE_CHOICES == (("Yes", 1), ("No", 0))
+    assert [response_code(label) for label, _ in RESPONSE_CHOICES] == [1, 0]
+    assert [response_label(code) for _, code in RESPONSE_CHOICES] == ["Yes", "No"]
+    assert [is_response(v) for v in (1, 0, True, 1.0, "1", "Yes", 2)] == [True, True] + [False] * 5

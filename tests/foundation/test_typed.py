@@ -57,6 +57,7 @@ def test_unknown_key_names_file_line_and_path():
         ("mode: c\n", r"c\.yaml:1: mode: expected one of \['a', 'b'\], got 'c'"),
         ("inner: {count: 9}\n", r"c\.yaml:1: inner\.count: must be at most 5, got 9"),
         ("per_size: true\n", r"per_size: expected an integer, got True"),
+        ("per_size: '12'\n", r"per_size: expected an integer, got '12'"),
     ],
 )
 def test_values_are_checked(text, message):

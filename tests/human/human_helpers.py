@@ -132,7 +132,7 @@ def start_participant(c: httpx.Client, pid: str, session: str = "", consent: boo
     return s
 
 
-def answer_body(trial: dict, request_id: str, response: str = "Yes", **extra) -> dict:
+def answer_body(trial: dict, request_id: str, response: int = 1, **extra) -> dict:
     return {
         "request_id": request_id,
         "stimulus_id": trial["stimulus_id"],

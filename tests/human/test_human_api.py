@@ -38,7 +38,7 @@ def _start(c: httpx.Client, pid: str, session: str = "") -> dict:
     return s
 
 
-def _answer(trial: dict, request_id: str, response: str = "Yes") -> dict:
+def _answer(trial: dict, request_id: str, response: int = 1) -> dict:
     return {
         "request_id": request_id,
         "stimulus_id": trial["stimulus_id"],
@@ -56,7 +56,9 @@ def test_api_bad_input_is_refused_and_stores_nothing(spread_server):
         b = _start(c, "pidB")
         ha = {"X-Participant-Token": a["token"]}
         assert a["total"] == 3 and b["total"] == 3
-        assert "answer" not in str(a["trials"])  # the ground truth never reaches the page
+        assert "answer" not in str(a["trials"]) and "correct" not in str(a["trials"])  # no ground truth on the page
+        # The buttons and the response code each sends come from the server (issue 22).
+        assert a["choices"] == [{"label": "Yes", "response": 1}, {"label": "No", "response": 0}]
         ok = c.post("/api/responses", json=_answer(a["trials"][0], "req-a-0001"), headers=ha)
         assert ok.status_code == 200 and ok.json()["stored"] is True
         before = _counts(study)
@@ -91,9 +93,10 @@ def test_api_bad_input_is_refused_and_stores_nothing(spread_server):
         )
         # The same request again (a client retry after a lost acknowledgement).
         refused(409, "duplicate_request", "already stored", json=_answer(a["trials"][0], "req-a-0001"))
-        refused(409, "already_answered", "already answered", json=_answer(a["trials"][0], "req-a-0009", "No"))
+        refused(409, "already_answered", "already answered", json=_answer(a["trials"][0], "req-a-0009", 0))
         refused(422, "wrong_trial", "is your trial", json={**_answer(a["trials"][1], "req-a-0004"), "trial_index": 2})
         refused(422, "bad_request", "response", json={**_answer(a["trials"][1], "req-a-0005"), "response": "Maybe"})
+        refused(422, "bad_request", "response", json={**_answer(a["trials"][1], "req-a-0005"), "response": "Yes"})
         refused(422, "bad_request", "trial_index", json={**_answer(a["trials"][1], "req-a-0006"), "trial_index": "1"})
         refused(
             422,

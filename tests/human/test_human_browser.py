@@ -12,7 +12,7 @@ import pytest
 from human_helpers import free_port
 from playwright.sync_api import expect
 
-from cubeworld.formats.responses import read_responses
+from cubeworld.formats.responses import read_responses, response_label
 from cubeworld.human.export import export_study
 from cubeworld.human.study import create_human_study
 from cubeworld.stimuli.families import get_family
@@ -98,8 +98,8 @@ def _wait_saved(page, timeout: float = 15.0) -> None:
 def _order(study: Path, pid: str) -> list[str]:
     con = sqlite3.connect(study / "study.sqlite")
     rows = con.execute(
-        "SELECT t.item_id FROM trials t JOIN participants p ON p.id = t.participant_id "
-        "WHERE p.prolific_pid=? ORDER BY t.position",
+        "SELECT t.stimulus_id FROM trials t JOIN participants p ON p.id = t.participant_id "
+        "WHERE p.prolific_pid=? ORDER BY t.trial_index",
         (pid,),
     ).fetchall()
     con.close()
@@ -125,7 +125,7 @@ def test_browser_full_session_export_equals_clicks(tmp_path, tower_set, server_f
     df = read_responses(paths["responses"])
     images = {sid: v for sid, v in clicks.items() if not sid.startswith("attention")}
     assert len(images) == 6 and len(df) == 6
-    got = {r.stimulus_id: (("Yes" if r.response == 1 else "No"), r.trial_index) for r in df.itertuples()}
+    got = {r.stimulus_id: (response_label(r.response), r.trial_index) for r in df.itertuples()}
     assert got == images
     assert set(df["participant"]) == {"pidA1"}
     assert (df["rt_ms"] > 0).all()
@@ -183,7 +183,7 @@ def test_browser_reload_resumes_and_second_session_refused(tmp_path, tower_set, 
 
     df = read_responses(export_study(study, tmp_path / "r.csv")["responses"])
     assert sorted(df["trial_index"]) == list(range(6))
-    assert {r.stimulus_id: ("Yes" if r.response else "No") for r in df.itertuples()} == {
+    assert {r.stimulus_id: response_label(r.response) for r in df.itertuples()} == {
         sid: c for sid, (c, _) in clicks.items()
     }
 

@@ -6,14 +6,15 @@ import json
 
 import pytest
 import yaml
-from human_helpers import make_set
+from human_helpers import free_port, make_set
 from typer.testing import CliRunner
 
 from cubeworld.formats.responses import read_responses
 from cubeworld.human import server as server_mod
 from cubeworld.human.cli import human_app
 from cubeworld.human.config import HumanStudyError, load_human_config
-from cubeworld.human.study import create_human_study
+from cubeworld.human.store import Store
+from cubeworld.human.study import create_human_study, load_human_study
 from cubeworld.stimuli.families import get_family
 
 runner = CliRunner()
@@ -70,10 +71,20 @@ def test_cli_create_same_and_spread(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--design", "both"], "'same' or 'spread'"),
-        (["--design", "spread"], "needs --items"),
-        (["--design", "same", "--items", "3"], "--items applies to the spread design"),
-        (["--design", "spread", "--items", "0"], "positive integer"),
+        (["--design", "both"], "--design: expected one of ['same', 'spread'], got 'both'"),
+        (["--design", "spread"], "--items: the spread design needs it"),
+        (["--design", "same", "--items", "3"], "--items: applies to the spread design only"),
+        (["--design", "spread", "--items", "0"], "Invalid value for '--items'"),
+        # Issue 23, item 13: more items per participant than the study has.
+        (["--design", "spread", "--items", "1000"], "--items: 1000 items per participant, but the study has 3 items"),
+        # Issue 23, item 3: money is a finite, bounded number.
+        (["--design", "same", "--bonus", "nan"], "Invalid value for '--bonus'"),
+        (["--design", "same", "--bonus", "inf"], "Invalid value for '--bonus'"),
+        (["--design", "same", "--bonus", "-0.5"], "Invalid value for '--bonus'"),
+        # Issue 23, item 5: every count and size bounded.
+        (["--design", "same", "--attention-every", "1000000"], "Invalid value for '--attention-every'"),
+        (["--design", "spread", "--items", "2", "--timeout", "1e9"], "Invalid value for '--timeout'"),
+        (["--design", "same", "--seed", "-1"], "Invalid value for '--seed'"),
     ],
 )
 def test_cli_create_refuses_bad_options(tmp_path, args, words):
@@ -117,20 +128,31 @@ def test_cli_serve_without_built_front_end_says_install(tmp_path, monkeypatch):
 
 
 def test_config_edits_are_checked(tmp_path):
+    """study.yaml is read through the typed config: one line with the file, the key's line
+    and the key, for a wrong type, a value out of bounds, an unknown key or a misfit."""
     study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     path = study / "study.yaml"
     data = yaml.safe_load(path.read_text())
     for key, value, words in [
-        ("design", "mixed", "design must be one of"),
-        ("bonus_per_correct", -1, "bonus_per_correct"),
-        ("attention_checks", "yes", "attention_checks"),
-        ("admin_token", "short", "at least 16"),
-        ("colour", "red", "unknown setting"),
-        ("image_height_px", 10, "image_height_px"),
+        ("design", "mixed", "design: expected one of ['same', 'spread'], got 'mixed'"),
+        ("bonus_per_correct", -1, "bonus_per_correct: must be at least 0"),
+        ("bonus_per_correct", float("nan"), "bonus_per_correct: expected a finite number"),
+        ("bonus_per_correct", 1e6, "bonus_per_correct: must be at most 10"),
+        ("attention_checks", "yes", "attention_checks: expected true or false"),
+        ("admin_token", "short", "admin_token: must be at least 16 characters long"),
+        ("colour", "red", "colour: unknown setting"),
+        ("image_height_px", 10, "image_height_px: must be at least 64"),
+        ("items_per_participant", 1, "items_per_participant: applies to the spread design only"),
+        ("block_timeout_minutes", 1e9, "block_timeout_minutes: must be at most 10080"),
     ]:
-        path.write_text(yaml.safe_dump({**data, key: value}))
-        with pytest.raises(HumanStudyError, match=words):
+        text = yaml.safe_dump({**data, key: value})
+        path.write_text(text)
+        line = next(i for i, x in enumerate(text.splitlines(), start=1) if x.startswith(f"{key}:"))
+        with pytest.raises(HumanStudyError) as e:
             load_human_config(study)
+        assert str(e.value) == f"{path}:{line}: {words}" or str(e.value).startswith(f"{path}:{line}: {words}"), str(
+            e.value
+        )
     path.write_text("design: [unclosed")
     with pytest.raises(HumanStudyError, match="YAML syntax error"):
         load_human_config(study)
@@ -153,10 +175,52 @@ def test_cli_export_and_progress_of_empty_study(tmp_path):
 
 
 def test_changing_the_design_after_data_is_refused(tmp_path):
+    """Issue 23, item 6: `design: same` -> `spread` after two people answered the same item
+    made `human serve` crash with IntegrityError (the spread index cannot be built over
+    such data). The change is refused in one line, by every command; before anyone
+    started, the design may still change."""
     study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
-    assert run("progress", study).exit_code == 0  # creates the database
+    store = Store(load_human_study(study))
+    for pid in ("p1", "p2"):
+        s = store.start_session(pid, session_id=pid)
+        store.consent(s.token, True)
+        t = s.remaining[0]
+        store.record(s.token, f"req-{pid}-000", t.stimulus_id, t.trial_index, 1)
+    store.close()
     path = study / "study.yaml"
     data = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({**data, "design": "spread", "items_per_participant": 1}))
-    r = run("export", study, "--out", tmp_path / "r.csv")
-    assert r.exit_code == 2 and "collected with design 'same'" in r.output
+    for args in (
+        ["serve", study, "--port", str(free_port())],
+        ["progress", study],
+        ["export", study, "--out", tmp_path / "r.csv"],
+    ):
+        r = run(*args)
+        assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+        assert "data were collected with design 'same', but study.yaml now says 'spread'" in r.output
+
+    fresh = create_human_study(make_set(tmp_path / "set2", 2), tmp_path / "fresh", "same")
+    Store(load_human_study(fresh)).close()  # the database exists, nobody started
+    path = fresh / "study.yaml"
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "design": "spread", "items_per_participant": 1}))
+    store = Store(load_human_study(fresh))
+    assert store.start_session("p1", session_id="p1").total == 1  # a block of one
+    store.close()
+
+
+def test_every_count_and_size_option_of_the_human_commands_is_bounded():
+    """Issue 23, item 5: a typo cannot ask for 10**12 of anything (`human plan`, the
+    planner's, has its own bounds)."""
+    import typer.main
+
+    group = typer.main.get_command(human_app)
+    checked = []
+    for name, command in group.commands.items():
+        if name == "plan":
+            continue
+        for param in command.params:
+            if str(param.bare_type()) in ("int", "float"):
+                assert param.max is not None, f"human {name} {param.opts[0]} has no upper bound"
+                checked.append(param.opts[0])
+    assert {"--items", "--attention-every", "--timeout", "--bonus", "--seed", "--port"} <= set(checked)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cubeworld.formats.responses import read_responses
 from cubeworld.human.cli import human_app
 from cubeworld.human.config import load_human_config
-from cubeworld.human.errors import HumanStudyError
+from cubeworld.human.errors import ApiError, HumanStudyError
 from cubeworld.human.exclusions import ExclusionRules, longest_run
 from cubeworld.human.store import Store
 from cubeworld.human.study import create_human_study, load_human_study
@@ -30,8 +30,8 @@ RULES = {
 }
 
 
-def _flip(answer: str) -> str:
-    return "No" if answer == "Yes" else "Yes"
+def _flip(response: int) -> int:
+    return 1 - response
 
 
 def _take_part(
@@ -41,7 +41,7 @@ def _take_part(
     session: str | None = None,
     rt: float = 800.0,
     fail_checks: int = 0,
-    always: str | None = None,
+    always: int | None = None,
     rts=None,
 ) -> None:
     """One participant through the whole study: right answers unless told otherwise."""
@@ -50,15 +50,15 @@ def _take_part(
     failed = 0
     for n, t in enumerate(s.remaining):
         if t.kind == "attention":
-            answer = t.expected if failed >= fail_checks else _flip(t.expected)
-            failed += answer != t.expected
+            answer = t.correct_response if failed >= fail_checks else _flip(t.correct_response)
+            failed += answer != t.correct_response
         else:
-            answer = always or (t.expected if n % 3 else _flip(t.expected))
+            answer = always if always is not None else (t.correct_response if n % 3 else _flip(t.correct_response))
         store.record(
             s.token,
-            f"req-{pid}-{t.position:04d}",
-            t.item_id,
-            t.position,
+            f"req-{pid}-{t.trial_index:04d}",
+            t.stimulus_id,
+            t.trial_index,
             answer,
             rt_ms=rts(n) if rts else rt + 7 * (n % 5),
             shown_at_ms=1.7e12 + n,
@@ -83,11 +83,12 @@ def test_every_rule_flags_the_right_participants_and_keeps_their_rows(tmp_path):
     for i in range(6):
         _take_part(store, f"good{i}", rt=700 + 40 * i)
     _take_part(store, "inattentive", fail_checks=2)
-    _take_part(store, "straight", always="Yes")
+    _take_part(store, "straight", always=1)
     _take_part(store, "speeder", rt=120)
     _take_part(store, "slowpoke", rt=30_000)
     _take_part(store, "DUPX")
-    _take_part(store, "dupx")  # the same Prolific ID in other case
+    with pytest.raises(ApiError, match="already completed"):  # the same Prolific ID in other case
+        _take_part(store, "dupx")
     _take_part(store, "sharer1", session="SESSION-1")
     _take_part(store, "sharer2", session="SESSION-1")  # another ID, the same session
     store.close()
@@ -99,7 +100,6 @@ def test_every_rule_flags_the_right_participants_and_keeps_their_rows(tmp_path):
         "straight": "same_answer_run",
         "speeder": "median_rt_below_ms",
         "slowpoke": "median_rt_beyond_sd",
-        "dupx": "duplicates",
         "sharer2": "duplicates",
     }
     parts = pd.read_csv(out.with_name("participants.csv"), keep_default_na=False)
@@ -120,13 +120,13 @@ def test_every_rule_flags_the_right_participants_and_keeps_their_rows(tmp_path):
         "same_answer_run": 1,
         "median_rt_below_ms": 1,
         "median_rt_beyond_sd": 1,
-        "duplicates": 2,
+        "duplicates": 1,
     }
-    assert summary["n_excluded"] == 6 and summary["n_participants"] == 14
+    assert summary["n_excluded"] == 5 and summary["n_participants"] == 13
     assert summary["declared_before_data"] is True
     assert (
-        "exclusions: 6 of 14 participant(s) excluded (attention_failed 1, same_answer_run 1, "
-        "median_rt_below_ms 1, median_rt_beyond_sd 1, duplicates 2)"
+        "exclusions: 5 of 13 participant(s) excluded (attention_failed 1, same_answer_run 1, "
+        "median_rt_below_ms 1, median_rt_beyond_sd 1, duplicates 1)"
     ) in r.output
     # The bonus is pay for work done and does not depend on exclusions.
     assert "speeder," in out.with_name("bonus.csv").read_text()
@@ -135,7 +135,7 @@ def test_every_rule_flags_the_right_participants_and_keeps_their_rows(tmp_path):
 def test_rules_changed_after_the_first_participant_are_reported(tmp_path):
     study = _study(tmp_path, rules={"same_answer_run": 20})
     store = Store(load_human_study(study))
-    _take_part(store, "early", always="No")
+    _take_part(store, "early", always=0)
     store.close()
     path = study / "study.yaml"
     data = yaml.safe_load(path.read_text())
@@ -159,7 +159,7 @@ def test_reaction_time_rules_without_reaction_times_are_refused(tmp_path):
     s = store.start_session("nort", session_id="x")
     store.consent(s.token, True)
     for t in s.remaining:  # a client that sends no reaction times
-        store.record(s.token, f"req-{t.position:06d}", t.item_id, t.position, "Yes")
+        store.record(s.token, f"req-{t.trial_index:06d}", t.stimulus_id, t.trial_index, 1)
     store.close()
     out = tmp_path / "out" / "responses.csv"
     r = runner.invoke(human_app, ["export", str(study), "--out", str(out)])
@@ -197,12 +197,14 @@ def test_participants_of_earlier_studies_are_duplicates(tmp_path):
 @pytest.mark.parametrize(
     "rules, words",
     [
-        ({"same_answer_run": 1}, "exclusions.same_answer_run must be an integer >= 2"),
-        ({"attention_failed": "two"}, "exclusions.attention_failed"),
-        ({"median_rt_below_ms": -5}, "exclusions.median_rt_below_ms must be a positive number"),
-        ({"median_rt_sd": 3}, "unknown exclusion rule(s) ['median_rt_sd']"),
-        ({"duplicates": "yes"}, "exclusions.duplicates must be true or false"),
-        ("strict", "exclusions must be a mapping"),
+        ({"same_answer_run": 1}, "exclusions.same_answer_run: must be at least 2, got 1"),
+        ({"attention_failed": "two"}, "exclusions.attention_failed: expected an integer, got 'two'"),
+        ({"median_rt_below_ms": -5}, "exclusions.median_rt_below_ms: must be at least 0, got -5.0"),
+        ({"median_rt_below_ms": 0}, "exclusions.median_rt_below_ms: must be a positive number"),
+        ({"median_rt_sd": 3}, "exclusions.median_rt_sd: unknown setting"),
+        ({"duplicates": "yes"}, "exclusions.duplicates: expected true or false, got 'yes'"),
+        ({"duplicates_of": ["a.csv", " "]}, "exclusions.duplicates_of: must be a list of CSV file paths"),
+        ("strict", "exclusions: expected a mapping of settings, got 'strict'"),
     ],
 )
 def test_malformed_rules_in_study_yaml_are_one_line_errors(tmp_path, rules, words):
@@ -210,8 +212,9 @@ def test_malformed_rules_in_study_yaml_are_one_line_errors(tmp_path, rules, word
     path = study / "study.yaml"
     data = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({**data, "exclusions": rules}))
-    with pytest.raises(HumanStudyError, match=re.escape(words)):
+    with pytest.raises(HumanStudyError, match=re.escape(words)) as e:
         load_human_config(study)
+    assert re.match(rf"{re.escape(str(path))}:\d+: ", str(e.value)), str(e.value)  # the file and the key's line
     r = runner.invoke(human_app, ["export", str(study), "--out", str(tmp_path / "r.csv")])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
 

@@ -159,16 +159,18 @@ def check_database_and_export(target, tmp_path) -> None:
             assert OPTIONAL_ID_RE.fullmatch(p["session_id"])
             positions = [
                 r[0]
-                for r in con.execute("SELECT position FROM trials WHERE participant_id=? ORDER BY position", (p["id"],))
+                for r in con.execute(
+                    "SELECT trial_index FROM trials WHERE participant_id=? ORDER BY trial_index", (p["id"],)
+                )
             ]
             assert positions == list(range(len(positions)))
         for r in con.execute(
-            "SELECT r.*, t.item_id AS t_item, t.kind AS t_kind, p.consented_at "
+            "SELECT r.*, t.stimulus_id AS t_stimulus, t.kind AS t_kind, p.consented_at "
             "FROM responses r JOIN participants p ON p.id = r.participant_id "
             "LEFT JOIN trials t ON t.participant_id = r.participant_id "
-            "AND t.position = r.position"
+            "AND t.trial_index = r.trial_index"
         ):
-            assert r["t_item"] == r["item_id"] and r["t_kind"] == r["kind"]
+            assert r["t_stimulus"] == r["stimulus_id"] and r["t_kind"] == r["kind"]
             assert r["response"] in (0, 1)
             assert r["consented_at"] is not None
             assert REQUEST_ID_RE.fullmatch(r["request_id"])
@@ -229,7 +231,7 @@ def test_fuzz_responses(target, tmp_path):
         "request_id": st.one_of(ids, st.uuids().map(lambda u: u.hex)),
         "stimulus_id": stimulus,
         "trial_index": st.one_of(numbers, st.integers(0, 12), ids),
-        "response": st.one_of(st.sampled_from(["Yes", "No", "yes", "", "Maybe"]), json_values),
+        "response": st.one_of(st.sampled_from([1, 0, 1.0, True, "1", "Yes", "No", "", 2, -1]), json_values),
         "rt_ms": st.one_of(numbers, st.none(), ids),
         "shown_at": st.one_of(numbers, st.none(), st.floats(1.6e12, 1.8e12)),
     }

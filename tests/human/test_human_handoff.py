@@ -12,7 +12,7 @@ from cubeworld.human.study import create_human_study, load_human_study
 
 
 def test_spread_export_is_fine_tuning_labels(tmp_path):
-    data = pytest.importorskip("cubeworld.models.data")
+    data = pytest.importorskip("cubeworld.trainer.data")
     set_dir = make_set(tmp_path / "set", 9)
     study = load_human_study(create_human_study(set_dir, tmp_path / "st", "spread", items=4, seed=2))
     store = Store(study)
@@ -21,9 +21,9 @@ def test_spread_export_is_fine_tuning_labels(tmp_path):
         s = store.start_session(pid, session_id=pid)
         store.consent(s.token, True)
         for t in s.remaining:
-            answer = "Yes" if len(given) % 3 else "No"
-            store.record(s.token, f"req-{pid}-{t.position:03d}", t.item_id, t.position, answer)
-            given[t.item_id] = answer == "Yes"
+            response = 1 if len(given) % 3 else 0
+            store.record(s.token, f"req-{pid}-{t.trial_index:03d}", t.stimulus_id, t.trial_index, response)
+            given[t.stimulus_id] = response == 1
         store.complete(s.token)
     out = export_study(study.root, tmp_path / "responses.csv")["responses"]
     labels = data.human_labels(out, load_set(set_dir), "majority", 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import sqlite3
 import time
@@ -127,13 +128,24 @@ def test_a_database_from_before_the_fix_pays_no_malformed_id(tmp_path):
         ("rt_ms", "-Infinity"),
         ("rt_ms", "NaN"),
         ("trial_index", "1000000000000000000000000000000"),
+        # Issue 23, item 12: JSON numbers only, never numeric strings or bools.
+        ("rt_ms", '"12"'),
+        ("rt_ms", "true"),
+        ("shown_at", '"1700000000000"'),
+        ("trial_index", '"0"'),
+        # The response is the code 1/0 (issue 22): no words, strings, bools or floats.
+        ("response", '"Yes"'),
+        ("response", '"1"'),
+        ("response", "true"),
+        ("response", "1.0"),
+        ("response", "2"),
     ],
 )
 def test_out_of_range_numbers_get_422_and_store_nothing(served, key, raw):
     """Python's JSON parser accepts NaN and Infinity, so they are sent raw as well."""
     study, server = served
     with httpx.Client(base_url=server.url, timeout=10) as c:
-        s = start_participant(c, f"num-{key}-{raw.strip('-+')[:8]}")
+        s = start_participant(c, f"num-{key}-{re.sub('[^A-Za-z0-9]', 'x', raw)[:12]}")
         stim = next(t for t in s["trials"] if t["kind"] == "stimulus")
         before = db_counts(study)
         body = json.dumps({**answer_body(stim, "req-num-00001"), key: "__RAW__"})
@@ -150,7 +162,13 @@ def _answer_everything(store: Store, pid: str) -> None:
     store.consent(s.token, True)
     for t in s.remaining:
         store.record(
-            s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, t.expected, rt_ms=700.0, shown_at_ms=1.7e12
+            s.token,
+            f"req-{pid}-{t.trial_index:04d}",
+            t.stimulus_id,
+            t.trial_index,
+            t.correct_response,
+            rt_ms=700.0,
+            shown_at_ms=1.7e12,
         )
     store.complete(s.token)
 
@@ -165,7 +183,7 @@ def test_a_bad_stored_row_is_reported_and_the_export_goes_on(tmp_path):
     store.close()
     con = sqlite3.connect(study / "study.sqlite")
     con.execute(
-        "UPDATE responses SET shown_at = 1e17 WHERE position = 1 AND participant_id = "
+        "UPDATE responses SET shown_at = 1e17 WHERE trial_index = 1 AND participant_id = "
         "(SELECT id FROM participants WHERE prolific_pid = 'bad1')"
     )
     con.commit()
@@ -229,6 +247,8 @@ def test_streamed_body_over_the_limit_is_refused(served):
 def test_admin_token_only_from_header_and_redacted_in_access_log(tmp_path):
     study = create_human_study(make_set(tmp_path / "set", 2), tmp_path / "s", "same")
     token = load_human_config(study).admin_token
+    secrets = {"key": "KEY-SECRET-1", "authorization": "AUTH-SECRET-2", "api_key": "KEY-SECRET-3"}
+    secrets |= {"password": "PASS-SECRET-4", "signature": "SIG-SECRET-5", "client_secret": "SECRET-6"}
     server = ServerProcess(study, access_log=True).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
@@ -237,13 +257,21 @@ def test_admin_token_only_from_header_and_redacted_in_access_log(tmp_path):
             r = c.get(f"/admin/export/bonus.csv?x=1&admin_token={token}")
             assert r.status_code == 401
             assert c.get("/admin/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            # Issue 23, item 12: any secret-bearing parameter, and secrets in a path.
+            for name, value in secrets.items():
+                assert c.get(f"/admin/progress?x=1&{name}={value}").status_code == 401
+            assert c.get(f"/admin/{token}/progress").status_code == 404  # never taken from a path...
+            assert c.get(f"/api/{'Q' * 20}abcdefghijklmnopqr").status_code in (404, 405)  # a token-shaped segment
         time.sleep(0.3)
     finally:
         server.stop()
     log = server.log.read_text()
     assert "GET /admin/progress" in log  # the access log is on...
-    assert token not in log  # ...and the token is not in it
+    assert token not in log  # ...and the token is not in it, in a query or a path
     assert "token=[redacted]" in log
+    for name, value in secrets.items():
+        assert value not in log and f"{name}=[redacted]" in log, name
+    assert "/admin/[redacted]/progress" in log and "abcdefghijklmnopqr" not in log
 
 
 # -- 5. security headers -----------------------------------------------------------------------

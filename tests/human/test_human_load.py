@@ -68,17 +68,17 @@ class Participant(threading.Thread):
                     {"prolific_pid": self.pid, "study_id": "load", "session_id": f"sess-{self.pid}", "token": token},
                 )
                 for trial in s["trials"]:
-                    answer = self.rng.choice(["Yes", "No"])
+                    response = self.rng.choice([1, 0])
                     body = {
                         "request_id": uuid.uuid4().hex,
                         "stimulus_id": trial["stimulus_id"],
                         "trial_index": trial["trial_index"],
-                        "response": answer,
+                        "response": response,
                         "rt_ms": round(self.rng.uniform(300, 2000), 1),
                     }
                     self.post(c, "/api/responses", body, token, ok_codes=("duplicate_request",))
                     with self.lock:
-                        self.acked[(self.pid, trial["stimulus_id"])] = int(answer == "Yes")
+                        self.acked[(self.pid, trial["stimulus_id"])] = response
                     time.sleep(self.rng.random() * 0.03)
                 self.post(c, "/api/complete", {}, token)
                 self.completed = True

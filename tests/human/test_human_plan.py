@@ -264,8 +264,8 @@ def _export_with_people(tmp_path: Path) -> Path:
         store.consent(s.token, True)
         for t in s.remaining:
             right = rng.random() < 0.55 + 0.05 * j
-            answer = "Yes" if j == 7 else (t.expected if right else ("No" if t.expected == "Yes" else "Yes"))
-            store.record(s.token, f"r-{j}-{t.position:05d}", t.item_id, t.position, answer, rt_ms=600.0)
+            response = 1 if j == 7 else (t.correct_response if right else 1 - t.correct_response)
+            store.record(s.token, f"r-{j}-{t.trial_index:05d}", t.stimulus_id, t.trial_index, response, rt_ms=600.0)
         store.complete(s.token)
     store.close()
     r = runner.invoke(human_app, ["export", str(study), "--out", str(tmp_path / "e" / "r.csv")])

@@ -24,15 +24,17 @@ class Clock:
         return self.t
 
 
-def _answer_all(store: Store, pid: str, choose=lambda sid: "Yes", upto=None) -> list[str]:
+def _answer_all(store: Store, pid: str, choose=lambda sid: 1, upto=None) -> list[str]:
     s = store.start_session(pid, session_id=f"s-{pid}")
     store.consent(s.token, True)
     done = []
     for n, t in enumerate(s.remaining):
         if upto is not None and n >= upto:
             break
-        store.record(s.token, f"req-{pid}-{t.position:04d}", t.item_id, t.position, choose(t.item_id), rt_ms=500.0)
-        done.append(t.item_id)
+        store.record(
+            s.token, f"req-{pid}-{t.trial_index:04d}", t.stimulus_id, t.trial_index, choose(t.stimulus_id), rt_ms=500.0
+        )
+        done.append(t.stimulus_id)
     return done
 
 
@@ -42,14 +44,14 @@ def test_same_design_everyone_all_items_own_stored_order(tmp_path):
     orders = {}
     for pid in ("p1", "p2", "p3"):
         s = store.start_session(pid, session_id="x" + pid)
-        orders[pid] = [t.item_id for t in s.remaining]
+        orders[pid] = [t.stimulus_id for t in s.remaining]
         assert sorted(orders[pid]) == sorted(it.stimulus_id for it in study.items)
     assert len({tuple(o) for o in orders.values()}) == 3  # each their own order
     # The order is stored: a resume returns it unchanged, and it follows the seeded recipe.
     again = store.start_session("p2", session_id="xp2")
-    assert [t.item_id for t in again.remaining] == orders["p2"]
-    expected = build_sequence([(it.stimulus_id, it.answer) for it in study.items], order_seed(5, "p2"))
-    assert [t.item_id for t in expected] == orders["p2"]
+    assert [t.stimulus_id for t in again.remaining] == orders["p2"]
+    expected = build_sequence([(it.stimulus_id, it.correct_response) for it in study.items], order_seed(5, "p2"))
+    assert [t.stimulus_id for t in expected] == orders["p2"]
 
 
 def test_attention_checks_are_placed_and_scored(tmp_path):
@@ -64,15 +66,15 @@ def test_attention_checks_are_placed_and_scored(tmp_path):
     assert kinds == ["stimulus", "stimulus", "attention"] * 3
     store.consent(s.token, True)
     for t in s.remaining:  # obey every check but the first
-        first_check = t.item_id == "attention-1"
+        first_check = t.stimulus_id == "attention-1"
         resp = (
-            t.expected
+            t.correct_response
             if t.kind == "attention" and not first_check
-            else ("No" if t.expected == "Yes" else "Yes")
+            else 1 - t.correct_response
             if first_check
-            else t.expected
+            else t.correct_response
         )
-        store.record(s.token, f"req-{t.position:05d}", t.item_id, t.position, resp)
+        store.record(s.token, f"req-{t.trial_index:05d}", t.stimulus_id, t.trial_index, resp)
     store.complete(s.token)
     paths = export_study(study.root, tmp_path / "out" / "responses.csv")
     import pandas as pd
@@ -95,7 +97,7 @@ def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
     a = store.start_session("pa", session_id="s-pa")
     b = store.start_session("pb", session_id="s-pb")
     c = store.start_session("pc", session_id="s-pc")
-    blocks = [{t.item_id for t in s.remaining} for s in (a, b, c)]
+    blocks = [{t.stimulus_id for t in s.remaining} for s in (a, b, c)]
     assert [len(x) for x in blocks] == [4, 4, 2]
     assert len(set().union(*blocks)) == 10  # disjoint blocks cover the set
     with pytest.raises(ApiError) as e:
@@ -105,20 +107,20 @@ def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
     # pa answers 2 of 4 and goes quiet; pb finishes; pc answers 1.
     store.consent(a.token, True)
     for t in a.remaining[:2]:
-        store.record(a.token, f"ra-{t.position:06d}", t.item_id, t.position, "Yes")
+        store.record(a.token, f"ra-{t.trial_index:06d}", t.stimulus_id, t.trial_index, 1)
     _answer_all(store, "pb")
     store.complete(b.token)
     store.consent(c.token, True)
     t = c.remaining[0]
-    store.record(c.token, f"rc-{t.position:06d}", t.item_id, t.position, "No")
+    store.record(c.token, f"rc-{t.trial_index:06d}", t.stimulus_id, t.trial_index, 0)
 
     clock.t += 31 * 60  # past the timeout: pa's and pc's unanswered items go back
     d = store.start_session("pd", session_id="s-pd")
-    back = {t.item_id for t in a.remaining[2:]} | {t.item_id for t in c.remaining[1:]}
-    assert {t.item_id for t in d.remaining} == back
+    back = {t.stimulus_id for t in a.remaining[2:]} | {t.stimulus_id for t in c.remaining[1:]}
+    assert {t.stimulus_id for t in d.remaining} == back
     late = a.remaining[2]
     with pytest.raises(ApiError) as e:
-        store.record(a.token, "ra-late-0001", late.item_id, late.position, "Yes")
+        store.record(a.token, "ra-late-0001", late.stimulus_id, late.trial_index, 1)
     assert e.value.status == 410 and "time limit" in e.value.message
     with pytest.raises(ApiError) as e:
         store.start_session("pa", session_id="s-pa")
@@ -135,9 +137,9 @@ def test_spread_blocks_pool_timeout_and_exactly_once(tmp_path):
     # The database itself refuses a second response to an item in the spread design.
     con = sqlite3.connect(study.db_path)
     with pytest.raises(sqlite3.IntegrityError):
-        row = con.execute("SELECT participant_id, item_id FROM responses LIMIT 1").fetchone()
+        row = con.execute("SELECT participant_id, stimulus_id FROM responses LIMIT 1").fetchone()
         con.execute(
-            "INSERT INTO responses(participant_id, position, kind, item_id, response, "
+            "INSERT INTO responses(participant_id, trial_index, kind, stimulus_id, response, "
             "answered_at, request_id) VALUES (?, 99, 'stimulus', ?, 1, 0, 'zzzzzzzzz')",
             row,
         )
@@ -159,7 +161,7 @@ def test_same_design_participant_cannot_complete_twice_or_return(tmp_path):
         store.start_session("p1", session_id="another")
     assert e.value.code == "already_completed"
     with pytest.raises(ApiError) as e:
-        store.record(s.token, "late-request-1", "any-item", 0, "Yes")
+        store.record(s.token, "late-request-1", "any-item", 0, 1)
     assert e.value.code == "already_completed"
 
 

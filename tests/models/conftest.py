@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from cubeworld.models.families import MODEL_FAMILIES  # light: the registry loads no transformers
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # No hub is reachable here; read before huggingface_hub is first imported, so a hub id that
 # is not cached fails at once instead of waiting for network timeouts.
@@ -28,7 +30,8 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl", "smolvlm", "llava-onevision")
+# Every registered model family (the family matrix and the activation tests follow the registry).
+FAMILIES = tuple(MODEL_FAMILIES.names())
 
 
 @pytest.fixture(scope="session")

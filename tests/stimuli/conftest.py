@@ -20,7 +20,7 @@ from make_reference import REFERENCE_SETS  # noqa: E402
 @pytest.fixture(scope="session")
 def reference_hashes() -> dict[str, dict[str, str]]:
     """sha256 of metadata.jsonl and every PNG, written by generator 2.0.0 (make_reference.py)."""
-    from cubeworld.stimuli.identity import GENERATOR_VERSION
+    from cubeworld.stimuli.pipeline.identity import GENERATOR_VERSION
 
     return json.loads((REFERENCE_DIR / f"hashes-{GENERATOR_VERSION}.json").read_text())
 
@@ -35,3 +35,9 @@ def reference_sets(tmp_path_factory) -> dict[str, Path]:
         name: generate_set(domain, sizes, per_size, seed, root / name, resolution=resolution, workers=1, progress=False)
         for name, (domain, sizes, per_size, seed, resolution) in REFERENCE_SETS.items()
     }
+
+
+@pytest.fixture(autouse=True)
+def _audit_logs_in_tmp(tmp_path, monkeypatch):
+    """`audit --physics` keeps its resumable log in the user's cache: a test's own one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

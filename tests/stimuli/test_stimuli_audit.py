@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from cubeworld.cli import app
 from cubeworld.formats.sets import load_set
-from cubeworld.stimuli.audit import SHORTCUT_WARNING, fit_rule, score_cue, shortcut_audit, wilson
+from cubeworld.stimuli.audit.shortcut import SHORTCUT_WARNING, fit_rule, score_cue, shortcut_audit, wilson
+from cubeworld.stimuli.core.perturbations import audit_perturbations, describe
 from cubeworld.stimuli.families import FAMILIES, TOWER, get_family
-from cubeworld.stimuli.families.base import ShortcutCue
-from cubeworld.stimuli.perturbations import audit_perturbations, describe
+from cubeworld.stimuli.family import ShortcutCue
 
 runner = CliRunner()
 
@@ -106,7 +106,7 @@ def test_audit_command(reference_sets):
     res = runner.invoke(app, ["audit", str(reference_sets["pyramids-64"])])
     assert res.exit_code == 0, res.output
     out = res.output
-    assert "pyramid items, sizes 3,6,10,15, generator cubeworld.stimuli 2.0.0" in out
+    assert "pyramid items (rendered), sizes 3,6,10,15, generator cubeworld.stimuli 2.0.0" in out
     for cue in ("red_row", "centre_over_red", "resting_on_red"):
         assert f"  {cue} " in out
     assert "5-fold cross-validated" in out and "sign of the difficulty (support margin)" in out
@@ -133,23 +133,26 @@ def test_audit_bad_inputs(tmp_path, reference_sets):
     for args, message in [
         ([str(not_a_set)], f"error: {not_a_set}: not a stimulus set (metadata.jsonl is missing)"),
         ([str(tmp_path / "missing")], f"error: {tmp_path / 'missing'}: no such set folder"),
-        (
-            [str(reference_sets["towers-64"]), "--physics", "--per-size", "0"],
-            "error: --per-size must be a positive integer, got 0",
-        ),
     ]:
         res = runner.invoke(app, ["audit", *args])
         assert res.exit_code == 2, res.output
         assert res.output.strip().splitlines() == [message]
+    res = runner.invoke(app, ["audit", str(reference_sets["towers-64"]), "--physics", "--per-size", "0"])
+    assert res.exit_code == 2 and "--per-size" in res.output and "Traceback" not in res.output
     photos = tmp_path / "photos"
     shutil.copytree(reference_sets["towers-64"], photos)
     rows = [json.loads(line) for line in (photos / "metadata.jsonl").read_text().splitlines()]
     (photos / "metadata.jsonl").write_text(
         "".join(json.dumps({k: v for k, v in r.items() if k != "scene"}) + "\n" for r in rows)
     )
+    res = runner.invoke(app, ["audit", str(photos)])  # the card still says rendered, with the old metadata's hash
+    assert res.exit_code == 2 and "metadata.jsonl: changed since the set was made" in res.output
+    card = json.loads((photos / "dataset.json").read_text())
+    card.pop("integrity")
+    (photos / "dataset.json").write_text(json.dumps({**card, "kind": "photo"}))
     res = runner.invoke(app, ["audit", str(photos), "--physics", "--per-size", "1"])
     assert res.exit_code == 2 and res.output.strip().splitlines() == [
-        f"error: {photos}: its rows record no scenes (photos?), so there is nothing to re-simulate"
+        f"error: {photos}: a photo set records no scenes, so there is nothing to re-simulate"
     ]
     res = runner.invoke(app, ["audit", str(photos)])  # without --physics: the cues it can read
     assert res.exit_code == 0 and "top_offset_mm  unavailable" in res.output and "  n_blocks " in res.output
@@ -161,3 +164,27 @@ def test_every_family_audits_the_documented_list():
         assert changes and all(isinstance(c, dict) for c in changes)
     assert {"solref": [0.02, 1.0]} in audit_perturbations() and {"duration": 10.0} in audit_perturbations()
     assert not math.isnan(wilson(1, 2)[0])
+
+
+def test_audit_physics_resumes_from_its_log(reference_sets, tmp_path):
+    """Each item's answers are appended to the audit's log as they arrive; a second start
+    reads them back and simulates only the rest (here an item whose logged answer was
+    flipped keeps it: it is not simulated again), and a log of another audit is refused."""
+    from cubeworld.stimuli import StimuliError
+    from cubeworld.stimuli.audit.physics import default_log_dir, physics_audit
+
+    towers, log = reference_sets["towers-64"], tmp_path / "audit.jsonl"
+    first = physics_audit(towers, per_size=2, changes=({},), workers=1, progress=False, log=log)
+    assert first.agreement(0) == (12, 12)
+    header, *entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert header["set"] == first.set_name and len(entries) == 12
+    kept = {**entries[0], "answers": [not a for a in entries[0]["answers"]]}  # a marker, not physics
+    log.write_text(json.dumps(header) + "\n" + json.dumps(kept) + "\n" + '{"id": "torn')  # killed mid-line
+    again = physics_audit(towers, per_size=2, changes=({},), workers=1, progress=False, log=log)
+    assert again.agreement(0) == (11, 12)  # the logged item was read back, the 11 others simulated
+    assert len(log.read_text().splitlines()) == 1 + 12
+    with pytest.raises(StimuliError, match=r"audit\.jsonl: the log of another audit"):
+        physics_audit(towers, per_size=2, seed=1, changes=({},), workers=1, progress=False, log=log)
+    # without --log the log lives in the user's cache (here the test's), keyed by the audit
+    physics_audit(towers, per_size=1, changes=({},), workers=1, progress=False)
+    assert len(list(default_log_dir().glob("*.jsonl"))) == 1 and str(default_log_dir()).startswith(str(tmp_path))

@@ -8,10 +8,17 @@ import math
 import numpy as np
 import pytest
 
-from cubeworld.stimuli.balance import clip_convex, footprint, polygon_area, signed_distance, tower_balance
-from cubeworld.stimuli.config import default_config
-from cubeworld.stimuli.scene import Block
-from cubeworld.stimuli.towers import judge_tower, sample_tower
+from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.core.scene import Block
+from cubeworld.stimuli.families.tower.balance import (
+    clip_convex,
+    footprint,
+    polygon_area,
+    signed_distance,
+    tower_balance,
+)
+from cubeworld.stimuli.families.tower.judge import judge_tower
+from cubeworld.stimuli.families.tower.sampler import sample_tower
 
 
 def cube(side, x, y, z, yaw=0.0):
@@ -42,7 +49,7 @@ def test_two_block_margins_by_hand():
 
 @pytest.fixture(scope="module")
 def world():
-    from cubeworld.stimuli.engine import World
+    from cubeworld.stimuli.engine.world import World
 
     return World(7, 32, default_config("tower").render)
 

@@ -74,9 +74,12 @@ def test_presets_listed():
     [
         (["generate", "towers", "--sizes", "2-9", "--per-size", "2", "--seed", "0"], "outside the tower domain"),
         (["generate", "pyramids", "--sizes", "4", "--per-size", "2", "--seed", "0"], "outside the pyramid domain"),
-        (["generate", "towers", "--per-size", "0", "--seed", "0"], "must be positive"),
-        (["generate", "towers", "--per-size", "-4", "--seed", "0"], "must be positive"),
-        (["generate", "towers", "--per-size", "2", "--seed", "0", "--workers", "0"], "workers"),
+        (["generate", "towers", "--per-size", "0", "--seed", "0"], "--per-size"),
+        (["generate", "towers", "--per-size", "-4", "--seed", "0"], "--per-size"),
+        (["generate", "towers", "--per-size", "3", "--seed", "0"], "must be even"),
+        (["generate", "towers", "--per-size", str(10**12), "--seed", "0"], "less than or equal to 100000"),
+        (["generate", "towers", "--per-size", "2", "--seed", "0", "--workers", "0"], "--workers"),
+        (["generate", "towers", "--per-size", "2", "--seed", "0", "--resolution", "8192"], "--resolution"),
         (["generate", "preset", "nope"], "unknown preset"),
     ],
 )

@@ -17,14 +17,9 @@ import pytest
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import generate_set, list_presets, preset_identity, regenerate
 from cubeworld.stimuli.families import FAMILIES, get_family
-from cubeworld.stimuli.families.domino import (
-    DominoSettings,
-    _tipped,
-    reach_margin_mm,
-    row_gaps,
-    sample_row,
-    tipping_angle,
-)
+from cubeworld.stimuli.families.domino import DominoSettings
+from cubeworld.stimuli.families.domino.geometry import link_gaps, reach_margin_mm
+from cubeworld.stimuli.families.domino.sampler import _tipped, sample_chain, tipping_angle
 
 DOMINO = "domino"
 SIZES = (3, 4, 5, 6, 7, 8)
@@ -49,12 +44,12 @@ def domino_set(tmp_path_factory):
 
 
 def _draws(settings, per_size: int = 150, seed: int = 0):
-    from cubeworld.stimuli.candidates import candidate_rng
+    from cubeworld.stimuli.pipeline.candidates import candidate_rng
 
     family = get_family(DOMINO)
     for n in SIZES:
         for k in range(per_size):
-            yield n, sample_row(candidate_rng(seed, family.stream_code, n, k), n, settings)
+            yield n, sample_chain(candidate_rng(seed, family.stream_code, n, k), n, settings)
 
 
 # -- the family as others see it (light) --------------------------------------------------
@@ -142,13 +137,13 @@ def _upright(x, t=0.02, w=0.06, h=0.12, yaw=0.0):
 def test_reach_margin_by_hand():
     # faces 0.01 / 0.11: a 100 mm gap after a 120 mm domino -> 20 mm within reach
     a, b = _upright(0.0), _upright(0.12)
-    assert row_gaps([a, b]) == pytest.approx([0.1])
+    assert link_gaps([a, b]) == pytest.approx([0.1])
     assert reach_margin_mm([a, b]) == pytest.approx(-20.0)
     c = _upright(0.12 + 0.02 + 0.15, h=0.1)  # 150 mm after the second (120 mm tall): 30 mm beyond
     assert reach_margin_mm([a, b, c]) == pytest.approx(30.0)
     # the same row running leftwards (dominoes turned round) has the same gaps
     mirrored = [{**d, "pos": [-d["pos"][0], 0.0, d["pos"][2]], "yaw": 180.0} for d in (a, b, c)]
-    assert row_gaps(mirrored) == pytest.approx(row_gaps([a, b, c]))
+    assert link_gaps(mirrored) == pytest.approx(link_gaps([a, b, c]))
 
 
 @pytest.mark.parametrize("yaw", [0.0, 4.0, 180.0, 176.0])
@@ -160,7 +155,7 @@ def test_the_tipped_domino_pivots_on_its_front_bottom_edge(yaw):
     assert upright.pos == pytest.approx((0.1, 0.01, 0.06))
     ahead = 1 if math.cos(math.radians(yaw)) > 0 else -1
     nxt = _upright(0.1 + ahead * 0.12, yaw=yaw)
-    assert row_gaps([upright.to_record(), nxt]) == pytest.approx(row_gaps([tipped.to_record(), nxt]), abs=1e-6)
+    assert link_gaps([upright.to_record(), nxt]) == pytest.approx(link_gaps([tipped.to_record(), nxt]), abs=1e-6)
     z = _corners(tipped.to_record())[:, 2]
     assert z.min() == pytest.approx(0.0, abs=1e-6)
     assert sorted(z)[1] == pytest.approx(0.0, abs=1e-6)  # the whole edge, not a corner
@@ -178,7 +173,7 @@ def test_sampled_rows_stay_in_their_documented_ranges(settings):
     for n, scene in _draws(s):
         blocks = [b.to_record() for b in scene.blocks]
         heights = [b["size"][2] for b in blocks]
-        ratios = [g / h for g, h in zip(row_gaps(blocks), heights)]
+        ratios = [g / h for g, h in zip(link_gaps(blocks), heights)]
         long = [r for r in ratios if r > 1.0]
         assert len(long) <= 1
         assert all(s.long_min - TOL <= r <= s.long_max + TOL for r in long)
@@ -189,7 +184,7 @@ def test_sampled_rows_stay_in_their_documented_ranges(settings):
         tip = blocks[0]["pitch"] - tipping_angle(t, h)
         assert s.tip_min - 1e-3 <= tip <= s.tip_max + 1e-3
         # the tipped domino does not touch the next one
-        assert h * math.sin(math.radians(blocks[0]["pitch"])) < row_gaps(blocks)[0]
+        assert h * math.sin(math.radians(blocks[0]["pitch"])) < link_gaps(blocks)[0]
         assert scene.keys["direction"] == (1 if blocks[-1]["pos"][0] > blocks[0]["pos"][0] else -1)
         breaks[n] += bool(long)
     for n in SIZES:  # a break in about half the rows of every size (150 rows: 3.5 sigma)
@@ -223,9 +218,9 @@ def _project(points: np.ndarray, camera: dict, fovy: float, resolution: int) -> 
 def test_the_projection_matches_mujocos_rendering():
     """The geometric frame check below is only as good as its projection: compare it with
     the pixels MuJoCo renders for a red domino, upright and tipped, turned both ways."""
-    from cubeworld.stimuli.config import shared_defaults
-    from cubeworld.stimuli.engine import World
-    from cubeworld.stimuli.scene import Block
+    from cubeworld.stimuli.core.scene import Block
+    from cubeworld.stimuli.core.settings import shared_defaults
+    from cubeworld.stimuli.engine.world import World
 
     shared = shared_defaults()
     world = World(1, 448, shared.render)
@@ -267,7 +262,7 @@ class _Extreme:
 
 
 def test_the_camera_keeps_every_domino_in_frame(family, settings):
-    from cubeworld.stimuli.config import shared_defaults
+    from cubeworld.stimuli.core.settings import shared_defaults
 
     fovy, res = shared_defaults().render.fovy, 448
     low, high = FRAME_MARGIN * res, (1 - FRAME_MARGIN) * res
@@ -277,7 +272,7 @@ def test_the_camera_keeps_every_domino_in_frame(family, settings):
     for n in SIZES:
         camera = family.camera(n, settings)
         extreme = [
-            sample_row(_Extreme(picks, d, last), n, settings)
+            sample_chain(_Extreme(picks, d, last), n, settings)
             for picks in itertools.product((0, 1), repeat=7)
             for d in (1, -1)
             for last in (0, 1)

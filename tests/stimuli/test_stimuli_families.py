@@ -12,11 +12,11 @@ from collections import Counter
 
 import pytest
 
-from cubeworld.formats.sets import SetFormatError, load_set
+from cubeworld.formats.sets import StimulusRow, load_set
 from cubeworld.stimuli import StimuliError, generate_set, identity_for
 from cubeworld.stimuli.families import FAMILIES, PYRAMID, TOWER, get_family
-from cubeworld.stimuli.families.base import StimulusFamily
 from cubeworld.stimuli.families.tower import TowerFamily
+from cubeworld.stimuli.family import StimulusFamily
 
 
 def test_registry_holds_towers_and_pyramids():
@@ -36,7 +36,8 @@ def test_every_family_keeps_the_protocol():
     assert len({f.stream_code for f in families}) == len(families)
     for name, f in FAMILIES.items():
         assert isinstance(f, StimulusFamily) and f.domain == name
-        assert f.settings_file.is_file() and f.settings_file.name == f"{name}.yaml"
+        assert f.settings_file.is_file() and f.settings_file.name == "defaults.yaml"
+        assert f.settings_file.parent.name == name  # one package per family: families/<domain>/
         assert isinstance(f.default_settings(), f.settings_type)
         assert f.capacity >= max(f.sizes)
         assert f.difficulty.name and f.difficulty.unit and f.difficulty.description
@@ -110,7 +111,7 @@ def test_an_added_family_generates_through_the_protocol(stack_family, tmp_path):
     # its own random stream: not the towers of the same seed
     towers = generate_set(TOWER, "2,3", 2, 3, tmp_path / "t", resolution=32, workers=1, progress=False)
     assert [r.extra["scene"] for r in load_set(towers).rows] != [r.extra["scene"] for r in s.rows]
-    from cubeworld.stimuli.presets import _load, list_presets
+    from cubeworld.stimuli.pipeline.presets import _load, list_presets
 
     _load.cache_clear()
     try:
@@ -119,7 +120,13 @@ def test_an_added_family_generates_through_the_protocol(stack_family, tmp_path):
         _load.cache_clear()
 
 
-def test_rows_of_unregistered_domains_are_refused(tmp_path):
+def test_rows_of_unregistered_domains_are_refused_by_the_stimuli_stage(tmp_path):
+    """The set format checks that a domain is a name; whoever needs the family looks it up
+    and refuses a domain no family registers, with one line naming the ones that exist."""
+    from typer.testing import CliRunner
+
+    from cubeworld.cli import app
+
     root = tmp_path / "set"
     (root / "images").mkdir(parents=True)
     (root / "images" / "a.png").write_bytes(b"")
@@ -133,10 +140,10 @@ def test_rows_of_unregistered_domains_are_refused(tmp_path):
         "prompt": "?",
     }
     (root / "metadata.jsonl").write_text(json.dumps(row) + "\n")
-    with pytest.raises(
-        SetFormatError, match=r"metadata.jsonl:1: unknown domain 'dominoes': expected one of tower, pyramid"
-    ):
-        load_set(root)
+    assert load_set(root).rows[0].domain == "dominoes"
+    res = CliRunner().invoke(app, ["audit", str(root)])
+    assert res.exit_code == 2
+    assert res.output.strip() == "error: unknown stimulus family 'dominoes': expected one of tower, pyramid, domino"
 
 
 # -- the outcome rule on recorded scenes (contract A) ------------------------------------
@@ -152,7 +159,7 @@ def test_answer_by_simulation_gives_the_recorded_labels(reference_sets, name):
 
 
 def test_answer_by_simulation_reuses_one_world_and_takes_physics_overrides(reference_sets):
-    from cubeworld.stimuli.worlds import simulation_world
+    from cubeworld.stimuli.engine.worlds import simulation_world
 
     rows = load_set(reference_sets["towers-64"]).rows
     tower = get_family(TOWER)
@@ -189,8 +196,22 @@ def test_difficulty_measures(reference_sets):
         assert r.extra["difficulty"] == r.difficulty == family.difficulty_of(r.to_record())
 
 
+def test_difficulty_of_rows_made_before_the_column(reference_sets):
+    """The set format reads only the `difficulty` column; for rows without it (generator
+    1.0.0) the stimuli stage computes the family's measure, and photos have none."""
+    from cubeworld.stimuli import difficulty_of
+
+    for name in ("towers-64", "pyramids-64"):
+        for r in load_set(reference_sets[name]).rows:
+            old = {k: v for k, v in r.to_record().items() if k != "difficulty"}
+            assert StimulusRow.from_record(old).difficulty is None
+            assert difficulty_of(old) == r.difficulty == difficulty_of(r.to_record())
+    photo = {"domain": "tower", "n_blocks": 2, "falls": True, "image_id": 7}
+    assert difficulty_of(photo) is None and difficulty_of({**photo, "domain": "marble-run"}) is None
+
+
 def test_support_margin_by_hand():
-    from cubeworld.stimuli.families.pyramid import support_margin_mm
+    from cubeworld.stimuli.families.pyramid.geometry import support_margin_mm
 
     def cube(x, z):
         return {"size": [0.1, 0.1, 0.1], "pos": [x, 0.0, z]}
@@ -214,7 +235,7 @@ def test_shortcut_cues_read_rows(reference_sets):
             assert all(isinstance(v, float) for v in values)
     pyr = load_set(reference_sets["pyramids-64"]).rows
     cues = {c.name: c for c in get_family(PYRAMID).shortcut_cues()}
-    assert cues["red_row"].kind == "category" and cues["centre_over_red"].kind == "threshold"
+    assert cues["red_row"].rule == "category" and cues["centre_over_red"].rule == "threshold"
     assert [cues["red_row"].value(r.to_record()) for r in pyr] == [float(r.extra["red_row"]) for r in pyr]
     assert all(cues["resting_on_red"].value(r.to_record()) >= 1 for r in pyr)
 
@@ -247,7 +268,7 @@ def test_family_settings_files_are_checked(tmp_path):
     shutil.copy(get_family(TOWER).settings_file, family.settings_file)
     text = family.settings_file.read_text().replace("max_yaw: 90.0", "max_yaw: ninety")
     family.settings_file.write_text(text)
-    with pytest.raises(StimuliError, match=r"bad.yaml.max_yaw: expected a number, got 'ninety'"):
+    with pytest.raises(StimuliError, match=r"bad.yaml:\d+: max_yaw: expected a number, got 'ninety'"):
         family.default_settings()
 
 
@@ -258,7 +279,7 @@ def test_blocks_can_start_tipped_without_changing_upright_bytes():
 
     import numpy as np
 
-    from cubeworld.stimuli.scene import Block, Scene, tilt_degrees
+    from cubeworld.stimuli.core.scene import Block, Scene, tilt_degrees
 
     upright = Block((0.1, 0.1, 0.1), (0.0, 0.0, 0.05), 30.0, "blue", (0.1, 0.3, 0.8))
     h = math.radians(30.0) / 2
@@ -287,7 +308,7 @@ def test_settings_refuse_a_perturbation_that_is_not_a_physics_setting(domain):
 def test_a_pushed_block_moves_and_its_push_is_recorded(reference_sets):
     """A block's `velocity` is its start velocity in the simulation (a push): a standing
     tower pushed hard falls; the record carries the push only when there is one."""
-    from cubeworld.stimuli.scene import Scene
+    from cubeworld.stimuli.core.scene import Scene
 
     tower = get_family(TOWER)
     standing = next(r for r in load_set(reference_sets["towers-64"]).rows if not r.falls)

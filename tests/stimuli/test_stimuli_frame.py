@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import cubeworld.stimuli  # noqa: F401  (headless EGL before mujoco)
-from cubeworld.stimuli.candidates import Evaluator, Job, candidate_rng
-from cubeworld.stimuli.config import default_config
-from cubeworld.stimuli.engine import World
+from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.engine.frame import frame_extent, inside_frame, pixel_box
+from cubeworld.stimuli.engine.world import World
 from cubeworld.stimuli.families import FAMILIES, get_family
-from cubeworld.stimuli.frame import frame_extent, inside_frame, pixel_box
+from cubeworld.stimuli.pipeline.candidates import Evaluator, Job, candidate_rng
 
 
 @pytest.mark.parametrize("domain, size", [("tower", 2), ("tower", 7), ("pyramid", 3), ("pyramid", 15)])
@@ -79,7 +79,7 @@ def test_the_cameras_keep_scenes_inside_the_frame(domain):
 
 def test_kept_stimuli_are_inside_the_frame(reference_sets):
     from cubeworld.formats.sets import load_set
-    from cubeworld.stimuli.scene import Scene
+    from cubeworld.stimuli.core.scene import Scene
 
     for folder in reference_sets.values():
         s = load_set(folder)

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 
 from cubeworld.stimuli import StimuliError
-from cubeworld.stimuli.balance import tower_balance
-from cubeworld.stimuli.config import PhysicsSettings, default_config
-from cubeworld.stimuli.engine import World, downsample, position_noise
+from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.core.scene import Block
+from cubeworld.stimuli.core.settings import PhysicsSettings
+from cubeworld.stimuli.engine.world import World, downsample, position_noise
 from cubeworld.stimuli.families import get_family
-from cubeworld.stimuli.pyramids import Pyramid, _classify, _others, _removal_run
-from cubeworld.stimuli.scene import Block
-from cubeworld.stimuli.towers import sample_tower, simulate_tower
+from cubeworld.stimuli.families.pyramid.judge import _classify, _others, _removal_run
+from cubeworld.stimuli.families.pyramid.sampler import Pyramid
+from cubeworld.stimuli.families.tower.balance import tower_balance
+from cubeworld.stimuli.families.tower.judge import simulate_tower
+from cubeworld.stimuli.families.tower.sampler import sample_tower
 
 
 def cube(x, z, colour="blue"):

@@ -16,7 +16,7 @@ import pytest
 from make_reference import REFERENCE_SETS, fingerprint
 
 from cubeworld.stimuli import StimuliError, generate_set
-from cubeworld.stimuli.pool import WorkerLost
+from cubeworld.stimuli.pipeline.pool import WorkerLost
 
 LIMIT_S = 240  # a hang would block forever; anything slower than this is a failure
 

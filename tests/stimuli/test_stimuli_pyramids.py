@@ -11,10 +11,11 @@ import pytest
 
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import generate_set
-from cubeworld.stimuli.config import default_config
-from cubeworld.stimuli.families.pyramid import rests_on
-from cubeworld.stimuli.palette import PALETTE, RED, is_reddish
-from cubeworld.stimuli.pyramids import ROWS_FOR_SIZE, sample_pyramid
+from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.engine.palette import PALETTE, RED, is_reddish
+from cubeworld.stimuli.families.pyramid.geometry import rests_on
+from cubeworld.stimuli.families.pyramid.sampler import sample_pyramid
+from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE
 
 
 def test_palette_has_no_red():
@@ -26,15 +27,15 @@ def test_palette_has_no_red():
 @pytest.mark.parametrize("n", [3, 6, 10, 15])
 def test_sampled_pyramids(n):
     cfg = default_config("pyramid").family
-    rows = ROWS_FOR_SIZE[n]
+    rows = TIERS_FOR_SIZE[n]
     red_rows = Counter()
     for k in range(300):
         p = sample_pyramid(np.random.default_rng([n, k]), n, cfg)
-        assert len(p.blocks) == n and p.rows == rows
+        assert len(p.blocks) == n and p.tiers == rows
         assert [b.colour for b in p.blocks].count("red") == 1 and p.blocks[p.red].colour == "red"
-        assert p.red_row < rows - 1  # never the top block
+        assert p.red_tier < rows - 1  # never the top block
         assert not any(is_reddish(b.rgb) for i, b in enumerate(p.blocks) if i != p.red)
-        red_rows[p.red_row] += 1
+        red_rows[p.red_tier] += 1
         # row neighbours and supporters never share a colour
         start = 0
         layout = []
@@ -70,7 +71,7 @@ def test_sizes_and_offsets_vary_within_a_pyramid(n):
     and depth and every row its own height (shared by the row, so rows stay flat), within
     the configured ranges; bridging and leaning blocks both occur."""
     cfg = default_config("pyramid").family
-    rows = ROWS_FOR_SIZE[n]
+    rows = TIERS_FOR_SIZE[n]
     bridges = 0
     for k in range(40):
         p = sample_pyramid(np.random.default_rng([n, k, 7]), n, cfg)
@@ -83,7 +84,7 @@ def test_sizes_and_offsets_vary_within_a_pyramid(n):
         ):
             assert cfg.side * (1 - jitter) - 1e-9 <= lo and hi <= cfg.side * (1 + jitter) + 1e-9
         heights = {}
-        for block, r in zip(p.blocks, p.row_of):
+        for block, r in zip(p.blocks, p.tier_of):
             heights.setdefault(r, set()).add(block.size[2])
         assert all(len(h) == 1 for h in heights.values())  # flat rows
         assert len({h.pop() for h in heights.values()}) == rows  # rows differ

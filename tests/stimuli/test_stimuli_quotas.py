@@ -12,7 +12,7 @@ from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import generate_set
 from cubeworld.stimuli.families import FAMILIES
 from cubeworld.stimuli.families.tower import TowerFamily
-from cubeworld.stimuli.quotas import CANDIDATE_LIMIT, size_quotas
+from cubeworld.stimuli.pipeline.quotas import CANDIDATE_LIMIT, size_quotas
 
 
 def tree_bytes(root):
@@ -94,7 +94,7 @@ class HalfFamily(TowerFamily):
         return (0, 1)
 
     def sample_in_stratum(self, rng, size, settings, value):
-        from cubeworld.stimuli.scene import Scene
+        from cubeworld.stimuli.core.scene import Scene
 
         scene = self.sample(rng, size, settings)
         return Scene(scene.blocks, {**scene.keys, "half": value})
@@ -134,7 +134,7 @@ def test_rare_cells_are_filled_exactly_and_the_same_for_any_workers(half_family,
 
 
 def test_a_cell_physics_never_fills_is_a_clear_error(half_family, tmp_path, monkeypatch):
-    import cubeworld.stimuli.quotas as quotas
+    import cubeworld.stimuli.pipeline.quotas as quotas
     from cubeworld.stimuli import StimuliError
 
     monkeypatch.setattr(half_family, "least_margin_mm", 1e9)  # half 1 never keeps a standing tower

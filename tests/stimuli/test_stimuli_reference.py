@@ -11,7 +11,7 @@ from make_reference import REFERENCE_DIR, REFERENCE_SETS, fingerprint
 
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import StimuliError, generate_set, regenerate
-from cubeworld.stimuli.identity import GENERATOR_VERSION, identity_diff, identity_for
+from cubeworld.stimuli.pipeline.identity import GENERATOR_VERSION, identity_diff, identity_for
 
 OLD_CARD = REFERENCE_DIR / "card-1.0.0-towers-64.json"
 

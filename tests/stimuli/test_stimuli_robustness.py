@@ -13,7 +13,7 @@ import pytest
 
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import generate_set
-from cubeworld.stimuli.physics_audit import physics_audit
+from cubeworld.stimuli.audit.physics import physics_audit
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 
 from cubeworld.formats.sets import load_set
 from cubeworld.stimuli import StimuliError, draw_subset, generate_set, list_presets, regenerate
-from cubeworld.stimuli.runlog import LOG_FILE
+from cubeworld.stimuli.pipeline.progress import LOG_FILE
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

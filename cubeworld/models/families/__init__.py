@@ -20,8 +20,10 @@ MODEL_FAMILIES: Registry[ModelFamily] = Registry(
     {
         "qwen2-vl": "cubeworld.models.families.qwen2_vl:FAMILY",
         "qwen2.5-vl": "cubeworld.models.families.qwen2_5_vl:FAMILY",
+        "qwen3-vl": "cubeworld.models.families.qwen3_vl:FAMILY",
         "smolvlm": "cubeworld.models.families.smolvlm:FAMILY",
         "llava-onevision": "cubeworld.models.families.llava_onevision:FAMILY",
+        "gemma3": "cubeworld.models.families.gemma3:FAMILY",
     },
 )
 

@@ -12,6 +12,11 @@ its config's `model_type`. No stage branches on an architecture name.
 A checkpoint of an architecture no family covers still scores and fine-tunes (LoRA
 targets are found by walking the model, answer tokens from the chat template); only an
 explicit image size is refused for it, since there is no known mapping to apply.
+
+Each family also names its activation points (`activation_points`): where the probes of
+`cubeworld.models.activations` read the model (vision blocks, projector, decoder layers),
+and how the vision side's outputs split into images (`image_rows`). An architecture no
+family covers still has its decoder layers (found through `get_decoder()`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,27 @@ from typing import Any
 from cubeworld.models.errors import BackendError
 
 TEMPLATES = Path(__file__).with_name("templates")
+
+
+STAGES = ("vision", "projector", "decoder")
+
+
+@dataclass(frozen=True)
+class ActivationPoint:
+    """A named place whose output the activation extraction reads.
+
+    name: "vision.N" (vision block N), "projector" (what turns vision features into image
+        tokens: Qwen's merger, Idefics3's connector, LLaVA's and Gemma 3's projector),
+        "deepstack.N" (Qwen3-VL's DeepStack merger N) or "decoder.N" (decoder layer N).
+    module: the module's path in the model as loaded (`named_modules()` of the base model,
+        under any peft wrapper).
+    stage: "vision" / "projector" (outputs are image tokens only, pooled per image) or
+        "decoder" (the text sequence: pooled at the image tokens and at the answer position).
+    """
+
+    name: str
+    module: str
+    stage: str
 
 
 @dataclass
@@ -72,11 +98,66 @@ class ModelFamily:
         """(height, width) an image of this size is fed to the vision encoder at."""
         return None
 
+    # -- activation points (cubeworld.models.activations) ---------------------------------
+    # Paths in the model as loaded; "" where the family has none. `projectors` pairs a point
+    # name with a module, or with a ModuleList (then one point per element: "name.N").
+    vision_blocks: str = ""
+    projectors: tuple[tuple[str, str], ...] = ()
+
+    def activation_points(self, model: Any) -> list[ActivationPoint]:
+        """Every point of this family in `model` (a transformers model, or peft-wrapped)."""
+        base = _base_model(model)
+        points: list[ActivationPoint] = []
+        if self.vision_blocks:
+            blocks = _submodule(base, self.vision_blocks, self)
+            points += [
+                ActivationPoint(f"vision.{i}", f"{self.vision_blocks}.{i}", "vision") for i in range(len(blocks))
+            ]
+        for name, path in self.projectors:
+            module = _submodule(base, path, self)
+            if type(module).__name__ == "ModuleList":
+                points += [ActivationPoint(f"{name}.{i}", f"{path}.{i}", "projector") for i in range(len(module))]
+            else:
+                points.append(ActivationPoint(name, path, "projector"))
+        layers = decoder_layers_path(base)
+        n = len(_submodule(base, layers, self))
+        points += [ActivationPoint(f"decoder.{i}", f"{layers}.{i}", "decoder") for i in range(n)]
+        return points
+
+    def image_rows(self, batch: dict[str, Any], stage: str, config: Any) -> list[int]:
+        """Per image of `batch`, how many rows (first dimension) of a vision-side point's
+        output belong to it (a vision block's or the projector's), in batch order."""
+        raise BackendError(f"model family {self.name or 'generic'!r}: no known split of vision outputs into images")
+
     def __repr__(self) -> str:
         return f"<ModelFamily {self.name or 'generic'}>"
 
 
 GENERIC = ModelFamily()
+
+
+def _base_model(model: Any) -> Any:
+    """The transformers model under a peft wrapper (the model itself when unwrapped)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _submodule(base: Any, path: str, family: ModelFamily) -> Any:
+    try:
+        return base.get_submodule(path)
+    except AttributeError:
+        raise BackendError(
+            f"model type {getattr(base.config, 'model_type', '?')!r}: no module {path!r}, where model "
+            f"family {family.name or 'generic'!r} reads activations (a checkpoint of another layout?)"
+        ) from None
+
+
+def decoder_layers_path(base: Any) -> str:
+    """The path of the decoder's layer list, found through `get_decoder()` (every family)."""
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    for name, module in base.named_modules():
+        if module is decoder and hasattr(module, "layers"):
+            return f"{name}.layers" if name else "layers"
+    raise BackendError(f"model type {getattr(base.config, 'model_type', '?')!r}: no decoder with a `layers` list found")
 
 
 def side_of(max_pixels: int) -> int:

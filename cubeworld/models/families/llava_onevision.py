@@ -70,6 +70,19 @@ class LlavaOnevisionFamily(ModelFamily):
     )
     video_free_processor = "cubeworld.models.processor:VideoFreeLlavaOnevisionProcessor"
 
+    vision_blocks = "model.vision_tower.encoder.layers"
+    projectors = (("projector", "model.multi_modal_projector"),)
+
+    def image_rows(self, batch: dict[str, Any], stage: str, config: Any) -> list[int]:
+        """One row per crop: an image's grid of crops plus its base crop, as the model counts
+        them from `image_sizes` (the batch pads the crop count; the model drops the padding)."""
+        from transformers.models.llava_onevision.modeling_llava_onevision import image_size_to_num_patches
+
+        return [
+            int(image_size_to_num_patches(size, config.image_grid_pinpoints, config.vision_config.image_size))
+            for size in batch["image_sizes"]
+        ]
+
     def set_max_pixels(self, processor: Any, config: Any, max_pixels: int) -> None:
         ip = processor.image_processor
         every = getattr(ip, _ALL, None) or [list(p) for p in ip.image_grid_pinpoints]

@@ -64,7 +64,7 @@ class Qwen2VLFamily(ModelFamily):
         "`max_pixels` (image_size N = N*N): each image is resized, keeping its aspect, to "
         "multiples of 28 px with min_pixels <= h*w <= max_pixels (dynamic resolution)"
     )
-    caveats = (
+    caveats: tuple[str, ...] = (
         "Batches of images of different sizes give rows with different numbers of "
         "image tokens; left padding keeps the answer position last (tested).",
     )
@@ -103,10 +103,23 @@ class Qwen2VLFamily(ModelFamily):
             max_pixels=ip.size["longest_edge"],
         )
 
+    # -- activation points ----------------------------------------------------------------
+    vision_blocks = "model.visual.blocks"
+    projectors: tuple[tuple[str, str], ...] = (("projector", "model.visual.merger"),)
+
+    def image_rows(self, batch: dict[str, Any], stage: str, config: Any) -> list[int]:
+        """The vision tower runs on every image's patches in one sequence (h x w patches an
+        image); the merger's output has one row per image token (2 x 2 patches merged)."""
+        patches = batch["image_grid_thw"].prod(dim=-1)
+        if stage == "vision":
+            return [int(n) for n in patches]
+        return [int(n) // config.vision_config.spatial_merge_size**2 for n in patches]
+
     # -- tiny model -----------------------------------------------------------------------
     # The tiny model's classes and vision tower: Qwen2.5-VL changes only these.
     config_class = "Qwen2VLConfig"
-    vision_config = VISION_CONFIG
+    text_config: dict[str, Any] = TEXT_CONFIG
+    vision_config: dict[str, Any] = VISION_CONFIG
 
     def _config(self, ids: dict[str, int], text_config: dict):
         import transformers
@@ -135,16 +148,20 @@ class Qwen2VLFamily(ModelFamily):
             image_processor=image_processor, tokenizer=tokenizer, chat_template=template(self.template_name)
         )
 
+    def _image_processor(self):
+        from transformers import Qwen2VLImageProcessorPil
+
+        return Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
+
     def build_tiny(self, seed: int, vocab_size: int | None) -> TinyModel:
         import torch
-        from transformers import Qwen2VLImageProcessorPil
 
         tokenizer = qwen_tokenizer(vocab_size or VOCAB_SIZE)
         tokenizer.chat_template = template(self.template_name)
         ids = token_ids(tokenizer, SPECIAL_TOKENS)
         pad_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
         text_config = dict(
-            TEXT_CONFIG,
+            self.text_config,
             vocab_size=len(tokenizer),
             bos_token_id=None,
             eos_token_id=ids["<|im_end|>"],
@@ -158,8 +175,7 @@ class Qwen2VLFamily(ModelFamily):
         model.generation_config.eos_token_id = ids["<|im_end|>"]
         model.generation_config.pad_token_id = pad_id
         model.generation_config.bos_token_id = None
-        image_processor = Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
-        return TinyModel(model, self._processor(image_processor, tokenizer), {"max_pixels": TINY_MAX_PIXELS})
+        return TinyModel(model, self._processor(self._image_processor(), tokenizer), {"max_pixels": TINY_MAX_PIXELS})
 
 
 FAMILY = Qwen2VLFamily()

@@ -74,6 +74,15 @@ class SmolVLMFamily(ModelFamily):
         "Batches pad the tile count with all-zero tiles, which the model drops.",
     )
 
+    vision_blocks = "model.vision_model.encoder.layers"
+    projectors = (("projector", "model.connector"),)
+
+    def image_rows(self, batch: dict[str, Any], stage: str, config: Any) -> list[int]:
+        """One row per tile; batches pad the tile count with all-zero tiles, which the model
+        drops before the encoder (as here)."""
+        real = (batch["pixel_values"] != 0).flatten(2).any(dim=-1)
+        return [int(n) for n in real.sum(dim=1)]
+
     def set_max_pixels(self, processor: Any, config: Any, max_pixels: int) -> None:
         ip = processor.image_processor
         tile = _longest_edge(ip, "max_image_size")

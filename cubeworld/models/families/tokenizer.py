@@ -85,3 +85,35 @@ def train_bpe(n_tokens: int, pre_tokenizer, extra: Sequence[str] = ()) -> tuple[
 
 def token_ids(tokenizer, tokens: Iterable[str]) -> dict[str, int]:
     return {t: tokenizer.convert_tokens_to_ids(t) for t in tokens}
+
+
+SPIECE_SPACE = "\u2581"  # SentencePiece's "▁": a space, as the tokenizer sees it
+BYTE_TOKENS = tuple(f"<0x{b:02X}>" for b in range(256))  # byte fallback pieces, as in Gemma's vocabulary
+
+
+def train_spiece_bpe(n_tokens: int, leading: Sequence[str], extra: Sequence[str] = ()) -> tuple[dict, list]:
+    """(vocab, merges) of a SentencePiece-style BPE (Gemma's): spaces as "▁", byte fallback.
+
+    `leading` tokens (pad, eos, bos, unk, mask, in the family's order) take the first ids,
+    then the 256 byte-fallback pieces `<0x00>`..`<0xFF>`, then characters and merges. A
+    word boundary is kept in training (a piece never spans "▁"-words or a newline), so a
+    prompt's tokens are a prefix of the same prompt answered, as with the real vocabulary.
+    """
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token=str(leading[3]) if len(leading) > 3 else None))
+    tok.normalizer = normalizers.Replace(" ", SPIECE_SPACE)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex("\n+"), behavior="isolated"),
+            pre_tokenizers.Split(SPIECE_SPACE, behavior="merged_with_next"),
+        ]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=n_tokens, special_tokens=list(leading) + list(BYTE_TOKENS), show_progress=False
+    )
+    texts: list[str] = list(CORPUS) * 20 + list(extra) * 20
+    tok.train_from_iterator(texts + [YES, NO, f" {YES}", f" {NO}"] * 50, trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges

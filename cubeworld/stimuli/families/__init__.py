@@ -1,35 +1,27 @@
-"""The stimulus families: one registry entry per domain.
+"""The stimulus families: one package each (`tower/`, `pyramid/`, `domino/`).
 
-    from cubeworld.stimuli.families import FAMILIES, get_family
-    get_family("tower").prompt
+Each package holds everything its family is -- the family class (what it asks, its
+sizes, card entries and shortcut cues), its settings dataclass and defaults YAML, its
+sampler and camera, its judge -- and imports only the floors below it (the family
+protocol, the engine, the scene and settings types), never another family.
 
-Importing this package, or reading a family's `.domain`, `.prompt`, `.question` and
-`.sizes`, loads no numpy or mujoco. To add a family, write one module beside these (see
-`tower.py` and `base.StimulusFamily`), its defaults YAML and its tests, and add one line
-below. Nothing else in the toolkit names a domain.
+The registry itself lives a floor below, in `cubeworld.stimuli.catalog`, as lazy
+"module:attribute" strings; this package re-exports it so the long-standing
+`from cubeworld.stimuli.families import FAMILIES, get_family` keeps working.
 """
 
 from __future__ import annotations
 
-from cubeworld.registry import Registry
-from cubeworld.stimuli.families.base import DifficultyMeasure, ShortcutCue, StimulusFamily
+from cubeworld.stimuli.catalog import DOMINO, FAMILIES, PYRAMID, TOWER, get_family
+from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily
 
-TOWER = "tower"
-PYRAMID = "pyramid"
-
-FAMILIES: Registry[StimulusFamily] = Registry(
-    "stimulus family",
-    {
-        TOWER: "cubeworld.stimuli.families.tower:FAMILY",
-        PYRAMID: "cubeworld.stimuli.families.pyramid:FAMILY",
-        "domino": "cubeworld.stimuli.families.domino:FAMILY",
-    },
-)
-
-
-def get_family(domain: str) -> StimulusFamily:
-    """The family of `domain`, or an UnknownEntryError listing the domains that exist."""
-    return FAMILIES.get(domain)
-
-
-__all__ = ["FAMILIES", "PYRAMID", "TOWER", "DifficultyMeasure", "ShortcutCue", "StimulusFamily", "get_family"]
+__all__ = [
+    "DOMINO",
+    "FAMILIES",
+    "PYRAMID",
+    "TOWER",
+    "DifficultyMeasure",
+    "ShortcutCue",
+    "StimulusFamily",
+    "get_family",
+]

@@ -184,7 +184,8 @@
         (session.answered > 0 ? " more" : "") + " images, one at a time.</p>" +
         "<p>For every image, please answer this question:</p>" +
         "<blockquote class='cw-prompt' id='cw-prompt'>" + escapeHtml(study.prompt) + "</blockquote>" +
-        "<p>Click <b>Yes</b> or <b>No</b> below the image. Please answer as accurately as you " +
+        "<p>Click " + session.choices.map((c) => "<b>" + escapeHtml(c.label) + "</b>").join(" or ") +
+        " below the image. Please answer as accurately as you " +
         "can: you receive a bonus for every correct answer.</p></div>");
       const notes = [];
       if (study.attention_checks) {
@@ -217,7 +218,7 @@
         const progress = "<p class='cw-progress' id='cw-progress'>Trial " + (trial.trial_index + 1) +
           " of " + session.total + "</p>";
         const common = {
-          choices: ["Yes", "No"],
+          choices: session.choices.map((c) => c.label),
           data: { cw: trial.kind, stimulus_id: trial.stimulus_id, trial_index_cw: trial.trial_index },
           on_load: () => { shownAt = Date.now(); },
           on_finish: (data) => {
@@ -225,7 +226,9 @@
               request_id: requestId(),
               stimulus_id: trial.stimulus_id,
               trial_index: trial.trial_index,
-              response: data.response === 0 ? "Yes" : "No",
+              // jsPsych's data.response is the index of the button clicked; the server
+              // says which response code each button sends.
+              response: session.choices[data.response].response,
               rt_ms: typeof data.rt === "number" ? data.rt : null,
               shown_at: shownAt,
             });

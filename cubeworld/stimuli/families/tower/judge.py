@@ -1,0 +1,113 @@
+"""Judging a tower (numpy, MuJoCo): the analytic margin and the simulated label.
+
+A tower within `tip_margin` of the analytic tipping point is rejected before simulation.
+It "falls" if any block moves more than `move_threshold` of its side or tilts more than
+`tilt_threshold` degrees at some check of the simulation. A tower whose simulated label
+contradicts the analytic check is rejected too, so every accepted label is agreed on by
+both methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cubeworld.formats.answers import answer_for
+from cubeworld.stimuli.core.scene import Block, tilt_degrees
+from cubeworld.stimuli.core.settings import PhysicsSettings
+from cubeworld.stimuli.families.tower.balance import Balance, tower_balance
+from cubeworld.stimuli.families.tower.settings import TowerSettings
+
+
+@dataclass
+class TowerJudgement:
+    accepted: bool
+    reason: str  # "" when accepted, else the rejection reason
+    falls: bool | None
+    balance: Balance
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TowerSimulation:
+    """One simulated tower: per block displacement, tilt and whether it fell."""
+
+    sim: Any  # engine.SimResult
+    displacement: np.ndarray  # final, m
+    tilt: np.ndarray  # final, degrees
+    fell: np.ndarray  # bool per block: past a fall threshold at some check of the simulation
+
+    @property
+    def falls(self) -> bool:
+        return bool(self.fell.any())
+
+
+def fall_limits(blocks: list[Block], cfg: TowerSettings) -> np.ndarray:
+    """Per block, the displacement (m) past which it has fallen: `move_threshold` x its side."""
+    return cfg.move_threshold * np.array([b.size[2] for b in blocks])
+
+
+def simulate_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerSimulation:
+    """The outcome rule: a block fell if, at any check of a `physics.duration` s simulation, it had
+    moved more than `move_threshold` of its side or tilted more than `tilt_threshold`
+    degrees. The simulation stops at the first such check: a fall cannot be undone, and a tower
+    that stands is simulated for the full duration."""
+    limits = fall_limits(blocks, cfg)
+
+    def fallen(move: np.ndarray, tilt: np.ndarray) -> bool:
+        return bool(((move > limits) | (tilt > cfg.tilt_threshold)).any())
+
+    sim = world.simulate(blocks, physics, stop=fallen)
+    fell = (sim.peak_move > limits) | (sim.peak_tilt > cfg.tilt_threshold)
+    return TowerSimulation(sim, sim.displacement, tilt_degrees(sim.quat), fell)
+
+
+def judge_tower(
+    world,
+    blocks: list[Block],
+    physics: PhysicsSettings,
+    cfg: TowerSettings,
+    checks: tuple = (),
+    wanted: tuple[bool, ...] = (False, True),
+) -> TowerJudgement:
+    """Label a tower by simulation, rejecting near-tipping, disputed, restless and
+    perturbation-sensitive towers (in that order: the cheap tests first). A label not in
+    `wanted` is not checked further ("unwanted"). Every judgement that knows the label
+    carries it in `falls`."""
+    bal = tower_balance(blocks)
+    if abs(bal.margin) < cfg.tip_margin or 0 < bal.margin < cfg.standing_margin[len(blocks)]:
+        return TowerJudgement(False, "near_tipping", None, bal)
+    simulated = simulate_tower(world, blocks, physics, cfg)
+    sim, disp, tilt, fell = simulated.sim, simulated.displacement, simulated.tilt, simulated.fell
+    falls = simulated.falls
+    outcome = {
+        "falls": falls,
+        "analytic_margin_mm": round(bal.margin * 1000.0, 3),
+        "interface_margins_mm": [round(m * 1000.0, 3) for m in bal.interface_margins],
+        "displacement": [round(float(v), 6) for v in disp],
+        "tilt_deg": [round(float(v), 4) for v in tilt],
+        "fell_blocks": [int(i) for i in np.flatnonzero(fell)],
+        "final_pos": [[round(float(v), 6) for v in p] for p in sim.pos],
+        "final_quat": [[round(float(v), 6) for v in q] for q in sim.quat],
+        "simulated_s": round(sim.steps * physics.timestep, 4),
+        # the rest test's measures (a standing tower's last second); None when it fell
+        "rest_move_mm": None if falls else round(float(sim.window_move.max()) * 1000.0, 4),
+        "rest_tilt_deg": None if falls else round(float(sim.window_tilt.max()), 4),
+        "perturbation_labels": [],  # labels under the robustness checks, when the tower needed them
+    }
+    if falls not in wanted:
+        return TowerJudgement(False, "unwanted", falls, bal, outcome)
+    if falls == bal.stable:
+        return TowerJudgement(False, "simulation_disagrees", falls, bal, outcome)
+    if not falls and not sim.at_rest(physics):
+        return TowerJudgement(False, "not_at_rest", falls, bal, outcome)
+    if falls or bal.margin >= cfg.check_zone[len(blocks)]:
+        checks = ()  # measured: no falling tower, and no standing one this far from tipping, changed
+    for change in checks:
+        other = simulate_tower(world, blocks, physics.perturbed(change), cfg).falls
+        outcome["perturbation_labels"].append(answer_for(other))
+        if other != falls:
+            return TowerJudgement(False, "perturbation_sensitive", falls, bal, outcome)
+    return TowerJudgement(True, "", falls, bal, outcome)

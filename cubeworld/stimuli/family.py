@@ -1,0 +1,263 @@
+"""The stimulus-family protocol: everything generation needs to know about one domain.
+
+A family is one kind of stimulus and the Yes/No question asked about it (towers: "will
+the tower fall?"). Generation, the command line, presets, subsets, contact sheets and
+the physics observer know nothing about any particular family: they ask the registry
+(`cubeworld.stimuli.catalog.FAMILIES`) for one and call the members below.
+
+Subclass `StimulusFamily`, fill in the class attributes and the abstract methods, put the
+defaults of your settings dataclass in a YAML file beside the module, and register one
+instance. `families/tower.py` is the worked example. Two rules keep the toolkit light and
+its sets stable:
+
+- The module must import no numpy or mujoco at import time: `--help`, config validation
+  and the other stages read `.domain`, `.prompt`, `.question` and `.sizes` without them.
+  Import heavy modules inside the methods that need them.
+- Never change `stream_code`, and give a new family a code no other family has: it seeds
+  every candidate's random stream, so changing it changes every set's bytes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from cubeworld.stimuli.errors import StimuliError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import PhysicsSettings
+    from cubeworld.stimuli.engine.world import World
+
+
+@dataclass(frozen=True)
+class DifficultyMeasure:
+    """How hard an item is (contract B): larger means "No" more clearly, smaller (negative)
+    "Yes" more clearly; near zero is where a label is closest to flipping."""
+
+    name: str
+    unit: str
+    description: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "unit": self.unit, "description": self.description}
+
+
+@dataclass(frozen=True)
+class ShortcutCue:
+    """A simple visual cue a model could use instead of physics, for the card's shortcut
+    audit: `value(row)` reads one number from a row record (its `scene`, `n_blocks`, ...).
+
+    The audit (`cubeworld.stimuli.audit.shortcut`) fits a one-cue rule of the cue's `rule`
+    type on the set and reports its accuracy: for a "threshold" cue the best "Yes if value
+    > t" or "Yes if value < t"; for a "category" cue (few distinct values, such as a tier
+    number) the majority answer per value."""
+
+    name: str
+    description: str
+    value: Callable[[Mapping[str, Any]], float]
+    rule: str = "threshold"  # or "category"
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("threshold", "category"):
+            raise ValueError(f"shortcut cue {self.name!r}: rule must be 'threshold' or 'category', got {self.rule!r}")
+
+
+class Judgement(Protocol):
+    """What `StimulusFamily.judge` returns for one candidate."""
+
+    accepted: bool  # False: the candidate is rejected and never shown
+    reason: str  # why it was rejected ("" when accepted); counted on the card
+    falls: bool | None  # the label (True = "Yes") when accepted
+    outcome: dict[str, Any]  # JSON-ready measurements, stored as the row's `outcome`
+
+
+@dataclass
+class Verdict:
+    """A ready-made `Judgement` for a family that needs no fields of its own."""
+
+    accepted: bool
+    reason: str  # "" when accepted
+    falls: bool | None
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+class StimulusFamily(abc.ABC):
+    """One domain: its question, sizes, settings, sampler, judge, camera and card entries.
+
+    Light members (class attributes) may be read without numpy or mujoco; the methods
+    marked heavy run in generation's worker processes.
+    """
+
+    # -- what it asks ------------------------------------------------------------------
+    domain: ClassVar[str]  # the rows' `domain` value and the registry name, e.g. "tower"
+    command: ClassVar[str]  # its command: `cubeworld generate <command>`, e.g. "towers"
+    description: ClassVar[str]  # one line for --help
+    prompt: ClassVar[str]  # the study's exact prompt, asked of models and people alike
+    question: ClassVar[str]  # the short question alone, for headings and trial screens
+    sizes: ClassVar[tuple[int, ...]]  # allowed block counts
+    label_rule: ClassVar[str]  # how a label is decided, in words, for the card
+    difficulty: ClassVar[DifficultyMeasure]  # what `difficulty_of` measures (contract B)
+
+    # -- how it is generated -----------------------------------------------------------
+    stream_code: ClassVar[int]  # mixed into every candidate's seed; unique, never changed
+    settings_type: ClassVar[type]  # the frozen dataclass of the family's own settings
+    settings_file: ClassVar[Path]  # its defaults: YAML with a `settings:` section
+    strata: ClassVar[tuple[str, ...]] = ()  # row columns the card counts per size x value x label
+    # A `strata` column whose values get exact, equal quotas per size (pyramids: "red_row",
+    # the study's "equal chance of being in every row"). Candidate k of a size is drawn in
+    # value `stratum_values(size)[k % len(values)]` through `sample_in_stratum`; the
+    # generator balances the labels per size x value as far as physics allows. None: no quota.
+    quota_stratum: ClassVar[str | None] = None
+
+    @property
+    def capacity(self) -> int:
+        """The most blocks a scene has: the MuJoCo world holds this many boxes."""
+        return max(self.sizes)
+
+    # -- settings (light) --------------------------------------------------------------
+    @cached_property
+    def _defaults_file(self) -> dict[str, Any]:
+        from cubeworld.formats.yamlfile import read_yaml
+
+        data = read_yaml(self.settings_file, StimuliError)
+        if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
+            raise StimuliError(f"{self.settings_file}: expected a mapping with a 'settings' section")
+        return data
+
+    @cached_property
+    def _default_settings(self) -> Any:
+        return self.settings_from_dict(self._defaults_file["settings"], str(self.settings_file))
+
+    def default_settings(self) -> Any:
+        """The family's built-in settings, from its YAML file (read once per process)."""
+        return self._default_settings
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """Named sets the family adds to `cubeworld generate presets` (its YAML's `presets:`)."""
+        return dict(self._defaults_file.get("presets") or {})
+
+    def settings_from_dict(self, data: Mapping[str, Any], where: str) -> Any:
+        """Settings from plain data (YAML or a card's copy); every key is checked."""
+        from cubeworld.stimuli.plain import from_plain
+
+        return from_plain(self.settings_type, data, where)
+
+    def robustness_checks(self, settings: Any) -> tuple[Mapping[str, Any], ...]:
+        """Physics changes ({setting: value}) under which a kept label must not change. The
+        judge applies them at generation; an audit may re-run them with
+        `answer_by_simulation(scene, physics=change)`. None by default."""
+        return ()
+
+    def audit_perturbations(self) -> tuple[Mapping[str, Any], ...]:
+        """The documented physics changes (`cubeworld/stimuli/perturbations.yaml`) under which
+        `cubeworld audit SET --physics` and the benchmark re-simulate a family's items and
+        report how often the label holds. A family may audit a longer or shorter list."""
+        from cubeworld.stimuli.core.perturbations import audit_perturbations
+
+        return audit_perturbations()
+
+    def stratum_values(self, size: int, settings: Any) -> tuple[Any, ...]:
+        """The values of `quota_stratum` for scenes of `size` blocks (each gets an equal quota)."""
+        return ()
+
+    # -- heavy: one candidate ----------------------------------------------------------
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator, size: int, settings: Any) -> Scene:
+        """Draw one scene of `size` blocks; every random draw comes from `rng`."""
+
+    def sample_in_stratum(self, rng: np.random.Generator, size: int, settings: Any, value: Any) -> Scene:
+        """Draw one scene whose `quota_stratum` column will be `value` (needed only by
+        families that set `quota_stratum`)."""
+        raise NotImplementedError(f"the {self.domain} family sets no quota_stratum")
+
+    @abc.abstractmethod
+    def judge(self, world: World, scene: Scene, physics: PhysicsSettings, settings: Any) -> Judgement:
+        """Label the scene by simulation, or reject it (too close to call, unstable, ...)."""
+
+    def judge_wanted(
+        self, world: World, scene: Scene, physics: PhysicsSettings, settings: Any, wanted: tuple[bool, ...]
+    ) -> Judgement:
+        """`judge`, told which labels the set can still take (`wanted`): a family may stop
+        as soon as it knows the label is not wanted and skip its remaining work (the
+        full-scene simulation, the robustness simulations), returning `accepted=False, reason="unwanted"`
+        with `falls` set. Whenever a judgement knows the label, it should carry it in
+        `falls`, rejected or not: generation counts a candidate whose label is no longer
+        wanted as surplus, however far it was judged, so the bytes never depend on the
+        number of workers. By default, the full `judge`."""
+        return self.judge(world, scene, physics, settings)
+
+    @abc.abstractmethod
+    def falls(self, world: World, scene: Scene, physics: PhysicsSettings, settings: Any) -> bool:
+        """The outcome rule, once: simulate the scene under `physics`; True means "Yes"."""
+
+    @abc.abstractmethod
+    def camera(self, size: int, settings: Any) -> dict[str, Any]:
+        """The free camera for a scene of `size` blocks: lookat, distance, azimuth, elevation."""
+
+    # -- light: rows and cards ---------------------------------------------------------
+    def row_columns(self, scene: Mapping[str, Any], outcome: Mapping[str, Any]) -> dict[str, Any]:
+        """Extra columns of the family's rows, from the recorded scene and outcome."""
+        return {}
+
+    @abc.abstractmethod
+    def difficulty_of(self, row: Mapping[str, Any]) -> float | None:
+        """The item's difficulty (see `difficulty`) from a row record; None if the row
+        lacks what it needs (e.g. a photo set without a scene)."""
+
+    def shortcut_cues(self) -> tuple[ShortcutCue, ...]:
+        """The simple cues the card's shortcut audit scores on a set of this family."""
+        return ()
+
+    # -- provided: re-simulating a recorded scene (the physics observer) ---------------
+    def answer_by_simulation(
+        self,
+        scene: Mapping[str, Any],
+        *,
+        physics: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Re-simulate a row's recorded `scene` under the family's outcome rule; True = "Yes".
+
+        `physics` overrides shared physics settings by name ({"friction": 0.5}); `settings`
+        replaces the family's own settings (a card's `settings[domain]`, to re-simulate a set
+        with the thresholds it was made with; default: the built-in ones). One MuJoCo world
+        per process and scene size is reused, and every call rewrites it completely, so
+        answers are deterministic.
+        """
+        from cubeworld.stimuli.core.scene import Scene
+        from cubeworld.stimuli.core.settings import shared_defaults
+        from cubeworld.stimuli.engine.worlds import simulation_world
+
+        spec = Scene.from_record(scene)
+        phys = shared_defaults().physics.perturbed(physics or {})
+        own = (
+            self.default_settings()
+            if settings is None
+            else self.settings_from_dict(settings, f"settings.{self.domain}")
+        )
+        world = simulation_world(len(spec.blocks))
+        return bool(self.falls(world, spec, phys, own))
+
+    def __repr__(self) -> str:
+        return f"<stimulus family {self.domain!r}>"
+
+
+def format_sizes(sizes: tuple[int, ...]) -> str:
+    """(2, 3, 4, 5) -> '2-5'; (3, 6, 10) -> '3,6,10': the way --sizes is written."""
+    parts, run = [], [sizes[0]] if sizes else []
+    for s in sizes[1:]:
+        if s == run[-1] + 1:
+            run.append(s)
+            continue
+        parts.append(run)
+        run = [s]
+    if run:
+        parts.append(run)
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in parts)

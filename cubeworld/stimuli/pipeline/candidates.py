@@ -1,0 +1,137 @@
+"""Evaluating one candidate stimulus: the unit of work a worker process does.
+
+Candidate k of a size draws from its own random generator, seeded from (seed, the
+family's stream code, size, k), so its outcome never depends on which process computed
+it or what that process computed before. Each process keeps one physics `World` per scene
+size (a world holds exactly the scene's blocks: idle parked boxes cost a quarter of the
+simulation time of small scenes) and one render `World` per resolution with room for the
+family's largest scene (a renderer costs about 0.4 s to make; unused boxes are invisible).
+The family does the domain's work (sample, judge, camera); this module checks the frame
+and runs it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cubeworld.stimuli.core.settings import SetConfig
+from cubeworld.stimuli.family import StimulusFamily
+
+
+@dataclass(frozen=True)
+class Job:
+    size: int
+    k: int  # candidate index within the size
+    seed: int
+    resolution: int
+    render_labels: tuple[bool, ...]  # labels (falls values) that could be kept when submitted: wanted, rendered
+    stratum: Any = None  # the quota stratum value the candidate is drawn in (None: no quota stratum)
+    skip: bool = False  # its stratum value was full when submitted: it will be surplus, do nothing
+
+
+@dataclass
+class CandidateResult:
+    size: int
+    k: int
+    accepted: bool
+    reason: str  # rejection reason, "" when accepted
+    falls: bool | None
+    scene: dict[str, Any]  # the row's `scene` record
+    outcome: dict[str, Any]
+    png: bytes | None
+    skipped: bool = False  # not evaluated (`Job.skip`)
+
+
+def candidate_rng(seed: int, stream_code: int, size: int, k: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(stream_code), int(size), int(k)]))
+
+
+class Evaluator:
+    """Evaluates candidates of one family with one set's settings; holds the worlds."""
+
+    def __init__(self, family: StimulusFamily, config: SetConfig):
+        self.family = family
+        self.config = config
+        self._worlds: dict[tuple[int, int], Any] = {}
+
+    def world(self, size: int):
+        """The physics world for scenes of `size` blocks (it never renders)."""
+        if ("physics", size) not in self._worlds:
+            from cubeworld.stimuli.engine.world import World
+            from cubeworld.stimuli.engine.worlds import SIMULATION_RESOLUTION
+
+            self._worlds[("physics", size)] = World(size, SIMULATION_RESOLUTION, self.config.render)
+        return self._worlds[("physics", size)]
+
+    def render_world(self, resolution: int, size: int):
+        """The world that renders at `resolution`: one for every size."""
+        capacity = max(self.family.capacity, size)
+        if ("render", resolution, capacity) not in self._worlds:
+            from cubeworld.stimuli.engine.world import World
+
+            self._worlds[("render", resolution, capacity)] = World(capacity, resolution, self.config.render)
+        return self._worlds[("render", resolution, capacity)]
+
+    def __call__(self, job: Job) -> CandidateResult:
+        from cubeworld.stimuli.engine.frame import inside_frame
+        from cubeworld.stimuli.engine.world import encode_png
+
+        family, cfg = self.family, self.config
+        if job.skip:
+            return CandidateResult(job.size, job.k, False, "", None, {}, {}, None, skipped=True)
+        rng = candidate_rng(job.seed, family.stream_code, job.size, job.k)
+        if family.quota_stratum is None:
+            scene = family.sample(rng, job.size, cfg.family)
+        else:
+            scene = family.sample_in_stratum(rng, job.size, cfg.family, job.stratum)
+        camera = family.camera(job.size, cfg.family)
+        if not inside_frame(scene.blocks, camera, cfg.render.fovy, cfg.render.frame_margin):
+            return CandidateResult(job.size, job.k, False, "out_of_frame", None, scene.record(camera), {}, None)
+        world = self.world(len(scene.blocks))
+        verdict = family.judge_wanted(world, scene, cfg.physics, cfg.family, job.render_labels)
+        png = None
+        if verdict.accepted and verdict.falls in job.render_labels:
+            image = self.render_world(job.resolution, len(scene.blocks)).render(scene.blocks, camera, cfg.physics)
+            png = encode_png(image)
+        return CandidateResult(
+            job.size, job.k, verdict.accepted, verdict.reason, verdict.falls, scene.record(camera), verdict.outcome, png
+        )
+
+
+_EVALUATOR: Evaluator | None = None
+
+
+def init_worker(family: StimulusFamily, config: SetConfig) -> None:
+    """Pool initializer: one evaluator (and so one model + renderer) per process."""
+    global _EVALUATOR
+    # Several workers share the cores: Mesa's rasteriser should not spawn threads of its own.
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+    _exit_with_parent()
+    _EVALUATOR = Evaluator(family, config)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the generating process dies (SIGKILL, OOM killer): an orphaned
+    worker would otherwise wait for work forever, holding its MuJoCo world."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait
+
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def run_job(job: Job) -> CandidateResult:
+    assert _EVALUATOR is not None, "init_worker was not called"
+    return _EVALUATOR(job)

@@ -1,0 +1,185 @@
+"""Generating a stimulus set of any family: quotas per size x label, resumable writes.
+
+Determinism: candidates of a size are numbered k = 0, 1, 2, ... and each is evaluated from
+its own random generator. Whatever the number of workers, results are consumed strictly
+in candidate order to fill the quotas (`quotas`: half Yes, half No per size, and for a
+family with a quota stratum equal counts per stratum value), and candidates computed
+ahead in parallel are discarded once the quotas are full. So a set's bytes depend only on
+its arguments and settings.
+
+The parts live in their own modules: the card's identity (`identity`), the card
+(`card`), the folder's life (`folder`), the generation log and its replay (`progress`), the
+workers (`pool`), one candidate (`candidates`) and its row (`rows`); rebuilding a set
+from its card is `regenerate`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cubeworld.formats.atomic import append_jsonl, append_line, atomic_write_bytes, truncate_torn_tail
+from cubeworld.formats.sets import METADATA_FILE
+from cubeworld.stimuli.catalog import default_config, get_family
+from cubeworld.stimuli.core.options import check_workers
+from cubeworld.stimuli.core.settings import SetConfig
+from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.family import StimulusFamily
+from cubeworld.stimuli.pipeline.arguments import (
+    DEFAULT_RESOLUTION,
+    SetArguments,
+    default_name,
+    make_arguments,
+)
+from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
+from cubeworld.stimuli.pipeline.card import build_card
+from cubeworld.stimuli.pipeline.folder import finish_folder, prepare_folder
+from cubeworld.stimuli.pipeline.identity import identity
+from cubeworld.stimuli.pipeline.pool import make_runner
+from cubeworld.stimuli.pipeline.progress import LOG_FILE, CellState, GenerationState, log_entry, replay
+from cubeworld.stimuli.pipeline.quotas import SizeQuotas, size_quotas
+from cubeworld.stimuli.pipeline.rows import make_row
+
+
+def generate_set(
+    domain: str,
+    sizes: Any,
+    per_size: int | Mapping[int, int],
+    seed: int,
+    out: str | os.PathLike,
+    *,
+    resolution: int = DEFAULT_RESOLUTION,
+    workers: int | None = None,
+    progress: bool = True,
+    name: str | None = None,
+    config: SetConfig | None = None,
+) -> Path:
+    """Generate (or resume) a set of `per_size` stimuli per size, half Yes and half No.
+
+    `domain` names a registered stimulus family; `sizes` is '2-7', '3,6,10,15' or a list;
+    `per_size` an even int or {size: even int}. Returns the set folder. Raises
+    StimuliError on bad input, before writing anything.
+    """
+    args = make_arguments(domain, sizes, per_size, seed, resolution)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    check_workers(workers)
+    family = get_family(args.domain)
+    config = config or default_config(args.domain)
+    if config.domain != args.domain:
+        raise StimuliError(f"settings of the {config.domain} family cannot make a {args.domain} set")
+    name = name or default_name(args)
+    out = Path(out)
+    status = prepare_folder(out, identity(name, args, config), build_card(name, family, args, config))
+    if status == "complete":
+        return out
+    quotas = set_quotas(family, args, config)
+    state = replay(out, args, family.strata, quotas)
+    truncate_torn_tail(out / METADATA_FILE)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=args.total, initial=len(state.accepted_ids), disable=not progress, desc=name, unit="stim")
+    runner = None
+    try:
+        for size in args.sizes:
+            cell = state.cells[size]
+            if cell.complete:
+                continue
+            if runner is None:
+                runner = make_runner(family, config, workers)
+
+            def make_job(k: int, size=size, cell=cell) -> Job:
+                value = cell.quotas.value_of(k)
+                labels = cell.open_labels(value)
+                return Job(size, k, args.seed, args.resolution, labels, stratum=value, skip=not labels)
+
+            def missing(cell=cell) -> int:
+                return 2 * cell.quotas.per_label - cell.accepted
+
+            for res in runner.results(make_job, cell.next_k, missing):
+                assert res.k == cell.next_k, "candidates must be consumed in order"
+                if res.k >= cell.quotas.limit:
+                    open_cells = ", ".join(
+                        f"{family.quota_stratum} {v} {a}" if v is not None else a for v, a in cell.open_cells()
+                    )
+                    raise StimuliError(
+                        f"size {size}: {res.k} candidates evaluated and still no stimulus for {open_cells}: the "
+                        f"{family.domain} family's physics (almost) never gives it with these settings; the generation "
+                        "resumes where it stopped once the settings allow it"
+                    )
+                _consume(out, family, args, cell, state, res, cell.quotas.value_of(res.k))
+                cell.next_k = res.k + 1
+                if res.accepted and len(state.accepted_ids) > bar.n:
+                    bar.update(1)
+                    bar.set_postfix(size=size, rejected=sum(cell.rejections.values()), refresh=False)
+                if cell.complete:
+                    break
+    finally:
+        if runner is not None:
+            runner.close()
+        bar.close()
+    rows = [json.loads(line) for line in (out / METADATA_FILE).read_text(encoding="utf-8").splitlines() if line]
+    finish_folder(out, state, build_card(name, family, args, config, state, rows))
+    return out
+
+
+def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) -> dict[int, SizeQuotas]:
+    """Each size's quotas: per label, and per value of the family's quota stratum."""
+    quotas = {}
+    for size in args.sizes:
+        values = family.stratum_values(size, config.family) if family.quota_stratum else ()
+        if family.quota_stratum and not values:
+            raise StimuliError(f"the {family.domain} family names no {family.quota_stratum} values for size {size}")
+        quotas[size] = size_quotas(args.per_size[size], tuple(values))
+    return quotas
+
+
+def _consume(
+    out: Path,
+    family: StimulusFamily,
+    args: SetArguments,
+    cell: CellState,
+    state: GenerationState,
+    res: CandidateResult,
+    value: Any,
+) -> None:
+    """Write an accepted candidate (image -> row -> log line), or log why it was not kept;
+    `value` is its quota stratum value."""
+    log = out / LOG_FILE
+    if not cell.value_open(value):  # its stratum value is full: surplus, evaluated or not (`Job.skip`)
+        cell.surplus += 1
+        append_jsonl(log, log_entry(res.size, res.k, "surplus"))
+        return
+    if res.skipped:  # cannot happen: a value open at consumption was open at submission
+        raise RuntimeError(f"candidate {res.k} of size {res.size} was skipped although its stratum is open")
+    if res.falls is not None and not cell.fits(value, bool(res.falls)):
+        # Its label is not wanted (any more): surplus, whether or not it was judged to the end
+        # (`StimulusFamily.judge_wanted`), so the log is the same for any number of workers.
+        cell.surplus += 1
+        append_jsonl(log, log_entry(res.size, res.k, "surplus", falls=bool(res.falls)))
+        return
+    if not res.accepted:
+        if res.reason == "unwanted":  # cannot happen: a label wanted now was wanted when submitted
+            raise RuntimeError(f"candidate {res.k} of size {res.size} was judged unwanted although its label is open")
+        cell.rejections[res.reason] += 1
+        append_jsonl(log, log_entry(res.size, res.k, "rejected", reason=res.reason))
+        return
+    falls = bool(res.falls)
+    if res.png is None:  # cannot happen: a label wanted now was wanted, so rendered, when submitted
+        raise RuntimeError(f"candidate {res.k} of size {res.size} was accepted without an image")
+    row = make_row(family, args, res, cell.accepted)
+    if family.quota_stratum is not None and row.extra.get(family.quota_stratum) != value:
+        raise StimuliError(
+            f"the {family.domain} family drew candidate {res.k} of size {res.size} in "
+            f"{family.quota_stratum} {row.extra.get(family.quota_stratum)!r}, not {value!r}"
+        )
+    atomic_write_bytes(out / row.file_name, res.png)
+    append_line(out / METADATA_FILE, json.dumps(row.to_record(), sort_keys=True))
+    strata = {column: row.extra.get(column) for column in family.strata}
+    append_jsonl(log, log_entry(res.size, res.k, "accepted", falls=falls, id=row.stimulus_id, **strata))
+    cell.count_accepted(falls, strata, value)
+    state.accepted_ids.append(row.stimulus_id)

@@ -1,0 +1,74 @@
+"""A set's identity: the card entries that decide its bytes, and how two identities differ.
+
+Two folders with the same identity hold the same set, byte for byte; a study reuses a set
+folder only if its card's identity is the one this toolkit would write now. The identity
+holds the set's own family's settings and the shared ones, never another family's, so
+adding a family changes no existing set's identity.
+
+GENERATOR_VERSION names the generator: whenever the same arguments would give other
+bytes, it changes, and sets of another version are refused (by studies, by resuming, by
+`cubeworld generate from`) with a line saying why. 2.0.0 (issue 10): full-horizon runs
+and a rest test, robustness runs for towers, pyramids with sampled sizes and offsets and
+red-row quotas, the frame check, supersampled rendering, the `difficulty` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cubeworld.stimuli.catalog import default_config
+from cubeworld.stimuli.core.settings import SetConfig
+from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
+
+GENERATOR = "cubeworld.stimuli"
+GENERATOR_VERSION = "2.0.0"  # bump whenever the same arguments would give other bytes
+IDENTITY_KEYS = ("name", "domain", "generator", "generator_version", "seed", "arguments", "settings")
+CHANGES = {  # what each version changed, for the line that refuses an older set
+    "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
+    "sampled sizes and offsets and exact red-row quotas, a frame check, new rendering",
+}
+
+
+def identity(name: str, args: SetArguments, config: SetConfig) -> dict[str, Any]:
+    """The part of a card that decides the set's bytes; a folder with another is another set."""
+    return {
+        "name": name,
+        "domain": args.domain,
+        "generator": GENERATOR,
+        "generator_version": GENERATOR_VERSION,
+        "seed": args.seed,
+        "arguments": args.to_dict(),
+        "settings": config.to_dict(),
+    }
+
+
+def identity_for(
+    domain: str,
+    sizes: Any,
+    per_size: int | Mapping[int, int],
+    seed: int,
+    *,
+    resolution: int = DEFAULT_RESOLUTION,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The identity `generate_set` with these arguments (and built-in settings) writes."""
+    args = make_arguments(domain, sizes, per_size, seed, resolution)
+    return identity(name or default_name(args), args, default_config(domain))
+
+
+def identity_diff(card: Mapping[str, Any], ident: Mapping[str, Any]) -> list[str]:
+    """The identity entries in which a set's card differs from `ident`."""
+    return [k for k in ident if card.get(k) != ident[k]]
+
+
+def version_problem(card: Mapping[str, Any]) -> str | None:
+    """Why a card of another generator version is not a set this toolkit makes (one
+    sentence), or None when its version is this one."""
+    version = card.get("generator_version")
+    if version == GENERATOR_VERSION:
+        return None
+    return (
+        f"it was made by {card.get('generator', GENERATOR)} {version}, and generator {GENERATOR_VERSION} makes "
+        f"other stimuli from the same arguments ({CHANGES[GENERATOR_VERSION]})"
+    )
