@@ -7,11 +7,27 @@ Heavy imports (pandas, matplotlib, statsmodels) happen inside the command so tha
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from cubeworld.cli_errors import show_warnings, user_errors
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+@contextmanager
+def interrupted(out: Path) -> Iterator[None]:
+    """Ctrl-C (SIGINT): one line on stderr and exit code 130, not click's "Aborted!" (exit
+    1) nor a traceback. `analyze` writes through a staging folder, so nothing of this run
+    is left in `out`."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted: analyze stopped; nothing of this run was written to {out}", err=True)
+        raise typer.Exit(INTERRUPTED_EXIT) from None
 
 
 def _list_analyses(value: bool) -> None:
@@ -91,7 +107,7 @@ def analyze_command(
     else:
         epoch_value = "last"
     trained_on = parse_trained(trained or [])
-    with user_errors(), warnings.catch_warnings(record=True) as caught:
+    with interrupted(out), user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         from cubeworld.analysis import analyze
 

@@ -332,7 +332,7 @@ def load_training(trained: Iterable[TrainedOn]) -> dict[str, TrainingScope]:
         h = None
         if t.humans is not None:
             try:
-                h = read_responses(t.humans)
+                h = _read_responses(t.humans)
             except ResponsesFormatError as e:
                 raise AnalysisInputError(f"--trained {t.condition}: {e}") from None
             h, _ = _drop_flagged(h, str(t.humans), include=False)
@@ -416,6 +416,16 @@ def apply_exclusions(h: pd.DataFrame, name: str, include: bool) -> tuple[pd.Data
     return (h if include else left.reset_index(drop=True)), info
 
 
+def _read_responses(path: str | Path) -> pd.DataFrame:
+    """`read_responses`, with a file that is not a CSV table (binary, another encoding,
+    unbalanced quotes) refused in one line like every other bad table."""
+    try:
+        return read_responses(path)
+    except (UnicodeDecodeError, pd.errors.ParserError) as e:
+        reason = " ".join(str(e).split())[:200]
+        raise ResponsesFormatError(f"{path}: not a readable UTF-8 CSV table ({reason})") from None
+
+
 def load_humans(
     source: str | Path | pd.DataFrame, truth: pd.DataFrame, *, include_excluded: bool = False
 ) -> tuple[pd.DataFrame, Exclusions]:
@@ -423,7 +433,7 @@ def load_humans(
     participants flagged `excluded` are dropped unless `include_excluded`."""
     name = "humans" if isinstance(source, pd.DataFrame) else str(source)
     try:
-        h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else (read_responses(source))
+        h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else _read_responses(source)
     except ResponsesFormatError as e:
         raise AnalysisInputError(str(e)) from None
     h, exclusions = apply_exclusions(h, name, include_excluded)

@@ -50,6 +50,30 @@ RESAMPLES = ("crossed", "participants", "items")
 # Human-human ceiling: the pair kappas of one item resample cost P^2; each is crossed with
 # this many participant resamples (a two-stage Monte Carlo of the same crossed bootstrap).
 ITEM_DRAWS = 1_000
+# The most memory one crossed bootstrap may ask for (`bootstrap_bytes`); a larger --n-boot
+# is refused before any work, with the largest count that fits.
+MAX_BOOTSTRAP_BYTES = 4 * 2**30
+
+
+def bootstrap_bytes(n_boot: int, n_items: int, n_participants: int = 0, n_seeds: int = 1) -> int:
+    """An upper estimate of the peak memory of one crossed bootstrap (`kappa_to_humans`,
+    `kappa_to_truth`, `human_human_kappa`) of `n_items` items, `n_participants` people
+    and an observer with `n_seeds` seeds.
+
+    Every resample holds a row of item counts (int64 draws, their bincount, float32) and
+    a row of weighted counts per participant and seed; the human-human ceiling adds its
+    chunks of P x P pair kappas, whatever n_boot. The per-resample constants are about
+    twice the peaks tracemalloc measured (24 vs 20 bytes per item; 32 vs 13-16 per
+    participant and seed), so the refusal errs on the safe side.
+    """
+    per_resample = 24 * n_items + 32 * (1 + n_seeds) * n_participants
+    return int(n_boot) * per_resample + 2048 * n_participants**2
+
+
+def max_resamples(n_items: int, n_participants: int = 0, n_seeds: int = 1, limit: int = MAX_BOOTSTRAP_BYTES) -> int:
+    """The most resamples whose bootstrap stays within `limit` bytes (`bootstrap_bytes`)."""
+    per_resample = 24 * n_items + 32 * (1 + n_seeds) * n_participants
+    return max(0, (limit - 2048 * n_participants**2) // max(per_resample, 1))
 
 
 class DegenerateKappaWarning(RuntimeWarning):

@@ -9,21 +9,28 @@ written and the report assembled (`report`). Bad input therefore leaves nothing 
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from cubeworld.analysis.loading import DEFAULT_KIND, AnalysisInputError, TrainedOn, load_inputs
-from cubeworld.analysis.metrics import DEFAULT_SEED, N_BOOT
+from cubeworld.analysis.metrics import DEFAULT_SEED, MAX_BOOTSTRAP_BYTES, N_BOOT, bootstrap_bytes, max_resamples
 from cubeworld.analysis.report import Table, write_report
 from cubeworld.analysis.tables import select_epoch
-from cubeworld.analysis.unit import RANK_WARNING, AnalysisContext, Finding
+from cubeworld.analysis.unit import RANK_WARNING, AnalysisContext, FigureOut, Finding
 from cubeworld.analysis.units import ANALYSES
 from cubeworld.errors import UnknownEntryError, check_writable
 from cubeworld.formats.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from cubeworld.analysis.plotting import Figure  # matplotlib: imported only when writing
 
 FIRST_SCREEN = 6  # findings shown before the figures (and half the first figure); the rest are folded
 MAX_MAIN = 3  # main effects on the first screen (the others are folded with the rest)
@@ -98,6 +105,7 @@ def analyze(
     if pred.empty:
         raise AnalysisInputError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")
     ctx = AnalysisContext(data, pred, n_boot, seed, epoch, ANALYSES, explicit=frozenset(analyses))
+    check_bootstrap_size(ctx)
     skipped: dict[str, list[str]] = {}
     for name in names:  # every check before any work: a named analysis fails fast
         reasons = ctx.skip_or_fail(name, ANALYSES.get(name).check(ctx))
@@ -106,9 +114,44 @@ def analyze(
     for name in tqdm(names, desc="analyze", disable=not progress):
         ctx.output(name)
 
-    out.mkdir(parents=True, exist_ok=True)
+    return _write_outputs(out, ctx, skipped, truth, trained)
+
+
+def _write_outputs(
+    out: Path, ctx: AnalysisContext, skipped: dict[str, list[str]], truth: list, trained: list[TrainedOn]
+) -> Path:
+    """Write every table, figure and report.html into a hidden staging folder inside `out`,
+    then move them into `out`, report.html last. An interrupt (Ctrl-C) or an error while
+    writing removes the staging folder, so `out` never holds a partial report: either the
+    previous run's files or this run's (a report.html means all of its files are there)."""
     from cubeworld.analysis.plotting import write_figure
 
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".analyze-partial-", dir=out))
+    try:
+        report = _write_into(stage, ctx, skipped, truth, trained, write_figure)
+        for path in sorted(stage.iterdir(), key=lambda p: p == report):
+            os.replace(path, out / path.name)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    stage.rmdir()
+    return out / report.name
+
+
+def _write_into(
+    out: Path,
+    ctx: AnalysisContext,
+    skipped: dict[str, list[str]],
+    truth: list,
+    trained: list[TrainedOn],
+    write_figure: Callable[[FigureOut, Path], Figure],
+) -> Path:
+    """The tables' CSVs, the figures and report.html, all in `out` (the staging folder)."""
+    data = ctx.data
     outputs = [(n, ctx.outputs[n]) for n in ANALYSES.names() if n in ctx.outputs]
     tables, figures, findings, methods = [], [], [], []
     for _, o in outputs:
@@ -137,8 +180,26 @@ def analyze(
         skipped=[(ANALYSES.get(n).title, r) for n, rs in skipped.items() for r in rs],
         inputs=inputs,
         versions=_versions(),
-        provenance=_provenance(pred),
+        provenance=_provenance(ctx.pred),
     )
+
+
+def check_bootstrap_size(ctx: AnalysisContext) -> None:
+    """Refuse an --n-boot whose crossed bootstrap would not fit in memory, before any work:
+    the largest set's items, every participant and the most seeds of one observer
+    (`metrics.bootstrap_bytes`), against `metrics.MAX_BOOTSTRAP_BYTES`."""
+    n_items = max((ctx.set_info(s).n_items for s in ctx.sets), default=0)
+    humans = ctx.data.humans
+    people = int(humans["participant"].nunique()) if humans is not None else 0
+    seeds = int(ctx.pred.groupby("observer")["seed"].nunique().max()) if len(ctx.pred) else 1
+    need = bootstrap_bytes(ctx.n_boot, n_items, people, seeds)
+    if need > MAX_BOOTSTRAP_BYTES:
+        fits = max_resamples(n_items, people, seeds)
+        raise AnalysisInputError(
+            f"--n-boot {ctx.n_boot:,}: the crossed bootstrap of {n_items} items, {people} participants and "
+            f"{seeds} seed(s) needs about {need / 2**30:.1f} GiB, more than the {MAX_BOOTSTRAP_BYTES / 2**30:.0f} GiB "
+            f"allowed; use at most {fits:,} resamples"
+        )
 
 
 def first_screen(findings: list[Finding], size: int = FIRST_SCREEN) -> tuple[list[str], list[str]]:

@@ -53,11 +53,14 @@ import numpy as np
 from cubeworld.analysis.degenerate import one_answer
 from cubeworld.analysis.metrics import (
     CI_LEVEL,
+    MAX_BOOTSTRAP_BYTES,
     DegenerateKappaWarning,
     _nanmean,
     _pair_kappas,
+    bootstrap_bytes,
     item_weights,
     kappa_to_humans,
+    max_resamples,
     resample_weights,
     weighted_nanmean,
 )
@@ -432,6 +435,28 @@ def _check_design(pilot: Pilot, settings: PlanSettings, item_counts: tuple[int, 
     return sizes
 
 
+def check_simulation_size(
+    pilot: Pilot,
+    observers: dict[str, np.ndarray],
+    settings: PlanSettings,
+    item_counts: tuple[int, ...],
+    sizes: list[int],
+) -> None:
+    """Refuse a --boot whose bootstrap of the largest simulated study would not fit in
+    memory (the analysis' own estimate, `bootstrap_bytes`), before any simulation."""
+    n_items = max(item_counts)
+    people = max(size if settings.design == "same" else size * math.ceil(n_items / settings.k) for size in sizes)
+    seeds = max((A.shape[0] for A in observers.values()), default=1)
+    need = bootstrap_bytes(settings.n_boot, n_items, people, seeds) + 8 * n_items * people  # + the study's answers
+    if need > MAX_BOOTSTRAP_BYTES:
+        fits = max_resamples(n_items, people, seeds, limit=MAX_BOOTSTRAP_BYTES - 8 * n_items * people)
+        raise PlanError(
+            f"--boot {settings.n_boot:,}: the bootstrap of the largest simulated study ({n_items} items, "
+            f"{people} participants) needs about {need / 2**30:.1f} GiB, more than the "
+            f"{MAX_BOOTSTRAP_BYTES / 2**30:.0f} GiB allowed; use at most {fits:,} draws, or smaller --sizes/--items"
+        )
+
+
 def simulate(
     pilot: Pilot, observers: dict[str, np.ndarray], n_items: int, size: int, settings: PlanSettings, rng
 ) -> np.ndarray:
@@ -464,6 +489,8 @@ def plan(pilot: Pilot, settings: PlanSettings) -> PlanResult:
     comps = components(pilot, observers, settings.seed)
     item_counts = settings.item_counts(pilot.n_items)
     sizes = _check_design(pilot, settings, item_counts)
+    if settings.assurance is not None:
+        check_simulation_size(pilot, observers, settings, item_counts, sizes)
     crit = np.full((len(item_counts), len(sizes), len(quantities)), np.nan)
     sd = np.full_like(crit, np.nan)
     for a, n_items in enumerate(item_counts):
