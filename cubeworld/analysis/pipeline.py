@@ -3,7 +3,9 @@
 Orchestration only, and it never names an analysis: inputs are checked in `loading`, every
 registered analysis (`units.ANALYSES`, or those asked for) is checked and run through one
 `AnalysisContext`, and only when all of them have succeeded are their tables and figures
-written and the report assembled (`report`). Bad input therefore leaves nothing behind.
+written and the report assembled (`report`). Bad input therefore leaves nothing behind;
+the bootstrap's size is checked against memory before it starts; the outputs go through a
+staging folder, so an interrupt while writing leaves no partial report either.
 """
 
 from __future__ import annotations
