@@ -119,7 +119,7 @@ def test_sigint_during_analyze_exits_130_in_one_line(lerer100_set, lerer100_mode
     out = tmp_path / "rep"
     cmd = [sys.executable, "-c", "from cubeworld.cli import main; main()", "analyze", str(lerer100_models)]
     cmd += ["--truth", str(lerer100_set), "--humans", str(lerer100_set / "human_responses.csv")]
-    cmd += ["--out", str(out), "--n-boot", "100000"]
+    cmd += ["--out", str(out), "--n-boot", "50000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
     seen, deadline = b"", time.monotonic() + 120
     while b"analyze:" not in seen and time.monotonic() < deadline:  # the progress bar: the work has begun
