@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,9 +168,9 @@ def write_report(
     run: str,
     findings: tuple[list[str], list[str]],
     inputs: list[str],
-    methods: list[str] = (),
-    skipped: list[tuple[str, str]] = (),
-    versions: list[tuple[str, str]] = (),
+    methods: Sequence[str] = (),
+    skipped: Sequence[tuple[str, str]] = (),
+    versions: Sequence[tuple[str, str]] = (),
     provenance: pd.DataFrame | None = None,
 ) -> Path:
     """Write `out/report.html` and return its path. findings: (first screen, folded)."""

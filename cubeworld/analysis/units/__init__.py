@@ -7,9 +7,16 @@ defines `ANALYSIS = Analysis(...)` (see `cubeworld.analysis.unit` and the README
 one line here.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from cubeworld.registry import Registry
 
-ANALYSES = Registry(
+if TYPE_CHECKING:
+    from cubeworld.analysis.unit import Analysis
+
+ANALYSES: Registry[Analysis] = Registry(
     "analysis",
     {
         "accuracy": "cubeworld.analysis.units.accuracy:ANALYSIS",

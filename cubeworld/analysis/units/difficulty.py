@@ -51,7 +51,7 @@ def _trials(ctx: AnalysisContext, s: str) -> list[tuple[str, str, str, pd.DataFr
     cluster groups or None). y is P(Yes) where the observer gives one, else its answer."""
     d = ctx.data.truth[ctx.data.truth["set"] == s].set_index("stimulus_id")["difficulty"]
     kinds = ctx.kinds()
-    out = []
+    out: list[tuple[str, str, str, pd.DataFrame, object]] = []
     for obs, g in ctx.pred[ctx.pred["set"] == s].groupby("observer", sort=True):
         p = g["p_yes"]
         graded = p.notna().all() and bool(((p > 0) & (p < 1)).any())
