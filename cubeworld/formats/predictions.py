@@ -109,7 +109,14 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise PredictionsFormatError(f"{path}: no such file")
     if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
+        try:
+            df = pd.read_parquet(path)
+        except OSError as e:
+            if e.errno is not None:  # permissions, a vanished file: the CLI's own message
+                raise
+            raise PredictionsFormatError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+        except ValueError as e:  # pyarrow's ArrowInvalid: bad magic bytes, a torn footer
+            raise PredictionsFormatError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
     else:
         try:
             df = pd.read_csv(
@@ -120,7 +127,17 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
             )
         except pd.errors.EmptyDataError:
             raise PredictionsFormatError(f"{path}: the table is empty") from None
+        except UnicodeDecodeError as e:  # a binary file, or text in another encoding
+            raise PredictionsFormatError(f"{path}: not a UTF-8 CSV table ({_first_line(e)})") from None
+        except pd.errors.ParserError as e:
+            raise PredictionsFormatError(f"{path}: not a readable CSV table ({_first_line(e)})") from None
     return validate_predictions(df, str(path))
+
+
+def _first_line(error: BaseException) -> str:
+    """A reader's message, cut to one line (pyarrow's run over several)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
