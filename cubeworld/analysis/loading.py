@@ -29,6 +29,7 @@ from cubeworld.formats.predictions import (
     KEY_COLUMNS,
     PredictionsFormatError,
     read_predictions,
+    unanswered_rows,
     validate_predictions,
 )
 from cubeworld.formats.responses import (
@@ -145,6 +146,10 @@ class AnalysisData:
     exclusions: Exclusions | None = None
     human_source: str | None = None
     training: dict[str, TrainingScope] = field(default_factory=dict)
+    # Rows without an answer (a generating mode's text from which no Yes or No could be
+    # read: `extraction` "failed: ..."), every epoch. They are not in `predictions`, so no
+    # analysis takes a failure for a "No"; the `modes` analysis counts them.
+    unanswered: pd.DataFrame | None = None
 
 
 def condition_label(model: str, adapter: str, condition: str, epoch: int) -> str:
@@ -201,7 +206,8 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
     df["kind"] = _kinds(df)
     df["p_yes"] = _numeric(df, "p_yes", lo=0.0, hi=1.0)
     df["p_other"] = _numeric(df, "p_other", lo=0.0, hi=1.0)
-    bad = df["correct"] != (df["says_yes"].astype(bool) == df["falls"].astype(bool))
+    df["answered"] = ~unanswered_rows(df)
+    bad = df["answered"] & (df["correct"] != (df["says_yes"].astype(bool) == df["falls"].astype(bool)))
     if bad.any():
         first = df[bad].iloc[0]
         raise AnalysisInputError(
@@ -475,7 +481,8 @@ def load_inputs(
     """Load and check everything `analyze` needs (see `AnalysisData`)."""
     if isinstance(predictions, (str, Path, pd.DataFrame)):
         predictions = [predictions]
-    pred = load_predictions(list(predictions))
+    loaded = load_predictions(list(predictions))
+    pred, unanswered = loaded[loaded["answered"]].reset_index(drop=True), loaded[~loaded["answered"]]
     truth = list(truth)
     if truth:
         t, infos = load_truth(truth)
@@ -496,4 +503,5 @@ def load_inputs(
         excl,
         None if humans is None else ("humans" if isinstance(humans, pd.DataFrame) else str(humans)),
         training,
+        unanswered.reset_index(drop=True),
     )

@@ -10,9 +10,15 @@ of the answer token over the full vocabulary at the answer position), `p_other`
 (1 - P(Yes) - P(No) over the full vocabulary), and provenance: `prompt_sha256`,
 `template_sha256` (the chat template), `image_size` (the size actually fed, "HxW"),
 `max_pixels`, `dtype`, `batch_size`, `torch_version`, `transformers_version`,
-`peft_version`. Optional: `quantize` ("none", "4bit", "8bit"), `free_text` (a few generated
-tokens, to compare with the probabilities). Tables written before these columns existed
-read as they are, with the columns added (kind "vlm", the rest empty).
+`peft_version`. Optional: `quantize` ("none", "4bit", "8bit"), `free_text` (generated
+text: a few tokens beside the probabilities, or a generating mode's whole answer), `mode`
+(how a VLM was asked: logprob, free, step) and `extraction` ("ok", or "failed: <why>" when
+no Yes or No could be read from the generated text). Tables written before these columns
+existed read as they are, with the columns added (kind "vlm", the rest empty).
+
+A row whose `extraction` failed has no answer: `answer` and `p_yes` are empty and
+`correct` is false. It is kept, never dropped, so failures are counted; it is the only
+row that may leave `answer` empty.
 
 The settings that define a table (`SETTINGS_COLUMNS`) are stored in its rows: resuming
 rows of one observer (same model, adapter, condition, seed, epoch) under other settings is
@@ -73,7 +79,12 @@ OBSERVER_COLUMNS = (
     "transformers_version",
     "peft_version",
 )
-OPTIONAL_COLUMNS = ("quantize", "free_text")
+OPTIONAL_COLUMNS = ("quantize", "free_text", "mode", "extraction")
+FAILED_EXTRACTION = "failed"  # how an `extraction` value without an answer starts
+# A VLM asked in a generating mode is its own observer, "<model>@<mode>" in the `model`
+# column (`cubeworld.models.modes.mode_label` writes it; `base_model` reads it back).
+MODE_SEPARATOR = "@"
+LOGPROB_MODE = "logprob"  # the study's scoring; rows without a `mode` were scored so
 FLOAT_COLUMNS = ("logp_yes", "logp_no", "p_other")
 DEFAULT_KIND = "vlm"
 
@@ -140,10 +151,12 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.Da
     df["stimulus_id"] = df["stimulus_id"].astype(str)
     for col in ("set", "model", "adapter", "condition", "answer"):
         df[col] = df[col].fillna("").astype(str)
-    bad_answer = ~df["answer"].isin(["Yes", "No"])
+    unanswered = unanswered_rows(df)
+    bad_answer = ~df["answer"].isin(["Yes", "No"]) & ~unanswered
     if bad_answer.any():
         raise PredictionsFormatError(
-            f"{source}: answer must be Yes or No, got {df.loc[bad_answer, 'answer'].iloc[0]!r}"
+            f"{source}: answer must be Yes or No, got {df.loc[bad_answer, 'answer'].iloc[0]!r} "
+            "(empty only where extraction failed)"
         )
     df["falls"] = df["falls"].map(_as_bool)
     df["correct"] = df["correct"].map(_as_bool)
@@ -171,6 +184,20 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.Da
         if col not in df.columns:
             df[col] = ""
     return df
+
+
+def unanswered_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows without an answer: `answer` empty where `extraction` says it failed."""
+    if "extraction" not in df.columns:
+        return pd.Series(False, index=df.index)
+    failed = df["extraction"].fillna("").astype(str).str.startswith(FAILED_EXTRACTION)
+    return failed & (df["answer"].fillna("").astype(str) == "")
+
+
+def base_model(model: str, mode: str) -> str:
+    """The model a row of `mode` belongs to: its `model` label without "@<mode>"."""
+    suffix = f"{MODE_SEPARATOR}{mode}"
+    return model[: -len(suffix)] if mode not in ("", LOGPROB_MODE) and model.endswith(suffix) else model
 
 
 def _as_bool(v: Any) -> bool:

@@ -32,5 +32,6 @@ ANALYSES: Registry[Analysis] = Registry(
         "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
         "degenerate": "cubeworld.analysis.units.degenerate:ANALYSIS",
         "human_labels": "cubeworld.analysis.units.human_labels:ANALYSIS",
+        "modes": "cubeworld.analysis.units.modes:ANALYSIS",
     },
 )
