@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FAMILIES, mixed_items
+from models_helpers import FAMILIES, mixed_items
 
 from cubeworld.formats.predictions import read_predictions
 

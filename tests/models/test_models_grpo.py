@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_colour_set
+from models_helpers import write_colour_set
 
 from cubeworld.formats.predictions import read_predictions
 
