@@ -56,8 +56,9 @@ data (the same set, or a split of it); the two parts of one split share none.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,14 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
     )
 
 
+def _is_key_of(keys: Iterable[str], key: str) -> bool:
+    return key in keys
+
+
+def _always(answer: bool, _key: str) -> bool:
+    return answer
+
+
 def _subset(
     mapping: Mapping[str, Any], keep: Callable[[str], bool], rename: dict[str, str] | None = None
 ) -> LocatedDict:
@@ -359,12 +368,14 @@ def _parse_models(
         epochs = r.int_(own_training.get("epochs", study_epochs[0]), f"{key}.training.epochs", 1, MOST_EPOCHS)
         each = r.bool_(own_training.get("evaluate_each_epoch", study_epochs[1]), f"{key}.training.evaluate_each_epoch")
         training = _merged(
-            _subset(study_wide, lambda k, kind=kind: k in kind.training_keys()),
+            _subset(study_wide, functools.partial(_is_key_of, kind.training_keys())),
             _subset(own_training, lambda k: k not in STUDY_TRAINING),
         )
         scoring = _merged(
             _subset(
-                eval_batch, lambda _k, kind=kind: "batch_size" in kind.scoring_keys(), {"eval_batch_size": "batch_size"}
+                eval_batch,
+                functools.partial(_always, "batch_size" in kind.scoring_keys()),
+                {"eval_batch_size": "batch_size"},
             ),
             own_scoring,
         )
@@ -414,7 +425,7 @@ def _mode_models(
     zero_shot = tuple(n for n in spec.conditions or () if any(c.name == n and c.zero_shot for c in conditions))
     if not zero_shot:
         raise r.error(key, "modes apply to zero-shot conditions; this model takes part in none")
-    out = []
+    out: list[ModelSpec] = []
     for i, mode in enumerate(r.list_(value, key)):
         if mode not in MODES:
             raise r.error(f"{key}[{i}]", f"unknown mode {mode!r}; expected one of {list(MODES)}")
@@ -449,7 +460,7 @@ def _model_conditions(r: _Reader, value: Any, key: str, kind, conditions: list[C
                 f"no condition of this study suits a {kind.name} observer (it needs a {what} condition)",
             )
         return names
-    names = []
+    listed: list[str] = []
     for i, n in enumerate(r.list_(value, key)):
         if n not in by_name:
             raise r.error(f"{key}[{i}]", f"unknown condition {n!r}; define it under conditions")
@@ -462,10 +473,10 @@ def _model_conditions(r: _Reader, value: Any, key: str, kind, conditions: list[C
             else:
                 problem = f"a {kind.name} observer needs no training and cannot be trained; condition {n!r} trains"
             raise r.error(f"{key}[{i}]", problem)
-        if n in names:
+        if n in listed:
             raise r.error(f"{key}[{i}]", f"condition {n!r} listed twice")
-        names.append(n)
-    return tuple(names)
+        listed.append(n)
+    return tuple(listed)
 
 
 def _check_study_training(r: _Reader, training: Mapping[str, Any], trained_kinds: list) -> None:
@@ -586,8 +597,8 @@ def _check_splits(r: _Reader, sets: dict[str, SetSpec]) -> None:
                 raise r.error(f"sets.{seen[-1]}.split", f"unknown set {cur.parent!r}; define it under sets")
             if cur.parent in seen:
                 raise r.error(f"sets.{name}.split", f"splits form a cycle: {' -> '.join([*seen, cur.parent])}")
-            seen.append(cur.parent)  # type: ignore[arg-type]
-            cur = sets[cur.parent]  # type: ignore[index]
+            seen.append(cur.parent)
+            cur = sets[cur.parent]
 
 
 # -- conditions ------------------------------------------------------------------------
@@ -647,7 +658,7 @@ def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> Conditio
                 "human labels are supported on the first set of a "
                 "recipe only (the others are mixed in with their ground truth)",
             )
-        parts.append(TrainPart(sname, n, labels))
+        parts.append(TrainPart(str(sname), n, labels))
     if len(parts) > 1:
         for i, p in enumerate(parts):
             if p.n is None:

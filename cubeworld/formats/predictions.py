@@ -47,6 +47,7 @@ from cubeworld.formats.atomic import (
     atomic_write_text,
     truncate_torn_tail,
 )
+from cubeworld.formats.modes import LOGPROB_MODE, MODE_SEPARATOR, base_model  # noqa: F401 (the table's vocabulary)
 
 PREDICTION_COLUMNS = (
     "stimulus_id",
@@ -81,10 +82,6 @@ OBSERVER_COLUMNS = (
 )
 OPTIONAL_COLUMNS = ("quantize", "free_text", "mode", "extraction")
 FAILED_EXTRACTION = "failed"  # how an `extraction` value without an answer starts
-# A VLM asked in a generating mode is its own observer, "<model>@<mode>" in the `model`
-# column (`cubeworld.models.modes.mode_label` writes it; `base_model` reads it back).
-MODE_SEPARATOR = "@"
-LOGPROB_MODE = "logprob"  # the study's scoring; rows without a `mode` were scored so
 FLOAT_COLUMNS = ("logp_yes", "logp_no", "p_other")
 DEFAULT_KIND = "vlm"
 
@@ -194,12 +191,6 @@ def unanswered_rows(df: pd.DataFrame) -> pd.Series:
     return failed & (df["answer"].fillna("").astype(str) == "")
 
 
-def base_model(model: str, mode: str) -> str:
-    """The model a row of `mode` belongs to: its `model` label without "@<mode>"."""
-    suffix = f"{MODE_SEPARATOR}{mode}"
-    return model[: -len(suffix)] if mode not in ("", LOGPROB_MODE) and model.endswith(suffix) else model
-
-
 def _as_bool(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
@@ -242,7 +233,7 @@ class PredictionWriter:
             )
         return self._existing
 
-    def done_keys(self) -> set[tuple]:
+    def done_keys(self) -> set[tuple[str, ...]]:
         """Keys of rows already written."""
         df = self.existing()
         missing = [c for c in KEY_COLUMNS if c not in df.columns]
@@ -284,7 +275,7 @@ class PredictionWriter:
             )
 
     @staticmethod
-    def key_of(row: dict[str, Any]) -> tuple:
+    def key_of(row: dict[str, Any]) -> tuple[str, ...]:
         return tuple(str(row[c]) for c in KEY_COLUMNS)
 
     def _align_header(self) -> None:

@@ -74,8 +74,11 @@ class Scorer(Protocol):
     (provenance: batch size, library versions, ...). `score(items, emit)` answers the items,
     in order, calling `emit` with each finished batch (rows are written as they come)."""
 
-    settings: Mapping[str, Any]
-    columns: Mapping[str, Any]
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+
+    @property
+    def columns(self) -> Mapping[str, Any]: ...
 
     def score(self, items: Sequence[Item], emit: Emit) -> None: ...
 
@@ -173,7 +176,12 @@ def fill_tables(
             shared = {**who, **settings, **scorer.columns}
             bar = tqdm(total=len(todo), desc=desc, unit="item", disable=not progress)
 
-            def emit(answers, writer=writer, shared=shared, bar=bar) -> None:
+            def emit(
+                answers: Sequence[tuple[StimulusSet, StimulusRow, Answer]],
+                writer: PredictionWriter = writer,
+                shared: dict[str, Any] = shared,
+                bar: Any = bar,
+            ) -> None:
                 writer.append([{**shared, **row_of(s, r, a)} for s, r, a in answers])
                 bar.update(len(answers))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cubeworld.formats.answers import NO, YES
-from cubeworld.formats.predictions import LOGPROB_MODE, MODE_SEPARATOR, base_model
+from cubeworld.formats.modes import LOGPROB_MODE, MODE_SEPARATOR, base_model
 
 Mode = Literal["logprob", "free", "step"]
 MODES: tuple[str, ...] = ("logprob", "free", "step")

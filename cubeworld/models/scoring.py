@@ -269,7 +269,7 @@ class VlmScorer:
             "image_size": fed,
         }
         if self.scoring.free_text:
-            columns["free_text"] = text
+            columns["free_text"] = text or ""
         return Answer(sc.p_yes, columns)
 
     def _read(self, row: Any, fed: str, text: str) -> Answer:
@@ -410,11 +410,13 @@ def evaluate(
     )
     stim_sets = _as_sets(sets)  # validate the sets and the table name before loading a model
     PredictionWriter(out)  # a table of another suffix is refused before any work
-    loaded = isinstance(model, ModelBundle)
     if model_label is None:
-        model_label = model.name if loaded else str(model)
+        model_label = model.name if isinstance(model, ModelBundle) else str(model)
     if adapter_label is None:
-        adapter_label = (model.adapter or "") if loaded else (str(adapter) if adapter else "")
+        if isinstance(model, ModelBundle):
+            adapter_label = model.adapter or ""
+        else:
+            adapter_label = str(adapter) if adapter else ""
     who = {"model": model_label, "adapter": adapter_label, "condition": condition, "seed": seed, "epoch": int(epoch)}
     score_tables(model, [(s, Path(out)) for s in stim_sets], who, scoring, adapter=adapter, progress=progress)
     return Path(out)

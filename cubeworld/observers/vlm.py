@@ -54,8 +54,10 @@ class VLMObserver(ObserverKind):
         if not (folder / "config.json").is_file():
             from cubeworld.models.tiny import build_tiny_model
 
-            extra = {"family": family} if family else {}
-            build_tiny_model(folder, seed=seed, **extra)
+            if family:
+                build_tiny_model(folder, seed=seed, family=family)
+            else:
+                build_tiny_model(folder, seed=seed)
         return str(folder)
 
     def takes_adapter(self) -> bool:

@@ -27,6 +27,7 @@ does nothing (it loads no model and writes nothing).
 
 from __future__ import annotations
 
+import functools
 import random
 import sys
 import time
@@ -214,7 +215,7 @@ class EpochTrainer(ABC):
         for epoch in range(last + 1, cfg.epochs + 1):
             loss = self.train_epoch(epoch)
             self.folder.log({"record": "epoch", "epoch": epoch, "step": self.step, "loss": loss})
-            self.folder.save_checkpoint(epoch, lambda d, epoch=epoch: self._save_with_state(d, epoch))
+            self.folder.save_checkpoint(epoch, functools.partial(self._save_with_state, epoch=epoch))
             self._evaluate(epoch)
             self._write_state(epoch)
         return self.folder.root

@@ -28,7 +28,7 @@ from cubeworld.analysis.loading import DEFAULT_KIND
 from cubeworld.analysis.metrics import kappa_to_truth
 from cubeworld.analysis.tables import select_epoch
 from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
-from cubeworld.formats.predictions import LOGPROB_MODE, base_model
+from cubeworld.formats.modes import LOGPROB_MODE, base_model
 from cubeworld.intervals import wilson_interval
 
 GROUP = ["base", "adapter", "condition", "seed", "set"]
