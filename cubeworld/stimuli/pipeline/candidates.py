@@ -90,6 +90,7 @@ class Evaluator:
             scene = family.sample(rng, job.size, cfg.family)
         else:
             scene = family.sample_in_stratum(rng, job.size, cfg.family, job.stratum)
+        scene = scene.as_recorded()  # judged, perturbed and rendered exactly as the row records it
         camera = family.camera(job.size, cfg.family)
         if not inside_frame(scene.blocks, camera, cfg.render.fovy, cfg.render.frame_margin):
             return CandidateResult(job.size, job.k, False, "out_of_frame", None, scene.record(camera), {}, None)

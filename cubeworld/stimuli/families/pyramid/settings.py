@@ -44,6 +44,8 @@ class PyramidSettings:
     bridge_inside: float  # a bridging block's centre at least this far from either supporter, in sides
     min_neighbour_gap: float
     max_top_offset: float
+    settle: float  # s: the full pyramid settles this long before the red block is taken out (and before
+    # the stability check); every movement below is measured from the settled state
     stable_move: float
     stable_tilt: float
     no_move: float
