@@ -35,8 +35,7 @@ class TowerSettings:
     standing_margin: dict[int, float]  # m, per size: standing towers closer than this to tipping are rejected
     move_threshold: float
     tilt_threshold: float
-    check_zone: dict[int, float]  # m, per size: standing towers within this of tipping must pass `perturbations`
-    perturbations: tuple[dict[str, Any], ...] = ()
+    perturbations: tuple[dict[str, Any], ...] = ()  # every kept tower keeps its label under each of these
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)
