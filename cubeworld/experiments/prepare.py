@@ -66,7 +66,15 @@ def _expected_identity(name: str, spec: SetSpec) -> dict:
         return preset_identity(spec.preset)
     from cubeworld.stimuli import identity_for
 
-    return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed, resolution=spec.resolution, name=name)
+    return identity_for(
+        spec.domain,
+        list(spec.sizes),
+        spec.per_size,
+        spec.seed,
+        resolution=spec.resolution,
+        name=name,
+        control_cues=spec.control_cues,
+    )
 
 
 def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
@@ -114,6 +122,7 @@ def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, pr
             resolution=spec.resolution,
             progress=progress,
             name=name,
+            control_cues=spec.control_cues,
         ),
     )
 

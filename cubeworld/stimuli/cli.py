@@ -75,6 +75,7 @@ def family_command(family: StimulusFamily) -> Callable[..., None]:
         per_size: int,
         seed: int,
         resolution: int,
+        control_cues: bool,
         out: Path,
         workers: int | None,
         name: str | None,
@@ -93,6 +94,7 @@ def family_command(family: StimulusFamily) -> Callable[..., None]:
                 workers=workers,
                 progress=not quiet,
                 name=name,
+                control_cues=control_cues,
             )
         typer.echo(f"wrote {path}")
 

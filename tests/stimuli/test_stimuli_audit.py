@@ -106,8 +106,8 @@ def test_audit_command(reference_sets):
     res = runner.invoke(app, ["audit", str(reference_sets["pyramids-64"])])
     assert res.exit_code == 0, res.output
     out = res.output
-    assert "pyramid items (rendered), sizes 3,6,10,15, generator cubeworld.stimuli 2.0.0" in out
-    for cue in ("red_row", "centre_over_red", "resting_on_red"):
+    assert "pyramid items (rendered), sizes 3,6,10,15, generator cubeworld.stimuli 3.0.0" in out
+    for cue in ("red_row", "red_position", "red_interior", "centre_over_red", "resting_on_red", "one_step"):
         assert f"  {cue} " in out
     assert "5-fold cross-validated" in out and "sign of the difficulty (support margin)" in out
 
@@ -123,7 +123,7 @@ def test_audit_physics_command(reference_sets):
     names = ["as made"] + [describe(c) for c in get_family(TOWER).audit_perturbations()]
     assert [line.split("  ")[1].strip() for line in table] == names
     assert all("12/12" in line for line in table[:1])  # as made: every label reproduced
-    assert len(audit_perturbations()) == 8
+    assert len(audit_perturbations()) == 9
 
 
 def test_audit_bad_inputs(tmp_path, reference_sets):

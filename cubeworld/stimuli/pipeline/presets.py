@@ -77,7 +77,14 @@ def preset_identity(name: str) -> dict[str, Any]:
             "parent_arguments": parent["arguments"],
             "settings": parent["settings"],
         }
-    return identity_for(spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], name=name)
+    return identity_for(
+        spec["domain"],
+        spec["sizes"],
+        _per_size(spec),
+        spec["seed"],
+        name=name,
+        control_cues=spec.get("control_cues", False),
+    )
 
 
 def _per_size(spec: dict[str, Any]) -> int | dict[int, int]:
@@ -115,5 +122,13 @@ def generate_preset(
                 )
         return draw_subset(parent_dir, out, spec["per_cell"], spec["seed"], name=name)
     return generate_set(
-        spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], out, workers=workers, progress=progress, name=name
+        spec["domain"],
+        spec["sizes"],
+        _per_size(spec),
+        spec["seed"],
+        out,
+        workers=workers,
+        progress=progress,
+        name=name,
+        control_cues=spec.get("control_cues", False),
     )

@@ -68,4 +68,5 @@ def regenerate(
         progress=progress,
         name=card.get("name"),
         config=config,
+        control_cues=args.control_cues,
     )

@@ -15,9 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cubeworld.stimuli.families.pyramid.geometry import centre_over_red, resting_on_red, support_margin_mm
+from cubeworld.stimuli.families.pyramid.geometry import (
+    centre_over_red,
+    one_step,
+    red_interior,
+    red_position,
+    resting_on_red,
+    support_margin_mm,
+)
 from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE, PyramidCamera, PyramidSettings
-from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily
+from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily, StratumQuota
 
 PROMPT = (
     "You are now viewing a pyramid of blocks. If the red block was not there, "
@@ -63,15 +70,31 @@ class PyramidFamily(StimulusFamily):
     def stratum_values(self, size: int, settings: PyramidSettings) -> tuple[int, ...]:
         return tuple(range(TIERS_FOR_SIZE[size] - 1))  # every tier but the top one
 
+    def stratum_quota(self, size: int, settings: PyramidSettings, controlled: bool = False) -> StratumQuota | None:
+        """The study's design: equal quotas per red tier. A cue-controlled set: quotas per red
+        block (`red_block`, a place in the pyramid), equal per tier and, within a tier, per
+        place -- so the red block's place in its tier is uniform and every place is half Yes,
+        half No (generator 2.0.0's label quota kept end places 54 times in 60 at 10 blocks,
+        43.3 expected, and an inner red block meant Yes 45 times in 47)."""
+        if not controlled:
+            return super().stratum_quota(size, settings)
+        tiers = TIERS_FOR_SIZE[size]
+        places = [(tier, block) for tier in range(tiers - 1) for block in range(tiers - tier)]
+        values = tuple(range(len(places)))  # block indices: bottom tier first, left to right
+        return StratumQuota("red_block", values, tuple(1.0 / (tiers - tier) for tier, _ in places))
+
     # -- one candidate (heavy) ---------------------------------------------------------
     def sample(self, rng, size, settings):
         return self.sample_in_stratum(rng, size, settings, None)
 
-    def sample_in_stratum(self, rng, size, settings, value):
+    def sample_in_stratum(self, rng, size, settings, value, controlled=False):
         from cubeworld.stimuli.core.scene import Scene
         from cubeworld.stimuli.families.pyramid.sampler import sample_pyramid
 
-        pyr = sample_pyramid(rng, size, settings, red_tier=value)
+        if controlled:
+            pyr = sample_pyramid(rng, size, settings, red_block=value)
+        else:
+            pyr = sample_pyramid(rng, size, settings, red_tier=value)
         keys = {
             "red_block": pyr.red,
             "red_row": pyr.red_tier,
@@ -115,12 +138,21 @@ class PyramidFamily(StimulusFamily):
             ShortcutCue(
                 "red_row", "the red block's tier (0 = bottom)", lambda row: float(row["scene"]["red_row"]), "category"
             ),
+            ShortcutCue("red_position", "the red block's place in its tier (0 = left end)", red_position, "category"),
+            ShortcutCue("red_interior", "1 if the red block has neighbours on both sides in its tier", red_interior),
             ShortcutCue(
                 "centre_over_red",
                 "1 if a block in the tier directly above has its centre over the red block, else 0",
                 centre_over_red,
+                says_yes_above=0.5,
             ),
             ShortcutCue("resting_on_red", "the number of blocks resting on the red block", resting_on_red),
+            ShortcutCue(
+                "one_step",
+                "1 if a block resting on the red block has its centre off its other support (so it would fall)",
+                one_step,
+                says_yes_above=0.5,
+            ),
         )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cubeworld.stimuli.core.settings import check_perturbations
+from cubeworld.stimuli.family import ControlledCue
 
 TIERS_FOR_SIZE = {3: 2, 6: 3, 10: 4, 15: 5}  # tiers (horizontal layers) of a pyramid of n blocks
 
@@ -53,6 +54,7 @@ class PyramidSettings:
     yes_move: float
     yes_tilt: float
     perturbations: tuple[dict[str, Any], ...] = ()
+    control: tuple[ControlledCue, ...] = ()  # the cues a cue-controlled set balances, with their bins per size
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cubeworld.stimuli.core.settings import check_perturbations
+from cubeworld.stimuli.family import ControlledCue
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class TowerSettings:
     move_threshold: float
     tilt_threshold: float
     perturbations: tuple[dict[str, Any], ...] = ()  # every kept tower keeps its label under each of these
+    control: tuple[ControlledCue, ...] = ()  # the cues a cue-controlled set balances, with their bins per size
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)
