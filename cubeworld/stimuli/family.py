@@ -180,6 +180,9 @@ class StimulusFamily(abc.ABC):
     # be wrong on at least this share of every size's items; the card states whether it is
     # (pyramids: the one-step support reading, wrong on at least a third).
     control_reading_targets: ClassVar[Mapping[str, float]] = {}
+    # True: `sample_in_stratum(..., controlled=True)` draws differently for a cue-controlled set
+    # (pyramids steer the leans around the red block), which alone makes `--control-cues` mean something.
+    controlled_sampling: ClassVar[bool] = False
 
     @property
     def capacity(self) -> int:

@@ -48,7 +48,7 @@ def cue_bins(family: StimulusFamily, size: int, settings: Any) -> tuple[CueBins,
 
 def check_controllable(family: StimulusFamily, sizes: tuple[int, ...], settings: Any) -> None:
     """A one-line error when `--control-cues` would change nothing for these sizes."""
-    if any(cue_bins(family, s, settings) for s in sizes):
+    if family.controlled_sampling or any(cue_bins(family, s, settings) for s in sizes):
         return
     if any(family.stratum_quota(s, settings, True) != family.stratum_quota(s, settings) for s in sizes):
         return

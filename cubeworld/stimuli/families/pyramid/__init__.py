@@ -24,7 +24,7 @@ from cubeworld.stimuli.families.pyramid.geometry import (
     support_margin_mm,
 )
 from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE, PyramidCamera, PyramidSettings
-from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily, StratumQuota
+from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily
 
 PROMPT = (
     "You are now viewing a pyramid of blocks. If the red block was not there, "
@@ -63,25 +63,14 @@ class PyramidFamily(StimulusFamily):
     settings_file = Path(__file__).with_name("defaults.yaml")
     strata = ("red_row",)  # the card counts size x red block's tier x label
     quota_stratum = "red_row"  # ... and every tier below the top gets an equal quota per size
+    controlled_sampling = True  # a cue-controlled set draws steered leans (`sampler.sample_pyramid`)
+    control_reading_targets = {"one_step": 1 / 3}  # the one-step reading wrong on a third of the items
 
     def robustness_checks(self, settings: PyramidSettings) -> tuple[Mapping[str, Any], ...]:
         return settings.perturbations
 
     def stratum_values(self, size: int, settings: PyramidSettings) -> tuple[int, ...]:
         return tuple(range(TIERS_FOR_SIZE[size] - 1))  # every tier but the top one
-
-    def stratum_quota(self, size: int, settings: PyramidSettings, controlled: bool = False) -> StratumQuota | None:
-        """The study's design: equal quotas per red tier. A cue-controlled set: quotas per red
-        block (`red_block`, a place in the pyramid), equal per tier and, within a tier, per
-        place -- so the red block's place in its tier is uniform and every place is half Yes,
-        half No (generator 2.0.0's label quota kept end places 54 times in 60 at 10 blocks,
-        43.3 expected, and an inner red block meant Yes 45 times in 47)."""
-        if not controlled:
-            return super().stratum_quota(size, settings)
-        tiers = TIERS_FOR_SIZE[size]
-        places = [(tier, block) for tier in range(tiers - 1) for block in range(tiers - tier)]
-        values = tuple(range(len(places)))  # block indices: bottom tier first, left to right
-        return StratumQuota("red_block", values, tuple(1.0 / (tiers - tier) for tier, _ in places))
 
     # -- one candidate (heavy) ---------------------------------------------------------
     def sample(self, rng, size, settings):
@@ -91,10 +80,7 @@ class PyramidFamily(StimulusFamily):
         from cubeworld.stimuli.core.scene import Scene
         from cubeworld.stimuli.families.pyramid.sampler import sample_pyramid
 
-        if controlled:
-            pyr = sample_pyramid(rng, size, settings, red_block=value)
-        else:
-            pyr = sample_pyramid(rng, size, settings, red_tier=value)
+        pyr = sample_pyramid(rng, size, settings, red_tier=value, steer=controlled)
         keys = {
             "red_block": pyr.red,
             "red_row": pyr.red_tier,

@@ -118,40 +118,33 @@ def _tier(
     return slots, "per_block" if per_block else lean, bridges
 
 
-def place_of(n: int, block: int) -> tuple[int, int]:
-    """(tier, place from the left) of block index `block` in an n-block pyramid (blocks are
-    numbered bottom tier first, left to right)."""
-    tiers = TIERS_FOR_SIZE[n]
-    for tier in range(tiers):
-        width = tiers - tier
-        if block < width:
-            return tier, block
-        block -= width
-    raise ValueError(f"an {n}-block pyramid has no block {block}")
-
-
 def sample_pyramid(
     rng: np.random.Generator,
     n: int,
     cfg: PyramidSettings,
     red_tier: int | None = None,
-    red_block: int | None = None,
+    steer: bool = False,
 ) -> Pyramid:
     """Draw an n-block pyramid (n in 3, 6, 10, 15) with one red block below the top: in
-    tier `red_tier` if given (the generator's quota), else in a uniformly drawn tier; or,
-    for a cue-controlled set, exactly block `red_block`, with every upper block leaning its
-    own way and, in half the pyramids (drawn), the blocks resting on the red block leaning
-    away from it. Without that, an inner red block almost always carries a block leaning
-    on it (tier-wide leans: "Yes" 45 times in 47); with it, both answers come at every
-    place of the red block, so its place can be balanced per answer at a bearable cost."""
+    tier `red_tier` if given (the generator's quota), else in a uniformly drawn tier, at a
+    uniformly drawn place in it.
+
+    `steer` (cue-controlled sets): every upper block leans its own way, and in half the
+    pyramids (drawn) the blocks resting on the red block both lean away from it. With
+    tier-wide leans an inner red block almost always carries a block leaning on it
+    (generator 2.0.0: "Yes" 45 times in 47), so the red block's place told the answer."""
     tiers = TIERS_FOR_SIZE[n]
-    place = None if red_block is None else place_of(n, red_block)
-    if place is not None:
-        red_tier = place[0]
     if red_tier is not None and not 0 <= red_tier < tiers - 1:
         raise ValueError(f"a {n}-block pyramid has red tiers 0..{tiers - 2}, not {red_tier}")
     s = cfg.side
     for _ in range(MAX_REDRAWS):
+        place: tuple[int, int] | None = None
+        away: dict[int, str] = {}
+        if steer:  # the red block's place first: the tier above it leans around it
+            tier = int(rng.integers(tiers - 1)) if red_tier is None else red_tier
+            place = (tier, int(rng.integers(tiers - tier)))
+            if rng.random() < 0.5:
+                away = {place[1] - 1: "left", place[1]: "right"}
         widths = [s * rng.uniform(1.0 - cfg.width_jitter, 1.0 + cfg.width_jitter, tiers - r) for r in range(tiers)]
         depths = [s * rng.uniform(1.0 - cfg.depth_jitter, 1.0 + cfg.depth_jitter, tiers - r) for r in range(tiers)]
         heights = s * rng.uniform(1.0 - cfg.height_jitter, 1.0 + cfg.height_jitter, tiers)
@@ -161,13 +154,10 @@ def sample_pyramid(
         layout = [[_Slot(float(x), float(w)) for x, w in zip(xs - (xs[0] + xs[-1]) / 2.0, widths[0])]]
         leans: list[str] = []
         bridges: list[tuple[int, int]] = []
-        away: dict[int, str] = {}
-        if place is not None and rng.random() < 0.5:  # the blocks on the red block lean away from it
-            away = {place[1] - 1: "left", place[1]: "right"}
         for r in range(1, tiers):
             for _try in range(100):
                 forced = away if place is not None and r == place[0] + 1 else None
-                placed = _tier(rng, layout[-1], widths[r], cfg, per_block=place is not None, forced=forced)
+                placed = _tier(rng, layout[-1], widths[r], cfg, per_block=steer, forced=forced)
                 if placed is not None:
                     break
             else:
@@ -178,11 +168,11 @@ def sample_pyramid(
         if len(layout) < tiers or abs(layout[-1][0].x) > cfg.max_top_offset * s:
             continue
         tier_of = [r for r, tier in enumerate(layout) for _ in tier]
-        chosen = int(rng.integers(tiers - 1)) if red_tier is None else red_tier
         if place is None:
+            chosen = int(rng.integers(tiers - 1)) if red_tier is None else red_tier
             red = sum(len(layout[r]) for r in range(chosen)) + int(rng.integers(len(layout[chosen])))
         else:
-            red = int(red_block)  # type: ignore[arg-type]
+            red = sum(len(layout[r]) for r in range(place[0])) + place[1]
         colours = _colour(rng, [[slot.x for slot in tier] for tier in layout], red)
         blocks, index = [], {}
         z = 0.0
