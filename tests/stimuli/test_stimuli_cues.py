@@ -226,11 +226,18 @@ def test_a_cue_controlled_set_is_the_same_for_any_workers_and_after_a_crash(cont
 
 
 def test_a_controlled_pyramid_set_steers_the_leans_around_the_red_block(tmp_path):
-    out = generate_set("pyramid", "6", 4, 23, tmp_path / "p", resolution=16, workers=1, progress=False, control_cues=True)
+    out = generate_set(
+        "pyramid", "6", 4, 23, tmp_path / "p", resolution=16, workers=1, progress=False, control_cues=True
+    )
     s = load_set(out)
     assert s.card["counts_by_red_row"]["6"] == s.card["stratum_quotas"]["6"]  # the study's tier quotas stay
     assert all(r.extra["scene"]["row_leans"] == ["per_block", "per_block"] for r in s.rows)  # leans per block
-    assert set(s.card["control_cues"]["targets"]["by_size"]["6"]) >= {"best_cue", "logistic_cv", "one_step_wrong", "met"}
+    assert set(s.card["control_cues"]["targets"]["by_size"]["6"]) >= {
+        "best_cue",
+        "logistic_cv",
+        "one_step_wrong",
+        "met",
+    }
 
 
 def test_control_cues_is_refused_where_it_would_change_nothing():
