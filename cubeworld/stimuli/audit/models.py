@@ -21,9 +21,10 @@ from cubeworld.stimuli.audit.scoring import FOLDS, Score, stratified_folds
 LOGISTIC = "logistic_regression"
 TREE = "tree_depth2"
 MODELS = {
-    LOGISTIC: "logistic regression on every cue (standardised; L2, C=1)",
+    LOGISTIC: "logistic regression on every cue",
     TREE: "decision tree of depth 2 on every cue",
 }
+FITTING = {LOGISTIC: "standardised features, L2 penalty, C=1", TREE: "at most three questions"}
 
 
 def _estimator(name: str) -> Any:
@@ -75,8 +76,9 @@ def score_model(
 
     y = np.asarray(labels, dtype=bool)
     n = len(y)
+    rule = f"{FITTING[name]}; {x.shape[1]} feature{'' if x.shape[1] == 1 else 's'}"
     if n == 0 or x.shape[1] == 0:
-        return Score(n=n, cv_correct=0, fit_correct=0, rule=MODELS[name])
+        return Score(n=n, cv_correct=0, fit_correct=0, rule=rule)
     fit_correct = int((_fit_predict(name, x, y, x) == y).sum())
     folds = min(FOLDS, n)
     cv_correct = 0
@@ -86,7 +88,7 @@ def score_model(
             test = fold_of == f
             if test.any():
                 cv_correct += int((_fit_predict(name, x[~test], y[~test], x[test]) == y[test]).sum())
-    return Score(n=n, cv_correct=cv_correct, fit_correct=fit_correct, rule=MODELS[name])
+    return Score(n=n, cv_correct=cv_correct, fit_correct=fit_correct, rule=rule)
 
 
 def score_models(
