@@ -26,6 +26,7 @@ REFERENCE_SETS = {
     "towers-64": ("tower", "2-7", 2, 5, 64),
     "towers-448": ("tower", "2,7", 2, 9, 448),
     "pyramids-64": ("pyramid", "3,6,10,15", 2, 5, 64),
+    "dominoes-64": ("domino", "3,6", 6, 5, 64),  # every cause, both labels of spacing and offset
 }
 
 
