@@ -212,7 +212,9 @@ def test_sampled_chains_hold_one_critical_element_in_its_range(settings):
         others = [i for i in range(n - 1) if not (cause == "offset" and i == c - 1)]
         assert all(steps[i] <= 2 * s.lateral_jitter + TOL for i in others)  # in line
         heights = [b["size"][2] for b in blocks]
-        assert all(abs(h / s.height - 1) <= s.height_jitter + 1e-6 for i, h in enumerate(heights) if i != c or cause != "size")
+        assert all(
+            abs(h / s.height - 1) <= s.height_jitter + 1e-6 for i, h in enumerate(heights) if i != c or cause != "size"
+        )
         t, _, h = blocks[0]["size"]
         assert s.tip_min - 1e-3 <= blocks[0]["pitch"] - tipping_angle(t, h) <= s.tip_max + 1e-3
         assert h * math.sin(math.radians(blocks[0]["pitch"])) < link_gaps(blocks)[0]  # not touching the next

@@ -9,7 +9,8 @@ GENERATOR_VERSION names the generator: whenever the same arguments would give ot
 bytes, it changes, and sets of another version are refused (by studies, by resuming, by
 `cubeworld generate from`) with a line saying why. 2.0.0 (issue 10): full-horizon runs
 and a rest test, robustness runs for towers, pyramids with sampled sizes and offsets and
-red-row quotas, the frame check, supersampled rendering, the `difficulty` column.
+red-row quotas, the frame check, supersampled rendering, the `difficulty` column. 3.0.0
+(issue 19): dominoes with a cause per chain (`CHANGES`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
 
 GENERATOR = "cubeworld.stimuli"
-GENERATOR_VERSION = "2.0.0"  # bump whenever the same arguments would give other bytes
+GENERATOR_VERSION = "3.0.0"  # bump whenever the same arguments would give other bytes
 IDENTITY_KEYS = ("name", "domain", "generator", "generator_version", "seed", "arguments", "settings")
 CHANGES = {  # what each version changed, for the line that refuses an older set
     "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
     "sampled sizes and offsets and exact red-row quotas, a frame check, new rendering",
+    "3.0.0": "dominoes whose chains stop for one of four causes with exact quotas per cause, every documented "
+    "perturbation checked, a new camera and difficulty",
 }
 
 

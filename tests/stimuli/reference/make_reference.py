@@ -5,10 +5,11 @@ these sets as the generator of that version wrote them; `test_stimuli_reference.
 asserts that today's code still writes exactly these bytes, so any change of bytes is
 seen and must come with a new GENERATOR_VERSION (and new fingerprints). The 2.0.0
 fingerprints replaced those of 1.0.0 when issue 10 changed the physics, the pyramids,
-the frame check and the rendering; `card-1.0.0-towers-64.json` stays as a card of the
-old version, which must be refused.
+the frame check and the rendering; the 3.0.0 ones (issue 19) added a domino set, made by
+the redesigned family (towers' and pyramids' fingerprints were unchanged by it);
+`card-1.0.0-towers-64.json` stays as a card of the old version, which must be refused.
 
-    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-2.0.0.json
+    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-3.0.0.json
 """
 
 from __future__ import annotations
