@@ -48,6 +48,7 @@ from cubeworld.stimuli.pipeline.shards import (
     existing_shards,
     is_complete,
     shard_results,
+    write_plan,
 )
 from cubeworld.typed import setting
 
@@ -85,7 +86,7 @@ class SlurmOptions:
         help="First guess of the candidates one kept stimulus costs (later rounds measure it).",
         minimum=1.0,
         maximum=1000.0,
-        cli="--shard-candidates-per-item",
+        cli="--candidates-per-item",
     )
     attempts: int = setting(
         3, help="Submissions of a shard whose job dies before it gives up.", minimum=1, maximum=100, cli=False
@@ -124,10 +125,11 @@ class InProcessShards:
 
 
 class SlurmShards:
-    """Shards as one submitit job array per round; each job evaluates one shard."""
+    """Shards as one submitit job array per round; each job evaluates one shard (`job`:
+    `evaluate_shard`, or a function with its signature that calls it)."""
 
-    def __init__(self, options: SlurmOptions):
-        self.options = options
+    def __init__(self, options: SlurmOptions, job: Callable[..., str] = evaluate_shard):
+        self.options, self.job = options, job
 
     def _executor(self, out: Path):
         import submitit
@@ -179,7 +181,7 @@ class SlurmShards:
             return
         try:
             submitted = self._executor(out).map_array(
-                evaluate_shard,
+                self.job,
                 [str(out)] * len(todo),
                 [s.size for s in todo],
                 [s.start for s in todo],
@@ -272,7 +274,7 @@ class ShardRunner:
             if shard.size != size or shard.stop <= start or (complete_only and not is_complete(shard, self.out)):
                 continue
             for res in shard_results(shard, self.out, start):
-                n += 1
+                n += not res.skipped
                 if res.accepted and res.falls is not None:
                     cells[(quotas.value_of(res.k), bool(res.falls))] += 1
         return n, cells
@@ -329,9 +331,11 @@ class ShardRunner:
             if s == size and not lacking:  # pragma: no cover - a size whose shards ran out lacks stimuli
                 lacking = {(None, True): 1}
             if lacking:
-                new += self._plan(s, start, self._want(s, lacking))
-        for shard in new:
-            shard.folder(self.out).mkdir(parents=True, exist_ok=True)  # planned: the folder says so
+                values = self.state.cells[s].quotas.values
+                open_labels = {v: tuple(lbl for lbl in (False, True) if (v, lbl) in lacking) for v in values}
+                for shard in self._plan(s, start, self._want(s, lacking)):
+                    write_plan(shard, self.out, open_labels)  # planned: its folder and plan say so
+                    new.append(shard)
         self.shards = sorted({*self.shards, *new})
         self._run_until_complete([s for s in self.shards if not is_complete(s, self.out)])
 

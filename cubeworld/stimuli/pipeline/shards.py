@@ -11,6 +11,13 @@ generation replays the consumption in order over the shards' results
 where the one-machine generation stopped early (a label no longer wanted) is surplus
 either way: the same log line, the same bytes (`StimulusFamily.judge_wanted`).
 
+What a shard may skip is fixed when it is planned (`plan.json` in its folder): the
+labels still wanted per quota-stratum value, given what the shards before it already hold
+(a quota cell fills with its first accepted candidates, in order, so a cell those
+candidates fill is closed for every later one). A candidate of a closed value is skipped,
+one whose label closes is judged only as far as its label -- as on one machine; without a
+plan every candidate is judged in full. Either way the merge decides the same.
+
 A shard's folder (`SET/.shards/<name>/`) holds `results.jsonl`, one line per evaluated
 candidate in order (its acceptance, reason, label, scene and outcome), and the PNG of each
 accepted candidate, written before its line. A killed shard resumes after its last
@@ -26,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.atomic import append_jsonl, atomic_write_bytes, read_complete_lines, truncate_torn_tail
+from cubeworld.formats.atomic import (
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_complete_lines,
+    truncate_torn_tail,
+)
 from cubeworld.formats.sets import read_card
 from cubeworld.stimuli.catalog import get_family
 from cubeworld.stimuli.core.options import check_workers
@@ -39,7 +52,8 @@ from cubeworld.stimuli.pipeline.generate import set_quotas
 from cubeworld.stimuli.pipeline.pool import make_runner
 
 RESULTS_FILE = "results.jsonl"
-ALL_LABELS = (False, True)  # a shard judges every candidate as if both labels were wanted
+PLAN_FILE = "plan.json"  # {"open": [[value, [labels]], ...]}: the labels still wanted per stratum value
+ALL_LABELS = (False, True)  # without a plan a shard judges every candidate as if both labels were wanted
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +75,20 @@ class Shard:
         return self.stop - self.start
 
 
+def write_plan(shard: Shard, out: Path, open_labels: dict[Any, tuple[bool, ...]]) -> None:
+    """Fix what the shard may skip: per stratum value, the labels still wanted (before it runs)."""
+    folder = shard.folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / PLAN_FILE, {"open": [[v, list(labels)] for v, labels in open_labels.items()]})
+
+
+def read_plan(shard: Shard, out: Path) -> dict[Any, tuple[bool, ...]] | None:
+    path = shard.folder(out) / PLAN_FILE
+    if not path.is_file():
+        return None
+    return {v: tuple(bool(x) for x in labels) for v, labels in json.loads(path.read_text())["open"]}
+
+
 def _encode(res: CandidateResult) -> dict[str, Any]:
     return {
         "k": res.k,
@@ -70,6 +98,7 @@ def _encode(res: CandidateResult) -> dict[str, Any]:
         "scene": res.scene,
         "outcome": res.outcome,
         "png": res.png is not None,
+        "skipped": res.skipped,
     }
 
 
@@ -77,7 +106,7 @@ def _decode(size: int, entry: dict[str, Any], folder: Path) -> CandidateResult:
     png = (folder / f"{entry['k']:07d}.png").read_bytes() if entry["png"] else None
     return CandidateResult(
         size, int(entry["k"]), bool(entry["accepted"]), entry["reason"], entry["falls"], entry["scene"],
-        entry["outcome"], png,
+        entry["outcome"], png, skipped=bool(entry.get("skipped", False)),
     )  # fmt: skip
 
 
@@ -112,9 +141,12 @@ def evaluate_shard(out: str, size: int, start: int, stop: int, workers: int = 1)
     if k >= stop:
         return shard.name
     quotas = set_quotas(family, args, config)[size]
+    plan = read_plan(shard, out_dir)
 
     def make_job(j: int) -> Job:
-        return Job(size, j, args.seed, args.resolution, ALL_LABELS, stratum=quotas.value_of(j))
+        value = quotas.value_of(j)
+        labels = ALL_LABELS if plan is None else plan.get(value, ())
+        return Job(size, j, args.seed, args.resolution, labels, stratum=value, skip=not labels)
 
     at = [k]  # the next candidate to write
 
