@@ -129,7 +129,7 @@ def test_a_set_made_on_slurm_is_the_one_machine_set(slurm_cluster, tmp_path):
     deadline = time.monotonic() + 60  # the jobs end a moment after their results are written
     while True:
         jobs = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "--name", "cubeworld-generate-slurm"],
+            ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "--name", "cubeworld-generate-towers-2.3-x4-s11"],
             capture_output=True,
             text=True,
         ).stdout.split()

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from cubeworld.formats.atomic import atomic_write_json
+from cubeworld.formats.sets import read_card
 from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.family import StimulusFamily
@@ -141,7 +142,7 @@ class SlurmShards:
             mem_gb=o.mem_gb,
             cpus_per_task=o.cpus_per_task,
             slurm_array_parallelism=o.array_parallelism,
-            name=f"cubeworld-generate-{Path(out).name}",
+            name=f"cubeworld-generate-{read_card(Path(out)).get('name') or Path(out).name}",
             nodes=1,
             tasks_per_node=1,
         )
