@@ -61,12 +61,12 @@ def _card(cfg: StudyConfig, name: str, target: Path) -> dict:
         raise StudyInputError(f"{cfg.source}: sets.{name}: {e}") from None
 
 
-# -- one maker and one staleness check per kind of set ---------------------------------
+# -- one maker and one staleness check per origin of set -------------------------------
 
 
 def _expected_identity(name: str, spec: SetSpec) -> dict:
-    """The card entries a set made now from this spec would hold (preset / generator kinds)."""
-    if spec.kind == "preset":
+    """The card entries a set made now from this spec would hold (preset / generator origins)."""
+    if spec.origin == "preset":
         from cubeworld.stimuli import preset_identity
 
         return preset_identity(spec.preset)
@@ -222,15 +222,15 @@ def prepare_sets(
     for name in ordered:
         spec = cfg.sets[name]
         target = set_dir(cfg, name)
-        if spec.kind == "path":
+        if spec.origin == "path":
             if not is_set_folder(target):
                 raise StudyInputError(f"{cfg.source}: sets.{name}.path: {target} is not a stimulus set folder")
         elif target.exists():
-            CHECKS[spec.kind](cfg, name, spec, target)
+            CHECKS[spec.origin](cfg, name, spec, target)
         else:
-            if generation is None and spec.kind in ("preset", "generate"):
+            if generation is None and spec.origin in ("preset", "generate"):
                 generation = generation_executor(executor, cfg.executor.slurm, progress)
-            MAKERS[spec.kind](cfg, name, spec, target, progress, generation)
+            MAKERS[spec.origin](cfg, name, spec, target, progress, generation)
         try:
             load_set(target, check_images=False)
         except SetFormatError as e:
@@ -253,7 +253,7 @@ def needed_sets(cfg: StudyConfig) -> list[str]:
 def check_inputs(cfg: StudyConfig) -> None:
     """Before anything is written: every existing set folder (`path:`) must suit every
     observer that reads it (a CNN needs the images of its training and evaluation sets)."""
-    from cubeworld.models.observers.base import ObserverError
+    from cubeworld.observers.base import ObserverError
 
     for m in cfg.models:
         kind = observer(m)
@@ -262,7 +262,7 @@ def check_inputs(cfg: StudyConfig) -> None:
             reads |= {p.set for p in cfg.condition(cname).train}
         for name in sorted(reads):
             spec = cfg.sets[name]
-            if spec.kind != "path":
+            if spec.origin != "path":
                 continue
             if not is_set_folder(spec.path):
                 raise StudyInputError(f"{cfg.source}: sets.{name}.path: {spec.path} is not a stimulus set folder")
