@@ -39,7 +39,9 @@ def cpu() -> float:
 
 
 def _fmt(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def per_stimulus(per_size: int, root: Path, machine_workers: list[int]) -> dict[str, float]:

@@ -75,9 +75,11 @@ def test_the_family_is_registered_and_asks_like_the_study(family, settings):
     assert family.difficulty.name == "critical margin"
     assert family.strata == ("cause", "direction") and family.quota_stratum == "cause"
     assert family.stratum_values(3, settings) == CAUSES == ("spacing", "offset", "size", "thickness")
-    # every documented perturbation is checked at generation, so `audit --physics` finds every label kept
-    checks = [dict(c) for c in family.robustness_checks(settings)]
-    assert sorted(map(repr, checks)) == sorted(repr(dict(c)) for c in audit_perturbations())
+    # every documented perturbation is checked at generation, so `audit --physics` finds every label kept;
+    # so is softer contacts with the elliptic cone at once (issue 19: it flipped chains that each alone kept)
+    checks = {repr(dict(c)) for c in family.robustness_checks(settings)}
+    assert {repr(dict(c)) for c in audit_perturbations()} <= checks
+    assert repr({"solref": [0.02, 1.0], "cone": "elliptic"}) in checks
 
 
 # -- a real set ------------------------------------------------------------------------------
