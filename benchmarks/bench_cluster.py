@@ -186,6 +186,8 @@ def main() -> None:
     ap.add_argument("--slurm-per-size", type=int, default=60)
     ap.add_argument("--shard-candidates", type=int, default=40)
     a = ap.parse_args()
+    if a.slurm_per_size % 2 or a.per_size % 2:
+        ap.error("--per-size and --slurm-per-size must be even (half Yes, half No per size)")
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -10,7 +10,7 @@
    perturbations the generator never checks. Printed: per cause the answers before quotas,
    the rejections and where the answer flips (the critical margin of the last "Yes" and
    the first "No"), the agreement per perturbation.
-2. A set (`--per-size` per size, seed 12345, 448 px, generated with `--workers`): its card's
+2. A set (`--per-size` per size, seed 12345, `--resolution` px, generated with `--workers`): its card's
    shortcut audit per size (5-fold cross-validated, every cue, with the best per size), the
    agreement of the critical margin's sign with the label per cause, the candidates drawn per
    kept stimulus, and `cubeworld audit --physics` on it (every documented perturbation,
@@ -138,7 +138,7 @@ def report_candidates(recs: list[dict]) -> None:
         print(f"     {_name(change):34s} {a}/{len(kept)} = {a / len(kept):.4f}")
 
 
-def report_set(per_size: int, workers: int, audit_per_size: int, root: Path) -> None:
+def report_set(per_size: int, workers: int, audit_per_size: int, root: Path, resolution: int = 448) -> None:
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
     from cubeworld.stimuli.audit.physics import format_physics_audit, physics_audit
@@ -147,14 +147,14 @@ def report_set(per_size: int, workers: int, audit_per_size: int, root: Path) -> 
     family = get_family(DOMINO)
     out = root / "set"
     t0, c0 = time.perf_counter(), cpu()
-    generate_set(DOMINO, family.sizes, per_size, 12345, out, workers=workers, progress=False)
+    generate_set(DOMINO, family.sizes, per_size, 12345, out, resolution=resolution, workers=workers, progress=False)
     dt, dc = time.perf_counter() - t0, cpu() - c0
     s = load_set(out)
     card = s.card
     total = len(s.rows)
     drawn = sum(card["candidates_evaluated"].values())
     print(
-        f"\n2. a set: sizes 3-8 x {per_size} at 448 px, seed 12345 ({total} stimuli): {dt:.0f} s with {workers} "
+        f"\n2. a set: sizes 3-8 x {per_size} at {resolution} px, seed 12345 ({total} stimuli): {dt:.0f} s with {workers} "
         f"worker(s) (load {os.getloadavg()[0]:.2f}), {dc / total:.3f} CPU s per stimulus; {drawn} candidates "
         f"({drawn / total:.2f} per kept), rejected {card['rejections']}"
     )
@@ -216,6 +216,7 @@ def main() -> None:
     ap.add_argument("--per-size", type=int, default=40, help="stimuli per size of the audited set (0: skip)")
     ap.add_argument("--audit-per-size", type=int, default=20, help="items per size re-simulated by audit --physics")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--resolution", type=int, default=448, help="of the audited set (labels do not depend on it)")
     ap.add_argument("--speed", default="1,2", help="worker counts for the speed figures ('' to skip)")
     ap.add_argument("--speed-per-size", type=int, default=10)
     ap.add_argument("--seed", type=int, default=777)
@@ -227,7 +228,7 @@ def main() -> None:
             report_candidates(candidates(a.candidates, a.seed, a.workers))
             print(f"   ({cpu() - c0:.0f} CPU s)")
         if a.per_size:
-            report_set(a.per_size, a.workers, a.audit_per_size, Path(tmp))
+            report_set(a.per_size, a.workers, a.audit_per_size, Path(tmp), a.resolution)
         if a.speed:
             speed(a.speed_per_size, [int(x) for x in a.speed.split(",")], Path(tmp))
 

@@ -23,7 +23,9 @@ Why this design (generator 3.0.0; measured, see the stimuli README, "Dominoes"):
   quarter, nothing in the others); each cause has its own cue, which decides only its
   quarter too. A model must find the chain's critical element and judge it.
 - Every kept label holds under every perturbation of the documented list
-  (`robustness_checks` = `perturbations.yaml`'s eight changes), checked at generation.
+  (`perturbations.yaml`'s eight changes) and under softer contacts with the elliptic cone
+  at once (which flipped chains that passed each alone), checked at generation
+  (`robustness_checks`).
 - The first domino starts tipped (the "push"): its pitch is its tipping angle plus
   U(tip_min, tip_max) degrees, about its front bottom edge, which stays where the upright
   domino's front face met the floor; so a recorded scene is the whole experiment and
