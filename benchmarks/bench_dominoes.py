@@ -221,6 +221,8 @@ def main() -> None:
     ap.add_argument("--speed-per-size", type=int, default=10)
     ap.add_argument("--seed", type=int, default=777)
     a = ap.parse_args()
+    if a.per_size % 2 or a.speed_per_size % 2:
+        ap.error("--per-size and --speed-per-size must be even (half Yes, half No per size)")
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         if a.candidates:
