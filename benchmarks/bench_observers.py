@@ -37,7 +37,7 @@ def make_sets(root: Path, per_size: int) -> dict[str, Path]:
 
 def bench_physics(sets: dict[str, Path], n_items: int) -> None:
     from cubeworld.formats.sets import load_set
-    from cubeworld.models.observers.physics import settings_of, simulate_items
+    from cubeworld.observers.noisy_newton import PhysicsScoring, simulate_items
 
     cores = os.cpu_count() or 1
     for name, folder in sets.items():
@@ -46,9 +46,9 @@ def bench_physics(sets: dict[str, Path], n_items: int) -> None:
         rows = all_rows[::step][:n_items]  # every size alike (rows are ordered by size)
         items = [(r.domain, r.stimulus_id, r.extra["scene"]) for r in rows]
         for workers in (1, cores):
-            settings = settings_of({"n_simulations": 20, "workers": workers})
+            settings = PhysicsScoring(n_simulations=20, workers=workers)
             t = time.perf_counter()
-            simulate_items(items, settings, progress=False)
+            simulate_items(items, settings)
             dt = time.perf_counter() - t
             per_core = len(items) / dt / workers
             print(
@@ -62,17 +62,14 @@ def bench_cnn(sets: dict[str, Path], threads: int) -> None:
     import torch
 
     from cubeworld.formats.sets import load_set
-    from cubeworld.models.observers.cnn import build_network, load_defaults, load_images, score_sets
-    from cubeworld.models.observers.cnn_net import parameter_count
+    from cubeworld.formats.tables import fill_tables
+    from cubeworld.observers.cnn_config import CnnScoring, CnnTraining
+    from cubeworld.observers.cnn_net import architecture, build_network, load_images, parameter_count
+    from cubeworld.observers.cnn_trainer import CnnScorer
 
     torch.set_num_threads(threads)
-    d = load_defaults()["training"]
-    arch = {
-        "channels": d["channels"],
-        "image_size": d["image_size"],
-        "stem_stride": d["stem_stride"],
-        "dropout": d["dropout"],
-    }
+    d = CnnTraining()
+    arch = architecture(d.channels, d.image_size, d.stem_stride, d.dropout)
     net = build_network(arch)
     s = load_set(sets["towers"])
     images = load_images([s.root / r.file_name for r in s.rows], arch["image_size"])
@@ -96,16 +93,12 @@ def bench_cnn(sets: dict[str, Path], threads: int) -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        score_sets(
-            net,
-            arch,
-            [(s.root, Path(tmp) / "p.csv")],
-            model_label="bench",
-            adapter_label="",
-            condition="",
-            seed=None,
-            epoch=0,
-            batch_size=64,
+        scorer = CnnScorer(net, arch, CnnScoring(batch_size=64))
+        fill_tables(
+            [(load_set(s.root), Path(tmp) / "p.csv")],
+            {"model": "bench", "adapter": "", "condition": "", "seed": None, "epoch": 0},
+            kind="cnn",
+            open_scorer=lambda: scorer,
             progress=False,
         )
         dt = time.perf_counter() - t

@@ -13,6 +13,8 @@ from cubeworld.datasets import cli as datasets_cli
 from cubeworld.experiments import cli as experiments_cli
 from cubeworld.human import cli as human_cli
 from cubeworld.models import cli as models_cli
+from cubeworld.observers import cli as observers_cli
+from cubeworld.probes import cli as probes_cli
 from cubeworld.stimuli import cli as stimuli_cli
 
 app = typer.Typer(
@@ -21,7 +23,16 @@ app = typer.Typer(
     help="Cubeworld: stimuli, VLM scoring and fine-tuning, human studies and analysis.",
 )
 
-for stage in (stimuli_cli, models_cli, experiments_cli, analysis_cli, datasets_cli, human_cli):
+for stage in (
+    stimuli_cli,
+    models_cli,
+    observers_cli,
+    probes_cli,
+    experiments_cli,
+    analysis_cli,
+    datasets_cli,
+    human_cli,
+):
     stage.register(app)
 
 

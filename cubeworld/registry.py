@@ -2,7 +2,7 @@
 
 The toolkit grows by registering things, never by adding `if name == ...` branches to a
 stage: a stimulus family (`cubeworld.stimuli.families.FAMILIES`), an observer kind
-(`cubeworld.models.observers.OBSERVERS`), an analysis (`cubeworld.analysis.ANALYSES`),
+(`cubeworld.observers.OBSERVERS`), an analysis (`cubeworld.analysis.ANALYSES`),
 an external data set (`cubeworld.datasets.DATASETS`), a tiny model family
 (`cubeworld.models.families.MODEL_FAMILIES`). Each is one module plus one entry.
 

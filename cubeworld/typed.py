@@ -42,6 +42,8 @@ def setting(
     help: str = "",
     minimum: float | None = None,
     maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
     factory: Callable[[], Any] | None = None,
     cli: str | bool = True,
     finite: bool = True,
@@ -49,10 +51,19 @@ def setting(
     """A dataclass field with what the readers and the command line need to know of it.
 
     `minimum` / `maximum` bound a number (inclusive), or the number of entries of a tuple;
-    every count or size a user gives has a `maximum`, so a typo cannot ask for 10**12 items.
+    `above` / `below` bound a number strictly (a noise scale above 0, a fraction below 1).
+    Every count or size a user gives has a `maximum`, so a typo cannot ask for 10**12 items.
     `cli` is the option's name (True: `--field-name`; False: not on the command line).
     """
-    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "cli": cli, "finite": finite}
+    metadata = {
+        "help": help,
+        "minimum": minimum,
+        "maximum": maximum,
+        "above": above,
+        "below": below,
+        "cli": cli,
+        "finite": finite,
+    }
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -88,6 +99,12 @@ def replace_checked(config: T, changes: Mapping[str, Any], where: str, error: ty
     """`config` with `changes` ({field: plain value}) applied and the whole checked again."""
     merged = {**to_plain(config), **dict(changes)}
     return from_plain(type(config), merged, where, error)
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default a typed config declares for field `name` (read, never restated)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default if f.default is not _MISSING else f.default_factory()  # type: ignore[misc]
 
 
 def field_names(cls: type) -> tuple[str, ...]:
@@ -223,6 +240,12 @@ class _Reader:
         if isinstance(value, float) and meta.get("finite", True) and not math.isfinite(value):
             raise self.fail(where, f"expected a finite number, got {value!r}", loc)
         lo, hi = meta.get("minimum"), meta.get("maximum")
+        above, below = meta.get("above"), meta.get("below")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if above is not None and not value > above:
+                raise self.fail(where, f"must be above {above:g}, got {value!r}", loc)
+            if below is not None and not value < below:
+                raise self.fail(where, f"must be below {below:g}, got {value!r}", loc)
         if value is None or (lo is None and hi is None):
             return
         measure, what = value, ""
@@ -284,6 +307,8 @@ def cli_parameters(
             default = list(default) or None
         kwargs: dict[str, Any] = {"help": help_of(f)}
         lo, hi = f.metadata.get("minimum"), f.metadata.get("maximum")
+        lo = f.metadata.get("above") if lo is None else lo  # the strict bound is checked when read
+        hi = f.metadata.get("below") if hi is None else hi
         if annotation in (int, float) or annotation in (int | None, float | None):
             if lo is not None:
                 kwargs["min"] = lo

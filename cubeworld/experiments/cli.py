@@ -49,7 +49,9 @@ def run_cmd(
     no_wait: bool = typer.Option(False, "--no-wait", help="Slurm: submit and return."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the report at the end."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads per run (default: torch's)."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, max=1024, help="torch CPU threads per run (default: torch's)."
+    ),
 ) -> None:
     """Run or finish the study: skips finished runs, resumes interrupted ones."""
     if executor is not None and executor not in ("local", "slurm"):

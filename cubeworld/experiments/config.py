@@ -1,8 +1,12 @@
 """Read and check a study config: one YAML file that names the whole experiment grid.
 
 Every mistake in the file is reported once, at load time, as a `ConfigError` naming the
-file and the key (`studies/x.yaml: conditions.joint.train[1].n: expected a positive
-integer`), before anything is written. The values it produces are `schema.py`'s.
+file, the line where the mapping knows it, and the key (`studies/x.yaml:14:
+models.tiny.training.lora_rank: unknown setting; ...`), before anything is written. The
+file's structure (sets, conditions, models, evaluation) is read here; every component's
+settings (a model's `training:` / `scoring:` by its observer kind, `executor.slurm`) go
+through the one typed-config mechanism, `cubeworld.typed`. The values it produces are
+`schema.py`'s.
 
 Shape (see `studies/quick.yaml` and `studies/paper.yaml` for full examples):
 
@@ -44,21 +48,22 @@ Shape (see `studies/quick.yaml` and `studies/paper.yaml` for full examples):
 A recipe part draws `n` stimuli (or `proportion` of the condition's `size`; the whole set
 when neither is given and the part is alone), with the run's seed. The study's own values
 (seeds 0-2, 10 epochs, every fine-tuning hyperparameter) are not restated here: they come
-from `cubeworld/models/defaults.yaml`; `training:` only overrides them. A study-wide
-`training:` key applies to every model whose kind has that setting; a model's own
-`training:` wins. A run is never scored on a set that shares stimuli with its training
+from `cubeworld.hyperparameters` and the kinds' typed configs; `training:` only overrides
+them. A study-wide `training:` key applies to every model whose kind has that setting; a
+model's own `training:` wins; the two are merged once, here, into the model's typed
+settings. A run is never scored on a set that shares stimuli with its training
 data (the same set, or a split of it); the two parts of one split share none.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from cubeworld.errors import CubeworldError
+from cubeworld.errors import ConfigError as TypedConfigError
 from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the config's public names
     DEFAULT_EPOCHS,
     DEFAULT_SEEDS,
@@ -73,32 +78,39 @@ from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the conf
     StudyConfig,
     TrainPart,
 )
-from cubeworld.formats.yamlfile import read_yaml
+from cubeworld.formats.yamlfile import LocatedDict, read_yaml
+from cubeworld.observers.base import STUDY_OWNED, Settings
 from cubeworld.stimuli import DEFAULT_RESOLUTION
 from cubeworld.stimuli.families import FAMILIES
+from cubeworld.trainer.data import MOST_ITEMS, MOST_SEED
+from cubeworld.typed import from_plain
+
+MOST_EPOCHS = 10_000
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Study-level training keys that every trainable kind takes (the study handles them).
 STUDY_TRAINING = ("epochs", "evaluate_each_epoch")
-# What the study decides itself and no `training:` block may set.
-from cubeworld.models.observers.base import STUDY_OWNED  # noqa: E402 - light
 
 SET_SOURCES = ("preset", "domain", "path", "dataset", "split")
 SPLIT_PARTS = ("train", "test")
 
 
-class ConfigError(CubeworldError):
-    """A study config is invalid; the message names the file and the key."""
+class ConfigError(TypedConfigError):
+    """A study config is invalid; the message names the file (and line) and the key."""
 
 
 class _Reader:
-    """Checks values and raises ConfigError with `file: key: problem`."""
+    """Checks values and raises ConfigError with `file[:line]: key: problem`."""
 
     def __init__(self, source: Path):
         self.source = source
 
-    def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {problem}" if key else f"{self.source}: {problem}")
+    def error(self, key: str, problem: str, within: Any = None, name: Any = None) -> ConfigError:
+        """The error for `key`; with the mapping `within` that holds `name` (read from the
+        file), the message names the line too."""
+        lines = getattr(within, "lines", None) or {}
+        at = f"{self.source}:{lines[name]}" if name in lines else str(self.source)
+        return ConfigError(f"{at}: {key}: {problem}" if key else f"{at}: {problem}")
 
     def mapping(self, value: Any, key: str) -> dict:
         if not isinstance(value, dict):
@@ -106,22 +118,24 @@ class _Reader:
         return value
 
     def only(self, value: dict, key: str, allowed: set[str], hint: dict[str, str] | None = None) -> None:
-        extra = sorted(set(value) - allowed)
+        extra = sorted(set(value) - allowed, key=str)
         if extra:
-            where = f"{key}.{extra[0]}" if key else extra[0]
+            where = f"{key}.{extra[0]}" if key else str(extra[0])
             more = f" ({hint[extra[0]]})" if hint and extra[0] in hint else ""
-            raise self.error(where, f"unknown key; expected one of {sorted(allowed)}{more}")
+            raise self.error(where, f"unknown key; expected one of {sorted(allowed)}{more}", value, extra[0])
 
     def name(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not NAME_RE.match(value):
             raise self.error(key, f"expected a name of letters, digits, '.', '_' or '-', got {value!r}")
         return value
 
-    def int_(self, value: Any, key: str, minimum: int | None = None) -> int:
+    def int_(self, value: Any, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum}, got {value}")
         return value
 
     def bool_(self, value: Any, key: str) -> bool:
@@ -200,26 +214,24 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
         evaluation.append(e)
 
     seeds = data.get("seeds", list(DEFAULT_SEEDS))
-    seeds = [r.int_(s, f"seeds[{i}]", 0) for i, s in enumerate(r.list_(seeds, "seeds"))]
+    seeds = [r.int_(s, f"seeds[{i}]", 0, MOST_SEED) for i, s in enumerate(r.list_(seeds, "seeds"))]
     if len(set(seeds)) != len(seeds):
         raise r.error("seeds", "a seed is listed twice")
 
-    training = dict(r.mapping(data.get("training", {}) or {}, "training"))
-    epochs = r.int_(training.pop("epochs", StudyConfig.epochs), "training.epochs", 1)
-    each = r.bool_(training.pop("evaluate_each_epoch", StudyConfig.evaluate_each_epoch), "training.evaluate_each_epoch")
-    batch = (
-        r.int_(training.pop("eval_batch_size"), "training.eval_batch_size", 1)
-        if "eval_batch_size" in training
-        else None
-    )
+    training = r.mapping(data.get("training", {}) or {}, "training")
+    epochs = r.int_(training.get("epochs", StudyConfig.epochs), "training.epochs", 1, MOST_EPOCHS)
+    each = r.bool_(training.get("evaluate_each_epoch", StudyConfig.evaluate_each_epoch), "training.evaluate_each_epoch")
     for k in STUDY_OWNED:
         if k in training:
             raise r.error(
                 f"training.{k}",
                 "is set by the study itself (models, conditions, seeds, evaluation), not under training:",
+                training,
+                k,
             )
-
-    models = _parse_models(r, data["models"], conditions, training, rel)
+    study_wide = _subset(training, lambda k: k not in (*STUDY_TRAINING, "eval_batch_size"))
+    eval_batch = _subset(training, lambda k: k == "eval_batch_size")
+    models = _parse_models(r, data["models"], conditions, study_wide, eval_batch, (epochs, each), rel)
     executor = _parse_executor(r, data.get("executor", {}) or {})
     return StudyConfig(
         name=name,
@@ -233,10 +245,39 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
         seeds=tuple(seeds),
         epochs=epochs,
         evaluate_each_epoch=each,
-        training=training,
-        batch_size=batch,
         executor=executor,
     )
+
+
+def _subset(
+    mapping: Mapping[str, Any], keep: Callable[[str], bool], rename: dict[str, str] | None = None
+) -> LocatedDict:
+    """The entries of `mapping` whose key `keep`s, (renamed,) knowing their lines as before."""
+    rename = rename or {}
+    out = LocatedDict()
+    out.source = getattr(mapping, "source", "")
+    lines = getattr(mapping, "lines", {})
+    for k, v in mapping.items():
+        if keep(k):
+            out[rename.get(k, k)] = v
+            if k in lines:
+                out.lines[rename.get(k, k)] = lines[k]
+    return out
+
+
+def _merged(*mappings: Mapping[str, Any]) -> LocatedDict:
+    """The mappings merged (later ones win), each key knowing its line in its own block."""
+    out = LocatedDict()
+    for m in mappings:
+        out.update(m)
+        out.source = getattr(m, "source", "") or out.source
+        lines = getattr(m, "lines", {})
+        for k in m:
+            if k in lines:
+                out.lines[k] = lines[k]
+            else:
+                out.lines.pop(k, None)
+    return out
 
 
 # -- models ----------------------------------------------------------------------------
@@ -244,7 +285,7 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
 
 def _observer(r: _Reader, kind: Any, key: str):
     from cubeworld.errors import UnknownEntryError
-    from cubeworld.models.observers import OBSERVERS
+    from cubeworld.observers import OBSERVERS
 
     try:
         return OBSERVERS.get(kind)
@@ -252,20 +293,22 @@ def _observer(r: _Reader, kind: Any, key: str):
         raise r.error(key, str(e)) from None
 
 
-def _setting_error(r: _Reader, prefix: str, e) -> ConfigError:
-    return r.error(f"{prefix}{e.key}", e.problem)
-
-
 def _parse_models(
-    r: _Reader, value: Any, conditions: list[ConditionSpec], training: dict, rel: Callable[[str], Path]
+    r: _Reader,
+    value: Any,
+    conditions: list[ConditionSpec],
+    study_wide: Mapping[str, Any],
+    eval_batch: Mapping[str, Any],
+    study_epochs: tuple[int, bool],
+    rel: Callable[[str], Path],
 ) -> list[ModelSpec]:
-    from cubeworld.models.observers.base import ObserverSettingError
+    from cubeworld.observers.base import ObserverSettingError
 
     entries = r.mapping(value, "models")
     if not entries:
         raise r.error("models", "name at least one model")
     specs = []
-    kinds = {}
+    kinds = []
     for mname, m in entries.items():
         key = f"models.{mname}"
         r.name(mname, key)
@@ -273,17 +316,22 @@ def _parse_models(
             m = {"source": m}
         m = r.mapping(m, key)
         r.only(m, key, MODEL_KEYS)
-        kind_name = m.get("kind", "vlm")
-        kind = _observer(r, kind_name, f"{key}.kind")
-        kinds[mname] = kind
-        src = m.get("source", kind.default_source)
-        src = r.str_(src, f"{key}.source")
+        kind = _observer(r, m.get("kind", "vlm"), f"{key}.kind")
+        kinds.append(kind)
+        if "source" in m:
+            src = r.str_(m["source"], f"{key}.source")
+        elif kind.default_source is not None:
+            src = kind.default_source
+        else:
+            raise r.error(
+                f"{key}.source", f"missing: a {kind.name} observer has no default source; name one", entries, mname
+            )
         if src != TINY and (src.startswith((".", "/", "~")) or Path(src).exists()):
             src = str(rel(src))
         try:
             kind.check_source(src)
         except ObserverSettingError as e:
-            raise _setting_error(r, f"{key}.", e) from None
+            raise r.error(f"{key}.source", str(e), m, "source") from None
         family = m.get("family")
         if family is not None:
             family = r.str_(family, f"{key}.family")
@@ -292,55 +340,61 @@ def _parse_models(
                     f"{key}.family", "applies to source: tiny only (a real model brings its own architecture)"
                 )
             _check_family(r, family, f"{key}.family")
-        own_training = dict(r.mapping(m.get("training", {}) or {}, f"{key}.training"))
-        scoring = dict(r.mapping(m.get("scoring", {}) or {}, f"{key}.scoring"))
+        own_training = r.mapping(m.get("training", {}) or {}, f"{key}.training")
+        own_scoring = r.mapping(m.get("scoring", {}) or {}, f"{key}.scoring")
         if own_training and not kind.trains:
             raise r.error(
                 f"{key}.training",
                 f"a {kind.name} observer needs no training; remove training: (its settings go under scoring:)",
+                m,
+                "training",
             )
         for k in STUDY_OWNED:
             if k in own_training:
                 raise r.error(
                     f"{key}.training.{k}",
                     "is set by the study itself (models, conditions, seeds, evaluation), not under training:",
+                    own_training,
+                    k,
                 )
-        for k in ("epochs",):
-            if k in own_training:
-                r.int_(own_training[k], f"{key}.training.{k}", 1)
-        if "evaluate_each_epoch" in own_training:
-            r.bool_(own_training["evaluate_each_epoch"], f"{key}.training.evaluate_each_epoch")
-        kind_training = {k: v for k, v in own_training.items() if k != "evaluate_each_epoch"}
-        try:
-            kind.check_settings(kind_training, scoring)
-        except ObserverSettingError as e:
-            raise _setting_error(r, f"{key}.", e) from None
-        conds = _model_conditions(r, m.get("conditions"), f"{key}.conditions", kind, conditions)
+        epochs = r.int_(own_training.get("epochs", study_epochs[0]), f"{key}.training.epochs", 1, MOST_EPOCHS)
+        each = r.bool_(own_training.get("evaluate_each_epoch", study_epochs[1]), f"{key}.training.evaluate_each_epoch")
+        training = _merged(
+            _subset(study_wide, lambda k, kind=kind: k in kind.training_keys()),
+            _subset(own_training, lambda k: k not in STUDY_TRAINING),
+        )
+        scoring = _merged(
+            _subset(
+                eval_batch, lambda _k, kind=kind: "batch_size" in kind.scoring_keys(), {"eval_batch_size": "batch_size"}
+            ),
+            own_scoring,
+        )
         specs.append(
             ModelSpec(
                 mname,
                 src,
                 kind=kind.name,
-                tiny_seed=r.int_(m.get("tiny_seed", 0), f"{key}.tiny_seed", 0),
+                tiny_seed=r.int_(m.get("tiny_seed", 0), f"{key}.tiny_seed", 0, MOST_SEED),
                 family=family,
-                training=own_training,
-                scoring=scoring,
-                conditions=conds,
+                training=_settings(r, kind, "training", training, key) if kind.trains else Settings(),
+                scoring=_settings(r, kind, "scoring", scoring, key),
+                epochs=epochs,
+                evaluate_each_epoch=each,
+                conditions=_model_conditions(r, m.get("conditions"), f"{key}.conditions", kind, conditions),
             )
         )
-    _check_study_training(r, training, [k for k in kinds.values() if k.trains])
-    for m in specs:  # the study's values, merged with the model's, must suit its kind
-        kind = kinds[m.name]
-        if not kind.trains:
-            continue
-        merged = {k: v for k, v in training.items() if k in kind.training_keys()}
-        merged.update({k: v for k, v in m.training.items() if k != "evaluate_each_epoch"})
-        try:
-            kind.check_settings(merged, m.scoring)
-        except ObserverSettingError as e:
-            where = f"models.{m.name}." if e.key.split(".", 1)[-1] in m.training else ""
-            raise _setting_error(r, where, e) from None
+    _check_study_training(r, study_wide, [k for k in kinds if k.trains])
     return specs
+
+
+def _settings(r: _Reader, kind, section: str, data: Mapping[str, Any], key: str) -> Settings:
+    """A model's `training:` / `scoring:` (its own and the study-wide values its kind has)
+    read into its kind's typed config, once; a problem names the file, line and key."""
+    try:
+        return kind.settings(section, data, f"{key}.{section}", ConfigError)
+    except ConfigError as e:
+        message = str(e)
+        raise ConfigError(message if message.startswith(f"{r.source}:") else f"{r.source}: {message}") from None
 
 
 def _model_conditions(r: _Reader, value: Any, key: str, kind, conditions: list[ConditionSpec]) -> tuple[str, ...]:
@@ -379,7 +433,7 @@ def _model_conditions(r: _Reader, value: Any, key: str, kind, conditions: list[C
     return tuple(names)
 
 
-def _check_study_training(r: _Reader, training: dict, trained_kinds: list) -> None:
+def _check_study_training(r: _Reader, training: Mapping[str, Any], trained_kinds: list) -> None:
     """Each study-wide training key must be a setting of some trained model's kind."""
     known: set[str] = set()
     for kind in trained_kinds:
@@ -392,7 +446,7 @@ def _check_study_training(r: _Reader, training: dict, trained_kinds: list) -> No
                 if allowed
                 else "no model of this study can be trained"
             )
-            raise r.error(f"training.{k}", problem)
+            raise r.error(f"training.{k}", problem, training, k)
 
 
 def _check_family(r: _Reader, family: str, key: str) -> None:
@@ -421,19 +475,19 @@ _LEGACY = {"lerer100": "now `dataset: lerer100` (the copy shipped with cubeworld
 
 
 def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
-    kinds = [k for k in SET_SOURCES if k in s]
-    if len(kinds) != 1:
-        if not kinds:
+    origins = [k for k in SET_SOURCES if k in s]
+    if len(origins) != 1:
+        if not origins:
             r.only(s, key, set(SET_SOURCES), _LEGACY)
         raise r.error(key, "give exactly one of preset, domain (generator arguments), path, dataset, split")
-    kind = kinds[0]
-    if kind == "preset":
+    origin = origins[0]
+    if origin == "preset":
         r.only(s, key, {"preset"})
         return SetSpec(name, "preset", preset=r.str_(s["preset"], f"{key}.preset"))
-    if kind == "path":
+    if origin == "path":
         r.only(s, key, {"path"})
         return SetSpec(name, "path", path=rel(r.str_(s["path"], f"{key}.path")))
-    if kind == "dataset":
+    if origin == "dataset":
         r.only(s, key, {"dataset", "from"})
         from cubeworld.datasets.catalog import DATASETS
 
@@ -444,7 +498,7 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
             )
         src = rel(r.str_(s["from"], f"{key}.from")) if "from" in s else None
         return SetSpec(name, "dataset", dataset=ds, source=src)
-    if kind == "split":
+    if origin == "split":
         r.only(s, key, {"split", "part", "fraction", "seed"})
         parent = r.str_(s["split"], f"{key}.split")
         for k in ("part", "fraction", "seed"):
@@ -489,11 +543,11 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
 
 def _check_splits(r: _Reader, sets: dict[str, SetSpec]) -> None:
     for name, spec in sets.items():
-        if spec.kind != "split":
+        if spec.origin != "split":
             continue
         seen = [name]
         cur = spec
-        while cur.kind == "split":
+        while cur.origin == "split":
             if cur.parent not in sets:
                 raise r.error(f"sets.{seen[-1]}.split", f"unknown set {cur.parent!r}; define it under sets")
             if cur.parent in seen:
@@ -528,7 +582,7 @@ def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> Conditio
         return ConditionSpec(name, description=description)
     if "train" not in c:
         raise r.error(f"{key}.train", "missing (or set zero_shot: true)")
-    size = r.int_(c["size"], f"{key}.size", 1) if "size" in c else None
+    size = r.int_(c["size"], f"{key}.size", 1, MOST_ITEMS) if "size" in c else None
     default_labels = _parse_labels(r, c.get("labels"), f"{key}.labels", rel)
     parts = []
     for i, p in enumerate(r.list_(c["train"], f"{key}.train")):
@@ -544,7 +598,7 @@ def _parse_condition(r: _Reader, name: str, c: Any, sets: dict, rel) -> Conditio
             raise r.error(pkey, "give n or proportion, not both")
         n = None
         if "n" in p:
-            n = r.int_(p["n"], f"{pkey}.n", 1)
+            n = r.int_(p["n"], f"{pkey}.n", 1, MOST_ITEMS)
         elif "proportion" in p:
             prop = p["proportion"]
             if isinstance(prop, bool) or not isinstance(prop, (int, float)) or not 0 < prop <= 1:
@@ -577,24 +631,13 @@ def _parse_executor(r: _Reader, e: Any) -> ExecutorSpec:
     r.only(e, "executor", {"kind", "slurm"})
     kind = e.get("kind", "local")
     if kind not in ("local", "slurm"):
-        raise r.error("executor.kind", f"expected local or slurm, got {kind!r}")
+        raise r.error("executor.kind", f"expected local or slurm, got {kind!r}", e, "kind")
     s = r.mapping(e.get("slurm", {}) or {}, "executor.slurm")
-    fields = SlurmSpec.__dataclass_fields__
-    r.only(s, "executor.slurm", set(fields))
-    values: dict[str, Any] = {}
-    for k, v in s.items():
-        key = f"executor.slurm.{k}"
-        if k in ("partition", "constraint", "account", "qos"):
-            values[k] = None if v is None else r.str_(v, key)
-        elif k == "setup":
-            values[k] = tuple(r.str_(x, f"{key}[{i}]") for i, x in enumerate(v or []))
-        elif k == "poll_s":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                raise r.error(key, f"expected a positive number, got {v!r}")
-            values[k] = float(v)
-        else:
-            values[k] = r.int_(v, key, 0 if k == "gpus_per_node" else 1)
-    return ExecutorSpec(kind, SlurmSpec(**values))
+    try:
+        slurm = from_plain(SlurmSpec, s, "executor.slurm", ConfigError)
+    except ConfigError as err:
+        raise ConfigError(str(err) if str(err).startswith(str(r.source)) else f"{r.source}: {err}") from None
+    return ExecutorSpec(kind, slurm)
 
 
 def config_summary(cfg: StudyConfig) -> dict[str, Any]:

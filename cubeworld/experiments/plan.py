@@ -21,6 +21,7 @@ from typing import Any
 from cubeworld.experiments.config import StudyConfig
 from cubeworld.experiments.schema import ModelSpec
 from cubeworld.experiments.store import RunSpec, seed_folder
+from cubeworld.observers.base import Settings
 
 # Bump when the meaning of a resolved run config changes.
 RUN_FORMAT = 2
@@ -29,7 +30,7 @@ RUN_FORMAT = 2
 def set_dir(cfg: StudyConfig, name: str) -> Path:
     """The folder a set lives in (a `path` set stays where it is)."""
     spec = cfg.sets[name]
-    if spec.kind == "path":
+    if spec.origin == "path":
         assert spec.path is not None
         return spec.path
     return cfg.sets_dir / name
@@ -46,35 +47,16 @@ def model_location(cfg: StudyConfig, model: str) -> str:
 
 
 def observer(m: ModelSpec):
-    from cubeworld.models.observers import OBSERVERS
+    from cubeworld.observers import OBSERVERS
 
     return OBSERVERS.get(m.kind)
 
 
-def model_training(cfg: StudyConfig, m: ModelSpec) -> dict[str, Any]:
-    """The training overrides of a model: the study's (where its kind has the setting),
-    then the model's own (which win). `epochs` / `evaluate_each_epoch` are the study's."""
-    kind = observer(m)
-    out = {k: v for k, v in cfg.training.items() if k in kind.training_keys()}
-    out.update({k: v for k, v in m.training.items() if k not in ("epochs", "evaluate_each_epoch")})
-    return out
-
-
-def model_scoring(cfg: StudyConfig, m: ModelSpec) -> dict[str, Any]:
-    """The scoring overrides of a model: the study's evaluation batch size, then its own."""
-    kind = observer(m)
-    out: dict[str, Any] = {}
-    if cfg.batch_size is not None and "batch_size" in kind.scoring_keys():
-        out["batch_size"] = cfg.batch_size
-    out.update(m.scoring)
-    return out
-
-
-def model_epochs(cfg: StudyConfig, m: ModelSpec) -> tuple[int, bool]:
-    return (
-        int(m.training.get("epochs", cfg.epochs)),
-        bool(m.training.get("evaluate_each_epoch", cfg.evaluate_each_epoch)),
-    )
+def run_scoring(m: ModelSpec, zero_shot: bool) -> Settings:
+    """The scoring settings of a model's run. Zero-shot, a training setting that is also a
+    scoring setting (a VLM's max_pixels) scores as given: it changes the scores, and there
+    is no training it could mean (the kind's rule, `ObserverKind.scoring_with`)."""
+    return observer(m).scoring_with(m.training, m.scoring) if zero_shot else m.scoring
 
 
 def leaky_sets(cfg: StudyConfig, condition: str, evaluation: list[str]) -> dict[str, str]:
@@ -114,26 +96,21 @@ def resolved_run(cfg: StudyConfig, model: str, condition: str, seed: int | None)
         "seed": seed,
     }
     if not c.zero_shot:
-        epochs, each = model_epochs(cfg, m)
-        out["training"] = {"epochs": epochs, "evaluate_each_epoch": each, **model_training(cfg, m)}
+        out["training"] = {
+            "epochs": m.epochs,
+            "evaluate_each_epoch": m.evaluate_each_epoch,
+            **m.training.given_plain(),
+        }
     return out
 
 
 def evaluation_of(cfg: StudyConfig, model: str, condition: str, evaluation: list[str]) -> dict[str, dict[str, Any]]:
     """set name -> what scoring that set means for this run: the set's identity and every
     scoring setting, defaults filled in (so a changed default, e.g. the physics observer's
-    noise, scores the sets again, from the checkpoints). For a zero-shot run, training
-    settings that are also scoring settings (a VLM's `max_pixels`) belong here: they
-    change the scores, not anything learned."""
+    noise, scores the sets again, from the checkpoints)."""
     m = cfg.model(model)
-    kind = observer(m)
-    scoring = model_scoring(cfg, m)
-    training = model_training(cfg, m)
-    if cfg.condition(condition).zero_shot:
-        for k, v in training.items():
-            if k in kind.scoring_keys():
-                scoring.setdefault(k, v)
-    effective = kind.effective(training, scoring)["scoring"]
+    scoring = run_scoring(m, cfg.condition(condition).zero_shot)
+    effective = observer(m).effective(m.training, scoring)["scoring"]
     return {e: {"set": set_identity(cfg, e), "scoring": effective} for e in evaluation}
 
 
@@ -141,19 +118,18 @@ def scored_epochs(cfg: StudyConfig, model: str, condition: str) -> list[int]:
     """Epochs whose predictions a run must have: 0 for zero-shot; 0..E (or E) when trained."""
     if cfg.condition(condition).zero_shot:
         return [0]
-    epochs, each = model_epochs(cfg, cfg.model(model))
-    return list(range(0, epochs + 1)) if each else [epochs]
+    m = cfg.model(model)
+    return list(range(0, m.epochs + 1)) if m.evaluate_each_epoch else [m.epochs]
 
 
 def effective_settings(cfg: StudyConfig, model: str, condition: str) -> dict[str, Any]:
     """Every setting the run uses, defaults filled in (written to run.json; not compared)."""
     m = cfg.model(model)
-    eff = observer(m).effective(model_training(cfg, m), model_scoring(cfg, m))
+    eff = observer(m).effective(m.training, m.scoring)
     if cfg.condition(condition).zero_shot:
         eff.pop("training", None)
     else:
-        epochs, each = model_epochs(cfg, m)
-        eff["training"] = {**eff.get("training", {}), "epochs": epochs, "evaluate_each_epoch": each}
+        eff["training"] = {**eff.get("training", {}), "epochs": m.epochs, "evaluate_each_epoch": m.evaluate_each_epoch}
     return eff
 
 

@@ -5,7 +5,7 @@ array task). It writes the run's markers around the work, so a kill at any point
 folder that the next call resumes: the trainer restarts from its last epoch checkpoint and
 the scorer skips the rows it already wrote.
 
-The work is the same for every observer kind (`cubeworld.models.observers`): the kind
+The work is the same for every observer kind (`cubeworld.observers`): the kind
 trains (`finetune`, scoring each epoch as it goes) and scores (`evaluate`, from the base
 observer or a saved checkpoint). After training, every evaluation set and epoch the run
 must have is scored if it is missing, so a set added to a study later is scored from the
@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import traceback
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cubeworld.errors import CubeworldError
+from cubeworld.experiments.recipe import data_draw
+from cubeworld.experiments.schema import TrainPart
 from cubeworld.experiments.store import (
     RunSpec,
     check_not_busy,
@@ -35,9 +36,10 @@ from cubeworld.experiments.store import (
     record_evaluation,
     stale_evaluation,
 )
-from cubeworld.models.observers.base import EvaluationJob, TrainingJob, TrainSource
+from cubeworld.observers.base import EvaluationJob, Settings, TrainingJob
+from cubeworld.trainer.layout import RunFolder
 
-__all__ = ["RunTask", "TrainSource", "execute_run", "run_body", "RunError"]
+__all__ = ["RunTask", "execute_run", "run_body", "RunError"]
 
 
 class RunError(CubeworldError):
@@ -49,13 +51,14 @@ class RunTask:
     """A run plus where its inputs lie on disk (paths are not part of the run's identity)."""
 
     spec: RunSpec
-    model: str  # HF id or folder (vlm), "scratch" or a checkpoint (cnn), "" (physics)
-    train: tuple[TrainSource, ...]
+    model: str  # HF id or folder (vlm), "scratch" or a checkpoint (cnn), "mujoco" (physics)
+    recipe: tuple[TrainPart, ...]  # the condition's parts (none: zero-shot)
+    folders: Mapping[str, Path]  # set name in the study -> its folder (recipe sets)
     evaluation: tuple[tuple[str, Path], ...]  # (set name in the study, set folder)
-    epochs: int  # the study's value comes from the config (models/defaults.yaml)
+    epochs: int  # the model's or the study's (cubeworld.hyperparameters by default)
     evaluate_each_epoch: bool = True
-    training: dict[str, Any] = field(default_factory=dict)
-    scoring: dict[str, Any] = field(default_factory=dict)
+    training: Settings = Settings()
+    scoring: Settings = Settings()
     kind: str = "vlm"
     restart: bool = False
     progress: bool = True
@@ -91,13 +94,9 @@ def execute_run(task: RunTask, job_id: str | None = None, body: Callable[[RunTas
 
 
 def _kind(task: RunTask):
-    from cubeworld.models.observers import OBSERVERS
+    from cubeworld.observers import OBSERVERS
 
     return OBSERVERS.get(task.kind)
-
-
-def _table(run_dir: Path, epoch: int, set_name: str) -> Path:
-    return run_dir / "predictions" / f"epoch-{epoch}" / f"{set_name}.csv"
 
 
 def run_body(task: RunTask) -> None:
@@ -106,6 +105,7 @@ def run_body(task: RunTask) -> None:
 
     spec = task.spec
     kind = _kind(task)
+    run = RunFolder(spec.dir)
     zero_shot = spec.resolved["condition"]["zero_shot"]
     scored: list[tuple[str, Path, str]] = []  # (study name, folder, card name)
     for name, folder in task.evaluation:
@@ -118,16 +118,16 @@ def run_body(task: RunTask) -> None:
             scored.append((name, folder, stim.name))
     for name in stale_evaluation(spec):  # scored with another meaning: score again
         card = next((c for n, _, c in scored if n == name), name)
-        for old in spec.dir.glob(f"predictions/epoch-*/{card}.csv"):
-            old.unlink()
+        for old in run.prediction_tables():
+            if old.stem == card:
+                old.unlink()
     if not zero_shot:
         kind.finetune(
             TrainingJob(
                 model=task.model,
-                train=task.train,
+                data=data_draw(task.recipe, task.folders, int(spec.seed or 0)),
                 out=spec.dir,
                 epochs=task.epochs,
-                seed=int(spec.seed or 0),
                 condition=spec.condition,
                 model_label=spec.model,
                 eval_sets=tuple(f for _, f, _ in scored) if task.evaluate_each_epoch else (),
@@ -139,13 +139,13 @@ def run_body(task: RunTask) -> None:
     for epoch in spec.epochs:
         if not zero_shot and not kind.checkpoint_exists(spec.dir, epoch):
             raise RunError(
-                f"run {spec.run_id}: {spec.dir}/checkpoints/epoch-{epoch} is gone, "
+                f"run {spec.run_id}: {run.checkpoint(epoch)} is gone, "
                 "so its predictions cannot be made; rerun with --restart"
             )
         kind.evaluate(
             EvaluationJob(
                 model=task.model,
-                tables=tuple((f, _table(spec.dir, epoch, c)) for _, f, c in scored),
+                tables=tuple((f, run.predictions(epoch, c)) for _, f, c in scored),
                 epoch=epoch,
                 run_dir=None if zero_shot else spec.dir,
                 condition=spec.condition,

@@ -11,15 +11,17 @@ A study is: models (observers, each of a kind, with per-model settings) x condit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cubeworld.models.config import DEFAULTS as MODEL_DEFAULTS  # light: yaml + dataclass
+from cubeworld.hyperparameters import EPOCHS, SEEDS
+from cubeworld.observers.base import Settings
+from cubeworld.typed import setting
 
-# The study's own values, stated once in cubeworld/models/defaults.yaml.
-DEFAULT_SEEDS: tuple[int, ...] = tuple(MODEL_DEFAULTS["seeds"])
-DEFAULT_EPOCHS: int = int(MODEL_DEFAULTS["finetune"]["epochs"])
+# The study's own values, stated once (with the paper's words) in cubeworld.hyperparameters.
+DEFAULT_SEEDS: tuple[int, ...] = SEEDS
+DEFAULT_EPOCHS: int = EPOCHS
 
 TINY = "tiny"
 GROUND_TRUTH = "ground_truth"
@@ -28,17 +30,20 @@ GROUND_TRUTH = "ground_truth"
 @dataclass(frozen=True)
 class ModelSpec:
     """One observer of the study: its kind (a registry entry), where it comes from, and
-    its own settings. `training` / `scoring` override the study's `training:` and the
-    kind's defaults for this model only; `conditions` limits the conditions it takes
-    part in (None: every condition its kind can do)."""
+    its settings, typed by its kind: `training` / `scoring` hold the study-wide values the
+    kind has and the model's own (which win), read once; `epochs` and
+    `evaluate_each_epoch` are the model's or the study's. `conditions` are the conditions
+    it takes part in."""
 
     name: str
     source: str
     kind: str = "vlm"
     tiny_seed: int = 0  # only for source "tiny": the seed of its random weights
     family: str | None = None  # only for source "tiny": the tiny architecture family
-    training: dict[str, Any] = field(default_factory=dict)
-    scoring: dict[str, Any] = field(default_factory=dict)
+    training: Settings = Settings()
+    scoring: Settings = Settings()
+    epochs: int = DEFAULT_EPOCHS
+    evaluate_each_epoch: bool = True
     conditions: tuple[str, ...] | None = None
 
     @property
@@ -53,7 +58,7 @@ class SetSpec:
     of a seeded split of another set of the study (`split`)."""
 
     name: str
-    kind: str  # "preset" | "generate" | "path" | "dataset" | "split"
+    origin: str  # "preset" | "generate" | "path" | "dataset" | "split"
     preset: str | None = None
     domain: str | None = None
     sizes: tuple[int, ...] = ()
@@ -74,9 +79,9 @@ class SetSpec:
     def identity(self, sets: dict[str, SetSpec] | None = None) -> dict[str, Any]:
         """What makes this set this set (written into each run's resolved config). A split's
         identity includes its parent's, so `sets` (the study's) is needed for splits."""
-        if self.kind == "preset":
+        if self.origin == "preset":
             return {"preset": self.preset}
-        if self.kind == "generate":
+        if self.origin == "generate":
             return {
                 "domain": self.domain,
                 "sizes": list(self.sizes),
@@ -85,11 +90,11 @@ class SetSpec:
                 "resolution": self.resolution,
                 **({"control_cues": True} if self.control_cues else {}),  # older studies' identities unchanged
             }
-        if self.kind == "dataset":
+        if self.origin == "dataset":
             from cubeworld.datasets.catalog import get_dataset
 
             return get_dataset(self.dataset).identity(self.source)  # type: ignore[arg-type]
-        if self.kind == "split":
+        if self.origin == "split":
             if sets is None:
                 raise ValueError("a split set's identity needs the study's sets")
             return {
@@ -149,26 +154,26 @@ class ConditionSpec:
         return not self.train
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SlurmSpec:
-    """Resources of one fine-tuning job (one array task per run)."""
+    """Resources of one run's job (one array task per run): `executor.slurm` in a study."""
 
-    partition: str | None = None
-    gpus_per_node: int = 1
-    cpus_per_task: int = 8
-    mem_gb: int = 64
-    timeout_min: int = 24 * 60
-    array_parallelism: int = 64
-    constraint: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    setup: tuple[str, ...] = ()  # shell lines run before each job (module load, ...)
-    poll_s: float = 5.0
+    partition: str | None = setting(None, help="Slurm partition (default: the cluster's).")
+    gpus_per_node: int = setting(1, help="GPUs per job.", minimum=0, maximum=64)
+    cpus_per_task: int = setting(8, help="CPU cores per job.", minimum=1, maximum=1024)
+    mem_gb: int = setting(64, help="Memory per job in GB.", minimum=1, maximum=65536)
+    timeout_min: int = setting(24 * 60, help="Wall-clock limit per job in minutes.", minimum=1, maximum=60 * 24 * 365)
+    array_parallelism: int = setting(64, help="Jobs of the array running at once.", minimum=1, maximum=100_000)
+    constraint: str | None = setting(None, help="Slurm --constraint.")
+    account: str | None = setting(None, help="Slurm --account.")
+    qos: str | None = setting(None, help="Slurm --qos.")
+    setup: tuple[str, ...] = setting((), help="Shell lines run before each job (module load, ...).")
+    poll_s: float = setting(5.0, help="Seconds between looks at the queue.", above=0, maximum=3600)
 
 
 @dataclass(frozen=True)
 class ExecutorSpec:
-    kind: str = "local"  # "local" | "slurm"
+    kind: str = "local"  # "local" | "slurm": which executor runs the study (`executor.kind`)
     slurm: SlurmSpec = SlurmSpec()
 
 
@@ -185,11 +190,10 @@ class StudyConfig:
     conditions: tuple[ConditionSpec, ...]
     evaluation: tuple[str, ...]
     seeds: tuple[int, ...] = DEFAULT_SEEDS
-    # Study values (models/defaults.yaml): 10 epochs, evaluated after each.
+    # The study's values (cubeworld.hyperparameters): 10 epochs, evaluated after each; a
+    # model may set its own (ModelSpec.epochs).
     epochs: int = DEFAULT_EPOCHS
     evaluate_each_epoch: bool = True
-    training: dict[str, Any] = field(default_factory=dict)  # study-wide training overrides
-    batch_size: int | None = None  # study-wide evaluation batch size (training.eval_batch_size)
     executor: ExecutorSpec = ExecutorSpec()
 
     @property
@@ -209,7 +213,7 @@ class StudyConfig:
     def lineage(self, name: str) -> list[str]:
         """The set and the sets it is cut from, nearest first."""
         out = [name]
-        while self.sets[out[-1]].kind == "split":
+        while self.sets[out[-1]].origin == "split":
             out.append(self.sets[out[-1]].parent)  # type: ignore[arg-type]
         return out
 
@@ -225,7 +229,7 @@ class StudyConfig:
             return True
         # Two splits of the same root: disjoint only as complementary parts of one split.
         sa, sb = self.sets[a], self.sets[b]
-        if sa.kind == sb.kind == "split" and sa.parent == sb.parent:
+        if sa.origin == sb.origin == "split" and sa.parent == sb.parent:
             same_draw = (sa.fraction, sa.seed) == (sb.fraction, sb.seed)
             return not (same_draw and sa.part != sb.part)
         return True

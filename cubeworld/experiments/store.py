@@ -12,7 +12,8 @@
         running.json                {pid, host, started}: written at start, removed at the end
         failed.json                 the last error (removed when the run starts again)
         done.json                   written last: the run is complete
-        checkpoints/epoch-K/, predictions/epoch-K/<set>.csv, state.json, log.jsonl
+        state.json, log.jsonl, checkpoints/, predictions/: the trainer's run folder
+                                    (`cubeworld.trainer.layout`)
       slurm/                        submitit's folder, and jobs.json (run id -> job id)
       report/                       the analysis report
 
@@ -38,6 +39,7 @@ from typing import Any
 
 from cubeworld.errors import CubeworldError
 from cubeworld.formats.atomic import atomic_write_json
+from cubeworld.trainer.layout import RunFolder
 
 RUN_FILE = "run.json"
 EVALUATION_FILE = "evaluation.json"
@@ -45,7 +47,6 @@ EFFECTIVE = "effective"  # the key of run.json holding the effective settings (n
 DONE_FILE = "done.json"
 FAILED_FILE = "failed.json"
 RUNNING_FILE = "running.json"
-STATE_FILE = "state.json"
 
 DONE, RUNNING, FAILED, TODO = "done", "running", "failed", "to do"
 
@@ -226,13 +227,7 @@ def mark_failed(spec: RunSpec, error: str) -> None:
 
 def last_epoch(spec: RunSpec) -> int | None:
     """The last finished epoch of a fine-tuning run (from the trainer's state.json)."""
-    state = _read_json(spec.dir / STATE_FILE)
-    if not state:
-        return None
-    for key in ("last_epoch", "epoch", "completed_epochs"):
-        if isinstance(state.get(key), int):
-            return state[key]
-    return None
+    return RunFolder(spec.dir).last_epoch()
 
 
 def todo_detail(spec: RunSpec) -> str:

@@ -31,14 +31,7 @@ from cubeworld.experiments.executors import (
     submit_slurm,
     wait_slurm,
 )
-from cubeworld.experiments.plan import (
-    model_location,
-    model_scoring,
-    model_training,
-    observer,
-    plan_runs,
-    set_dir,
-)
+from cubeworld.experiments.plan import model_location, plan_runs, run_scoring, set_dir
 from cubeworld.experiments.prepare import (
     StudyInputError,
     check_inputs,
@@ -46,7 +39,9 @@ from cubeworld.experiments.prepare import (
     prepare_models,
     prepare_sets,
 )
-from cubeworld.experiments.runner import RunTask, TrainSource, execute_run
+from cubeworld.experiments.recipe import HUMAN_TABLE
+from cubeworld.experiments.recipe import missing_labels as recipe_missing_labels
+from cubeworld.experiments.runner import RunTask, execute_run
 from cubeworld.experiments.store import (
     DONE,
     FAILED,
@@ -60,8 +55,8 @@ from cubeworld.experiments.store import (
     local_state,
 )
 from cubeworld.formats.atomic import atomic_write_json
+from cubeworld.trainer.layout import RunFolder
 
-HUMAN_TABLE = "human_responses.csv"  # a set folder's own human responses (Lerer100 has one)
 WAITING = "waiting"  # a run whose human-label table does not exist yet
 
 
@@ -103,34 +98,23 @@ def available_evaluation(cfg: StudyConfig) -> list[str]:
 def build_tasks(
     cfg: StudyConfig, *, restart: bool = False, progress: bool = True, threads: int | None = None
 ) -> list[RunTask]:
+    """Every run of the grid, ready to execute (reads no set folder: the sets may not exist yet)."""
     tasks = []
     for spec in plan_runs(cfg):
         m = cfg.model(spec.model)
         c = cfg.condition(spec.condition)
-        train = []
-        for p in c.train:
-            humans = set_dir(cfg, p.set) / HUMAN_TABLE if p.labels.from_set else p.labels.humans
-            train.append(TrainSource(set_dir(cfg, p.set), p.n, humans))
-        training = model_training(cfg, m)
-        scoring = model_scoring(cfg, m)
-        if c.zero_shot:  # settings that are both (a VLM's max_pixels) apply to scoring
-            kind = observer(m)
-            for k, v in training.items():
-                if k in kind.scoring_keys():
-                    scoring.setdefault(k, v)
-        epochs = spec.resolved.get("training", {}).get("epochs", cfg.epochs)
-        each = spec.resolved.get("training", {}).get("evaluate_each_epoch", cfg.evaluate_each_epoch)
         tasks.append(
             RunTask(
                 spec=spec,
                 model=model_location(cfg, spec.model),
                 kind=m.kind,
-                train=tuple(train),
+                recipe=c.train,
+                folders={p.set: set_dir(cfg, p.set) for p in c.train},
                 evaluation=tuple((e, set_dir(cfg, e)) for e in spec.evaluation),
-                epochs=epochs,
-                evaluate_each_epoch=each,
-                training=training,
-                scoring=scoring,
+                epochs=m.epochs,
+                evaluate_each_epoch=m.evaluate_each_epoch,
+                training=m.training,
+                scoring=run_scoring(m, c.zero_shot),
                 restart=restart,
                 progress=progress,
                 threads=threads,
@@ -140,17 +124,8 @@ def build_tasks(
 
 
 def missing_labels(task: RunTask) -> str | None:
-    """The first human-responses table this run trains on that does not exist (or None).
-    A set's own table (`labels: humans`) of a set the study has not made yet is not
-    missing: making the set brings it (`check_own_labels` says if it does not)."""
-    for part in task.train:
-        if part.humans is None or part.humans.is_file():
-            continue
-        own = part.humans.parent == part.set_dir
-        if own and not (part.set_dir / "metadata.jsonl").is_file():
-            continue
-        return str(part.humans)
-    return None
+    """The first human-responses table this run trains on that does not exist (or None)."""
+    return recipe_missing_labels(task.recipe, task.folders)
 
 
 def check_own_labels(cfg: StudyConfig) -> None:
@@ -207,16 +182,8 @@ def run_study(
         raise ConfigError(f"executor must be local or slurm, got {kind!r}")
     check_writable(cfg.study_dir)  # before any set is generated or model built
     check_inputs(cfg)  # existing inputs suit their observers, before anything is written
-    cfg.study_dir.mkdir(parents=True, exist_ok=True)
-    summary_file = cfg.study_dir / "study.json"
-    summary = json.loads(json.dumps(config_summary(cfg)))
-    if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
-        atomic_write_json(summary_file, summary)
-    prepare_sets(cfg, needed_sets(cfg), progress=progress)
-    check_own_labels(cfg)
-    prepare_models(cfg)
     tasks = build_tasks(cfg, restart=restart, progress=progress, threads=threads)
-    if only:
+    if only:  # refused before any set is generated or model built
         tasks = [
             t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)
         ]
@@ -225,14 +192,22 @@ def run_study(
                 f"--only {', '.join(only)}: no run of {cfg.source} matches (run ids look like model/condition/seed-k)"
             )
     waiting = {t.spec.run_id: missing_labels(t) for t in tasks if missing_labels(t) and not is_done(t.spec)}
+    all_tasks = tasks
+    tasks = [t for t in tasks if t.spec.run_id not in waiting]
+    if not restart:
+        check_conflicts([t.spec for t in tasks])  # a refused run writes nothing, study.json included
+    cfg.study_dir.mkdir(parents=True, exist_ok=True)
+    summary_file = cfg.study_dir / "study.json"
+    summary = json.loads(json.dumps(config_summary(cfg)))
+    if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
+        atomic_write_json(summary_file, summary)
+    prepare_sets(cfg, needed_sets(cfg), progress=progress, executor=kind)
+    check_own_labels(cfg)
+    prepare_models(cfg)
     for run_id, table in waiting.items():
         warnings.warn(
             f"run {run_id}: human labels {table} not found; the run waits until that table exists", stacklevel=2
         )
-    all_tasks = tasks
-    tasks = [t for t in tasks if t.spec.run_id not in waiting]
-    if not restart:
-        check_conflicts([t.spec for t in tasks])
     skipped = sum(is_done(t.spec) for t in tasks)
     pending = [t for t in tasks if not is_done(t.spec) or restart]
     if kind == "local":
@@ -291,7 +266,7 @@ def prediction_tables(cfg: StudyConfig) -> list[Path]:
     for s in plan_runs(cfg):
         if is_done(s):
             wanted = {names[e] for e in s.evaluation if e in names}
-            tables.extend(p for p in sorted((s.dir / "predictions").glob("epoch-*/*.csv")) if p.stem in wanted)
+            tables.extend(p for p in RunFolder(s.dir).prediction_tables() if p.stem in wanted)
     return tables
 
 

@@ -1,4 +1,4 @@
-"""The models stage: Yes/No scoring and (Q)LoRA / full fine-tuning of Hugging Face VLMs.
+"""The models stage: Hugging Face VLMs: loading, Yes/No scoring, LoRA and fine-tuning.
 
 Public API (see docs/CONTRACTS.md):
 
@@ -7,15 +7,16 @@ Public API (see docs/CONTRACTS.md):
 - `load_model(name_or_path, *, adapter=None, quantize=None, device=None, image_size=None,
   max_pixels=None, dtype=None) -> ModelBundle`.
 - `evaluate(model, sets, out, ...) -> Path`: the prediction table (P(Yes) per stimulus).
-- `FinetuneConfig` and `finetune(config) -> Path`: the study's fine-tuning, resumable.
+- `FinetuneConfig` and `finetune(config) -> Path`: the study's fine-tuning, resumable
+  (the VLM's plug-in `SftTrainer` to the one epoch loop, `cubeworld.trainer`).
+- The typed settings, each declared once: `VlmInputs`, `VlmScoring`, `AdapterSettings`
+  (-> peft's LoraConfig via `lora_config`), `SftSettings`, `FinetuneConfig`.
 - `resolve_targets(model, ...)`: the LoRA targets found by walking the architecture.
 - `extract_activations(model, sets, points, out, *, adapter=None, batch_size=8, ...)`:
   pooled activations at the family's named points, cached for probes; `load_activations`
   reads them back, `list_points(bundle)` names a model's points.
-- `check_overrides(section, mapping, where)`: the keys a study's per-model `training:` /
-  `scoring:` block may set.
-- `DEFAULTS`: the study's hyperparameters, read from `defaults.yaml` (one source of truth).
 
+Observers that are not VLMs (the physics observer, the CNN) are `cubeworld.observers`.
 Names are imported lazily so that `cubeworld --help` does not import torch.
 """
 
@@ -32,12 +33,14 @@ _EXPORTS = {
     "evaluate": "cubeworld.models.scoring",
     "score_items": "cubeworld.models.scoring",
     "FinetuneConfig": "cubeworld.models.config",
-    "MixSource": "cubeworld.models.config",
-    "DEFAULTS": "cubeworld.models.config",
-    "load_defaults": "cubeworld.models.config",
+    "SftSettings": "cubeworld.models.config",
+    "AdapterSettings": "cubeworld.models.config",
+    "VlmScoring": "cubeworld.models.config",
+    "VlmInputs": "cubeworld.models.config",
+    "lora_config": "cubeworld.models.config",
+    "MixSource": "cubeworld.trainer.data",
     "finetune": "cubeworld.models.training",
-    "checkpoint_dir": "cubeworld.models.training",
-    "predictions_path": "cubeworld.models.training",
+    "SftTrainer": "cubeworld.models.training",
     "VideoFreeQwen2VLProcessor": "cubeworld.models.processor",
     "VideoFreeQwen2_5_VLProcessor": "cubeworld.models.processor",
     "VideoFreeQwen3VLProcessor": "cubeworld.models.processor",
@@ -53,14 +56,11 @@ _EXPORTS = {
     "model_family_of": "cubeworld.models.families",
     "resolve_targets": "cubeworld.models.lora",
     "LoraTargets": "cubeworld.models.lora",
-    "check_overrides": "cubeworld.models.overrides",
-    "training_keys": "cubeworld.models.overrides",
-    "scoring_keys": "cubeworld.models.overrides",
     "AnswerScore": "cubeworld.models.scoring",
     "ModelsError": "cubeworld.models.errors",
     "ModelNotFoundError": "cubeworld.models.errors",
     "AnswerTokenError": "cubeworld.models.errors",
-    "LabelsError": "cubeworld.models.errors",
+    "LabelsError": "cubeworld.trainer.data",
     "BackendError": "cubeworld.models.errors",
 }
 

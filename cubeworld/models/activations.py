@@ -45,11 +45,12 @@ from typing import Any
 
 from cubeworld.formats.atomic import atomic_write_json
 from cubeworld.formats.sets import METADATA_FILE, StimulusSet
+from cubeworld.formats.tables import versions
 from cubeworld.models.errors import ModelsError
 from cubeworld.models.families.base import STAGES, ActivationPoint
 from cubeworld.models.inputs import encode_prompts, example_of, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, chat_template_of, load_model
-from cubeworld.models.scoring import _as_sets, sha256_text, versions
+from cubeworld.models.scoring import _as_sets, sha256_text
 
 INDEX_FILE = "index.json"
 PROGRESS_FILE = "progress.json"

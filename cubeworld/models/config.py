@@ -1,68 +1,180 @@
-"""`FinetuneConfig`: every setting of a fine-tuning run, defaults read from defaults.yaml.
+"""Typed settings of a VLM, each declared once: how it is fed, adapted, scored and fine-tuned.
 
-The study's hyperparameters are written once, in `defaults.yaml`; the dataclass reads its
-defaults from there, and the studies stage reuses `DEFAULTS`. A config round-trips through
-a plain dict (`to_dict` / `from_dict`), which is what a run's `state.json` records.
+One frozen dataclass per component, with every default, help text and bound in its field
+(`cubeworld.typed`): YAML files, study `training:` / `scoring:` blocks, state.json and the
+command line's options are all read from these declarations.
+
+    VlmInputs       how images reach the model: image size (or pixel budget), dtype,
+                    device, decoding workers (shared by scoring and fine-tuning)
+    VlmScoring      `evaluate()`'s settings: batch size, free text, quantization
+    AdapterSettings LoRA / QLoRA: rank, alpha, dropout, target modules; turned into peft's
+                    `LoraConfig` by `lora_config` (two hops, as TRL's ModelConfig ->
+                    get_peft_config)
+    SftSettings     supervised fine-tuning: method, backend, optimiser and schedule, batch
+                    (what a study's per-model `training:` block may set)
+    FinetuneConfig  one fine-tuning run: SftSettings + the data draw + where it writes
+
+The study's own values (lr 2e-4, r = 16, alpha = 16, 10 epochs, 10,000 pairs) come from
+`cubeworld.hyperparameters`, with the paper's words.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-import yaml
-
-from cubeworld.formats.yamlfile import read_yaml
+from cubeworld.hyperparameters import EPOCHS, LEARNING_RATE, LORA_ALPHA, LORA_R
 from cubeworld.models.errors import ModelsError
+from cubeworld.trainer.data import DataDraw, LabelPolicy, MixSource
+from cubeworld.trainer.loop import RunSettings
+from cubeworld.typed import default_of, from_plain, setting, to_plain
 
-DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
-METHODS = ("auto", "qlora", "lora", "full")
-BACKENDS = ("auto", "transformers", "unsloth")
-LABEL_POLICIES = ("majority", "each")
-DTYPES = ("float32", "bfloat16", "float16")
+MOST_PIXELS_SIDE = 8192  # an image side no model here is fed at
+MOST_BATCH = 4096
+MOST_WORKERS = 256
+MOST_EPOCHS = 10_000
 
-
-@lru_cache(maxsize=1)
-def load_defaults() -> dict[str, Any]:
-    """The parsed defaults.yaml (cached; treat as read-only)."""
-    with open(DEFAULTS_FILE, encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
-DEFAULTS: dict[str, Any] = load_defaults()
-_FT = DEFAULTS["finetune"]
-
-
-def _d(key: str):
-    return field(default=_FT[key])
+__all__ = [
+    "AdapterSettings",
+    "FinetuneConfig",
+    "MixSource",
+    "SftSettings",
+    "VlmInputs",
+    "VlmScoring",
+    "default_of",
+    "lora_config",
+]
 
 
-@dataclass(frozen=True)
-class MixSource:
-    """A further training set and the fraction of the training pairs drawn from it."""
-
-    set: str
-    fraction: float
+class Typed:
+    """`parse` (plain data -> a checked config, errors naming the key) and `to_plain`."""
 
     @classmethod
-    def parse(cls, text: str) -> MixSource:
-        """`DIR:0.5` -> MixSource("DIR", 0.5)."""
-        path, sep, frac = text.rpartition(":")
-        if not sep or not path:
-            raise ModelsError(f"mix {text!r}: expected DIR:FRACTION, e.g. sets/pyramids:0.5")
-        try:
-            value = float(frac)
-        except ValueError:
-            raise ModelsError(f"mix {text!r}: fraction {frac!r} is not a number") from None
-        if not 0 < value < 1:
-            raise ModelsError(f"mix {text!r}: fraction must be between 0 and 1")
-        return cls(path, value)
+    def parse(cls, data: Mapping[str, Any], where: str = "settings") -> Any:
+        """`data` (YAML, a state.json's copy, options) as a checked config; a ModelsError
+        names the key (and the file and line, for YAML read by `read_yaml`)."""
+        return from_plain(cls, data, where, ModelsError)
+
+    def to_plain(self) -> dict[str, Any]:
+        return to_plain(self)
 
 
-@dataclass
-class FinetuneConfig:
+@dataclass(frozen=True, kw_only=True)
+class VlmInputs(Typed):
+    """How images reach a VLM: the one image-size option, the dtype, the device and the
+    processes that decode images ahead of the model."""
+
+    image_size: int | None = setting(
+        None,
+        help="Image size N: a budget of N x N pixels, mapped by the model's family (default: the model's own).",
+        minimum=28,
+        maximum=MOST_PIXELS_SIDE,
+    )
+    max_pixels: int | None = setting(
+        None,
+        help="Image pixel budget (h x w); give this or --image-size.",
+        minimum=28 * 28,
+        maximum=MOST_PIXELS_SIDE**2,
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] | None = setting(
+        None, help="float32 / bfloat16 / float16 (default: bfloat16 on CUDA, else float32)."
+    )
+    device: str | None = setting(None, help="cuda / cpu (default: cuda if there).")
+    num_workers: int = setting(
+        0, help="Processes decoding images ahead of the model.", minimum=0, maximum=MOST_WORKERS, cli="--workers"
+    )
+
+    def check_inputs(self) -> None:
+        if self.image_size is not None and self.max_pixels is not None:
+            raise ValueError(f"give image_size ({self.image_size}) or max_pixels ({self.max_pixels}), not both")
+
+    @property
+    def pixel_budget(self) -> int | None:
+        """The image-size option as a pixel budget (image_size N = N x N), None = the model's."""
+        return self.image_size**2 if self.image_size is not None else self.max_pixels
+
+
+@dataclass(frozen=True, kw_only=True)
+class VlmScoring(VlmInputs):
+    """How `evaluate()` scores (what a study's per-model `scoring:` block may set)."""
+
+    batch_size: int = setting(8, help="Items per forward pass.", minimum=1, maximum=MOST_BATCH)
+    free_text: bool = setting(False, help="Also generate a few tokens per item.")
+    quantize: Literal["4bit", "8bit", "none"] | None = setting(None, help="4bit or 8bit (bitsandbytes), or none.")
+
+    def __post_init__(self) -> None:
+        self.check_inputs()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterSettings(Typed):
+    """LoRA / QLoRA adapters: the first hop; `lora_config` makes peft's LoraConfig."""
+
+    lora_r: int = setting(LORA_R, help="LoRA rank r.", minimum=1, maximum=4096)
+    lora_alpha: int = setting(
+        LORA_ALPHA, help="LoRA alpha (the update is scaled by alpha / r).", minimum=1, maximum=65536
+    )
+    lora_dropout: float = setting(0.0, help="Dropout on the LoRA path.", minimum=0, below=1)
+    # "auto" = the linear layers of the vision and decoder blocks, found by walking the
+    # model (`cubeworld.models.lora`), or a regex / list of names (peft's).
+    target_modules: str | tuple[str, ...] = setting(
+        "auto", help="LoRA targets: auto (default), a regex, or names joined by commas.", cli=False
+    )
+    lora_extra: tuple[str, ...] = setting(
+        (), help="Also wrap this named group (e.g. projector) or regex (repeatable).", cli="--lora-extra"
+    )
+    lora_exclude: tuple[str, ...] = setting((), help="Leave block linears matching this regex out (repeatable).")
+
+    def check_adapter(self) -> None:
+        if isinstance(self.target_modules, str) and not self.target_modules:
+            raise ValueError("target_modules must be 'auto', a regex or a list of module names, got ''")
+        if not isinstance(self.target_modules, str) and not self.target_modules:
+            raise ValueError("target_modules must be 'auto', a regex or a list of module names, got []")
+
+
+def lora_config(settings: AdapterSettings, modules: list[str]):
+    """peft's `LoraConfig` for `settings`, wrapping the resolved `modules`."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        bias="none",
+        target_modules=modules,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftSettings(VlmInputs, AdapterSettings, LabelPolicy):
+    """Supervised fine-tuning on Yes/No answers: what a study's per-model `training:` may set."""
+
+    method: Literal["auto", "qlora", "lora", "full"] = setting(
+        "auto", help="auto (qlora on CUDA; full for the tiny model, lora otherwise on the CPU), qlora, lora, full."
+    )
+    backend: Literal["auto", "transformers", "unsloth"] = setting(
+        "auto", help="auto = transformers + peft; unsloth only when asked (CUDA)."
+    )
+    lr: float = setting(LEARNING_RATE, help="Initial learning rate (AdamW).", above=0, maximum=10)
+    weight_decay: float = setting(0.0, help="AdamW weight decay.", minimum=0, maximum=10)
+    scheduler: Literal["linear", "constant", "cosine"] = setting(
+        "linear",
+        help="Learning-rate schedule: linear decay from the initial rate (unsloth's default), constant, cosine.",
+    )
+    warmup_steps: int = setting(5, help="Warm-up steps of the schedule.", minimum=0, maximum=10_000_000)
+    batch_size: int = setting(8, help="Training pairs per step.", minimum=1, maximum=MOST_BATCH)
+    grad_accum: int = setting(1, help="Batches per optimiser step.", minimum=1, maximum=MOST_BATCH)
+    max_grad_norm: float = setting(1.0, help="Gradient clipping (0: none).", minimum=0, maximum=1e6)
+
+    def __post_init__(self) -> None:
+        self.check_inputs()
+        self.check_adapter()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(SftSettings, DataDraw, RunSettings):
     """One fine-tuning run. `train` is the main set; `mix` adds sets with fractions.
 
     With mix [(S2, 0.5)] the run draws 50 % of `max_items` from `train` and 50 % from S2
@@ -71,124 +183,26 @@ class FinetuneConfig:
     left out); mixed-in sets keep their ground truth.
     """
 
-    model: str
-    train: str
-    out: str
-    mix: list[MixSource] = field(default_factory=list)
-    labels: str | None = None
-    label_policy: str = _d("label_policy")
-    method: str = _d("method")
-    backend: str = _d("backend")
-    epochs: int = _d("epochs")
-    max_items: int = _d("max_items")
-    seed: int = _d("seed")
-    lr: float = _d("lr")
-    weight_decay: float = _d("weight_decay")
-    scheduler: str = _d("scheduler")
-    warmup_steps: int = _d("warmup_steps")
-    batch_size: int = _d("batch_size")
-    grad_accum: int = _d("grad_accum")
-    max_grad_norm: float = _d("max_grad_norm")
-    lora_r: int = _d("lora_r")
-    lora_alpha: int = _d("lora_alpha")
-    lora_dropout: float = _d("lora_dropout")
-    # LoRA targets: "auto" = the linear layers of the vision and decoder blocks, found by
-    # walking the model (`cubeworld.models.lora`), or a regex / list of names (peft's).
-    target_modules: str | list[str] = _d("target_modules")
-    lora_extra: list[str] = field(default_factory=list)  # named groups (lora_targets.yaml) or regexes
-    lora_exclude: list[str] = field(default_factory=list)  # regexes left out of "auto"
-    eval_sets: list[str] = field(default_factory=list)
-    eval_batch_size: int = 8
-    # The one image-size option: image_size N = a budget of N x N pixels, or max_pixels;
-    # each model family maps it onto its processor. None = the model's own.
-    image_size: int | None = None
-    max_pixels: int | None = None
-    dtype: str | None = None  # float32 / bfloat16 / float16; None = bfloat16 on CUDA, else float32
-    condition: str = ""  # the `condition` column of the predictions written
-    adapter_label: str | None = None  # the `adapter` column; default: the run folder's name
-    model_label: str | None = None  # the `model` column; default: `model` (id or path)
-    device: str | None = None
-    num_workers: int = 0  # processes decoding images ahead of the model (useful on a GPU)
-    progress: bool = True
+    model: str = setting(help="Hub id or local folder.")
+    epochs: int = setting(EPOCHS, help="Epochs to train.", minimum=1, maximum=MOST_EPOCHS)
+    eval_batch_size: int = setting(
+        default_of(VlmScoring, "batch_size"),
+        help="Batch size of the per-epoch evaluation.",
+        minimum=1,
+        maximum=MOST_BATCH,
+    )
+
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = (*RunSettings.RESUMABLE_CHANGES, "device", "num_workers")
 
     def __post_init__(self) -> None:
-        self.mix = [
-            m
-            if isinstance(m, MixSource)
-            else MixSource(**m)
-            if isinstance(m, dict)
-            else MixSource(str(m[0]), float(m[1]))
-            for m in self.mix
-        ]
-        self.eval_sets = [str(s) for s in self.eval_sets]
-        for name, value, allowed in (
-            ("method", self.method, METHODS),
-            ("backend", self.backend, BACKENDS),
-            ("label_policy", self.label_policy, LABEL_POLICIES),
-        ):
-            if value not in allowed:
-                raise ModelsError(f"{name} must be one of {list(allowed)}, got {value!r}")
-        if self.scheduler not in ("linear", "constant", "cosine"):
-            raise ModelsError(f"scheduler must be linear, constant or cosine, got {self.scheduler!r}")
-        for name in ("epochs", "max_items", "batch_size", "grad_accum", "lora_r"):
-            if int(getattr(self, name)) < 1:
-                raise ModelsError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.image_size is not None and self.max_pixels is not None:
-            raise ModelsError(f"give image_size ({self.image_size}) or max_pixels ({self.max_pixels}), not both")
-        for name in ("image_size", "max_pixels"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ModelsError(f"{name} must be a positive whole number of pixels, got {value!r}")
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ModelsError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
-        if isinstance(self.target_modules, (list, tuple)):
-            self.target_modules = [str(t) for t in self.target_modules]
-        elif not isinstance(self.target_modules, str) or not self.target_modules:
-            raise ModelsError(
-                f"target_modules must be 'auto', a regex or a list of module names, got {self.target_modules!r}"
-            )
-        for name in ("lora_extra", "lora_exclude"):
-            value = getattr(self, name)
-            if isinstance(value, str) or not isinstance(value, (list, tuple)):
-                raise ModelsError(f"{name} must be a list of names or regexes, got {value!r}")
-            setattr(self, name, [str(v) for v in value])
-        total = sum(m.fraction for m in self.mix)
-        if total >= 1:
-            raise ModelsError(f"mix fractions add up to {total:g}; the train set needs a share > 0")
+        super().__post_init__()
+        self.check_draw()
 
-    @property
-    def pixel_budget(self) -> int | None:
-        """The image-size option as a pixel budget (image_size N = N x N), None = the model's."""
-        return self.image_size**2 if self.image_size is not None else self.max_pixels
+    def checked(self) -> FinetuneConfig:
+        """This config with every value checked (types, bounds), as `parse` would give it."""
+        return FinetuneConfig.parse(self.to_plain(), "finetune config")
 
-    @property
-    def train_fraction(self) -> float:
-        return 1.0 - sum(m.fraction for m in self.mix)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["mix"] = [asdict(m) for m in self.mix]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FinetuneConfig:
-        unknown = set(d) - set(field_names())
-        if unknown:
-            raise ModelsError(f"unknown FinetuneConfig field(s): {sorted(unknown)}")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> FinetuneConfig:
-        d = read_yaml(path, ModelsError) or {}
-        if not isinstance(d, dict):
-            raise ModelsError(f"{path}: expected a mapping of FinetuneConfig fields")
-        d.update(overrides)
-        return cls.from_dict(d)
-
-    # Fields that may change when a run is resumed (they do not change what is trained).
-    RESUMABLE_CHANGES = ("out", "progress", "eval_sets", "eval_batch_size", "device", "num_workers")
-
-
-def field_names() -> tuple[str, ...]:
-    """Every FinetuneConfig field: what a study's per-model `training:` block may override."""
-    return tuple(f.name for f in fields(FinetuneConfig))
+    def scoring(self) -> VlmScoring:
+        """The settings of its per-epoch evaluation."""
+        inputs = {f.name: getattr(self, f.name) for f in dataclasses.fields(VlmInputs)}
+        return VlmScoring(**inputs, batch_size=self.eval_batch_size)

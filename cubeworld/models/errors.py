@@ -17,9 +17,5 @@ class AnswerTokenError(ModelsError):
     """The tokenizer does not give "Yes" and "No" one token each after the assistant turn."""
 
 
-class LabelsError(ModelsError):
-    """A human-labels table does not fit the training set (unknown ids, no labels)."""
-
-
 class BackendError(ModelsError):
     """A requested method/backend cannot run here (no CUDA, unsloth/bitsandbytes missing)."""

@@ -7,29 +7,19 @@ assistant position. Padding is on the left, so that position is the last one of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.sets import StimulusRow
 from cubeworld.models.errors import ModelsError
+from cubeworld.trainer.data import Example, example_of
 
 IGNORE_INDEX = -100
 
-
-@dataclass(frozen=True)
-class Example:
-    """One image-question pair (and the answer to train on, when training)."""
-
-    stimulus_id: str
-    image: Path
-    prompt: str
-    label: bool | None = None  # True = "Yes" (falls); None when only scoring
-
-
-def example_of(root: Path, row: StimulusRow, label: bool | None = None) -> Example:
-    return Example(row.stimulus_id, root / row.file_name, row.prompt, label)
+__all__ = ["Example", "example_of", "encode_prompts", "encode_training", "prefetch", "to_device"]
 
 
 def messages_for(prompt: str) -> list[dict[str, Any]]:
@@ -133,9 +123,13 @@ _WORKER_ENCODE = None
 
 def _init_worker(encode) -> None:
     global _WORKER_ENCODE
-    import torch
+    from cubeworld.pools import exit_with_parent
 
-    torch.set_num_threads(1)
+    exit_with_parent()  # first: a worker never outlives the command that started it
+    if "torch" in sys.modules:  # unpickling a processor brought it: one thread per worker
+        sys.modules["torch"].set_num_threads(1)
+    else:  # read when torch is first imported here
+        os.environ["OMP_NUM_THREADS"] = "1"
     _WORKER_ENCODE = encode
 
 
@@ -143,10 +137,22 @@ def _encode_in_worker(chunk):
     return _WORKER_ENCODE(chunk)
 
 
-def _describe(chunks: Sequence[Sequence[Any]]) -> str:
-    ids = [getattr(it, "stimulus_id", None) or str(it) for c in chunks for it in c]
-    shown = ", ".join(str(i) for i in ids[:5])
-    return f"{len(ids)} item(s): {shown}{', ...' if len(ids) > 5 else ''}"
+def item_name(item: Any) -> str:
+    """A short name of an item for messages: its stimulus id (also inside a (set, row)
+    pair), else the start of its text."""
+    for part in item if isinstance(item, tuple) else (item,):
+        sid = getattr(part, "stimulus_id", None)
+        if sid:
+            return str(sid)
+    text = str(item)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe(chunks: Sequence[Sequence[Any]], name_of: Callable[[Any], str] = item_name) -> str:
+    """At most five items by name, and how many there are (never the items themselves)."""
+    names = [name_of(it) for c in chunks for it in c]
+    shown = ", ".join(names[:5])
+    return f"{len(names)} item(s): {shown}{', ...' if len(names) > 5 else ''}"
 
 
 def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0, *, retries: int = 1):
@@ -155,16 +161,19 @@ def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0, *, r
     Decoding PNGs and resizing them is CPU work that a GPU otherwise waits for; with
     workers it overlaps the forward passes. With 0 workers it encodes in this process.
 
-    The workers are a `ProcessPoolExecutor` (the processor is handed over once, when a
-    worker starts), never a `multiprocessing.Pool`: a worker that dies (killed, out of
-    memory, a crash in native code) breaks the pool with `BrokenProcessPool` instead of
-    hanging. The chunks it lost are encoded again in a fresh pool (`retries` times); if the
-    pool breaks again, a `ModelsError` names the items that could not be encoded.
+    The workers are a spawned `ProcessPoolExecutor` (the processor is handed over once,
+    when a worker starts; nothing of the parent's torch state is inherited), never a
+    `multiprocessing.Pool`: a worker that dies (killed, out of memory, a crash in native
+    code) breaks the pool with `BrokenProcessPool` instead of hanging. The chunks it lost
+    are encoded again in a fresh pool (`retries` times); if the pool breaks again, a
+    `ModelsError` names a few of the items that could not be encoded and their count.
+    Workers end with this process, however it ends (`cubeworld.pools.exit_with_parent`).
     """
     if num_workers <= 0:
         for chunk in chunks:
             yield chunk, encode(chunk)
         return
+    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -172,7 +181,9 @@ def prefetch(chunks: Sequence[Sequence[Any]], encode, num_workers: int = 0, *, r
     ahead = max(2, 2 * num_workers)
     start, attempts = 0, 0
     while start < len(chunks):
-        pool = ProcessPoolExecutor(max_workers=num_workers, initializer=_init_worker, initargs=(encode,))
+        pool = ProcessPoolExecutor(
+            max_workers=num_workers, initializer=_init_worker, initargs=(encode,), mp_context=mp.get_context("spawn")
+        )
         pending = {}
         try:
             i = start

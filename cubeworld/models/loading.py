@@ -137,6 +137,18 @@ def load_processor(name_or_path: str, family: ModelFamily = GENERIC) -> Any:
     return processor
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def give_pad_token(processor: Any) -> None:
+    """Batches are padded: a tokenizer without a pad token pads with its end-of-text token."""
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
 def chat_template_of(processor: Any) -> str:
     """The chat template the processor renders prompts with ("" when it has none)."""
     return (
@@ -235,6 +247,7 @@ def load_model(
     dtype: "float32" / "bfloat16" / "float16"; default bfloat16 on CUDA, float32 on CPU.
     """
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     name = str(name_or_path)
@@ -264,9 +277,8 @@ def load_model(
         kwargs["device_map"] = {"": device}
     try:
         model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise ModelNotFoundError(f"model {name!r}: cannot load its weights ({first})") from None
+    except (OSError, ValueError, SafetensorError) as e:  # a truncated or corrupt weights file too
+        raise ModelNotFoundError(f"model {name!r}: cannot load its weights ({_first_line(e)})") from None
     if quant is None:
         model.to(device)
     else:
@@ -278,12 +290,13 @@ def load_model(
             raise ModelNotFoundError(f"adapter {str(adapter)!r}: no adapter_config.json there (not a peft adapter)")
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=trainable_adapter)
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=trainable_adapter)
+        except (OSError, ValueError, SafetensorError) as e:
+            raise ModelNotFoundError(f"adapter {str(adapter)!r}: cannot load it ({_first_line(e)})") from None
         adapter_str = str(adapter)
     model.eval()
-    tokenizer = processor.tokenizer
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    give_pad_token(processor)
     info = {
         "model_type": getattr(model.config, "model_type", ""),
         "family": family.name,

@@ -17,9 +17,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.answers import NO, YES
 from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
 from cubeworld.formats.sets import StimulusSet, load_set
+from cubeworld.formats.tables import Answer, Emit, Item, fill_tables, versions
+from cubeworld.models.config import VlmScoring, default_of
 from cubeworld.models.errors import ModelsError
 from cubeworld.models.inputs import (
     Encoded,
@@ -59,19 +60,6 @@ class AnswerScore:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def versions() -> dict[str, str]:
-    """torch / transformers / peft versions, for the provenance columns ("" if missing)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for package in ("torch", "transformers", "peft"):
-        try:
-            out[f"{package}_version"] = version(package)
-        except PackageNotFoundError:
-            out[f"{package}_version"] = ""
-    return out
 
 
 def _model_dtype(model) -> Any:
@@ -131,7 +119,7 @@ def score_items(bundle: ModelBundle, items: Sequence[Example], batch_size: int =
     return scores
 
 
-def _encode_chunk(processor: Any, family: Any, chunk: Sequence[tuple[StimulusSet, Any]]) -> Encoded:
+def _encode_chunk(processor: Any, family: Any, chunk: Sequence[Item]) -> Encoded:
     return encode_for_scoring(processor, family, [example_of(s.root, row) for s, row in chunk])
 
 
@@ -148,10 +136,9 @@ def _as_sets(sets: str | Path | StimulusSet | Iterable[str | Path | StimulusSet]
     return loaded
 
 
-def _request_settings(bundle: ModelBundle) -> dict[str, Any]:
+def bundle_settings(bundle: ModelBundle) -> dict[str, Any]:
     """The settings that define a table's rows (`SETTINGS_COLUMNS`), as this bundle scores."""
     return {
-        "kind": KIND,
         "max_pixels": bundle.max_pixels or "",
         "dtype": bundle.dtype,
         "quantize": bundle.quantize or "none",
@@ -159,36 +146,133 @@ def _request_settings(bundle: ModelBundle) -> dict[str, Any]:
     }
 
 
-def _settings_without_weights(model: str, *, image_size, max_pixels, quantize, device, dtype) -> dict[str, Any]:
-    """`_request_settings` of a model not loaded yet: from its config and processor alone."""
+def settings_without_weights(model: str, scoring: VlmScoring) -> dict[str, Any]:
+    """`bundle_settings` of a model not loaded yet: from its config and processor alone."""
     from transformers import AutoConfig
 
     from cubeworld.models.families import model_family_of
-    from cubeworld.models.loading import (
-        _check_source,
-        default_device,
-        load_processor,
-        pixel_budget,
-        resolve_dtype,
-    )
+    from cubeworld.models.loading import _check_source, default_device, load_processor, resolve_dtype
 
     _check_source(model)
-    budget = pixel_budget(image_size, max_pixels)
     try:
         config = AutoConfig.from_pretrained(model)
     except (OSError, ValueError):
         return {}  # the load that follows gives the clear error
     family = model_family_of(getattr(config, "model_type", None))
     processor = load_processor(model, family)
-    if budget is not None:
-        family.set_max_pixels(processor, config, budget)
+    if scoring.pixel_budget is not None:
+        family.set_max_pixels(processor, config, scoring.pixel_budget)
     return {
-        "kind": KIND,
         "max_pixels": family.max_pixels_of(processor) or "",
-        "dtype": resolve_dtype(dtype, device or default_device()),
-        "quantize": quantize or "none",
+        "dtype": resolve_dtype(scoring.dtype, scoring.device or default_device()),
+        "quantize": scoring.quantize or "none",
         "template_sha256": sha256_text(chat_template_of(processor)),
     }
+
+
+class VlmScorer:
+    """A loaded VLM as `fill_tables` uses it: P(Yes) from the Yes/No logits, the full-vocabulary
+    log-probabilities, the mass on other tokens, the prompt's hash and the image size fed."""
+
+    def __init__(self, bundle: ModelBundle, scoring: VlmScoring):
+        self.bundle = bundle
+        self.scoring = scoring
+        self.settings = bundle_settings(bundle)
+        self.columns = {"batch_size": int(scoring.batch_size), **versions(("torch", "transformers", "peft"))}
+        self._prompt_hashes: dict[str, str] = {}
+
+    def score(self, items: Sequence[Item], emit: Emit) -> None:
+        bundle, bs = self.bundle, self.scoring.batch_size
+        was_training = bundle.model.training
+        bundle.model.eval()
+        try:
+            chunks = [items[i : i + bs] for i in range(0, len(items), bs)]
+            encode = partial(_encode_chunk, bundle.processor, bundle.family)
+            for chunk, encoded in prefetch(chunks, encode, self.scoring.num_workers):
+                scores = answer_scores(bundle, encoded.batch)
+                texts: list[str | None] = [None] * len(chunk)
+                if self.scoring.free_text:
+                    texts = list(free_text_batch(bundle, [example_of(s.root, row) for s, row in chunk]))
+                emit(
+                    [
+                        (s, row, self._answer(row, sc, fed, text))
+                        for (s, row), sc, fed, text in zip(chunk, scores, encoded.fed_sizes, texts)
+                    ]
+                )
+        finally:
+            if was_training:
+                bundle.model.train()
+
+    def _answer(self, row: Any, sc: AnswerScore, fed: str, text: str | None) -> Answer:
+        if row.prompt not in self._prompt_hashes:
+            self._prompt_hashes[row.prompt] = sha256_text(row.prompt)
+        columns = {
+            "logp_yes": f"{sc.logp_yes:.8g}",
+            "logp_no": f"{sc.logp_no:.8g}",
+            "p_other": f"{sc.p_other:.8g}",
+            "prompt_sha256": self._prompt_hashes[row.prompt],
+            "image_size": fed,
+        }
+        if self.scoring.free_text:
+            columns["free_text"] = text
+        return Answer(sc.p_yes, columns)
+
+
+def extra_columns(scoring: VlmScoring) -> list[str]:
+    """The columns a VLM table holds beyond the prediction columns."""
+    return list(OBSERVER_COLUMNS) + ["quantize"] + (["free_text"] if scoring.free_text else [])
+
+
+def load_scorer(model: str | Path, scoring: VlmScoring, adapter: str | Path | None = None) -> VlmScorer:
+    """A hub id or folder (with an optional peft adapter) loaded and ready to score."""
+    bundle = load_model(
+        model,
+        adapter=adapter,
+        quantize=scoring.quantize,
+        device=scoring.device,
+        image_size=scoring.image_size,
+        max_pixels=scoring.max_pixels,
+        dtype=scoring.dtype,
+    )
+    return VlmScorer(bundle, scoring)
+
+
+def score_tables(
+    model: str | Path | ModelBundle,
+    tables: Sequence[tuple[StimulusSet, Path]],
+    who: dict[str, Any],
+    scoring: VlmScoring,
+    *,
+    adapter: str | Path | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Score each (set, table) with `model` (a hub id or folder, loaded once and only when
+    a table lacks rows, with `adapter`; or a loaded bundle): the VLM's path through the one
+    table loop, behind `evaluate` and the fine-tuning's per-epoch evaluation (the VLM
+    observer kind fills the same loop with `load_scorer`)."""
+    if isinstance(model, ModelBundle):
+        bundle = model
+        bundle.set_image_size(scoring.image_size, scoring.max_pixels)
+        return fill_tables(
+            tables,
+            who,
+            kind=KIND,
+            open_scorer=lambda: VlmScorer(bundle, scoring),
+            extra_columns=extra_columns(scoring),
+            expected_settings=lambda: bundle_settings(bundle),
+            progress=progress,
+            desc=f"scoring {Path(bundle.name).name}",
+        )
+    return fill_tables(
+        tables,
+        who,
+        kind=KIND,
+        open_scorer=lambda: load_scorer(model, scoring, adapter),
+        extra_columns=extra_columns(scoring),
+        expected_settings=lambda: settings_without_weights(str(model), scoring),
+        progress=progress,
+        desc=f"scoring {Path(str(model)).name}",
+    )
 
 
 def evaluate(
@@ -197,7 +281,7 @@ def evaluate(
     out: str | Path,
     *,
     adapter: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int = default_of(VlmScoring, "batch_size"),
     condition: str = "",
     seed: int | None = None,
     epoch: int = 0,
@@ -226,102 +310,29 @@ def evaluate(
         adapter path and the model id or folder).
     Every row records the answer's log-probabilities, the mass on other tokens and the
     provenance columns (`cubeworld.formats.predictions.OBSERVER_COLUMNS`). `num_workers` > 0
-    decodes and resizes images in that many processes ahead of the model.
+    decodes and resizes images in that many processes ahead of the model. The settings
+    are `VlmScoring`'s, checked before anything is read or written.
     """
-    from tqdm.auto import tqdm
-
-    if int(batch_size) < 1:
-        raise ModelsError(f"batch_size must be at least 1, got {batch_size}")
+    scoring = VlmScoring.parse(
+        {
+            "batch_size": batch_size,
+            "free_text": free_text,
+            "image_size": image_size,
+            "max_pixels": max_pixels,
+            "quantize": quantize,
+            "device": device,
+            "dtype": dtype,
+            "num_workers": num_workers,
+        },
+        "evaluate",
+    )
     stim_sets = _as_sets(sets)  # validate the sets and the table name before loading a model
-    extra = list(OBSERVER_COLUMNS) + ["quantize"] + (["free_text"] if free_text else [])
-    writer = PredictionWriter(out, extra_columns=extra)
+    PredictionWriter(out)  # a table of another suffix is refused before any work
     loaded = isinstance(model, ModelBundle)
     if model_label is None:
         model_label = model.name if loaded else str(model)
     if adapter_label is None:
         adapter_label = (model.adapter or "") if loaded else (str(adapter) if adapter else "")
-    base = {
-        "model": model_label,
-        "adapter": adapter_label,
-        "condition": condition,
-        "seed": "" if seed is None else int(seed),
-        "epoch": int(epoch),
-    }
-    if loaded:
-        model.set_image_size(image_size, max_pixels)
-    if not writer.existing().empty:  # refuse other settings before loading any weights
-        settings = (
-            _request_settings(model)
-            if loaded
-            else _settings_without_weights(
-                str(model), image_size=image_size, max_pixels=max_pixels, quantize=quantize, device=device, dtype=dtype
-            )
-        )
-        writer.check_settings(base, settings)
-    done = writer.done_keys()
-    todo: list[tuple[StimulusSet, Any]] = []
-    for s in stim_sets:
-        for row in s.rows:
-            key = PredictionWriter.key_of({**base, "stimulus_id": row.stimulus_id, "set": s.name})
-            if key not in done:
-                todo.append((s, row))
-    if not todo:  # complete: no need to load the model
-        return writer.finish()
-    bundle = (
-        model
-        if loaded
-        else load_model(
-            model,
-            adapter=adapter,
-            quantize=quantize,
-            device=device,
-            image_size=image_size,
-            max_pixels=max_pixels,
-            dtype=dtype,
-        )
-    )
-    settings = _request_settings(bundle)
-    writer.check_settings(base, settings)
-    base.update(settings, batch_size=int(batch_size), **versions())
-    prompt_hashes: dict[str, str] = {}
-    was_training = bundle.model.training
-    bundle.model.eval()
-    bar = tqdm(total=len(todo), desc=f"scoring {Path(str(bundle.name)).name}", unit="img", disable=not progress)
-    try:
-        chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-        encode = partial(_encode_chunk, bundle.processor, bundle.family)
-        for chunk, encoded in prefetch(chunks, encode, num_workers):
-            items = [example_of(s.root, row) for s, row in chunk]
-            scores = answer_scores(bundle, encoded.batch)
-            texts = free_text_batch(bundle, items) if free_text else [None] * len(items)
-            rows = []
-            for (s, row), sc, fed, text in zip(chunk, scores, encoded.fed_sizes, texts):
-                answer = YES if sc.p_yes >= 0.5 else NO
-                if row.prompt not in prompt_hashes:
-                    prompt_hashes[row.prompt] = sha256_text(row.prompt)
-                rec = {
-                    **base,
-                    "stimulus_id": row.stimulus_id,
-                    "set": s.name,
-                    "domain": row.domain,
-                    "n_blocks": row.n_blocks,
-                    "falls": row.falls,
-                    "p_yes": f"{sc.p_yes:.8g}",
-                    "answer": answer,
-                    "correct": answer == row.answer,
-                    "logp_yes": f"{sc.logp_yes:.8g}",
-                    "logp_no": f"{sc.logp_no:.8g}",
-                    "p_other": f"{sc.p_other:.8g}",
-                    "prompt_sha256": prompt_hashes[row.prompt],
-                    "image_size": fed,
-                }
-                if free_text:
-                    rec["free_text"] = text
-                rows.append(rec)
-            writer.append(rows)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
-        if was_training:
-            bundle.model.train()
-    return writer.finish()
+    who = {"model": model_label, "adapter": adapter_label, "condition": condition, "seed": seed, "epoch": int(epoch)}
+    score_tables(model, [(s, Path(out)) for s in stim_sets], who, scoring, adapter=adapter, progress=progress)
+    return Path(out)

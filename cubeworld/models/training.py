@@ -1,53 +1,38 @@
 """The study's fine-tuning: LoRA / QLoRA (or full) on Yes/No answers, resumable by epoch.
 
-Run folder (contract, see docs/CONTRACTS.md):
+`SftTrainer` is the VLM's plug-in to the one epoch loop (`cubeworld.trainer.EpochTrainer`):
+it loads the model and wraps it for training (LoRA targets from the architecture, a 4-bit
+base for QLoRA, or every weight), trains an epoch on the drawn pairs (cross-entropy of the
+answer token, gradient accumulation and clipping, AdamW and a transformers schedule) and
+scores the evaluation sets with `cubeworld.models.scoring`. The run folder, resuming, the
+checkpoints and state.json are the base's (`cubeworld.trainer.layout`).
 
-    OUT/state.json                      config, training-data summary, last finished epoch
-    OUT/log.jsonl                       loss per step and per epoch
-    OUT/checkpoints/epoch-K/            adapter (lora/qlora) or full weights + processor
-                                        (full), and training_state.pt (optimizer, scheduler,
-                                        RNG) to resume from
-    OUT/predictions/epoch-K/<set>.csv   predictions on each eval set after epoch K
-                                        (epoch 0 = before training)
-
-An epoch is finished when its checkpoint and its predictions are written and state.json
-says so. A killed run, called again with the same config, restarts from the last finished
-epoch (the order of the pairs in an epoch is fixed by seed and epoch, so the result is the
-one an uninterrupted run gives); a finished run, called again, does nothing.
+A checkpoint holds the adapter (lora / qlora) or the full weights and the processor
+(full); its training_state.pt the optimiser, the scheduler and the RNG states.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.atomic import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
-from cubeworld.formats.sets import load_set
-from cubeworld.models.config import FinetuneConfig
-from cubeworld.models.data import TrainingData, build_training_data, epoch_order
+from cubeworld.formats.sets import StimulusSet
+from cubeworld.models.config import FinetuneConfig, lora_config
 from cubeworld.models.errors import BackendError, ModelsError
 from cubeworld.models.inputs import encode_training, prefetch, to_device
 from cubeworld.models.loading import ModelBundle, default_device, load_model
-from cubeworld.models.resume import STATE_FILE, saved_state
+from cubeworld.trainer.data import TrainingData, build_training_data, epoch_order
+from cubeworld.trainer.loop import EpochTrainer
 
-LOG_FILE = "log.jsonl"
-TRAINING_STATE = "training_state.pt"
-
-
-def checkpoint_dir(out: Path, epoch: int) -> Path:
-    return out / "checkpoints" / f"epoch-{epoch}"
-
-
-def predictions_path(out: Path, epoch: int, set_name: str) -> Path:
-    return out / "predictions" / f"epoch-{epoch}" / f"{set_name}.csv"
+TINY_FILE = "cubeworld_tiny.json"
 
 
 def _is_tiny(model: str) -> bool:
-    return (Path(model) / "cubeworld_tiny.json").is_file()
+    return (Path(model) / TINY_FILE).is_file()
 
 
 def resolve_method(config: FinetuneConfig, device: str) -> str:
@@ -71,18 +56,6 @@ def resolve_backend(config: FinetuneConfig, device: str, method: str) -> str:
     except ImportError:
         raise BackendError("backend unsloth asked for, but unsloth is not installed (pip install unsloth)") from None
     return "unsloth"
-
-
-def _lora_config(config: FinetuneConfig, modules: list[str]):
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        bias="none",
-        target_modules=modules,
-    )
 
 
 def _prepare_4bit(model):
@@ -125,7 +98,7 @@ def _wrap_for_training(bundle: ModelBundle, config: FinetuneConfig, method: str)
         model = _prepare_4bit(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the seed sets the LoRA initialisation
-        model = get_peft_model(model, _lora_config(config, targets.modules))
+        model = get_peft_model(model, lora_config(config, targets.modules))
     bundle.model = model
     _record_lora(bundle, targets.summary())
     return bundle
@@ -194,6 +167,15 @@ def _load_for_training(
         source = str(resume_from) if resume_from else config.model
         bundle = load_model(source, device=device, max_pixels=config.pixel_budget, dtype=config.dtype)
         bundle.name = config.model
+        if resume_from is not None:
+            # The processor of the base model, as an uninterrupted run has it: one loaded from
+            # a checkpoint and saved again gains keys (padding side, ...), so checkpoints of a
+            # resumed run would differ from an uninterrupted run's.
+            from cubeworld.models.loading import give_pad_token, load_processor
+
+            bundle.processor = load_processor(config.model, bundle.family)
+            give_pad_token(bundle.processor)
+            bundle.set_image_size(max_pixels=config.pixel_budget)
         return _wrap_for_training(bundle, config, method)
     bundle = load_model(
         config.model, quantize=quantize, device=device, max_pixels=config.pixel_budget, dtype=config.dtype
@@ -211,49 +193,6 @@ def _load_for_training(
     bundle.model = PeftModel.from_pretrained(model, str(resume_from), is_trainable=True)
     _record_lora(bundle, targets.summary())
     return bundle
-
-
-def _save_checkpoint(bundle: ModelBundle, method: str, dest: Path, training_state: dict) -> None:
-    """Write adapter (or full model + processor) and resume state, then move into place."""
-    import torch
-
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    bundle.model.save_pretrained(tmp)
-    if method == "full":
-        bundle.processor.save_pretrained(tmp)
-        tiny = Path(bundle.name) / "cubeworld_tiny.json"
-        if tiny.is_file():
-            shutil.copy(tiny, tmp / tiny.name)
-    torch.save(training_state, tmp / TRAINING_STATE)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-
-
-def _rng_state() -> dict[str, Any]:
-    import random
-
-    import numpy as np
-    import torch
-
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def effective_settings(
@@ -285,169 +224,147 @@ def effective_settings(
     }
 
 
-def _evaluate_epoch(bundle: ModelBundle, config: FinetuneConfig, out: Path, epoch: int, adapter_label: str) -> None:
-    from cubeworld.models.scoring import evaluate
-
-    for set_dir in config.eval_sets:
-        s = load_set(set_dir)
-        evaluate(
-            bundle,
-            [s],
-            predictions_path(out, epoch, s.name),
-            batch_size=config.eval_batch_size,
-            condition=config.condition,
-            num_workers=config.num_workers,
-            seed=config.seed,
-            epoch=epoch,
-            progress=config.progress,
-            adapter_label=adapter_label,
-            model_label=config.model_label or config.model,
+def check_adapter_use(config: FinetuneConfig, method: str) -> None:
+    """LoRA settings given to a run that trains every weight are refused, never ignored."""
+    if method != "full":
+        return
+    given = [
+        name
+        for name, value in (
+            ("target_modules", config.target_modules != "auto"),
+            ("lora_extra", bool(config.lora_extra)),
+            ("lora_exclude", bool(config.lora_exclude)),
         )
-
-
-def finetune(config: FinetuneConfig) -> Path:
-    """Run (or resume, or skip when finished) the fine-tuning described by `config`.
-
-    Returns the run folder. Raises ModelsError subclasses (with one-line messages) on bad
-    input: unknown model, set without images, labels with unknown ids, wrong method here.
-    """
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import get_scheduler
-
-    out = Path(config.out)
-    state_path = out / STATE_FILE
-    state = saved_state(out, config, ModelsError)
-    if state and state.get("last_epoch", 0) >= config.epochs:
-        return out  # finished: nothing to do
-    device = config.device or default_device()
-    method = resolve_method(config, device)
-    backend = resolve_backend(config, device, method)
-    data: TrainingData = build_training_data(config)
-    for set_dir in config.eval_sets:
-        load_set(set_dir)  # fail on a bad eval set before any training
-    adapter_label = config.adapter_label if config.adapter_label is not None else out.name
-    last_epoch = int(state["last_epoch"]) if state else 0
-
-    def prepare_folder() -> None:
-        """Create the run folder (only once the model loaded and its LoRA targets resolved,
-        so bad input leaves nothing behind) and tidy what a kill left there."""
-        out.mkdir(parents=True, exist_ok=True)
-        # A kill mid-epoch leaves log records of the unfinished epoch: drop them.
-        if (out / LOG_FILE).exists():
-            write_jsonl(out / LOG_FILE, [r for r in read_jsonl(out / LOG_FILE) if int(r.get("epoch", 0)) <= last_epoch])
-        for stale in (out / "checkpoints").glob(".epoch-*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
-
-    def write_state(epoch: int) -> None:
-        atomic_write_json(
-            state_path,
-            {
-                "config": config.to_dict(),
-                "last_epoch": epoch,
-                "finished": epoch >= config.epochs,
-                "method": method,
-                "backend": backend,
-                "device": device,
-                "data": data.summary,
-                "max_pixels": bundle.max_pixels,
-                "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
-                "effective": effective_settings(bundle, config, method, backend, device),
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            },
-        )
-
-    resume_from = checkpoint_dir(out, last_epoch) if last_epoch > 0 else None
-    if resume_from is not None and not (resume_from / TRAINING_STATE).is_file():
+        if value
+    ]
+    if given:
+        why = "method auto on the CPU fine-tunes a tiny model in full" if config.method == "auto" else "method full"
         raise ModelsError(
-            f"{out}: state.json says epoch {last_epoch} is finished, but "
-            f"{resume_from} has no {TRAINING_STATE} to resume from"
+            f"{', '.join(given)}: LoRA settings, but this run trains every weight ({why}); give --method lora"
         )
-    torch.manual_seed(config.seed)
-    bundle = _load_for_training(config, method, backend, device, resume_from)
-    prepare_folder()
-    if resume_from is None:
-        _evaluate_epoch(bundle, config, out, 0, adapter_label)
-        write_state(0)
-    else:
-        # Predictions of the last finished epoch may be incomplete if the kill came after
-        # its checkpoint (they resume; finished tables are skipped row by row).
-        _evaluate_epoch(bundle, config, out, last_epoch, adapter_label)
 
-    model = bundle.model
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ModelsError(f"model {config.model!r}: nothing to train (no parameter requires grad)")
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    n = len(data.items)
-    steps_per_epoch = math.ceil(math.ceil(n / config.batch_size) / config.grad_accum)
-    scheduler = get_scheduler(
-        config.scheduler,
-        optimizer,
-        num_warmup_steps=config.warmup_steps,
-        num_training_steps=steps_per_epoch * config.epochs,
-    )
-    step = 0
-    if resume_from is not None:
-        ts = torch.load(resume_from / TRAINING_STATE, map_location="cpu", weights_only=False)
-        optimizer.load_state_dict(ts["optimizer"])
-        scheduler.load_state_dict(ts["scheduler"])
-        _set_rng_state(ts["rng"])
-        step = int(ts["step"])
 
-    for epoch in range(last_epoch + 1, config.epochs + 1):
+class SftTrainer(EpochTrainer):
+    """Supervised fine-tuning of a VLM on the answer token: the VLM's trainer plug-in."""
+
+    error = ModelsError
+
+    def __init__(self, config: FinetuneConfig):
+        super().__init__(config)
+        self.config: FinetuneConfig = config
+        self.device = config.device or default_device()
+
+    def prepare(self) -> None:
+        cfg = self.config
+        self.method = resolve_method(cfg, self.device)
+        self.backend = resolve_backend(cfg, self.device, self.method)
+        check_adapter_use(cfg, self.method)
+        self.data: TrainingData = build_training_data(cfg, cfg.label_policy)
+
+    def build(self, resume_from: Path | None) -> None:
+        import torch
+        from transformers import get_scheduler
+
+        cfg = self.config
+        self.bundle = _load_for_training(cfg, self.method, self.backend, self.device, resume_from)
+        self.params = [p for p in self.bundle.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ModelsError(f"model {cfg.model!r}: nothing to train (no parameter requires grad)")
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        n = len(self.data.items)
+        steps_per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
+        self.scheduler = get_scheduler(
+            cfg.scheduler,
+            self.optimizer,
+            num_warmup_steps=cfg.warmup_steps,
+            num_training_steps=steps_per_epoch * cfg.epochs,
+        )
+
+    def train_epoch(self, epoch: int) -> float:
+        import torch
+        from tqdm.auto import tqdm
+
+        cfg, bundle, model = self.config, self.bundle, self.bundle.model
+        n = len(self.data.items)
         model.train()
-        order = epoch_order(n, config.seed, epoch)
-        batches = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
-        bar = tqdm(total=n, desc=f"epoch {epoch}/{config.epochs}", unit="pair", disable=not config.progress)
+        order = epoch_order(n, cfg.seed, epoch)
+        batches = [order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+        bar = tqdm(total=n, desc=f"epoch {epoch}/{cfg.epochs}", unit="pair", disable=not cfg.progress)
         losses: list[float] = []
-        optimizer.zero_grad(set_to_none=True)
-        chunks = [[data.items[i] for i in idx] for idx in batches]
+        self.optimizer.zero_grad(set_to_none=True)
+        chunks = [[self.data.items[i] for i in idx] for idx in batches]
         encode = partial(encode_training, bundle.processor, yes_id=bundle.yes_id, no_id=bundle.no_id)
-        for b, (items, encoded) in enumerate(prefetch(chunks, encode, config.num_workers)):
-            batch = to_device(encoded, device)
+        for b, (items, encoded) in enumerate(prefetch(chunks, encode, cfg.num_workers)):
+            batch = to_device(encoded, self.device)
             if "pixel_values" in batch:
                 batch["pixel_values"] = batch["pixel_values"].to(
                     next(p for p in model.parameters() if p.is_floating_point()).dtype
                 )
             loss = model(**batch, use_cache=False).loss
-            (loss / config.grad_accum).backward()
+            (loss / cfg.grad_accum).backward()
             losses.append(float(loss.detach()))
-            if (b + 1) % config.grad_accum == 0 or b + 1 == len(batches):
-                if config.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                append_jsonl(
-                    out / LOG_FILE,
-                    {
-                        "kind": "step",
-                        "epoch": epoch,
-                        "step": step,
-                        "loss": losses[-1],
-                        "lr": scheduler.get_last_lr()[0],
-                    },
-                )
+            if (b + 1) % cfg.grad_accum == 0 or b + 1 == len(batches):
+                if cfg.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.log_step(epoch, losses[-1], self.scheduler.get_last_lr()[0])
             bar.update(len(items))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         bar.close()
-        append_jsonl(
-            out / LOG_FILE, {"kind": "epoch", "epoch": epoch, "step": step, "loss": sum(losses) / max(len(losses), 1)}
-        )
-        _save_checkpoint(
-            bundle,
-            method,
-            checkpoint_dir(out, epoch),
-            {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
-                "step": step,
-                "epoch": epoch,
-            },
-        )
-        _evaluate_epoch(bundle, config, out, epoch, adapter_label)
-        write_state(epoch)
-    return out
+        return sum(losses) / max(len(losses), 1)
+
+    def save(self, folder: Path, epoch: int) -> None:
+        """The adapter (lora / qlora), or the full weights with the processor and the tiny
+        model's marker (full): a checkpoint that loads like a model."""
+        bundle = self.bundle
+        bundle.model.save_pretrained(folder)
+        if self.method == "full":
+            bundle.processor.save_pretrained(folder)
+            tiny = Path(bundle.name) / TINY_FILE
+            if tiny.is_file():
+                shutil.copy(tiny, folder / tiny.name)
+
+    def training_state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def evaluate(self, epoch: int, tables: Sequence[tuple[StimulusSet, Path]]) -> None:
+        from cubeworld.models.scoring import score_tables
+
+        cfg = self.config
+        who = {
+            "model": cfg.model_label or cfg.model,
+            "adapter": self.adapter_label,
+            "condition": cfg.condition,
+            "seed": cfg.seed,
+            "epoch": epoch,
+        }
+        score_tables(self.bundle, tables, who, cfg.scoring(), progress=cfg.progress)
+
+    def state_record(self) -> dict[str, Any]:
+        bundle = self.bundle
+        return {
+            "method": self.method,
+            "backend": self.backend,
+            "device": self.device,
+            "data": self.data.summary,
+            "max_pixels": bundle.max_pixels,
+            "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
+            "effective": effective_settings(bundle, self.config, self.method, self.backend, self.device),
+        }
+
+
+def finetune(config: FinetuneConfig) -> Path:
+    """Run (or resume, or skip when finished) the fine-tuning described by `config`.
+
+    Returns the run folder. Every setting is checked first (types, bounds: `lr -1` or `nan`
+    is refused before anything is written). Raises ModelsError subclasses (one-line
+    messages) on bad input: unknown model, set without images, labels with unknown ids,
+    wrong method here.
+    """
+    return SftTrainer(config.checked()).run()

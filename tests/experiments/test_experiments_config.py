@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cubeworld import hyperparameters
 from cubeworld.cli import app
-from cubeworld.experiments.config import DEFAULT_EPOCHS, DEFAULT_SEEDS, ConfigError, load_config
+from cubeworld.experiments.config import DEFAULT_EPOCHS, DEFAULT_SEEDS, STUDY_OWNED, ConfigError, load_config
 from cubeworld.experiments.plan import plan_runs
-from cubeworld.models import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,7 +84,7 @@ def with_(path: list, value) -> dict:
         (["training"], {"lr": 1e-4, "learning_rate": 1}, "training.learning_rate: unknown fine-tuning setting"),
         (["training"], {"seed": 3}, "training.seed: is set by the study itself"),
         (["executor"], {"kind": "cloud"}, "executor.kind: expected local or slurm"),
-        (["executor"], {"slurm": {"gpus": 1}}, "executor.slurm.gpus: unknown key"),
+        (["executor"], {"slurm": {"gpus": 1}}, "executor.slurm.gpus: unknown setting"),
         (["executor"], {"slurm": {"mem_gb": "lots"}}, "executor.slurm.mem_gb: expected an integer"),
         (["models", "tiny"], {"source": ""}, "models.tiny.source: expected a non-empty string"),
     ],
@@ -92,7 +93,7 @@ def test_config_errors_name_file_and_key(tmp_path, path, value, message):
     p = write(tmp_path, with_(path, value))
     with pytest.raises(ConfigError, match=message) as e:
         load_config(p)
-    assert str(e.value).startswith(f"{p}: ")
+    assert re.match(rf"{re.escape(str(p))}(:\d+)?: ", str(e.value))
 
 
 def test_not_yaml_and_missing_file(tmp_path):
@@ -106,8 +107,8 @@ def test_not_yaml_and_missing_file(tmp_path):
 
 def test_defaults_are_the_models_stage_values(tmp_path):
     cfg = load_config(write(tmp_path, BASE))
-    assert cfg.seeds == DEFAULT_SEEDS == tuple(DEFAULTS["seeds"])
-    assert cfg.epochs == DEFAULT_EPOCHS == DEFAULTS["finetune"]["epochs"]
+    assert cfg.seeds == DEFAULT_SEEDS == hyperparameters.SEEDS
+    assert cfg.epochs == DEFAULT_EPOCHS == hyperparameters.EPOCHS
     assert cfg.runs_dir == tmp_path / "runs"
     runs = plan_runs(cfg)
     assert [r.run_id for r in runs][:2] == ["tiny/zero-shot/seed-none", "tiny/towers/seed-0"]
@@ -119,7 +120,7 @@ def test_shipped_configs_load_with_the_study_grid():
     assert [m.source for m in paper.models] == ["Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2-VL-7B-Instruct"]
     assert len(paper.conditions) == 10 and paper.seeds == (0, 1, 2) and paper.epochs == 10
     assert paper.evaluation == ("towers-eval", "pyramids-eval", "lerer100")
-    assert paper.sets["lerer100"].kind == "dataset"
+    assert paper.sets["lerer100"].origin == "dataset"
     joint = paper.condition("joint-5-7_3-6")
     assert [(p.set, p.n) for p in joint.train] == [("towers-5-7", 5000), ("pyramids-3-6", 5000)]
     assert paper.condition("human-towers-2-4").train[0].labels.is_human
@@ -132,8 +133,8 @@ def test_the_quick_study_has_every_kind_and_a_leak_free_human_condition():
     runs = {r.run_id: r for r in plan_runs(quick)}
     human = next(r for r in runs.values() if r.condition.startswith("human"))
     (part,) = quick.condition(human.condition).train
-    assert part.labels.from_set and quick.sets[part.set].kind == "split"
-    heldout = [e for e in quick.evaluation if quick.sets[e].kind == "split" and quick.sets[e].part == "test"]
+    assert part.labels.from_set and quick.sets[part.set].origin == "split"
+    heldout = [e for e in quick.evaluation if quick.sets[e].origin == "split" and quick.sets[e].part == "test"]
     assert heldout and all(e in human.evaluation for e in heldout)
     for r in runs.values():
         if r.condition == human.condition:
@@ -205,43 +206,43 @@ def with_model(name: str, entry) -> dict:
         (
             "physics",
             {"kind": "physics", "scoring": {"position_noise": 0}},
-            "models.physics.scoring.position_noise: expected a number above 0",
+            "models.physics.scoring.position_noise: must be above 0, got 0.0",
         ),
         (
             "physics",
             {"kind": "physics", "scoring": {"position_noise": -0.1}},
-            "models.physics.scoring.position_noise: expected a number above 0",
+            "models.physics.scoring.position_noise: must be above 0, got -0.1",
         ),
         (
             "physics",
             {"kind": "physics", "scoring": {"size_noise": -1}},
-            "models.physics.scoring.size_noise: expected a number of 0 or more",
+            "models.physics.scoring.size_noise: must be at least 0, got -1.0",
         ),
         (
             "physics",
             {"kind": "physics", "scoring": {"push_noise": "strong"}},
-            "models.physics.scoring.push_noise: expected a number of 0 or more",
+            "models.physics.scoring.push_noise: expected a number, got 'strong'",
         ),
         (
             "physics",
             {"kind": "physics", "scoring": {"n_simulations": 0}},
-            "models.physics.scoring.n_simulations: expected an integer of at least 1",
+            "models.physics.scoring.n_simulations: must be at least 1, got 0",
         ),
         (
             "physics",
             {"kind": "physics", "scoring": {"noise": 0.1}},
-            "models.physics.scoring.noise: unknown physics scoring setting",
+            r"models.physics.scoring.noise: unknown setting; expected one of \['max_redraws'",
         ),
         ("physics", {"kind": "physics", "source": "bullet"}, "models.physics.source: a physics observer"),
         (
             "tiny",
             {"source": "tiny", "scoring": {"temperature": 1.0}},
-            "models.tiny.scoring.temperature: unknown vlm scoring setting",
+            r"models.tiny.scoring.temperature: unknown setting; expected one of \['batch_size'",
         ),
         (
             "tiny",
             {"source": "tiny", "training": {"lora_rank": 4}},
-            "models.tiny.training.lora_rank: unknown vlm training setting",
+            "models.tiny.training.lora_rank: unknown setting",
         ),
         ("tiny", {"source": "tiny", "training": {"seed": 4}}, "models.tiny.training.seed: is set by the study itself"),
         ("tiny", {"source": "tiny", "training": {"lora_r": "big"}}, "models.tiny.training.lora_r: expected an integer"),
@@ -250,10 +251,10 @@ def with_model(name: str, entry) -> dict:
             {"source": "tiny", "scoring": {"batch_size": "many"}},
             "models.tiny.scoring.batch_size: expected an integer",
         ),
-        ("tiny", {"source": "tiny", "training": {"method": "magic"}}, "models.tiny.training: method must be one of"),
+        ("tiny", {"source": "tiny", "training": {"method": "magic"}}, "models.tiny.training.method: expected one of"),
         ("hub", {"source": "org/model", "family": "qwen2-vl"}, "models.hub.family: applies to source: tiny only"),
-        ("cnn", {"kind": "cnn", "training": {"image_size": 8}}, "models.cnn.training.image_size: at least 16 px"),
-        ("cnn", {"kind": "cnn", "training": {"lora_r": 8}}, "models.cnn.training.lora_r: unknown cnn training setting"),
+        ("cnn", {"kind": "cnn", "training": {"image_size": 8}}, "models.cnn.training.image_size: must be at least 16"),
+        ("cnn", {"kind": "cnn", "training": {"lora_r": 8}}, "models.cnn.training.lora_r: unknown setting"),
         (
             "cnn",
             {"kind": "cnn", "conditions": ["zero-shot"]},
@@ -267,7 +268,7 @@ def test_model_entry_errors_name_file_and_key(tmp_path, name, entry, message):
     p = write(tmp_path, with_model(name, entry))
     with pytest.raises(ConfigError, match=message) as e:
         load_config(p)
-    assert str(e.value).startswith(f"{p}: ")
+    assert re.match(rf"{re.escape(str(p))}(:\d+)?: ", str(e.value))
 
 
 @pytest.mark.parametrize(
@@ -300,34 +301,20 @@ def test_set_source_errors(tmp_path, sets, message):
         load_config(write(tmp_path, data))
 
 
-def test_every_models_stage_setting_is_a_valid_override():
-    """Override keys are read from FinetuneConfig and evaluate(), not listed by hand: a
-    field the models team adds is accepted by studies with no change here."""
+def test_every_setting_of_a_kinds_typed_config_is_a_valid_override():
+    """A kind's `training:` / `scoring:` keys are its typed configs' fields, not listed by
+    hand: a field the models team adds is accepted by studies with no change here."""
     import dataclasses
-    import inspect
 
-    from cubeworld.experiments.config import STUDY_OWNED
-    from cubeworld.models.config import FinetuneConfig
-    from cubeworld.models.observers import OBSERVERS
-    from cubeworld.models.scoring import evaluate
+    from cubeworld.models.config import FinetuneConfig, SftSettings, VlmScoring
+    from cubeworld.observers import OBSERVERS
 
     vlm = OBSERVERS.get("vlm")
-    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    assert vlm.training_keys() == fields - set(STUDY_OWNED) - {"eval_batch_size"}
+    assert vlm.training_keys() == {f.name for f in dataclasses.fields(SftSettings)}
+    finetune = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    assert vlm.training_keys() == finetune - set(STUDY_OWNED) - {"eval_batch_size", "epochs"}
     assert {"method", "target_modules", "batch_size", "lora_r"} <= vlm.training_keys()
-    params = set(inspect.signature(evaluate).parameters)
-    assert vlm.scoring_keys() == params - {
-        "model",
-        "sets",
-        "out",
-        "adapter",
-        "condition",
-        "seed",
-        "epoch",
-        "progress",
-        "adapter_label",
-        "model_label",
-    }
+    assert vlm.scoring_keys() == {f.name for f in dataclasses.fields(VlmScoring)}
     assert {"batch_size", "max_pixels", "quantize"} <= vlm.scoring_keys()
 
 
@@ -351,7 +338,7 @@ def test_per_model_settings_and_default_conditions(tmp_path):
     tiny = runs["tiny/towers/seed-0"]
     assert tiny.resolved["training"] == {"epochs": 2, "evaluate_each_epoch": True, "lr": 0.0005, "lora_r": 4}
     assert tiny.effective["training"]["lora_r"] == 4 and tiny.effective["training"]["lr"] == 0.0005
-    assert tiny.effective["training"]["lora_alpha"] == DEFAULTS["finetune"]["lora_alpha"]
+    assert tiny.effective["training"]["lora_alpha"] == hyperparameters.LORA_ALPHA
     assert tiny.effective["scoring"]["batch_size"] == 2
     cnn = runs["cnn/towers/seed-0"]
     assert cnn.resolved["training"]["epochs"] == 3 and cnn.resolved["training"]["lr"] == 0.01
@@ -399,3 +386,39 @@ def test_a_cnn_given_a_set_without_images_writes_nothing(tmp_path):
     assert r.exit_code == 2, r.output
     assert "sets.bare:" in r.output and "needs images" in r.output and "models.cnn" in r.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_only_an_unknown_run_is_refused_before_any_set_or_model_is_made(tmp_path):
+    """Issue 23, item 13: `--only nosuchrun` generates no set and builds no model."""
+    p = write(tmp_path, BASE)
+    r = CliRunner().invoke(app, ["study", "run", str(p), "--only", "nosuchrun"])
+    assert r.exit_code == 2 and "--only nosuchrun: no run of" in r.output, r.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    """Issue 23, item 4: two `models:` keys (the second would silently drop the first's)."""
+    text = yaml.safe_dump(BASE, sort_keys=False) + "models:\n  other: {source: tiny}\n"
+    p = tmp_path / "study.yaml"
+    p.write_text(text)
+    first = text.splitlines().index("models:") + 1
+    last = len(text.splitlines()) - 1
+    with pytest.raises(
+        ConfigError, match=rf"study\.yaml:{last}:\d+: key 'models' given twice \(lines {first} and {last}\)"
+    ):
+        load_config(p)
+    r = CliRunner().invoke(app, ["study", "run", str(p)])
+    assert r.exit_code == 2 and "given twice" in r.output and not (tmp_path / "runs").exists()
+
+
+def test_an_unknown_key_names_its_line(tmp_path):
+    """The file's structure and every component's settings name the line of the bad key."""
+    data = with_model("tiny", {"source": "tiny", "training": {"lora_r": 4, "lr_decay": 1}})
+    p = write(tmp_path, data)
+    line = p.read_text().splitlines().index("      lr_decay: 1") + 1
+    with pytest.raises(ConfigError, match=rf"study\.yaml:{line}: models\.tiny\.training\.lr_decay: unknown setting"):
+        load_config(p)
+    p = write(tmp_path, {**BASE, "evalution": ["tw"]})
+    line = p.read_text().splitlines().index("evalution:") + 1
+    with pytest.raises(ConfigError, match=rf"study\.yaml:{line}: evalution: unknown key"):
+        load_config(p)

@@ -267,3 +267,15 @@ def test_a_run_waiting_for_human_labels_holds_back_nothing(tmp_path):
     row = {r.run_id: r for r in study_status(cfg)}["base/human/seed-0"]
     assert row.state == "waiting" and "later.csv" in row.detail
     assert "1 waiting" in status_table(study_status(cfg))
+
+
+def test_a_refused_study_run_rewrites_nothing_not_even_study_json(tmp_path):
+    """Issue 23, item 12: a run refused for a changed config leaves study.json as it was."""
+    cfg = plain_config(tmp_path, seeds=(0,))
+    run_study(cfg, work=WORK, progress=False, report=False)
+    summary = tmp_path / "runs/plain/study.json"
+    before = (summary.read_bytes(), summary.stat().st_mtime_ns)
+    plain_config(tmp_path, seeds=(0,), epochs=1)
+    with pytest.raises(RunConfigChanged):
+        run_study(cfg, work=WORK, progress=False, report=False)
+    assert (summary.read_bytes(), summary.stat().st_mtime_ns) == before

@@ -12,7 +12,7 @@ from cubeworld.human.study import create_human_study, load_human_study
 
 
 def test_spread_export_is_fine_tuning_labels(tmp_path):
-    data = pytest.importorskip("cubeworld.models.data")
+    data = pytest.importorskip("cubeworld.trainer.data")
     set_dir = make_set(tmp_path / "set", 9)
     study = load_human_study(create_human_study(set_dir, tmp_path / "st", "spread", items=4, seed=2))
     store = Store(study)

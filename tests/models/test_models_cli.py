@@ -74,6 +74,12 @@ def test_build_tiny_evaluate_finetune(tmp_path, colour_set):
     assert len(read_predictions(tmp_path / "run/predictions/epoch-1/set-c.csv")) == 4
     r = _run("models", "info", "--model", model, "--adapter", tmp_path / "run/checkpoints/epoch-1")
     assert r.exit_code == 0 and '"Yes"' in r.output
+    adapter = tmp_path / "run/checkpoints/epoch-1"
+    r = _run(
+        "evaluate", "--model", model, "--adapter", adapter, "--set", s, "--out", tmp_path / "a.csv", "--no-progress"
+    )
+    assert r.exit_code == 0, r.output
+    assert set(read_predictions(tmp_path / "a.csv")["adapter"]) == {str(adapter)}
 
 
 @pytest.mark.parametrize("case", ["no-model", "no-set", "bad-out", "bad-mix", "bad-labels", "bad-method"])
@@ -202,3 +208,50 @@ def test_more_bad_input_is_one_line_exit_2_nothing_written(case, tmp_path, colou
     if case == "lora-extra":
         assert not (tmp_path / "r").exists()
     assert (table.read_bytes() if table.exists() else None) == before
+
+
+def test_every_count_or_size_option_has_an_upper_bound():
+    """Issue 23, item 5: no numeric option of these commands goes unbounded (a typo cannot
+    ask for 10**12 of anything)."""
+    import typer
+
+    root = typer.main.get_command(app)
+    checked = []
+    for path in (("evaluate",), ("finetune",), ("models", "build-tiny"), ("models", "info"), ("study", "run")):
+        cmd = root
+        for name in path:
+            cmd = cmd.commands[name]
+        for param in cmd.params:
+            annotation = getattr(param.type_descriptor, "annotation", None)
+            if annotation in (int, float):
+                assert param.max is not None, f"{' '.join(path)} {param.opts[0]}: no upper bound"
+                checked.append(param.opts[0])
+    assert {"--batch-size", "--workers", "--epochs", "--max-items", "--lora-r", "--threads", "--lr"} <= set(checked)
+
+
+def test_a_truncated_weights_file_is_one_line(tmp_path, tiny_model):
+    """Issue 23, item 8: `models info` on a truncated safetensors file."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    r = _run("models", "info", "--model", broken)
+    assert r.exit_code == 2 and "cannot load its weights" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_a_bad_learning_rate_writes_nothing_and_the_corrected_rerun_runs(tmp_path, colour_set, tiny_model):
+    """Issue 23, item 2: a refused value leaves no run folder, so the corrected command is
+    not refused as 'another run'."""
+    s = colour_set("set-lr", n=2)
+    out = tmp_path / "run"
+    args = ("finetune", "--model", tiny_model, "--train", s, "--out", out, "--epochs", "1", "--max-items", "2")
+    for lr, says in (("-1", "--lr"), ("nan", "--lr")):
+        r = _run(*args, "--lr", lr, "--no-progress")
+        assert r.exit_code == 2 and says in r.output, r.output
+        assert not out.exists()
+    r = _run(*args, "--lr", "0.001", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "state.json").read_text())["config"]["lr"] == 0.001

@@ -110,41 +110,24 @@ def test_old_tables_without_the_new_columns_read_and_resume(tiny_model, colour_s
 @pytest.mark.timeout(120)
 def test_prefetch_survives_a_dead_worker_and_names_items_it_cannot_encode(tmp_path):
     """A worker killed mid-run (the out-of-memory killer, a native crash) never hangs the
-    scoring loop: its chunks are encoded again in a fresh pool, or the items are named."""
+    scoring loop: its chunks are encoded again in a fresh pool, or a few items are named
+    with their count, never the sets they come from printed out (issue 23, item 10)."""
+    from prefetch_helpers import DieOnce, Item
+
+    from cubeworld.formats.sets import StimulusRow, StimulusSet
     from cubeworld.models import ModelsError
     from cubeworld.models.inputs import prefetch
 
     marker = tmp_path / "died-once"
-    chunks = [[_Item(f"s{i}-{j}") for j in range(2)] for i in range(6)]
-    got = list(prefetch(chunks, _DieOnce(str(marker), "s3-0"), num_workers=2))
+    chunks = [[Item(f"s{i}-{j}") for j in range(2)] for i in range(6)]
+    got = list(prefetch(chunks, DieOnce(str(marker), "s3-0"), num_workers=2))
     assert marker.exists()  # a worker did die
     assert [c for c, _ in got] == chunks
     assert [r for _, r in got] == [[it.stimulus_id.upper() for it in c] for c in chunks]
-    with pytest.raises(ModelsError, match=r"worker process encoding images died.*s3-0"):
-        list(prefetch(chunks, _DieOnce(None, "s3-0"), num_workers=2))
-
-
-class _Item:
-    def __init__(self, stimulus_id: str):
-        self.stimulus_id = stimulus_id
-
-    def __eq__(self, other):
-        return isinstance(other, _Item) and other.stimulus_id == self.stimulus_id
-
-
-class _DieOnce:
-    """Encodes a chunk; the worker that meets `victim` kills itself (once, if `marker`)."""
-
-    def __init__(self, marker: str | None, victim: str):
-        self.marker, self.victim = marker, victim
-
-    def __call__(self, chunk):
-        import os
-        from pathlib import Path
-
-        if any(it.stimulus_id == self.victim for it in chunk):
-            if self.marker is None or not Path(self.marker).exists():
-                if self.marker:
-                    Path(self.marker).touch()
-                os.kill(os.getpid(), 9)
-        return [it.stimulus_id.upper() for it in chunk]
+    # scoring hands over (set, row) pairs: a set with a large card, rows with long prompts
+    rows = [StimulusRow(f"s{i}", f"images/{i}.png", "tower", 2, False, "No", "x" * 1000) for i in range(40)]
+    stim_set = StimulusSet(tmp_path, {"name": "big", "blob": "y" * 100_000}, rows)
+    pairs = [[(stim_set, r) for r in rows[i : i + 4]] for i in range(0, 40, 4)]
+    with pytest.raises(ModelsError, match=r"worker process encoding images died.*s0") as e:
+        list(prefetch(pairs, DieOnce(None, "s0"), num_workers=2))
+    assert len(str(e.value)) < 400 and "item(s)" in str(e.value), str(e.value)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cubeworld.models import FinetuneConfig, ModelsError
-from cubeworld.models.resume import STATE_FILE, saved_state
+from cubeworld.models import FinetuneConfig, MixSource, ModelsError
+from cubeworld.trainer.layout import STATE_FILE, saved_state
 
 RUN = "runs/tiny/towers/seed-0"
 
@@ -19,7 +19,7 @@ def _config(root: Path, **change) -> FinetuneConfig:
     values = dict(
         model=str(root / "models/tiny"),
         train=str(root / "sets/towers"),
-        mix=[(str(root / "sets/pyramids"), 0.5)],
+        mix=[MixSource(str(root / "sets/pyramids"), 0.5)],
         out=str(root / RUN),
         eval_sets=[str(root / "sets/pyramids")],
         progress=False,
@@ -31,7 +31,7 @@ def test_a_moved_study_resumes_and_another_training_set_is_refused(tmp_path):
     first = _config(tmp_path / "a")
     Path(first.out).mkdir(parents=True)
     (Path(first.out) / STATE_FILE).write_text(
-        json.dumps({"config": first.to_dict(), "last_epoch": 1}), encoding="utf-8"
+        json.dumps({"config": first.to_plain(), "last_epoch": 1}), encoding="utf-8"
     )
     assert saved_state(first.out, first, ModelsError)["last_epoch"] == 1
 
@@ -42,7 +42,7 @@ def test_a_moved_study_resumes_and_another_training_set_is_refused(tmp_path):
     other = _config(moved, train=str(moved / "sets/pyramids"))
     with pytest.raises(ModelsError, match="started with train=.*/a/sets/towers', now .*/sets/pyramids"):
         saved_state(moved / RUN, other, ModelsError)
-    mixed = _config(moved, mix=[(str(moved / "sets/towers"), 0.5)])
+    mixed = _config(moved, mix=[MixSource(str(moved / "sets/towers"), 0.5)])
     with pytest.raises(ModelsError, match="started with mix="):
         saved_state(moved / RUN, mixed, ModelsError)
     hub = _config(moved, model="Qwen/Qwen2-VL-2B-Instruct")

@@ -74,7 +74,8 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     from peft import LoraConfig, get_peft_model
 
     from cubeworld.formats.sets import load_set
-    from cubeworld.models import DEFAULTS, load_model, resolve_targets
+    from cubeworld.hyperparameters import LORA_ALPHA, LORA_R
+    from cubeworld.models import load_model, resolve_targets
     from cubeworld.models.inputs import encode_training, example_of
     from cubeworld.models.scoring import score_items
 
@@ -82,10 +83,9 @@ def test_adapter_save_and_load_gives_the_same_p_yes(tiny_model, colour_set, tmp_
     items = [example_of(s.root, r, r.falls) for r in s.rows]
     b = load_model(tiny_model)
     torch.manual_seed(0)
-    cfg = DEFAULTS["finetune"]
     b.model = get_peft_model(
         b.model,
-        LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"], target_modules=resolve_targets(b.model).modules),
+        LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, target_modules=resolve_targets(b.model).modules),
     )
     opt = torch.optim.AdamW([p for p in b.model.parameters() if p.requires_grad], lr=1e-2)
     b.model.train()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 
+from cubeworld.errors import CubeworldError
 from cubeworld.formats.predictions import read_predictions
 
 
@@ -20,26 +22,23 @@ def _config(tiny_model, train, out, **kw):
     return FinetuneConfig(**base)
 
 
-def test_defaults_come_from_the_yaml(tiny_model, tmp_path):
-    import yaml
+def test_the_study_values_are_written_once_and_are_the_defaults(tiny_model, tmp_path):
+    from cubeworld import hyperparameters as hp
+    from cubeworld.models import FinetuneConfig, ModelsError
 
-    from cubeworld.models import DEFAULTS, FinetuneConfig
-    from cubeworld.models.config import DEFAULTS_FILE
-
-    study = yaml.safe_load(DEFAULTS_FILE.read_text())["finetune"]
-    assert (study["lora_r"], study["lora_alpha"], study["lr"], study["epochs"], study["max_items"]) == (
+    assert (hp.LORA_R, hp.LORA_ALPHA, hp.LEARNING_RATE, hp.EPOCHS, hp.MAX_ITEMS, hp.SEEDS) == (
         16,
         16,
         2e-4,
         10,
         10000,
+        (0, 1, 2),
     )
-    assert DEFAULTS["seeds"] == [0, 1, 2]
     c = FinetuneConfig(model="m", train="t", out="o")
     assert (c.lora_r, c.lora_alpha, c.lr, c.epochs, c.max_items) == (16, 16, 2e-4, 10, 10000)
-    assert FinetuneConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ValueError, match="method"):
-        FinetuneConfig(model="m", train="t", out="o", method="qlora4")
+    assert FinetuneConfig.parse(c.to_plain()) == c
+    with pytest.raises(ModelsError, match=r"method: expected one of \['auto', 'qlora', 'lora', 'full'\]"):
+        FinetuneConfig.parse({"model": "m", "train": "t", "out": "o", "method": "qlora4"})
 
 
 def test_lora_targets_skip_the_patch_embedding(tiny_model):
@@ -92,8 +91,8 @@ def test_loss_mask_covers_exactly_the_answer_token(tiny_model, colour_set):
 
 
 def test_mixture_draws_the_proportions(tiny_model, colour_set, tmp_path):
-    from cubeworld.models import FinetuneConfig, MixSource
-    from cubeworld.models.data import build_training_data
+    from cubeworld.models import MixSource
+    from cubeworld.trainer.data import build_training_data
 
     a = colour_set("towers", n=20, seed=1)
     p = colour_set("pyramids", n=20, seed=2, domain="pyramid", prefix="pyr")
@@ -103,20 +102,20 @@ def test_mixture_draws_the_proportions(tiny_model, colour_set, tmp_path):
     assert sum(i.startswith("tower") for i in ids) == 12 and sum(i.startswith("pyr") for i in ids) == 4
     assert len(set(ids)) == 16
     assert [it.stimulus_id for it in build_training_data(cfg).items] == ids  # deterministic
-    other = build_training_data(FinetuneConfig(**{**cfg.to_dict(), "seed": 1}))
+    other = build_training_data(dataclasses.replace(cfg, seed=1))
     assert sorted(it.stimulus_id for it in other.items) != sorted(ids)  # the seed draws the subset
     # A set smaller than its share gives all it has, and the summary says so.
     with pytest.warns(UserWarning, match="fewer than its share"):
         big = build_training_data(_config(tiny_model, a, tmp_path / "r2", mix=[MixSource(str(p), 0.5)], max_items=60))
     assert [(s["wanted"], s["drawn"]) for s in big.summary["sources"]] == [(30, 20), (30, 20)]
     assert MixSource.parse(f"{p}:0.5") == MixSource(str(p), 0.5)
-    with pytest.raises(ValueError, match="DIR:FRACTION"):
+    with pytest.raises(CubeworldError, match="DIR:FRACTION"):
         MixSource.parse("nofraction")
 
 
 def test_human_labels_replace_the_ground_truth(tiny_model, colour_set, tmp_path):
     from cubeworld.models import LabelsError
-    from cubeworld.models.data import build_training_data
+    from cubeworld.trainer.data import build_training_data
 
     s = colour_set("towers", n=6, seed=1)
     ids = [f"tower-s1-{i:05d}" for i in range(6)]  # even = falls (ground truth Yes)
@@ -135,7 +134,7 @@ def test_human_labels_replace_the_ground_truth(tiny_model, colour_set, tmp_path)
     got = {it.stimulus_id: it.label for it in data.items}
     assert set(got) == set(ids[:4])
     assert got[ids[0]] is False and got[ids[1]] is True and got[ids[3]] is False
-    each = build_training_data(_config(tiny_model, s, tmp_path / "run", labels=str(table), label_policy="each"))
+    each = build_training_data(_config(tiny_model, s, tmp_path / "run", labels=str(table)), "each")
     assert len(each.items) == 7
     assert sorted(it.label for it in each.items if it.stimulus_id == ids[0]) == [False, False, True]
     pd.DataFrame([("tower-s9-00042", "p1", 1)], columns=["stimulus_id", "participant", "response"]).to_csv(
@@ -177,7 +176,7 @@ def test_learning_is_real(tiny_model, colour_set, tmp_path):
     assert set(df["epoch"]) == {6} and set(df["condition"]) == {"colour"}
     assert set(df["adapter"]) == {"run"} and set(df["seed"]) == {0}
     log = [json.loads(line) for line in (tmp_path / "run/log.jsonl").read_text().splitlines()]
-    epochs = [r["loss"] for r in log if r["kind"] == "epoch"]
+    epochs = [r["loss"] for r in log if r["record"] == "epoch"]
     assert len(epochs) == 6 and epochs[-1] < epochs[0]
     # A full checkpoint is itself a loadable model.
     from cubeworld.models import load_model
@@ -219,7 +218,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_model, colour_s
         assert len(b) == 6
         assert (a["p_yes"] - b["p_yes"]).abs().max() < 1e-5
     steps = [json.loads(x) for x in (killed / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in steps if r["kind"] == "step"] == list(range(1, 13))
+    assert [r["step"] for r in steps if r["record"] == "step"] == list(range(1, 13))
     # A finished run called again does nothing (not even load the model).
     monkeypatch.setattr(training, "load_model", lambda *a, **k: pytest.fail("reloaded"))
     before = (killed / "state.json").read_bytes()
@@ -266,46 +265,93 @@ def test_qlora_on_the_cpu(tiny_model, colour_set, tmp_path):
     assert b.info["quantize"] == "4bit"
 
 
-def test_per_model_overrides_name_every_key(tmp_path):
-    """A study's per-model `training:` may set any FinetuneConfig field and `scoring:` any
-    evaluate() keyword; an unknown key names the file and the key."""
-    import dataclasses
+def test_settings_are_typed_and_checked_before_anything_is_written(tmp_path):
+    """Every setting of a run is a typed field with its bounds: a bad value is one error
+    naming the key, and a run with one writes nothing (issue 23, item 2)."""
+    from cubeworld.models import FinetuneConfig, ModelsError, SftSettings, VlmScoring, finetune
 
-    from cubeworld.models import FinetuneConfig, ModelsError, check_overrides
-    from cubeworld.models.overrides import scoring_keys, training_keys
-
-    assert set(training_keys()) == {f.name for f in dataclasses.fields(FinetuneConfig)}
-    assert {
+    assert {"method", "target_modules", "lora_extra", "lora_exclude", "image_size", "max_pixels", "dtype"} <= {
+        f.name for f in dataclasses.fields(SftSettings)
+    }
+    assert {f.name for f in dataclasses.fields(VlmScoring)} == {
+        "batch_size",
+        "free_text",
         "image_size",
         "max_pixels",
-        "target_modules",
-        "lora_extra",
-        "lora_exclude",
+        "quantize",
+        "device",
         "dtype",
-        "batch_size",
-        "method",
-    } <= set(training_keys())
-    assert {"batch_size", "image_size", "max_pixels", "dtype", "quantize", "num_workers", "free_text"} <= set(
-        scoring_keys()
-    )
-    ok = {"method": "lora", "image_size": 448, "target_modules": ["q_proj"], "lora_extra": ["projector"]}
-    assert check_overrides("training", ok, "s.yaml: models[0].training") == ok
-    assert check_overrides("scoring", {"batch_size": 2, "dtype": "bfloat16"}, "w") == {
-        "batch_size": 2,
-        "dtype": "bfloat16",
+        "num_workers",
     }
-    with pytest.raises(ModelsError, match=r"^s\.yaml: models\[1\]\.training: unknown training key 'learning_rate'"):
-        check_overrides("training", {"learning_rate": 1}, "s.yaml: models[1].training")
-    with pytest.raises(ModelsError, match=r"s\.yaml: models\[1\]\.scoring: unknown scoring key 'imagesize'"):
-        check_overrides("scoring", {"imagesize": 1}, "s.yaml: models[1].scoring")
-    cfg = FinetuneConfig(model="m", train="t", out="o", **ok)
-    assert FinetuneConfig.from_dict(cfg.to_dict()) == cfg and cfg.pixel_budget == 448 * 448
+    ok = {"method": "lora", "image_size": 448, "target_modules": ["q_proj"], "lora_extra": ["projector"]}
+    cfg = FinetuneConfig.parse({"model": "m", "train": "t", "out": "o", **ok})
+    assert FinetuneConfig.parse(cfg.to_plain()) == cfg and cfg.pixel_budget == 448 * 448
+    assert cfg.target_modules == ("q_proj",) and cfg.lora_extra == ("projector",)
     for bad, match in (
         ({"image_size": 224, "max_pixels": 5000}, "not both"),
-        ({"dtype": "float8"}, "dtype"),
-        ({"lora_extra": "projector"}, "lora_extra"),
-        ({"image_size": 0}, "image_size"),
+        ({"dtype": "float8"}, "dtype: expected one of"),
+        ({"lora_extra": "projector"}, "lora_extra: expected a list"),
+        ({"image_size": 0}, "image_size: must be at least 28"),
         ({"target_modules": ""}, "target_modules"),
+        ({"lr": -1}, "lr: must be above 0"),
+        ({"lr": float("nan")}, "lr: expected a finite number"),
+        ({"max_items": 10**12}, "max_items: must be at most"),
+        ({"learning_rate": 1}, "learning_rate: unknown setting"),
     ):
         with pytest.raises(ModelsError, match=match):
-            FinetuneConfig(model="m", train="t", out="o", **bad)
+            FinetuneConfig.parse({"model": "m", "train": "t", "out": "o", **bad})
+    out = tmp_path / "run"
+    for lr in (-1.0, float("nan")):
+        with pytest.raises(ModelsError, match="lr: "):
+            finetune(FinetuneConfig(model="m", train="t", out=str(out), lr=lr))
+    assert not out.exists()
+
+
+def test_two_runs_and_a_resumed_one_save_identical_checkpoints(tiny_model, colour_set, tmp_path):
+    """Checkpoints depend on the config alone (issue 23, item 13): two uninterrupted runs
+    save identical files (RNG states included), and so does a run killed after epoch 1 and
+    resumed (a reloaded processor saved again gained keys in tokenizer_config.json)."""
+    import hashlib
+    import random
+    import shutil
+
+    import numpy as np
+
+    from cubeworld.models import finetune
+
+    train = colour_set("train", n=4, seed=5, size=56)
+    kw = dict(method="full", epochs=2, max_items=4, batch_size=4)
+    runs = []
+    for name in ("a", "b"):
+        random.random(), np.random.random()  # another process starts from other global RNG states
+        runs.append(finetune(_config(tiny_model, train, tmp_path / name, **kw)))
+    cut = tmp_path / "cut"
+    shutil.copytree(runs[0], cut)
+    shutil.rmtree(cut / "checkpoints/epoch-2")
+    state = json.loads((cut / "state.json").read_text())
+    (cut / "state.json").write_text(json.dumps({**state, "last_epoch": 1, "finished": False}))
+    runs.append(finetune(_config(tiny_model, train, cut, **kw)))
+
+    def digest(run):
+        files = sorted(p for p in (run / "checkpoints").rglob("*") if p.is_file())
+        return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    a, b, c = (digest(r) for r in runs)
+    assert len(a) > 6 and a == b == c
+    states = [json.loads((r / "state.json").read_text()) for r in runs]
+    for s in states:
+        s.pop("updated")  # the one time stamp a run records
+        s["config"].pop("out")
+    assert states[0] == states[1] == states[2]
+
+
+def test_lora_settings_for_a_run_that_trains_every_weight_are_refused(tiny_model, colour_set, tmp_path):
+    """The tiny model on the CPU trains in full (method auto): LoRA targets given to it
+    are refused before anything is written, never silently ignored (issue 23, item 13)."""
+    from cubeworld.models import ModelsError, finetune
+
+    train = colour_set("train", n=4)
+    for given in ({"target_modules": "q_proj"}, {"lora_extra": ["merger"]}, {"method": "full", "lora_exclude": ["x"]}):
+        with pytest.raises(ModelsError, match="LoRA settings, but this run trains every weight"):
+            finetune(_config(tiny_model, train, tmp_path / "run", **given))
+        assert not (tmp_path / "run").exists()

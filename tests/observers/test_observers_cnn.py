@@ -11,9 +11,11 @@ from observers_helpers import colour_set
 from typer.testing import CliRunner
 
 from cubeworld.cli import app
-from cubeworld.models.observers import OBSERVERS, cli_observer
-from cubeworld.models.observers.base import ObserverError, TrainingJob, TrainSource
-from cubeworld.models.observers.cnn import CnnConfig, train_cnn
+from cubeworld.observers import OBSERVERS, cli_observer
+from cubeworld.observers.base import ObserverError, TrainingJob
+from cubeworld.observers.cnn_config import CnnConfig
+from cubeworld.observers.cnn_trainer import CnnTrainer
+from cubeworld.trainer.data import DataDraw, MixSource
 
 runner = CliRunner()
 SMALL = {"image_size": 24, "channels": [8, 16], "batch_size": 8, "lr": 5e-3}
@@ -23,6 +25,10 @@ SMALL = {"image_size": 24, "channels": [8, 16], "batch_size": 8, "lr": 5e-3}
 def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("sets")
     return colour_set(root, "train", n_per_cell=12, seed=1), colour_set(root, "test", n_per_cell=6, seed=2)
+
+
+def train_cnn(config: CnnConfig):
+    return CnnTrainer(config).run()
 
 
 def train(sets, out, epochs=3, **kw):
@@ -87,10 +93,10 @@ def test_a_different_run_in_the_same_folder_is_refused(sets, tmp_path):
         train(sets, tmp_path / "run", epochs=1, lr=1e-3)
 
 
-def test_human_labels_and_mixtures_use_the_models_stage_draw(sets, tmp_path):
-    """The same TrainingJob a VLM gets: the CNN draws the same pairs as models.data."""
-    from cubeworld.models.config import FinetuneConfig, MixSource
-    from cubeworld.models.data import build_training_data
+def test_human_labels_and_mixtures_use_the_trainers_draw(sets, tmp_path):
+    """The same TrainingJob a VLM gets: the CNN draws the same pairs as a VLM run would."""
+    from cubeworld.models.config import FinetuneConfig
+    from cubeworld.trainer.data import build_training_data
 
     tr, te = sets
     humans = tmp_path / "humans.csv"
@@ -99,21 +105,22 @@ def test_human_labels_and_mixtures_use_the_models_stage_draw(sets, tmp_path):
         {"stimulus_id": rows["stimulus_id"], "participant": "p1", "response": 1 - rows["falls"].astype(int)}
     ).to_csv(humans, index=False)
     cnn = OBSERVERS.get("cnn")
+    draw = DataDraw(train=str(tr), mix=(MixSource(str(te), 6 / 16),), labels=str(humans), max_items=16, seed=3)
     job = TrainingJob(
         model="scratch",
-        train=(TrainSource(tr, 10, humans), TrainSource(te, 6)),
+        data=draw,
         out=tmp_path / "run",
         epochs=1,
-        seed=3,
         condition="c",
         model_label="cnn",
-        training=SMALL,
+        training=cnn.settings("training", SMALL),
+        scoring=cnn.settings("scoring", {}),
     )
     cfg = cnn.config_for(job)
     ft = FinetuneConfig(
-        model="m", train=str(tr), out="o", labels=str(humans), seed=3, max_items=16, mix=[MixSource(str(te), 6 / 16)]
+        model="m", out="o", **{f: getattr(draw, f) for f in ("train", "mix", "labels", "max_items", "seed")}
     )
-    ours, theirs = build_training_data(cfg), build_training_data(ft)
+    ours, theirs = build_training_data(cfg, cfg.label_policy), build_training_data(ft, ft.label_policy)
     assert [(e.stimulus_id, e.label) for e in ours.items] == [(e.stimulus_id, e.label) for e in theirs.items]
     assert ours.summary["sources"][0]["labels"] == "human"
 

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from cubeworld.cli import app
 from cubeworld.formats.sets import load_set
-from cubeworld.models.observers import OBSERVERS
-from cubeworld.models.observers.base import EvaluationJob
-from cubeworld.models.observers.physics import interpenetrates, noisy_scene
+from cubeworld.observers import OBSERVERS
+from cubeworld.observers.base import EvaluationJob
+from cubeworld.observers.noisy_newton import interpenetrates, noisy_scene
 
 runner = CliRunner()
 PHYSICS = OBSERVERS.get("physics")
@@ -33,7 +33,7 @@ def score(sets, out, **scoring):
             model="physics",
             tables=tuple((s, out) for s in sets),
             model_label="physics",
-            scoring=scoring,
+            scoring=PHYSICS.settings("scoring", scoring),
             progress=False,
         )
     )

@@ -1,4 +1,4 @@
-"""Towers and pyramids are byte for byte what generator 3.0.0 wrote when its reference
+"""Towers, pyramids and dominoes are byte for byte what generator 3.0.0 wrote when its reference
 fingerprints were taken, and a set of an older generator version is refused, with one
 line saying why, wherever it would be reused or continued."""
 

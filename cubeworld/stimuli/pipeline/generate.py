@@ -10,7 +10,9 @@ its arguments and settings.
 The parts live in their own modules: the card's identity (`identity`), the card
 (`card`), the folder's life (`folder`), the generation log and its replay (`progress`), the
 workers (`pool`), one candidate (`candidates`) and its row (`rows`); rebuilding a set
-from its card is `regenerate`.
+from its card is `regenerate`. Where candidates are evaluated is the `executor`'s business
+(default: worker processes here; `cluster.SlurmExecutor`: shards on a Slurm cluster, whose
+results this same loop consumes in order, so the bytes are the same).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
 from cubeworld.stimuli.pipeline.card import build_card
 from cubeworld.stimuli.pipeline.folder import finish_folder, prepare_folder
 from cubeworld.stimuli.pipeline.identity import identity
-from cubeworld.stimuli.pipeline.pool import make_runner
+from cubeworld.stimuli.pipeline.pool import Executor, make_runner
 from cubeworld.stimuli.pipeline.progress import (
     LOG_FILE,
     CellState,
@@ -64,12 +66,15 @@ def generate_set(
     name: str | None = None,
     config: SetConfig | None = None,
     control_cues: bool = False,
+    executor: Executor | None = None,
 ) -> Path:
     """Generate (or resume) a set of `per_size` stimuli per size, half Yes and half No.
 
     `domain` names a registered stimulus family; `sizes` is '2-7', '3,6,10,15' or a list;
     `per_size` an even int or {size: even int}; `control_cues` adds quotas over the
-    family's cues (`pipeline.control`). Returns the set folder. Raises StimuliError on bad
+    family's cues (`pipeline.control`). `executor` evaluates the candidates (default:
+    `workers` processes here; `cluster.SlurmExecutor(...)`: shards as a Slurm job array);
+    the bytes do not depend on it. Returns the set folder. Raises StimuliError on bad
     input, before writing anything.
     """
     args = make_arguments(domain, sizes, per_size, seed, resolution, control_cues)
@@ -101,7 +106,10 @@ def generate_set(
             if cell.complete:
                 continue
             if runner is None:
-                runner = make_runner(family, config, workers)
+                if executor is None:
+                    runner = make_runner(family, config, workers)
+                else:
+                    runner = executor.runner(out, family, config, args, state)
 
             def make_job(k: int, size=size, cell=cell) -> Job:
                 value = cell.quotas.value_of(k)

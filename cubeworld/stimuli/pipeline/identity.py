@@ -12,7 +12,8 @@ and a rest test, robustness runs for towers, pyramids with sampled sizes and off
 red-row quotas, the frame check, supersampled rendering, the `difficulty` column. 3.0.0
 (issue 19): the scene judged is the scene recorded (rounded to 1 um first), pyramids
 settle before the red block is taken out, every tower is checked under softer contacts
-with the elliptic cone, and sets may be cue-controlled (`control_cues`).
+with the elliptic cone, sets may be cue-controlled (`control_cues`), and dominoes have a
+cause per chain (`CHANGES`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ CHANGES = {  # what each version changed, for the line that refuses an older set
     "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
     "sampled sizes and offsets and exact red-row quotas, a frame check, new rendering",
     "3.0.0": "the scene judged is the scene recorded (rounded first), pyramids measured from a settled state, "
-    "every tower checked under softer contacts with the elliptic cone, cue-controlled sets",
+    "every tower checked under softer contacts with the elliptic cone, cue-controlled sets, dominoes whose "
+    "chains stop for one of four causes with exact quotas per cause, every documented perturbation checked, "
+    "a new camera and difficulty",
 }
 
 

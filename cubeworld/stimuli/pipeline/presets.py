@@ -18,6 +18,7 @@ from cubeworld.formats.sets import read_card
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.stimuli.catalog import FAMILIES
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.pipeline.pool import Executor
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
@@ -100,9 +101,11 @@ def generate_preset(
     workers: int | None = None,
     progress: bool = True,
     parent: str | os.PathLike | None = None,
+    executor: Executor | None = None,
 ) -> Path:
     """Generate preset `name` into `out` (resumable). Subset presets take their parent from
-    `parent`, or generate it into `out`'s sibling folder named after the parent preset."""
+    `parent`, or generate it into `out`'s sibling folder named after the parent preset.
+    `executor`: where candidates are evaluated (`generate_set`)."""
     from cubeworld.stimuli.pipeline.generate import generate_set
     from cubeworld.stimuli.pipeline.subset import draw_subset
 
@@ -111,7 +114,7 @@ def generate_preset(
     if "subset_of" in spec:
         if parent is None:
             parent_dir = out.parent / spec["subset_of"]
-            generate_preset(spec["subset_of"], parent_dir, workers=workers, progress=progress)
+            generate_preset(spec["subset_of"], parent_dir, workers=workers, progress=progress, executor=executor)
         else:
             parent_dir = Path(parent)
             card = read_card(parent_dir) if parent_dir.is_dir() else {}
@@ -131,4 +134,5 @@ def generate_preset(
         progress=progress,
         name=name,
         control_cues=spec.get("control_cues", False),
+        executor=executor,
     )

@@ -23,12 +23,18 @@ parameters and costs about 50 M multiply-adds per 112 px image. Widths are a set
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from cubeworld.observers.base import KIND_FILE, ObserverError  # KIND_FILE: a checkpoint's marker
+
 YES_CLASS = 1  # logits are (No, Yes)
+WEIGHTS = "model.pt"
 
 
 class BasicBlock(nn.Module):
@@ -89,3 +95,62 @@ class BlockCNN(nn.Module):
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# -- architecture and checkpoint files ---------------------------------------------------
+
+
+def architecture(channels: Sequence[int], image_size: int, stem_stride: int, dropout: float) -> dict[str, Any]:
+    """What a checkpoint's marker records: enough to rebuild the network and feed it."""
+    return {
+        "kind": "cnn",
+        "channels": [int(c) for c in channels],
+        "image_size": int(image_size),
+        "stem_stride": int(stem_stride),
+        "dropout": float(dropout),
+    }
+
+
+def build_network(arch: Mapping[str, Any]) -> BlockCNN:
+    return BlockCNN(channels=arch["channels"], dropout=arch["dropout"], stem_stride=arch["stem_stride"])
+
+
+def save_network(folder: Path, net: nn.Module, arch: Mapping[str, Any]) -> None:
+    """Weights and the architecture marker (which also names the observer kind)."""
+    torch.save(net.state_dict(), folder / WEIGHTS)
+    (folder / KIND_FILE).write_text(json.dumps(dict(arch), indent=2), encoding="utf-8")
+
+
+def is_checkpoint(folder: Path) -> bool:
+    return (folder / KIND_FILE).is_file() and (folder / WEIGHTS).is_file()
+
+
+def load_network(folder: Path) -> tuple[BlockCNN, dict[str, Any]]:
+    """A CNN checkpoint folder -> (network in eval mode, architecture dict)."""
+    if not is_checkpoint(folder):
+        raise ObserverError(f"{folder}: not a CNN checkpoint ({KIND_FILE} and {WEIGHTS} expected)")
+    arch = json.loads((folder / KIND_FILE).read_text(encoding="utf-8"))
+    net = build_network(arch)
+    net.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+    net.eval()
+    return net, arch
+
+
+def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
+    """uint8 tensor (N, 3, size, size): each image as RGB, resized (bilinear) if needed."""
+    import numpy as np
+    from PIL import Image
+
+    arrays = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                if im.size != (size, size):
+                    im = im.resize((size, size), Image.BILINEAR)
+                arrays.append(np.asarray(im, dtype=np.uint8))
+        except (OSError, ValueError) as e:
+            raise ObserverError(f"{p}: cannot read the image ({e})") from None
+    if not arrays:
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()

@@ -6,9 +6,9 @@
 
 A study selects a kind with `kind:` under `models:`; `cubeworld evaluate --model physics`
 and `cubeworld finetune --model cnn` reach the same entries. To add a kind: write one
-module with a subclass of `ObserverKind` (`base.py` says what each method does) and add
-one line to `OBSERVERS` below. Entries are "module:attribute" strings, so listing kinds and
-validating a study imports no torch or MuJoCo.
+module with a subclass of `ObserverKind` (`base.py` says what the base does and which
+hooks a kind fills) and add one line to `OBSERVERS` below. Entries are "module:attribute"
+strings, so listing kinds and validating a study imports no torch or MuJoCo.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ DEFAULT_KIND = "vlm"
 OBSERVERS: Registry = Registry(
     "observer kind",
     {
-        "vlm": "cubeworld.models.observers.vlm:VLM",
-        "physics": "cubeworld.models.observers.physics:PHYSICS",
-        "cnn": "cubeworld.models.observers.cnn:CNN",
+        "vlm": "cubeworld.observers.vlm:VLM",
+        "physics": "cubeworld.observers.physics:PHYSICS",
+        "cnn": "cubeworld.observers.cnn:CNN",
     },
 )
 
-# A folder an observer wrote (a CNN checkpoint) carries this file naming its kind.
-KIND_FILE = "cubeworld_observer.json"
+from cubeworld.observers.base import KIND_FILE  # noqa: E402 - light
 
 
 def get_observer(kind: str):
@@ -39,11 +38,9 @@ def get_observer(kind: str):
 
 
 def cli_observer(model: str):
-    """The kind a command line's `--model` names, or None for a VLM id or folder.
-
-    `--model physics` / `--model cnn` name a kind; a folder holding `cubeworld_observer.json`
-    (a CNN checkpoint) names the kind written there.
-    """
+    """The kind a command line's `--model` names: `--model physics` / `--model cnn` name a
+    kind; a folder holding `cubeworld_observer.json` (a CNN checkpoint) names the kind
+    written there; anything else is a VLM's id or folder."""
     if model in OBSERVERS and model != DEFAULT_KIND:
         return OBSERVERS.get(model)
     marker = Path(model) / KIND_FILE
@@ -51,16 +48,16 @@ def cli_observer(model: str):
         import json
 
         return OBSERVERS.get(json.loads(marker.read_text(encoding="utf-8"))["kind"])
-    return None
+    return OBSERVERS.get(DEFAULT_KIND)
 
 
 _EXPORTS = {
-    "ObserverKind": "cubeworld.models.observers.base",
-    "ObserverError": "cubeworld.models.observers.base",
-    "ObserverSettingError": "cubeworld.models.observers.base",
-    "TrainingJob": "cubeworld.models.observers.base",
-    "EvaluationJob": "cubeworld.models.observers.base",
-    "TrainSource": "cubeworld.models.observers.base",
+    "ObserverKind": "cubeworld.observers.base",
+    "ObserverError": "cubeworld.observers.base",
+    "ObserverSettingError": "cubeworld.observers.base",
+    "Settings": "cubeworld.observers.base",
+    "TrainingJob": "cubeworld.observers.base",
+    "EvaluationJob": "cubeworld.observers.base",
 }
 
 __all__ = sorted([*_EXPORTS, "OBSERVERS", "DEFAULT_KIND", "KIND_FILE", "get_observer", "cli_observer"])
