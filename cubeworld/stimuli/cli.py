@@ -29,7 +29,7 @@ from cubeworld.stimuli.catalog import FAMILIES
 from cubeworld.stimuli.core.options import WorkerOptions
 from cubeworld.stimuli.family import StimulusFamily, format_sizes
 from cubeworld.stimuli.pipeline.arguments import SetRequest
-from cubeworld.stimuli.pipeline.cluster import ExecutorOptions, SlurmOptions
+from cubeworld.stimuli.pipeline.executor_options import ExecutorOptions, SlurmOptions
 from cubeworld.stimuli.pipeline.subset import SubsetRequest
 from cubeworld.typed import cli_parameters, with_signature
 
