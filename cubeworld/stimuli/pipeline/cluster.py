@@ -222,7 +222,7 @@ class ShardRunner:
         """(candidates, accepted results per quota cell (stratum value, cue key, label)) in the shards of
         `size` from candidate `start` on (only finished shards: what rates are measured on)."""
         quotas = self.state.cells[size].quotas
-        n, cells = 0, Counter()
+        n, cells = 0, Counter[tuple[Any, Any, bool]]()
         for shard in self.shards:
             if shard.size != size or shard.stop <= start or (complete_only and not is_complete(shard, self.out)):
                 continue

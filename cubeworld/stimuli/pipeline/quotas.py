@@ -134,7 +134,8 @@ def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) ->
         stratum = family.stratum_quota(size, config.family, args.control_cues)
         if stratum is not None and not stratum.values:
             raise StimuliError(f"the {family.domain} family names no {stratum.column} values for size {size}")
-        keys, shares = ((),), None
+        keys: tuple[Any, ...] = ((),)
+        shares: tuple[float, ...] | None = None
         if args.control_cues:
             from cubeworld.stimuli.pipeline.control import cue_bins, keys_and_shares
 
