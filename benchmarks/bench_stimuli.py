@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/bench_stimuli.py speed    [--towers-per-size 20] [--pyramids-per-size 6] [--workers 1,2]
     .venv/bin/python benchmarks/bench_stimuli.py validity [--towers-per-size 100] [--pyramids-per-size 40] [--audit-per-size 100]
+                                                          [--seeds 11,12] [--control-cues] [--only tower] [--long-items 150]
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
+    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -15,7 +17,9 @@ jobs on a shared machine do not inflate) and the rate that would give on free co
 validity: generates a tower and a pyramid set and reports what issue 10 asks: counts per
 size x label (and red row), rejection rates per reason, the shortcut audit, agreement
 with the static balance check (towers), and the physics audit -- labels unchanged under
-each documented perturbation, per size -- on `--audit-per-size` items per size.
+each documented perturbation, per size -- on `--audit-per-size` items per size; for
+towers also the rest test's largest measures over the standing ones and how many of
+`--long-items` standing towers still stand when simulated for 30 s instead of 3 s.
 
 frame: draws `--towers` seven-block towers (the tallest), applies the generator's frame
 check, and renders the kept ones with MuJoCo's segmentation renderer to count block
@@ -30,6 +34,12 @@ integrity: what checking a set costs every stage that reads it (`load_set`): row
 (`check_images=False`), the default fast check (card claims, metadata sha256, every image's
 size), `verify=True` (every image decoded and hashed against SHA256SUMS), and sealing the
 set (`seal_set`, once when it is made) -- on a tower set at 448 px (made here, or `--set`).
+
+cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712): per
+size the best one-cue rule and the small models (cross-validated, Wilson intervals), for
+pyramids the one-step reading's errors, inner red blocks per answer and a chi-square test
+of the red block's place within its tier; candidates per stimulus and the control's CPU
+cost against the default design.
 
 The load average is printed with each figure; on a shared machine wall-clock figures are
 depressed, CPU figures much less so.
@@ -160,13 +170,26 @@ def validity(a) -> None:
     from cubeworld.stimuli.families import get_family
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
+    tower_seed, pyramid_seed = (int(x) for x in a.seeds.split(","))
     for domain, sizes, per, seed in (
-        ("tower", "2-7", a.towers_per_size, 11),
-        ("pyramid", "3,6,10,15", a.pyramids_per_size, 12),
+        ("tower", "2-7", a.towers_per_size, tower_seed),
+        ("pyramid", "3,6,10,15", a.pyramids_per_size, pyramid_seed),
     ):
-        out = root / f"{domain}s"
+        if a.only and domain != a.only:
+            continue
+        out = root / f"{domain}s{'-cc' if a.control_cues else ''}"
         t0, c0 = time.perf_counter(), cpu_all()
-        generate_set(domain, sizes, per, seed, out, resolution=a.resolution, workers=a.workers, progress=False)
+        generate_set(
+            domain,
+            sizes,
+            per,
+            seed,
+            out,
+            resolution=a.resolution,
+            workers=a.workers,
+            progress=False,
+            control_cues=a.control_cues,
+        )
         dt, dc = time.perf_counter() - t0, cpu_all() - c0
         s = load_set(out)
         card = s.card
@@ -194,7 +217,27 @@ def validity(a) -> None:
         audit = physics_audit(out, per_size=a.audit_per_size, seed=1, workers=a.workers, progress=False)
         for line in format_physics_audit(audit):
             print("  " + line)
+        if domain == "tower":
+            standing(s.rows, a.long_items)
     print(f"\nsets kept in {root}")
+
+
+def standing(rows, items: int) -> None:
+    """Standing towers: the rest test's measures (their last simulated second), and how many
+    still stand when simulated for 30 s instead of 3 s."""
+    from cubeworld.stimuli import get_family
+
+    still = [r for r in rows if not r.falls]
+    moves = [r.extra["outcome"]["rest_move_mm"] for r in still]
+    tilts = [r.extra["outcome"]["rest_tilt_deg"] for r in still]
+    print(
+        f"  standing towers ({len(still)}): movement in the last second at most {max(moves):.3f} mm "
+        f"(median {sorted(moves)[len(moves) // 2]:.4f}), change of tilt at most {max(tilts):.4f} deg"
+    )
+    tower = get_family("tower")
+    sample = still[:: max(1, len(still) // items)][:items]
+    fell = [r.stimulus_id for r in sample if tower.answer_by_simulation(r.extra["scene"], physics={"duration": 30.0})]
+    print(f"  simulated for 30 s: {len(sample) - len(fell)} of {len(sample)} standing towers still stand; fell: {fell}")
 
 
 def frame(a) -> None:
@@ -278,9 +321,97 @@ def integrity(a) -> None:
             print(f"  seal_set                 {(time.perf_counter() - t0) * 1000:9.1f} ms")
 
 
+def cues(a) -> None:
+    """Default and cue-controlled sets of both families on fresh seeds: what the audit says
+    per size, the targets, the red block's place, and what the control costs."""
+    import math
+    from collections import Counter
+
+    from scipy.stats import chisquare
+
+    from cubeworld.formats.sets import load_set
+    from cubeworld.stimuli import generate_set, get_family
+    from cubeworld.stimuli.audit.shortcut import shortcut_audit
+    from cubeworld.stimuli.families.pyramid.geometry import red_interior, red_position
+
+    root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
+    for domain, sizes, per, seed in (
+        ("tower", a.sizes or "2-7", a.towers_per_size, 4711),
+        ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, 4712),
+    ):
+        if a.only and domain != a.only:
+            continue
+        family = get_family(domain)
+        cost = {}
+        for controlled in (False, True):
+            out = root / f"{domain}s{'-cc' if controlled else ''}"
+            t0, c0 = time.perf_counter(), cpu_all()
+            generate_set(
+                domain,
+                sizes,
+                per,
+                seed,
+                out,
+                resolution=a.resolution,
+                workers=a.workers,
+                progress=False,
+                control_cues=controlled,
+            )
+            dt, dc = time.perf_counter() - t0, cpu_all() - c0
+            s = load_set(out)
+            card = s.card
+            cost[controlled] = dc / len(s)
+            print(
+                f"\n== {domain}s {sizes} x{per}, seed {seed}, {'cue-controlled' if controlled else 'default design'}: "
+                f"{len(s)} in {dt:.0f} s, {1000 * dc / len(s):.0f} ms CPU per stimulus ({load()})"
+            )
+            for size, n in card["candidates_evaluated"].items():
+                print(
+                    f"  size {size}: {n} candidates ({n / (len(s) / len(card['counts'])):.1f} per stimulus), "
+                    f"rejected {card['rejections'][size]}, surplus {card['surplus_discarded'][size]}"
+                )
+            audit = shortcut_audit(family, [r.to_record() for r in s.rows])
+            models = {m.name: m for m in audit.models}
+            for size in audit.sizes:
+                best = audit.best_cue(size)
+                lr, tree = models["logistic_regression"].by_size[size], models["tree_depth2"].by_size[size]
+                extra = ""
+                if domain == "pyramid":
+                    rows = [r.to_record() for r in s.rows if r.n_blocks == size]
+                    wrong = next(c for c in audit.cues if c.name == "one_step").reading_wrong_by_size[size]
+                    inner = {ans: sum(red_interior(r) for r in rows if r["answer"] == ans) for ans in ("Yes", "No")}
+                    places = Counter((r["scene"]["red_row"], int(red_position(r))) for r in rows)
+                    tiers = Counter(t for t, _ in places.elements())
+                    top = int(math.sqrt(2 * size + 0.25) - 0.5)  # tiers of the pyramid
+                    every = [(t, q) for t in range(top - 1) for q in range(top - t)]
+                    observed = [places[p] for p in every]
+                    expected = [tiers[t] / (top - t) for t, _ in every]
+                    p = chisquare(observed, expected).pvalue if len(observed) > 1 else float("nan")
+                    extra = (
+                        f"; one-step wrong {wrong[0]}/{wrong[1]} ({wrong[0] / max(1, wrong[1]):.3f}); inner red "
+                        f"Yes {inner['Yes']:.0f} / No {inner['No']:.0f}; place uniform within tier p = {p:.3g}"
+                    )
+                print(
+                    f"  size {size}: best cue {best[0]} {best[1].cv:.3f} [{wilson_text(best[1])}], logistic "
+                    f"{lr.cv:.3f} [{wilson_text(lr)}], tree {tree.cv:.3f}{extra}"
+                )
+            if controlled:
+                met = {k: v["met"] for k, v in card["control_cues"]["targets"]["by_size"].items()}
+                print(f"  targets met per size: {met}")
+        print(f"  cost: {cost[True] / cost[False]:.2f}x the default design's CPU per stimulus")
+    print(f"\nsets kept in {root}")
+
+
+def wilson_text(score) -> str:
+    from cubeworld.stimuli.audit.scoring import wilson
+
+    lo, hi = wilson(score.cv_correct, score.n)
+    return f"{lo:.3f}, {hi:.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity"])
+    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
     ap.add_argument("--audit-per-size", type=int, default=100)
@@ -289,6 +420,11 @@ def main() -> None:
     ap.add_argument("--workers", default=None)
     ap.add_argument("--keep", default=None, help="validity: keep the sets in this folder")
     ap.add_argument("--set", default=None, help="integrity: an existing set folder (not written to)")
+    ap.add_argument("--sizes", default=None, help="cues: only these sizes")
+    ap.add_argument("--seeds", default="11,12", help="validity: the tower and pyramid sets' seeds")
+    ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
+    ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
+    ap.add_argument("--only", default=None, choices=["tower", "pyramid"], help="cues: one family")
     a = ap.parse_args()
     if a.what == "speed":
         a.towers_per_size = a.towers_per_size or 20
@@ -302,6 +438,11 @@ def main() -> None:
         validity(a)
     elif a.what == "frame":
         frame(a)
+    elif a.what == "cues":
+        a.towers_per_size = a.towers_per_size or 200
+        a.pyramids_per_size = a.pyramids_per_size or 40
+        a.workers = int(a.workers or 2)
+        cues(a)
     elif a.what == "integrity":
         a.towers_per_size = a.towers_per_size or 100
         integrity(a)

@@ -23,6 +23,7 @@ Shape (see `studies/quick.yaml` and `studies/paper.yaml` for full examples):
       #     the kind can do: a physics observer only zero-shot ones, a CNN only trained ones)
     sets:                             # name -> where the set comes from
       towers-2-4-train: {domain: tower, sizes: [2, 3, 4], per_size: 40, seed: 1}
+                                      # + control_cues: true for a cue-controlled set
       towers-eval: {preset: towers-eval}
       lerer100: {dataset: lerer100}   # an external data set (cubeworld.datasets registry):
                                       # the shipped copy, $CUBEWORLD_LERER100, or `from: DIR`
@@ -561,7 +562,7 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
         return SetSpec(
             name, "split", parent=parent, part=s["part"], fraction=float(frac), seed=r.int_(s["seed"], f"{key}.seed", 0)
         )
-    r.only(s, key, {"domain", "sizes", "per_size", "seed", "resolution"})
+    r.only(s, key, {"domain", "sizes", "per_size", "seed", "resolution", "control_cues"})
     domain = s["domain"]
     if domain not in FAMILIES:
         raise r.error(f"{key}.domain", f"unknown domain {domain!r}; expected one of {sorted(FAMILIES)}")
@@ -583,6 +584,7 @@ def _parse_set_source(r: _Reader, key: str, name: str, s: dict, rel) -> SetSpec:
         per_size=r.int_(s["per_size"], f"{key}.per_size", 1),
         seed=r.int_(s["seed"], f"{key}.seed", 0),
         resolution=r.int_(s.get("resolution", DEFAULT_RESOLUTION), f"{key}.resolution", 16),
+        control_cues=r.bool_(s.get("control_cues", False), f"{key}.control_cues"),
     )
 
 

@@ -7,6 +7,11 @@ only if it is what this config would make now (else a StudyInputError says what 
 
 `check_inputs` runs first, before anything is written: inputs that exist already (set
 folders given by `path:`) must suit the observers that will read them.
+
+A study whose executor is Slurm generates its sets on Slurm too: each set's candidates in
+shards run as a job array (the stimuli stage's `SlurmExecutor`, with the study's partition,
+account, CPUs, memory and time limit, no GPU), merged here into the same bytes a single
+machine would write.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cubeworld.errors import CubeworldError
 from cubeworld.experiments.config import StudyConfig
 from cubeworld.experiments.plan import model_location, observer, set_dir
-from cubeworld.experiments.schema import SetSpec
+from cubeworld.experiments.schema import SetSpec, SlurmSpec
 from cubeworld.formats.sets import SetFormatError, is_set_folder, load_set, read_card
 
 
@@ -66,7 +72,15 @@ def _expected_identity(name: str, spec: SetSpec) -> dict:
         return preset_identity(spec.preset)
     from cubeworld.stimuli import identity_for
 
-    return identity_for(spec.domain, list(spec.sizes), spec.per_size, spec.seed, resolution=spec.resolution, name=name)
+    return identity_for(
+        spec.domain,
+        list(spec.sizes),
+        spec.per_size,
+        spec.seed,
+        resolution=spec.resolution,
+        name=name,
+        control_cues=spec.control_cues,
+    )
 
 
 def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> None:
@@ -89,7 +103,29 @@ def _check_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -
         )
 
 
-def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+def generation_executor(kind: str, slurm: SlurmSpec, progress: bool) -> Any:
+    """How the study's sets are generated: here (None), or, for a Slurm study, in shards on
+    Slurm with the study's resources (generation needs no GPU)."""
+    if kind != "slurm":
+        return None
+    from cubeworld.stimuli.pipeline.cluster import SlurmOptions, make_executor
+
+    options = SlurmOptions(
+        partition=slurm.partition,
+        cpus_per_task=slurm.cpus_per_task,
+        mem_gb=slurm.mem_gb,
+        timeout_min=slurm.timeout_min,
+        array_parallelism=slurm.array_parallelism,
+        account=slurm.account,
+        qos=slurm.qos,
+        constraint=slurm.constraint,
+        setup=slurm.setup,
+        poll_s=slurm.poll_s,
+    )
+    return make_executor("slurm", options, progress)
+
+
+def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool, executor: Any) -> None:
     from cubeworld import stimuli
 
     presets = stimuli.list_presets()
@@ -97,10 +133,10 @@ def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progr
         raise StudyInputError(
             f"{cfg.source}: sets.{name}.preset: unknown preset {spec.preset!r}; expected one of {sorted(presets)}"
         )
-    _build_into(target, lambda tmp: stimuli.generate_preset(spec.preset, tmp, progress=progress))
+    _build_into(target, lambda tmp: stimuli.generate_preset(spec.preset, tmp, progress=progress, executor=executor))
 
 
-def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool, executor: Any) -> None:
     from cubeworld import stimuli
 
     _build_into(
@@ -114,11 +150,13 @@ def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, pr
             resolution=spec.resolution,
             progress=progress,
             name=name,
+            control_cues=spec.control_cues,
+            executor=executor,
         ),
     )
 
 
-def _make_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+def _make_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool, executor: Any) -> None:
     from cubeworld.datasets.base import DatasetError
     from cubeworld.datasets.catalog import get_dataset
 
@@ -137,7 +175,7 @@ def _check_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> 
         raise _stale(cfg, name, target, f"its data set identity {card.get('dataset_identity')!r} (now {expected!r})")
 
 
-def _make_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool) -> None:
+def _make_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool, executor: Any) -> None:
     from cubeworld.datasets.split import split_set
 
     _build_into(
@@ -177,15 +215,19 @@ CHECKS = {
 }
 
 
-def prepare_sets(cfg: StudyConfig, names: list[str], *, progress: bool = True) -> dict[str, Path]:
+def prepare_sets(
+    cfg: StudyConfig, names: list[str], *, progress: bool = True, executor: str = "local"
+) -> dict[str, Path]:
     """Make each named set (and the sets it is cut from) that the study lacks; check the
-    ones it has; return name -> folder. Every missing input is a StudyInputError."""
+    ones it has; return name -> folder. Every missing input is a StudyInputError.
+    executor: "slurm" generates the sets in shards on Slurm (`generation_executor`)."""
     ordered: list[str] = []
     for name in names:
         for n in reversed(cfg.lineage(name)):  # parents first
             if n not in ordered:
                 ordered.append(n)
     out: dict[str, Path] = {}
+    generation: Any = None  # made when a set is generated: a Slurm study needs sbatch only then
     for name in ordered:
         spec = cfg.sets[name]
         target = set_dir(cfg, name)
@@ -195,7 +237,9 @@ def prepare_sets(cfg: StudyConfig, names: list[str], *, progress: bool = True) -
         elif target.exists():
             CHECKS[spec.origin](cfg, name, spec, target)
         else:
-            MAKERS[spec.origin](cfg, name, spec, target, progress)
+            if generation is None and spec.origin in ("preset", "generate"):
+                generation = generation_executor(executor, cfg.executor.slurm, progress)
+            MAKERS[spec.origin](cfg, name, spec, target, progress, generation)
         try:
             load_set(target, check_images=False)
         except SetFormatError as e:

@@ -65,6 +65,7 @@ class SetSpec:
     per_size: int | None = None
     seed: int | None = None
     resolution: int | None = None
+    control_cues: bool = False  # generated sets: quotas over the family's cues (`--control-cues`)
     path: Path | None = None
     dataset: str | None = None
     source: Path | None = None  # `from:` of a dataset set (default: env var, else shipped)
@@ -87,6 +88,7 @@ class SetSpec:
                 "per_size": self.per_size,
                 "seed": self.seed,
                 "resolution": self.resolution,
+                **({"control_cues": True} if self.control_cues else {}),  # older studies' identities unchanged
             }
         if self.origin == "dataset":
             from cubeworld.datasets.catalog import get_dataset

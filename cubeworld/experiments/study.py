@@ -201,7 +201,7 @@ def run_study(
     summary = json.loads(json.dumps(config_summary(cfg)))
     if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
         atomic_write_json(summary_file, summary)
-    prepare_sets(cfg, needed_sets(cfg), progress=progress)
+    prepare_sets(cfg, needed_sets(cfg), progress=progress, executor=kind)
     check_own_labels(cfg)
     prepare_models(cfg)
     for run_id, table in waiting.items():

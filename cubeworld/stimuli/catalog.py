@@ -49,7 +49,7 @@ def default_config(domain: str) -> SetConfig:
 
 def difficulty_of(row: Mapping[str, Any]) -> float | None:
     """An item's difficulty (contract B: larger = more clearly "No") from its row record:
-    the row's `difficulty` column (every row generator 2.0.0 writes has one), else the
+    the row's `difficulty` column (every row generators 2.0.0 and later write has one), else the
     family's measure computed from the recorded scene and outcome (sets of generator
     1.0.0); None for rows of no registered family or without a scene (photos).
 

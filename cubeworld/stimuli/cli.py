@@ -29,6 +29,7 @@ from cubeworld.stimuli.catalog import FAMILIES
 from cubeworld.stimuli.core.options import WorkerOptions
 from cubeworld.stimuli.family import StimulusFamily, format_sizes
 from cubeworld.stimuli.pipeline.arguments import SetRequest
+from cubeworld.stimuli.pipeline.executor_options import ExecutorOptions, SlurmOptions
 from cubeworld.stimuli.pipeline.subset import SubsetRequest
 from cubeworld.typed import cli_parameters, with_signature
 
@@ -63,6 +64,18 @@ def _command(func: Callable[..., None], params: list[inspect.Parameter], doc: st
     return with_signature(command, params)
 
 
+EXECUTOR_PARAMS = [*cli_parameters(ExecutorOptions), *cli_parameters(SlurmOptions)]
+
+
+def _executor(executor: str, progress: bool, **slurm: Any) -> Any:
+    """`generate_set`'s executor from the command's --executor and --slurm-* options."""
+    from cubeworld.stimuli.pipeline.cluster import make_executor
+    from cubeworld.stimuli.plain import from_plain
+
+    options = from_plain(SlurmOptions, {k: v for k, v in slurm.items() if v is not None}, "--slurm")
+    return make_executor(executor, options, progress)
+
+
 def family_command(family: StimulusFamily) -> Callable[..., None]:
     """The `cubeworld generate <family.command>` command of one stimulus family: its options
     are `SetRequest`'s fields (sizes defaulting to the family's), `--out`, `WorkerOptions`,
@@ -75,10 +88,13 @@ def family_command(family: StimulusFamily) -> Callable[..., None]:
         per_size: int,
         seed: int,
         resolution: int,
+        control_cues: bool,
         out: Path,
         workers: int | None,
         name: str | None,
         quiet: bool,
+        executor: str,
+        **slurm: Any,
     ) -> None:
         from cubeworld.stimuli.pipeline.generate import generate_set
 
@@ -93,6 +109,8 @@ def family_command(family: StimulusFamily) -> Callable[..., None]:
                 workers=workers,
                 progress=not quiet,
                 name=name,
+                control_cues=control_cues,
+                executor=_executor(executor, not quiet, **slurm),
             )
         typer.echo(f"wrote {path}")
 
@@ -104,6 +122,7 @@ def family_command(family: StimulusFamily) -> Callable[..., None]:
             "name", typer.Option(None, "--name", help="Set name in the card (default: from the arguments)."), str | None
         ),
         _option("quiet", QUIET, bool),
+        *EXECUTOR_PARAMS,
     ]
     return _command(run, params, family.description)
 
@@ -121,11 +140,20 @@ def add_family_commands(app: typer.Typer) -> None:
         app.command(family.command, help=family.description)(family_command(family))
 
 
-def _preset(*, name: str, out: Path, workers: int | None, parent: Path | None, quiet: bool) -> None:
+def _preset(
+    *, name: str, out: Path, workers: int | None, parent: Path | None, quiet: bool, executor: str, **slurm: Any
+) -> None:
     from cubeworld.stimuli.pipeline.presets import generate_preset
 
     with user_errors():
-        path = generate_preset(name, out, workers=workers, progress=not quiet, parent=parent)
+        path = generate_preset(
+            name,
+            out,
+            workers=workers,
+            progress=not quiet,
+            parent=parent,
+            executor=_executor(executor, not quiet, **slurm),
+        )
     typer.echo(f"wrote {path}")
 
 
@@ -149,6 +177,7 @@ generate_app.command("preset")(
                 Path | None,
             ),
             _option("quiet", QUIET, bool),
+            *EXECUTOR_PARAMS,
         ],
         "Generate one of the study's sets.",
     )
@@ -168,11 +197,13 @@ def presets(as_json: bool = typer.Option(False, "--json", help="Print the defini
         typer.echo(f"{name:16s} {spec['total']:>6d}  {spec['description']}")
 
 
-def _from_card(*, card: Path, out: Path, workers: int | None, quiet: bool) -> None:
+def _from_card(*, card: Path, out: Path, workers: int | None, quiet: bool, executor: str, **slurm: Any) -> None:
     from cubeworld.stimuli.pipeline.regenerate import regenerate
 
     with user_errors():
-        path = regenerate(card, out, workers=workers, progress=not quiet)
+        path = regenerate(
+            card, out, workers=workers, progress=not quiet, executor=_executor(executor, not quiet, **slurm)
+        )
     typer.echo(f"wrote {path}")
 
 
@@ -184,6 +215,7 @@ generate_app.command("from")(
             _option("out", OUT, Path),
             *cli_parameters(WorkerOptions),
             _option("quiet", QUIET, bool),
+            *EXECUTOR_PARAMS,
         ],
         "Rebuild a set from its card, byte for byte.",
     )

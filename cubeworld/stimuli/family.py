@@ -63,10 +63,71 @@ class ShortcutCue:
     description: str
     value: Callable[[Mapping[str, Any]], float]
     rule: str = "threshold"  # or "category"
+    # A cue that is itself a reading of the image ("a block resting on the red block has its
+    # centre off its other support") says Yes when its value is above this; the audit then
+    # also reports how often that fixed reading is wrong. None: a measurement, not a reading.
+    says_yes_above: float | None = None
 
     def __post_init__(self) -> None:
         if self.rule not in ("threshold", "category"):
             raise ValueError(f"shortcut cue {self.name!r}: rule must be 'threshold' or 'category', got {self.rule!r}")
+
+
+@dataclass(frozen=True)
+class CueBins:
+    """One cue a cue-controlled set balances (`--control-cues`): its value on a candidate's
+    recorded scene (the family's `ShortcutCue` of that name, read before any simulation)
+    is cut into bins at `edges` (ascending; bin i is edges[i] <= value < edges[i + 1], the
+    last bin closed). A candidate outside [edges[0], edges[-1]] is rejected as
+    "cue_out_of_range" without simulation. Generation keeps every bin half Yes and half No,
+    so the cue tells nothing about the answer within a size beyond what one bin's width
+    allows. `shares` is each bin's share of the size's stimuli (default: equal)."""
+
+    cue: str
+    edges: tuple[float, ...]
+    shares: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.edges) < 2 or any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+            raise ValueError(f"cue {self.cue!r}: bin edges must be at least two ascending numbers, got {self.edges}")
+        if self.shares is not None and (len(self.shares) != len(self.edges) - 1 or min(self.shares) <= 0):
+            raise ValueError(f"cue {self.cue!r}: one positive share per bin, got {self.shares}")
+
+    @property
+    def bins(self) -> int:
+        return len(self.edges) - 1
+
+    def bin_of(self, value: float) -> int | None:
+        """The bin of `value`, or None outside the edges."""
+        if not self.edges[0] <= value <= self.edges[-1]:
+            return None
+        for i in range(self.bins - 1, -1, -1):
+            if value >= self.edges[i]:
+                return i
+        return 0  # pragma: no cover - value >= edges[0] above
+
+
+@dataclass(frozen=True)
+class ControlledCue:
+    """A family setting (its YAML's `control:` list): a cue a cue-controlled set balances,
+    with its bin edges (and optionally the bins' shares) per size. A size without edges
+    does not control this cue. The default `StimulusFamily.control_cues` reads these from
+    the family settings' `control` field."""
+
+    cue: str
+    edges: dict[int, tuple[float, ...]]
+    shares: dict[int, tuple[float, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StratumQuota:
+    """A row column whose values get fixed quotas per size, each split half Yes / half No:
+    candidate k is drawn in `values[k % len(values)]` (`StimulusFamily.sample_in_stratum`).
+    `weights` are the values' shares of the size's stimuli (default: equal)."""
+
+    column: str
+    values: tuple[Any, ...]
+    weights: tuple[float, ...] | None = None
 
 
 class Judgement(Protocol):
@@ -115,6 +176,13 @@ class StimulusFamily(abc.ABC):
     # value `stratum_values(size)[k % len(values)]` through `sample_in_stratum`; the
     # generator balances the labels per size x value as far as physics allows. None: no quota.
     quota_stratum: ClassVar[str | None] = None
+    # Cue-controlled sets: reading cues (`ShortcutCue.says_yes_above`) whose fixed reading must
+    # be wrong on at least this share of every size's items; the card states whether it is
+    # (pyramids: the one-step support reading, wrong on at least a third).
+    control_reading_targets: ClassVar[Mapping[str, float]] = {}
+    # True: `sample_in_stratum(..., controlled=True)` draws differently for a cue-controlled set
+    # (pyramids steer the leans around the red block), which alone makes `--control-cues` mean something.
+    controlled_sampling: ClassVar[bool] = False
 
     @property
     def capacity(self) -> int:
@@ -167,14 +235,40 @@ class StimulusFamily(abc.ABC):
         """The values of `quota_stratum` for scenes of `size` blocks (each gets an equal quota)."""
         return ()
 
+    def stratum_quota(self, size: int, settings: Any, controlled: bool = False) -> StratumQuota | None:
+        """The quota stratum of a set of `size` blocks: by default `quota_stratum` with equal
+        quotas over `stratum_values`. `controlled` is True for a cue-controlled set, where a
+        family may stratify more finely (pyramids: the red block's place, uniform within
+        its tier, instead of its tier alone)."""
+        if self.quota_stratum is None:
+            return None
+        return StratumQuota(self.quota_stratum, tuple(self.stratum_values(size, settings)))
+
+    def control_cues(self, size: int, settings: Any) -> tuple[CueBins, ...]:
+        """The cues a cue-controlled set (`--control-cues`) balances at `size`: each names
+        one of `shortcut_cues()` and its bins. Generation keeps half Yes and half No within
+        every combination of bins (and stratum value), so a family should only combine
+        bins in which physics gives both answers. By default the `control` field of the
+        family's settings (a tuple of `ControlledCue`), at the sizes it gives edges for; a
+        family that controls no cue at any size of a set, and stratifies no differently
+        when controlled, refuses `--control-cues`."""
+        return tuple(
+            CueBins(c.cue, tuple(c.edges[size]), tuple(c.shares[size]) if size in c.shares else None)
+            for c in getattr(settings, "control", ())
+            if size in c.edges
+        )
+
     # -- heavy: one candidate ----------------------------------------------------------
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator, size: int, settings: Any) -> Scene:
         """Draw one scene of `size` blocks; every random draw comes from `rng`."""
 
-    def sample_in_stratum(self, rng: np.random.Generator, size: int, settings: Any, value: Any) -> Scene:
-        """Draw one scene whose `quota_stratum` column will be `value` (needed only by
-        families that set `quota_stratum`)."""
+    def sample_in_stratum(
+        self, rng: np.random.Generator, size: int, settings: Any, value: Any, controlled: bool = False
+    ) -> Scene:
+        """Draw one scene whose stratum column (`stratum_quota(size, settings, controlled)
+        .column`) will be `value` (needed only by families with a stratum quota).
+        `controlled` is True for a cue-controlled set (generation passes it only then)."""
         raise NotImplementedError(f"the {self.domain} family sets no quota_stratum")
 
     @abc.abstractmethod

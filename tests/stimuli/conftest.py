@@ -1,4 +1,4 @@
-"""Shared fixtures of the stimuli tests: the small reference sets of generator 2.0.0.
+"""Shared fixtures of the stimuli tests: the small reference sets of the current generator version.
 
 Tests import the helpers from `make_reference` (put on sys.path here), never from
 `conftest`: that module name is shared by every test folder's conftest."""
@@ -19,7 +19,7 @@ from make_reference import REFERENCE_SETS  # noqa: E402
 
 @pytest.fixture(scope="session")
 def reference_hashes() -> dict[str, dict[str, str]]:
-    """sha256 of metadata.jsonl and every PNG, written by generator 2.0.0 (make_reference.py)."""
+    """sha256 of metadata.jsonl and every PNG, written by the current generator version (make_reference.py)."""
     from cubeworld.stimuli.pipeline.identity import GENERATOR_VERSION
 
     return json.loads((REFERENCE_DIR / f"hashes-{GENERATOR_VERSION}.json").read_text())

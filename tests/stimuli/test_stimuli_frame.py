@@ -53,7 +53,7 @@ def test_a_candidate_outside_the_frame_is_rejected_before_simulation(monkeypatch
     )
     evaluator = Evaluator(family, dataclasses.replace(cfg, family=close))
     monkeypatch.setattr(family, "judge_wanted", lambda *a, **k: pytest.fail("simulated a clipped candidate"))
-    result = evaluator(Job(7, 0, 1, 32, (False, True)))
+    result = evaluator(Job(7, 0, 1, 32, (((), (False, True)),)))
     assert not result.accepted and result.reason == "out_of_frame" and result.png is None
 
 

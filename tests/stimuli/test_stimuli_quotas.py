@@ -22,15 +22,19 @@ def tree_bytes(root):
 def test_quotas_split_as_equally_as_integers_allow():
     q = size_quotas(200, (0, 1, 2))
     assert q.value_total == {0: 67, 1: 67, 2: 66}
-    assert sum(q.cell_target[(v, True)] for v in q.values) == 100 == sum(q.cell_target[(v, False)] for v in q.values)
-    assert all(abs(q.cell_target[(v, True)] - q.cell_target[(v, False)]) <= 1 for v in q.values)
+    assert (
+        sum(q.cell_target[(v, (), True)] for v in q.values)
+        == 100
+        == sum(q.cell_target[(v, (), False)] for v in q.values)
+    )
+    assert all(abs(q.cell_target[(v, (), True)] - q.cell_target[(v, (), False)]) <= 1 for v in q.values)
     assert [q.value_of(k) for k in range(5)] == [0, 1, 2, 0, 1]
     assert q.limit == CANDIDATE_LIMIT * 200 + 100
     one = size_quotas(6, ())
-    assert one.values == (None,) and one.cell_target == {(None, True): 3, (None, False): 3}
+    assert one.values == (None,) and one.cell_target == {(None, (), True): 3, (None, (), False): 3}
     tiny = size_quotas(2, (0, 1, 2, 3))
     assert tiny.value_total == {0: 1, 1: 1, 2: 0, 3: 0}
-    assert sum(tiny.cell_target[(v, True)] for v in tiny.values) == 1
+    assert sum(tiny.cell_target[(v, (), True)] for v in tiny.values) == 1
 
 
 def test_red_rows_are_exactly_uniform(tmp_path):

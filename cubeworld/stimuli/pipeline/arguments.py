@@ -39,6 +39,11 @@ class SetRequest:
     per_size: int = setting(help="Stimuli per size (even: half Yes, half No).", minimum=2, maximum=MAX_PER_SIZE)
     seed: int = setting(help="Seed; sets with different seeds never share a scene.", minimum=0, maximum=2**63 - 1)
     resolution: int = setting(DEFAULT_RESOLUTION, help="Image width and height in pixels.", minimum=16, maximum=4096)
+    control_cues: bool = setting(
+        False,
+        help="Add quotas over the family's audited visual cues, so that within every size each cue says "
+        "nothing about the answer (every label still physics-true and robust; costs more candidates).",
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class SetArguments:
     per_size: dict[int, int]  # stimuli per size (even: half Yes, half No)
     seed: int
     resolution: int
+    control_cues: bool = False  # quotas over the family's cues too (`pipeline.control`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +64,7 @@ class SetArguments:
             "per_size": {str(k): v for k, v in self.per_size.items()},
             "seed": self.seed,
             "resolution": self.resolution,
+            "control_cues": self.control_cues,
         }
 
     @classmethod
@@ -66,7 +73,14 @@ class SetArguments:
             per = d["per_size"]
             if isinstance(per, Mapping):
                 per = {int(k): v for k, v in per.items()}
-            return make_arguments(d["domain"], d["sizes"], per, d["seed"], d.get("resolution", DEFAULT_RESOLUTION))
+            return make_arguments(
+                d["domain"],
+                d["sizes"],
+                per,
+                d["seed"],
+                d.get("resolution", DEFAULT_RESOLUTION),
+                d.get("control_cues", False),
+            )
         except KeyError as e:
             raise StimuliError(f"card arguments lack {e.args[0]!r}") from None
 
@@ -103,7 +117,12 @@ def parse_sizes(sizes: str | int | Iterable[int]) -> tuple[int, ...]:
 
 
 def make_arguments(
-    domain: str, sizes: Any, per_size: int | Mapping[int, int], seed: Any, resolution: Any = DEFAULT_RESOLUTION
+    domain: str,
+    sizes: Any,
+    per_size: int | Mapping[int, int],
+    seed: Any,
+    resolution: Any = DEFAULT_RESOLUTION,
+    control_cues: Any = False,
 ) -> SetArguments:
     """The checked arguments of a set of `domain`, or a one-line StimuliError naming the
     first bad value (bounds from `SetRequest`)."""
@@ -142,7 +161,9 @@ def make_arguments(
     lo, hi = bounds(SetRequest, "resolution")
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not lo <= resolution <= hi:
         raise StimuliError(f"the resolution must be an integer from {lo} to {hi} pixels, got {resolution!r}")
-    return SetArguments(domain, size_t, per, seed, resolution)
+    if not isinstance(control_cues, bool):
+        raise StimuliError(f"control_cues must be true or false, got {control_cues!r}")
+    return SetArguments(domain, size_t, per, seed, resolution, control_cues)
 
 
 def default_name(args: SetArguments) -> str:
@@ -151,4 +172,5 @@ def default_name(args: SetArguments) -> str:
     counts = set(args.per_size.values())
     per = str(counts.pop()) if len(counts) == 1 else f"{args.total}total"
     # the family's command is its plural ("towers", "dominoes"), as in `cubeworld generate`
-    return f"{FAMILIES.get(args.domain).command}-{sizes}-x{per}-s{args.seed}"
+    controlled = "-cc" if args.control_cues else ""  # cue-controlled
+    return f"{FAMILIES.get(args.domain).command}-{sizes}-x{per}-s{args.seed}{controlled}"

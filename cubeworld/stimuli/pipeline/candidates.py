@@ -30,9 +30,12 @@ class Job:
     k: int  # candidate index within the size
     seed: int
     resolution: int
-    render_labels: tuple[bool, ...]  # labels (falls values) that could be kept when submitted: wanted, rendered
+    # (cue key, labels that key could still keep) when submitted: the labels judged for and rendered.
+    # Without cue control one key, (): ((), labels).
+    open_cells: tuple[tuple[Any, tuple[bool, ...]], ...]
     stratum: Any = None  # the quota stratum value the candidate is drawn in (None: no quota stratum)
     skip: bool = False  # its stratum value was full when submitted: it will be surplus, do nothing
+    controlled: bool = False  # a cue-controlled set: read the candidate's cue key before judging it
 
 
 @dataclass
@@ -45,7 +48,8 @@ class CandidateResult:
     scene: dict[str, Any]  # the row's `scene` record
     outcome: dict[str, Any]
     png: bytes | None
-    skipped: bool = False  # not evaluated (`Job.skip`)
+    skipped: bool = False  # not judged: its stratum value (`Job.skip`) or its cue key had no open label
+    cue: Any = ()  # its cue key (a bin per controlled cue); None before it is known (out of frame, out of range)
 
 
 def candidate_rng(seed: int, stream_code: int, size: int, k: int) -> np.random.Generator:
@@ -59,6 +63,7 @@ class Evaluator:
         self.family = family
         self.config = config
         self._worlds: dict[tuple[int, int], Any] = {}
+        self._keys: Any = None  # control.CueKeys, made for the first cue-controlled job
 
     def world(self, size: int):
         """The physics world for scenes of `size` blocks (it never renders)."""
@@ -86,21 +91,37 @@ class Evaluator:
         if job.skip:
             return CandidateResult(job.size, job.k, False, "", None, {}, {}, None, skipped=True)
         rng = candidate_rng(job.seed, family.stream_code, job.size, job.k)
-        if family.quota_stratum is None:
+        if job.stratum is None:
             scene = family.sample(rng, job.size, cfg.family)
+        elif job.controlled:
+            scene = family.sample_in_stratum(rng, job.size, cfg.family, job.stratum, controlled=True)
         else:
             scene = family.sample_in_stratum(rng, job.size, cfg.family, job.stratum)
+        scene = scene.as_recorded()  # judged, perturbed and rendered exactly as the row records it
         camera = family.camera(job.size, cfg.family)
+        record = scene.record(camera)
         if not inside_frame(scene.blocks, camera, cfg.render.fovy, cfg.render.frame_margin):
-            return CandidateResult(job.size, job.k, False, "out_of_frame", None, scene.record(camera), {}, None)
+            return CandidateResult(job.size, job.k, False, "out_of_frame", None, record, {}, None, cue=None)
+        key: Any = ()
+        if job.controlled:
+            if self._keys is None:
+                from cubeworld.stimuli.pipeline.control import CueKeys
+
+                self._keys = CueKeys(family, cfg.family)
+            key = self._keys.key(job.size, record)
+            if key is None:
+                return CandidateResult(job.size, job.k, False, "cue_out_of_range", None, record, {}, None, cue=None)
+        wanted = dict(job.open_cells).get(key, ())
+        if not wanted:  # its cue key takes no label any more: surplus, never simulated
+            return CandidateResult(job.size, job.k, False, "", None, record, {}, None, skipped=True, cue=key)
         world = self.world(len(scene.blocks))
-        verdict = family.judge_wanted(world, scene, cfg.physics, cfg.family, job.render_labels)
+        verdict = family.judge_wanted(world, scene, cfg.physics, cfg.family, wanted)
         png = None
-        if verdict.accepted and verdict.falls in job.render_labels:
+        if verdict.accepted and verdict.falls in wanted:
             image = self.render_world(job.resolution, len(scene.blocks)).render(scene.blocks, camera, cfg.physics)
             png = encode_png(image)
         return CandidateResult(
-            job.size, job.k, verdict.accepted, verdict.reason, verdict.falls, scene.record(camera), verdict.outcome, png
+            job.size, job.k, verdict.accepted, verdict.reason, verdict.falls, record, verdict.outcome, png, cue=key
         )
 
 

@@ -4,8 +4,10 @@ Besides the identity (`cubeworld.stimuli.pipeline.identity`), the card records i
 (`rendered`: every row records the scene its image shows), the MuJoCo version and render
 backend, the camera per size, the family's label rule, prompt and difficulty
 measure, and -- once the set is complete -- the counts per size x label, rejections, the
-family's strata counts (pyramids: per size x red block's tier x label and those quotas) and
-the shortcut audit (`cubeworld.stimuli.audit.shortcut`: what one-cue rules score on the set).
+family's strata counts (pyramids: per size x red block's tier x label and those quotas),
+the shortcut audit (`cubeworld.stimuli.audit.shortcut`: what one-cue rules and small models
+score on the set) and, for a cue-controlled set, its cue bins, quotas, counts, candidates
+per stimulus and the audit's targets (`control_cues`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cubeworld.stimuli.family import StimulusFamily
 from cubeworld.stimuli.pipeline.arguments import SetArguments
 from cubeworld.stimuli.pipeline.identity import identity
 from cubeworld.stimuli.pipeline.progress import GenerationState
+from cubeworld.stimuli.pipeline.quotas import counted_strata, stratum_column
 
 
 def mujoco_version() -> str:
@@ -50,12 +53,18 @@ def build_card(
             "status": IN_PROGRESS,
         }
     )
+    if args.control_cues:
+        from cubeworld.stimuli.pipeline.control import describe
+
+        card["control_cues"] = {"bins": describe(family, args.sizes, config.family)}
     if state is not None:
         from cubeworld.stimuli.audit.shortcut import shortcut_audit
 
-        card.update(state.summary(family.strata, family.quota_stratum))
+        card.update(state.summary(counted_strata(family, args, config), stratum_column(family, args, config)))
         audit = shortcut_audit(family, rows)
         card["shortcut_audit"] = audit.to_card()
         card["shortcut_warnings"] = audit.warnings
+        if args.control_cues:
+            card["control_cues"]["targets"] = audit.control_targets(family.control_reading_targets)
         card["status"] = COMPLETE
     return card

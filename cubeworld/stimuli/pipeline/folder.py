@@ -7,6 +7,7 @@ leaves a complete one alone. Finishing removes what a killed generation may have
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from cubeworld.formats.sets import CARD_FILE, IMAGES_DIR, SetFormatError, read_c
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.pipeline.identity import identity_diff, version_problem
 from cubeworld.stimuli.pipeline.progress import LOG_FILE, GenerationState
+
+SHARDS_DIR = ".shards"  # a generation's shards (`pipeline.shards`), while it is under way
 
 
 def _is_fresh(out: Path) -> bool:
@@ -73,3 +76,4 @@ def finish_folder(out: Path, state: GenerationState, card: dict[str, Any]) -> No
             p.unlink()  # temporary files of atomic writes interrupted by a kill
     seal_set(out, card)
     (out / LOG_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)

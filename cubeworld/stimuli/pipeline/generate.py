@@ -10,7 +10,9 @@ its arguments and settings.
 The parts live in their own modules: the card's identity (`identity`), the card
 (`card`), the folder's life (`folder`), the generation log and its replay (`progress`), the
 workers (`pool`), one candidate (`candidates`) and its row (`rows`); rebuilding a set
-from its card is `regenerate`.
+from its card is `regenerate`. Where candidates are evaluated is the `executor`'s business
+(default: worker processes here; `cluster.SlurmExecutor`: shards on a Slurm cluster, whose
+results this same loop consumes in order, so the bytes are the same).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cubeworld.formats.atomic import append_jsonl, append_line, atomic_write_bytes, truncate_torn_tail
+from cubeworld.formats.atomic import append_line, atomic_write_bytes, truncate_torn_tail
 from cubeworld.formats.sets import METADATA_FILE
 from cubeworld.stimuli.catalog import default_config, get_family
 from cubeworld.stimuli.core.options import check_workers
@@ -38,9 +40,16 @@ from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
 from cubeworld.stimuli.pipeline.card import build_card
 from cubeworld.stimuli.pipeline.folder import finish_folder, prepare_folder
 from cubeworld.stimuli.pipeline.identity import identity
-from cubeworld.stimuli.pipeline.pool import make_runner
-from cubeworld.stimuli.pipeline.progress import LOG_FILE, CellState, GenerationState, log_entry, replay
-from cubeworld.stimuli.pipeline.quotas import SizeQuotas, size_quotas
+from cubeworld.stimuli.pipeline.pool import Executor, make_runner
+from cubeworld.stimuli.pipeline.progress import (
+    LOG_FILE,
+    CellState,
+    GenerationLog,
+    GenerationState,
+    log_entry,
+    replay,
+)
+from cubeworld.stimuli.pipeline.quotas import counted_strata, set_quotas, stratum_column
 from cubeworld.stimuli.pipeline.rows import make_row
 
 
@@ -56,14 +65,19 @@ def generate_set(
     progress: bool = True,
     name: str | None = None,
     config: SetConfig | None = None,
+    control_cues: bool = False,
+    executor: Executor | None = None,
 ) -> Path:
     """Generate (or resume) a set of `per_size` stimuli per size, half Yes and half No.
 
     `domain` names a registered stimulus family; `sizes` is '2-7', '3,6,10,15' or a list;
-    `per_size` an even int or {size: even int}. Returns the set folder. Raises
-    StimuliError on bad input, before writing anything.
+    `per_size` an even int or {size: even int}; `control_cues` adds quotas over the
+    family's cues (`pipeline.control`). `executor` evaluates the candidates (default:
+    `workers` processes here; `cluster.SlurmExecutor(...)`: shards as a Slurm job array);
+    the bytes do not depend on it. Returns the set folder. Raises StimuliError on bad
+    input, before writing anything.
     """
-    args = make_arguments(domain, sizes, per_size, seed, resolution)
+    args = make_arguments(domain, sizes, per_size, seed, resolution, control_cues)
     if workers is None:
         workers = os.cpu_count() or 1
     check_workers(workers)
@@ -73,16 +87,18 @@ def generate_set(
         raise StimuliError(f"settings of the {config.domain} family cannot make a {args.domain} set")
     name = name or default_name(args)
     out = Path(out)
+    quotas = set_quotas(family, args, config)  # checks the quota design before anything is written
     status = prepare_folder(out, identity(name, args, config), build_card(name, family, args, config))
     if status == "complete":
         return out
-    quotas = set_quotas(family, args, config)
-    state = replay(out, args, family.strata, quotas)
+    strata, column = counted_strata(family, args, config), stratum_column(family, args, config)
+    state = replay(out, args, strata, quotas)
     truncate_torn_tail(out / METADATA_FILE)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=args.total, initial=len(state.accepted_ids), disable=not progress, desc=name, unit="stim")
+    log = GenerationLog(out / LOG_FILE)
     runner = None
     try:
         for size in args.sizes:
@@ -90,12 +106,24 @@ def generate_set(
             if cell.complete:
                 continue
             if runner is None:
-                runner = make_runner(family, config, workers)
+                if executor is None:
+                    runner = make_runner(family, config, workers)
+                else:
+                    runner = executor.runner(out, family, config, args, state)
 
             def make_job(k: int, size=size, cell=cell) -> Job:
                 value = cell.quotas.value_of(k)
-                labels = cell.open_labels(value)
-                return Job(size, k, args.seed, args.resolution, labels, stratum=value, skip=not labels)
+                open_cells = cell.open_keys(value)
+                return Job(
+                    size,
+                    k,
+                    args.seed,
+                    args.resolution,
+                    open_cells,
+                    stratum=value,
+                    skip=not open_cells,
+                    controlled=args.control_cues,
+                )
 
             def missing(cell=cell) -> int:
                 return 2 * cell.quotas.per_label - cell.accepted
@@ -104,14 +132,17 @@ def generate_set(
                 assert res.k == cell.next_k, "candidates must be consumed in order"
                 if res.k >= cell.quotas.limit:
                     open_cells = ", ".join(
-                        f"{family.quota_stratum} {v} {a}" if v is not None else a for v, a in cell.open_cells()
+                        " ".join(
+                            [*([f"{column} {v}"] if v is not None else []), *([f"cue bins {key}"] if key else []), a]
+                        )
+                        for v, key, a in cell.open_cells()
                     )
                     raise StimuliError(
                         f"size {size}: {res.k} candidates evaluated and still no stimulus for {open_cells}: the "
                         f"{family.domain} family's physics (almost) never gives it with these settings; the generation "
                         "resumes where it stopped once the settings allow it"
                     )
-                _consume(out, family, args, cell, state, res, cell.quotas.value_of(res.k))
+                _consume(out, log, family, args, strata, column, cell, state, res, cell.quotas.value_of(res.k))
                 cell.next_k = res.k + 1
                 if res.accepted and len(state.accepted_ids) > bar.n:
                     bar.update(1)
@@ -119,6 +150,7 @@ def generate_set(
                 if cell.complete:
                     break
     finally:
+        log.flush()  # the lines of the last rejected and surplus candidates (also on an error)
         if runner is not None:
             runner.close()
         bar.close()
@@ -127,59 +159,60 @@ def generate_set(
     return out
 
 
-def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) -> dict[int, SizeQuotas]:
-    """Each size's quotas: per label, and per value of the family's quota stratum."""
-    quotas = {}
-    for size in args.sizes:
-        values = family.stratum_values(size, config.family) if family.quota_stratum else ()
-        if family.quota_stratum and not values:
-            raise StimuliError(f"the {family.domain} family names no {family.quota_stratum} values for size {size}")
-        quotas[size] = size_quotas(args.per_size[size], tuple(values))
-    return quotas
-
-
 def _consume(
     out: Path,
+    log: GenerationLog,
     family: StimulusFamily,
     args: SetArguments,
+    strata: tuple[str, ...],
+    column: str | None,
     cell: CellState,
     state: GenerationState,
     res: CandidateResult,
     value: Any,
 ) -> None:
     """Write an accepted candidate (image -> row -> log line), or log why it was not kept;
-    `value` is its quota stratum value."""
-    log = out / LOG_FILE
+    `value` is its quota stratum value (in row column `column`)."""
     if not cell.value_open(value):  # its stratum value is full: surplus, evaluated or not (`Job.skip`)
         cell.surplus += 1
-        append_jsonl(log, log_entry(res.size, res.k, "surplus"))
+        log.note(log_entry(res.size, res.k, "surplus"))
         return
-    if res.skipped:  # cannot happen: a value open at consumption was open at submission
+    if res.cue is None:  # rejected before its cue key was known (out of frame, or its cues out of range)
+        cell.rejections[res.reason] += 1
+        log.note(log_entry(res.size, res.k, "rejected", reason=res.reason))
+        return
+    key = res.cue
+    if not cell.open_labels(value, key):  # its cue key is full: surplus, judged or not
+        cell.surplus += 1
+        log.note(log_entry(res.size, res.k, "surplus"))
+        return
+    if res.skipped:  # cannot happen: a value and key open at consumption were open at submission
         raise RuntimeError(f"candidate {res.k} of size {res.size} was skipped although its stratum is open")
-    if res.falls is not None and not cell.fits(value, bool(res.falls)):
+    if res.falls is not None and not cell.fits(value, bool(res.falls), key):
         # Its label is not wanted (any more): surplus, whether or not it was judged to the end
         # (`StimulusFamily.judge_wanted`), so the log is the same for any number of workers.
         cell.surplus += 1
-        append_jsonl(log, log_entry(res.size, res.k, "surplus", falls=bool(res.falls)))
+        log.note(log_entry(res.size, res.k, "surplus", falls=bool(res.falls)))
         return
     if not res.accepted:
         if res.reason == "unwanted":  # cannot happen: a label wanted now was wanted when submitted
             raise RuntimeError(f"candidate {res.k} of size {res.size} was judged unwanted although its label is open")
         cell.rejections[res.reason] += 1
-        append_jsonl(log, log_entry(res.size, res.k, "rejected", reason=res.reason))
+        log.note(log_entry(res.size, res.k, "rejected", reason=res.reason))
         return
     falls = bool(res.falls)
     if res.png is None:  # cannot happen: a label wanted now was wanted, so rendered, when submitted
         raise RuntimeError(f"candidate {res.k} of size {res.size} was accepted without an image")
     row = make_row(family, args, res, cell.accepted)
-    if family.quota_stratum is not None and row.extra.get(family.quota_stratum) != value:
+    if column is not None and row.extra.get(column) != value:
         raise StimuliError(
             f"the {family.domain} family drew candidate {res.k} of size {res.size} in "
-            f"{family.quota_stratum} {row.extra.get(family.quota_stratum)!r}, not {value!r}"
+            f"{column} {row.extra.get(column)!r}, not {value!r}"
         )
     atomic_write_bytes(out / row.file_name, res.png)
     append_line(out / METADATA_FILE, json.dumps(row.to_record(), sort_keys=True))
-    strata = {column: row.extra.get(column) for column in family.strata}
-    append_jsonl(log, log_entry(res.size, res.k, "accepted", falls=falls, id=row.stimulus_id, **strata))
-    cell.count_accepted(falls, strata, value)
+    counted = {c: row.extra.get(c) for c in strata}
+    cue = {"cue": list(key)} if key else {}
+    log.commit(log_entry(res.size, res.k, "accepted", falls=falls, id=row.stimulus_id, **counted, **cue))
+    cell.count_accepted(falls, counted, value, key)
     state.accepted_ids.append(row.stimulus_id)

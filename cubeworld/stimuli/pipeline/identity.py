@@ -9,7 +9,11 @@ GENERATOR_VERSION names the generator: whenever the same arguments would give ot
 bytes, it changes, and sets of another version are refused (by studies, by resuming, by
 `cubeworld generate from`) with a line saying why. 2.0.0 (issue 10): full-horizon runs
 and a rest test, robustness runs for towers, pyramids with sampled sizes and offsets and
-red-row quotas, the frame check, supersampled rendering, the `difficulty` column.
+red-row quotas, the frame check, supersampled rendering, the `difficulty` column. 3.0.0
+(issue 19): the scene judged is the scene recorded (rounded to 1 um first), pyramids
+settle before the red block is taken out, every tower is checked under softer contacts
+with the elliptic cone, sets may be cue-controlled (`control_cues`), and dominoes have a
+cause per chain (`CHANGES`).
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
 
 GENERATOR = "cubeworld.stimuli"
-GENERATOR_VERSION = "2.0.0"  # bump whenever the same arguments would give other bytes
+GENERATOR_VERSION = "3.0.0"  # bump whenever the same arguments would give other bytes
 IDENTITY_KEYS = ("name", "domain", "generator", "generator_version", "seed", "arguments", "settings")
 CHANGES = {  # what each version changed, for the line that refuses an older set
     "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
     "sampled sizes and offsets and exact red-row quotas, a frame check, new rendering",
+    "3.0.0": "the scene judged is the scene recorded (rounded first), pyramids measured from a settled state, "
+    "every tower checked under softer contacts with the elliptic cone, cue-controlled sets, dominoes whose "
+    "chains stop for one of four causes with exact quotas per cause, every documented perturbation checked, "
+    "a new camera and difficulty",
 }
 
 
@@ -51,9 +59,10 @@ def identity_for(
     *,
     resolution: int = DEFAULT_RESOLUTION,
     name: str | None = None,
+    control_cues: bool = False,
 ) -> dict[str, Any]:
     """The identity `generate_set` with these arguments (and built-in settings) writes."""
-    args = make_arguments(domain, sizes, per_size, seed, resolution)
+    args = make_arguments(domain, sizes, per_size, seed, resolution, control_cues)
     return identity(name or default_name(args), args, default_config(domain))
 
 

@@ -20,13 +20,41 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.family import StimulusFamily
 from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
 
+if TYPE_CHECKING:  # pragma: no cover
+    from cubeworld.stimuli.pipeline.arguments import SetArguments
+    from cubeworld.stimuli.pipeline.progress import GenerationState
+
 MakeJob = Callable[[int], Job]
+
+
+class Runner(Protocol):
+    """What generation consumes candidates from: their results in candidate order."""
+
+    def results(self, make_job: MakeJob, start: int, missing: Callable[[], int]) -> Iterator[CandidateResult]:
+        """Results of candidates start, start + 1, ... of one size (`make_job(k)` says what
+        the generation would ask of candidate k now; `missing()` how many stimuli it lacks)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Executor(Protocol):
+    """Where a generation's candidates are evaluated, when not in worker processes here
+    (`cubeworld.stimuli.pipeline.cluster.SlurmExecutor`)."""
+
+    def runner(
+        self, out: Path, family: StimulusFamily, config: SetConfig, args: SetArguments, state: GenerationState
+    ) -> Runner:
+        """A runner for the set being made in `out` (its card written, its log replayed into `state`)."""
+        ...
 
 
 class WorkerLost(RuntimeWarning):

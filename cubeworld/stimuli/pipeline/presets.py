@@ -18,6 +18,7 @@ from cubeworld.formats.sets import read_card
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.stimuli.catalog import FAMILIES
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.pipeline.pool import Executor
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
@@ -77,7 +78,14 @@ def preset_identity(name: str) -> dict[str, Any]:
             "parent_arguments": parent["arguments"],
             "settings": parent["settings"],
         }
-    return identity_for(spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], name=name)
+    return identity_for(
+        spec["domain"],
+        spec["sizes"],
+        _per_size(spec),
+        spec["seed"],
+        name=name,
+        control_cues=spec.get("control_cues", False),
+    )
 
 
 def _per_size(spec: dict[str, Any]) -> int | dict[int, int]:
@@ -93,9 +101,11 @@ def generate_preset(
     workers: int | None = None,
     progress: bool = True,
     parent: str | os.PathLike | None = None,
+    executor: Executor | None = None,
 ) -> Path:
     """Generate preset `name` into `out` (resumable). Subset presets take their parent from
-    `parent`, or generate it into `out`'s sibling folder named after the parent preset."""
+    `parent`, or generate it into `out`'s sibling folder named after the parent preset.
+    `executor`: where candidates are evaluated (`generate_set`)."""
     from cubeworld.stimuli.pipeline.generate import generate_set
     from cubeworld.stimuli.pipeline.subset import draw_subset
 
@@ -104,7 +114,7 @@ def generate_preset(
     if "subset_of" in spec:
         if parent is None:
             parent_dir = out.parent / spec["subset_of"]
-            generate_preset(spec["subset_of"], parent_dir, workers=workers, progress=progress)
+            generate_preset(spec["subset_of"], parent_dir, workers=workers, progress=progress, executor=executor)
         else:
             parent_dir = Path(parent)
             card = read_card(parent_dir) if parent_dir.is_dir() else {}
@@ -115,5 +125,14 @@ def generate_preset(
                 )
         return draw_subset(parent_dir, out, spec["per_cell"], spec["seed"], name=name)
     return generate_set(
-        spec["domain"], spec["sizes"], _per_size(spec), spec["seed"], out, workers=workers, progress=progress, name=name
+        spec["domain"],
+        spec["sizes"],
+        _per_size(spec),
+        spec["seed"],
+        out,
+        workers=workers,
+        progress=progress,
+        name=name,
+        control_cues=spec.get("control_cues", False),
+        executor=executor,
     )

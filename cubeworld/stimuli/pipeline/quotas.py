@@ -27,6 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cubeworld.stimuli.core.settings import SetConfig
+from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.family import StimulusFamily
+from cubeworld.stimuli.pipeline.arguments import SetArguments
+
 CANDIDATE_LIMIT = 100  # candidates per stimulus of a size before generation gives up on its open cells
 
 
@@ -35,7 +40,8 @@ class SizeQuotas:
     per_label: int  # stimuli per answer (half of the size's count)
     values: tuple[Any, ...]  # stratum values in draw order; (None,) without a quota stratum
     value_total: dict[Any, int]
-    cell_target: dict[tuple[Any, bool], int]  # (value, falls) -> quota
+    cell_target: dict[tuple[Any, Any, bool], int]  # (value, cue key, falls) -> quota
+    keys: tuple[Any, ...] = ((),)  # cue keys (a bin per controlled cue); ((),) without cue control
 
     def value_of(self, k: int) -> Any:
         """The stratum value candidate k is drawn in."""
@@ -47,23 +53,113 @@ class SizeQuotas:
         return CANDIDATE_LIMIT * 2 * self.per_label + 100
 
     def to_card(self) -> dict[str, dict[str, int]]:
-        return {str(v): {"Yes": self.cell_target[(v, True)], "No": self.cell_target[(v, False)]} for v in self.values}
+        """Per stratum value: its Yes and No quotas (summed over cue keys)."""
+        return {
+            str(v): {
+                answer: sum(self.cell_target[(v, key, lbl)] for key in self.keys)
+                for answer, lbl in (("Yes", True), ("No", False))
+            }
+            for v in self.values
+        }
+
+    def cue_card(self) -> dict[str, dict[str, int]]:
+        """Per cue key: its Yes and No quotas (summed over stratum values)."""
+        return {
+            key_name(key): {
+                answer: sum(self.cell_target[(v, key, lbl)] for v in self.values)
+                for answer, lbl in (("Yes", True), ("No", False))
+            }
+            for key in self.keys
+        }
 
 
-def size_quotas(per_size: int, values: tuple[Any, ...]) -> SizeQuotas:
-    """Split `per_size` (even) over `values` as equally as integers allow (the first
-    `per_size % n` values get one more), and each value's total over Yes and No, the odd
-    ones alternately, so the Yes and No totals are exactly half each."""
+def key_name(key: Any) -> str:
+    """A cue key on a card: the bins joined, e.g. "1,0" (one bin per controlled cue)."""
+    return ",".join(str(b) for b in key)
+
+
+def split(total: int, shares: tuple[float, ...]) -> list[int]:
+    """`total` split in proportion to `shares`, as integers summing to `total` (largest
+    remainders; ties go to the earlier share)."""
+    weight = sum(shares)
+    exact = [total * w / weight for w in shares]
+    out = [int(x) for x in exact]
+    order = sorted(range(len(shares)), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in order[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def size_quotas(
+    per_size: int,
+    values: tuple[Any, ...],
+    weights: tuple[float, ...] | None = None,
+    keys: tuple[Any, ...] = ((),),
+    key_shares: tuple[float, ...] | None = None,
+) -> SizeQuotas:
+    """Split `per_size` (even) over `values` in proportion to `weights` (default equal: the
+    first `per_size % n` values get one more), each value's total over the cue `keys` in
+    proportion to `key_shares` (default equal), and each cell over Yes and No, the odd ones
+    alternately (key by key), so the Yes and No totals are exactly half each and every cue
+    key is as balanced as integers allow."""
     values = tuple(values) or (None,)
-    n = len(values)
-    totals = {v: per_size // n + (1 if i < per_size % n else 0) for i, v in enumerate(values)}
-    cells: dict[tuple[Any, bool], int] = {}
+    keys = tuple(keys) or ((),)
+    totals = dict(zip(values, split(per_size, tuple(weights) if weights else (1.0,) * len(values))))
+    cells: dict[tuple[Any, Any, bool], int] = {}
+    per_key = {
+        v: dict(zip(keys, split(totals[v], tuple(key_shares) if key_shares else (1.0,) * len(keys)))) for v in values
+    }
     extra_to_yes = True
-    for v in values:
-        half, odd = divmod(totals[v], 2)
-        yes = half + (odd if extra_to_yes else 0)
-        cells[(v, True)], cells[(v, False)] = yes, totals[v] - yes
-        if odd:
-            extra_to_yes = not extra_to_yes
-    assert sum(cells[(v, True)] for v in values) == per_size // 2 == sum(cells[(v, False)] for v in values)
-    return SizeQuotas(per_label=per_size // 2, values=values, value_total=totals, cell_target=cells)
+    for key in keys:
+        for v in values:
+            half, odd = divmod(per_key[v][key], 2)
+            yes = half + (odd if extra_to_yes else 0)
+            cells[(v, key, True)], cells[(v, key, False)] = yes, per_key[v][key] - yes
+            if odd:
+                extra_to_yes = not extra_to_yes
+    yes = sum(n for (_, _, lbl), n in cells.items() if lbl)
+    assert yes == per_size // 2 == per_size - yes, (per_size, cells)
+    return SizeQuotas(per_label=per_size // 2, values=values, value_total=totals, cell_target=cells, keys=keys)
+
+
+def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) -> dict[int, SizeQuotas]:
+    """Each size's quotas: per label, per value of the family's quota stratum and, for a
+    cue-controlled set, per cue key (`pipeline.control`)."""
+    quotas = {}
+    if args.control_cues:
+        from cubeworld.stimuli.pipeline.control import check_controllable
+
+        check_controllable(family, args.sizes, config.family)
+    for size in args.sizes:
+        stratum = family.stratum_quota(size, config.family, args.control_cues)
+        if stratum is not None and not stratum.values:
+            raise StimuliError(f"the {family.domain} family names no {stratum.column} values for size {size}")
+        keys: tuple[Any, ...] = ((),)
+        shares: tuple[float, ...] | None = None
+        if args.control_cues:
+            from cubeworld.stimuli.pipeline.control import cue_bins, keys_and_shares
+
+            bins = cue_bins(family, size, config.family)
+            if bins:
+                keys, shares = keys_and_shares(bins)
+        quotas[size] = size_quotas(
+            args.per_size[size],
+            stratum.values if stratum else (),
+            stratum.weights if stratum else None,
+            keys,
+            shares,
+        )
+    return quotas
+
+
+def stratum_column(family: StimulusFamily, args: SetArguments, config: SetConfig) -> str | None:
+    """The row column the set's stratum quotas are over (None: none)."""
+    stratum = family.stratum_quota(args.sizes[0], config.family, args.control_cues)
+    return stratum.column if stratum else None
+
+
+def counted_strata(family: StimulusFamily, args: SetArguments, config: SetConfig) -> tuple[str, ...]:
+    """The columns the card counts per size x value x label: the family's strata and the
+    column of the set's stratum quotas."""
+    column = stratum_column(family, args, config)
+    return family.strata + ((column,) if column and column not in family.strata else ())

@@ -21,12 +21,19 @@ from cubeworld.stimuli.pipeline.arguments import SetArguments
 from cubeworld.stimuli.pipeline.card import mujoco_version
 from cubeworld.stimuli.pipeline.generate import generate_set
 from cubeworld.stimuli.pipeline.identity import GENERATOR, version_problem
+from cubeworld.stimuli.pipeline.pool import Executor
 
 
 def regenerate(
-    card_path: str | os.PathLike, out: str | os.PathLike, *, workers: int | None = None, progress: bool = True
+    card_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
-    """Rebuild a set from its card (`dataset.json`, or its folder), with the card's own settings."""
+    """Rebuild a set from its card (`dataset.json`, or its folder), with the card's own
+    settings (`executor`: as in `generate_set`)."""
     card_path = Path(card_path)
     if card_path.is_dir():
         card_path = card_path / CARD_FILE
@@ -68,4 +75,6 @@ def regenerate(
         progress=progress,
         name=card.get("name"),
         config=config,
+        control_cues=args.control_cues,
+        executor=executor,
     )

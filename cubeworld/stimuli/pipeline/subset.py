@@ -92,7 +92,7 @@ def draw_subset(
                 )
             for value in quotas.values:
                 members = cells.get((size, falls, value), [])
-                want = quotas.cell_target[(value, falls)]
+                want = quotas.cell_target[(value, (), falls)]
                 if len(members) < want:
                     raise StimuliError(
                         f"{parent.root}: size {size} has {len(members)} stimuli with falls={falls} and "

@@ -5,10 +5,13 @@ these sets as the generator of that version wrote them; `test_stimuli_reference.
 asserts that today's code still writes exactly these bytes, so any change of bytes is
 seen and must come with a new GENERATOR_VERSION (and new fingerprints). The 2.0.0
 fingerprints replaced those of 1.0.0 when issue 10 changed the physics, the pyramids,
-the frame check and the rendering; `card-1.0.0-towers-64.json` stays as a card of the
-old version, which must be refused.
+the frame check and the rendering; the 3.0.0 ones replaced them when issue 19 made the
+judged scene the recorded one (rounded first), measured pyramids from a settled state,
+checked every tower under softer contacts with the elliptic cone and redesigned the
+dominoes (a domino set joined the reference sets); `card-1.0.0-towers-64.json` stays as
+a card of an old version, which must be refused.
 
-    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-2.0.0.json
+    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-3.0.0.json
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ REFERENCE_SETS = {
     "towers-64": ("tower", "2-7", 2, 5, 64),
     "towers-448": ("tower", "2,7", 2, 9, 448),
     "pyramids-64": ("pyramid", "3,6,10,15", 2, 5, 64),
+    "dominoes-64": ("domino", "3,6", 6, 5, 64),  # every cause, both labels of spacing and offset
 }
 
 

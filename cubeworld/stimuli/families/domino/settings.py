@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cubeworld.stimuli.core.settings import check_perturbations
+from cubeworld.stimuli.errors import StimuliError
+
+# The causes a chain can stop (or, overcome, continue) for: the family's quota stratum.
+CAUSES = ("spacing", "offset", "size", "thickness")
 
 
 @dataclass(frozen=True)
@@ -26,26 +30,59 @@ class DominoCamera:
 
 
 @dataclass(frozen=True)
+class CauseRange:
+    """How one cause's critical element is drawn, and where its answer flips.
+
+    The element's value is drawn ~ U(low, high), a range that straddles `flip`, the value at
+    which the chain's answer changes (measured with the shared physics, see the stimuli
+    README); simulation decides every label, and the robustness checks reject the chains
+    too close to `flip` to be sure of. `flip` also scales the family's difficulty (the
+    critical margin: value / flip - 1, positive on the "No" side)."""
+
+    low: float
+    high: float
+    flip: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.flip < self.high:
+            raise StimuliError(f"a cause's range must straddle its flip point: 0 < low < flip < high, got {self}")
+
+
+@dataclass(frozen=True)
 class DominoSettings:
     camera: DominoCamera
     height: float  # m; each domino's height = height * U(1 - height_jitter, 1 + height_jitter)
     height_jitter: float
     width_ratio: float  # width = ratio * height (real dominoes: 0.5)
     thickness_ratio: float  # thickness = ratio * height (real dominoes: 0.16)
-    gap_min: float  # gap to the next domino / height of this one ~ U(gap_min, short_max) ...
-    first_gap_min: float  # ... the tipped domino's link: U(first_gap_min, short_max) ...
-    short_max: float
-    break_chance: float  # ... except, in this share of chains, one link drawn at random:
-    long_min: float  # U(long_min, long_max)
-    long_max: float
+    gap_min: float  # every link but the critical one: gap / height of the falling domino ~ U(gap_min, gap_max) ...
+    first_gap_min: float  # ... the tipped domino's link: U(first_gap_min, gap_max)
+    gap_max: float
+    spacing: CauseRange  # the critical link's gap / height of the falling domino (flip: its reach)
+    offset: CauseRange  # the row's sideways step at the critical domino / half the two widths' sum (flip: 1, a miss)
+    size: CauseRange  # the critical domino's height / the one's before it, same shape (flip: measured)
+    thickness: CauseRange  # the critical domino's thickness / its height (flip: measured)
     lateral_jitter: float  # sideways offset of each domino ~ U(-a, a) * its width
     max_yaw: float  # degrees; each domino turned by U(-max_yaw, max_yaw) about the vertical
     tip_min: float  # degrees past the tipping angle at which the first domino starts
     tip_max: float
-    reach_margin: float  # m; chains whose reach margin is within this of zero are rejected
     fall_tilt: float  # degrees; the last domino fell if it ends tilted more than this ...
     stand_tilt: float  # ... and stands if less than this; in between: ambiguous, rejected
+    causes: tuple[str, ...] = CAUSES  # the quota stratum's values, in draw order
     perturbations: tuple[dict[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)
+        unknown = [c for c in self.causes if c not in CAUSES]
+        if unknown or not self.causes or len(set(self.causes)) != len(self.causes):
+            raise StimuliError(f"domino causes: expected distinct names among {list(CAUSES)}, got {list(self.causes)}")
+        if not 0 < self.gap_min <= self.first_gap_min <= self.gap_max < self.spacing.flip:
+            raise StimuliError(
+                "domino gaps: expected 0 < gap_min <= first_gap_min <= gap_max < spacing.flip (ordinary links "
+                "stay within reach)"
+            )
+
+    def cause_range(self, cause: str) -> CauseRange:
+        if cause not in CAUSES:
+            raise StimuliError(f"unknown domino cause {cause!r}: expected one of {list(CAUSES)}")
+        return getattr(self, cause)

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cubeworld.stimuli.families.pyramid.geometry import centre_over_red, resting_on_red, support_margin_mm
+from cubeworld.stimuli.families.pyramid.geometry import (
+    centre_over_red,
+    one_step,
+    red_interior,
+    red_position,
+    resting_on_red,
+    support_margin_mm,
+)
 from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE, PyramidCamera, PyramidSettings
 from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily
 
@@ -56,6 +63,8 @@ class PyramidFamily(StimulusFamily):
     settings_file = Path(__file__).with_name("defaults.yaml")
     strata = ("red_row",)  # the card counts size x red block's tier x label
     quota_stratum = "red_row"  # ... and every tier below the top gets an equal quota per size
+    controlled_sampling = True  # a cue-controlled set draws steered leans (`sampler.sample_pyramid`)
+    control_reading_targets = {"one_step": 1 / 3}  # the one-step reading wrong on a third of the items
 
     def robustness_checks(self, settings: PyramidSettings) -> tuple[Mapping[str, Any], ...]:
         return settings.perturbations
@@ -67,11 +76,11 @@ class PyramidFamily(StimulusFamily):
     def sample(self, rng, size, settings):
         return self.sample_in_stratum(rng, size, settings, None)
 
-    def sample_in_stratum(self, rng, size, settings, value):
+    def sample_in_stratum(self, rng, size, settings, value, controlled=False):
         from cubeworld.stimuli.core.scene import Scene
         from cubeworld.stimuli.families.pyramid.sampler import sample_pyramid
 
-        pyr = sample_pyramid(rng, size, settings, red_tier=value)
+        pyr = sample_pyramid(rng, size, settings, red_tier=value, steer=controlled)
         keys = {
             "red_block": pyr.red,
             "red_row": pyr.red_tier,
@@ -115,12 +124,21 @@ class PyramidFamily(StimulusFamily):
             ShortcutCue(
                 "red_row", "the red block's tier (0 = bottom)", lambda row: float(row["scene"]["red_row"]), "category"
             ),
+            ShortcutCue("red_position", "the red block's place in its tier (0 = left end)", red_position, "category"),
+            ShortcutCue("red_interior", "1 if the red block has neighbours on both sides in its tier", red_interior),
             ShortcutCue(
                 "centre_over_red",
                 "1 if a block in the tier directly above has its centre over the red block, else 0",
                 centre_over_red,
+                says_yes_above=0.5,
             ),
             ShortcutCue("resting_on_red", "the number of blocks resting on the red block", resting_on_red),
+            ShortcutCue(
+                "one_step",
+                "1 if a block resting on the red block has its centre off its other support (so it would fall)",
+                one_step,
+                says_yes_above=0.5,
+            ),
         )
 
 

@@ -54,3 +54,32 @@ def resting_on_red(row: Mapping[str, Any]) -> float:
     scene = row["scene"]
     blocks, red = scene["blocks"], int(scene["red_block"])
     return float(sum(rests_on(b, blocks[red]) for i, b in enumerate(blocks) if i != red))
+
+
+def one_step(row: Mapping[str, Any]) -> float:
+    """1 if a block resting on the red block has its centre off its other support (the
+    one-step reading: "then that block falls, so Yes"), else 0. It ignores loads, jams and
+    knock-on falls; the support margin's sign is the same reading as a number."""
+    scene = row["scene"]
+    margin = support_margin_mm(scene["blocks"], int(scene["red_block"]))
+    return float(margin is not None and margin < 0)
+
+
+def _tier_members(scene: Mapping[str, Any]) -> list[int]:
+    """The blocks of the red block's tier, left to right."""
+    tier_of, red = scene["row_of"], int(scene["red_block"])
+    members = [i for i, t in enumerate(tier_of) if t == tier_of[red]]
+    return sorted(members, key=lambda i: scene["blocks"][i]["pos"][0])
+
+
+def red_position(row: Mapping[str, Any]) -> float:
+    """The red block's place in its tier, counted from the left end (0)."""
+    scene = row["scene"]
+    return float(_tier_members(scene).index(int(scene["red_block"])))
+
+
+def red_interior(row: Mapping[str, Any]) -> float:
+    """1 if the red block is inside its tier (neighbours on both sides), 0 at either end."""
+    scene = row["scene"]
+    members = _tier_members(scene)
+    return float(0 < members.index(int(scene["red_block"])) < len(members) - 1)

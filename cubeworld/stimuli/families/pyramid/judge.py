@@ -1,7 +1,11 @@
 """Judging a pyramid (MuJoCo): the counterfactual label and the stability checks.
 
-The label "falls" (answer Yes) comes from removing the red block and simulating the full
-horizon. A label is kept only when it is clean (Yes: some other block moves more than
+The label "falls" (answer Yes) comes from taking the red block out of the settled pyramid
+(it first stands `settle` seconds with every block) and simulating the full horizon from
+there. Every movement is measured from the settled state, so a "No" limit of 0.1 mm
+measures what the removal does, not the contacts' first transient (stacked blocks sink
+and spring back by up to 0.24 mm in the first 10-20 ms, which generator 2.0.0's checks
+every 50 ms saw or missed by chance). A label is kept only when it is clean (Yes: some other block moves more than
 `yes_move` or tilts more than `yes_tilt` at some point of the simulation; No: no other
 block ever moves more than `no_move` nor tilts more than `no_tilt`, and all are at rest at
 the end), a "Yes" still falls under every perturbed-physics check, and the full pyramid
@@ -42,7 +46,7 @@ def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSett
     def fallen(move: np.ndarray, tilt: np.ndarray) -> bool:
         return bool((move[others] > cfg.yes_move).any() or (tilt[others] > cfg.yes_tilt).any())
 
-    return world.simulate(pyr.blocks, physics, removed=(pyr.red,), stop=fallen)
+    return world.simulate(pyr.blocks, physics, removed=(pyr.red,), stop=fallen, settle=cfg.settle)
 
 
 def _classify(sim, others: np.ndarray, physics: PhysicsSettings, cfg: PyramidSettings) -> str:
@@ -101,10 +105,17 @@ def judge_pyramid(
     def unstable(move: np.ndarray, tilt: np.ndarray) -> bool:
         return bool((move > cfg.stable_move).any() or (tilt > cfg.stable_tilt).any())
 
-    full = world.simulate(pyr.blocks, physics, stop=unstable)
+    full = world.simulate(pyr.blocks, physics, stop=unstable, settle=cfg.settle)
+    settled = full.settle_move if full.settle_move is not None else np.zeros(len(pyr.blocks))
+    outcome["settle_move_mm"] = round(float(settled.max()) * 1000, 4)
     outcome["full_max_move_mm"] = round(float(full.peak_move.max()) * 1000, 4)
     outcome["full_max_tilt_deg"] = round(float(full.peak_tilt.max()), 4)
-    if full.stopped_early or unstable(full.peak_move, full.peak_tilt) or not full.at_rest(physics):
+    if (
+        full.stopped_early
+        or unstable(full.peak_move, full.peak_tilt)
+        or (settled > cfg.stable_move).any()
+        or not full.at_rest(physics)
+    ):
         return PyramidJudgement(False, "unstable_full", falls, outcome)
     outcome["perturbation_labels"] = []
     # The checks ask the outcome rule (does a block fall?) under each change. A "No" needs no

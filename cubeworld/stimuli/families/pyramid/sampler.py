@@ -35,7 +35,7 @@ class Pyramid:
     tiers: int
     tier_of: list[int]  # tier of each block (0 = bottom)
     red: int  # index of the red block
-    leans: list[str]  # per upper tier: "left" or "right" (which supporter carries its leaning blocks)
+    leans: list[str]  # per upper tier: "left", "right" (which supporter carries its leaning blocks) or "per_block"
     bridges: list[int] = field(default_factory=list)  # indices of bridging blocks
 
     @property
@@ -80,12 +80,30 @@ def _place(rng: np.random.Generator, lo: _Slot, hi: _Slot, w: float, mode: str, 
 
 
 def _tier(
-    rng: np.random.Generator, below: list[_Slot], widths: np.ndarray, cfg: PyramidSettings
+    rng: np.random.Generator,
+    below: list[_Slot],
+    widths: np.ndarray,
+    cfg: PyramidSettings,
+    per_block: bool = False,
+    forced: dict[int, str] | None = None,
 ) -> tuple[list[_Slot], str, list[int]] | None:
+    """One tier on the tier `below`: its blocks lean the tier's way (drawn once), or with
+    `per_block` each its own way (cue-controlled sets: blocks above an inner red block can
+    then both lean away from it, so an inner red block can answer No); `forced` fixes the
+    mode of some blocks (their place -> "left" or "right")."""
     lean = "left" if rng.random() < 0.5 else "right"
     slots, bridges = [], []
     for j in range(len(below) - 1):
+        if per_block:
+            lean = "left" if rng.random() < 0.5 else "right"
         mode = "bridge" if rng.random() < cfg.bridge_share else lean
+        if forced and j in forced:
+            mode = forced[j]
+            x = _place(rng, below[j], below[j + 1], float(widths[j]), mode, cfg)
+            if x is None:
+                return None
+            slots.append(_Slot(x, float(widths[j])))
+            continue
         x = _place(rng, below[j], below[j + 1], float(widths[j]), mode, cfg)
         if x is None:  # a gap too wide to lean over can be bridged, one too narrow to bridge leant on
             mode = lean if mode == "bridge" else "bridge"
@@ -97,17 +115,36 @@ def _tier(
         slots.append(_Slot(x, float(widths[j])))
     if any(b.left - a.right < cfg.min_neighbour_gap * cfg.side for a, b in zip(slots, slots[1:])):
         return None
-    return slots, lean, bridges
+    return slots, "per_block" if per_block else lean, bridges
 
 
-def sample_pyramid(rng: np.random.Generator, n: int, cfg: PyramidSettings, red_tier: int | None = None) -> Pyramid:
+def sample_pyramid(
+    rng: np.random.Generator,
+    n: int,
+    cfg: PyramidSettings,
+    red_tier: int | None = None,
+    steer: bool = False,
+) -> Pyramid:
     """Draw an n-block pyramid (n in 3, 6, 10, 15) with one red block below the top: in
-    tier `red_tier` if given (the generator's quota), else in a uniformly drawn tier."""
+    tier `red_tier` if given (the generator's quota), else in a uniformly drawn tier, at a
+    uniformly drawn place in it.
+
+    `steer` (cue-controlled sets): every upper block leans its own way, and in half the
+    pyramids (drawn) the blocks resting on the red block both lean away from it. With
+    tier-wide leans an inner red block almost always carries a block leaning on it
+    (generator 2.0.0: "Yes" 45 times in 47), so the red block's place told the answer."""
     tiers = TIERS_FOR_SIZE[n]
     if red_tier is not None and not 0 <= red_tier < tiers - 1:
         raise ValueError(f"a {n}-block pyramid has red tiers 0..{tiers - 2}, not {red_tier}")
     s = cfg.side
     for _ in range(MAX_REDRAWS):
+        place: tuple[int, int] | None = None
+        away: dict[int, str] = {}
+        if steer:  # the red block's place first: the tier above it leans around it
+            tier = int(rng.integers(tiers - 1)) if red_tier is None else red_tier
+            place = (tier, int(rng.integers(tiers - tier)))
+            if rng.random() < 0.5:
+                away = {place[1] - 1: "left", place[1]: "right"}
         widths = [s * rng.uniform(1.0 - cfg.width_jitter, 1.0 + cfg.width_jitter, tiers - r) for r in range(tiers)]
         depths = [s * rng.uniform(1.0 - cfg.depth_jitter, 1.0 + cfg.depth_jitter, tiers - r) for r in range(tiers)]
         heights = s * rng.uniform(1.0 - cfg.height_jitter, 1.0 + cfg.height_jitter, tiers)
@@ -119,7 +156,8 @@ def sample_pyramid(rng: np.random.Generator, n: int, cfg: PyramidSettings, red_t
         bridges: list[tuple[int, int]] = []
         for r in range(1, tiers):
             for _try in range(100):
-                placed = _tier(rng, layout[-1], widths[r], cfg)
+                forced = away if place is not None and r == place[0] + 1 else None
+                placed = _tier(rng, layout[-1], widths[r], cfg, per_block=steer, forced=forced)
                 if placed is not None:
                     break
             else:
@@ -130,8 +168,11 @@ def sample_pyramid(rng: np.random.Generator, n: int, cfg: PyramidSettings, red_t
         if len(layout) < tiers or abs(layout[-1][0].x) > cfg.max_top_offset * s:
             continue
         tier_of = [r for r, tier in enumerate(layout) for _ in tier]
-        chosen = int(rng.integers(tiers - 1)) if red_tier is None else red_tier
-        red = sum(len(layout[r]) for r in range(chosen)) + int(rng.integers(len(layout[chosen])))
+        if place is None:
+            chosen = int(rng.integers(tiers - 1)) if red_tier is None else red_tier
+            red = sum(len(layout[r]) for r in range(chosen)) + int(rng.integers(len(layout[chosen])))
+        else:
+            red = sum(len(layout[r]) for r in range(place[0])) + place[1]
         colours = _colour(rng, [[slot.x for slot in tier] for tier in layout], red)
         blocks, index = [], {}
         z = 0.0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cubeworld.stimuli.core.settings import check_perturbations
+from cubeworld.stimuli.family import ControlledCue
 
 TIERS_FOR_SIZE = {3: 2, 6: 3, 10: 4, 15: 5}  # tiers (horizontal layers) of a pyramid of n blocks
 
@@ -44,6 +45,8 @@ class PyramidSettings:
     bridge_inside: float  # a bridging block's centre at least this far from either supporter, in sides
     min_neighbour_gap: float
     max_top_offset: float
+    settle: float  # s: the full pyramid settles this long before the red block is taken out (and before
+    # the stability check); every movement below is measured from the settled state
     stable_move: float
     stable_tilt: float
     no_move: float
@@ -51,6 +54,7 @@ class PyramidSettings:
     yes_move: float
     yes_tilt: float
     perturbations: tuple[dict[str, Any], ...] = ()
+    control: tuple[ControlledCue, ...] = ()  # the cues a cue-controlled set balances, with their bins per size
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)

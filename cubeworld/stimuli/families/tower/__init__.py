@@ -10,11 +10,17 @@ numpy or MuJoCo.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cubeworld.stimuli.families.tower.cues import (
+    com_lean_mm,
+    image_offset_mm,
+    largest_step_mm,
+    largest_step_ratio,
+    top_offset_mm,
+)
 from cubeworld.stimuli.families.tower.settings import TowerCamera, TowerSettings
 from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily
 
@@ -36,8 +42,8 @@ class TowerFamily(StimulusFamily):
         "falls = at some point of a physics.duration s run some block has moved more than move_threshold x "
         "its side or tilted more than tilt_threshold degrees; rejected: towers within tip_margin of the "
         "analytic tipping point (standing towers: standing_margin), towers whose simulated label contradicts the analytic balance check, "
-        "standing towers not at rest at the end (physics.rest_*), and standing towers within check_zone of tipping "
-        "whose label changes under one of the perturbations"
+        "standing towers not at rest at the end (physics.rest_*), and towers whose label changes under one of the "
+        "perturbations"
     )
     difficulty = DifficultyMeasure(
         name="stability margin",
@@ -94,31 +100,28 @@ class TowerFamily(StimulusFamily):
             ShortcutCue("n_blocks", "the number of blocks", lambda row: float(row["n_blocks"])),
             ShortcutCue(
                 "top_offset_mm",
-                "horizontal distance of the top block's centre from the bottom block's centre, mm",
-                _top_offset_mm,
+                "horizontal distance of the top block's centre from the bottom block's, mm",
+                top_offset_mm,
+            ),
+            ShortcutCue(
+                "image_offset_mm", "the top block's offset from the bottom block across the image, mm", image_offset_mm
             ),
             ShortcutCue(
                 "com_lean_mm",
                 "horizontal distance of the whole tower's centre of mass from the bottom block's centre, mm",
-                _com_lean_mm,
+                com_lean_mm,
+            ),
+            ShortcutCue(
+                "largest_step_mm",
+                "the largest horizontal offset between a block and the one below, mm",
+                largest_step_mm,
+            ),
+            ShortcutCue(
+                "largest_step_ratio",
+                "the largest offset between neighbours relative to the smaller of their sides",
+                largest_step_ratio,
             ),
         )
-
-
-def _top_offset_mm(row: Mapping[str, Any]) -> float:
-    blocks = row["scene"]["blocks"]
-    (x0, y0, _), (x1, y1, _) = blocks[0]["pos"], blocks[-1]["pos"]
-    return 1000.0 * math.hypot(x1 - x0, y1 - y0)
-
-
-def _com_lean_mm(row: Mapping[str, Any]) -> float:
-    blocks = row["scene"]["blocks"]
-    masses = [math.prod(b["size"]) for b in blocks]
-    total = sum(masses)
-    cx = sum(m * b["pos"][0] for m, b in zip(masses, blocks)) / total
-    cy = sum(m * b["pos"][1] for m, b in zip(masses, blocks)) / total
-    x0, y0, _ = blocks[0]["pos"]
-    return 1000.0 * math.hypot(cx - x0, cy - y0)
 
 
 FAMILY = TowerFamily()

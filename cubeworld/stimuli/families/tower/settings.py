@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cubeworld.stimuli.core.settings import check_perturbations
+from cubeworld.stimuli.family import ControlledCue
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class TowerSettings:
     standing_margin: dict[int, float]  # m, per size: standing towers closer than this to tipping are rejected
     move_threshold: float
     tilt_threshold: float
-    check_zone: dict[int, float]  # m, per size: standing towers within this of tipping must pass `perturbations`
-    perturbations: tuple[dict[str, Any], ...] = ()
+    perturbations: tuple[dict[str, Any], ...] = ()  # every kept tower keeps its label under each of these
+    control: tuple[ControlledCue, ...] = ()  # the cues a cue-controlled set balances, with their bins per size
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)
