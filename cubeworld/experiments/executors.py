@@ -104,7 +104,7 @@ def _expand(job_id: str) -> list[str]:
     if not m:
         return [job_id]
     base, spec = m.group(1), m.group(2).split("%")[0]
-    out = []
+    out: list[str] = []
     for part in spec.split(","):
         if "-" in part:
             a, b = part.split("-")

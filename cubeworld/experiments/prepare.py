@@ -16,6 +16,7 @@ machine would write.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from cubeworld.errors import CubeworldError
 from cubeworld.experiments.config import StudyConfig
 from cubeworld.experiments.plan import model_location, observer, set_dir
-from cubeworld.experiments.schema import SetSpec, SlurmSpec
+from cubeworld.experiments.schema import SetSpec, SlurmSpec, present
 from cubeworld.formats.sets import SetFormatError, is_set_folder, load_set, read_card
 
 
@@ -69,15 +70,15 @@ def _expected_identity(name: str, spec: SetSpec) -> dict:
     if spec.origin == "preset":
         from cubeworld.stimuli import preset_identity
 
-        return preset_identity(spec.preset)
+        return preset_identity(present(spec.preset, "preset"))
     from cubeworld.stimuli import identity_for
 
     return identity_for(
-        spec.domain,
-        list(spec.sizes),
-        spec.per_size,
-        spec.seed,
-        resolution=spec.resolution,
+        present(spec.domain, "domain"),
+        list(present(spec.sizes, "sizes")),
+        present(spec.per_size, "per_size"),
+        present(spec.seed, "seed"),
+        resolution=present(spec.resolution, "resolution"),
         name=name,
         control_cues=spec.control_cues,
     )
@@ -133,7 +134,10 @@ def _make_preset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progr
         raise StudyInputError(
             f"{cfg.source}: sets.{name}.preset: unknown preset {spec.preset!r}; expected one of {sorted(presets)}"
         )
-    _build_into(target, lambda tmp: stimuli.generate_preset(spec.preset, tmp, progress=progress, executor=executor))
+    _build_into(
+        target,
+        lambda tmp: stimuli.generate_preset(present(spec.preset, "preset"), tmp, progress=progress, executor=executor),
+    )
 
 
 def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progress: bool, executor: Any) -> None:
@@ -142,12 +146,12 @@ def _make_generated(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, pr
     _build_into(
         target,
         lambda tmp: stimuli.generate_set(
-            spec.domain,
-            list(spec.sizes),
-            spec.per_size,
-            spec.seed,
+            present(spec.domain, "domain"),
+            list(present(spec.sizes, "sizes")),
+            present(spec.per_size, "per_size"),
+            present(spec.seed, "seed"),
             tmp,
-            resolution=spec.resolution,
+            resolution=present(spec.resolution, "resolution"),
             progress=progress,
             name=name,
             control_cues=spec.control_cues,
@@ -161,7 +165,7 @@ def _make_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, prog
     from cubeworld.datasets.catalog import get_dataset
 
     try:
-        _build_into(target, lambda tmp: get_dataset(spec.dataset).import_set(tmp, spec.source))
+        _build_into(target, lambda tmp: get_dataset(present(spec.dataset, "dataset")).import_set(tmp, spec.source))
     except DatasetError as e:
         raise StudyInputError(f"{cfg.source}: sets.{name}: {e}") from None
 
@@ -170,7 +174,7 @@ def _check_dataset(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> 
     from cubeworld.datasets.catalog import get_dataset
 
     card = _card(cfg, name, target)
-    expected = get_dataset(spec.dataset).identity(spec.source)
+    expected = get_dataset(present(spec.dataset, "dataset")).identity(spec.source)
     if card.get("dataset_identity") != expected:
         raise _stale(cfg, name, target, f"its data set identity {card.get('dataset_identity')!r} (now {expected!r})")
 
@@ -181,7 +185,12 @@ def _make_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path, progre
     _build_into(
         target,
         lambda tmp: split_set(
-            set_dir(cfg, spec.parent), tmp, part=spec.part, fraction=spec.fraction, seed=spec.seed, name=name
+            set_dir(cfg, present(spec.parent, "parent")),
+            tmp,
+            part=present(spec.part, "part"),
+            fraction=present(spec.fraction, "fraction"),
+            seed=present(spec.seed, "seed"),
+            name=name,
         ),
     )
 
@@ -190,8 +199,13 @@ def _check_split(cfg: StudyConfig, name: str, spec: SetSpec, target: Path) -> No
     from cubeworld.datasets.split import split_arguments
 
     card = _card(cfg, name, target)
-    parent = _card(cfg, spec.parent, set_dir(cfg, spec.parent))
-    expected = split_arguments(parent.get("name", spec.parent), spec.part, spec.fraction, spec.seed)
+    parent = _card(cfg, present(spec.parent, "parent"), set_dir(cfg, present(spec.parent, "parent")))
+    expected = split_arguments(
+        parent.get("name", present(spec.parent, "parent")),
+        present(spec.part, "part"),
+        present(spec.fraction, "fraction"),
+        present(spec.seed, "seed"),
+    )
     parent_now = {
         k: parent.get(k) for k in ("name", "generator", "generator_version", "seed", "arguments") if k in parent
     }
@@ -273,10 +287,11 @@ def check_inputs(cfg: StudyConfig) -> None:
             spec = cfg.sets[name]
             if spec.origin != "path":
                 continue
-            if not is_set_folder(spec.path):
-                raise StudyInputError(f"{cfg.source}: sets.{name}.path: {spec.path} is not a stimulus set folder")
+            folder = present(spec.path, "path")
+            if not is_set_folder(folder):
+                raise StudyInputError(f"{cfg.source}: sets.{name}.path: {folder} is not a stimulus set folder")
             try:
-                stim = load_set(spec.path, check_images=False)
+                stim = load_set(folder, check_images=False)
             except SetFormatError as e:
                 raise StudyInputError(f"{cfg.source}: sets.{name}.path: {e}") from None
             if not kind.trains:
@@ -287,6 +302,10 @@ def check_inputs(cfg: StudyConfig) -> None:
                 raise StudyInputError(f"{cfg.source}: sets.{name}: {e} (models.{m.name}, kind {kind.name})") from None
 
 
+def _prepare_model(kind: Any, m: Any, tmp: Path) -> None:
+    kind.prepare_model(m.source, tmp, seed=m.tiny_seed, family=m.family)
+
+
 def prepare_models(cfg: StudyConfig) -> None:
     """Build what the models need (the tiny VLM, offline); check local model folders."""
     for m in cfg.models:
@@ -294,10 +313,7 @@ def prepare_models(cfg: StudyConfig) -> None:
         if m.is_tiny:
             target = cfg.study_dir / "models" / m.name
             if not target.exists():
-                _build_into(
-                    target,
-                    lambda tmp, kind=kind, m=m: kind.prepare_model(m.source, tmp, seed=m.tiny_seed, family=m.family),
-                )
+                _build_into(target, functools.partial(_prepare_model, kind, m))
         elif m.source.startswith("/") and not Path(m.source).exists():
             raise StudyInputError(f"{cfg.source}: models.{m.name}.source: no such folder {m.source}")
         else:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cubeworld.hyperparameters import EPOCHS, SEEDS
 from cubeworld.observers.base import Settings
 from cubeworld.typed import setting
+
+T = TypeVar("T")
 
 # The study's own values, stated once (with the paper's words) in cubeworld.hyperparameters.
 DEFAULT_SEEDS: tuple[int, ...] = SEEDS
@@ -49,6 +51,14 @@ class ModelSpec:
     @property
     def is_tiny(self) -> bool:
         return self.source == TINY
+
+
+def present(value: T | None, key: str) -> T:
+    """A SetSpec field its origin requires (the study's parser has checked it; None here is
+    a bug, said by name, never a None passed on)."""
+    if value is None:
+        raise ValueError(f"set entry without {key!r} (the study parser requires it for this origin)")
+    return value
 
 
 @dataclass(frozen=True)

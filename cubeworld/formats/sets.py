@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -183,7 +184,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
 
 
 def load_set(
-    path: str | Path, check_images: bool = True, *, verify: bool = False, progress: bool = False
+    path: str | os.PathLike[str], check_images: bool = True, *, verify: bool = False, progress: bool = False
 ) -> StimulusSet:
     """Load and check a set folder; every problem is a one-line SetFormatError naming the
     file (see the module docstring for what is checked).

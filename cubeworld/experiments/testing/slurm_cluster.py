@@ -47,7 +47,7 @@ class SlurmClusterError(CubeworldError):
     """The local cluster could not be started; the message says which daemon and why."""
 
 
-def _which(name: str) -> str | None:
+def _find(name: str) -> str | None:
     for d in (None, "/usr/sbin", "/usr/bin", "/sbin"):
         found = shutil.which(name) if d is None else shutil.which(name, path=d)
         if found:
@@ -55,9 +55,17 @@ def _which(name: str) -> str | None:
     return None
 
 
+def _which(name: str) -> str:
+    """The path of a Slurm/munge program (the cluster is only started where `_find` found them all)."""
+    found = _find(name)
+    if found is None:
+        raise SlurmClusterError(f"{name}: not installed")
+    return found
+
+
 def missing_binaries() -> list[str]:
     """Slurm/munge/MariaDB programs this machine lacks (empty when a cluster can start)."""
-    return [b for b in DAEMON_BINARIES + CLIENT_BINARIES + ("mariadb-install-db",) if not _which(b)]
+    return [b for b in DAEMON_BINARIES + CLIENT_BINARIES + ("mariadb-install-db",) if not _find(b)]
 
 
 def _free_port() -> int:
@@ -355,7 +363,7 @@ StorageLoc=slurm_acct_db
         # The cluster must be known to accounting before jobs are recorded.
         def registered() -> bool:
             r = subprocess.run(
-                [_which("sacctmgr") or "sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"],
+                [_find("sacctmgr") or "sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"],
                 capture_output=True,
                 text=True,
                 env={**os.environ, **self._env()},

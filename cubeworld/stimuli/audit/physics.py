@@ -94,12 +94,12 @@ def _card_physics(card: Mapping[str, Any], domain: str) -> tuple[dict[str, Any],
     from cubeworld.stimuli.core.settings import PhysicsSettings
     from cubeworld.stimuli.plain import from_plain
 
-    settings = card.get("settings") if isinstance(card.get("settings"), Mapping) else {}
+    settings: Mapping[str, Any] = card["settings"] if isinstance(card.get("settings"), Mapping) else {}
     physics, own = settings.get("physics"), settings.get(domain)
     try:
         from_plain(PhysicsSettings, physics, "physics")
-        get_family(domain).settings_from_dict(own, f"settings.{domain}")
-        return dict(physics), own, ""
+        get_family(domain).settings_from_dict(own or {}, f"settings.{domain}")
+        return dict(physics or {}), own, ""
     except StimuliError as e:
         return (
             {},
@@ -163,7 +163,9 @@ def physics_audit(
     if not all(isinstance(r.extra.get("scene"), Mapping) for r in s.rows):
         raise StimuliError(f"{Path(set_dir)}: its rows record no scenes (photos?), so there is nothing to re-simulate")
     base, own, note = _card_physics(s.card, domain)
-    changes = (({},) + tuple(family.audit_perturbations())) if changes is None else tuple(changes)
+    chosen: tuple[Mapping[str, Any], ...] = (
+        (({},) + tuple(family.audit_perturbations())) if changes is None else tuple(changes)
+    )
     items = sample_items(s.rows, per_size, seed)
     workers = workers or os.cpu_count() or 1
     header = {
@@ -174,7 +176,7 @@ def physics_audit(
         "seed": seed,
         "physics": base,
         "settings": own,
-        "changes": [dict(c) for c in changes],
+        "changes": [dict(c) for c in chosen],
     }
     key = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode()).hexdigest()[:24]
     log_path = Path(log) if log is not None else default_log_dir() / f"{key}.jsonl"
@@ -197,7 +199,7 @@ def physics_audit(
     try:
         run_calls(
             _simulate,
-            [(domain, items[i].extra["scene"], base, own, changes) for i in todo],
+            [(domain, items[i].extra["scene"], base, own, chosen) for i in todo],
             workers=workers,
             initializer=_init_worker,
             on_result=record,
@@ -212,10 +214,10 @@ def physics_audit(
     count = {s: sum(r.n_blocks == s for r in items) for s in sizes}
     agree = {
         (c, s): sum(results[i][c] == r.falls for i, r in enumerate(items) if r.n_blocks == s)
-        for c in range(len(changes))
+        for c in range(len(chosen))
         for s in sizes
     }
-    return PhysicsAudit(s.name, domain, changes, sizes, count, agree, note)
+    return PhysicsAudit(s.name, domain, chosen, sizes, count, agree, note)
 
 
 def _bounds(name: str) -> tuple[int, int]:

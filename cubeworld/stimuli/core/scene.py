@@ -72,12 +72,12 @@ def block_from_record(record: Mapping[str, Any]) -> Block:
         return Block(
             size=size,
             pos=pos,
-            yaw=float(record.get("yaw", 0.0)),  # type: ignore[arg-type]
+            yaw=float(record.get("yaw", 0.0)),
             colour=str(record.get("colour", "")),
-            rgb=rgb,  # type: ignore[arg-type]
+            rgb=rgb,
             pitch=float(record.get("pitch", 0.0)),
             velocity=velocity,
-        )  # type: ignore[arg-type]
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         from cubeworld.stimuli.errors import StimuliError
 

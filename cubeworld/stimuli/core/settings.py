@@ -114,7 +114,8 @@ def shared_defaults() -> SharedSettings:
 class ReadsFamilySettings(Protocol):
     """What `SetConfig.from_dict` needs of a family (the protocol lives a floor above)."""
 
-    domain: str
+    @property
+    def domain(self) -> str: ...
 
     def settings_from_dict(self, data: Mapping[str, Any], where: str) -> Any: ...
 

@@ -62,7 +62,7 @@ class Evaluator:
     def __init__(self, family: StimulusFamily, config: SetConfig):
         self.family = family
         self.config = config
-        self._worlds: dict[tuple[int, int], Any] = {}
+        self._worlds: dict[tuple[Any, ...], Any] = {}
         self._keys: Any = None  # control.CueKeys, made for the first cue-controlled job
 
     def world(self, size: int):

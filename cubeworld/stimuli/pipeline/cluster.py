@@ -122,7 +122,7 @@ class SlurmShards:
         jobs = self._jobs(out)
         # A generation killed and started again: a shard whose job is still queued or running is
         # waited for, never submitted a second time (two writers to one shard).
-        running = [
+        running: list[SlurmJob] = [
             SlurmJob(Path(out) / SHARDS_DIR / "slurm" / "%j", jobs[s.name])
             for s in shards
             if s.name in jobs and not is_complete(s, out)

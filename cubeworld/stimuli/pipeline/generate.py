@@ -40,7 +40,7 @@ from cubeworld.stimuli.pipeline.candidates import CandidateResult, Job
 from cubeworld.stimuli.pipeline.card import build_card
 from cubeworld.stimuli.pipeline.folder import finish_folder, prepare_folder
 from cubeworld.stimuli.pipeline.identity import identity
-from cubeworld.stimuli.pipeline.pool import Executor, make_runner
+from cubeworld.stimuli.pipeline.pool import Executor, Runner, make_runner
 from cubeworld.stimuli.pipeline.progress import (
     LOG_FILE,
     CellState,
@@ -99,7 +99,7 @@ def generate_set(
 
     bar = tqdm(total=args.total, initial=len(state.accepted_ids), disable=not progress, desc=name, unit="stim")
     log = GenerationLog(out / LOG_FILE)
-    runner = None
+    runner: Runner | None = None
     try:
         for size in args.sizes:
             cell = state.cells[size]

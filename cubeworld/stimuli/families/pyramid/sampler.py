@@ -174,10 +174,11 @@ def sample_pyramid(
         else:
             red = sum(len(layout[r]) for r in range(place[0])) + place[1]
         colours = _colour(rng, [[slot.x for slot in tier] for tier in layout], red)
-        blocks, index = [], {}
+        blocks: list[Any] = []
+        index: dict[tuple[int, int], int] = {}
         z = 0.0
-        for r, tier in enumerate(layout):
-            for j, slot in enumerate(tier):
+        for r, row_slots in enumerate(layout):
+            for j, slot in enumerate(row_slots):
                 index[(r, j)] = len(blocks)
                 name, rgb = colours[len(blocks)]
                 blocks.append(
