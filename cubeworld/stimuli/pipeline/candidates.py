@@ -12,14 +12,13 @@ and runs it.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from cubeworld.pools import exit_with_parent
 from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.family import StimulusFamily
 
@@ -133,24 +132,8 @@ def init_worker(family: StimulusFamily, config: SetConfig) -> None:
     global _EVALUATOR
     # Several workers share the cores: Mesa's rasteriser should not spawn threads of its own.
     os.environ.setdefault("LP_NUM_THREADS", "1")
-    _exit_with_parent()
+    exit_with_parent()
     _EVALUATOR = Evaluator(family, config)
-
-
-def _exit_with_parent() -> None:
-    """End this worker when the generating process dies (SIGKILL, OOM killer): an orphaned
-    worker would otherwise wait for work forever, holding its MuJoCo world."""
-    parent = mp.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        from multiprocessing.connection import wait
-
-        wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def run_job(job: Job) -> CandidateResult:
