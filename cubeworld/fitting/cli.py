@@ -106,6 +106,53 @@ def simulate_people_cmd(**options: Any) -> None:
     typer.echo(str(own["out"]))
 
 
+NLL_OWN = [
+    _option("predictions", ..., list[Path], "--predictions", help="Prediction table(s) with P(Yes) (repeatable)."),
+    _option("humans", ..., Path, "--humans", help="Held-out people's responses (stimulus_id, participant, response)."),
+    _option("out", ..., Path, "--out", help="Table to write: NLL per observer and participant (.csv)."),
+]
+
+
+def nll_cmd(**options: Any) -> None:
+    """Negative log-likelihood of held-out participants' trial-level answers under each
+    observer's P(Yes), per participant, against chance (Centaur-style scoring)."""
+    with user_errors():
+        check_writable(options["out"], folder=False)
+        from cubeworld.fitting.centaur import score_tables
+        from cubeworld.formats.atomic import atomic_write_text
+
+        table = score_tables(options["predictions"], options["humans"])
+        atomic_write_text(options["out"], table.to_csv(index=False))
+    summary = table.groupby("model")[["nll", "trials"]].sum()
+    for model, r in summary.iterrows():
+        typer.echo(
+            f"{model}: NLL per trial {r['nll'] / r['trials']:.4f} (chance {0.6931:.4f}), {int(r['trials'])} trials"
+        )
+
+
+SPLIT_OWN = [
+    _option("humans", ..., Path, "--humans", help="Responses table to split."),
+    _option("out", ..., Path, "--out", help="Folder for train.csv and test.csv."),
+    _option("fraction", 0.5, float, "--fraction", min=0.05, max=0.95, help="Share of people and of items to train."),
+    _option("seed", 0, int, "--seed", min=0, max=2**32 - 1, help="Seed of the split."),
+]
+
+
+def split_cmd(**options: Any) -> None:
+    """Split people's answers so that train and test share no participant and no item."""
+    with user_errors():
+        check_writable(options["out"])
+        from cubeworld.fitting.centaur import split_people
+        from cubeworld.formats.atomic import atomic_write_text
+        from cubeworld.formats.responses import read_responses
+
+        train, test = split_people(read_responses(options["humans"]), options["fraction"], options["seed"])
+        options["out"].mkdir(parents=True, exist_ok=True)
+        atomic_write_text(options["out"] / "train.csv", train.to_csv(index=False))
+        atomic_write_text(options["out"] / "test.csv", test.to_csv(index=False))
+    typer.echo(f"train {len(train)} answers, test {len(test)} answers: {options['out']}")
+
+
 def register(app: typer.Typer) -> None:
     fit = typer.Typer(help="Fit observers to people's answers.", no_args_is_help=True)
     physics = with_signature(
@@ -114,4 +161,6 @@ def register(app: typer.Typer) -> None:
     simulate = with_signature(simulate_people_cmd, [*SIM_OWN, *_not_given(PhysicsScoring, exclude=("physics",))])
     fit.command("physics", help=fit_physics_cmd.__doc__)(physics)
     fit.command("simulate-people", help=simulate_people_cmd.__doc__)(simulate)
+    fit.command("nll", help=nll_cmd.__doc__)(with_signature(nll_cmd, NLL_OWN))
+    fit.command("split-humans", help=split_cmd.__doc__)(with_signature(split_cmd, SPLIT_OWN))
     app.add_typer(fit, name="fit")

@@ -153,3 +153,51 @@ def test_people_enter_the_observers_schema(towers):
     answers = df[df["participant"] == "sim-000"].set_index("stimulus_id")["response"]
     assert (one["p_yes"] == answers.reindex(one.index)).all()
     assert (one["correct"] == ((one["p_yes"] == 1) == one["falls"])).all()
+
+
+def test_centaur_scoring_splits_people_and_items_and_scores_per_participant(tmp_path):
+    from cubeworld.fitting.centaur import participant_nll, split_people
+
+    ids = [f"s{i}" for i in range(40)]
+    truth_p = np.linspace(0.05, 0.95, 40)
+    df = simulate_answers(ids, truth_p, participants=20, seed=3)
+    train, test = split_people(df, 0.5, seed=0)
+    assert not set(train["participant"]) & set(test["participant"])
+    assert not set(train["stimulus_id"]) & set(test["stimulus_id"])
+    assert len(train) == len(test) == 10 * 20
+    table = pd.DataFrame({"stimulus_id": ids, "p_yes": truth_p, "model": "generator"})
+    flat = table.assign(p_yes=0.5, model="coin")
+    scores = participant_nll(pd.concat([table, flat]), test)
+    assert set(scores["participant"]) == set(test["participant"]) and (scores["trials"] == 20).all()
+    coin = scores[scores["model"] == "coin"]
+    assert np.allclose(coin["nll_per_trial"], np.log(2))
+    gen = scores[scores["model"] == "generator"]
+    assert gen["nll"].sum() < coin["nll"].sum()
+    table.assign(
+        set="s",
+        domain="tower",
+        n_blocks=2,
+        falls=True,
+        adapter="",
+        condition="",
+        seed="",
+        epoch=0,
+        answer="Yes",
+        correct=True,
+    ).to_csv(tmp_path / "p.csv", index=False)
+    test.to_csv(tmp_path / "h.csv", index=False)
+    r = runner.invoke(
+        app,
+        [
+            "fit",
+            "nll",
+            "--predictions",
+            str(tmp_path / "p.csv"),
+            "--humans",
+            str(tmp_path / "h.csv"),
+            "--out",
+            str(tmp_path / "nll.csv"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "generator: NLL per trial" in r.output and len(pd.read_csv(tmp_path / "nll.csv")) == 10
