@@ -153,6 +153,43 @@ def split_cmd(**options: Any) -> None:
     typer.echo(f"train {len(train)} answers, test {len(test)} answers: {options['out']}")
 
 
+PEOPLE_OWN = [
+    _option("sets", ..., list[Path], "--set", help="Stimulus set folder the people answered (repeatable)."),
+    _option("humans", None, Path | None, "--humans", help="Responses table (default: each set's human_responses.csv)."),
+    _option(
+        "out", ..., Path, "--out", help="Prediction table to write (.csv): one observer per participant + majority."
+    ),
+]
+
+
+def people_cmd(**options: Any) -> None:
+    """Write people's answers as a prediction table (participant = observer, plus the
+    majority), so every analysis treats a person, the majority, a VLM and the physics
+    observer alike. Works for the human-study export and for Lerer100."""
+    with user_errors():
+        check_writable(options["out"], folder=False)
+        import pandas as pd
+
+        from cubeworld.fitting.people import responses_as_predictions
+        from cubeworld.formats.atomic import atomic_write_text
+        from cubeworld.formats.responses import drop_excluded, read_responses
+        from cubeworld.formats.sets import load_set
+
+        parts = []
+        for folder in options["sets"]:
+            s = load_set(folder, check_images=False)
+            source = options["humans"] or Path(folder) / "human_responses.csv"
+            if not Path(source).is_file():
+                raise FitError(f"{folder}: no human_responses.csv; name a responses table with --humans")
+            responses, _ = drop_excluded(read_responses(source), source=str(source))
+            parts.append(responses_as_predictions(responses, s.rows, s.root.name))
+        table = pd.concat(parts, ignore_index=True)
+        if table.empty:
+            raise FitError("none of the responses answers an item of the sets given")
+        atomic_write_text(options["out"], table.to_csv(index=False))
+    typer.echo(f"{table['model'].nunique()} observers, {len(table)} rows: {options['out']}")
+
+
 def register(app: typer.Typer) -> None:
     fit = typer.Typer(help="Fit observers to people's answers.", no_args_is_help=True)
     physics = with_signature(
@@ -161,6 +198,7 @@ def register(app: typer.Typer) -> None:
     simulate = with_signature(simulate_people_cmd, [*SIM_OWN, *_not_given(PhysicsScoring, exclude=("physics",))])
     fit.command("physics", help=fit_physics_cmd.__doc__)(physics)
     fit.command("simulate-people", help=simulate_people_cmd.__doc__)(simulate)
+    fit.command("people", help=people_cmd.__doc__)(with_signature(people_cmd, PEOPLE_OWN))
     fit.command("nll", help=nll_cmd.__doc__)(with_signature(nll_cmd, NLL_OWN))
     fit.command("split-humans", help=split_cmd.__doc__)(with_signature(split_cmd, SPLIT_OWN))
     app.add_typer(fit, name="fit")

@@ -139,6 +139,13 @@ def test_bad_fits_are_refused_with_one_line(towers, tmp_path):
     )
     assert r.exit_code == 2 and "'gravity' cannot be fitted" in r.output
     assert not (tmp_path / "o").exists()
+    # Lerer100's people as observers: one per participant and the majority, read back as predictions
+    from cubeworld.formats.predictions import read_predictions
+
+    r = runner.invoke(app, ["fit", "people", "--set", str(photos), "--out", str(tmp_path / "people.csv")])
+    assert r.exit_code == 0, r.output
+    table = read_predictions(tmp_path / "people.csv")
+    assert "human:majority" in set(table["model"]) and table["model"].nunique() > 50
 
 
 def test_people_enter_the_observers_schema(towers):
