@@ -85,23 +85,27 @@ def bench_batch(sets: dict[str, Path], n_items: int) -> None:
     for name, folder in sets.items():
         rows = _rows(folder, n_items)
         copies = [(get_family(r.domain), noisy_copies(r.extra["scene"], r.stimulus_id, settings)) for r in rows]
-        timings, answers = {}, {}
+        timings, cpu, answers = {}, {}, {}
         for how in ("one at a time", "batch", "batch + rest"):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             if how == "one at a time":
                 answers[how] = [[fam.answer_by_simulation(c) for c in cs] for fam, cs in copies]
             else:
                 rest = RestRule() if how == "batch + rest" else None
                 answers[how] = [fam.answer_copies(cs, rest=rest) for fam, cs in copies]
-            timings[how] = time.perf_counter() - t
+            timings[how], cpu[how] = time.perf_counter() - t, time.process_time() - c
         same = sum(a == b for x, y in zip(answers["one at a time"], answers["batch"]) for a, b in zip(x, y))
         rest_same = sum(a == b for x, y in zip(answers["one at a time"], answers["batch + rest"]) for a, b in zip(x, y))
         total = len(rows) * 20
-        base = timings["one at a time"]
+        base = cpu["one at a time"]
         print(
-            f"batch {name:9s} N=20 {len(rows)} items, 1 process: "
-            + ", ".join(f"{how} {len(rows) / dt:.2f} items/s ({base / dt:.2f}x)" for how, dt in timings.items())
-            + f"; batch = one at a time on {same}/{total} copies, batch + rest on {rest_same}/{total}"
+            f"batch {name:9s} N=20 {len(rows)} items, 1 process, per CPU second (wall in brackets): "
+            + ", ".join(
+                f"{how} {len(rows) / cpu[how]:.2f} items/s ({base / cpu[how]:.2f}x; wall {len(rows) / timings[how]:.2f}/s)"
+                for how in timings
+            )
+            + f"; batch = one at a time on {same}/{total} copies, batch + rest on {rest_same}/{total}; "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
 
 
