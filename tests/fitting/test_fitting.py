@@ -208,3 +208,21 @@ def test_centaur_scoring_splits_people_and_items_and_scores_per_participant(tmp_
     )
     assert r.exit_code == 0, r.output
     assert "generator: NLL per trial" in r.output and len(pd.read_csv(tmp_path / "nll.csv")) == 10
+
+
+def test_the_pilot_fixture_is_labelled_simulated_and_matches_its_study():
+    from pathlib import Path
+
+    import cubeworld
+    from cubeworld.experiments.config import load_config
+    from cubeworld.formats.responses import read_responses
+
+    root = Path(cubeworld.__file__).parent / "fitting" / "pilot_data"
+    df = read_responses(root / "towers-pilot-responses.csv")
+    assert (df["simulated"] == 1).all() and "SIMULATED" in (root / "README.md").read_text()
+    assert df["participant"].nunique() == 24 and df["stimulus_id"].nunique() == 40
+    study = load_config(Path(cubeworld.__file__).parents[1] / "studies" / "people-pilot.yaml")
+    spec = study.sets["towers-pilot"]
+    assert spec.humans is not None and spec.humans.resolve() == (root / "towers-pilot-responses.csv").resolve()
+    ids = {f"tower-s{spec.seed}-n{n}-{k:05d}" for n in spec.sizes for k in range(spec.per_size)}
+    assert set(df["stimulus_id"]) == ids
