@@ -226,3 +226,18 @@ def test_the_pilot_fixture_is_labelled_simulated_and_matches_its_study():
     assert spec.humans is not None and spec.humans.resolve() == (root / "towers-pilot-responses.csv").resolve()
     ids = {f"tower-s{spec.seed}-n{n}-{k:05d}" for n in spec.sizes for k in range(spec.per_size)}
     assert set(df["stimulus_id"]) == ids
+
+
+def test_crossed_folds_hold_out_each_person_and_item_once_and_never_train_on_them():
+    from cubeworld.fitting.crossval import crossed_folds
+    from cubeworld.fitting.shares import refined_points
+
+    folds = list(crossed_folds(23, 41, 5, seed=2))
+    assert len(folds) == 5
+    assert (sum(f.test_people.astype(int) for f in folds) == 1).all()
+    assert (sum(f.test_items.astype(int) for f in folds) == 1).all()
+    for f in folds:
+        assert not (f.test_people & f.train_people).any() and not (f.test_items & f.train_items).any()
+    grid = [{"position_noise": v, "size_noise": 0.0, "push_noise": 0.0} for v in (0.1, 0.2, 0.4)]
+    new = refined_points(FitConfig(), grid, grid[1])
+    assert sorted(p["position_noise"] for p in new) == pytest.approx([0.15, 0.3])
