@@ -19,7 +19,7 @@ import numpy as np
 
 from cubeworld.fitting.config import FitConfig
 from cubeworld.fitting.items import FitItems
-from cubeworld.observers.noisy_newton import PhysicsScoring, simulate_items
+from cubeworld.observers.noisy_newton import PhysicsScoring
 
 SIMULATED = ("position_noise", "size_noise", "push_noise")  # what needs new simulations
 
@@ -75,12 +75,29 @@ def share_table(
     config: FitConfig,
     progress: bool = True,
 ) -> np.ndarray:
-    """(points x items) share of copies answering Yes."""
+    """(points x items) share of copies answering Yes, every (point, item) one call of one
+    pool of worker processes (started once, not once per point)."""
+    import os
+
     from tqdm import tqdm
 
-    calls: list[tuple[str, str, Any]] = list(zip(items.domains, items.ids, items.scenes))
-    out = np.zeros((len(points), len(calls)))
-    for j, point in enumerate(tqdm(points, desc="simulating parameter points", disable=not progress)):
-        settings = scoring_at(base, point, config)
-        out[j] = np.array(simulate_items(calls, settings)) / settings.n_simulations
-    return out
+    from cubeworld.fitting.config import FitError
+    from cubeworld.observers.noisy_newton import _worker_init, simulate_item
+    from cubeworld.pools import run_calls
+
+    settings = [scoring_at(base, point, config) for point in points]
+    calls: list[tuple[str, str, Any, PhysicsScoring]] = [
+        (d, sid, scene, st) for st in settings for d, sid, scene in zip(items.domains, items.ids, items.scenes)
+    ]
+    with tqdm(total=len(calls), desc="simulating items x parameter points", disable=not progress) as bar:
+        yes = run_calls(
+            simulate_item,
+            calls,
+            workers=config.workers or os.cpu_count() or 1,
+            initializer=_worker_init,
+            on_result=lambda i, _: bar.update(1),
+            name_of=lambda i: f"{calls[i][1]} at {points[i // len(items.ids)]}",
+            what="fit simulations",
+            error=FitError,
+        )
+    return np.array(yes, dtype=float).reshape(len(points), len(items.ids)) / config.n_simulations
