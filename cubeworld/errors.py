@@ -34,7 +34,7 @@ class OutputNotWritable(CubeworldError):
     """The output file or folder a command was asked to write cannot be written."""
 
 
-def check_writable(path: str | os.PathLike, *, folder: bool = True) -> Path:
+def check_writable(path: str | os.PathLike[str], *, folder: bool = True) -> Path:
     """Fail now, before any work, if `path` (a folder, or a file when `folder=False`)
     cannot be created or written. Creates nothing that was not there: the probe file is
     written into the nearest existing ancestor folder and removed at once.

@@ -21,3 +21,12 @@ EPOCHS = 10
 MAX_ITEMS = 10_000
 # "All results reported here are averaged over three seeds."
 SEEDS = (0, 1, 2)
+
+# The follow-up study (Schulze Buschoff et al., "Can VLMs learn intuitive physics from
+# interaction?", 2026), as issue 20 summarises it: "one-step GRPO on Qwen3-VL-8B (4-bit,
+# adapters r = 16, N = 16 completions per prompt, reward from the simulator)".
+GRPO_GENERATIONS = 16
+# Its KL weight is not in that summary: TRL's default, 0 (no reference pass; the KL term
+# the DeepSeekMath GRPO paper weighted 0.04 is left out, as DAPO and Dr. GRPO do). A study
+# that wants it sets `beta`.
+GRPO_BETA = 0.0

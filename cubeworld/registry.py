@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cubeworld.errors import UnknownEntryError
 
@@ -30,7 +30,7 @@ class Registry(Generic[T]):
         for name, entry in (entries or {}).items():
             self.register(name, entry)
 
-    def register(self, name: str, entry: T | str | None = None):
+    def register(self, name: str, entry: T | str | None = None) -> Any:
         """Add `entry` under `name`; without `entry`, a decorator that registers its argument."""
         if entry is None:
 
@@ -58,7 +58,7 @@ class Registry(Generic[T]):
             module, _, attribute = entry.partition(":")
             entry = getattr(importlib.import_module(module), attribute)
             self._entries[name] = entry
-        return entry  # type: ignore[return-value]
+        return entry
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)

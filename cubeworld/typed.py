@@ -69,7 +69,7 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def help_of(field: dataclasses.Field) -> str:
+def help_of(field: dataclasses.Field[Any]) -> str:
     return str(field.metadata.get("help", ""))
 
 
@@ -92,7 +92,8 @@ def to_plain(value: Any) -> Any:
 def from_plain(cls: type[T], data: Any, where: str, error: type[CubeworldError] = ConfigError) -> T:
     """`data` read into dataclass `cls`; `error` (a stage's own class) names the key at
     `where` -- and the file and line, when `data` came from `read_yaml` -- on a problem."""
-    return _Reader(error).convert(cls, data, where)
+    result: T = _Reader(error).convert(cls, data, where)
+    return result
 
 
 def replace_checked(config: T, changes: Mapping[str, Any], where: str, error: type[CubeworldError] = ConfigError) -> T:
@@ -104,7 +105,9 @@ def replace_checked(config: T, changes: Mapping[str, Any], where: str, error: ty
 def default_of(cls: type, name: str) -> Any:
     """The default a typed config declares for field `name` (read, never restated)."""
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return f.default if f.default is not _MISSING else f.default_factory()  # type: ignore[misc]
+    if f.default is not _MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[operator]
 
 
 def field_names(cls: type) -> tuple[str, ...]:
@@ -125,7 +128,9 @@ class _Reader:
             return self.error(f"{loc}: {path}: {problem}" if path else f"{loc}: {problem}")
         return self.error(f"{where}: {problem}" if where else problem)
 
-    def convert(self, tp: Any, data: Any, where: str, field: dataclasses.Field | None = None, loc: str = "") -> Any:
+    def convert(
+        self, tp: Any, data: Any, where: str, field: dataclasses.Field[Any] | None = None, loc: str = ""
+    ) -> Any:
         value = self._convert(tp, data, where, loc)
         if field is not None:
             self._check_bounds(value, field, where, loc)
@@ -217,9 +222,7 @@ class _Reader:
                 _join(where, str(key)), f"unknown setting; expected one of {sorted(fields)}", _loc(data, key, loc)
             )
         missing = [
-            n
-            for n, f in fields.items()
-            if n not in data and f.default is _MISSING and f.default_factory is _MISSING  # type: ignore[misc]
+            n for n, f in fields.items() if n not in data and f.default is _MISSING and f.default_factory is _MISSING
         ]
         if missing:
             raise self.fail(where, f"missing setting(s) {missing}", loc)
@@ -235,7 +238,7 @@ class _Reader:
         except (TypeError, ValueError) as e:
             raise self.fail(where, str(e), loc) from None
 
-    def _check_bounds(self, value: Any, field: dataclasses.Field, where: str, loc: str) -> None:
+    def _check_bounds(self, value: Any, field: dataclasses.Field[Any], where: str, loc: str) -> None:
         meta = field.metadata
         if isinstance(value, float) and meta.get("finite", True) and not math.isfinite(value):
             raise self.fail(where, f"expected a finite number, got {value!r}", loc)
@@ -299,7 +302,7 @@ def cli_parameters(
             default = defaults[f.name]
         elif f.default is not _MISSING:
             default = f.default
-        elif f.default_factory is not _MISSING:  # type: ignore[misc]
+        elif f.default_factory is not _MISSING:
             default = None
         else:
             default = ...
@@ -334,7 +337,7 @@ def _cli_type(tp: Any) -> tuple[Any, bool]:
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
             base, is_list = _cli_type(inner[0])
-            return (base if is_list else base | None), is_list  # type: ignore[operator]
+            return (base if is_list else base | None), is_list
         return str | None, False
     if origin is tuple and args and (len(args) == 2 and args[1] is Ellipsis):
         return list[args[0]], True  # type: ignore[valid-type]

@@ -53,7 +53,7 @@ _EXPORTS = {
     "error_consistency": "cubeworld.analysis.metrics",
     "expected_consistency": "cubeworld.analysis.metrics",
     "human_human_kappa": "cubeworld.analysis.metrics",
-    "item_bootstrap_mean_kappa": "cubeworld.analysis.metrics",
+    "bootstrap_mean_kappa": "cubeworld.analysis.metrics",
     "item_weights": "cubeworld.analysis.metrics",
     "kappa_bounds": "cubeworld.analysis.metrics",
     "kappa_to_humans": "cubeworld.analysis.metrics",

@@ -7,7 +7,11 @@ column the prediction tables carry (which must then agree across rows). Set fold
 give each row's `difficulty` and the card's description of it (contract B); prediction
 tables may carry an observer `kind` and `p_other` (contract C); human responses may carry
 `excluded` / `exclusion_rules` flags (contract D), and flagged participants are dropped
-unless the caller asks to include them.
+unless the caller asks to include them (the flags are read by the responses format's own
+`drop_excluded`, once). Optionally, what each trained condition was trained on
+(`TrainedOn`: its training set folders, and the human answers it learned instead of the
+truth) gives the generalisation contrasts their in-distribution cells and the human-label
+analysis its majority labels.
 """
 
 from __future__ import annotations
@@ -25,21 +29,23 @@ from cubeworld.formats.predictions import (
     KEY_COLUMNS,
     PredictionsFormatError,
     read_predictions,
+    unanswered_rows,
     validate_predictions,
 )
 from cubeworld.formats.responses import (
     ResponsesFormatError,
-    exclusion_flags,
+    drop_excluded,
     read_responses,
     validate_responses,
 )
-from cubeworld.formats.sets import SetFormatError, load_set
+from cubeworld.formats.sets import SetFormatError, StimulusSet, load_set
 
 HUMANS = "humans"
 ZERO_SHOT = "zero-shot"
 TRUTH_COLUMNS = ("set", "stimulus_id", "domain", "n_blocks", "falls")
 DEFAULT_KIND = "vlm"  # contract C: a table without `kind` was written by a VLM
-UNSPECIFIED_RULE = "unspecified"
+ALL_FLAGGED = "(all flagged)"
+RENDERED, PHOTO, UNKNOWN_MEDIUM = "rendered", "photo", "unknown"
 
 
 class AnalysisInputError(CubeworldError):
@@ -60,6 +66,7 @@ class SetInfo:
     n_items: int
     has_difficulty: bool
     difficulty: dict | None = None
+    medium: str = UNKNOWN_MEDIUM  # "rendered" (scenes recorded) or "photo" (`set_medium`)
 
     @property
     def difficulty_label(self) -> str:
@@ -74,8 +81,9 @@ class Exclusions:
     """How the human table's exclusion flags were applied (contract D).
 
     flagged: the table had an `excluded` column. included: the caller asked to keep the
-    flagged participants. by_rule: rule, n_participants, n_responses (a participant
-    flagged by two rules counts under both).
+    flagged participants. by_rule: rule, n_participants (a participant flagged by two
+    rules counts under both), and a last row for all flagged participants with their
+    n_responses.
     """
 
     flagged: bool
@@ -83,6 +91,38 @@ class Exclusions:
     n_participants: int  # before exclusion
     n_excluded: int
     by_rule: pd.DataFrame
+    n_excluded_responses: int = 0
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """One part of what a condition was trained on: a training set folder, and the human
+    responses table whose majority answers it learned (None: the ground truth)."""
+
+    condition: str
+    set_dir: str | Path
+    humans: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class HumanLabels:
+    """A training set labelled by people: its truth and the responses (one row each)."""
+
+    condition: str
+    set_name: str
+    truth: pd.DataFrame
+    responses: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class TrainingScope:
+    """What one condition was trained on: its (medium, domain, n_blocks) cells, the set
+    names, and the sets whose labels were people's answers."""
+
+    condition: str
+    cells: frozenset[tuple[str, str, int]]
+    sets: tuple[str, ...]
+    human_labels: tuple[HumanLabels, ...] = ()
 
 
 @dataclass
@@ -91,7 +131,8 @@ class AnalysisData:
 
     predictions: all rows of all tables (every epoch), plus `source` (file), `observer`,
     `kind` and (numeric, NaN where empty) `p_other`. truth: one row per (set,
-    stimulus_id), with `difficulty` (NaN where the set has none). humans: responses
+    stimulus_id), with `difficulty` (NaN where the set has none) and the set's `medium`.
+    training: per trained condition, what it was trained on (given). humans: responses
     joined to the truth (one row per set the stimulus is in), with `correct`; None when
     no human table was given. sets: per set name, its `SetInfo`. exclusions: how the
     human table's flags were applied (None without a human table).
@@ -104,6 +145,11 @@ class AnalysisData:
     sets: dict[str, SetInfo] = field(default_factory=dict)
     exclusions: Exclusions | None = None
     human_source: str | None = None
+    training: dict[str, TrainingScope] = field(default_factory=dict)
+    # Rows without an answer (a generating mode's text from which no Yes or No could be
+    # read: `extraction` "failed: ..."), every epoch. They are not in `predictions`, so no
+    # analysis takes a failure for a "No"; the `modes` analysis counts them.
+    unanswered: pd.DataFrame | None = None
 
 
 def condition_label(model: str, adapter: str, condition: str, epoch: int) -> str:
@@ -160,7 +206,8 @@ def load_predictions(paths: Sequence[str | Path | pd.DataFrame]) -> pd.DataFrame
     df["kind"] = _kinds(df)
     df["p_yes"] = _numeric(df, "p_yes", lo=0.0, hi=1.0)
     df["p_other"] = _numeric(df, "p_other", lo=0.0, hi=1.0)
-    bad = df["correct"] != (df["says_yes"].astype(bool) == df["falls"].astype(bool))
+    df["answered"] = ~unanswered_rows(df)
+    bad = df["answered"] & (df["correct"] != (df["says_yes"].astype(bool) == df["falls"].astype(bool)))
     if bad.any():
         first = df[bad].iloc[0]
         raise AnalysisInputError(
@@ -224,6 +271,19 @@ def _difficulty(rows, where: str) -> list[float]:
     return values
 
 
+def set_medium(s: StimulusSet) -> str:
+    """ "photo" or "rendered": the card's own word when it says so (a set `kind`), else a
+    set whose rows record no scene is external images (photos), one that does was
+    rendered by a stimulus family."""
+    for key in ("kind", "set_kind", "medium"):
+        v = str(s.card.get(key) or "").lower()
+        if v.startswith("photo"):
+            return PHOTO
+        if v.startswith("render"):
+            return RENDERED
+    return RENDERED if any("scene" in r.extra for r in s.rows) else PHOTO
+
+
 def load_truth(set_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, SetInfo]]:
     """Ground truth rows of the given set folders, keyed by (set card name, stimulus id),
     with each row's difficulty (NaN for sets without one) and each set's `SetInfo`."""
@@ -246,20 +306,55 @@ def load_truth(set_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, 
                 f"{Path(d) / 'dataset.json'}: 'difficulty' must be an object "
                 f"with name, unit and description, got {card_entry!r}"
             )
-        infos[s.name] = SetInfo(s.name, str(d), len(s.rows), has, card_entry)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "set": s.name,
-                    "stimulus_id": [r.stimulus_id for r in s.rows],
-                    "domain": [r.domain for r in s.rows],
-                    "n_blocks": [r.n_blocks for r in s.rows],
-                    "falls": [r.falls for r in s.rows],
-                    "difficulty": diff,
-                }
-            )
-        )
+        medium = set_medium(s)
+        infos[s.name] = SetInfo(s.name, str(d), len(s.rows), has, card_entry, medium)
+        frames.append(_truth_frame(s, medium).assign(difficulty=diff))
     return pd.concat(frames, ignore_index=True), infos
+
+
+def _truth_frame(s: StimulusSet, medium: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "set": s.name,
+            "stimulus_id": [r.stimulus_id for r in s.rows],
+            "domain": [r.domain for r in s.rows],
+            "n_blocks": [r.n_blocks for r in s.rows],
+            "falls": [r.falls for r in s.rows],
+            "medium": medium,
+        }
+    )
+
+
+def load_training(trained: Iterable[TrainedOn]) -> dict[str, TrainingScope]:
+    """Per condition, the cells its training sets cover (and their human labels)."""
+    parts: dict[str, list[tuple[StimulusSet, str, pd.DataFrame | None]]] = {}
+    for t in trained:
+        if not str(t.condition).strip():
+            raise AnalysisInputError(f"--trained: an empty condition name for {t.set_dir}")
+        try:
+            s = load_set(t.set_dir, check_images=False)
+        except SetFormatError as e:
+            raise AnalysisInputError(f"--trained {t.condition}: {e}") from None
+        h = None
+        if t.humans is not None:
+            try:
+                h = _read_responses(t.humans)
+            except ResponsesFormatError as e:
+                raise AnalysisInputError(f"--trained {t.condition}: {e}") from None
+            h, _ = _drop_flagged(h, str(t.humans), include=False)
+            unknown = ~h["stimulus_id"].isin({r.stimulus_id for r in s.rows})
+            if unknown.all():
+                raise AnalysisInputError(
+                    f"--trained {t.condition}: {t.humans}: none of its stimulus ids is in the training set {s.name!r}"
+                )
+            h = h[~unknown]
+        parts.setdefault(str(t.condition), []).append((s, set_medium(s), h))
+    out = {}
+    for cond, items in parts.items():
+        cells = frozenset((m, r.domain, int(r.n_blocks)) for s, m, _ in items for r in s.rows)
+        labels = tuple(HumanLabels(cond, s.name, _truth_frame(s, m), h) for s, m, h in items if h is not None)
+        out[cond] = TrainingScope(cond, cells, tuple(dict.fromkeys(s.name for s, _, _ in items)), labels)
+    return out
 
 
 def truth_from_predictions(pred: pd.DataFrame) -> pd.DataFrame:
@@ -274,7 +369,7 @@ def truth_from_predictions(pred: pd.DataFrame) -> pd.DataFrame:
             f"{', '.join(files)}: rows for stimulus {first['stimulus_id']!r} of set "
             f"{first['set']!r} disagree on domain, n_blocks or falls"
         )
-    return u[list(TRUTH_COLUMNS)].reset_index(drop=True).assign(difficulty=float("nan"))
+    return u[list(TRUTH_COLUMNS)].reset_index(drop=True).assign(medium=UNKNOWN_MEDIUM, difficulty=float("nan"))
 
 
 def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
@@ -301,51 +396,40 @@ def check_against_truth(pred: pd.DataFrame, truth: pd.DataFrame) -> None:
         )
 
 
-def _flags(h: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
-    """(excluded as bool, rule names as lists) per row, read as the responses format
-    defines the flags (`cubeworld.formats.responses.exclusion_flags`)."""
+def _drop_flagged(h: pd.DataFrame, name: str, include: bool) -> tuple[pd.DataFrame, dict]:
+    """The responses format's own reading of the exclusion flags (contract D)."""
     try:
-        excluded = exclusion_flags(h, name)
+        return drop_excluded(h, include=include, source=name)
     except ResponsesFormatError as e:
         raise AnalysisInputError(str(e)) from None
-    names = (
-        h["exclusion_rules"].astype(object).where(h["exclusion_rules"].notna(), "").astype(str).tolist()
-        if "exclusion_rules" in h.columns
-        else [""] * len(h)
-    )
-    rules = [
-        ([x.strip() for x in v.split(";") if x.strip()] or [UNSPECIFIED_RULE]) if ex else []
-        for v, ex in zip(names, excluded)
-    ]
-    return excluded, pd.Series(rules, index=h.index, dtype=object)
 
 
 def apply_exclusions(h: pd.DataFrame, name: str, include: bool) -> tuple[pd.DataFrame, Exclusions]:
     """Drop (or keep, with `include`) the rows of flagged participants; count per rule."""
-    excluded, rules = _flags(h, name)
-    # the flag belongs to the participant: one flagged row excludes all their rows
-    excluded = h["participant"].isin(set(h.loc[excluded, "participant"]))
-    per_rule: dict[str, set] = {}
-    for pid, rs in zip(h["participant"], rules):
-        for rule in rs:
-            per_rule.setdefault(rule, set()).add(pid)
-    rows_of = h["participant"].value_counts()
-    by_rule = pd.DataFrame(
-        [
-            {"rule": r, "n_participants": len(p), "n_responses": int(rows_of[list(p)].sum())}
-            for r, p in sorted(per_rule.items())
-        ],
-        columns=["rule", "n_participants", "n_responses"],
-    )
-    flagged_parts = set(h.loc[excluded, "participant"])
+    left, summary = _drop_flagged(h, name, include=False)
+    rows = [{"rule": r, "n_participants": n, "n_responses": None} for r, n in sorted(summary["by_rule"].items())]
+    n_rows = len(h) - len(left)
+    if summary["participants"]:
+        rows.append({"rule": ALL_FLAGGED, "n_participants": summary["participants"], "n_responses": n_rows})
     info = Exclusions(
         flagged="excluded" in h.columns,
         included=include,
         n_participants=int(h["participant"].nunique()),
-        n_excluded=len(flagged_parts),
-        by_rule=by_rule,
+        n_excluded=int(summary["participants"]),
+        by_rule=pd.DataFrame(rows, columns=["rule", "n_participants", "n_responses"]),
+        n_excluded_responses=int(n_rows),
     )
-    return (h if include else h[~excluded].reset_index(drop=True)), info
+    return (h if include else left.reset_index(drop=True)), info
+
+
+def _read_responses(path: str | Path) -> pd.DataFrame:
+    """`read_responses`, with a file that is not a CSV table (binary, another encoding,
+    unbalanced quotes) refused in one line like every other bad table."""
+    try:
+        return read_responses(path)
+    except (UnicodeDecodeError, pd.errors.ParserError) as e:
+        reason = " ".join(str(e).split())[:200]
+        raise ResponsesFormatError(f"{path}: not a readable UTF-8 CSV table ({reason})") from None
 
 
 def load_humans(
@@ -355,7 +439,7 @@ def load_humans(
     participants flagged `excluded` are dropped unless `include_excluded`."""
     name = "humans" if isinstance(source, pd.DataFrame) else str(source)
     try:
-        h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else (read_responses(source))
+        h = validate_responses(source, name) if isinstance(source, pd.DataFrame) else _read_responses(source)
     except ResponsesFormatError as e:
         raise AnalysisInputError(str(e)) from None
     h, exclusions = apply_exclusions(h, name, include_excluded)
@@ -392,11 +476,13 @@ def load_inputs(
     humans: str | Path | pd.DataFrame | None = None,
     *,
     include_excluded: bool = False,
+    trained: Iterable[TrainedOn] = (),
 ) -> AnalysisData:
     """Load and check everything `analyze` needs (see `AnalysisData`)."""
     if isinstance(predictions, (str, Path, pd.DataFrame)):
         predictions = [predictions]
-    pred = load_predictions(list(predictions))
+    loaded = load_predictions(list(predictions))
+    pred, unanswered = loaded[loaded["answered"]].reset_index(drop=True), loaded[~loaded["answered"]]
     truth = list(truth)
     if truth:
         t, infos = load_truth(truth)
@@ -405,6 +491,9 @@ def load_inputs(
         t = truth_from_predictions(pred)
         infos = {s: SetInfo(s, None, int(n), False) for s, n in t.groupby("set")["stimulus_id"].nunique().items()}
     h, excl = load_humans(humans, t, include_excluded=include_excluded) if humans is not None else (None, None)
+    training = load_training(trained)
+    pred = pred.merge(t[["set", "stimulus_id", "medium"]], on=["set", "stimulus_id"], how="left")
+    pred["medium"] = pred["medium"].fillna(UNKNOWN_MEDIUM)
     return AnalysisData(
         pred,
         t,
@@ -413,4 +502,6 @@ def load_inputs(
         infos,
         excl,
         None if humans is None else ("humans" if isinstance(humans, pd.DataFrame) else str(humans)),
+        training,
+        unanswered.reset_index(drop=True),
     )

@@ -21,9 +21,17 @@ Definitions (Geirhos et al. 2020; Schulze Buschoff et al. 2025):
 - bounds (Klein et al. 2025): given p_i, p_j, c_obs can only lie in
   [|p_i + p_j - 1|, 1 - |p_i - p_j|], so kappa lies in the interval those ends map to.
   Shown next to each kappa, they say how much room the two accuracies left.
-- intervals: bootstraps draw with `numpy.random.Generator(PCG64(seed))` so that a report
-  is reproducible; resampled items are integer weights from one multinomial draw per
-  resample, which turns every resample's counts into one matrix product.
+- intervals: items are a sample, as participants (and a model's training seeds) are. The
+  report's intervals therefore resample them *together*, a crossed bootstrap
+  (`resample="crossed"`, the default): each resample draws the items and, independently,
+  the participants (or seeds) with replacement, recomputes every kappa on the drawn items
+  and averages it over the drawn participants. The paper resampled participants only
+  (`resample="participants"`), which holds the items fixed and gives intervals several
+  times narrower on Lerer100; it stays available, labelled as the paper's.
+- bootstraps draw with `numpy.random.Generator(PCG64(seed))` so that a report is
+  reproducible; resampled items (and participants) are integer weights from one
+  multinomial draw per resample, which turns every resample's counts into one matrix
+  product (`resample_weights`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,34 @@ from cubeworld.intervals import wilson_interval  # noqa: F401 - one Wilson inter
 N_BOOT = 10_000
 CI_LEVEL = 0.95
 DEFAULT_SEED = 0
+RESAMPLES = ("crossed", "participants", "items")
+# Human-human ceiling: the pair kappas of one item resample cost P^2; each is crossed with
+# this many participant resamples (a two-stage Monte Carlo of the same crossed bootstrap).
+ITEM_DRAWS = 1_000
+# The most memory one crossed bootstrap may ask for (`bootstrap_bytes`); a larger --n-boot
+# is refused before any work, with the largest count that fits.
+MAX_BOOTSTRAP_BYTES = 4 * 2**30
+
+
+def bootstrap_bytes(n_boot: int, n_items: int, n_participants: int = 0, n_seeds: int = 1) -> int:
+    """An upper estimate of the peak memory of one crossed bootstrap (`kappa_to_humans`,
+    `kappa_to_truth`, `human_human_kappa`) of `n_items` items, `n_participants` people
+    and an observer with `n_seeds` seeds.
+
+    Every resample holds a row of item counts (int64 draws, their bincount, float32) and
+    a row of weighted counts per participant and seed; the human-human ceiling adds its
+    chunks of P x P pair kappas, whatever n_boot. The per-resample constants are about
+    twice the peaks tracemalloc measured (24 vs 20 bytes per item; 32 vs 13-16 per
+    participant and seed), so the refusal errs on the safe side.
+    """
+    per_resample = 24 * n_items + 32 * (1 + n_seeds) * n_participants
+    return int(n_boot) * per_resample + 2048 * n_participants**2
+
+
+def max_resamples(n_items: int, n_participants: int = 0, n_seeds: int = 1, limit: int = MAX_BOOTSTRAP_BYTES) -> int:
+    """The most resamples whose bootstrap stays within `limit` bytes (`bootstrap_bytes`)."""
+    per_resample = 24 * n_items + 32 * (1 + n_seeds) * n_participants
+    return max(0, (limit - 2048 * n_participants**2) // max(per_resample, 1))
 
 
 class DegenerateKappaWarning(RuntimeWarning):
@@ -155,6 +191,7 @@ class KappaEstimate:
     resample: str
     n_degenerate: int = 0
     per_observer: np.ndarray | None = field(default=None, repr=False, compare=False)
+    boots: np.ndarray | None = field(default=None, repr=False, compare=False)  # the resampled means
 
     def as_dict(self) -> dict:
         return {
@@ -172,16 +209,35 @@ class KappaEstimate:
 
 
 def item_weights(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n_items) counts of how often each item is drawn in each resample.
+    """(n_boot, n_items) counts of how often each unit is drawn in each resample.
 
     Each resample draws n_items indices uniformly with replacement (the ordinary
     bootstrap); one flat bincount turns all draws into counts at once. float32 holds these
-    small integer counts (and the 0/1 matrices they multiply) exactly.
+    small integer counts (and the 0/1 matrices they multiply) exactly. The units may be
+    items, participants or seeds (`resample_weights` names the use).
     """
     idx = rng.integers(0, n_items, size=(n_boot, n_items))
     idx += (np.arange(n_boot) * n_items)[:, None]
     counts = np.bincount(idx.ravel(), minlength=n_boot * n_items)
     return counts.reshape(n_boot, n_items).astype(np.float32)
+
+
+resample_weights = item_weights  # the same draw for any unit: items, participants, seeds
+
+
+def weighted_nanmean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row, the mean of `values` under `weights` (both (n_boot, k)), leaving NaNs out
+    (NaN where no weight is left): the mean over resampled participants or seeds."""
+    ok = np.isfinite(values)
+    num = (np.where(ok, values, 0.0) * weights).sum(-1, dtype=np.float64)
+    den = (weights * ok).sum(-1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _check_resample(resample: str, allowed: tuple[str, ...] = RESAMPLES) -> None:
+    if resample not in allowed:
+        raise ValueError(f"resample must be one of {list(allowed)}, not {resample!r}")
 
 
 def _percentiles(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -271,13 +327,21 @@ def _nanmean(x, axis):
         return np.where(n > 0, np.where(ok, x, 0).sum(axis=axis) / np.maximum(n, 1), np.nan)
 
 
+def _seed_mean(k: np.ndarray, U: np.ndarray | None) -> np.ndarray:
+    """(n_boot, s, P) kappas -> (n_boot, P): mean over seeds, under seed weights U
+    (n_boot, s) when the seeds are resampled."""
+    if U is None or k.shape[1] == 1:
+        return _nanmean(k, 1)
+    return weighted_nanmean(np.moveaxis(k, 1, 2), U[:, None, :])
+
+
 def kappa_to_humans(
     model_correct,
     human_correct,
     *,
     n_boot: int = N_BOOT,
     seed: int = DEFAULT_SEED,
-    resample: str = "participants",
+    resample: str = "crossed",
 ) -> KappaEstimate:
     """Mean error consistency of a model with each participant, with a 95% interval.
 
@@ -286,11 +350,14 @@ def kappa_to_humans(
     (n_items, n_participants) 0/1 with NaN where a participant did not see an item; each
     pair uses the items both saw.
 
-    resample="participants" (the study): the interval is the central 95% of the mean over
-    10,000 resamples (with replacement) of the per-participant kappas.
-    resample="items": the items are resampled and every kappa recomputed (all seeds and
-    participants share each resample), which also carries the uncertainty from the items.
+    resample="crossed" (the report's): each resample draws the items, the participants
+    and (with several) the seeds, each with replacement and independently; every kappa is
+    recomputed on the drawn items and averaged over the drawn seeds and participants.
+    resample="participants" (the paper's): the per-participant kappas are resampled, the
+    items held fixed. resample="items": the items only. The resampled means are kept in
+    `boots` (for a bootstrap p-value).
     """
+    _check_resample(resample)
     A = _seeds_by_items(model_correct, "model_correct")
     B, M = _human_matrix(human_correct)
     if A.shape[1] != B.shape[0]:
@@ -315,12 +382,15 @@ def kappa_to_humans(
         else:
             idx = rng.integers(0, valid.size, size=(n_boot, valid.size))
             boots = valid[idx].mean(axis=1)
-    elif resample == "items":
-        W = item_weights(B.shape[0], n_boot, rng)
-        kb, _, _ = _pair_kappas(W, A, B, M, bounds=False)
-        boots = _nanmean(_nanmean(kb, 1), 1)
     else:
-        raise ValueError(f"resample must be 'participants' or 'items', not {resample!r}")
+        W = item_weights(B.shape[0], n_boot, rng)
+        kb, _, _ = _pair_kappas(W, A, B, M, bounds=False)  # (n_boot, s, P)
+        if resample == "items":
+            boots = _nanmean(_nanmean(kb, 1), 1)
+        else:
+            V = resample_weights(B.shape[1], n_boot, rng)
+            U = resample_weights(A.shape[0], n_boot, rng) if A.shape[0] > 1 else None
+            boots = weighted_nanmean(_seed_mean(kb, U), V)
     ci = _percentiles(boots)
     return KappaEstimate(
         kappa=float(_nanmean(per_participant, 0)),
@@ -334,17 +404,22 @@ def kappa_to_humans(
         resample=resample,
         n_degenerate=n_degenerate,
         per_observer=per_participant,
+        boots=np.asarray(boots, dtype=float),
     )
 
 
-def kappa_to_truth(says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> KappaEstimate:
-    """Cohen's kappa of the answers with the correct answers; 95% interval over items.
+def kappa_to_truth(
+    says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED, resample: str = "crossed"
+) -> KappaEstimate:
+    """Cohen's kappa of the answers with the correct answers, with a 95% interval.
 
-    says_yes: (n_items,) or (n_seeds, n_items) 0/1 answers (1 = Yes); truth_yes:
-    (n_items,) 0/1. Several seeds -> mean kappa over seeds, in every item resample too.
-    For humans pass each participant as a "seed" row (NaN where not shown is allowed):
-    the kappa is then the mean over participants.
+    says_yes: (n_items,) or (n_rows, n_items) 0/1 answers (1 = Yes); truth_yes:
+    (n_items,) 0/1. Rows are a model's seeds, or - for people - the participants (NaN
+    where not shown is allowed): the kappa is then the mean over rows. The interval
+    resamples the items and, with resample="crossed" (default) and several rows, the rows
+    too (seeds or participants); resample="items" holds the rows fixed.
     """
+    _check_resample(resample, ("crossed", "items"))
     S = np.asarray(says_yes, dtype=float)
     S = S[None, :] if S.ndim == 1 else S
     t = _as_binary(truth_yes, "truth_yes")
@@ -356,10 +431,11 @@ def kappa_to_truth(says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEF
         raise ValueError("says_yes: values must be 0/1 (or NaN where not shown)")
 
     def stats(W, bounds=True):
-        n = W @ M  # (b, s)
-        p_a = (W @ (M * Sb)) / n
-        p_t = (W @ (M * t[:, None])) / n
-        agree = (W @ (M * (Sb == t[:, None]))) / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = W @ M  # (b, s)
+            p_a = (W @ (M * Sb)) / n
+            p_t = (W @ (M * t[:, None])) / n
+            agree = (W @ (M * (Sb == t[:, None]))) / n
         c_exp = expected_consistency(p_a, p_t)
         kap = cohen_kappa(agree, c_exp, warn=False)
         if not bounds:
@@ -378,7 +454,10 @@ def kappa_to_truth(says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEF
     rng = np.random.default_rng(seed)
     W = item_weights(t.size, n_boot, rng)
     kb, _, _ = stats(W, bounds=False)
-    boots = _nanmean(kb, 1)
+    if resample == "crossed" and S.shape[0] > 1:
+        boots = weighted_nanmean(kb, resample_weights(S.shape[0], n_boot, rng))
+    else:
+        boots = _nanmean(kb, 1)
     ci = _percentiles(boots)
     return KappaEstimate(
         kappa=float(_nanmean(k[0], 0)),
@@ -389,9 +468,10 @@ def kappa_to_truth(says_yes, truth_yes, *, n_boot: int = N_BOOT, seed: int = DEF
         n_items=int(t.size),
         n_observers=int(S.shape[0]),
         n_boot=n_boot,
-        resample="items",
+        resample=resample if S.shape[0] > 1 else "items",
         n_degenerate=n_degenerate,
         per_observer=k[0],
+        boots=np.asarray(boots, dtype=float),
     )
 
 
@@ -431,12 +511,90 @@ def pairwise_human_kappas(human_correct) -> np.ndarray:
     return k
 
 
-def human_human_kappa(human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> KappaEstimate:
+def _pair_kappa_stack(W: np.ndarray, B: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """(c, P, P) error consistency of every pair of participants under each row of item
+    weights W (c, n); NaN where a pair is degenerate or shares no item, and on the
+    diagonal. The counts of all pairs come from matrix products of W with the items'
+    outer products (float32: small integer counts, exact)."""
+    n_items, P = B.shape
+    W = np.asarray(W, dtype=np.float32)
+    MB = (M * B).astype(np.float32)
+    c = W.shape[0]
+    if np.all(M == 1):  # everyone saw every item: n and the accuracies are per participant
+        nn = W.sum(1)[:, None, None]
+        r = W @ MB
+        a, b = r[:, :, None], r[:, None, :]
+    else:
+        Mf = M.astype(np.float32)
+        nn = (W @ (Mf[:, :, None] * Mf[:, None, :]).reshape(n_items, P * P)).reshape(c, P, P)
+        a = (W @ (MB[:, :, None] * Mf[:, None, :]).reshape(n_items, P * P)).reshape(c, P, P)
+        b = np.swapaxes(a, 1, 2)
+    x = (W @ (MB[:, :, None] * MB[:, None, :]).reshape(n_items, P * P)).reshape(c, P, P)
+    ab = a * b
+    den = nn * (a + b) - 2 * ab  # a (n - b) + b (n - a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = 2 * (nn * x - ab) / den
+    k[~(den > 0)] = np.nan
+    idx = np.arange(P)
+    k[:, idx, idx] = np.nan
+    return k
+
+
+def _pair_mean_under(K: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Mean pair kappa over resampled participants: for each participant resample
+    (rows of V (c, r, P), r per pair matrix K (c, P, P)), the mean of K[p, q] over pairs
+    of drawn participants p != q, weighted V_p V_q (a participant is never paired with
+    itself, nor with its own copy). NaN pairs are left out. Returns (c, r)."""
+    ok = np.isfinite(K)
+    Kz = np.where(ok, K, 0.0).astype(np.float32)
+    Vt = np.swapaxes(V, 1, 2).astype(np.float32)  # (c, P, r)
+    num = np.einsum("crp,cpr->cr", V, Kz @ Vt, dtype=np.float64)
+    sv = V.sum(-1, dtype=np.float64)
+    den = sv * sv - (V.astype(np.float64) ** 2).sum(-1)
+    bad = ~ok
+    idx = np.arange(K.shape[1])
+    bad[:, idx, idx] = False
+    if bad.any():  # degenerate pairs carry no weight
+        den = den - np.einsum("crp,cpr->cr", V, bad.astype(np.float32) @ Vt, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def crossed_pair_means(
+    human_correct, n_boot: int, rng: np.random.Generator, *, item_draws: int = ITEM_DRAWS, chunk: int = 64
+) -> np.ndarray:
+    """`n_boot` crossed resamples of the mean kappa over all pairs of participants.
+
+    Each resample draws items and participants with replacement; the pairs are those of
+    distinct drawn participants (weight V_p V_q). The P x P pair kappas of an item resample
+    cost P^2, so `item_draws` item resamples are each crossed with n_boot / item_draws
+    participant resamples: a two-stage Monte Carlo of the same bootstrap distribution.
+    """
+    B, M = _human_matrix(human_correct)
+    n_items, P = B.shape
+    n_item = max(1, min(n_boot, item_draws))
+    per = -(-n_boot // n_item)
+    W = item_weights(n_items, n_item, rng)
+    V = resample_weights(P, n_item * per, rng).reshape(n_item, per, P)
+    out = np.empty((n_item, per))
+    for c in range(0, n_item, chunk):
+        K = _pair_kappa_stack(W[c : c + chunk], B, M)
+        out[c : c + chunk] = _pair_mean_under(K, V[c : c + chunk])
+    return out.ravel()[:n_boot]
+
+
+def human_human_kappa(
+    human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED, resample: str = "crossed"
+) -> KappaEstimate:
     """The ceiling: mean error consistency over all pairs of participants.
 
-    The interval resamples participants: each participant's mean kappa to all others,
-    10,000 resamples of those means (the same logic as for a model to the humans).
+    resample="crossed" (the report's): items and participants resampled together
+    (`crossed_pair_means`). resample="participants" (the paper's): each participant's mean
+    kappa to all others, resampled; with the items fixed, and treating a participant's
+    mean as independent of the others', this interval is narrower than the pair mean's
+    own sampling error.
     """
+    _check_resample(resample, ("crossed", "participants"))
     B, M = _human_matrix(human_correct)
     P = B.shape[1]
     if P < 2:
@@ -450,10 +608,14 @@ def human_human_kappa(human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAUL
         p_row = ((M * B).T @ M) / n
     lo, hi = kappa_bounds(p_row[iu], p_row.T[iu])
     per_participant = _nanmean(k, 1)
-    valid = per_participant[np.isfinite(per_participant)]
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, valid.size, size=(n_boot, valid.size))
-    ci = _percentiles(valid[idx].mean(axis=1))
+    if resample == "participants":
+        valid = per_participant[np.isfinite(per_participant)]
+        idx = rng.integers(0, valid.size, size=(n_boot, valid.size))
+        boots = valid[idx].mean(axis=1)
+    else:
+        boots = crossed_pair_means(human_correct, n_boot, rng)
+    ci = _percentiles(boots)
     return KappaEstimate(
         kappa=float(_nanmean(pairs, 0)),
         ci_low=ci[0],
@@ -463,9 +625,10 @@ def human_human_kappa(human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAUL
         n_items=int(B.shape[0]),
         n_observers=P,
         n_boot=n_boot,
-        resample="participants",
+        resample=resample,
         n_degenerate=n_degenerate,
         per_observer=per_participant,
+        boots=np.asarray(boots, dtype=float),
     )
 
 
@@ -489,47 +652,51 @@ class KappaDifference:
         }
 
 
-def item_bootstrap_mean_kappa(
-    correct, human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
+def bootstrap_mean_kappa(
+    correct, human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED, resample: str = "crossed"
 ) -> tuple[float, np.ndarray]:
-    """(mean kappa to the humans, its n_boot item-resampled values).
+    """(mean kappa to the humans, its n_boot resampled values), as `kappa_to_humans`.
 
-    The resamples depend only on (number of items, n_boot, seed), so two models scored on
-    the same items with the same seed get the same resamples: their differences are a
-    paired bootstrap (what `paired_kappa_difference` does).
+    The item and participant resamples depend only on (number of items, number of
+    participants, n_boot, seed), so two models scored on the same items against the same
+    people with the same seed get the same resamples: their differences are a paired
+    bootstrap (what `paired_kappa_difference` does). Each model's own seeds are resampled
+    apart from the other's (they are not paired).
     """
     A = _seeds_by_items(correct, "correct")
-    H, M = _human_matrix(human_correct)
+    H, _ = _human_matrix(human_correct)
     if A.shape[1] != H.shape[0]:
         raise ValueError("the model and the humans must cover the same items")
-
-    def mean_kappa(W):
-        k, _, _ = _pair_kappas(W, A, H, M, bounds=False)
-        return _nanmean(_nanmean(k, 1), 1)
-
-    point = float(mean_kappa(np.ones((1, H.shape[0])))[0])
-    return point, mean_kappa(item_weights(H.shape[0], n_boot, np.random.default_rng(seed)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateKappaWarning)
+        est = kappa_to_humans(A, human_correct, n_boot=n_boot, seed=seed, resample=resample)
+    assert est.boots is not None
+    return est.kappa, est.boots
 
 
 def kappa_difference_from_boots(point_a, boots_a, point_b, boots_b) -> KappaDifference:
-    """Paired difference A - B from two item bootstraps drawn with the same resamples."""
+    """Paired difference A - B from two bootstraps drawn with the same resamples; its
+    p-value is two-sided (no observer is expected to be the more human-like one)."""
+    from cubeworld.analysis.significance import bootstrap_p_value
+
     d = np.asarray(boots_a) - np.asarray(boots_b)
     n_boot = d.size
     d = d[np.isfinite(d)]
     lo, hi = _percentiles(d)
-    p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))) if d.size else float("nan")
+    p = bootstrap_p_value(d, 0.0, alternative="two-sided")
     return KappaDifference(float(point_a - point_b), lo, hi, float(p), n_boot)
 
 
 def paired_kappa_difference(
     correct_a, correct_b, human_correct, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED
 ) -> KappaDifference:
-    """Is model A more human-like than B? Paired bootstrap over items.
+    """Is model A more human-like than B? Paired crossed bootstrap over items and people.
 
-    Each resample draws items once and recomputes both models' mean kappa to the humans
-    on it, so the item difficulty both share cancels out. The two-sided p-value is twice
-    the smaller share of resampled differences on either side of 0 (capped at 1).
+    Each resample draws items and participants once and recomputes both models' mean
+    kappa to the humans on them, so the item difficulty and the people both share cancel
+    out. The two-sided p-value is twice the smaller share of resampled differences on
+    either side of 0 (+1 corrected, capped at 1).
     """
-    pa, ba = item_bootstrap_mean_kappa(correct_a, human_correct, n_boot=n_boot, seed=seed)
-    pb, bb = item_bootstrap_mean_kappa(correct_b, human_correct, n_boot=n_boot, seed=seed)
+    pa, ba = bootstrap_mean_kappa(correct_a, human_correct, n_boot=n_boot, seed=seed)
+    pb, bb = bootstrap_mean_kappa(correct_b, human_correct, n_boot=n_boot, seed=seed)
     return kappa_difference_from_boots(pa, ba, pb, bb)

@@ -2,10 +2,12 @@
 
 Every figure is drawn at the report's page width (`PAGE_WIDTH_IN` at `DPI` is about the
 width of the report's column), so it is shown at its own size and its text stays legible;
-more sets or observers add panels *downwards* (wrapped), never sideways. Observers of
-different kinds (VLM, physics, CNN, humans, ... - the `kind` column of the prediction
-tables) keep one marker and colour each across all figures (`kind_style`). Accuracy plots
-draw chance (0.5); kappa plots draw 0 (chance agreement) and the human-human ceiling.
+more sets or observers add panels *downwards* (wrapped), never sideways. Every observer
+keeps one colour across all figures of a report (`observer_colors`, computed once over all
+observers; the humans always the human colour), and every observer kind (VLM, physics,
+CNN, humans, ... - the `kind` column of the prediction tables) one marker (`kind_style`).
+Accuracy plots draw chance (0.5); kappa plots draw 0 (chance agreement) and the
+human-human ceiling.
 
 The functions return matplotlib figures; `render` turns one into PNG and PDF bytes with
 its caption (`unit.FigureOut`), which the pipeline writes.
@@ -190,9 +192,11 @@ def _cells(acc: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- accuracy
 
 
-def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict[str, str]):
-    """Fig. 2: one panel per evaluation set (stacked): rows = observers (every kind,
-    humans last), columns = block counts and all blocks; tick labels coloured by kind."""
+def accuracy_heatmap(
+    acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict[str, str], colors: dict[str, tuple] | None = None
+):
+    """One panel per evaluation set (stacked): rows = observers (every kind, humans last),
+    columns = block counts and all blocks; tick labels in each observer's colour."""
     style()
     df = acc.copy()
     if humans is not None and not humans.empty:
@@ -208,7 +212,7 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict
         figsize=(PAGE_WIDTH_IN, sum(0.3 * r + 0.7 for r in rows_per) + 0.3),
         height_ratios=[r + 2.5 for r in rows_per],
     )
-    looks = kind_style(kind_of(o, kinds) for o in df["observer"].unique())
+    colors = colors or observer_colors(df["observer"].unique(), kinds)
     cmap = sns.color_palette("vlag_r", as_cmap=True)
     for ax, s in zip(axes[:, 0], sets):
         d = df[df["set"] == s]
@@ -235,7 +239,7 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict
         ax.set_xlabel("")
         ax.set_ylabel("")
         for label in ax.get_yticklabels():
-            label.set_color(looks[kind_of(label.get_text(), kinds)][0])
+            label.set_color(colors.get(label.get_text(), "black"))
     sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
     fig.colorbar(
         sm,
@@ -246,8 +250,6 @@ def accuracy_heatmap(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict
         pad=0.02,
         label="accuracy (chance = 0.5)",
     )
-    handles = kind_legend_handles(looks)
-    legend_below(fig, handles, [h.get_label() for h in handles], ncol=len(looks))
     return fig
 
 
@@ -257,41 +259,69 @@ def _bars(d: pd.DataFrame) -> np.ndarray:
     return np.clip(np.array([d["accuracy"] - d["ci_low"], d["ci_high"] - d["accuracy"]], dtype=float), 0.0, None)
 
 
-def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict[str, str]):
-    """Fig. 3: accuracy by block count with Wilson bars; one panel per set (two per row),
-    one line per observer (marker = kind), humans dashed."""
+def sizes_label(sizes) -> str:
+    """[2, 3, 4] -> "2-4"; [3, 6] -> "3 & 6"; [3, 6, 10] -> "3, 6 & 10"."""
+    v = sorted({int(x) for x in sizes})
+    if not v:
+        return ""
+    if len(v) > 2 and v == list(range(v[0], v[-1] + 1)):
+        return f"{v[0]}-{v[-1]}"
+    return v[0].__str__() if len(v) == 1 else ", ".join(map(str, v[:-1])) + f" & {v[-1]}"
+
+
+def panel_title(medium: str, domain: str) -> str:
+    """ "tower" (rendered), "tower photos", or the domain with its medium."""
+    if medium == "photo":
+        return f"{domain} photos"
+    return domain if medium in ("rendered", "unknown", "") else f"{domain} ({medium})"
+
+
+def accuracy_by_size(cells: pd.DataFrame, humans: pd.DataFrame | None, kinds: dict[str, str], colors: dict[str, tuple]):
+    """The paper's Fig. 2: accuracy per block count on one axis per domain (and medium),
+    every evaluation set of that domain pooled, one line per observer (colour = observer,
+    marker = kind), humans dashed; filled markers where the observer was trained on that
+    size, hollow where it was not (all filled when the training is not known); the trained
+    sizes shaded when every trained observer of the panel shares them.
+
+    cells: observer, medium, domain, n_blocks, accuracy, ci_low, ci_high, trained (bool or
+    NaN); humans: the same columns without `trained`.
+    """
     style()
-    df = _cells(acc)
-    hum = _cells(humans) if humans is not None and not humans.empty else None
-    sets = sorted(df["set"].unique())
-    fig, axes = panel_grid(len(sets), 2, 2.9, sharey=True, fill=False)
-    observers = observer_order(df["observer"].unique(), kinds)
-    colors = observer_colors(observers, kinds)
+    panels = sorted(
+        cells[["medium", "domain"]].drop_duplicates().itertuples(index=False, name=None),
+        key=lambda md: (md[0] != "rendered", md[0], md[1]),
+    )
+    fig, axes = panel_grid(len(panels), 2, 3.0, sharey=True, fill=False)
+    observers = observer_order(cells["observer"].unique(), kinds)
     looks = kind_style(list(kind_of(o, kinds) for o in observers) + ["humans"])
-    offsets = np.linspace(-0.15, 0.15, len(observers)) if len(observers) > 1 else [0.0]
-    for ax, s in zip(axes, sets):
-        for off, o in zip(offsets, observers):
-            d = df[(df["set"] == s) & (df["observer"] == o)].sort_values("n_blocks")
-            if d.empty:
+    offsets = dict(zip(observers, np.linspace(-0.12, 0.12, len(observers)) if len(observers) > 1 else [0.0]))
+    for ax, (medium, domain) in zip(axes, panels):
+        d = cells[(cells["medium"] == medium) & (cells["domain"] == domain)]
+        trained_sets = {
+            tuple(sorted(g.loc[g["trained"] == True, "n_blocks"]))  # noqa: E712 - NaN is "not known"
+            for _, g in d.groupby("observer")
+            if (g["trained"] == True).any()  # noqa: E712
+        }
+        if len(trained_sets) == 1:
+            t = next(iter(trained_sets))
+            ax.axvspan(min(t) - 0.4, max(t) + 0.4, color="grey", alpha=0.12, lw=0, label="trained sizes")
+        for o in observers:
+            g = d[d["observer"] == o].sort_values("n_blocks")
+            if g.empty:
                 continue
-            ax.errorbar(
-                d["n_blocks"] + off,
-                d["accuracy"],
-                yerr=_bars(d),
-                marker=looks[kind_of(o, kinds)][1],
-                ms=4,
-                capsize=2,
-                lw=1.2,
-                color=colors[o],
-                label=o,
-            )
-        if hum is not None:
-            d = hum[hum["set"] == s].sort_values("n_blocks")
-            if not d.empty:
+            x = g["n_blocks"].to_numpy(dtype=float) + offsets[o]
+            color, marker = colors.get(o, "black"), looks[kind_of(o, kinds)][1]
+            ax.errorbar(x, g["accuracy"], yerr=_bars(g), color=color, lw=1.2, capsize=2, ls="-", label=o)
+            filled = (g["trained"] != False).to_numpy()  # noqa: E712 - unknown counts as filled
+            ax.plot(x[filled], g["accuracy"].to_numpy()[filled], ls="", marker=marker, color=color, ms=5)
+            ax.plot(x[~filled], g["accuracy"].to_numpy()[~filled], ls="", marker=marker, mfc="white", color=color, ms=5)
+        if humans is not None and not humans.empty:
+            h = humans[(humans["medium"] == medium) & (humans["domain"] == domain)].sort_values("n_blocks")
+            if not h.empty:
                 ax.errorbar(
-                    d["n_blocks"],
-                    d["accuracy"],
-                    yerr=_bars(d),
+                    h["n_blocks"],
+                    h["accuracy"],
+                    yerr=_bars(h),
                     marker=looks["humans"][1],
                     ms=4,
                     capsize=2,
@@ -300,16 +330,18 @@ def accuracy_by_blocks(acc: pd.DataFrame, humans: pd.DataFrame | None, kinds: di
                     color=HUMAN_COLOR,
                     label=HUMANS,
                 )
-        ax.axhline(CHANCE, color="grey", lw=0.8, ls=":", label="chance")
-        ax.set_title(s, loc="left", fontweight="bold")
+        ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
+        ax.set_title(panel_title(medium, domain), loc="left", fontweight="bold")
         ax.set_xlabel("number of blocks")
-        ax.set_xticks(sorted(df.loc[df["set"] == s, "n_blocks"].unique()))
+        ax.set_xticks(sorted(d["n_blocks"].unique()))
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
     uniq: dict = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             uniq.setdefault(lab, h)
+    uniq["trained on this size"] = Line2D([], [], marker="o", color="dimgray", ls="")
+    uniq["not trained on it"] = Line2D([], [], marker="o", mfc="white", color="dimgray", ls="")
     legend_below(fig, list(uniq.values()), list(uniq), ncol=2)
     return fig
 
@@ -327,8 +359,11 @@ def _forest(
     p_col: str | None,
     ceiling: tuple[float, float, float] | None,
     title: str,
+    colors: dict[str, tuple] | None = None,
 ) -> None:
-    """Horizontal dot-and-interval plot of `col` per observer row of d (top to bottom)."""
+    """Horizontal dot-and-interval plot of `col` per observer row of d (top to bottom);
+    an observer that gives one answer (`one_answer`) is drawn hollow and grey, without
+    stars: its kappa says nothing about shared errors."""
     y = np.arange(len(d))[::-1]
     v = d[col].to_numpy(dtype=float)
     lo = d[f"{col}_ci_low"].to_numpy(dtype=float)
@@ -340,13 +375,20 @@ def _forest(
         ax.axvspan(clo, chi, color=HUMAN_COLOR, alpha=0.12, lw=0)
         ax.axvline(c, color=HUMAN_COLOR, ls="--", lw=1.2)
     ax.axvline(0, color="grey", lw=0.8, ls=":")
+    single = d["one_answer"].astype(bool).to_numpy() if "one_answer" in d else np.zeros(len(d), bool)
     for i, o in enumerate(d["observer"]):
         if not np.isfinite(v[i]):
             ax.text(0, y[i], "n/a", va="center", ha="center", fontsize=7, color="grey")
             continue
-        color, marker = looks[kind_of(o, kinds)]
-        if bmin is not None and np.isfinite(bmin[i]):
+        marker = looks[kind_of(o, kinds)][1]
+        color = (colors or {}).get(o, looks[kind_of(o, kinds)][0])
+        if bmin is not None and bmax is not None and np.isfinite(bmin[i]):
             ax.plot([bmin[i], bmax[i]], [y[i], y[i]], color="grey", lw=5, alpha=0.25, solid_capstyle="butt")
+        if single[i]:
+            ax.plot([lo[i], hi[i]], [y[i], y[i]], color="grey", lw=1, ls=":")
+            ax.plot(v[i], y[i], marker=marker, mfc="white", color="grey", ms=6, ls="")
+            ax.text(0.98, y[i], "one answer", va="center", ha="right", fontsize=7, color="grey")
+            continue
         ax.plot([lo[i], hi[i]], [y[i], y[i]], color="black", lw=1)
         ax.plot(v[i], y[i], marker=marker, color=color, ms=6, ls="")
         if p_col is not None:
@@ -361,10 +403,10 @@ def _forest(
     ax.set_xlabel("Cohen's kappa")
 
 
-def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
+def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str], colors: dict[str, tuple] | None = None):
     """Fig. 4: per set a row of forest plots: kappa to the ground truth, and (with humans)
     error consistency with the participants, with the human-human ceiling band; grey bars
-    are the range the accuracies allow; stars mark p-values."""
+    are the range the accuracies allow; stars mark Holm-adjusted one-sided p-values."""
     style()
     sets = sorted(kappa["set"].unique())
     has_h = "kappa_humans" in kappa.columns
@@ -393,9 +435,10 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
             "kappa_truth",
             kinds,
             looks,
-            p_col="kappa_truth_p",
+            p_col="kappa_truth_p_holm" if "kappa_truth_p_holm" in d else "kappa_truth_p",
             ceiling=None,
             title=f"{s}: to the ground truth",
+            colors=colors,
         )
         if ncols == 2:
             ax = axes[r][1]
@@ -427,59 +470,69 @@ def kappa_figure(kappa: pd.DataFrame, kinds: dict[str, str]):
                 "kappa_humans",
                 kinds,
                 looks,
-                p_col="kappa_humans_p",
+                p_col="kappa_humans_p_holm" if "kappa_humans_p_holm" in m else "kappa_humans_p",
                 ceiling=ceiling,
                 title="error consistency\nwith humans",
+                colors=colors,
             )
             ax.tick_params(axis="y", labelleft=True)
-    handles = kind_legend_handles(looks) + [
-        Line2D([], [], color="black", lw=1, label="95% interval"),
+    handles = kind_legend_handles(looks, colored=False) + [
+        Line2D([], [], color="black", lw=1, label="95% interval (items and people resampled)"),
         Line2D([], [], color="grey", lw=5, alpha=0.3, label="range the accuracies allow"),
     ]
     if has_h:
         handles.append(Line2D([], [], color=HUMAN_COLOR, ls="--", label="human-human ceiling"))
-    legend_below(fig, handles, [h.get_label() for h in handles], ncol=4)
+    legend_below(fig, handles, [h.get_label() for h in handles], ncol=3)
     return fig
 
 
 # --------------------------------------------------------------------------- epochs
 
 
-def accuracy_over_epochs(ep: pd.DataFrame):
+def _shade(color, t: float) -> tuple[float, float, float]:
+    """`color` blended with white by t (0: the colour itself, 1: white)."""
+    r, g, b = matplotlib.colors.to_rgb(color)
+    return (r + (1 - r) * t, g + (1 - g) * t, b + (1 - b) * t)
+
+
+def accuracy_over_epochs(ep: pd.DataFrame, colors: dict[str, tuple] | None = None):
     """Figs. 10B-15B: accuracy per block count over fine-tuning epochs, one panel per
-    observer x set (three per row); None when no observer has two epochs."""
+    observer x set (three per row); None when no observer has two epochs. Each panel is
+    drawn in its observer's colour (the same in every figure): lighter for fewer blocks,
+    darker for more, black for all blocks together."""
     n_epochs = ep.groupby("observer")["epoch"].nunique()
     df = ep[ep["observer"].isin(n_epochs[n_epochs > 1].index)]
     if df.empty:
         return None
     style()
+    colors = colors or {}
     keys = sorted(df[["observer", "set"]].drop_duplicates().itertuples(index=False, name=None))
     fig, axes = panel_grid(len(keys), 3, 2.2, sharey=True)
     blocks = sorted({b for b in df["n_blocks"] if b != ALL}, key=int) + [ALL]
-    palette = dict(zip(blocks[:-1], sns.color_palette("viridis", len(blocks) - 1)))
-    palette[ALL] = "black"
+    lightness = dict(zip(blocks[:-1], np.linspace(0.65, 0.0, len(blocks) - 1) if len(blocks) > 2 else [0.0]))
     for ax, (o, s) in zip(axes, keys):
+        base = colors.get(o, "dimgray")
         for b in blocks:
             d = df[(df["observer"] == o) & (df["set"] == s) & (df["n_blocks"] == b)]
             if d.empty:
                 continue
             d = d.sort_values("epoch")
             label = "all blocks" if b == ALL else f"{b} blocks"
-            ax.plot(
-                d["epoch"], d["accuracy"], marker="o", ms=3, color=palette[b], lw=2 if b == ALL else 1.2, label=label
-            )
-            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=palette[b], alpha=0.12, lw=0)
+            color = "black" if b == ALL else _shade(base, lightness[b])
+            ax.plot(d["epoch"], d["accuracy"], marker="o", ms=3, color=color, lw=2 if b == ALL else 1.2, label=label)
+            ax.fill_between(d["epoch"], d["ci_low"], d["ci_high"], color=color, alpha=0.12, lw=0)
         ax.axhline(CHANCE, color="grey", lw=0.8, ls=":")
         ax.set_ylim(0, 1)
         ax.set_title(f"{o}\non {s}", fontsize=8)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    handles: dict = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    order = [f"{b} blocks" if b != ALL else "all blocks" for b in blocks]
-    labels = [lab for lab in order if lab in handles]
-    legend_below(fig, [handles[lab] for lab in labels], labels, title="block count", ncol=min(len(labels), 7))
+    handles = [
+        Line2D([], [], marker="o", ms=3, color="black" if b == ALL else _shade("dimgray", lightness[b]), lw=1.2)
+        for b in blocks
+    ]
+    labels = [f"{b} blocks" if b != ALL else "all blocks" for b in blocks]
+    legend_below(
+        fig, handles, labels, title="block count (in each observer's colour, darker = more)", ncol=min(len(labels), 7)
+    )
     return fig

@@ -8,7 +8,8 @@ stability margin in mm, larger = more clearly "No"). The curve
 is fitted by maximum likelihood with statsmodels' GLM (binomial family, logit link):
 
 - slope b1: how sharply the observer's answers change with difficulty (negative when
-  larger d means "No", as the contract orients it); 95% Wald interval.
+  larger d means "No", as the contract orients it); 95% Wald interval, and the one-sided
+  Wald p-value of b1 < 0 (`slope_p`: the direction the contract predicts).
 - threshold d50 = -b0 / b1: the difficulty at which Yes and No are equally likely;
   95% interval by the delta method from the covariance of (b0, b1).
 - The response is each observer's P(Yes) per item and seed when it gives graded
@@ -43,6 +44,7 @@ class PsychometricFit:
     threshold_ci_high: float
     n_trials: int
     note: str = ""
+    slope_p: float = float("nan")  # one-sided Wald p of slope < 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -102,6 +104,9 @@ def fit_psychometric(x, y, *, groups=None, name: str = "observer") -> Psychometr
     # delta method: grad of -b0/b1 wrt (b0, b1) = (-1/b1, b0/b1^2)
     g = np.array([-1 / b1, b0 / b1**2]) if b1 != 0 else np.array([np.nan, np.nan])
     se_t = float(np.sqrt(g @ cov @ g))
+    from scipy.stats import norm
+
+    slope_p = float(norm.cdf(b1 / se1)) if se1 > 0 else float("nan")
     return PsychometricFit(
         b0,
         b1,
@@ -112,4 +117,5 @@ def fit_psychometric(x, y, *, groups=None, name: str = "observer") -> Psychometr
         t + Z95 * se_t,
         n,
         "" if res.converged else "did not converge",
+        slope_p,
     )

@@ -4,10 +4,18 @@ How seeds combine (the study reports the mean over three seeds):
 - accuracy: the mean of the per-seed accuracies; the interval is the mean of the per-seed
   95% Wilson bounds, so its width reflects the number of items (repeating the same items
   with another seed is not new evidence about them); `seed_sd` shows the spread.
-- kappa: per participant the mean over seeds; an item bootstrap applies each resample to
-  every seed alike (see `metrics`).
+- kappa: per participant the mean over seeds; intervals are crossed bootstraps over
+  items, participants and seeds (see `metrics`).
 Humans: a participant is one observer; the human accuracy is the mean over participants
-and its interval the central 95% of 10,000 resamples of participants.
+and its interval the central 95% of 10,000 crossed resamples of items and participants
+(`ci_low`/`ci_high`); the paper's interval, participants only, is kept beside it
+(`ci_low_paper`/`ci_high_paper`).
+
+Observers that give one answer to (nearly) every item of a set (`degenerate.one_answer`)
+keep their kappas, marked `one_answer`, but get no p-value: their kappa only reflects that
+people find one kind of item easier than the other. Every p-value is one-sided (kappa > 0)
+and each family of tests (kappa to the truth, kappa to humans, paired differences) is
+Holm-corrected across the whole table, raw and adjusted side by side.
 """
 
 from __future__ import annotations
@@ -19,22 +27,28 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cubeworld.analysis.degenerate import one_answer
 from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS, condition_label
 from cubeworld.analysis.metrics import (
     CI_LEVEL,
     DEFAULT_SEED,
     N_BOOT,
+    bootstrap_mean_kappa,
     human_human_kappa,
     human_pair_counts,
-    item_bootstrap_mean_kappa,
+    item_weights,
     kappa_difference_from_boots,
     kappa_to_humans,
     kappa_to_truth,
     pair_counts,
     pairwise_human_kappas,
+    resample_weights,
+    weighted_nanmean,
     wilson_interval,
 )
 from cubeworld.analysis.significance import (
+    adjust,
+    bootstrap_p_value,
     consistency_p_value,
     mean_kappa_test,
     pooled_consistency_p_value,
@@ -80,19 +94,19 @@ def accuracy_table(
     seed_sd, correct, n (pooled over seeds).
     """
     pred = _with_observer(pred)
-    by = list(by)
-    frames = [pred.assign(n_blocks=pred["n_blocks"].astype(str))] if "n_blocks" in by else [pred]
-    if totals and "n_blocks" in by:
+    keys = list(by)
+    frames = [pred.assign(n_blocks=pred["n_blocks"].astype(str))] if "n_blocks" in keys else [pred]
+    if totals and "n_blocks" in keys:
         frames.append(pred.assign(n_blocks=ALL))
     df = pd.concat(frames, ignore_index=True)
     if "seed" not in df.columns:
         df = df.assign(seed="")
-    per_seed = df.groupby(by + ["seed"], dropna=False, sort=False)["correct"].agg(k="sum", n="count").reset_index()
+    per_seed = df.groupby(keys + ["seed"], dropna=False, sort=False)["correct"].agg(k="sum", n="count").reset_index()
     per_seed["acc"] = per_seed["k"] / per_seed["n"]
     lo, hi = wilson_interval(per_seed["k"].to_numpy(), per_seed["n"].to_numpy())
     per_seed["lo"], per_seed["hi"] = lo, hi
     out = (
-        per_seed.groupby(by, dropna=False, sort=False)
+        per_seed.groupby(keys, dropna=False, sort=False)
         .agg(
             accuracy=("acc", "mean"),
             ci_low=("lo", "mean"),
@@ -105,7 +119,7 @@ def accuracy_table(
         )
         .reset_index()
     )
-    return _sort_blocks(out, by)
+    return _sort_blocks(out, keys)
 
 
 def _sort_blocks(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -116,26 +130,57 @@ def _sort_blocks(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df.drop(columns="_o").reset_index(drop=True)
 
 
-def human_accuracy_table(humans: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> pd.DataFrame:
-    """Humans' accuracy per set x n_blocks (+ "all"): mean over participants, bootstrap CI."""
+def _percentile_pair(values: np.ndarray) -> tuple[float, float]:
+    tail = (1 - CI_LEVEL) / 2 * 100
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(v, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def human_accuracy_table(
+    humans: pd.DataFrame,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = DEFAULT_SEED,
+    by: tuple[str, ...] = ("set",),
+    totals: bool = True,
+) -> pd.DataFrame:
+    """Humans' accuracy per `by` x n_blocks (+ "all" with `totals`): mean over
+    participants; interval from a crossed bootstrap of items and participants (the paper's,
+    participants only, beside it). A person's answer to an item counts once even where
+    the item is in two of the grouped sets."""
     rng = np.random.default_rng(seed)
-    frames = [humans.assign(n_blocks=humans["n_blocks"].astype(str)), humans.assign(n_blocks=ALL)]
+    humans = humans.drop_duplicates(list(by) + ["participant", "stimulus_id"])
+    frames = [humans.assign(n_blocks=humans["n_blocks"].astype(str))]
+    if totals:
+        frames.append(humans.assign(n_blocks=ALL))
     df = pd.concat(frames, ignore_index=True)
     rows = []
-    tail = (1 - CI_LEVEL) / 2 * 100
-    for (s, nb), g in df.groupby(["set", "n_blocks"], sort=False):
-        acc = g.groupby("participant")["correct"].mean().to_numpy()
+    for key, g in df.groupby(list(by) + ["n_blocks"], sort=False):
+        C = g.pivot_table(index="stimulus_id", columns="participant", values="correct", aggfunc="first").astype(float)
+        M = C.notna().to_numpy().astype(np.float32)
+        Cz = np.nan_to_num(C.to_numpy()).astype(np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = Cz.sum(0) / M.sum(0)
         idx = rng.integers(0, acc.size, size=(n_boot, acc.size))
-        lo, hi = np.percentile(acc[idx].mean(axis=1), [tail, 100 - tail])
+        paper = _percentile_pair(acc[idx].mean(axis=1))
+        W = item_weights(C.shape[0], n_boot, rng)
+        V = resample_weights(C.shape[1], n_boot, rng)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per = (W @ Cz) / (W @ M)  # (n_boot, P): each participant's accuracy on the drawn items
+        crossed = _percentile_pair(weighted_nanmean(per, V))
         rows.append(
             {
                 "observer": HUMANS,
-                "set": s,
-                "n_blocks": nb,
+                **dict(zip(list(by) + ["n_blocks"], key)),
                 "accuracy": float(acc.mean()),
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "n_items": int(g["stimulus_id"].nunique()),
+                "ci_low": crossed[0],
+                "ci_high": crossed[1],
+                "ci_low_paper": paper[0],
+                "ci_high_paper": paper[1],
+                "n_items": int(C.shape[0]),
                 "n_participants": int(acc.size),
                 "participant_min": float(acc.min()),
                 "participant_max": float(acc.max()),
@@ -143,7 +188,7 @@ def human_accuracy_table(humans: pd.DataFrame, *, n_boot: int = N_BOOT, seed: in
                 "n": int(len(g)),
             }
         )
-    return _sort_blocks(pd.DataFrame(rows), ["observer", "set", "n_blocks"])
+    return _sort_blocks(pd.DataFrame(rows), ["observer", *by, "n_blocks"])
 
 
 def epoch_table(pred: pd.DataFrame) -> pd.DataFrame:
@@ -177,13 +222,14 @@ class KappaResults:
 
 
 def _truth_p(yes: np.ndarray, truth_yes: np.ndarray) -> float:
-    """Exact p of Cohen's kappa of answers (seeds x items) with the truth, seeds pooled."""
+    """Exact one-sided p of Cohen's kappa of answers (seeds x items) with the truth
+    (kappa > 0), seeds pooled."""
     tables = [(yes.shape[1], row.sum(), truth_yes.sum(), (row * truth_yes).sum()) for row in yes]
     return pooled_consistency_p_value(tables)
 
 
 def _participant_p(corr: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Exact p of the model's kappa with each participant (seeds pooled)."""
+    """Exact one-sided p of the model's kappa with each participant (seeds pooled)."""
     c = pair_counts(corr, H)
     if corr.shape[0] == 1:
         return np.asarray(
@@ -206,10 +252,11 @@ def kappa_results(
     seed: int = DEFAULT_SEED,
 ) -> KappaResults:
     """Per set and observer: kappa to the truth and to the humans, intervals, bounds and
-    p-values (see `KappaResults`)."""
+    p-values (see `KappaResults` and the module docstring)."""
     rows, pairs = [], []
     res = KappaResults(pd.DataFrame(), pd.DataFrame())
     pred = _with_observer(pred)
+    nan = float("nan")
     for set_name, sp in pred.groupby("set", sort=True):
         t = truth[truth["set"] == set_name].set_index("stimulus_id")
         hs = None
@@ -228,6 +275,7 @@ def kappa_results(
             yes = _model_matrix(g, "says_yes")
             ids = list(yes.columns)
             truth_yes = t.loc[ids, "falls"].astype(int).to_numpy()
+            single = one_answer(yes.to_numpy())
             kt = kappa_to_truth(yes.to_numpy(), truth_yes, n_boot=n_boot, seed=seed)
             row = {
                 "set": set_name,
@@ -237,12 +285,14 @@ def kappa_results(
                 "n_seeds": int(yes.shape[0]),
                 "n_items": len(ids),
                 "accuracy": float(_model_matrix(g, "correct").to_numpy().mean()),
+                "share_yes": float(yes.to_numpy().mean()),
+                "one_answer": single,
                 "kappa_truth": kt.kappa,
                 "kappa_truth_ci_low": kt.ci_low,
                 "kappa_truth_ci_high": kt.ci_high,
                 "kappa_truth_min": kt.kappa_min,
                 "kappa_truth_max": kt.kappa_max,
-                "kappa_truth_p": _truth_p(yes.to_numpy(), truth_yes),
+                "kappa_truth_p": nan if single else _truth_p(yes.to_numpy(), truth_yes),
             }
             if H is not None:
                 shared = [i for i in ids if i in H.index]
@@ -252,8 +302,8 @@ def kappa_results(
                     keep = ~np.all(np.isnan(Hm.to_numpy()), axis=0)
                     Hm = Hm.loc[:, keep]
                     kh = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed)
-                    p_each = _participant_p(corr, Hm.to_numpy())
-                    test = mean_kappa_test(kh.per_observer)
+                    paper = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed, resample="participants")
+                    p_each = np.full(Hm.shape[1], nan) if single else _participant_p(corr, Hm.to_numpy())
                     row.update(
                         {
                             "kappa_humans": kh.kappa,
@@ -261,7 +311,10 @@ def kappa_results(
                             "kappa_humans_ci_high": kh.ci_high,
                             "kappa_humans_min": kh.kappa_min,
                             "kappa_humans_max": kh.kappa_max,
-                            "kappa_humans_p": test.p_value,
+                            "kappa_humans_p": nan if single else bootstrap_p_value(kh.boots),
+                            "kappa_humans_ci_low_paper": paper.ci_low,
+                            "kappa_humans_ci_high_paper": paper.ci_high,
+                            "kappa_humans_p_paper": nan if single else mean_kappa_test(kh.per_observer).p_value,
                             "share_participants_p05": _share_sig(p_each),
                             "n_participants": kh.n_observers,
                             "n_items_humans": len(shared),
@@ -287,7 +340,11 @@ def kappa_results(
             rows.append(row)
             pairs.append(hpairs)
         res.human_corr[set_name] = human_corr
-    res.kappa = pd.DataFrame(rows)
+    kappa = pd.DataFrame(rows)
+    for col in ("kappa_truth_p", "kappa_humans_p"):  # one family each, across sets
+        if col in kappa.columns:
+            kappa.insert(list(kappa.columns).index(col) + 1, f"{col}_holm", adjust(kappa[col]))
+    res.kappa = kappa
     res.pairs = (
         pd.concat(pairs, ignore_index=True)
         if pairs
@@ -326,10 +383,11 @@ def _human_row(set_name, hs, H, t, n_boot, seed) -> tuple[dict, pd.DataFrame]:
     truth_yes = t.loc[list(H.index), "falls"].astype(int).to_numpy()
     kt = kappa_to_truth(R.to_numpy().T, truth_yes, n_boot=n_boot, seed=seed)
     hh = human_human_kappa(H.to_numpy(), n_boot=n_boot, seed=seed)
+    hh_paper = human_human_kappa(H.to_numpy(), n_boot=n_boot, seed=seed, resample="participants")
     c = human_pair_counts(H.to_numpy())
     iu = np.triu_indices(H.shape[1], 1)
     p_pairs = np.asarray(
-        consistency_p_value(*(c[k][iu] for k in ("n", "right_i", "right_j", "both_right"))), dtype=float
+        consistency_p_value(c["n"][iu], c["right_i"][iu], c["right_j"][iu], c["both_right"][iu]), dtype=float
     )
     k_pairs = pairwise_human_kappas(H.to_numpy())[iu]
     names = np.asarray([f"participant {p}" for p in H.columns], dtype=object)
@@ -351,18 +409,23 @@ def _human_row(set_name, hs, H, t, n_boot, seed) -> tuple[dict, pd.DataFrame]:
         "n_seeds": 0,
         "n_items": int(H.shape[0]),
         "accuracy": float(np.nanmean(H.to_numpy(), axis=0).mean()),
+        "share_yes": float(np.nanmean(R.to_numpy())),
+        "one_answer": False,
         "kappa_truth": kt.kappa,
         "kappa_truth_ci_low": kt.ci_low,
         "kappa_truth_ci_high": kt.ci_high,
         "kappa_truth_min": kt.kappa_min,
         "kappa_truth_max": kt.kappa_max,
-        "kappa_truth_p": mean_kappa_test(kt.per_observer).p_value,
+        "kappa_truth_p": bootstrap_p_value(kt.boots),
         "kappa_humans": hh.kappa,
         "kappa_humans_ci_low": hh.ci_low,
         "kappa_humans_ci_high": hh.ci_high,
         "kappa_humans_min": hh.kappa_min,
         "kappa_humans_max": hh.kappa_max,
-        "kappa_humans_p": mean_kappa_test(hh.per_observer).p_value,
+        "kappa_humans_p": bootstrap_p_value(hh.boots),
+        "kappa_humans_ci_low_paper": hh_paper.ci_low,
+        "kappa_humans_ci_high_paper": hh_paper.ci_high,
+        "kappa_humans_p_paper": mean_kappa_test(hh.per_observer).p_value,
         "share_participants_p05": _share_sig(p_pairs),
         "n_participants": hh.n_observers,
         "n_items_humans": int(H.shape[0]),
@@ -372,17 +435,24 @@ def _human_row(set_name, hs, H, t, n_boot, seed) -> tuple[dict, pd.DataFrame]:
 
 
 def kappa_differences_table(res: KappaResults, *, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> pd.DataFrame:
-    """Paired item-bootstrap tests of the difference in mean kappa to the humans between
-    observers of the same set (all pairs; beyond `MAX_PAIRS`, the most human-like observer
-    against each other one)."""
+    """Paired crossed-bootstrap tests of the difference in mean kappa to the humans
+    between observers of the same set (all pairs; beyond `MAX_PAIRS`, the most human-like
+    observer against each other one). Observers that give one answer to (nearly) every
+    item are left out; the p-values are two-sided and Holm-corrected across the table."""
     diffs = []
+    k = res.kappa
+    flagged = k[k["one_answer"].astype(bool)] if "one_answer" in k.columns else k.iloc[:0]
+    single = set(zip(flagged["set"], flagged["observer"]))
     for set_name, human_corr in res.human_corr.items():
         if set_name in res.human_matrix:
-            diffs.extend(_differences(set_name, human_corr, res.human_matrix[set_name], res.kappa, n_boot, seed))
-    return pd.DataFrame(
+            usable = {o: v for o, v in human_corr.items() if (set_name, o) not in single}
+            diffs.extend(_differences(set_name, usable, res.human_matrix[set_name], res.kappa, n_boot, seed))
+    out = pd.DataFrame(
         diffs,
         columns=["set", "observer_a", "observer_b", "n_items", "difference", "ci_low", "ci_high", "p_value", "n_boot"],
     )
+    out.insert(list(out.columns).index("p_value") + 1, "p_value_holm", adjust(out["p_value"]) if len(out) else [])
+    return out
 
 
 def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
@@ -399,7 +469,7 @@ def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
         if key not in cache:
             corr, ids = human_corr[name]
             c = pd.DataFrame(corr, columns=ids)[items].to_numpy()
-            cache[key] = item_bootstrap_mean_kappa(c, H.loc[items].to_numpy(), n_boot=n_boot, seed=seed)
+            cache[key] = bootstrap_mean_kappa(c, H.loc[items].to_numpy(), n_boot=n_boot, seed=seed)
         return cache[key]
 
     out = []

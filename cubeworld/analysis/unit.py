@@ -35,13 +35,17 @@ if TYPE_CHECKING:  # only for annotations: this module stays light
 @dataclass(frozen=True)
 class TableOut:
     """A table a unit produced: `name`.csv, its title and caption; `show=False` writes the
-    CSV and describes it in the report without printing every row (long per-pair lists)."""
+    CSV and describes it in the report without printing every row (long per-pair lists).
+    `display`: what the report prints instead of the whole frame, as (heading, frame)
+    parts - a wide table split into narrower ones that fit the page; the CSV keeps every
+    column."""
 
     name: str
     title: str
     frame: pd.DataFrame
     caption: str
     show: bool = True
+    display: tuple[tuple[str, pd.DataFrame], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,18 @@ class FigureOut:
     caption: str
 
 
+# Finding ranks: the study's main effects lead the first screen, warnings follow them,
+# then each kind of result in this order.
+RANK_MAIN = 1  # effects as contrasts (the generalisation drop): the first findings
+RANK_WARNING = 5  # ranks RANK_WARNING-9 are warnings, always on the first screen
+RANK_ACCURACY, RANK_KAPPA, RANK_ALIGNMENT, RANK_DIFFICULTY, RANK_OTHER = 10, 20, 30, 40, 50
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One sentence for the report's first screen; lower `rank` comes first (0: warnings,
-    10: accuracy, 20: error consistency, 30: graded alignment, 40: difficulty, 50: other)."""
+    """One sentence for the report's first screen; lower `rank` comes first (1: main
+    effects, 5-9: warnings, 10: accuracy, 20: error consistency, 30: graded alignment,
+    40: difficulty, 50: other)."""
 
     text: str
     rank: int = 50

@@ -74,7 +74,7 @@ class Lerer100:
     models: pd.DataFrame | None
 
 
-def stimulus_id(image_id: object) -> str:
+def stimulus_id(image_id: int | str) -> str:
     return f"{ID_PREFIX}{int(image_id)}"
 
 

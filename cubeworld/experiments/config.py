@@ -165,7 +165,7 @@ TOP_KEYS = {
     "training",
     "executor",
 }
-MODEL_KEYS = {"source", "kind", "tiny_seed", "family", "training", "scoring", "conditions", "description"}
+MODEL_KEYS = {"source", "kind", "tiny_seed", "family", "training", "scoring", "conditions", "modes", "description"}
 
 
 def load_config(path: str | Path, runs_dir: str | Path | None = None) -> StudyConfig:
@@ -382,6 +382,8 @@ def _parse_models(
                 conditions=_model_conditions(r, m.get("conditions"), f"{key}.conditions", kind, conditions),
             )
         )
+        if "modes" in m:
+            specs.extend(_mode_models(r, specs[-1], m["modes"], f"{key}.modes", kind, conditions))
     _check_study_training(r, study_wide, [k for k in kinds if k.trains])
     return specs
 
@@ -394,6 +396,40 @@ def _settings(r: _Reader, kind, section: str, data: Mapping[str, Any], key: str)
     except ConfigError as e:
         message = str(e)
         raise ConfigError(message if message.startswith(f"{r.source}:") else f"{r.source}: {message}") from None
+
+
+def _mode_models(
+    r: _Reader, spec: ModelSpec, value: Any, key: str, kind, conditions: list[ConditionSpec]
+) -> list[ModelSpec]:
+    """`modes: [free, step]` under a model: the same observer asked in further prompting
+    modes (`cubeworld.models.modes`), on the same items. Each mode is one more observer,
+    "<model>@<mode>" (the `model` column of its rows, so the report pairs it with the
+    model's own rows: the `modes` analysis), in the model's zero-shot conditions; a trained
+    checkpoint is asked in another mode with `cubeworld evaluate --mode`."""
+    from cubeworld.models.modes import DEFAULT_MODE, MODE_SEPARATOR, MODES
+
+    if "mode" not in kind.scoring_keys():
+        raise r.error(key, f"a {kind.name} observer has no prompting modes (only a VLM is asked in modes)")
+    own = getattr(spec.scoring.values, "mode", DEFAULT_MODE)
+    zero_shot = tuple(n for n in spec.conditions or () if any(c.name == n and c.zero_shot for c in conditions))
+    if not zero_shot:
+        raise r.error(key, "modes apply to zero-shot conditions; this model takes part in none")
+    out = []
+    for i, mode in enumerate(r.list_(value, key)):
+        if mode not in MODES:
+            raise r.error(f"{key}[{i}]", f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        if mode == own or any(o.name.endswith(f"{MODE_SEPARATOR}{mode}") for o in out):
+            raise r.error(f"{key}[{i}]", f"mode {mode!r} given twice (the model's own scoring is {own})")
+        given = {**spec.scoring.given_plain(), "mode": mode}
+        out.append(
+            replace(
+                spec,
+                name=f"{spec.name}{MODE_SEPARATOR}{mode}",
+                scoring=_settings(r, kind, "scoring", given, key.rsplit(".", 1)[0]),
+                conditions=zero_shot,
+            )
+        )
+    return out
 
 
 def _model_conditions(r: _Reader, value: Any, key: str, kind, conditions: list[ConditionSpec]) -> tuple[str, ...]:

@@ -24,6 +24,12 @@ def humans_of(part: TrainPart, folder: Path) -> Path | None:
     return folder / HUMAN_TABLE if part.labels.from_set else part.labels.humans
 
 
+def _share(part: TrainPart) -> int:
+    if part.n is None:
+        raise ValueError(f"training part {part.set!r} of a mixed recipe needs n")
+    return int(part.n)
+
+
 def data_draw(recipe: Sequence[TrainPart], folders: Mapping[str, Path], seed: int) -> DataDraw:
     """The draw of one run: `max_items` is the parts' `n` summed (or, for one part without
     `n`, its whole set), each further part mixed in with its share of it."""
@@ -31,7 +37,7 @@ def data_draw(recipe: Sequence[TrainPart], folders: Mapping[str, Path], seed: in
 
     main, *rest = recipe
     if rest:
-        total = sum(int(p.n) for p in recipe)  # the study checks that each part has n
+        total = sum(_share(p) for p in recipe)  # the study checks that each part has n
     elif main.n is not None:
         total = int(main.n)
     else:
@@ -39,7 +45,7 @@ def data_draw(recipe: Sequence[TrainPart], folders: Mapping[str, Path], seed: in
     humans = humans_of(main, folders[main.set])
     return DataDraw(
         train=str(folders[main.set]),
-        mix=tuple(MixSource(str(folders[p.set]), int(p.n) / total) for p in rest),
+        mix=tuple(MixSource(str(folders[p.set]), _share(p) / total) for p in rest),
         labels=None if humans is None else str(humans),
         max_items=total,
         seed=int(seed),

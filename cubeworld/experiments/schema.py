@@ -100,8 +100,8 @@ class SetSpec:
                 "part": self.part,
                 "fraction": self.fraction,
                 "seed": self.seed,
-                "parent": sets[self.parent].identity(sets),
-            }  # type: ignore[index]
+                "parent": sets[str(self.parent)].identity(sets),
+            }
         return {"path": str(self.path)}
 
 

@@ -261,7 +261,7 @@ def _card_name(cfg: StudyConfig, name: str) -> str:
 def prediction_tables(cfg: StudyConfig) -> list[Path]:
     """The prediction tables of every finished run (every epoch), for the sets it scores
     now (tables of sets since removed from the study, or leaked ones, are left out)."""
-    tables = []
+    tables: list[Path] = []
     names = {e: _card_name(cfg, e) for e in available_evaluation(cfg)}
     for s in plan_runs(cfg):
         if is_done(s):
@@ -326,9 +326,34 @@ def study_report(
     if humans:  # a split part repeats its parent's responses: each response once
         h = pd.concat([read_responses(p) for p in humans], ignore_index=True)
         h = h.drop_duplicates(["stimulus_id", "participant"]).reset_index(drop=True)
-    path = analyze(tables, out, truth=[set_dir(cfg, e) for e in evaluation], humans=h, progress=progress)
+    path = analyze(
+        tables,
+        out,
+        truth=[set_dir(cfg, e) for e in evaluation],
+        humans=h,
+        progress=progress,
+        trained=trained_on(cfg),
+    )
     atomic_write_json(stamp, inputs)
     return path
+
+
+def trained_on(cfg: StudyConfig) -> list:
+    """What each training condition learned from, for the report's generalisation
+    contrasts: its training set folders (made so far) and, for human labels, the table."""
+    from cubeworld.analysis.loading import TrainedOn
+
+    out = []
+    for c in cfg.conditions:
+        for part in c.train:
+            folder = set_dir(cfg, part.set)
+            if not (folder / "metadata.jsonl").is_file():
+                continue
+            humans = folder / HUMAN_TABLE if part.labels.from_set else part.labels.humans
+            if humans is not None and not Path(humans).is_file():
+                continue
+            out.append(TrainedOn(c.name, folder, humans))
+    return out
 
 
 def status_table(rows: Sequence[RunStatus]) -> str:

@@ -17,7 +17,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,16 +35,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Pretty, key-sorted JSON, so equal objects give equal bytes."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def append_line(path: str | os.PathLike, line: str) -> None:
+def append_line(path: str | os.PathLike[str], line: str) -> None:
     """Append one complete line with a single write and fsync.
 
     A kill can at worst leave a final line without its newline; `read_complete_lines`
@@ -60,7 +60,7 @@ def append_line(path: str | os.PathLike, line: str) -> None:
         os.fsync(f.fileno())
 
 
-def read_complete_lines(path: str | os.PathLike) -> list[str]:
+def read_complete_lines(path: str | os.PathLike[str]) -> list[str]:
     """Lines of `path` that end in a newline (a torn last line from a kill is dropped)."""
     path = Path(path)
     if not path.exists():
@@ -70,7 +70,7 @@ def read_complete_lines(path: str | os.PathLike) -> list[str]:
     return [line for line in lines[:-1] if line.strip()]
 
 
-def truncate_torn_tail(path: str | os.PathLike) -> None:
+def truncate_torn_tail(path: str | os.PathLike[str]) -> None:
     """Cut a trailing line without newline, so further appends start on a fresh line."""
     path = Path(path)
     if not path.exists():
@@ -84,14 +84,14 @@ def truncate_torn_tail(path: str | os.PathLike) -> None:
             os.fsync(f.fileno())
 
 
-def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     append_line(path, json.dumps(record, sort_keys=True))
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     for line in read_complete_lines(path):
         yield json.loads(line)
 
 
-def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))

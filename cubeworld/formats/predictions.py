@@ -10,9 +10,15 @@ of the answer token over the full vocabulary at the answer position), `p_other`
 (1 - P(Yes) - P(No) over the full vocabulary), and provenance: `prompt_sha256`,
 `template_sha256` (the chat template), `image_size` (the size actually fed, "HxW"),
 `max_pixels`, `dtype`, `batch_size`, `torch_version`, `transformers_version`,
-`peft_version`. Optional: `quantize` ("none", "4bit", "8bit"), `free_text` (a few generated
-tokens, to compare with the probabilities). Tables written before these columns existed
-read as they are, with the columns added (kind "vlm", the rest empty).
+`peft_version`. Optional: `quantize` ("none", "4bit", "8bit"), `free_text` (generated
+text: a few tokens beside the probabilities, or a generating mode's whole answer), `mode`
+(how a VLM was asked: logprob, free, step) and `extraction` ("ok", or "failed: <why>" when
+no Yes or No could be read from the generated text). Tables written before these columns
+existed read as they are, with the columns added (kind "vlm", the rest empty).
+
+A row whose `extraction` failed has no answer: `answer` and `p_yes` are empty and
+`correct` is false. It is kept, never dropped, so failures are counted; it is the only
+row that may leave `answer` empty.
 
 The settings that define a table (`SETTINGS_COLUMNS`) are stored in its rows: resuming
 rows of one observer (same model, adapter, condition, seed, epoch) under other settings is
@@ -73,7 +79,12 @@ OBSERVER_COLUMNS = (
     "transformers_version",
     "peft_version",
 )
-OPTIONAL_COLUMNS = ("quantize", "free_text")
+OPTIONAL_COLUMNS = ("quantize", "free_text", "mode", "extraction")
+FAILED_EXTRACTION = "failed"  # how an `extraction` value without an answer starts
+# A VLM asked in a generating mode is its own observer, "<model>@<mode>" in the `model`
+# column (`cubeworld.models.modes.mode_label` writes it; `base_model` reads it back).
+MODE_SEPARATOR = "@"
+LOGPROB_MODE = "logprob"  # the study's scoring; rows without a `mode` were scored so
 FLOAT_COLUMNS = ("logp_yes", "logp_no", "p_other")
 DEFAULT_KIND = "vlm"
 
@@ -98,7 +109,14 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise PredictionsFormatError(f"{path}: no such file")
     if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
+        try:
+            df = pd.read_parquet(path)
+        except OSError as e:
+            if e.errno is not None:  # permissions, a vanished file: the CLI's own message
+                raise
+            raise PredictionsFormatError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+        except ValueError as e:  # pyarrow's ArrowInvalid: bad magic bytes, a torn footer
+            raise PredictionsFormatError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
     else:
         try:
             df = pd.read_csv(
@@ -109,7 +127,17 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
             )
         except pd.errors.EmptyDataError:
             raise PredictionsFormatError(f"{path}: the table is empty") from None
+        except UnicodeDecodeError as e:  # a binary file, or text in another encoding
+            raise PredictionsFormatError(f"{path}: not a UTF-8 CSV table ({_first_line(e)})") from None
+        except pd.errors.ParserError as e:
+            raise PredictionsFormatError(f"{path}: not a readable CSV table ({_first_line(e)})") from None
     return validate_predictions(df, str(path))
+
+
+def _first_line(error: BaseException) -> str:
+    """A reader's message, cut to one line (pyarrow's run over several)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
@@ -123,10 +151,12 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.Da
     df["stimulus_id"] = df["stimulus_id"].astype(str)
     for col in ("set", "model", "adapter", "condition", "answer"):
         df[col] = df[col].fillna("").astype(str)
-    bad_answer = ~df["answer"].isin(["Yes", "No"])
+    unanswered = unanswered_rows(df)
+    bad_answer = ~df["answer"].isin(["Yes", "No"]) & ~unanswered
     if bad_answer.any():
         raise PredictionsFormatError(
-            f"{source}: answer must be Yes or No, got {df.loc[bad_answer, 'answer'].iloc[0]!r}"
+            f"{source}: answer must be Yes or No, got {df.loc[bad_answer, 'answer'].iloc[0]!r} "
+            "(empty only where extraction failed)"
         )
     df["falls"] = df["falls"].map(_as_bool)
     df["correct"] = df["correct"].map(_as_bool)
@@ -154,6 +184,20 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.Da
         if col not in df.columns:
             df[col] = ""
     return df
+
+
+def unanswered_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows without an answer: `answer` empty where `extraction` says it failed."""
+    if "extraction" not in df.columns:
+        return pd.Series(False, index=df.index)
+    failed = df["extraction"].fillna("").astype(str).str.startswith(FAILED_EXTRACTION)
+    return failed & (df["answer"].fillna("").astype(str) == "")
+
+
+def base_model(model: str, mode: str) -> str:
+    """The model a row of `mode` belongs to: its `model` label without "@<mode>"."""
+    suffix = f"{MODE_SEPARATOR}{mode}"
+    return model[: -len(suffix)] if mode not in ("", LOGPROB_MODE) and model.endswith(suffix) else model
 
 
 def _as_bool(v: Any) -> bool:

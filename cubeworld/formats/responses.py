@@ -21,6 +21,7 @@ and can be asked to keep them. A table without these columns has no exclusions.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,7 +136,9 @@ def exclusion_flags(df: pd.DataFrame, source: str = "responses") -> pd.Series:
     return df["participant"].isin(set(df.loc[flagged, "participant"]))
 
 
-def drop_excluded(df: pd.DataFrame, include: bool = False, source: str = "responses") -> tuple[pd.DataFrame, dict]:
+def drop_excluded(
+    df: pd.DataFrame, include: bool = False, source: str = "responses"
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The rows to analyse, and who was left out: `{"participants": n, "by_rule": {rule: n}}`.
 
     `include=True` keeps everyone (the summary still says who is flagged). A table without

@@ -392,7 +392,9 @@ def verify_images(
             raise SetFormatError(f"{image}: not a readable image ({type(e).__name__}: {e})") from None
 
 
-def seal_set(root: str | Path, card: Mapping[str, Any], rows: Iterable[Mapping[str, Any]] | None = None) -> dict:
+def seal_set(
+    root: str | Path, card: Mapping[str, Any], rows: Iterable[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     """Write `SHA256SUMS` (metadata.jsonl and every row's image) and the card with its
     `integrity` record, the card last: what `load_set` checks a set against from then on.
 

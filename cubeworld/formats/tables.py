@@ -54,9 +54,11 @@ def versions(used: Iterable[str] = VERSIONED_LIBRARIES) -> dict[str, str]:
 @dataclass(frozen=True)
 class Answer:
     """One item's answer: P(Yes) and the row's own columns (log-probabilities, the image
-    size fed, ...), already in the form the table stores."""
+    size fed, ...), already in the form the table stores. `p_yes` None: the observer gave
+    no answer (a generated text from which no Yes or No could be read); the row is written
+    with P(Yes) and the answer empty, and its columns say why."""
 
-    p_yes: float
+    p_yes: float | None
     columns: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -96,15 +98,18 @@ def group_tables(tables: Sequence[tuple[StimulusSet, Path]]) -> dict[Path, list[
 
 def row_of(stim_set: StimulusSet, row: StimulusRow, answer: Answer) -> dict[str, Any]:
     """The item's columns of a prediction row: the stimulus, P(Yes), the answer (Yes when
-    P(Yes) >= 0.5) and whether it is the ground truth's."""
-    said = YES if answer.p_yes >= 0.5 else NO
+    P(Yes) >= 0.5; empty when there is none) and whether it is the ground truth's."""
+    if answer.p_yes is None:
+        said, p_yes = "", ""
+    else:
+        said, p_yes = (YES if answer.p_yes >= 0.5 else NO), f"{answer.p_yes:.8g}"
     return {
         "stimulus_id": row.stimulus_id,
         "set": stim_set.name,
         "domain": row.domain,
         "n_blocks": row.n_blocks,
         "falls": row.falls,
-        "p_yes": f"{answer.p_yes:.8g}",
+        "p_yes": p_yes,
         "answer": said,
         "correct": said == row.answer,
         **answer.columns,

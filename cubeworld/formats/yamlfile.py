@@ -23,7 +23,7 @@ class YamlFileError(CubeworldError):
     """A YAML file that cannot be read or parsed; the message names file, line and column."""
 
 
-class LocatedDict(dict):
+class LocatedDict(dict[Any, Any]):
     """A mapping read from a YAML file: `source` is the file, `lines[key]` the 1-based line
     of each key. Equal to (and used as) a plain dict."""
 

@@ -167,11 +167,16 @@ def plan(
     ),
     target: float = typer.Option(0.05, help="Wanted 95% interval half-width (accuracy and mean kappa)."),
     sizes: str | None = typer.Option(
-        None, help="Sizes to simulate, e.g. 10,20,40 (participants; spread: responses per item)."
+        None, help="Sizes to simulate, e.g. 10,20,40 (participants, at least 10; spread: responses per item)."
     ),
-    items_per_participant: int | None = typer.Option(None, help="spread: items per participant K (default 20)."),
-    resamples: int = typer.Option(100, help="Simulated studies per size."),
-    boot: int = typer.Option(500, help="Bootstrap draws per interval."),
+    items: str | None = typer.Option(
+        None, help="Items per study to simulate, e.g. 100,200 (at least 20; default: the pilot's count, x2, x4)."
+    ),
+    items_per_participant: int | None = typer.Option(
+        None, max=100_000, help="spread: items per participant K (default 20)."
+    ),
+    resamples: int = typer.Option(40, max=100_000, help="Simulated studies per design."),
+    boot: int = typer.Option(400, max=1_000_000, help="Bootstrap draws per interval."),
     assurance: float | None = typer.Option(
         None, help="Plan for this quantile of the half-width (e.g. 0.8) instead of its mean."
     ),
@@ -185,10 +190,12 @@ def plan(
     include_excluded: bool = typer.Option(False, help="Keep pilot participants flagged excluded."),
     out: Path = typer.Option(Path("human-plan"), help="Folder for plan.csv, plan.json and plan.png."),
 ) -> None:
-    """How many participants (same) or responses per item (spread) reach a target interval
-    half-width on accuracy per size and on mean kappa to each model, and what that costs.
+    """How many items and participants (same) or responses per item (spread) reach a
+    target interval half-width on accuracy per size and on mean kappa to each model, and
+    what that costs; says when only more items can reach it.
 
-    Resamples a pilot: Lerer100 by default (107 participants, five zero-shot models).
+    Resamples a pilot's items and participants: Lerer100 by default (107 participants, five
+    zero-shot models).
     """
     from cubeworld.human.pilot import PlanError, lerer100_pilot, responses_pilot
     from cubeworld.human.plan import PlanSettings
@@ -204,10 +211,21 @@ def plan(
                 raise PlanError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
             if not grid:
                 raise PlanError("--sizes is empty")
+        item_grid: tuple[int, ...] = ()
+        if items is not None:
+            try:
+                item_grid = tuple(int(x) for x in items.split(",") if x.strip())
+            except ValueError:
+                raise PlanError(f"--items must be comma-separated integers, got {items!r}") from None
+            if not item_grid:
+                raise PlanError("--items is empty")
+        if max(grid + item_grid, default=0) > 100_000:
+            raise PlanError(f"--sizes/--items: at most 100000, got {max(grid + item_grid)}")
         settings = PlanSettings(
             design=design,
             target=target,
             grid=grid,
+            items=item_grid,
             items_per_participant=items_per_participant,
             resamples=resamples,
             n_boot=boot,

@@ -33,10 +33,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads only when rules are applied, not at `cubeworld --help`
+    import pandas as pd
 
 from cubeworld.human.errors import HumanStudyError, SettingProblem
 from cubeworld.human.limits import MAX_EXCLUSION_FILES, MAX_TRIALS, RT_MAX_MS
@@ -153,6 +153,8 @@ def normalise_id(pid: str) -> str:
 
 def read_previous_participants(paths: Iterable[str], base: Path) -> set[str]:
     """Normalised Prolific IDs listed in earlier studies' tables (`participant` column)."""
+    import pandas as pd
+
     seen: set[str] = set()
     for p in paths:
         path = Path(p) if Path(p).is_absolute() else base / p
@@ -188,6 +190,9 @@ def apply_exclusions(
     (for the reaction-time rules) `rt_ms`. `previous`: normalised IDs from `duplicates_of`.
     A reaction-time rule on a table with no reaction times is an ExclusionError.
     """
+    import numpy as np
+    import pandas as pd
+
     pids = [str(p) for p in participants["participant"]]
     flags: dict[str, list[str]] = {p: [] for p in pids}
     stats = {p: ParticipantStats() for p in pids}

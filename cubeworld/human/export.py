@@ -264,7 +264,7 @@ def exclusion_notes(tables: Tables) -> list[str]:
     if tables.declared_before_data is False:
         notes.append(
             "the exclusion rules in study.yaml differ from those recorded when the first "
-            f"participant started ({json.dumps(tables.declared.get('rules'), sort_keys=True)}); "
+            f"participant started ({json.dumps((tables.declared or {}).get('rules'), sort_keys=True)}); "
             "the export applies the current ones, so they were not declared before the data"
         )
     return notes
@@ -356,8 +356,9 @@ def write_all(files: dict[Path, str]) -> None:
         for path, text in files.items():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-                temps.append((path, Path(tmp)))
+                fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+                tmp = Path(tmp_name)
+                temps.append((path, tmp))
                 with os.fdopen(fd, "wb") as f:
                     f.write(text.encode("utf-8"))
                     f.flush()
@@ -366,11 +367,11 @@ def write_all(files: dict[Path, str]) -> None:
             except OSError as e:
                 reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
                 raise HumanStudyError(f"{path}: cannot write ({reason}); no export file was changed") from None
-        for path, tmp in temps:
-            os.replace(tmp, path)
+        for path, done in temps:
+            os.replace(done, path)
     finally:
-        for _, tmp in temps:
-            tmp.unlink(missing_ok=True)
+        for _, left in temps:
+            left.unlink(missing_ok=True)
 
 
 def problem_lines(tables: Tables) -> list[str]:

@@ -41,6 +41,7 @@ class Pilot:
     participants: list[str]
     observers: dict[str, np.ndarray] = field(default_factory=dict)  # (n_seeds, n_items)
     notes: list[str] = field(default_factory=list)
+    falls: np.ndarray | None = None  # (n_items,) the truth (1 = falls): an observer's answers from its correctness
 
     @property
     def n_items(self) -> int:
@@ -110,6 +111,7 @@ def lerer100_pilot(root: str | Path | None = None) -> Pilot:
         correct=correct,
         participants=participants,
         observers=observers,
+        falls=np.array([falls[i] for i in items], dtype=float),
     )
 
 
@@ -182,6 +184,7 @@ def responses_pilot(
         correct=correct,
         participants=participants,
         notes=notes,
+        falls=truth["falls"].to_numpy(dtype=float),
     )
     if predictions:
         pilot.observers = _observers(predictions, items)

@@ -6,16 +6,20 @@ command line's options are all read from these declarations.
 
     VlmInputs       how images reach the model: image size (or pixel budget), dtype,
                     device, decoding workers (shared by scoring and fine-tuning)
-    VlmScoring      `evaluate()`'s settings: batch size, free text, quantization
+    VlmScoring      `evaluate()`'s settings: batch size, prompting mode (logprob, free,
+                    step) and tokens generated, quantization
     AdapterSettings LoRA / QLoRA: rank, alpha, dropout, target modules; turned into peft's
                     `LoraConfig` by `lora_config` (two hops, as TRL's ModelConfig ->
                     get_peft_config)
     SftSettings     supervised fine-tuning: method, backend, optimiser and schedule, batch
-                    (what a study's per-model `training:` block may set)
-    FinetuneConfig  one fine-tuning run: SftSettings + the data draw + where it writes
+    GrpoSettings    GRPO (`method: grpo`): group size, KL weight, sampling temperature,
+                    completion length, what is trained, vLLM
+    VlmTraining     SftSettings + GrpoSettings: what a study's per-model `training:` block
+                    may set (GRPO's settings are refused unless the method is grpo)
+    FinetuneConfig  one fine-tuning run: VlmTraining + the data draw + where it writes
 
-The study's own values (lr 2e-4, r = 16, alpha = 16, 10 epochs, 10,000 pairs) come from
-`cubeworld.hyperparameters`, with the paper's words.
+The study's own values (lr 2e-4, r = 16, alpha = 16, 10 epochs, 10,000 pairs) and the
+follow-up's group of 16 come from `cubeworld.hyperparameters`, with the papers' words.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from cubeworld.hyperparameters import EPOCHS, LEARNING_RATE, LORA_ALPHA, LORA_R
+from cubeworld.hyperparameters import EPOCHS, GRPO_BETA, GRPO_GENERATIONS, LEARNING_RATE, LORA_ALPHA, LORA_R
 from cubeworld.models.errors import ModelsError
+from cubeworld.models.modes import DEFAULT_MODE, GENERATING_MODES
 from cubeworld.trainer.data import DataDraw, LabelPolicy, MixSource
 from cubeworld.trainer.loop import RunSettings
 from cubeworld.typed import default_of, from_plain, setting, to_plain
@@ -35,12 +40,16 @@ MOST_PIXELS_SIDE = 8192  # an image side no model here is fed at
 MOST_BATCH = 4096
 MOST_WORKERS = 256
 MOST_EPOCHS = 10_000
+MOST_NEW_TOKENS = 32_768
+MOST_GENERATIONS = 1024
 
 __all__ = [
     "AdapterSettings",
     "FinetuneConfig",
+    "GrpoSettings",
     "MixSource",
     "SftSettings",
+    "VlmTraining",
     "VlmInputs",
     "VlmScoring",
     "default_of",
@@ -101,11 +110,29 @@ class VlmScoring(VlmInputs):
     """How `evaluate()` scores (what a study's per-model `scoring:` block may set)."""
 
     batch_size: int = setting(8, help="Items per forward pass.", minimum=1, maximum=MOST_BATCH)
-    free_text: bool = setting(False, help="Also generate a few tokens per item.")
+    mode: Literal["logprob", "free", "step"] = setting(
+        DEFAULT_MODE,
+        help="logprob: P(Yes) from the Yes/No logits (the study's); free: generate, then read the answer; "
+        "step: reason step by step first, then answer.",
+    )
+    max_new_tokens: int | None = setting(
+        None,
+        help="Tokens generated per item in free / step mode, or for free_text (default: free 16, step 256, "
+        "free_text 5).",
+        minimum=1,
+        maximum=MOST_NEW_TOKENS,
+    )
+    free_text: bool = setting(False, help="Also generate a few tokens per item (logprob mode).")
     quantize: Literal["4bit", "8bit", "none"] | None = setting(None, help="4bit or 8bit (bitsandbytes), or none.")
 
     def __post_init__(self) -> None:
         self.check_inputs()
+        if self.mode in GENERATING_MODES and self.free_text:
+            raise ValueError(f"free_text: mode {self.mode} records the generated text already; leave free_text out")
+        if self.mode == DEFAULT_MODE and not self.free_text and self.max_new_tokens is not None:
+            raise ValueError(
+                "max_new_tokens: mode logprob generates nothing; give mode free or step (or free_text: true)"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,8 +178,10 @@ def lora_config(settings: AdapterSettings, modules: list[str]):
 class SftSettings(VlmInputs, AdapterSettings, LabelPolicy):
     """Supervised fine-tuning on Yes/No answers: what a study's per-model `training:` may set."""
 
-    method: Literal["auto", "qlora", "lora", "full"] = setting(
-        "auto", help="auto (qlora on CUDA; full for the tiny model, lora otherwise on the CPU), qlora, lora, full."
+    method: Literal["auto", "qlora", "lora", "full", "grpo"] = setting(
+        "auto",
+        help="auto (qlora on CUDA; full for the tiny model, lora otherwise on the CPU), qlora, lora, full; "
+        "grpo: reinforcement from the simulated label (TRL's GRPO).",
     )
     backend: Literal["auto", "transformers", "unsloth"] = setting(
         "auto", help="auto = transformers + peft; unsloth only when asked (CUDA)."
@@ -174,7 +203,58 @@ class SftSettings(VlmInputs, AdapterSettings, LabelPolicy):
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinetuneConfig(SftSettings, DataDraw, RunSettings):
+class GrpoSettings(Typed):
+    """GRPO (`method: grpo`): per item, sample a group of completions, reward each 1 when the
+    answer read from it (`cubeworld.models.modes.extract_answer`) is the item's label, else 0,
+    and move the policy towards the completions that beat their group's mean (TRL's
+    `GRPOTrainer`). `batch_size` counts items, so each step samples batch_size x
+    num_generations completions."""
+
+    num_generations: int = setting(
+        GRPO_GENERATIONS,
+        help="Completions sampled per item (the group GRPO compares; the follow-up: 16).",
+        minimum=2,
+        maximum=MOST_GENERATIONS,
+    )
+    beta: float = setting(
+        GRPO_BETA, help="KL weight against the starting model (0: no KL term).", minimum=0, maximum=1e3
+    )
+    temperature: float = setting(1.0, help="Sampling temperature of the completions.", above=0, maximum=100)
+    max_completion_tokens: int | None = setting(
+        None,
+        help="Tokens a sampled completion may have (default: the grpo_mode's, free 16, step 256).",
+        minimum=1,
+        maximum=MOST_NEW_TOKENS,
+    )
+    grpo_mode: Literal["free", "step"] = setting(
+        "free", help="The prompt completions answer: free (the study's prompt) or step (+ the step-by-step suffix)."
+    )
+    grpo_adapter: Literal["auto", "qlora", "lora"] = setting(
+        "auto", help="What GRPO trains: auto (qlora on CUDA, lora on the CPU), qlora (4-bit base + LoRA), lora."
+    )
+    use_vllm: bool = setting(False, help="Sample completions with vLLM (TRL's colocate mode; CUDA and vllm installed).")
+
+
+GRPO_FIELDS = tuple(f.name for f in dataclasses.fields(GrpoSettings))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VlmTraining(SftSettings, GrpoSettings):
+    """How a VLM learns: supervised fine-tuning (method auto, qlora, lora, full) or GRPO
+    (method grpo). A GRPO setting given to another method is refused, never ignored."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method != "grpo":
+            changed = [n for n in GRPO_FIELDS if getattr(self, n) != default_of(GrpoSettings, n)]
+            if changed:
+                raise ValueError(f"{changed[0]}: a GRPO setting, but method is {self.method}; give method: grpo")
+        elif self.backend == "unsloth":
+            raise ValueError("backend unsloth: GRPO runs on TRL with transformers + peft; leave backend out")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(VlmTraining, DataDraw, RunSettings):
     """One fine-tuning run. `train` is the main set; `mix` adds sets with fractions.
 
     With mix [(S2, 0.5)] the run draws 50 % of `max_items` from `train` and 50 % from S2

@@ -276,7 +276,7 @@ def load_model(
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": device}
     try:
-        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+        model: Any = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
     except (OSError, ValueError, SafetensorError) as e:  # a truncated or corrupt weights file too
         raise ModelNotFoundError(f"model {name!r}: cannot load its weights ({_first_line(e)})") from None
     if quant is None:

@@ -40,14 +40,10 @@ def load_target_table() -> dict[str, Any]:
 def family_rules(model_type: str) -> dict[str, Any]:
     """The override table's entry for `model_type` (extras and exclusions), with defaults."""
     table = load_target_table()
-    rules = {
-        "extras": dict(table["default"].get("extras") or {}),
-        "exclude": list(table["default"].get("exclude") or []),
-    }
     own = (table.get("model_types") or {}).get(model_type) or {}
-    rules["extras"].update(own.get("extras") or {})
-    rules["exclude"] += list(own.get("exclude") or [])
-    return rules
+    extras: dict[str, Any] = {**dict(table["default"].get("extras") or {}), **dict(own.get("extras") or {})}
+    exclude: list[str] = list(table["default"].get("exclude") or []) + list(own.get("exclude") or [])
+    return {"extras": extras, "exclude": exclude}
 
 
 @dataclass
@@ -176,14 +172,14 @@ def resolve_targets(
     added: list[str] = []
     for name in extra:
         pattern = rules["extras"].get(name, name)
-        hit = [n for n in _matching(linears, pattern) if n not in chosen and n not in added]
-        if not hit:
+        found = [n for n in _matching(linears, pattern) if n not in chosen and n not in added]
+        if not found:
             known = ", ".join(sorted(rules["extras"])) or "none"
             raise ModelsError(
                 f"lora_extra {name!r} matches no further linear layer of this "
                 f"{model_type or 'model'} (named extras here: {known})"
             )
-        added += hit
+        added += found
     vis, dec = set(blocks["vision"]), set(blocks["decoder"])
     return LoraTargets(
         chosen + added,

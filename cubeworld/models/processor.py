@@ -103,7 +103,7 @@ _KEYS = {cls: _key(cls) for cls in VIDEO_FREE_PROCESSORS}
 def register() -> None:
     """Make `AutoProcessor` know the video-free processors (idempotent)."""
     for cls, key in _KEYS.items():
-        PROCESSOR_MAPPING.register(key, cls, exist_ok=True)
+        PROCESSOR_MAPPING.register(key, cls, exist_ok=True)  # type: ignore[arg-type]
 
 
 register()

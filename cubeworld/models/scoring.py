@@ -1,14 +1,25 @@
-"""The study's evaluation: P(Yes) from the Yes/No logits at the first answer position.
+"""The study's evaluation: P(Yes) from the Yes/No logits at the first answer position;
+and the prompting contrasts on the same items (free answers, step by step).
 
 P(Yes) = softmax([logit_Yes, logit_No])[0], which equals the study's normalisation of the
 two token probabilities (exp of log-probs, then softmax); the answer is the larger one.
 Scoring is one forward pass per batch (no generation), under `torch.inference_mode`, in
 float32 on the CPU; left padding keeps the answer position last in every row, so batched
 and one-by-one scores agree.
+
+The other modes (`VlmScoring.mode`, `cubeworld.models.modes`) generate instead, greedily:
+`free` answers the study's prompt, `step` the prompt with the step-by-step suffix. The
+answer is read from the text by `extract_answer` (the rule the GRPO reward uses too); a
+row records the text (`free_text`), how the reading went (`extraction`) and P(Yes) 1 or 0.
+A text without a readable answer is a row without an answer (P(Yes) and the answer
+empty, `extraction` "failed: <why>"), never dropped and never guessed. Rows of a
+generating mode are labelled "<model>@<mode>" in the `model` column (`mode_label`), so
+the modes of one model are different observers of the report.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
@@ -17,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cubeworld.formats.answers import YES
 from cubeworld.formats.predictions import OBSERVER_COLUMNS, PredictionWriter
 from cubeworld.formats.sets import StimulusSet, load_set
 from cubeworld.formats.tables import Answer, Emit, Item, fill_tables, versions
@@ -32,6 +44,7 @@ from cubeworld.models.inputs import (
     to_device,
 )
 from cubeworld.models.loading import ModelBundle, chat_template_of, load_model
+from cubeworld.models.modes import DEFAULT_MODE, extract_answer, mode_label, new_tokens, prompt_for
 
 FREE_TEXT_TOKENS = 5
 KIND = "vlm"  # the observer kind of every row this module writes
@@ -99,16 +112,36 @@ def answer_scores(bundle: ModelBundle, encoded: dict[str, Any]) -> list[AnswerSc
 
 def free_text_batch(bundle: ModelBundle, items: Sequence[Example], max_new_tokens: int = FREE_TEXT_TOKENS) -> list[str]:
     """A few greedily generated tokens per item (to compare with the probabilities)."""
+    return generate_texts(bundle, encode_prompts(bundle.processor, items), max_new_tokens)
+
+
+def stop_tokens(bundle: ModelBundle) -> list[int]:
+    """Token ids that end an answer: the tokenizer's end of text and the template's end of
+    turn (what the chat template writes after an answer)."""
+    tokenizer = bundle.processor.tokenizer
+    ids = [tokenizer.eos_token_id, *bundle.answer.end_of_turn[:1]]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def generate_texts(bundle: ModelBundle, encoded: dict[str, Any], max_new_tokens: int) -> list[str]:
+    """Greedy continuations of a batch made by `encode_prompts` (left-padded), decoded
+    without special tokens and stripped; generation stops at the end of the turn."""
     import torch
 
-    batch = to_device(encode_prompts(bundle.processor, items), bundle.device)
+    batch = to_device(encoded, bundle.device)
     if "pixel_values" in batch:
         batch["pixel_values"] = batch["pixel_values"].to(_model_dtype(bundle.model))
+    tokenizer = bundle.processor.tokenizer
     with torch.inference_mode():
-        out = bundle.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+        out = bundle.model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=stop_tokens(bundle),
+            pad_token_id=tokenizer.pad_token_id,
+        )
     new = out[:, batch["input_ids"].shape[1] :]
-    texts = bundle.processor.tokenizer.batch_decode(new, skip_special_tokens=True)
-    return [t.strip() for t in texts]
+    return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
 def score_items(bundle: ModelBundle, items: Sequence[Example], batch_size: int = 8) -> list[float]:
@@ -119,8 +152,12 @@ def score_items(bundle: ModelBundle, items: Sequence[Example], batch_size: int =
     return scores
 
 
-def _encode_chunk(processor: Any, family: Any, chunk: Sequence[Item]) -> Encoded:
-    return encode_for_scoring(processor, family, [example_of(s.root, row) for s, row in chunk])
+def _encode_chunk(processor: Any, family: Any, chunk: Sequence[Item], mode: str = DEFAULT_MODE) -> Encoded:
+    """The batch of a chunk of items, each asked as `mode` asks (`prompt_for`)."""
+    examples = [example_of(s.root, row) for s, row in chunk]
+    if mode != DEFAULT_MODE:
+        examples = [dataclasses.replace(e, prompt=prompt_for(e.prompt, mode)) for e in examples]
+    return encode_for_scoring(processor, family, examples)
 
 
 def _as_sets(sets: str | Path | StimulusSet | Iterable[str | Path | StimulusSet]) -> list[StimulusSet]:
@@ -171,14 +208,21 @@ def settings_without_weights(model: str, scoring: VlmScoring) -> dict[str, Any]:
 
 
 class VlmScorer:
-    """A loaded VLM as `fill_tables` uses it: P(Yes) from the Yes/No logits, the full-vocabulary
-    log-probabilities, the mass on other tokens, the prompt's hash and the image size fed."""
+    """A loaded VLM as `fill_tables` uses it. In logprob mode: P(Yes) from the Yes/No logits,
+    the full-vocabulary log-probabilities, the mass on other tokens; in free and step mode:
+    the generated text and the answer read from it. Always the prompt's hash and the image
+    size fed."""
 
     def __init__(self, bundle: ModelBundle, scoring: VlmScoring):
         self.bundle = bundle
         self.scoring = scoring
+        self.mode = scoring.mode
         self.settings = bundle_settings(bundle)
-        self.columns = {"batch_size": int(scoring.batch_size), **versions(("torch", "transformers", "peft"))}
+        self.columns = {
+            "batch_size": int(scoring.batch_size),
+            "mode": self.mode,
+            **versions(("torch", "transformers", "peft")),
+        }
         self._prompt_hashes: dict[str, str] = {}
 
     def score(self, items: Sequence[Item], emit: Emit) -> None:
@@ -187,40 +231,70 @@ class VlmScorer:
         bundle.model.eval()
         try:
             chunks = [items[i : i + bs] for i in range(0, len(items), bs)]
-            encode = partial(_encode_chunk, bundle.processor, bundle.family)
+            encode = partial(_encode_chunk, bundle.processor, bundle.family, mode=self.mode)
             for chunk, encoded in prefetch(chunks, encode, self.scoring.num_workers):
-                scores = answer_scores(bundle, encoded.batch)
-                texts: list[str | None] = [None] * len(chunk)
-                if self.scoring.free_text:
-                    texts = list(free_text_batch(bundle, [example_of(s.root, row) for s, row in chunk]))
-                emit(
-                    [
-                        (s, row, self._answer(row, sc, fed, text))
-                        for (s, row), sc, fed, text in zip(chunk, scores, encoded.fed_sizes, texts)
-                    ]
-                )
+                emit(self._answers(chunk, encoded))
         finally:
             if was_training:
                 bundle.model.train()
 
+    def _answers(self, chunk: Sequence[Item], encoded: Encoded) -> list[tuple[StimulusSet, Any, Answer]]:
+        bundle, scoring = self.bundle, self.scoring
+        if self.mode != DEFAULT_MODE:
+            texts = generate_texts(bundle, encoded.batch, new_tokens(self.mode, scoring.max_new_tokens))
+            return [
+                (s, row, self._read(row, fed, text)) for (s, row), fed, text in zip(chunk, encoded.fed_sizes, texts)
+            ]
+        scores = answer_scores(bundle, encoded.batch)
+        extra: list[str | None] = [None] * len(chunk)
+        if scoring.free_text:
+            tokens = scoring.max_new_tokens or FREE_TEXT_TOKENS
+            extra = list(free_text_batch(bundle, [example_of(s.root, row) for s, row in chunk], tokens))
+        return [
+            (s, row, self._answer(row, sc, fed, text))
+            for (s, row), sc, fed, text in zip(chunk, scores, encoded.fed_sizes, extra)
+        ]
+
+    def _prompt_hash(self, prompt: str) -> str:
+        if prompt not in self._prompt_hashes:
+            self._prompt_hashes[prompt] = sha256_text(prompt)
+        return self._prompt_hashes[prompt]
+
     def _answer(self, row: Any, sc: AnswerScore, fed: str, text: str | None) -> Answer:
-        if row.prompt not in self._prompt_hashes:
-            self._prompt_hashes[row.prompt] = sha256_text(row.prompt)
         columns = {
             "logp_yes": f"{sc.logp_yes:.8g}",
             "logp_no": f"{sc.logp_no:.8g}",
             "p_other": f"{sc.p_other:.8g}",
-            "prompt_sha256": self._prompt_hashes[row.prompt],
+            "prompt_sha256": self._prompt_hash(row.prompt),
             "image_size": fed,
         }
         if self.scoring.free_text:
             columns["free_text"] = text
         return Answer(sc.p_yes, columns)
 
+    def _read(self, row: Any, fed: str, text: str) -> Answer:
+        """A generating mode's row: the answer `extract_answer` reads (P(Yes) 1 or 0), or
+        none, with the text and how the reading went."""
+        found = extract_answer(text)
+        columns = {
+            "prompt_sha256": self._prompt_hash(prompt_for(row.prompt, self.mode)),
+            "image_size": fed,
+            "free_text": text,
+            "extraction": found.status,
+        }
+        p_yes = None if found.answer is None else float(found.answer == YES)
+        return Answer(p_yes, columns)
+
 
 def extra_columns(scoring: VlmScoring) -> list[str]:
     """The columns a VLM table holds beyond the prediction columns."""
-    return list(OBSERVER_COLUMNS) + ["quantize"] + (["free_text"] if scoring.free_text else [])
+    generated = scoring.mode != DEFAULT_MODE
+    return (
+        list(OBSERVER_COLUMNS)
+        + ["quantize", "mode"]
+        + (["free_text"] if scoring.free_text or generated else [])
+        + (["extraction"] if generated else [])
+    )
 
 
 def load_scorer(model: str | Path, scoring: VlmScoring, adapter: str | Path | None = None) -> VlmScorer:
@@ -249,7 +323,9 @@ def score_tables(
     """Score each (set, table) with `model` (a hub id or folder, loaded once and only when
     a table lacks rows, with `adapter`; or a loaded bundle): the VLM's path through the one
     table loop, behind `evaluate` and the fine-tuning's per-epoch evaluation (the VLM
-    observer kind fills the same loop with `load_scorer`)."""
+    observer kind fills the same loop with `load_scorer`). A generating mode labels its
+    rows "<model>@<mode>" (`mode_label`)."""
+    who = {**who, "model": mode_label(str(who["model"]), scoring.mode)}
     if isinstance(model, ModelBundle):
         bundle = model
         bundle.set_image_size(scoring.image_size, scoring.max_pixels)
@@ -285,6 +361,8 @@ def evaluate(
     condition: str = "",
     seed: int | None = None,
     epoch: int = 0,
+    mode: str = DEFAULT_MODE,
+    max_new_tokens: int | None = None,
     free_text: bool = False,
     progress: bool = True,
     image_size: int | None = None,
@@ -307,7 +385,9 @@ def evaluate(
         chat template) are refused, naming the settings that differ.
     image_size / max_pixels: the one image-size option (N = N x N pixels), see `load_model`.
     adapter_label / model_label: what the `adapter` / `model` columns say (default: the
-        adapter path and the model id or folder).
+        adapter path and the model id or folder; a generating mode adds "@<mode>").
+    mode: logprob (the study's P(Yes)), free or step (generate up to `max_new_tokens`,
+        then read the answer; `cubeworld.models.modes`).
     Every row records the answer's log-probabilities, the mass on other tokens and the
     provenance columns (`cubeworld.formats.predictions.OBSERVER_COLUMNS`). `num_workers` > 0
     decodes and resizes images in that many processes ahead of the model. The settings
@@ -316,6 +396,8 @@ def evaluate(
     scoring = VlmScoring.parse(
         {
             "batch_size": batch_size,
+            "mode": mode,
+            "max_new_tokens": max_new_tokens,
             "free_text": free_text,
             "image_size": image_size,
             "max_pixels": max_pixels,

@@ -244,6 +244,27 @@ def check_adapter_use(config: FinetuneConfig, method: str) -> None:
         )
 
 
+def score_run_epoch(
+    bundle: ModelBundle,
+    config: FinetuneConfig,
+    adapter_label: str,
+    epoch: int,
+    tables: Sequence[tuple[StimulusSet, Path]],
+) -> None:
+    """A run's per-epoch evaluation (every VLM plug-in's): the model as trained so far
+    scores each set into its table, P(Yes) from the logits, under the run's labels."""
+    from cubeworld.models.scoring import score_tables
+
+    who = {
+        "model": config.model_label or config.model,
+        "adapter": adapter_label,
+        "condition": config.condition,
+        "seed": config.seed,
+        "epoch": epoch,
+    }
+    score_tables(bundle, tables, who, config.scoring(), progress=config.progress)
+
+
 class SftTrainer(EpochTrainer):
     """Supervised fine-tuning of a VLM on the answer token: the VLM's trainer plug-in."""
 
@@ -334,17 +355,7 @@ class SftTrainer(EpochTrainer):
         self.scheduler.load_state_dict(state["scheduler"])
 
     def evaluate(self, epoch: int, tables: Sequence[tuple[StimulusSet, Path]]) -> None:
-        from cubeworld.models.scoring import score_tables
-
-        cfg = self.config
-        who = {
-            "model": cfg.model_label or cfg.model,
-            "adapter": self.adapter_label,
-            "condition": cfg.condition,
-            "seed": cfg.seed,
-            "epoch": epoch,
-        }
-        score_tables(self.bundle, tables, who, cfg.scoring(), progress=cfg.progress)
+        score_run_epoch(self.bundle, self.config, self.adapter_label, epoch, tables)
 
     def state_record(self) -> dict[str, Any]:
         bundle = self.bundle
@@ -359,12 +370,22 @@ class SftTrainer(EpochTrainer):
         }
 
 
+def trainer_for(config: FinetuneConfig) -> EpochTrainer:
+    """The plug-in that trains `config`: `GrpoTrainer` for method grpo, else `SftTrainer`."""
+    if config.method == "grpo":
+        from cubeworld.models.grpo import GrpoTrainer
+
+        return GrpoTrainer(config)
+    return SftTrainer(config)
+
+
 def finetune(config: FinetuneConfig) -> Path:
-    """Run (or resume, or skip when finished) the fine-tuning described by `config`.
+    """Run (or resume, or skip when finished) the fine-tuning described by `config`:
+    supervised (the study's), or GRPO for method grpo (`cubeworld.models.grpo`).
 
     Returns the run folder. Every setting is checked first (types, bounds: `lr -1` or `nan`
     is refused before anything is written). Raises ModelsError subclasses (one-line
     messages) on bad input: unknown model, set without images, labels with unknown ids,
     wrong method here.
     """
-    return SftTrainer(config.checked()).run()
+    return trainer_for(config.checked()).run()

@@ -157,7 +157,7 @@ def _needs_default(cls: type) -> list[str]:
     return [
         f.name
         for f in dataclasses.fields(cls)
-        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
 
 

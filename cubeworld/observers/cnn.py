@@ -64,7 +64,8 @@ class CNNObserver(ObserverKind):
         from cubeworld.observers.cnn_net import load_network
         from cubeworld.observers.cnn_trainer import CnnScorer
 
-        folder = job.checkpoint() if job.run_dir is not None else Path(job.model)
+        checkpoint = job.checkpoint()
+        folder = checkpoint if checkpoint is not None else Path(job.model)
         net, arch = load_network(folder)
         return CnnScorer(net, arch, job.scoring.values or CnnScoring())
 

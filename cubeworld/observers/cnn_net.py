@@ -79,6 +79,8 @@ class BlockCNN(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, 2))
         # The normalisation is part of the network, so a checkpoint is self-contained.
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1))
         for m in self.modules():
@@ -144,11 +146,11 @@ def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
     arrays = []
     for p in paths:
         try:
-            with Image.open(p) as im:
-                im = im.convert("RGB")
-                if im.size != (size, size):
-                    im = im.resize((size, size), Image.BILINEAR)
-                arrays.append(np.asarray(im, dtype=np.uint8))
+            with Image.open(p) as opened:
+                rgb = opened.convert("RGB")
+                if rgb.size != (size, size):
+                    rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+                arrays.append(np.asarray(rgb, dtype=np.uint8))
         except (OSError, ValueError) as e:
             raise ObserverError(f"{p}: cannot read the image ({e})") from None
     if not arrays:

@@ -13,7 +13,7 @@ Scoring: P(Yes) = softmax(logits)[Yes], averaged over the image and its mirror i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,8 @@ class CnnScorer:
     def __init__(self, net, arch: dict[str, Any], scoring: CnnScoring, cache: dict | None = None):
         self.net, self.scoring, self.cache = net, scoring, cache
         self.size = int(arch["image_size"])
-        self.settings = {"dtype": "float32"}
-        self.columns = {
+        self.settings: Mapping[str, Any] = {"dtype": "float32"}
+        self.columns: Mapping[str, Any] = {
             "p_other": 0.0,
             "image_size": f"{self.size}x{self.size}",
             "batch_size": scoring.batch_size,
@@ -205,7 +205,7 @@ class CnnTrainer(EpochTrainer):
             self.optimizer.step()
             self.scheduler.step()
             losses.append(float(loss.detach()))
-            self.log_step(epoch, losses[-1], self.scheduler.get_last_lr()[0])
+            self.log_step(epoch, losses[-1], float(self.scheduler.get_last_lr()[0]))
             bar.update(len(idx))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         bar.close()

@@ -1,10 +1,12 @@
 """The VLM observer kind: a Hugging Face image-text-to-text model, scored and fine-tuned.
 
 Nothing of the models stage is re-implemented here: the settings are its typed configs
-(`VlmScoring` under `scoring:`, `SftSettings` under `training:`), scoring is its
-`VlmScorer` in the base class's table loop, training is its `SftTrainer` plug-in. A
-setting the models stage adds to those dataclasses is accepted by studies and the
-command line with no change here.
+(`VlmScoring` under `scoring:`, `VlmTraining` under `training:`), scoring is its
+`VlmScorer` in the base class's table loop, training is its `SftTrainer` plug-in, or
+`GrpoTrainer` for `method: grpo`. A setting the models stage adds to those dataclasses is
+accepted by studies and the command line with no change here. A scoring mode other than
+logprob labels its rows "<model>@<mode>" (`cubeworld.models.modes.mode_label`), here as in
+`cubeworld.models.evaluate`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cubeworld.models.config import FinetuneConfig, SftSettings, VlmScoring
+from cubeworld.models.config import FinetuneConfig, VlmScoring, VlmTraining
 from cubeworld.observers.base import (
     EvaluationJob,
     ObserverError,
@@ -39,7 +41,7 @@ class VLMObserver(ObserverKind):
     trains = True
     zero_shot = True
     scoring_type = VlmScoring
-    training_type = SftSettings
+    training_type = VlmTraining
     default_source = None  # a study names it: tiny, a Hugging Face id or a model folder
 
     def check_source(self, source: str) -> None:
@@ -88,6 +90,13 @@ class VLMObserver(ObserverKind):
         model, adapter = self._source(job)
         return load_scorer(model, self.scoring_of(job), adapter)
 
+    def evaluate(self, job: EvaluationJob) -> list[Path]:
+        """The base's table loop, with the rows of a generating mode labelled by it."""
+        from cubeworld.models.modes import mode_label
+
+        label = mode_label(job.model_label or job.model, self.scoring_of(job).mode)
+        return super().evaluate(dataclasses.replace(job, model_label=label))
+
     def expected_settings(self, job: EvaluationJob) -> Mapping[str, Any]:
         from cubeworld.models.scoring import settings_without_weights
 
@@ -118,9 +127,9 @@ class VLMObserver(ObserverKind):
         return FinetuneConfig.parse(values, "training")
 
     def trainer(self, job: TrainingJob):
-        from cubeworld.models.training import SftTrainer
+        from cubeworld.models.training import trainer_for
 
-        return SftTrainer(self.finetune_config(job))
+        return trainer_for(self.finetune_config(job))
 
     def finetune_command(self, given: Mapping[str, Any], config_file: Path | None = None) -> Path:
         """`cubeworld finetune --model M ...`: a YAML of FinetuneConfig fields, then the

@@ -166,9 +166,11 @@ class EpochTrainer(ABC):
         return {}
 
     # -- what the plug-ins call ------------------------------------------------------------
-    def log_step(self, epoch: int, loss: float, lr: float) -> None:
+    def log_step(self, epoch: int, loss: float, lr: float, **extra: float) -> None:
+        """Record one optimiser step; `extra` adds a plug-in's own figures (GRPO: the mean
+        reward of the step's completions)."""
         self.step += 1
-        self.folder.log({"record": "step", "epoch": epoch, "step": self.step, "loss": loss, "lr": lr})
+        self.folder.log({"record": "step", "epoch": epoch, "step": self.step, "loss": loss, "lr": lr, **extra})
 
     @property
     def adapter_label(self) -> str:

@@ -248,3 +248,72 @@ def lerer100_report(lerer100_set, lerer100_models, tmp_path_factory) -> Path:
             n_boot=500,
             progress=False,
         )
+
+
+def make_trained_predictions(
+    set_dir: Path, *, model: str, condition: str, trained_sizes, seeds=(0, 1, 2), kind: str = "cnn", rng_seed: int = 0
+) -> pd.DataFrame:
+    """A trained observer's rows: a confident, mostly right P(Yes) on the trained block
+    counts, a weaker one (still ranking items a little) on the others."""
+    from cubeworld.formats.sets import load_set
+
+    s = load_set(set_dir, check_images=False)
+    rng = np.random.default_rng(rng_seed)
+    recs = []
+    for seed in seeds:
+        for r in s.rows:
+            strength = 2.5 if r.n_blocks in trained_sizes else 0.5
+            logit = strength * (1 if r.falls else -1) + rng.normal(0, 1.2)
+            p = float(1 / (1 + np.exp(-logit)))
+            says_yes = p >= 0.5
+            recs.append(
+                {
+                    "stimulus_id": r.stimulus_id,
+                    "set": s.name,
+                    "domain": r.domain,
+                    "n_blocks": r.n_blocks,
+                    "falls": r.falls,
+                    "model": model,
+                    "adapter": "",
+                    "condition": condition,
+                    "seed": seed,
+                    "epoch": 3,
+                    "p_yes": p,
+                    "answer": answer_for(says_yes),
+                    "correct": says_yes == r.falls,
+                    "kind": kind,
+                }
+            )
+    return pd.DataFrame(recs)
+
+
+@pytest.fixture(scope="session")
+def contrast_report(tmp_path_factory) -> Path:
+    """A study with a training scope: an observer trained on towers of 2-3 blocks (three
+    seeds) scored on 2-5 blocks, a zero-shot observer, one that always says Yes, people."""
+    import warnings
+
+    from cubeworld.analysis import analyze
+    from cubeworld.analysis.loading import TrainedOn
+
+    root = tmp_path_factory.mktemp("contrast")
+    train = make_set(root / "train", "towers-train", sizes=(2, 3), per_size=6)
+    ev = make_set(root / "eval", "towers-eval", sizes=(2, 3, 4, 5), per_size=20, seed=4, difficulty=True)
+    trained = make_trained_predictions(ev, model="cnn", condition="towers-2-3", trained_sizes=(2, 3))
+    zero = make_graded_predictions(ev, model="physics", kind="physics", slope=-1.2, rng_seed=5)
+    always = make_predictions(ev, condition="always-yes", model="yes-man", rng_seed=6)
+    always = always.assign(p_yes=1.0, answer="Yes", correct=always["falls"])
+    preds = pd.concat([trained, zero, always], ignore_index=True)
+    preds.to_csv(root / "preds.csv", index=False)
+    make_humans(ev, 10, seed=2).to_csv(root / "humans.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return analyze(
+            [root / "preds.csv"],
+            root / "report",
+            truth=[ev],
+            humans=root / "humans.csv",
+            trained=[TrainedOn("towers-2-3", train)],
+            n_boot=300,
+            progress=False,
+        )

@@ -60,3 +60,13 @@ def test_cli_errors_are_one_line(tiny, tmp_path):
     assert r.exit_code == 2 and "--epoch" in r.output
     r = runner.invoke(app, ["analyze", str(p), "--epoch", "7", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "no predictions at epoch 7" in r.output
+
+
+def test_trained_option(tmp_path):
+    from cubeworld.analysis.cli import parse_trained
+
+    t = parse_trained(["ft=sets/train", "human=sets/half@sets/half/human_responses.csv"])
+    assert (t[0].condition, str(t[0].set_dir), t[0].humans) == ("ft", "sets/train", None)
+    assert str(t[1].humans) == "sets/half/human_responses.csv"
+    r = runner.invoke(app, ["analyze", "x.csv", "--trained", "no-equals-sign", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "CONDITION=SET_DIR" in r.output and not (tmp_path / "o").exists()

@@ -110,7 +110,7 @@ def test_participant_resampling_matches_scipy_bootstrap():
     rng = np.random.default_rng(4)
     H = (rng.random((60, 40)) < 0.65).astype(float)
     m = (rng.random(60) < 0.6).astype(float)
-    est = kappa_to_humans(m, H, n_boot=BOOT, seed=0)
+    est = kappa_to_humans(m, H, n_boot=BOOT, seed=0, resample="participants")  # the paper's interval
     ref = stats.bootstrap((est.per_observer,), np.mean, n_resamples=BOOT, method="percentile", random_state=1)
     assert est.ci_low == pytest.approx(ref.confidence_interval.low, abs=MC_TOL / 2)
     assert est.ci_high == pytest.approx(ref.confidence_interval.high, abs=MC_TOL / 2)
@@ -133,6 +133,52 @@ def test_item_resampling_to_humans_matches_scipy_bootstrap():
     )
     assert est.ci_low == pytest.approx(ref.confidence_interval.low, abs=MC_TOL)
     assert est.ci_high == pytest.approx(ref.confidence_interval.high, abs=MC_TOL)
+
+
+def _cohen_pairs(m, h):
+    """Mean over columns of Cohen's kappa of vector m with each column of h (NaN-safe)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nanmean(_cohen(m[:, None], h, axis=0))
+
+
+def test_crossed_resampling_matches_a_plain_loop():
+    """Items and participants drawn together: the vectorised bootstrap against a loop that
+    draws both and recomputes every kappa (independent draws: Monte Carlo agreement)."""
+    rng = np.random.default_rng(21)
+    n, P = 50, 14
+    ease = rng.normal(0.8, 1.2, n)
+    H = (rng.random((n, P)) < 1 / (1 + np.exp(-(ease[:, None] + rng.normal(0, 0.5, P))))).astype(float)
+    m = (rng.random(n) < 1 / (1 + np.exp(-ease))).astype(float)
+    est = kappa_to_humans(m, H, n_boot=4000, seed=0)
+    loop = []
+    for _ in range(4000):
+        i, j = rng.integers(0, n, n), rng.integers(0, P, P)
+        loop.append(_cohen_pairs(m[i], H[np.ix_(i, j)]))
+    lo, hi = np.nanpercentile(loop, [2.5, 97.5])
+    assert est.ci_low == pytest.approx(lo, abs=MC_TOL) and est.ci_high == pytest.approx(hi, abs=MC_TOL)
+    # the paper's interval holds the items fixed and is far narrower
+    paper = kappa_to_humans(m, H, n_boot=4000, seed=0, resample="participants")
+    assert paper.ci_high - paper.ci_low < 0.75 * (est.ci_high - est.ci_low)
+
+
+def test_crossed_ceiling_matches_a_plain_loop():
+    """The human-human ceiling's crossed resamples: items and people drawn, the mean over
+    pairs of distinct drawn people, computed the plain way."""
+    rng = np.random.default_rng(22)
+    n, P = 40, 9
+    ease = rng.normal(0.7, 1.0, n)
+    H = (rng.random((n, P)) < 1 / (1 + np.exp(-ease[:, None]))).astype(float)
+    est = human_human_kappa(H, n_boot=3000, seed=0)
+    a, b = np.triu_indices(P, 1)
+    loop = []
+    for _ in range(3000):
+        i, j = rng.integers(0, n, n), rng.integers(0, P, P)
+        h = H[np.ix_(i, j)]
+        distinct = j[a] != j[b]  # a person is never paired with their own copy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loop.append(np.nanmean(_cohen(h[:, a[distinct]], h[:, b[distinct]], axis=0)))
+    lo, hi = np.nanpercentile(loop, [2.5, 97.5])
+    assert est.ci_low == pytest.approx(lo, abs=MC_TOL) and est.ci_high == pytest.approx(hi, abs=MC_TOL)
 
 
 def test_human_human_is_scikit_learn_over_pairs():
@@ -165,7 +211,7 @@ def _two_sided_fisher(table):
     return min(1.0, 2 * min(greater, less))
 
 
-def test_consistency_p_value_is_fishers_exact_test():
+def test_consistency_p_value_is_one_sided_fishers_exact_test():
     rng = np.random.default_rng(7)
     for _ in range(40):
         n = int(rng.integers(8, 120))
@@ -175,8 +221,10 @@ def test_consistency_p_value_is_fishers_exact_test():
             continue
         both = int((a & b).sum())
         table = [[both, int((a & (1 - b)).sum())], [int(((1 - a) & b).sum()), int(((1 - a) & (1 - b)).sum())]]
-        p = consistency_p_value(n, a.sum(), b.sum(), both)
-        assert p == pytest.approx(_two_sided_fisher(table), rel=1e-9, abs=1e-12)
+        p = consistency_p_value(n, a.sum(), b.sum(), both)  # kappa > 0
+        assert p == pytest.approx(stats.fisher_exact(table, alternative="greater").pvalue, rel=1e-9, abs=1e-12)
+        p2 = consistency_p_value(n, a.sum(), b.sum(), both, alternative="two-sided")
+        assert p2 == pytest.approx(_two_sided_fisher(table), rel=1e-9, abs=1e-12)
 
 
 def test_consistency_p_value_matches_simulated_independent_observers():
@@ -188,9 +236,7 @@ def test_consistency_p_value_matches_simulated_independent_observers():
     b = np.where(rng.random(60) < 0.35, a, (rng.random(60) < 0.65)).astype(int)
     both = int((a & b).sum())
     sims = rng.permuted(np.tile(b, (200_000, 1)), axis=1) @ a
-    p_sim = min(1.0, 2 * min(np.mean(sims >= both), np.mean(sims <= both)))
-    p = consistency_p_value(60, a.sum(), b.sum(), both)
-    assert p == pytest.approx(p_sim, abs=0.006)
+    assert consistency_p_value(60, a.sum(), b.sum(), both) == pytest.approx(np.mean(sims >= both), abs=0.006)
     from cubeworld.analysis.metrics import kappa_from_counts
 
     x = np.arange(0, 61)
@@ -206,8 +252,9 @@ def test_pooled_p_value_matches_simulation_over_seeds():
     tables = [(40, s.sum(), truth.sum(), (s & truth).sum()) for s in seeds]
     observed = sum(t[3] for t in tables)
     sims = sum(rng.permuted(np.tile(s, (100_000, 1)), axis=1) @ truth for s in seeds)
+    assert pooled_consistency_p_value(tables) == pytest.approx(np.mean(sims >= observed), abs=0.008)
     p_sim = min(1.0, 2 * min(np.mean(sims >= observed), np.mean(sims <= observed)))
-    assert pooled_consistency_p_value(tables) == pytest.approx(p_sim, abs=0.008)
+    assert pooled_consistency_p_value(tables, alternative="two-sided") == pytest.approx(p_sim, abs=0.008)
     one = tables[0]
     assert pooled_consistency_p_value([one]) == pytest.approx(consistency_p_value(*one))
 
@@ -225,7 +272,30 @@ def test_mean_kappa_test_is_a_one_sample_t_test():
     t = mean_kappa_test(np.append(k, np.nan))
     assert t.n == 37
     assert t.t == pytest.approx(k.mean() / (k.std(ddof=1) / math.sqrt(37)))
-    assert t.p_value == pytest.approx(2 * stats.t.sf(abs(t.t), 36))
+    assert t.p_value == pytest.approx(stats.t.sf(t.t, 36))  # one-sided: mean kappa > 0
+    assert mean_kappa_test(-k).p_value > 0.5  # a negative mean is never "beyond chance"
+    assert mean_kappa_test(k, alternative="two-sided").p_value == pytest.approx(2 * stats.t.sf(abs(t.t), 36))
+
+
+def test_holm_and_bootstrap_p_values():
+    from statsmodels.stats.multitest import multipletests
+
+    from cubeworld.analysis.significance import adjust, bootstrap_p_value
+
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.2])
+    ok = np.isfinite(p)
+    order = np.argsort(p[ok])
+    m = ok.sum()
+    # Holm by hand: sorted p times (m - rank), running maximum, capped at 1
+    by_hand = np.minimum(1, np.maximum.accumulate(np.sort(p[ok]) * (m - np.arange(m))))
+    out = adjust(p)
+    assert np.isnan(out[2])
+    np.testing.assert_allclose(out[ok][order], by_hand)
+    np.testing.assert_allclose(adjust(p, "fdr_bh")[ok], multipletests(p[ok], method="fdr_bh")[1])
+    boots = np.r_[np.full(90, 0.2), np.full(10, -0.1)]
+    assert bootstrap_p_value(boots) == pytest.approx(11 / 101)
+    assert bootstrap_p_value(-boots) > 0.9
+    assert bootstrap_p_value(boots, alternative="two-sided") == pytest.approx(22 / 101)
 
 
 # --------------------------------------------------------------------------- correlations
@@ -306,6 +376,88 @@ def test_split_half_ceiling_matches_a_plain_loop():
     # people who do not agree beyond chance have no ceiling to speak of
     noise = (rng.random((60, 30)) < 0.5).astype(float)
     assert abs(split_half_ceiling(noise, n_splits=500, n_boot=500).pearson) < 0.35
+
+
+def test_leave_one_out_is_pearson_with_the_others_share():
+    from cubeworld.analysis.correlation import leave_one_out, percentile_among
+
+    rng = np.random.default_rng(23)
+    p_item = rng.random(40)
+    R = (rng.random((40, 12)) < p_item[:, None]).astype(float)
+    R[3, 5] = np.nan
+    loo = leave_one_out(R, n_boot=1000, seed=0)
+    for j in range(12):
+        seen = ~np.isnan(R[:, j])
+        others = np.nanmean(np.delete(R, j, axis=1), axis=1)
+        ref = stats.pearsonr(R[seen, j], others[seen]).statistic
+        assert loo.per_participant[j] == pytest.approx(ref, abs=1e-9)
+    assert loo.mean == pytest.approx(loo.per_participant.mean())
+    assert loo.ci_low < loo.mean < loo.ci_high
+    assert percentile_among(10.0, loo.per_participant) == 100.0
+    assert percentile_among(loo.median, loo.per_participant) == pytest.approx(50, abs=5)
+
+
+def test_auc_matches_scikit_learn_also_under_weights():
+    from sklearn.metrics import roc_auc_score
+
+    from cubeworld.analysis.discrimination import auc_interval, roc_auc, weighted_auc
+
+    rng = np.random.default_rng(24)
+    y = (rng.random(80) < 0.5).astype(float)
+    s = np.round(np.clip(0.5 + (y - 0.5) * 0.3 + rng.normal(0, 0.25, 80), 0, 1), 1)  # ties
+    assert roc_auc(s, y) == pytest.approx(roc_auc_score(y, s))
+    w = rng.integers(0, 3, 80).astype(float)
+    idx = np.repeat(np.arange(80), w.astype(int))
+    assert weighted_auc(s, y, np.stack([w, w]))[0] == pytest.approx(roc_auc_score(y[idx], s[idx]))
+    two = np.stack([s, np.clip(s + rng.normal(0, 0.1, 80), 0, 1)])
+    a = auc_interval(two, y, n_boot=2000)
+    assert a.auc == pytest.approx(np.mean([roc_auc_score(y, row) for row in two]))
+    assert a.ci_low < a.auc < a.ci_high
+
+
+def test_permutation_test_matches_scipy_and_contrast_interval_a_loop():
+    from cubeworld.analysis.contrasts import accuracy_drop, permutation_p
+
+    rng = np.random.default_rng(25)
+    a = (rng.random(70) < 0.72).astype(float)
+    b = (rng.random(50) < 0.6).astype(float)
+    ref = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: x.mean(axis) - y.mean(axis),
+        permutation_type="independent",
+        alternative="greater",
+        n_resamples=20_000,
+        vectorized=True,
+        random_state=0,
+    ).pvalue
+    assert permutation_p(a, b, n_permutations=20_000) == pytest.approx(ref, abs=0.012)
+    # several seeds: the interval resamples items (within each group) and seeds
+    A = (rng.random((3, 70)) < 0.75).astype(float)
+    B = (rng.random((3, 50)) < 0.55).astype(float)
+    c = accuracy_drop(A, B, n_boot=3000, seed=0)
+    loop = []
+    for _ in range(3000):
+        ia, ib, js = rng.integers(0, 70, 70), rng.integers(0, 50, 50), rng.integers(0, 3, 3)
+        loop.append(A[np.ix_(js, ia)].mean() - B[np.ix_(js, ib)].mean())
+    lo, hi = np.percentile(loop, [2.5, 97.5])
+    assert c.drop == pytest.approx(A.mean() - B.mean())
+    assert c.ci_low == pytest.approx(lo, abs=MC_TOL) and c.ci_high == pytest.approx(hi, abs=MC_TOL)
+    assert c.p_value < 0.01
+
+
+def test_majority_labels_against_truth_is_accuracy_and_phi():
+    from sklearn.metrics import matthews_corrcoef
+
+    from cubeworld.analysis.human_labels import majority_agreement
+
+    rng = np.random.default_rng(26)
+    truth = (rng.random(60) < 0.5).astype(float)
+    R = (rng.random((60, 9)) < np.where(truth[:, None] == 1, 0.65, 0.4)).astype(float)
+    a = majority_agreement(R, truth, n_boot=1000)
+    maj = (R.mean(1) > 0.5).astype(float)
+    assert a.accuracy == pytest.approx(np.mean(maj == truth))
+    assert a.phi == pytest.approx(matthews_corrcoef(truth, maj))
+    assert a.n_ties == 0 and a.accuracy_ci_low < a.accuracy < a.accuracy_ci_high
 
 
 # --------------------------------------------------------------------------- calibration

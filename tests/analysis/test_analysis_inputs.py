@@ -70,8 +70,8 @@ def test_epochs_last_and_learning_curve(tiny, tmp_path):
     assert (tmp_path / "out" / "fig_accuracy_over_epochs.png").is_file()
     figures = re.findall(r"<figure id='(\w+)'><h3>[^<]*</h3><img src='data:image/png;base64", html)
     assert figures == [
-        "fig_accuracy_heatmap",
         "fig_accuracy_by_blocks",
+        "fig_accuracy_heatmap",
         "fig_kappa",
         "fig_kappa_differences",
         "fig_alignment",

@@ -159,10 +159,11 @@ def test_human_human_is_mean_over_pairs():
 
 def test_paired_difference():
     rng = np.random.default_rng(7)
-    H = (rng.random((60, 15)) < 0.65).astype(float)
+    ease = rng.normal(0.7, 1.2, 150)  # items differ: people share their errors
+    H = (rng.random((150, 15)) < 1 / (1 + np.exp(-ease[:, None]))).astype(float)
     # a model that answers like the participants' majority vs. one that is random
     humanlike = (np.nanmean(H, axis=1) > 0.5).astype(float)
-    random = (rng.random(60) < 0.65).astype(float)
+    random = (rng.random(150) < 0.65).astype(float)
     same = paired_kappa_difference(humanlike, humanlike, H, n_boot=300)
     assert same.difference == 0.0 and same.ci_low == 0.0 and same.ci_high == 0.0
     assert same.p_value == 1.0

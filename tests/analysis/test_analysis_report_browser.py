@@ -1,5 +1,6 @@
-"""report.html in the real Chromium: the first screen leads with the findings and the
-first figure, and every figure is shown at (about) its own size, so it stays legible."""
+"""report.html in the real Chromium: the first screen leads with the findings (the study's
+main effect first) and the first figure, every figure is shown at (about) its own size, so
+it stays legible, and nothing on the page is wider than the page."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import pytest
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture
-def report_page(browser, lerer100_report):
+def _open(browser, report):
     ctx = browser.new_context(viewport=VIEWPORT)
     # the report is self-contained: anything but the file itself is refused (and counted)
     requests = []
@@ -26,10 +26,25 @@ def report_page(browser, lerer100_report):
     ctx.route("**/*", route)
     page = ctx.new_page()
     page.set_default_timeout(15000)
-    page.goto(lerer100_report.as_uri())
+    page.goto(report.as_uri())
     page.wait_for_load_state("load")
+    return ctx, page, requests
+
+
+@pytest.fixture
+def report_page(browser, lerer100_report):
+    ctx, page, requests = _open(browser, lerer100_report)
     yield page, requests
     ctx.close()
+
+
+WIDER_THAN_THE_PAGE = """() => {
+  const width = document.documentElement.clientWidth;
+  return [...document.querySelectorAll('body *')]
+    .filter(e => e.getClientRects().length > 0)
+    .filter(e => { const r = e.getBoundingClientRect(); return r.right > width + 1 || r.left < -1; })
+    .map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + Math.round(e.getBoundingClientRect().width));
+}"""
 
 
 def test_first_screen_holds_findings_and_first_figure(report_page, tmp_path):
@@ -53,7 +68,7 @@ def test_first_screen_holds_findings_and_first_figure(report_page, tmp_path):
     assert "most human-like errors: GPT-4V" in text and "human-human ceiling" in text
 
     first = page.locator("figure").first
-    assert first.get_attribute("id") == "fig_accuracy_heatmap"
+    assert first.get_attribute("id") == "fig_accuracy_by_blocks"
     title = first.locator("h3").bounding_box()
     img = first.locator("img")
     ib = img.bounding_box()
@@ -79,3 +94,27 @@ def test_every_figure_is_legible_at_page_width(report_page):
     for natural, shown in sizes:
         assert natural > 0 and shown / natural > 0.9  # shown at its own size, not shrunk
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+
+
+def test_the_main_effect_leads_and_nothing_is_wider_than_the_page(browser, contrast_report, lerer100_report, tmp_path):
+    """The first finding is the generalisation contrast with its interval (warnings after
+    it); no element of either report - its tables included, the kappa table of five models
+    and 107 people too - reaches beyond the page, with every table unfolded."""
+    ctx, page, _ = _open(browser, contrast_report)
+    try:
+        (tmp_path / "contrast-first-screen.png").write_bytes(page.screenshot())
+        items = page.locator("#findings > ul > li").all_inner_texts()
+        assert items[0].startswith("Size generalisation:") and "drop of" in items[0] and "[" in items[0]
+        assert items[1].startswith("Warning:")
+        assert page.locator("#findings > ul > li").first.bounding_box()["y"] < VIEWPORT["height"] / 2
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert page.evaluate(WIDER_THAN_THE_PAGE) == []
+    finally:
+        ctx.close()
+    ctx, page, _ = _open(browser, lerer100_report)
+    try:
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert page.evaluate(WIDER_THAN_THE_PAGE) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+    finally:
+        ctx.close()

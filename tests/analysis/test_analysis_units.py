@@ -26,7 +26,16 @@ from cubeworld.cli import app
 
 runner = CliRunner()
 PORTED = ("accuracy", "human_accuracy", "learning_curves", "kappa", "kappa_differences")
-NEW = ("alignment", "calibration", "difficulty", "exclusions", "answer_mass")
+NEW = (
+    "alignment",
+    "calibration",
+    "difficulty",
+    "exclusions",
+    "answer_mass",
+    "generalisation",
+    "degenerate",
+    "human_labels",
+)
 
 
 def _csv(df: pd.DataFrame, path) -> str:
@@ -152,16 +161,17 @@ def test_difficulty_curves(full_report, tiny):
 
 def test_graded_alignment_and_ceiling(full_report):
     out, html = full_report
-    al = pd.read_csv(out / "alignment.csv").set_index(["set", "observer"])
+    al = pd.read_csv(out / "alignment.csv").set_index(["set", "observer", "signal"])
     for s in ("towers-eval", "photos"):
-        h = al.loc[(s, "humans")]
-        assert h["signal"] == "split-half ceiling"
-        assert h["pearson_ci_low"] <= h["pearson"] <= h["pearson_ci_high"]
-        assert h["n_participants"] == 8  # two of ten excluded
-    vlm = al.loc[("towers-eval", "vlm · zero-shot")]
-    assert vlm["signal"] == "p_yes" and vlm["pearson"] > 0.5
+        for signal in ("split-half ceiling", "single people (leave one out)"):
+            h = al.loc[(s, "humans", signal)]
+            assert h["pearson_ci_low"] <= h["pearson"] <= h["pearson_ci_high"]
+            assert h["n_participants"] == 8  # two of ten excluded
+    vlm = al.loc[("towers-eval", "vlm · zero-shot", "p_yes")]
+    assert vlm["pearson"] > 0.5
     assert vlm["pearson_ci_low"] < vlm["pearson"] < vlm["pearson_ci_high"]
-    assert "fig_alignment" in html and "split-half" in html
+    assert 0 <= vlm["percentile_among_people"] <= 100
+    assert "fig_alignment" in html and "split-half" in html and "leave one out" in html
     cal = pd.read_csv(out / "calibration.csv")
     assert {"brier", "brier_ci_low", "log_loss"} <= set(cal.columns)
     assert ((cal["brier"] >= 0) & (cal["brier"] <= 1)).all()
@@ -182,9 +192,13 @@ def test_kappa_significance_in_table_and_figure(full_report):
     human_pairs = pairs[pairs["observer_a"].str.startswith("participant")]
     assert len(human_pairs) == 2 * 8 * 7 // 2
     assert pairs["p_value"].between(0, 1).all()
-    assert "kappa_pairs.csv" in html and "Stars: p &lt; .05" in html
+    assert "kappa_pairs.csv" in html and "Stars: Holm-adjusted one-sided p &lt; .05" in html
+    for col in ("kappa_truth_p", "kappa_humans_p"):  # raw and Holm-adjusted side by side
+        ok = k[col].notna()
+        assert (k.loc[ok, f"{col}_holm"] >= k.loc[ok, col] - 1e-12).all()
+    assert {"kappa_humans_ci_low_paper", "kappa_humans_p_paper"} <= set(k.columns)
     d = pd.read_csv(out / "kappa_differences.csv")
-    assert {"difference", "ci_low", "ci_high", "p_value"} <= set(d.columns)
+    assert {"difference", "ci_low", "ci_high", "p_value", "p_value_holm"} <= set(d.columns)
     assert "fig_kappa_differences" in html
 
 
@@ -193,7 +207,8 @@ def test_exclusions_reported_and_applied(full_report, study, tmp_path):
     ex = pd.read_csv(out / "exclusions.csv").set_index("rule")
     assert ex.loc["attention_checks", "n_participants"] == 2
     assert ex.loc["fast_rt", "n_participants"] == 1
-    assert ex.loc["fast_rt", "n_responses"] == 48  # all of p1's responses, both sets
+    assert ex.loc["(all flagged)", "n_participants"] == 2
+    assert ex.loc["(all flagged)", "n_responses"] == 96  # all of p0's and p1's responses, both sets
     assert "2 of 10 participants were excluded before analysis" in html
     hum = pd.read_csv(out / "accuracy_humans.csv")
     assert set(hum["n_participants"]) == {8}
@@ -357,12 +372,14 @@ def test_figures_stay_at_page_width_and_show_every_kind(tiny, tmp_path):
     labels = {t.get_text() for ax in panels for t in ax.get_yticklabels()}
     assert "humans" in labels
     assert {kinds[o] for o in labels - {"humans"}} == {"vlm", "physics", "cnn"}
-    colors = {t.get_text(): t.get_color() for t in fig.axes[0].get_yticklabels()}
-    by_kind = {}
-    for o, c in colors.items():
-        by_kind.setdefault(kinds.get(o, "humans"), set()).add(c)
-    assert all(len(c) == 1 for c in by_kind.values())  # one colour per kind ...
-    assert len({next(iter(c)) for c in by_kind.values()}) == len(by_kind)  # ... told apart
+    from matplotlib.colors import to_hex
+
+    from cubeworld.analysis.plotting import observer_colors
+
+    palette = observer_colors(list(kinds) + ["humans"], kinds)
+    colors = {t.get_text(): to_hex(t.get_color()) for t in fig.axes[0].get_yticklabels()}
+    assert all(c == to_hex(palette[o]) for o, c in colors.items())  # each observer its own colour
+    assert len(set(colors.values())) == len(colors)
     plt.close(fig)
 
 
@@ -381,3 +398,71 @@ def test_observer_colours_are_distinct_and_never_the_humans(tmp_path):
         others = [tuple(colors[name]) for name in names[:-1]]
         assert len(set(others)) == n
         assert min(np.abs(np.array(others) - human).sum(axis=1)) > 0.25
+
+
+# --------------------------------------------------------------------------- issue 18
+
+
+def test_generalisation_contrast_leads_the_report(contrast_report):
+    """A trained observer's drop from its training sizes to the others: one number, with
+    an interval over items and seeds and a one-sided test; the report's first finding."""
+    out, html = contrast_report.parent, contrast_report.read_text()
+    g = pd.read_csv(out / "generalisation.csv")
+    assert len(g) == 1
+    r = g.iloc[0]
+    assert (r["observer"], r["contrast"], r["n_seeds"]) == ("cnn · towers-2-3", "size", 3)
+    assert r["in_distribution"] == "tower 2 & 3" and r["out_of_distribution"] == "tower 4 & 5"
+    assert r["drop"] == pytest.approx(r["accuracy_in"] - r["accuracy_out"])
+    assert 0 < r["drop_ci_low"] < r["drop"] < r["drop_ci_high"]
+    assert r["p_value"] < 0.01 and r["p_value_holm"] >= r["p_value"]
+    assert 0.5 < r["auc_out"] < r["auc_in"]  # weaker, but still ranking the larger towers
+    first = re.findall(r"<li>(.*?)</li>", html[html.index("<section id='findings'>") :])[0]
+    assert first.startswith("Size generalisation: cnn · towers-2-3") and "drop of 0.3" in first
+    assert "3 seeds" in first and "fig_generalisation" in html
+    acc = pd.read_csv(out / "accuracy_by_condition.csv").set_index("observer")
+    assert np.isfinite(acc.loc["cnn · towers-2-3", "auc"])  # AUC beside accuracy
+    assert np.isnan(acc.loc["yes-man · always-yes", "auc"])  # answers only: no AUC
+
+
+def test_one_answer_observer_is_marked_never_tested_never_ranked(contrast_report):
+    out, html = contrast_report.parent, contrast_report.read_text()
+    k = pd.read_csv(out / "kappa.csv").set_index("observer")
+    yes = k.loc["yes-man · always-yes"]
+    assert bool(yes["one_answer"])
+    for col in [c for c in k.columns if re.search(r"_p(_holm|_paper)?$", c)]:
+        assert np.isnan(yes[col]), col
+    pairs = pd.read_csv(out / "kappa_pairs.csv")
+    assert pairs.loc[pairs["observer_a"] == "yes-man · always-yes", "p_value"].isna().all()
+    d = pd.read_csv(out / "kappa_differences.csv")
+    assert "yes-man · always-yes" not in set(d["observer_a"]) | set(d["observer_b"])
+    assert "most human-like errors: yes-man" not in html and "best accuracy yes-man" not in html
+    prof = pd.read_csv(out / "answer_profiles.csv").set_index("observer")
+    assert bool(prof.loc["yes-man · always-yes", "one_answer"]) and prof.loc["yes-man · always-yes", "share_yes"] == 1
+    assert not prof.loc["cnn · towers-2-3", "one_answer"]
+    labels = pd.read_csv(out / "human_labels.csv")
+    assert labels.loc[0, "role"] == "evaluation set" and 0.5 < labels.loc[0, "accuracy"] <= 1
+
+
+def test_flat_or_no_better_than_constant_is_never_best_calibrated(tiny, tmp_path):
+    """P(Yes) that barely moves (a random tiny VLM) or scores no better than a constant 0.5
+    is neither named best calibrated nor counted as changing with difficulty."""
+    a = tiny.make_set(tmp_path / "a", "seta", sizes=(2, 3), per_size=12, difficulty=True)
+    flat = tiny.make_graded_predictions(a, model="flat", slope=-0.4)
+    flat["p_yes"] = 0.5 + (flat["p_yes"] - 0.5) * 0.02  # 0.49-0.51: answers vary, P(Yes) barely
+    flat["answer"] = np.where(flat["p_yes"] >= 0.5, "Yes", "No")
+    flat["correct"] = (flat["answer"] == "Yes") == flat["falls"]
+    wrong = tiny.make_graded_predictions(a, model="wrong", slope=0.8, rng_seed=1)  # confidently backwards
+    pred = _csv(pd.concat([flat, wrong]), tmp_path / "p.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = analyze(
+            [pred], tmp_path / "o", truth=[a], n_boot=200, progress=False, analyses=["calibration", "difficulty"]
+        )
+    cal = pd.read_csv(tmp_path / "o" / "calibration.csv").set_index("observer")
+    assert bool(cal.loc["flat · zero-shot", "flat"]) and cal.loc["flat · zero-shot", "brier"] < 0.26
+    assert bool(cal.loc["wrong · zero-shot", "worse_than_constant"])
+    html = report.read_text()
+    assert "no observer&#x27;s P(Yes) both varies and beats a constant 0.5" in html
+    fits = pd.read_csv(tmp_path / "o" / "difficulty.csv").set_index("observer")
+    assert bool(fits.loc["flat · zero-shot", "flat"]) and np.isnan(fits.loc["flat · zero-shot", "slope_p_holm"])
+    assert "1 whose P(Yes) barely varies" in html

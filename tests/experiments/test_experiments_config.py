@@ -306,11 +306,11 @@ def test_every_setting_of_a_kinds_typed_config_is_a_valid_override():
     hand: a field the models team adds is accepted by studies with no change here."""
     import dataclasses
 
-    from cubeworld.models.config import FinetuneConfig, SftSettings, VlmScoring
+    from cubeworld.models.config import FinetuneConfig, VlmScoring, VlmTraining
     from cubeworld.observers import OBSERVERS
 
     vlm = OBSERVERS.get("vlm")
-    assert vlm.training_keys() == {f.name for f in dataclasses.fields(SftSettings)}
+    assert vlm.training_keys() == {f.name for f in dataclasses.fields(VlmTraining)}
     finetune = {f.name for f in dataclasses.fields(FinetuneConfig)}
     assert vlm.training_keys() == finetune - set(STUDY_OWNED) - {"eval_batch_size", "epochs"}
     assert {"method", "target_modules", "batch_size", "lora_r"} <= vlm.training_keys()

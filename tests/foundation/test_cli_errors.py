@@ -104,3 +104,17 @@ def test_analyze_with_a_missing_input_leaves_no_output_folder(tmp_path):
     r = _run("analyze", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "report"), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("error: ")
     assert not (tmp_path / "report").exists()
+
+
+def test_the_command_line_loads_no_heavy_library_before_a_command_runs():
+    """`cubeworld --help` and a typo'd command answer in well under a second: the command
+    tree is built without pandas, torch, transformers, mujoco or matplotlib."""
+    code = (
+        "import sys\n"
+        "import cubeworld.cli\n"
+        "heavy = ('pandas', 'torch', 'transformers', 'mujoco', 'matplotlib', 'sklearn', 'scipy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

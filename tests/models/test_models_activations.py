@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAMILIES, write_colour_set
+from models_helpers import FAMILIES, write_colour_set
 
 # family -> the points of its tiny model (2 vision blocks, its projector(s), 2 decoder layers)
 POINTS = {

@@ -255,3 +255,24 @@ def test_a_bad_learning_rate_writes_nothing_and_the_corrected_rerun_runs(tmp_pat
     r = _run(*args, "--lr", "0.001", "--no-progress")
     assert r.exit_code == 0, r.output
     assert json.loads((out / "state.json").read_text())["config"]["lr"] == 0.001
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("evaluate", "--mode", "chain"), "mode: expected one of"),
+        (("evaluate", "--max-new-tokens", "5"), "max_new_tokens: mode logprob generates nothing"),
+        (("evaluate", "--mode", "free", "--free-text"), "free_text: mode free records the generated text"),
+        (("finetune", "--method", "lora", "--num-generations", "4"), "num_generations: a GRPO setting"),
+        (("finetune", "--method", "grpo", "--use-vllm"), "use_vllm: vLLM samples on a CUDA GPU only"),
+    ],
+)
+def test_mode_and_grpo_options_are_checked_nothing_written(args, expected, tmp_path, colour_set, tiny_model):
+    s = colour_set("set-m", n=2)
+    where = (
+        ("--set", s, "--out", tmp_path / "p.csv") if args[0] == "evaluate" else ("--train", s, "--out", tmp_path / "r")
+    )
+    r = _run(args[0], "--model", tiny_model, *where, *args[1:], "--no-progress", "--device", "cpu")
+    assert r.exit_code == 2, r.output
+    assert expected in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "r").exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FAMILIES, mixed_items
+from models_helpers import FAMILIES, mixed_items
 
 from cubeworld.formats.predictions import read_predictions
 
@@ -370,3 +370,32 @@ def test_the_newer_qwen_study_is_the_papers_grid_on_qwen2_5_and_qwen3():
     assert {r.run_id.split("/", 1)[1] for r in runs if r.model == "qwen3-vl-8b"} == {
         r.run_id.split("/", 1)[1] for r in plan_runs(paper) if r.model == "qwen2-vl-7b"
     }
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_grpo_runs_on_every_family(family, tiny_of, colour_task, tmp_path):
+    """One GRPO epoch (TRL's GRPOTrainer, 2 steps of 2 items x 2 completions) per family; the
+    adapter it saves loads on the base model."""
+    from cubeworld.models import FinetuneConfig, finetune, load_model
+
+    train, _ = colour_task
+    run = finetune(
+        FinetuneConfig(
+            model=str(tiny_of(family)),
+            train=str(train),
+            out=str(tmp_path / "run"),
+            method="grpo",
+            epochs=1,
+            max_items=4,
+            batch_size=2,
+            num_generations=2,
+            max_completion_tokens=2,
+            progress=False,
+        )
+    )
+    steps = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"step"' in x]
+    steps = [s for s in steps if s["record"] == "step"]
+    assert len(steps) == 2 and all("reward" in s and "extraction_failed" in s for s in steps)
+    state = json.loads((run / "state.json").read_text())
+    assert state["finished"] and state["effective"]["family"] == family and state["grpo"]["adapter"] == "lora"
+    assert load_model(tiny_of(family), adapter=run / "checkpoints/epoch-1").yes_id is not None

@@ -27,7 +27,7 @@ def test_rows_record_log_probs_and_provenance(tiny_model, colour_set, tmp_path):
     s = colour_set("set-v", n=5, domain="pyramid")
     out = evaluate(tiny_model, s, tmp_path / "p.csv", batch_size=3, progress=False)
     header = out.read_text().splitlines()[0].split(",")
-    assert header == list(PREDICTION_COLUMNS) + list(OBSERVER_COLUMNS) + ["quantize"]
+    assert header == list(PREDICTION_COLUMNS) + list(OBSERVER_COLUMNS) + ["quantize", "mode"]
     df = read_predictions(out)
     assert set(df["kind"]) == {"vlm"} and set(df["quantize"].astype(str)) == {"none"}
     ly, ln = df["logp_yes"], df["logp_no"]

@@ -37,7 +37,7 @@ def test_the_study_values_are_written_once_and_are_the_defaults(tiny_model, tmp_
     c = FinetuneConfig(model="m", train="t", out="o")
     assert (c.lora_r, c.lora_alpha, c.lr, c.epochs, c.max_items) == (16, 16, 2e-4, 10, 10000)
     assert FinetuneConfig.parse(c.to_plain()) == c
-    with pytest.raises(ModelsError, match=r"method: expected one of \['auto', 'qlora', 'lora', 'full'\]"):
+    with pytest.raises(ModelsError, match=r"method: expected one of \['auto', 'qlora', 'lora', 'full', 'grpo'\]"):
         FinetuneConfig.parse({"model": "m", "train": "t", "out": "o", "method": "qlora4"})
 
 
@@ -275,6 +275,8 @@ def test_settings_are_typed_and_checked_before_anything_is_written(tmp_path):
     }
     assert {f.name for f in dataclasses.fields(VlmScoring)} == {
         "batch_size",
+        "mode",
+        "max_new_tokens",
         "free_text",
         "image_size",
         "max_pixels",

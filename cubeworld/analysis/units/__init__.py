@@ -7,12 +7,20 @@ defines `ANALYSIS = Analysis(...)` (see `cubeworld.analysis.unit` and the README
 one line here.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from cubeworld.registry import Registry
 
-ANALYSES = Registry(
+if TYPE_CHECKING:
+    from cubeworld.analysis.unit import Analysis
+
+ANALYSES: Registry[Analysis] = Registry(
     "analysis",
     {
         "accuracy": "cubeworld.analysis.units.accuracy:ANALYSIS",
+        "generalisation": "cubeworld.analysis.units.generalisation:ANALYSIS",
         "human_accuracy": "cubeworld.analysis.units.human_accuracy:ANALYSIS",
         "kappa": "cubeworld.analysis.units.kappa:ANALYSIS",
         "kappa_differences": "cubeworld.analysis.units.kappa_differences:ANALYSIS",
@@ -22,5 +30,8 @@ ANALYSES = Registry(
         "learning_curves": "cubeworld.analysis.units.learning_curves:ANALYSIS",
         "exclusions": "cubeworld.analysis.units.exclusions:ANALYSIS",
         "answer_mass": "cubeworld.analysis.units.answer_mass:ANALYSIS",
+        "degenerate": "cubeworld.analysis.units.degenerate:ANALYSIS",
+        "human_labels": "cubeworld.analysis.units.human_labels:ANALYSIS",
+        "modes": "cubeworld.analysis.units.modes:ANALYSIS",
     },
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cubeworld.analysis.loading import DEFAULT_KIND
-from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
+from cubeworld.analysis.unit import RANK_WARNING, Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
 
 MIN_MASS = 0.5
 
@@ -40,7 +40,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 f"Warning: {obs} put on average under {MIN_MASS} of its probability on Yes or No "
                 f"({where}; the rest went to other tokens): its normalised P(Yes) hides that it "
                 "wanted to say something else.",
-                0,
+                RANK_WARNING,
             )
         )
     return AnalysisOutput(

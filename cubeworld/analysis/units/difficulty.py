@@ -19,14 +19,14 @@ from cubeworld.analysis.plotting import (
     kind_legend_handles,
     kind_style,
     legend_below,
-    observer_colors,
     observer_order,
     render,
     style,
 )
 from cubeworld.analysis.psychometric import fit_psychometric
-from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
-from cubeworld.analysis.units._common import ci
+from cubeworld.analysis.significance import adjust
+from cubeworld.analysis.unit import RANK_DIFFICULTY, Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
+from cubeworld.analysis.units._common import ci, flagged, palette
 
 MAX_BINS = 8
 
@@ -51,7 +51,7 @@ def _trials(ctx: AnalysisContext, s: str) -> list[tuple[str, str, str, pd.DataFr
     cluster groups or None). y is P(Yes) where the observer gives one, else its answer."""
     d = ctx.data.truth[ctx.data.truth["set"] == s].set_index("stimulus_id")["difficulty"]
     kinds = ctx.kinds()
-    out = []
+    out: list[tuple[str, str, str, pd.DataFrame, object]] = []
     for obs, g in ctx.pred[ctx.pred["set"] == s].groupby("observer", sort=True):
         p = g["p_yes"]
         graded = p.notna().all() and bool(((p > 0) & (p < 1)).any())
@@ -122,6 +122,10 @@ def _compute(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
             bins.append(_binned(t, edges).assign(set=s, observer=obs, kind=kind))
     fits_df = pd.DataFrame(fits)
+    if not fits_df.empty:
+        flat = flagged(ctx, "flat")
+        fits_df["flat"] = [(s, o) in flat for s, o in zip(fits_df["set"], fits_df["observer"])]
+        fits_df["slope_p_holm"] = adjust(fits_df["slope_p"].where(~fits_df["flat"]))
     bins_df = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame()
     if not bins_df.empty:
         lead = ["set", "observer", "kind"]
@@ -139,7 +143,7 @@ def _figure(ctx: AnalysisContext, fits: pd.DataFrame, bins: pd.DataFrame):
         len(sets), 2, squeeze=False, layout="constrained", figsize=(PAGE_WIDTH_IN, 3.0 * len(sets) + 1.0)
     )
     observers = observer_order(fits["observer"].unique(), kinds)
-    colors = observer_colors(observers, kinds)
+    colors = palette(ctx)
     looks = kind_style(fits["kind"])
     for r, s in enumerate(sets):
         label = ctx.set_info(s).difficulty_label
@@ -150,7 +154,7 @@ def _figure(ctx: AnalysisContext, fits: pd.DataFrame, bins: pd.DataFrame):
             b = bins[(bins["set"] == s) & (bins["observer"] == o)]
             if f.empty:
                 continue
-            color, marker = colors[o], looks[f["kind"].iloc[0]][1]
+            color, marker = colors.get(o, "black"), looks[f["kind"].iloc[0]][1]
             ls = "--" if o == HUMANS else "-"
             ax = axes[r][0]
             ax.plot(b["difficulty"], b["p_yes"], marker=marker, color=color, ls="", ms=4)
@@ -191,11 +195,17 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     findings = []
     for s, g in fits.groupby("set"):
         m = g[g["observer"] != HUMANS]
-        graded = m[(m["slope_ci_low"] > 0) | (m["slope_ci_high"] < 0)]
+        graded = m[~m["flat"] & (m["slope_p_holm"] < 0.05)]
         name = g["difficulty"].iloc[0]
         text = (
-            f"{s}: P(Yes) changes with {name} for {len(graded)} of {len(m)} observers "
-            "(95% interval of the logistic slope excludes 0)"
+            f"{s}: P(Yes) falls with {name} as it should for {len(graded)} of {len(m)} observers "
+            "(logistic slope < 0, one-sided Wald test, Holm-adjusted p < 0.05"
+            + (
+                f"; {int(m['flat'].sum())} whose P(Yes) barely varies {'is' if m['flat'].sum() == 1 else 'are'} not counted"
+                if m["flat"].any()
+                else ""
+            )
+            + ")"
         )
         h = g[g["observer"] == HUMANS]
         unit = f" {g['unit'].iloc[0]}" if g["unit"].iloc[0] else ""
@@ -206,7 +216,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 f"{ci(hr['threshold'], hr['threshold_ci_low'], hr['threshold_ci_high'])}"
                 f"{unit}"
             )
-        findings.append(Finding(text + ".", 40))
+        findings.append(Finding(text + ".", RANK_DIFFICULTY))
     noted = fits[fits["note"] != ""]
     return AnalysisOutput(
         tables=[
@@ -220,9 +230,11 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 "(fractional logit, standard errors scaled by the Pearson dispersion); "
                 "answers = its 0/1 answers; responses = every participant's answer "
                 "(standard errors robust to clustering by participant). slope: 95% Wald "
-                "interval; threshold: difficulty at P(Yes) = 0.5 (-intercept / slope), 95% "
-                "delta-method interval. note: why a fit is missing (constant response, "
-                "perfect separation).",
+                "interval; slope_p: one-sided Wald p of slope < 0 (the direction the contract "
+                "predicts), slope_p_holm: Holm-adjusted across the table (observers whose P(Yes) "
+                "barely varies, flat, are left out of the family); threshold: difficulty at "
+                "P(Yes) = 0.5 (-intercept / slope), 95% delta-method interval. note: why a fit "
+                "is missing (constant response, perfect separation).",
             ),
             TableOut(
                 "difficulty_bins",

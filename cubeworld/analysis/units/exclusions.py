@@ -3,7 +3,7 @@ whether the analysis left them out (the default) or was asked to include them.""
 
 from __future__ import annotations
 
-from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
+from cubeworld.analysis.unit import RANK_WARNING, Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
 from cubeworld.analysis.units._common import NO_HUMANS
 
 
@@ -50,7 +50,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 ),
             )
         ],
-        findings=[Finding(text, 5)],
+        findings=[Finding(text, RANK_WARNING + 2)],
         methods=[
             "Exclusions are decided by the human study before the data (its rules are "
             "applied at export); the analysis leaves out every participant flagged "

@@ -1,5 +1,6 @@
-"""Is one observer more human-like than another? Paired item bootstrap of the difference
-in mean kappa to the humans, as a table and a forest plot."""
+"""Is one observer more human-like than another? Paired crossed bootstrap (items and
+participants drawn once for both observers) of the difference in mean kappa to the
+humans, two-sided and Holm-corrected, as a table and a forest plot."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from matplotlib.lines import Line2D
 
 from cubeworld.analysis.plotting import PAGE_WIDTH_IN, legend_below, render, style
 from cubeworld.analysis.significance import stars
-from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
+from cubeworld.analysis.unit import RANK_KAPPA, Analysis, AnalysisContext, AnalysisOutput, Finding, TableOut
 from cubeworld.analysis.units._common import NO_HUMANS, ci, p_text
 
 
@@ -38,13 +39,13 @@ def _figure(diffs):
     for ax, s in zip(axes[:, 0], sets):
         d = diffs[diffs["set"] == s].reset_index(drop=True)
         y = np.arange(len(d))[::-1]
-        sig = d["p_value"] < 0.05
+        sig = d["p_value_holm"] < 0.05
         ax.axvline(0, color="grey", lw=0.8, ls=":")
         ax.hlines(y, d["ci_low"], d["ci_high"], color="black", lw=1)
         ax.plot(d.loc[sig, "difference"], y[sig.to_numpy()], "o", color="black", ms=5)
         ax.plot(d.loc[~sig, "difference"], y[~sig.to_numpy()], "o", mfc="white", color="black", ms=5)
         for yi, (_, r) in zip(y, d.iterrows()):
-            mark = stars(r["p_value"])
+            mark = stars(r["p_value_holm"])
             if mark:
                 ax.text(r["ci_high"], yi, f" {mark}", va="center", fontsize=8)
         ax.set_yticks(y)
@@ -52,9 +53,9 @@ def _figure(diffs):
         ax.set_title(s, loc="left", fontweight="bold")
         ax.set_xlabel("difference in mean kappa to humans (first minus second)")
     handles = [
-        Line2D([], [], marker="o", color="black", ls="", label="p < 0.05"),
-        Line2D([], [], marker="o", mfc="white", color="black", ls="", label="p >= 0.05"),
-        Line2D([], [], color="black", lw=1, label="95% paired bootstrap interval"),
+        Line2D([], [], marker="o", color="black", ls="", label="Holm p < 0.05"),
+        Line2D([], [], marker="o", mfc="white", color="black", ls="", label="Holm p >= 0.05"),
+        Line2D([], [], color="black", lw=1, label="95% paired crossed interval"),
     ]
     legend_below(fig, handles, [h.get_label() for h in handles], ncol=3)
     return fig
@@ -71,10 +72,10 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
         return AnalysisOutput()
     findings = []
     for s, g in diffs.groupby("set"):
-        sig = g[g["p_value"] < 0.05]
+        sig = g[g["p_value_holm"] < 0.05]
         text = (
             f"{s}: {len(sig)} of {len(g)} pairs of observers differ in how human-like "
-            "their errors are (paired bootstrap, p < 0.05)"
+            "their errors are (paired crossed bootstrap, two-sided, Holm-adjusted p < 0.05)"
         )
         if not sig.empty:
             top = sig.loc[sig["difference"].abs().idxmax()]
@@ -86,9 +87,9 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
             text += (
                 f"; the largest: {hi} over {lo} by "
                 f"{ci(abs(top['difference']), *sorted(abs(top[['ci_low', 'ci_high']])))}"
-                f" ({p_text(top['p_value'])})"
+                f" ({p_text(top['p_value_holm'])} Holm)"
             )
-        findings.append(Finding(text + ".", 25))
+        findings.append(Finding(text + ".", RANK_KAPPA + 5))
     return AnalysisOutput(
         tables=[
             TableOut(
@@ -96,9 +97,11 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 "Is one observer more human-like than another?",
                 diffs,
                 "Difference in mean kappa to the humans (observer_a minus observer_b) with a paired "
-                "bootstrap over items (both observers scored on the same resampled items); "
-                "p_value: two-sided bootstrap p-value of a zero difference (twice the smaller "
-                "share of resampled differences on either side of 0).",
+                "crossed bootstrap (both observers scored on the same resampled items and "
+                "participants; each one's seeds resampled apart); p_value: two-sided bootstrap "
+                "p-value of a zero difference (twice the smaller share of resampled differences "
+                "on either side of 0); p_value_holm: Holm-adjusted across the table. Observers "
+                "that give one answer to nearly every item are left out.",
             )
         ],
         figures=[
@@ -107,9 +110,10 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 "fig_kappa_differences",
                 "Paired differences in error consistency",
                 f"Difference in mean kappa to the humans between two observers (first minus "
-                f"second), with the 95% interval of a paired bootstrap over items ({ctx.n_boot:,} "
-                "resamples; both observers scored on the same resampled items). Filled: p < "
-                "0.05; stars: p < .05 / .01 / .001. Dotted: no difference.",
+                f"second), with the 95% interval of a paired crossed bootstrap ({ctx.n_boot:,} "
+                "resamples; both observers scored on the same resampled items and people). "
+                "Filled: Holm-adjusted p < 0.05; stars: Holm-adjusted p < .05 / .01 / .001. "
+                "Dotted: no difference.",
             )
         ],
         findings=findings,
@@ -122,5 +126,5 @@ ANALYSIS = Analysis(
     "Paired differences in error consistency",
     run,
     check,
-    "paired item-bootstrap tests between observers' kappas to humans",
+    "paired crossed-bootstrap tests between observers' kappas to humans (Holm)",
 )

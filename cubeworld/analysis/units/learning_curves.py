@@ -5,7 +5,7 @@ from __future__ import annotations
 from cubeworld.analysis.plotting import accuracy_over_epochs, render
 from cubeworld.analysis.tables import epoch_table
 from cubeworld.analysis.unit import Analysis, AnalysisContext, AnalysisOutput, TableOut
-from cubeworld.analysis.units._common import with_kind
+from cubeworld.analysis.units._common import palette, with_kind
 
 
 def check(ctx: AnalysisContext) -> list[str]:
@@ -17,7 +17,7 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
     if check(ctx):
         return AnalysisOutput()
     ep = with_kind(epoch_table(ctx.data.predictions), ctx.kinds())
-    fig = accuracy_over_epochs(ep)
+    fig = accuracy_over_epochs(ep, palette(ctx))
     return AnalysisOutput(
         tables=[
             TableOut(
@@ -35,9 +35,10 @@ def run(ctx: AnalysisContext) -> AnalysisOutput:
                 fig,
                 "fig_accuracy_over_epochs",
                 "Accuracy over fine-tuning epochs",
-                "Accuracy per block count (and over all blocks, black) after each fine-tuning "
-                "epoch, one panel per observer and evaluation set; bands: 95% Wilson intervals "
-                "averaged over seeds. Dotted: chance (0.5).",
+                "Accuracy per block count (in the observer's colour: lighter for fewer blocks, "
+                "darker for more; over all blocks, black) after each fine-tuning epoch, one panel "
+                "per observer and evaluation set; bands: 95% Wilson intervals averaged over seeds. "
+                "Dotted: chance (0.5).",
             )
         ],
         values={"table": ep},

@@ -156,7 +156,7 @@ class SmolVLMFamily(ModelFamily):
         text_config = dict(
             TEXT_CONFIG, vocab_size=len(tokenizer), bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD]
         )
-        config = Idefics3Config(
+        config = Idefics3Config(  # type: ignore[call-arg]
             text_config=text_config,
             vision_config=dict(VISION_CONFIG),
             image_token_id=ids["<image>"],
