@@ -1,8 +1,17 @@
 """Throughput of the observers that are not VLMs: the physics observer and the CNN.
 
-    .venv/bin/python benchmarks/bench_observers.py [--items 12] [--threads 2]
+    .venv/bin/python benchmarks/bench_observers.py [--items 12] [--threads 2] [--only physics,batch,cnn,recovery,fit]
 
 Prints, on this machine:
+- batched simulation (before/after): items per second at N = 20 noisy copies in one
+  process, copies simulated one at a time (`answer_by_simulation`, the path before the
+  batch), as one `mujoco.batch` call, and as one batch that also ends copies at rest, with
+  the agreement of the rest rule's answers with the full horizon;
+- parameter recovery: simulated participants (30, every item once) from known position
+  noise (0.08, 0.15) and lapse 0.05 (noise seed 1), fitted with `cubeworld fit physics`'s
+  code (noise seed 0): recovered values, 95% intervals, errors;
+- a full fit of 2 parameters (position and push noise) on 120 towers: wall time, CPU
+  time (this process and its workers) and the load average;
 - physics observer: items per second per core at N = 20 noisy simulations (one process),
   for towers (2-7 blocks) and pyramids (3, 6, 10, 15 blocks), and with one worker per core;
 - CNN (default architecture, 112 px): training samples per second (forward, backward,
@@ -58,6 +67,104 @@ def bench_physics(sets: dict[str, Path], n_items: int) -> None:
             )
 
 
+def _rows(folder: Path, n_items: int) -> list:
+    from cubeworld.formats.sets import load_set
+
+    all_rows = load_set(folder).rows
+    step = max(1, len(all_rows) // n_items)
+    return all_rows[::step][:n_items]
+
+
+def bench_batch(sets: dict[str, Path], n_items: int) -> None:
+    """Items/s at N = 20 in one process: one copy at a time vs one batch (vs batch + rest)."""
+    from cubeworld.observers.noisy_newton import PhysicsScoring, noisy_copies
+    from cubeworld.stimuli.engine.batch import RestRule
+    from cubeworld.stimuli.families import get_family
+
+    settings = PhysicsScoring(n_simulations=20)
+    for name, folder in sets.items():
+        rows = _rows(folder, n_items)
+        copies = [(get_family(r.domain), noisy_copies(r.extra["scene"], r.stimulus_id, settings)) for r in rows]
+        timings, cpu, answers = {}, {}, {}
+        for how in ("one at a time", "batch", "batch + rest"):
+            t, c = time.perf_counter(), time.process_time()
+            if how == "one at a time":
+                answers[how] = [[fam.answer_by_simulation(c) for c in cs] for fam, cs in copies]
+            else:
+                rest = RestRule() if how == "batch + rest" else None
+                answers[how] = [fam.answer_copies(cs, rest=rest) for fam, cs in copies]
+            timings[how], cpu[how] = time.perf_counter() - t, time.process_time() - c
+        same = sum(a == b for x, y in zip(answers["one at a time"], answers["batch"]) for a, b in zip(x, y))
+        rest_same = sum(a == b for x, y in zip(answers["one at a time"], answers["batch + rest"]) for a, b in zip(x, y))
+        total = len(rows) * 20
+        base = cpu["one at a time"]
+        print(
+            f"batch {name:9s} N=20 {len(rows)} items, 1 process, per CPU second (wall in brackets): "
+            + ", ".join(
+                f"{how} {len(rows) / cpu[how]:.2f} items/s ({base / cpu[how]:.2f}x; wall {len(rows) / timings[how]:.2f}/s)"
+                for how in timings
+            )
+            + f"; batch = one at a time on {same}/{total} copies, batch + rest on {rest_same}/{total}; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+
+
+def bench_recovery(root: Path, n_items: int) -> None:
+    """Known position noise and lapse in, a fit out (simulated with another noise seed)."""
+    import pandas as pd
+
+    from cubeworld.fitting.config import FitConfig
+    from cubeworld.fitting.fit import fit_physics
+    from cubeworld.fitting.items import load_items
+    from cubeworld.fitting.people import simulate_people
+    from cubeworld.observers.noisy_newton import PhysicsScoring
+    from cubeworld.stimuli import generate_set
+
+    per_size = max(2, -(-n_items // 8) * 2)
+    towers = generate_set("tower", [2, 3, 4, 5], per_size, 903, root / "rec-towers", resolution=32, progress=False)
+    rows = load_items([towers])
+    config = FitConfig(params=("position_noise",), bootstrap=200, n_simulations=20)
+    for noise in (0.08, 0.15):
+        truth = PhysicsScoring(position_noise=noise, lapse=0.05, n_simulations=20, seed=1, stop_at_rest=True)
+        people = simulate_people(rows, truth, participants=30, seed=7)
+        pd.DataFrame(people).to_csv(root / f"people-{noise}.csv", index=False)
+        t = time.perf_counter()
+        fit = fit_physics([towers], root / f"people-{noise}.csv", root / f"fit-{noise}", config, progress=False)
+        f, ci = fit["fitted"], fit["intervals_95"]
+        print(
+            f"recovery {len(rows)} towers x 30 simulated people: true position_noise {noise} lapse 0.05 -> "
+            f"fitted {f['position_noise']:.3f} [{ci['position_noise'][0]:.3f}, {ci['position_noise'][1]:.3f}] "
+            f"lapse {f['lapse']:.3f} [{ci['lapse'][0]:.3f}, {ci['lapse'][1]:.3f}]; errors "
+            f"{abs(f['position_noise'] - noise):.3f} / {abs(f['lapse'] - 0.05):.3f}; held-out LL/trial "
+            + ", ".join(f"{m} {v['per_trial']:.3f}" for m, v in fit["heldout"].items())
+            + f"; {time.perf_counter() - t:.0f} s"
+        )
+
+
+def bench_fit(root: Path) -> None:
+    """A full fit of 2 parameters on 120 towers (2-7 blocks), timed with CPU and load."""
+    from cubeworld.fitting.config import FitConfig
+    from cubeworld.fitting.fit import fit_physics
+    from cubeworld.fitting.items import load_items
+    from cubeworld.fitting.people import simulate_people
+    from cubeworld.observers.noisy_newton import PhysicsScoring
+    from cubeworld.stimuli import generate_set
+
+    towers = generate_set("tower", [2, 3, 4, 5, 6, 7], 20, 904, root / "fit-towers", resolution=32, progress=False)
+    rows = load_items([towers])
+    truth = PhysicsScoring(
+        position_noise=0.12, push_noise=0.03, lapse=0.05, n_simulations=20, seed=1, stop_at_rest=True
+    )
+    simulate_people(rows, truth, participants=30, seed=8).to_csv(root / "fit-people.csv", index=False)
+    config = FitConfig(params=("position_noise", "push_noise"), bootstrap=200, n_simulations=20)
+    fit = fit_physics([towers], root / "fit-people.csv", root / "fit-2", config, progress=False)
+    print(
+        f"fit 2 parameters, {fit['items']} towers, {len(fit['grid_points'])} grid points x 20 copies: "
+        f"{fit['seconds']:.0f} s wall, {fit['cpu_seconds']:.0f} s CPU, load average {fit['load_average']}, "
+        f"{os.cpu_count()} cores; fitted {fit['fitted']} (true position 0.12, push 0.03, lapse 0.05)"
+    )
+
+
 def bench_cnn(sets: dict[str, Path], threads: int) -> None:
     import torch
 
@@ -109,11 +216,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=12, help="physics: items per family")
     ap.add_argument("--threads", type=int, default=2, help="CNN: torch threads")
+    ap.add_argument("--only", default="physics,batch,cnn,recovery,fit", help="which parts, joined by commas")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="cw-bench-obs-") as tmp:
-        sets = make_sets(Path(tmp), per_size=max(4, -(-args.items // 8) * 2))
-        bench_physics(sets, args.items)
-        bench_cnn(sets, args.threads)
+        if only & {"physics", "batch", "cnn"}:
+            sets = make_sets(Path(tmp), per_size=max(4, -(-args.items // 8) * 2))
+        if "physics" in only:
+            bench_physics(sets, args.items)
+        if "batch" in only:
+            bench_batch(sets, args.items)
+        if "recovery" in only:
+            bench_recovery(Path(tmp), 40)
+        if "fit" in only:
+            bench_fit(Path(tmp))
+        if "cnn" in only:
+            bench_cnn(sets, args.threads)
 
 
 if __name__ == "__main__":

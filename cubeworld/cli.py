@@ -11,6 +11,7 @@ import typer
 from cubeworld.analysis import cli as analysis_cli
 from cubeworld.datasets import cli as datasets_cli
 from cubeworld.experiments import cli as experiments_cli
+from cubeworld.fitting import cli as fitting_cli
 from cubeworld.human import cli as human_cli
 from cubeworld.models import cli as models_cli
 from cubeworld.observers import cli as observers_cli
@@ -29,6 +30,7 @@ for stage in (
     observers_cli,
     probes_cli,
     experiments_cli,
+    fitting_cli,
     analysis_cli,
     datasets_cli,
     human_cli,

@@ -354,7 +354,7 @@ class ObserverKind:
             adapter=adapter,
             condition=condition,
             seed=seed,
-            model_label=model,
+            model_label=self.label(model, scoring),
             adapter_label=str(adapter) if adapter is not None else "",
             progress=progress,
         )
@@ -363,6 +363,11 @@ class ObserverKind:
             self.evaluate(job)
         show_warnings(caught)
         return Path(out)
+
+    def label(self, model: str, scoring: Mapping[str, Any]) -> str:
+        """The observer's name in its rows when scored from the command line with the options
+        `scoring` (default: `model` as given)."""
+        return model
 
     def takes_adapter(self) -> bool:
         """Whether `--adapter` (a peft adapter on the base model) means something here."""

@@ -1,7 +1,7 @@
 """`cubeworld evaluate` and `cubeworld finetune`: any observer kind, from the command line.
 
 The settings' options are generated from the typed configs (`cubeworld.typed.cli_parameters`:
-`VlmScoring` for evaluate, `FinetuneConfig` for finetune), so each setting's name, help
+`VlmScoring` and `PhysicsScoring` (its options not already a VLM's) for evaluate, `FinetuneConfig` for finetune), so each setting's name, help
 and bounds are declared once, in its dataclass. Every option defaults to "not given": the
 kind `--model` names (a VLM id or folder, `physics`, `cnn`, a CNN checkpoint) applies its
 own defaults and refuses an option it has no use for. Heavy imports (torch, transformers)
@@ -21,6 +21,7 @@ from cubeworld.cli_errors import user_errors
 from cubeworld.errors import check_writable
 from cubeworld.models.cli import _threads
 from cubeworld.models.config import FinetuneConfig, VlmScoring
+from cubeworld.observers.noisy_newton import PhysicsScoring
 from cubeworld.typed import cli_parameters, with_signature
 
 MOST_SEED = 2**32 - 1
@@ -119,7 +120,10 @@ def finetune_cmd(**options: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
-    evaluate = with_signature(evaluate_cmd, [*EVALUATE_OWN, *_not_given(VlmScoring)])
+    vlm = _not_given(VlmScoring)
+    taken = {p.name for p in [*EVALUATE_OWN, *vlm]}
+    physics = [p for p in _not_given(PhysicsScoring, exclude=("physics", "workers")) if p.name not in taken]
+    evaluate = with_signature(evaluate_cmd, [*EVALUATE_OWN, *vlm, *physics])
     finetune = with_signature(
         finetune_cmd,
         [

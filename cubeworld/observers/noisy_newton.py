@@ -15,7 +15,15 @@ toolkit's own MuJoCo physics and each family's own outcome rule (the physics obs
   N(0, push_noise) m/s on x and y: the "small force" of Battaglia et al., as an impulse;
 - simulate each copy with contract A's `get_family(domain).answer_by_simulation`
   (towers: does it fall; pyramids: with the red block removed, does another block fall);
-- P(Yes) = the share of copies answering Yes.
+- the share of copies answering Yes is what the simulations say; the answer's P(Yes) is
+  `decide(share)`: the share itself (probability matching, the default), or, with a
+  decision `threshold`, 1 if the share reaches it else 0; a `lapse` rate mixes in a coin
+  flip: P(Yes) = lapse/2 + (1 - lapse) x that. A fit to people (`cubeworld.fitting`)
+  estimates these settings by maximum likelihood.
+
+The copies of one scene run as one batched MuJoCo call (`StimulusFamily.answer_copies`:
+the same answers as one at a time); `stop_at_rest` also ends a copy whose blocks have come
+to rest (an approximation, measured in benchmarks/bench_observers.py, off by default).
 
 The noise of stimulus `i`, copy `k` comes from a generator seeded by (`seed`, the
 stimulus id, k): the same seed gives the same numbers, in any order, with any number of
@@ -63,6 +71,22 @@ class PhysicsScoring:
         "impulse (0: off; 0.05 = a nudge).",
         minimum=0,
         maximum=100,
+    )
+    threshold: float | None = setting(
+        None,
+        help="Decision threshold: answer Yes when the share of copies answering Yes is at least this (P(Yes) then "
+        "0 or 1 before the lapse); null: P(Yes) is the share itself.",
+        minimum=0,
+        maximum=1,
+    )
+    lapse: float = setting(
+        0.0,
+        help="Lapse rate: with this probability the answer is a coin flip (P(Yes) = lapse/2 + ...).",
+        minimum=0,
+        below=1,
+    )
+    stop_at_rest: bool = setting(
+        False, help="End a copy once its blocks have come to rest (faster; an approximation, off by default)."
     )
     seed: int = setting(0, help="The noise seed: the same seed gives the same numbers.", minimum=0, maximum=2**32 - 1)
     workers: int | None = setting(
@@ -119,7 +143,9 @@ def overlapping_pairs(blocks: list[dict]) -> set[tuple[int, int]]:
     return pairs
 
 
-def interpenetrates(blocks: list[dict], allowed: set[tuple[int, int]] = frozenset()) -> bool:
+def interpenetrates(
+    blocks: list[dict], allowed: frozenset[tuple[int, int]] | set[tuple[int, int]] = frozenset()
+) -> bool:
     """Whether two blocks side by side overlap horizontally (pairs in `allowed` excepted:
     blocks that already touch that way in the recorded scene, e.g. a tipped domino
     leaning on the next, where this upright-box test is too coarse)."""
@@ -171,15 +197,21 @@ def _rng(seed: int, stimulus_id: str, k: int):
     return np.random.default_rng([int(seed), zlib.crc32(stimulus_id.encode("utf-8")), int(k)])
 
 
-def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any], settings: PhysicsScoring) -> int:
-    """The number of noisy copies of `scene` answering Yes. Runs in a worker process."""
-    from cubeworld.stimuli.families import get_family
+def decide(share: Any, threshold: float | None, lapse: float) -> Any:
+    """P(Yes) of an answer from the share of copies answering Yes (a number or an array):
+    the share (threshold None) or 1/0 at the threshold, mixed with a coin flip at rate `lapse`."""
+    import numpy as np
 
-    family = get_family(domain)
-    physics = dict(settings.physics)
-    yes = 0
-    for k in range(settings.n_simulations):
-        copy = noisy_scene(
+    base = np.asarray(share, dtype=float) if threshold is None else (np.asarray(share) >= threshold - 1e-12) * 1.0
+    p = lapse / 2 + (1 - lapse) * base
+    return float(p) if np.ndim(p) == 0 else p
+
+
+def noisy_copies(scene: Mapping[str, Any], stimulus_id: str, settings: PhysicsScoring) -> list[dict[str, Any]]:
+    """The `n_simulations` perceived copies of `scene`; copy k's noise is drawn from the same
+    standard normals whatever the noise scales (common random numbers across settings)."""
+    return [
+        noisy_scene(
             scene,
             _rng(settings.seed, stimulus_id, k),
             settings.position_noise,
@@ -187,8 +219,21 @@ def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any], setti
             settings.max_redraws,
             settings.push_noise,
         )
-        yes += bool(family.answer_by_simulation(copy, physics=physics or None))
-    return yes
+        for k in range(settings.n_simulations)
+    ]
+
+
+def simulate_item(domain: str, stimulus_id: str, scene: Mapping[str, Any], settings: PhysicsScoring) -> int:
+    """The number of noisy copies of `scene` answering Yes, simulated as one batch. Runs in a
+    worker process."""
+    from cubeworld.stimuli.engine.batch import RestRule
+    from cubeworld.stimuli.families import get_family
+
+    family = get_family(domain)
+    physics = dict(settings.physics)
+    copies = noisy_copies(scene, stimulus_id, settings)
+    rest = RestRule() if settings.stop_at_rest else None
+    return sum(family.answer_copies(copies, physics=physics or None, rest=rest))
 
 
 def _worker_init() -> None:

@@ -2,8 +2,11 @@
 
 Each stimulus's recorded scene is re-simulated `n_simulations` times with perceptual
 noise (`cubeworld.observers.noisy_newton`, after Battaglia, Hamrick & Tenenbaum 2013);
-P(Yes) is the share of simulations answering Yes under the family's own rule, the answer
-Yes when P(Yes) >= 0.5. Photos (sets without a recorded scene, such as Lerer100) are
+P(Yes) is the share of simulations answering Yes under the family's own rule (or a
+decision at `threshold`, mixed with a `lapse`: `noisy_newton.decide`), the answer Yes when
+P(Yes) >= 0.5. Every setting is recorded in each row (`PROVENANCE`), and on the command line
+a non-default set of settings names the observer (`physics[position_noise=0.15]`), so two
+parameter sets are two observers in one table and in the report. Photos (sets without a recorded scene, such as Lerer100) are
 skipped with a one-line reason. Its settings (`scoring:`) are `PhysicsScoring`'s fields.
 """
 
@@ -16,12 +19,43 @@ from typing import Any
 from cubeworld.formats.predictions import OBSERVER_COLUMNS
 from cubeworld.formats.tables import Answer, Emit, Item
 from cubeworld.observers.base import EvaluationJob, ObserverError, ObserverKind, ObserverSettingError, Settings
-from cubeworld.observers.noisy_newton import PhysicsScoring, simulate_items
+from cubeworld.observers.noisy_newton import PhysicsScoring, decide, simulate_items
 
 SOURCE = "mujoco"
-EXTRA_COLUMNS = ("n_simulations",)
+# The settings each row records (its provenance): what the answer depends on.
+PROVENANCE = (
+    "n_simulations",
+    "position_noise",
+    "size_noise",
+    "push_noise",
+    "threshold",
+    "lapse",
+    "stop_at_rest",
+    "physics_overrides",
+)
+EXTRA_COLUMNS = PROVENANCE
 # Scoring settings added after studies had been run with this observer (see `effective`).
-ADDED_LATER = ("push_noise",)
+ADDED_LATER = ("push_noise", "threshold", "lapse", "stop_at_rest")
+# Settings that do not change what the observer answers (left out of its name).
+NOT_IN_NAME = ("seed", "workers", "max_redraws")
+
+
+def provenance(settings: PhysicsScoring) -> dict[str, Any]:
+    """The row columns recording `settings` (empty threshold = probability matching)."""
+    import json
+
+    cols: dict[str, Any] = {k: getattr(settings, k) for k in PROVENANCE[:-1]}
+    cols["threshold"] = "" if settings.threshold is None else settings.threshold
+    cols["physics_overrides"] = json.dumps(dict(settings.physics), sort_keys=True) if settings.physics else ""
+    return cols
+
+
+def observer_name(base: str, given: Mapping[str, Any]) -> str:
+    """`physics` with the given settings that change its answers: `physics[lapse=0.05,position_noise=0.15]`."""
+    shown = {k: v for k, v in sorted(given.items()) if k not in NOT_IN_NAME and v is not None}
+    if not shown:
+        return base
+    return base + "[" + ",".join(f"{k}={v}" for k, v in shown.items()) + "]"
 
 
 class PhysicsScorer:
@@ -30,14 +64,14 @@ class PhysicsScorer:
     def __init__(self, settings: PhysicsScoring):
         self.scoring = settings
         self.settings: dict[str, Any] = {}
-        self.columns = {"p_other": 0.0, "n_simulations": settings.n_simulations}
+        self.columns = {"p_other": 0.0, **provenance(settings)}
 
     def score(self, items: Sequence[Item], emit: Emit) -> None:
         n = self.scoring.n_simulations
 
         def done(i: int, yes: int) -> None:
             s, row = items[i]
-            emit([(s, row, Answer(yes / n))])
+            emit([(s, row, Answer(decide(yes / n, self.scoring.threshold, self.scoring.lapse)))])
 
         simulate_items(
             [(row.domain, row.stimulus_id, row.extra["scene"]) for _, row in items],
@@ -88,6 +122,9 @@ class PhysicsObserver(ObserverKind):
         if job.seed is not None and "seed" not in job.scoring.given:
             values = dataclasses.replace(values, seed=int(job.seed))
         return values
+
+    def label(self, model: str, scoring: Mapping[str, Any]) -> str:
+        return observer_name(model, scoring)
 
     def open_scorer(self, job: EvaluationJob) -> PhysicsScorer:
         return PhysicsScorer(self.scoring_of(job))

@@ -20,7 +20,7 @@ its sets stable:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from cubeworld.stimuli.core.scene import Scene
     from cubeworld.stimuli.core.settings import PhysicsSettings
+    from cubeworld.stimuli.engine.batch import OutcomeRule, RestRule
     from cubeworld.stimuli.engine.world import World
 
 
@@ -338,6 +339,61 @@ class StimulusFamily(abc.ABC):
         )
         world = simulation_world(len(spec.blocks))
         return bool(self.falls(world, spec, phys, own))
+
+    # -- optional: many copies of a scene at once (the physics observer, fits to people) --
+    def outcome_rule(self, scene: Scene, settings: Any) -> OutcomeRule | None:
+        """The outcome rule of `falls` in the form a batch applies (`engine.batch.OutcomeRule`:
+        blocks removed, early stop, verdict), or None: `answer_copies` then simulates the
+        copies one at a time with `falls`. Heavy."""
+        return None
+
+    def answer_copies(
+        self,
+        scenes: Sequence[Mapping[str, Any]],
+        *,
+        physics: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        rest: RestRule | None = None,
+        threads: int = 1,
+    ) -> list[bool]:
+        """`answer_by_simulation` of every scene (copies of one scene: the same blocks, perturbed),
+        as one batched simulation (`engine.batch.simulate_copies`) when the family gives its
+        `outcome_rule`; `rest` also ends a copy once its blocks are still. Without `rest` the
+        answers equal `answer_by_simulation`'s one by one."""
+        from cubeworld.stimuli.core.scene import Scene
+        from cubeworld.stimuli.core.settings import shared_defaults
+        from cubeworld.stimuli.engine.batch import simulate_copies
+        from cubeworld.stimuli.engine.worlds import simulation_world
+
+        if not scenes:
+            return []
+        specs = [Scene.from_record(s) for s in scenes]
+        phys = shared_defaults().physics.perturbed(physics or {})
+        own = (
+            self.default_settings()
+            if settings is None
+            else self.settings_from_dict(settings, f"settings.{self.domain}")
+        )
+        rules = [self.outcome_rule(spec, own) for spec in specs]
+        n = len(specs[0].blocks)
+        if any(r is None for r in rules) or any(len(s.blocks) != n for s in specs):
+            return [bool(self.falls(simulation_world(len(s.blocks)), s, phys, own)) for s in specs]
+        removed = {r.removed for r in rules}  # type: ignore[union-attr]
+        settle = {r.settle for r in rules}  # type: ignore[union-attr]
+        if len(removed) > 1 or len(settle) > 1:
+            raise StimuliError("copies of one batch must remove the same blocks after the same settling")
+        world = simulation_world(n)
+        results = simulate_copies(
+            world,
+            [s.blocks for s in specs],
+            phys,
+            removed=next(iter(removed)),
+            settle=next(iter(settle)),
+            stops=[r.stop for r in rules],  # type: ignore[union-attr]
+            rest=rest,
+            threads=threads,
+        )
+        return [bool(r.verdict(res)) for r, res in zip(rules, results)]  # type: ignore[union-attr]
 
     def __repr__(self) -> str:
         return f"<stimulus family {self.domain!r}>"

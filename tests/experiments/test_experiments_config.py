@@ -231,7 +231,7 @@ def with_model(name: str, entry) -> dict:
         (
             "physics",
             {"kind": "physics", "scoring": {"noise": 0.1}},
-            r"models.physics.scoring.noise: unknown setting; expected one of \['max_redraws'",
+            r"models.physics.scoring.noise: unknown setting; expected one of \['lapse', 'max_redraws'",
         ),
         ("physics", {"kind": "physics", "source": "bullet"}, "models.physics.source: a physics observer"),
         (

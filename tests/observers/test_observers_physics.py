@@ -157,3 +157,25 @@ def test_a_small_force_pushes_standing_towers_over(sets, tmp_path):
     copy = noisy_scene(row.extra["scene"], np.random.default_rng(0), 0.1, 0.0, 50, push_noise=0.05)
     assert all(len(b["velocity"]) == 3 and b["velocity"][2] == 0 for b in copy["blocks"])
     assert "velocity" not in row.extra["scene"]["blocks"][0]
+
+
+def test_every_setting_is_an_option_recorded_in_each_row_and_names_the_observer(sets, tmp_path):
+    """Noise, count, threshold and lapse from the command line: in each row's provenance, and
+    a non-default parameter set is its own named observer in the same table."""
+    towers, _ = sets
+    out = tmp_path / "p.csv"
+    base = ["evaluate", "--model", "physics", "--set", str(towers), "--out", str(out), "--no-progress"]
+    r = runner.invoke(app, [*base, "--n-simulations", "2", "--position-noise", "0.15", "--lapse", "0.2"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*base, "--n-simulations", "2", "--position-noise", "0.15", "--threshold", "0.5"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out, keep_default_na=False)
+    lapse = df[df["model"] == "physics[lapse=0.2,n_simulations=2,position_noise=0.15]"]
+    step = df[df["model"] == "physics[n_simulations=2,position_noise=0.15,threshold=0.5]"]
+    assert len(lapse) == len(step) == 8
+    assert set(lapse["position_noise"]) == {0.15} and set(lapse["lapse"]) == {0.2} and set(lapse["threshold"]) == {""}
+    # P(Yes) = lapse/2 + (1 - lapse) x share: never 0 or 1 with a lapse; 0 or 1 at a threshold
+    assert set(lapse["p_yes"].round(6)) <= {0.1, 0.5, 0.9}
+    assert set(step["p_yes"]) <= {0.0, 1.0} and set(step["threshold"].astype(str)) == {"0.5"}
+    r = runner.invoke(app, [*base, "--lapse", "1"])
+    assert r.exit_code == 2 and "lapse" in r.output

@@ -104,6 +104,11 @@ class PyramidFamily(StimulusFamily):
 
         return removal_falls(world, _pyramid(scene), physics, settings)
 
+    def outcome_rule(self, scene, settings):
+        from cubeworld.stimuli.families.pyramid.judge import outcome_rule
+
+        return outcome_rule(_pyramid(scene), settings)
+
     def camera(self, size, settings):
         from cubeworld.stimuli.families.pyramid.sampler import pyramid_camera
 

@@ -38,15 +38,31 @@ def _others(pyr: Pyramid) -> np.ndarray:
     return np.array([i for i in range(len(pyr.blocks)) if i != pyr.red])
 
 
-def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings):
-    """The counterfactual simulation: the red block taken out, stopped once a block has fallen
-    (past `yes_move` / `yes_tilt`: the answer is Yes whatever happens next)."""
+def removal_rule(pyr: Pyramid, cfg: PyramidSettings):
+    """The stop rule of the counterfactual: has another block than the red one moved more than
+    `yes_move` or tilted more than `yes_tilt`? (move, tilt per block -> bool)"""
     others = _others(pyr)
 
     def fallen(move: np.ndarray, tilt: np.ndarray) -> bool:
         return bool((move[others] > cfg.yes_move).any() or (tilt[others] > cfg.yes_tilt).any())
 
-    return world.simulate(pyr.blocks, physics, removed=(pyr.red,), stop=fallen, settle=cfg.settle)
+    return fallen
+
+
+def outcome_rule(pyr: Pyramid, cfg: PyramidSettings):
+    """The outcome rule as a batch of copies applies it (`engine.batch.OutcomeRule`): the red
+    block removed, stopped once another block has fallen, Yes if one fell at some check
+    (what `removal_falls` answers)."""
+    from cubeworld.stimuli.engine.batch import OutcomeRule
+
+    fallen = removal_rule(pyr, cfg)
+    return OutcomeRule((pyr.red,), fallen, lambda sim: fallen(sim.peak_move, sim.peak_tilt), settle=cfg.settle)
+
+
+def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings):
+    """The counterfactual simulation: the red block taken out, stopped once a block has fallen
+    (past `yes_move` / `yes_tilt`: the answer is Yes whatever happens next)."""
+    return world.simulate(pyr.blocks, physics, removed=(pyr.red,), stop=removal_rule(pyr, cfg), settle=cfg.settle)
 
 
 def _classify(sim, others: np.ndarray, physics: PhysicsSettings, cfg: PyramidSettings) -> str:

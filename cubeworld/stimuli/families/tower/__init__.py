@@ -82,6 +82,11 @@ class TowerFamily(StimulusFamily):
 
         return simulate_tower(world, scene.blocks, physics, settings).falls
 
+    def outcome_rule(self, scene, settings):
+        from cubeworld.stimuli.families.tower.judge import outcome_rule
+
+        return outcome_rule(scene.blocks, settings)
+
     def camera(self, size, settings):
         from cubeworld.stimuli.families.tower.sampler import tower_camera
 

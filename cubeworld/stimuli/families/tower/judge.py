@@ -49,17 +49,33 @@ def fall_limits(blocks: list[Block], cfg: TowerSettings) -> np.ndarray:
     return cfg.move_threshold * np.array([b.size[2] for b in blocks])
 
 
+def fall_rule(blocks: list[Block], cfg: TowerSettings):
+    """The stop rule of the outcome rule: has some block moved more than `move_threshold` of
+    its side or tilted more than `tilt_threshold` degrees? (move, tilt per block -> bool)"""
+    limits = fall_limits(blocks, cfg)
+
+    def fallen(move: np.ndarray, tilt: np.ndarray) -> bool:
+        return bool(((move > limits) | (tilt > cfg.tilt_threshold)).any())
+
+    return fallen
+
+
+def outcome_rule(blocks: list[Block], cfg: TowerSettings):
+    """The outcome rule as a batch of copies applies it (`engine.batch.OutcomeRule`): nothing
+    removed, stopped at a fall, Yes if a block fell at some check."""
+    from cubeworld.stimuli.engine.batch import OutcomeRule
+
+    fallen = fall_rule(blocks, cfg)
+    return OutcomeRule((), fallen, lambda sim: fallen(sim.peak_move, sim.peak_tilt))
+
+
 def simulate_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerSimulation:
     """The outcome rule: a block fell if, at any check of a `physics.duration` s simulation, it had
     moved more than `move_threshold` of its side or tilted more than `tilt_threshold`
     degrees. The simulation stops at the first such check: a fall cannot be undone, and a tower
     that stands is simulated for the full duration."""
     limits = fall_limits(blocks, cfg)
-
-    def fallen(move: np.ndarray, tilt: np.ndarray) -> bool:
-        return bool(((move > limits) | (tilt > cfg.tilt_threshold)).any())
-
-    sim = world.simulate(blocks, physics, stop=fallen)
+    sim = world.simulate(blocks, physics, stop=fall_rule(blocks, cfg))
     fell = (sim.peak_move > limits) | (sim.peak_tilt > cfg.tilt_threshold)
     return TowerSimulation(sim, sim.displacement, tilt_degrees(sim.quat), fell)
 
