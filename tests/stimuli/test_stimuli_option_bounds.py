@@ -24,27 +24,6 @@ SIZE_LIKE = re.compile(
 )
 STIMULI_COMMANDS = ("generate", "sheet", "audit", "data")
 
-# Size-like options of other stages without an upper bound when this test was last updated.
-UNBOUNDED_ELSEWHERE = [
-    "evaluate --batch-size",
-    "evaluate --image-size",
-    "evaluate --max-pixels",
-    "evaluate --workers",
-    "finetune --epochs",
-    "finetune --max-items",
-    "finetune --batch-size",
-    "finetune --grad-accum",
-    "finetune --lora-r",
-    "finetune --lora-alpha",
-    "finetune --eval-batch-size",
-    "finetune --image-size",
-    "finetune --max-pixels",
-    "finetune --workers",
-    "models info --image-size",
-    "models info --max-pixels",
-    "study run --threads",
-]
-
 
 def size_options() -> list[tuple[str, str, object]]:
     """(command path, option, its maximum) for every size-like int option of the CLI."""
@@ -85,16 +64,8 @@ def test_every_size_option_of_the_stimuli_commands_has_an_upper_bound():
     assert [f"{path} {opt}" for path, opt, hi in ours if hi is None] == []
 
 
-def test_no_option_is_unbounded_unless_listed():
-    """Strict for every option not on the list: a stage that bounded its options (or a new
-    option) cannot slip back (analyze and human plan, issue 23, are off the list)."""
-    assert [
-        f"{path} {opt}" for path, opt, hi in size_options() if hi is None and f"{path} {opt}" not in UNBOUNDED_ELSEWHERE
-    ] == []
-
-
-@pytest.mark.xfail(strict=False, reason="other stages lack bounds: " + ", ".join(UNBOUNDED_ELSEWHERE))
 def test_every_size_option_of_every_command_has_an_upper_bound():
+    """Issue 23: every count or size option of every command has an upper bound (strict)."""
     assert [f"{path} {opt}" for path, opt, hi in size_options() if hi is None] == []
 
 
