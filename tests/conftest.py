@@ -69,3 +69,11 @@ def slurm_cluster(tmp_path_factory):
         pytest.fail(f"Slurm test cluster did not come up: {e}")
     yield cluster
     cluster.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`-n`, `--dist loadgroup`): every test on the Slurm cluster runs in one
+    worker, so the session's cluster starts once."""
+    for item in items:
+        if "slurm_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
