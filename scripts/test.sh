@@ -10,4 +10,6 @@ bash scripts/install.sh
 .venv/bin/mypy
 # Import contracts (pyproject.toml [tool.importlinter]): stages and stimuli floors import only downwards.
 PYTHONPATH="$PWD" .venv/bin/lint-imports --no-cache
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist): the suite's wall time halves on two cores; tests on the Slurm
+# cluster share one worker (tests/conftest.py), so the cluster starts once.
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
