@@ -39,7 +39,7 @@ _EXPORTS = {
     "VlmInputs": "cubeworld.models.config",
     "lora_config": "cubeworld.models.config",
     "MixSource": "cubeworld.trainer.data",
-    "finetune": "cubeworld.models.training",
+    "finetune": "cubeworld.models.methods",
     "SftTrainer": "cubeworld.models.training",
     "VideoFreeQwen2VLProcessor": "cubeworld.models.processor",
     "VideoFreeQwen2_5_VLProcessor": "cubeworld.models.processor",

@@ -368,24 +368,3 @@ class SftTrainer(EpochTrainer):
             "answer_tokens": {"yes": bundle.yes_id, "no": bundle.no_id},
             "effective": effective_settings(bundle, self.config, self.method, self.backend, self.device),
         }
-
-
-def trainer_for(config: FinetuneConfig) -> EpochTrainer:
-    """The plug-in that trains `config`: `GrpoTrainer` for method grpo, else `SftTrainer`."""
-    if config.method == "grpo":
-        from cubeworld.models.grpo import GrpoTrainer
-
-        return GrpoTrainer(config)
-    return SftTrainer(config)
-
-
-def finetune(config: FinetuneConfig) -> Path:
-    """Run (or resume, or skip when finished) the fine-tuning described by `config`:
-    supervised (the study's), or GRPO for method grpo (`cubeworld.models.grpo`).
-
-    Returns the run folder. Every setting is checked first (types, bounds: `lr -1` or `nan`
-    is refused before anything is written). Raises ModelsError subclasses (one-line
-    messages) on bad input: unknown model, set without images, labels with unknown ids,
-    wrong method here.
-    """
-    return trainer_for(config.checked()).run()

@@ -129,14 +129,14 @@ class VLMObserver(ObserverKind):
         return FinetuneConfig.parse(values, "training")
 
     def trainer(self, job: TrainingJob):
-        from cubeworld.models.training import trainer_for
+        from cubeworld.models.methods import trainer_for
 
         return trainer_for(self.finetune_config(job))
 
     def finetune_command(self, given: Mapping[str, Any], config_file: Path | None = None) -> Path:
         """`cubeworld finetune --model M ...`: a YAML of FinetuneConfig fields, then the
         options given over it; every value checked before anything is written."""
-        from cubeworld.models.training import finetune
+        from cubeworld.models.methods import finetune
 
         return finetune(run_config(FinetuneConfig, given, config_file, ObserverError))
 
