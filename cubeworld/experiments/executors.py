@@ -174,35 +174,22 @@ def run_state(
 
 
 def _slurm_executor(folder: Path, res: SlurmSpec, name: str):
-    import submitit
+    from cubeworld.slurm import slurm_executor
 
-    executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
-    params = dict(
+    return slurm_executor(
+        folder,
+        name,
         timeout_min=res.timeout_min,
         mem_gb=res.mem_gb,
         cpus_per_task=res.cpus_per_task,
-        slurm_array_parallelism=res.array_parallelism,
-        name=name,
-        nodes=1,
-        tasks_per_node=1,
+        array_parallelism=res.array_parallelism,
+        partition=res.partition,
+        constraint=res.constraint,
+        account=res.account,
+        qos=res.qos,
+        setup=res.setup,
+        gpus_per_node=res.gpus_per_node,
     )
-    if res.gpus_per_node:
-        params["gpus_per_node"] = res.gpus_per_node
-    if res.partition:
-        params["slurm_partition"] = res.partition
-    if res.constraint:
-        params["slurm_constraint"] = res.constraint
-    extra = {}
-    if res.account:
-        extra["account"] = res.account
-    if res.qos:
-        extra["qos"] = res.qos
-    if extra:
-        params["slurm_additional_parameters"] = extra
-    if res.setup:
-        params["slurm_setup"] = list(res.setup)
-    executor.update_parameters(**params)
-    return executor
 
 
 def _slurm_work(work: Work, task: RunTask) -> str:

@@ -85,30 +85,22 @@ class SlurmShards:
         self.options, self.job = options, job
 
     def _executor(self, out: Path):
-        import submitit
+        from cubeworld.slurm import slurm_executor
 
         o = self.options
-        executor = submitit.AutoExecutor(folder=Path(out) / SHARDS_DIR / "slurm" / "%j", cluster="slurm")
-        params: dict[str, Any] = dict(
+        return slurm_executor(
+            Path(out) / SHARDS_DIR / "slurm",
+            f"cubeworld-generate-{read_card(Path(out)).get('name') or Path(out).name}",
             timeout_min=o.timeout_min,
             mem_gb=o.mem_gb,
             cpus_per_task=o.cpus_per_task,
-            slurm_array_parallelism=o.array_parallelism,
-            name=f"cubeworld-generate-{read_card(Path(out)).get('name') or Path(out).name}",
-            nodes=1,
-            tasks_per_node=1,
+            array_parallelism=o.array_parallelism,
+            partition=o.partition,
+            constraint=o.constraint,
+            account=o.account,
+            qos=o.qos,
+            setup=o.setup,
         )
-        if o.partition:
-            params["slurm_partition"] = o.partition
-        if o.constraint:
-            params["slurm_constraint"] = o.constraint
-        extra = {k: v for k, v in (("account", o.account), ("qos", o.qos)) if v}
-        if extra:
-            params["slurm_additional_parameters"] = extra
-        if o.setup:
-            params["slurm_setup"] = list(o.setup)
-        executor.update_parameters(**params)
-        return executor
 
     def _jobs(self, out: Path) -> dict[str, str]:
         try:
