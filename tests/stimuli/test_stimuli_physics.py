@@ -117,3 +117,31 @@ def test_downsampling_averages_pixel_blocks():
     expected = (image.reshape(2, 2, 2, 2, 3).astype(int).sum(axis=(1, 3)) + 2) // 4
     assert np.array_equal(small, expected)
     assert downsample(image, 1) is image
+
+
+def test_a_robustness_run_ends_at_rest_with_the_full_runs_answer(towers):
+    """`rest_stop` ends a run once every block is still (generator 3.1.0): a standing tower's
+    robustness run stops early with the same answer as the full horizon, a falling one still
+    stops at its fall, and `rest_if` holds the rule back until its condition is met."""
+    cfg = default_config("tower")
+    rule = cfg.physics.rest_stop
+    assert rule is not None
+    standing, falling = towers
+    world = World(7, 16, cfg.render)
+    soft = cfg.physics.perturbed(cfg.family.perturbations[0])
+    ended_early = 0
+    for blocks in standing[:6]:
+        full = simulate_tower(world, blocks, soft, cfg.family)
+        rested = simulate_tower(world, blocks, soft, cfg.family, rule)
+        assert rested.falls == full.falls
+        if rested.sim.rested:  # a tower still creeping under soft contacts runs on to the horizon
+            ended_early += 1
+            assert not full.falls and rested.sim.steps < full.sim.steps == 1500
+            assert rested.sim.window_move is None  # no rest window: never a recorded "No"
+    assert ended_early >= 3
+    for blocks in falling[:3]:
+        assert simulate_tower(world, blocks, soft, cfg.family, rule).falls
+    never = world.simulate(standing[0], cfg.physics, rest=rule, rest_if=lambda move, tilt: False)
+    assert never.steps == 1500 and not never.rested
+    with pytest.raises(StimuliError, match="rest rule"):
+        dataclasses.replace(rule, checks=0)

@@ -15,14 +15,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cubeworld.formats.yamlfile import read_yaml
 from cubeworld.stimuli.errors import StimuliError
 from cubeworld.stimuli.plain import from_plain, to_plain
 
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 SHARED_SECTIONS = ("physics", "render")
+
+
+@dataclass(frozen=True)
+class RestRule:
+    """When a simulation counts as at rest, so that nothing more will fall: every block it
+    simulates moves slower than `speed` m/s and turns slower than `spin` rad/s at `checks`
+    consecutive checks (CHECK_INTERVAL apart). Two users, both measured against the full
+    horizon: a robustness run of generation (`PhysicsSettings.rest_stop`; the stimuli
+    README) and the physics observer's copies (`stop_at_rest`; the fitting README)."""
+
+    speed: float = 1e-3
+    spin: float = 1e-2
+    checks: int = 3
+
+    def __post_init__(self) -> None:
+        if not (self.speed > 0 and self.spin > 0 and self.checks >= 1):
+            raise StimuliError(f"rest rule: speed and spin must be positive and checks at least 1, got {self!r}")
+
+    def quiet(self, velocities: np.ndarray) -> np.ndarray:
+        """(..., blocks, 6) velocities (linear m/s, then angular rad/s, per block) -> (...)
+        bool: is every block slower than `speed` and `spin`?"""
+        import numpy as np
+
+        speed = np.linalg.norm(velocities[..., :3], axis=-1)
+        spin = np.linalg.norm(velocities[..., 3:], axis=-1)
+        return (speed < self.speed).all(axis=-1) & (spin < self.spin).all(axis=-1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,12 @@ class PhysicsSettings:
     rest_window: float  # s: the rest test looks at the last `rest_window` seconds of a simulation ...
     rest_move: float  # m: ... in which no block may move more than this ...
     rest_tilt: float  # degrees: ... nor change its tilt by more than this
+    # A run that can no longer keep or record anything but "something falls" ends once the
+    # scene is at rest by this rule: a robustness run (the outcome under a documented
+    # perturbation), and a pyramid's removal past the "No" limit (Yes or ambiguous). A scene
+    # at rest stays so (measured: stimuli README). None (cards of 3.0.0): every such run
+    # covers the horizon. The run that labels and records a kept scene never ends at rest.
+    rest_stop: RestRule | None = None
 
     def __post_init__(self) -> None:
         if self.cone not in ("pyramidal", "elliptic"):

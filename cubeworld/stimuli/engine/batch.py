@@ -33,23 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cubeworld.stimuli.core.scene import Block, tilt_degrees
-from cubeworld.stimuli.core.settings import PhysicsSettings
+from cubeworld.stimuli.core.settings import PhysicsSettings, RestRule
 from cubeworld.stimuli.engine.world import CHECK_INTERVAL, SimResult, StopRule, World
 
 # Model fields `World._configure` derives from a block's sizes: the ones copies may differ in.
 SIZE_FIELDS = ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia")
-
-
-@dataclass(frozen=True)
-class RestRule:
-    """When a copy counts as at rest, decided "nothing falls": every block it simulates moves
-    slower than `speed` m/s and turns slower than `spin` rad/s at `checks` consecutive
-    checks (CHECK_INTERVAL apart). How often its answers agree with the full horizon is
-    measured by benchmarks/bench_observers.py (figures in the fitting README)."""
-
-    speed: float = 1e-3
-    spin: float = 1e-2
-    checks: int = 3
 
 
 @dataclass(frozen=True)
@@ -66,10 +54,7 @@ class OutcomeRule:
 
 @dataclass(frozen=True)
 class CopyResult(SimResult):
-    """One copy's simulation; `rested` when the rest rule ended it (`at_rest(...)`, the
-    inherited check, still reads the final window)."""
-
-    rested: bool = False
+    """One copy's simulation (`rested` when the rest rule ended it)."""
 
 
 def _marks(physics: PhysicsSettings) -> tuple[list[int], int, int]:
@@ -174,9 +159,7 @@ def simulate_copies(
         still = np.zeros(len(active), dtype=bool)
         if rest is not None:
             v = state_qvel[active]
-            speed = np.linalg.norm(v[:, vadr[:, None] + np.arange(3)], axis=2)[:, moving]
-            spin = np.linalg.norm(v[:, vadr[:, None] + 3 + np.arange(3)], axis=2)[:, moving]
-            quiet = (speed < rest.speed).all(axis=1) & (spin < rest.spin).all(axis=1)
+            quiet = rest.quiet(v[:, vadr[moving][:, None] + np.arange(6)])
             calm[active] = np.where(quiet, calm[active] + 1, 0)
             still = calm[active] >= rest.checks
         keep = []

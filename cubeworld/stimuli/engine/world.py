@@ -20,7 +20,7 @@ import numpy as np
 
 from cubeworld.errors import CubeworldError
 from cubeworld.stimuli.core.scene import Block, tilt_degrees
-from cubeworld.stimuli.core.settings import PhysicsSettings, RenderSettings
+from cubeworld.stimuli.core.settings import PhysicsSettings, RenderSettings, RestRule
 
 MISSING_GL_HELP = (
     "MuJoCo could not open a headless OpenGL context through MUJOCO_GL={backend}. Install Mesa's "
@@ -52,8 +52,10 @@ class SimResult:
     parked); movements are relative to the state it started from (after position noise).
 
     It covers the full horizon (`physics.duration`) unless the caller's `stop` rule
-    decided the outcome earlier (`stopped_early`): only an outcome that cannot change any
-    more (a block past a fall threshold) may end a simulation, never rest or sleep. With a
+    decided the outcome earlier (`stopped_early`: a block past a fall threshold, which
+    cannot change any more), or, in a robustness run only, a rest rule found every block
+    still (`rested`: then nothing falls; the run that labels and records a scene never
+    ends at rest, and MuJoCo's sleep is never used). With a
     `settle` time, the whole scene first settles that long and every measure (the start,
     the peaks, the horizon) is taken from the settled state; `settle_move` is what moved
     while it settled. The rest
@@ -71,6 +73,7 @@ class SimResult:
     window_tilt: np.ndarray | None  # (n,) change of tilt during the last rest window, degrees
     stopped_early: bool
     settle_move: np.ndarray | None = None  # (n,) displacement while the scene settled (None: no settle)
+    rested: bool = False  # ended by a rest rule (`simulate(rest=...)`): nothing moved, so nothing will fall
 
     @property
     def displacement(self) -> np.ndarray:
@@ -237,6 +240,8 @@ class World:
         removed: Sequence[int] = (),
         stop: StopRule | None = None,
         settle: float = 0.0,
+        rest: RestRule | None = None,
+        rest_if: StopRule | None = None,
     ) -> SimResult:
         """Simulate `physics.duration` seconds; blocks in `removed` are taken out first.
 
@@ -249,7 +254,12 @@ class World:
         The state is checked every CHECK_INTERVAL seconds of simulated time. `stop(move,
         tilt)` (per block: displacement from the start in m, change of tilt in degrees) may
         end the simulation at a check once its outcome is decided in the direction that cannot
-        change -- a block past a fall threshold; nothing else ends a simulation early.
+        change -- a block past a fall threshold. `rest` ends it too once every block not
+        removed has been still by that rule (`rested`: nothing will fall), counted only from a
+        check at which `rest_if(peak_move, peak_tilt)` holds (default: always). Callers pass
+        one only where the rest of the run could no longer keep or record anything: a
+        robustness run (does something fall?), or a pyramid's removal that can no longer be a
+        clean "No" (`rest_if`), so that only "Yes" or a rejection is left open.
         """
         m, d = self.model, self.data
         n = len(blocks)
@@ -273,7 +283,10 @@ class World:
         tilt0 = tilt_degrees(quat0)
         peak_move, peak_tilt = np.zeros(n), np.zeros(n)
         window = (start, tilt0) if window_at == 0 else None
-        done, stopped = 0, False
+        done, stopped, rested, calm = 0, False, False, 0
+        if rest is not None:
+            kept = [i for i in range(n) if i not in set(removed)]
+            velocity_idx = self._vadr[kept][:, None] + np.arange(6)[None, :]
         for mark in marks:
             mujoco.mj_step(m, d, nstep=mark - done)
             done = mark
@@ -287,9 +300,14 @@ class World:
             if mark < steps and stop is not None and stop(move, tilt):
                 stopped = True
                 break
+            if mark < steps and rest is not None and (rest_if is None or rest_if(peak_move, peak_tilt)):
+                calm = calm + 1 if rest.quiet(d.qvel[velocity_idx]) else 0
+                if calm >= rest.checks:
+                    rested = True
+                    break
         pos, quat = self._state(n)
         window_move = window_tilt = None
-        if not stopped and window is not None:
+        if not stopped and not rested and window is not None:
             window_move = np.linalg.norm(pos - window[0], axis=1)
             window_tilt = np.abs(tilt_degrees(quat) - window[1])
         return SimResult(
@@ -303,6 +321,7 @@ class World:
             window_tilt=window_tilt,
             stopped_early=stopped,
             settle_move=settle_move,
+            rested=rested,
         )
 
     def _take_out(self, i: int) -> None:

@@ -13,7 +13,11 @@ red-row quotas, the frame check, supersampled rendering, the `difficulty` column
 (issue 19): the scene judged is the scene recorded (rounded to 1 um first), pyramids
 settle before the red block is taken out, every tower is checked under softer contacts
 with the elliptic cone, sets may be cue-controlled (`control_cues`), and dominoes have a
-cause per chain (`CHANGES`).
+cause per chain. 3.1.0 (issue 19, speed): a run that can only still answer "something
+falls" ends once the scene is at rest (`physics.rest_stop`); the reference sets' rows and
+images are those of 3.0.0, but the card's settings differ, and a scene that came to rest
+and later fell would now be judged otherwise (none did in the measured runs: stimuli
+README) (`CHANGES`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
 
 GENERATOR = "cubeworld.stimuli"
-GENERATOR_VERSION = "3.0.0"  # bump whenever the same arguments would give other bytes
+GENERATOR_VERSION = "3.1.0"  # bump whenever the same arguments would give other bytes
 IDENTITY_KEYS = ("name", "domain", "generator", "generator_version", "seed", "arguments", "settings")
 CHANGES = {  # what each version changed, for the line that refuses an older set
     "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
@@ -35,7 +39,17 @@ CHANGES = {  # what each version changed, for the line that refuses an older set
     "every tower checked under softer contacts with the elliptic cone, cue-controlled sets, dominoes whose "
     "chains stop for one of four causes with exact quotas per cause, every documented perturbation checked, "
     "a new camera and difficulty",
+    "3.1.0": "robustness runs and pyramid removals past the No limit end once every block is at rest "
+    "(physics.rest_stop)",
 }
+
+
+def _newer(version: str, than: Any) -> bool:
+    """Is `version` (x.y.z) later than `than` (a card's version; anything unreadable is older)?"""
+    try:
+        return tuple(int(p) for p in version.split(".")) > tuple(int(p) for p in str(than).split("."))
+    except ValueError:
+        return True
 
 
 def identity(name: str, args: SetArguments, config: SetConfig) -> dict[str, Any]:
@@ -79,5 +93,7 @@ def version_problem(card: Mapping[str, Any]) -> str | None:
         return None
     return (
         f"it was made by {card.get('generator', GENERATOR)} {version}, and generator {GENERATOR_VERSION} makes "
-        f"other stimuli from the same arguments ({CHANGES[GENERATOR_VERSION]})"
+        "other stimuli from the same arguments ("
+        + "; ".join(f"{v}: {change}" for v, change in CHANGES.items() if _newer(v, version))
+        + ")"
     )

@@ -59,10 +59,29 @@ def outcome_rule(pyr: Pyramid, cfg: PyramidSettings):
     return OutcomeRule((pyr.red,), fallen, lambda sim: fallen(sim.peak_move, sim.peak_tilt), settle=cfg.settle)
 
 
-def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings):
+def not_clean_no(pyr: Pyramid, cfg: PyramidSettings):
+    """Has another block than the red one moved more than `no_move` or tilted more than
+    `no_tilt` (peaks, per block -> bool)? Then the removal can only be "Yes" or ambiguous."""
+    others = _others(pyr)
+
+    def moved(move: np.ndarray, tilt: np.ndarray) -> bool:
+        return bool((move[others] > cfg.no_move).any() or (tilt[others] > cfg.no_tilt).any())
+
+    return moved
+
+
+def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings, rest=None, rest_if=None):
     """The counterfactual simulation: the red block taken out, stopped once a block has fallen
-    (past `yes_move` / `yes_tilt`: the answer is Yes whatever happens next)."""
-    return world.simulate(pyr.blocks, physics, removed=(pyr.red,), stop=removal_rule(pyr, cfg), settle=cfg.settle)
+    (past `yes_move` / `yes_tilt`: the answer is Yes whatever happens next), or by `rest`."""
+    return world.simulate(
+        pyr.blocks,
+        physics,
+        removed=(pyr.red,),
+        stop=removal_rule(pyr, cfg),
+        settle=cfg.settle,
+        rest=rest,
+        rest_if=rest_if,
+    )
 
 
 def _classify(sim, others: np.ndarray, physics: PhysicsSettings, cfg: PyramidSettings) -> str:
@@ -74,10 +93,11 @@ def _classify(sim, others: np.ndarray, physics: PhysicsSettings, cfg: PyramidSet
     return "ambiguous"
 
 
-def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings) -> bool:
+def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings, rest=None) -> bool:
     """The outcome rule, once: with the red block removed, does another block move more than
-    `yes_move` or tilt more than `yes_tilt` at some point of the simulation?"""
-    sim = _removal_run(world, pyr, physics, cfg)
+    `yes_move` or tilt more than `yes_tilt` at some point of the simulation? (`rest`: a
+    robustness run, ended once every block is still.)"""
+    sim = _removal_run(world, pyr, physics, cfg, rest)
     others = _others(pyr)
     return bool((sim.peak_move[others] > cfg.yes_move).any() or (sim.peak_tilt[others] > cfg.yes_tilt).any())
 
@@ -98,7 +118,10 @@ def judge_pyramid(
     pays for the full-pyramid simulation and the robustness simulations. Every judgement that knows the
     label carries it (`falls`), rejected or not."""
     others = _others(pyr)
-    sim = _removal_run(world, pyr, physics, cfg)
+    # Once a block has moved past the "No" limit the candidate is "Yes" or rejected as
+    # ambiguous; if it then comes to rest nothing will fall, so the run ends there (an
+    # ambiguous candidate no longer pays for the full horizon; nothing of it is recorded).
+    sim = _removal_run(world, pyr, physics, cfg, physics.rest_stop, not_clean_no(pyr, cfg))
     label = _classify(sim, others, physics, cfg)
     fell = [int(i) for i in others if sim.peak_move[i] > cfg.yes_move or sim.peak_tilt[i] > cfg.yes_tilt]
     disp = sim.displacement
@@ -139,7 +162,8 @@ def judge_pyramid(
     # under any of the 8 documented perturbations; "Yes" pyramids whose falling blocks jam
     # under more friction are what the checks catch (17 and 25 of 136 before them).
     for change in checks if falls else ():
-        other = removal_falls(world, pyr, physics.perturbed(change), cfg)
+        changed = physics.perturbed(change)
+        other = removal_falls(world, pyr, changed, cfg, changed.rest_stop)
         outcome["perturbation_labels"].append("Yes" if other else "No")
         if other != falls:
             return PyramidJudgement(False, "perturbation_sensitive", falls, outcome)

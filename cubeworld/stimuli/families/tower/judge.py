@@ -69,13 +69,16 @@ def outcome_rule(blocks: list[Block], cfg: TowerSettings):
     return OutcomeRule((), fallen, lambda sim: fallen(sim.peak_move, sim.peak_tilt))
 
 
-def simulate_tower(world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings) -> TowerSimulation:
+def simulate_tower(
+    world, blocks: list[Block], physics: PhysicsSettings, cfg: TowerSettings, rest=None
+) -> TowerSimulation:
     """The outcome rule: a block fell if, at any check of a `physics.duration` s simulation, it had
     moved more than `move_threshold` of its side or tilted more than `tilt_threshold`
     degrees. The simulation stops at the first such check: a fall cannot be undone, and a tower
-    that stands is simulated for the full duration."""
+    that stands is simulated for the full duration (a robustness run: until it is still by
+    `rest`, after which nothing falls)."""
     limits = fall_limits(blocks, cfg)
-    sim = world.simulate(blocks, physics, stop=fall_rule(blocks, cfg))
+    sim = world.simulate(blocks, physics, stop=fall_rule(blocks, cfg), rest=rest)
     fell = (sim.peak_move > limits) | (sim.peak_tilt > cfg.tilt_threshold)
     return TowerSimulation(sim, sim.displacement, tilt_degrees(sim.quat), fell)
 
@@ -114,7 +117,8 @@ def judge_tower(
     def checked() -> bool:
         """Whether the tower keeps its label under every check (stops at the first change)."""
         for change in checks:
-            other = simulate_tower(world, blocks, physics.perturbed(change), cfg).falls
+            changed = physics.perturbed(change)
+            other = simulate_tower(world, blocks, changed, cfg, changed.rest_stop).falls
             answers.append(answer_for(other))
             if other != label:
                 return False
