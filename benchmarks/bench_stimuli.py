@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
     .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower]
+    .venv/bin/python benchmarks/bench_stimuli.py restcheck --only tower|pyramid|domino [--per-size 60] [--seeds 9104]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -402,6 +403,55 @@ def cues(a) -> None:
     print(f"\nsets kept in {root}")
 
 
+def restcheck(a) -> None:
+    """Generator 3.1.0 ends some simulations once the scene is at rest (`physics.rest_stop`,
+    `pyramid.stand_rest`). Inside a real generation (one worker, 32 px), every simulation given a
+    rest rule is simulated both ways, and the answer it is asked for (did something fall, by
+    the simulation's own stop rule) compared; also the largest change of any block's final tilt
+    between the two (did anything move after the rest?). Dominoes do not use the rule: with
+    `--only domino` their robustness simulations (those under other physics) are given it here, to
+    measure why not."""
+    import numpy as np
+
+    from cubeworld.stimuli import generate_set
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.core.scene import tilt_degrees
+    from cubeworld.stimuli.engine import world as engine
+
+    base = default_config(a.only).physics
+    original = engine.World.simulate
+    runs = changed = rested = steps_rest = steps_full = 0
+    largest_tilt = 0.0
+
+    def both(self, blocks, physics, removed=(), stop=None, settle=0.0, rest=None, rest_if=None):
+        nonlocal runs, changed, rested, steps_rest, steps_full, largest_tilt
+        if rest is None and a.only == "domino" and physics != base:
+            rest = physics.rest_stop
+        if rest is None:
+            return original(self, blocks, physics, removed, stop, settle)
+        quick = original(self, blocks, physics, removed, stop, settle, rest, rest_if)
+        full = original(self, blocks, physics, removed, stop, settle)
+        fell = [bool(stop(r.peak_move, r.peak_tilt)) if stop else False for r in (quick, full)]
+        runs, rested = runs + 1, rested + quick.rested
+        changed += fell[0] != fell[1]
+        steps_rest, steps_full = steps_rest + quick.steps, steps_full + full.steps
+        largest_tilt = max(largest_tilt, float(np.abs(tilt_degrees(quick.quat) - tilt_degrees(full.quat)).max()))
+        return quick
+
+    sizes = {"tower": "2-7", "pyramid": "3,6,10,15", "domino": "3,4,5,6"}[a.only]
+    seed = int(a.seeds.split(",")[0])
+    engine.World.simulate = both  # type: ignore[method-assign]
+    start = time.process_time()
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_set(a.only, sizes, a.per_size, seed, Path(tmp) / "set", resolution=32, workers=1, progress=True)
+    engine.World.simulate = original  # type: ignore[method-assign]
+    print(
+        f"{a.only} {sizes} x{a.per_size}, seed {seed}: {runs} simulations with a rest rule, answers changed {changed}, "
+        f"ended at rest {rested}, steps {steps_rest} vs {steps_full} full ({steps_rest / max(1, steps_full):.3f}); "
+        f"largest change of a final tilt {largest_tilt:.2f} deg; {time.process_time() - start:.0f} s CPU"
+    )
+
+
 def wilson_text(score) -> str:
     from cubeworld.stimuli.audit.scoring import wilson
 
@@ -411,7 +461,7 @@ def wilson_text(score) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues"])
+    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues", "restcheck"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
     ap.add_argument("--audit-per-size", type=int, default=100)
@@ -424,7 +474,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="11,12", help="validity: the tower and pyramid sets' seeds")
     ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
     ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
-    ap.add_argument("--only", default=None, choices=["tower", "pyramid"], help="cues: one family")
+    ap.add_argument("--only", default=None, choices=["tower", "pyramid", "domino"], help="cues, restcheck: one family")
+    ap.add_argument("--per-size", type=int, default=60, help="restcheck: stimuli per size")
     a = ap.parse_args()
     if a.what == "speed":
         a.towers_per_size = a.towers_per_size or 20
@@ -443,6 +494,10 @@ def main() -> None:
         a.pyramids_per_size = a.pyramids_per_size or 40
         a.workers = int(a.workers or 2)
         cues(a)
+    elif a.what == "restcheck":
+        if a.only is None:
+            ap.error("restcheck needs --only tower, pyramid or domino")
+        restcheck(a)
     elif a.what == "integrity":
         a.towers_per_size = a.towers_per_size or 100
         integrity(a)

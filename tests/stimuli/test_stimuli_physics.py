@@ -120,8 +120,8 @@ def test_downsampling_averages_pixel_blocks():
 
 
 def test_a_robustness_run_ends_at_rest_with_the_full_runs_answer(towers):
-    """`rest_stop` ends a run once every block is still (generator 3.1.0): a standing tower's
-    robustness run stops early with the same answer as the full horizon, a falling one still
+    """`rest_stop` ends a simulation once every block is still (generator 3.1.0): a standing tower's
+    robustness simulation stops early with the same answer as the full horizon, a falling one still
     stops at its fall, and `rest_if` holds the rule back until its condition is met."""
     cfg = default_config("tower")
     rule = cfg.physics.rest_stop
@@ -134,7 +134,7 @@ def test_a_robustness_run_ends_at_rest_with_the_full_runs_answer(towers):
         full = simulate_tower(world, blocks, soft, cfg.family)
         rested = simulate_tower(world, blocks, soft, cfg.family, rule)
         assert rested.falls == full.falls
-        if rested.sim.rested:  # a tower still creeping under soft contacts runs on to the horizon
+        if rested.sim.rested:  # a tower still creeping under soft contacts goes on to the horizon
             ended_early += 1
             assert not full.falls and rested.sim.steps < full.sim.steps == 1500
             assert rested.sim.window_move is None  # no rest window: never a recorded "No"

@@ -33,7 +33,7 @@ class RestRule:
     """When a simulation counts as at rest, so that nothing more will fall: every block it
     simulates moves slower than `speed` m/s and turns slower than `spin` rad/s at `checks`
     consecutive checks (CHECK_INTERVAL apart). Two users, both measured against the full
-    horizon: a robustness run of generation (`PhysicsSettings.rest_stop`; the stimuli
+    horizon: a robustness simulation of generation (`PhysicsSettings.rest_stop`; the stimuli
     README) and the physics observer's copies (`stop_at_rest`; the fitting README)."""
 
     speed: float = 1e-3
@@ -72,11 +72,12 @@ class PhysicsSettings:
     rest_window: float  # s: the rest test looks at the last `rest_window` seconds of a simulation ...
     rest_move: float  # m: ... in which no block may move more than this ...
     rest_tilt: float  # degrees: ... nor change its tilt by more than this
-    # A run that can no longer keep or record anything but "something falls" ends once the
-    # scene is at rest by this rule: a robustness run (the outcome under a documented
-    # perturbation), and a pyramid's removal past the "No" limit (Yes or ambiguous). A scene
-    # at rest stays so (measured: stimuli README). None (cards of 3.0.0): every such run
-    # covers the horizon. The run that labels and records a kept scene never ends at rest.
+    # A simulation that can no longer keep or record anything but "something falls" ends once the
+    # scene is at rest by this rule: a tower's or pyramid's robustness simulation (the outcome under
+    # a documented perturbation), and a pyramid's removal past the "No" limit (Yes or
+    # ambiguous). Its agreement with the full horizon is measured (stimuli README); dominoes
+    # keep the full horizon (a chain at rest by this rule was seen to move again). None
+    # (cards of 3.0.0): every simulation covers the horizon; the one that labels a scene never ends at rest.
     rest_stop: RestRule | None = None
 
     def __post_init__(self) -> None:

@@ -53,8 +53,8 @@ class SimResult:
 
     It covers the full horizon (`physics.duration`) unless the caller's `stop` rule
     decided the outcome earlier (`stopped_early`: a block past a fall threshold, which
-    cannot change any more), or, in a robustness run only, a rest rule found every block
-    still (`rested`: then nothing falls; the run that labels and records a scene never
+    cannot change any more), or, in a robustness simulation only, a rest rule found every block
+    still (`rested`: then nothing falls; the simulation that labels a scene never
     ends at rest, and MuJoCo's sleep is never used). With a
     `settle` time, the whole scene first settles that long and every measure (the start,
     the peaks, the horizon) is taken from the settled state; `settle_move` is what moved
@@ -257,8 +257,8 @@ class World:
         change -- a block past a fall threshold. `rest` ends it too once every block not
         removed has been still by that rule (`rested`: nothing will fall), counted only from a
         check at which `rest_if(peak_move, peak_tilt)` holds (default: always). Callers pass
-        one only where the rest of the run could no longer keep or record anything: a
-        robustness run (does something fall?), or a pyramid's removal that can no longer be a
+        one only where the rest of the simulation could no longer keep or record anything: a
+        robustness simulation (does something fall?), or a pyramid's removal that can no longer be a
         clean "No" (`rest_if`), so that only "Yes" or a rejection is left open.
         """
         m, d = self.model, self.data

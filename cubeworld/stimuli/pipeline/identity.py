@@ -13,10 +13,10 @@ red-row quotas, the frame check, supersampled rendering, the `difficulty` column
 (issue 19): the scene judged is the scene recorded (rounded to 1 um first), pyramids
 settle before the red block is taken out, every tower is checked under softer contacts
 with the elliptic cone, sets may be cue-controlled (`control_cues`), and dominoes have a
-cause per chain. 3.1.0 (issue 19, speed): a run that can only still answer "something
+cause per chain. 3.1.0 (issue 19, speed): a simulation that can only still answer "something
 falls" ends once the scene is at rest (`physics.rest_stop`); the reference sets' rows and
 images are those of 3.0.0, but the card's settings differ, and a scene that came to rest
-and later fell would now be judged otherwise (none did in the measured runs: stimuli
+and later fell would now be judged otherwise (none did in the measured simulations: stimuli
 README) (`CHANGES`).
 """
 
@@ -39,7 +39,7 @@ CHANGES = {  # what each version changed, for the line that refuses an older set
     "every tower checked under softer contacts with the elliptic cone, cue-controlled sets, dominoes whose "
     "chains stop for one of four causes with exact quotas per cause, every documented perturbation checked, "
     "a new camera and difficulty",
-    "3.1.0": "robustness runs and pyramid removals past the No limit end once every block is at rest "
+    "3.1.0": "robustness simulations and pyramid removals past the No limit end once every block is at rest "
     "(physics.rest_stop)",
 }
 

@@ -8,7 +8,7 @@ fingerprints replaced those of 1.0.0 when issue 10 changed the physics, the pyra
 the frame check and the rendering; the 3.0.0 ones replaced them when issue 19 made the
 judged scene the recorded one (rounded first), measured pyramids from a settled state,
 checked every tower under softer contacts with the elliptic cone and redesigned the
-dominoes (a domino set joined the reference sets). 3.1.0 (runs that can only still
+dominoes (a domino set joined the reference sets). 3.1.0 (simulations that can only still
 answer "something falls" end at rest) wrote exactly 3.0.0's bytes on these sets, so its
 file holds the same fingerprints under the new version's name. `card-1.0.0-towers-64.json`
 stays as a card of an old version, which must be refused.

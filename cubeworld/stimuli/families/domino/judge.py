@@ -20,12 +20,11 @@ class DominoJudgement:
     outcome: dict[str, Any] = field(default_factory=dict)
 
 
-def simulate_chain(world, blocks, physics, fall_tilt: float, rest=None):
+def simulate_chain(world, blocks, physics, fall_tilt: float):
     """Tilt of every domino (degrees from upright) at the end of one simulation: the full
     horizon, or the first check at which the last domino has fallen (it stays fallen, so
-    the answer cannot change any more; a "No" runs the full horizon, or, in a robustness
-    run, `rest` ends it once every domino is still: its tilts cannot change any more)."""
-    result = world.simulate(blocks, physics, stop=lambda move, tilt: bool(tilt[-1] > fall_tilt), rest=rest)
+    the answer cannot change any more; every "No" runs the full horizon)."""
+    result = world.simulate(blocks, physics, stop=lambda move, tilt: bool(tilt[-1] > fall_tilt))
     return tilt_degrees(result.quat)
 
 
@@ -84,8 +83,7 @@ def judge_chain(
     if falls not in wanted:
         return DominoJudgement(False, "unwanted", falls, outcome)
     for change in checks:
-        changed = physics.perturbed(change)
-        other = classify(simulate_chain(world, scene.blocks, changed, cfg.fall_tilt, changed.rest_stop), cfg)
+        other = classify(simulate_chain(world, scene.blocks, physics.perturbed(change), cfg.fall_tilt), cfg)
         outcome["perturbation_labels"].append(other)
         if other != label:
             return DominoJudgement(False, "perturbation_sensitive", falls, outcome)

@@ -96,7 +96,7 @@ def _classify(sim, others: np.ndarray, physics: PhysicsSettings, cfg: PyramidSet
 def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings, rest=None) -> bool:
     """The outcome rule, once: with the red block removed, does another block move more than
     `yes_move` or tilt more than `yes_tilt` at some point of the simulation? (`rest`: a
-    robustness run, ended once every block is still.)"""
+    robustness simulation, ended once every block is still.)"""
     sim = _removal_run(world, pyr, physics, cfg, rest)
     others = _others(pyr)
     return bool((sim.peak_move[others] > cfg.yes_move).any() or (sim.peak_tilt[others] > cfg.yes_tilt).any())
@@ -119,7 +119,7 @@ def judge_pyramid(
     label carries it (`falls`), rejected or not."""
     others = _others(pyr)
     # Once a block has moved past the "No" limit the candidate is "Yes" or rejected as
-    # ambiguous; if it then comes to rest nothing will fall, so the run ends there (an
+    # ambiguous; if it then comes to rest nothing will fall, so the simulation ends there (an
     # ambiguous candidate no longer pays for the full horizon; nothing of it is recorded).
     sim = _removal_run(world, pyr, physics, cfg, physics.rest_stop, not_clean_no(pyr, cfg))
     label = _classify(sim, others, physics, cfg)
@@ -144,7 +144,9 @@ def judge_pyramid(
     def unstable(move: np.ndarray, tilt: np.ndarray) -> bool:
         return bool((move > cfg.stable_move).any() or (tilt > cfg.stable_tilt).any())
 
-    full = world.simulate(pyr.blocks, physics, stop=unstable, settle=cfg.settle)
+    # A standing pyramid is still within a few tenths of a second; once it is (`stand_rest`,
+    # too slow to reach the limits within the horizon) the rest of the horizon is not simulated.
+    full = world.simulate(pyr.blocks, physics, stop=unstable, settle=cfg.settle, rest=cfg.stand_rest)
     settled = full.settle_move if full.settle_move is not None else np.zeros(len(pyr.blocks))
     outcome["settle_move_mm"] = round(float(settled.max()) * 1000, 4)
     outcome["full_max_move_mm"] = round(float(full.peak_move.max()) * 1000, 4)
@@ -153,7 +155,7 @@ def judge_pyramid(
         full.stopped_early
         or unstable(full.peak_move, full.peak_tilt)
         or (settled > cfg.stable_move).any()
-        or not full.at_rest(physics)
+        or not (full.rested or full.at_rest(physics))
     ):
         return PyramidJudgement(False, "unstable_full", falls, outcome)
     outcome["perturbation_labels"] = []

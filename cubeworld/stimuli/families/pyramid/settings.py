@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cubeworld.stimuli.core.settings import check_perturbations
+from cubeworld.stimuli.core.settings import RestRule, check_perturbations
 from cubeworld.stimuli.family import ControlledCue
 
 TIERS_FOR_SIZE = {3: 2, 6: 3, 10: 4, 15: 5}  # tiers (horizontal layers) of a pyramid of n blocks
@@ -54,6 +54,9 @@ class PyramidSettings:
     yes_move: float
     yes_tilt: float
     perturbations: tuple[dict[str, Any], ...] = ()
+    # The full pyramid's stability simulation ends once every block is this still (slow enough never
+    # to reach stable_move / stable_tilt within the horizon); None (cards of 3.0.0): full horizon.
+    stand_rest: RestRule | None = None
     control: tuple[ControlledCue, ...] = ()  # the cues a cue-controlled set balances, with their bins per size
 
     def __post_init__(self) -> None:

@@ -75,7 +75,7 @@ def simulate_tower(
     """The outcome rule: a block fell if, at any check of a `physics.duration` s simulation, it had
     moved more than `move_threshold` of its side or tilted more than `tilt_threshold`
     degrees. The simulation stops at the first such check: a fall cannot be undone, and a tower
-    that stands is simulated for the full duration (a robustness run: until it is still by
+    that stands is simulated for the full duration (a robustness simulation: until it is still by
     `rest`, after which nothing falls)."""
     limits = fall_limits(blocks, cfg)
     sim = world.simulate(blocks, physics, stop=fall_rule(blocks, cfg), rest=rest)
