@@ -23,6 +23,7 @@ from cubeworld.experiments.plan import set_dir, set_identity
 from cubeworld.experiments.prepare import StudyInputError
 from cubeworld.experiments.recipe import HUMAN_TABLE
 from cubeworld.experiments.schema import FitSpec, StudyConfig
+from cubeworld.formats.fits import FIT_JSON, OBSERVER_YAML
 from cubeworld.typed import to_plain
 
 FITS = "fits"
@@ -58,7 +59,7 @@ def fit_done(cfg: StudyConfig, spec: FitSpec) -> bool:
     """A finished fit of exactly these inputs exists."""
     folder = fit_dir(cfg, spec.name)
     stamp = folder / STAMP
-    if not (stamp.is_file() and (folder / "observer.yaml").is_file() and (folder / "fit.json").is_file()):
+    if not (stamp.is_file() and (folder / OBSERVER_YAML).is_file() and (folder / FIT_JSON).is_file()):
         return False
     try:
         return bool(json.loads(stamp.read_text()) == json.loads(json.dumps(fit_inputs(cfg, spec))))
@@ -96,7 +97,7 @@ def fitted_scoring(cfg: StudyConfig, spec: FitSpec) -> dict[str, Any] | None:
         return None
     from cubeworld.formats.yamlfile import read_yaml
 
-    path = fit_dir(cfg, spec.name) / "observer.yaml"
+    path = fit_dir(cfg, spec.name) / OBSERVER_YAML
     data = read_yaml(path, StudyInputError)
     entry = next(iter(data.values())) if isinstance(data, dict) and len(data) == 1 else None
     if not isinstance(entry, dict) or not isinstance(entry.get("scoring"), dict):
@@ -116,7 +117,7 @@ def with_fits(cfg: StudyConfig) -> StudyConfig:
         scoring = fitted_scoring(cfg, cfg.fits[m.fit]) if m.fit else None
         if scoring is not None:
             scoring.update(m.scoring.given_plain())  # the model's own: only FITTED_OWN_SCORING (workers)
-            where = str(fit_dir(cfg, str(m.fit)) / "observer.yaml")
+            where = str(fit_dir(cfg, str(m.fit)) / OBSERVER_YAML)
             m = replace(m, scoring=OBSERVERS.get(m.kind).settings("scoring", scoring, where, StudyInputError))
         models.append(m)
     return replace(cfg, models=tuple(models))

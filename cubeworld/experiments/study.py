@@ -31,7 +31,7 @@ from cubeworld.experiments.executors import (
     submit_slurm,
     wait_slurm,
 )
-from cubeworld.experiments.fits import run_fits, with_fits
+from cubeworld.experiments.fits import fit_dir, fit_done, run_fits, with_fits
 from cubeworld.experiments.plan import model_location, plan_runs, run_scoring, set_dir
 from cubeworld.experiments.prepare import (
     StudyInputError,
@@ -56,6 +56,7 @@ from cubeworld.experiments.store import (
     local_state,
 )
 from cubeworld.formats.atomic import atomic_write_json
+from cubeworld.formats.fits import FIT_JSON
 from cubeworld.trainer.layout import RunFolder
 
 WAITING = "waiting"  # a run whose human-label table does not exist yet
@@ -328,8 +329,9 @@ def study_report(
     if unfinished:
         warnings.warn(f"{len(unfinished)} run(s) not done; the report covers the finished ones", stacklevel=2)
     humans = human_tables(cfg, evaluation)
+    fits = [fit_dir(cfg, name) for name, spec in cfg.fits.items() if fit_done(cfg, spec)]
     out = cfg.study_dir / "report"
-    inputs = _report_inputs(tables, humans)
+    inputs = _report_inputs(tables, [*humans, *(f / FIT_JSON for f in fits)])
     stamp = out / "inputs.json"
     if not force and (out / "report.html").is_file() and stamp.is_file():
         if json.loads(stamp.read_text()) == inputs:
@@ -345,6 +347,7 @@ def study_report(
         humans=h,
         progress=progress,
         trained=trained_on(cfg),
+        fits=fits,
     )
     atomic_write_json(stamp, inputs)
     return path

@@ -89,7 +89,29 @@ def test_changed_answers_fit_again_and_rescore(fitted, tmp_path):
     pred = pd.read_csv(copy / "runs/fit-study/physics-fit/zero-shot/seed-none/predictions/epoch-0/towers.csv")
     assert set(pred["lapse"]) == {lapse}
     report = study_report(copy / "study.yaml", progress=False)
-    assert report.is_file()
+    # the report shows the fit: its per-size figure with the parameters, its held-out table
+    held = pd.read_csv(report.parent / "fit_heldout.csv").set_index("model")
+    fit = json.loads((copy / "runs/fit-study/fits/small/fit.json").read_text())
+    assert held.loc["physics fit", "log_lik_per_trial"] == pytest.approx(fit["heldout"]["physics"]["per_trial"])
+    assert held.loc["chance", "log_lik_per_trial"] == pytest.approx(np.log(0.5))
+    assert set(held["folds"]) == {2} and set(held["trials"]) == {fit["heldout"]["chance"]["trials"]}
+    assert (report.parent / "fig_fit_per_size.png").read_bytes()[:4] == b"\x89PNG"
+    html = report.read_text()
+    assert f"position_noise {fit['fitted']['position_noise']:.3f} [" in html
+    assert "held-out log-likelihood per trial" in html
+
+
+def test_a_bad_fit_folder_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from cubeworld.cli import app
+
+    pd.DataFrame({"stimulus_id": ["a"]}).to_csv(tmp_path / "p.csv")
+    (tmp_path / "fit").mkdir()
+    r = CliRunner().invoke(
+        app, ["analyze", str(tmp_path / "p.csv"), "--out", str(tmp_path / "o"), "--fit", str(tmp_path / "fit")]
+    )
+    assert r.exit_code == 2 and f"error: {tmp_path / 'fit'}: not a fit folder (no fit.json" in r.output
 
 
 @pytest.mark.parametrize(
