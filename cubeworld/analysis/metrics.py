@@ -319,9 +319,10 @@ def _pair_kappas(W, A, B, M, bounds: bool = True):
     return k, np.stack(out_lo, 1), np.stack(out_hi, 1)
 
 
-def _model_rows(model_correct, n_items: int, n_participants: int) -> tuple[np.ndarray, np.ndarray]:
+def _model_rows(model_correct, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A model's correctness as (s, n) or (s, n, P) rows, and which pairs are compared
-    ((s, P): some item both saw is compared; the human mask is applied by the caller)."""
+    ((s, P): some item the participant saw (mask M, (n, P)) is compared)."""
+    n_items, n_participants = M.shape
     a = np.asarray(model_correct, dtype=float)
     if a.ndim == 3:
         if a.shape[1:] != (n_items, n_participants):
@@ -329,11 +330,11 @@ def _model_rows(model_correct, n_items: int, n_participants: int) -> tuple[np.nd
         ok = ~np.isnan(a)
         if np.any((a[ok] != 0) & (a[ok] != 1)):
             raise ValueError("model_correct: values must be 0/1 (or NaN where not compared)")
-        return a, ok.any(axis=1)
+        return a, (ok & (M[None] > 0)).any(axis=1)
     A = _seeds_by_items(model_correct, "model_correct")
     if A.shape[1] != n_items:
         raise ValueError("model_correct and human_correct must cover the same items")
-    return A, np.ones((A.shape[0], n_participants), dtype=bool)
+    return A, np.broadcast_to((M > 0).any(axis=0), (A.shape[0], n_participants))
 
 
 def _human_matrix(human_correct) -> tuple[np.ndarray, np.ndarray]:
@@ -397,7 +398,7 @@ def kappa_to_humans(
     B, M = _human_matrix(human_correct)
     if B.shape[1] < 1:
         raise ValueError("kappa_to_humans: no participants")
-    A, compared = _model_rows(model_correct, B.shape[0], B.shape[1])
+    A, compared = _model_rows(model_correct, M)
     ones = np.ones((1, B.shape[0]))
     k, lo, hi = _pair_kappas(ones, A, B, M)  # (1, s, P)
     n_degenerate = int((np.isnan(k[0]) & compared).sum())
@@ -518,7 +519,7 @@ def pair_counts(model_correct, human_correct) -> dict[str, np.ndarray]:
     only the compared items (n = 0 where none is).
     """
     B, M = _human_matrix(human_correct)
-    A, _ = _model_rows(model_correct, B.shape[0], B.shape[1])
+    A, _ = _model_rows(model_correct, M)
     if A.ndim == 3:
         mi = M[None] * ~np.isnan(A)
         ai = mi * np.nan_to_num(A)
@@ -702,8 +703,8 @@ def bootstrap_mean_kappa(
     bootstrap (what `paired_kappa_difference` does). Each model's own seeds are resampled
     apart from the other's (they are not paired).
     """
-    H, _ = _human_matrix(human_correct)
-    A, _ = _model_rows(correct, H.shape[0], H.shape[1])
+    _, M = _human_matrix(human_correct)
+    A, _ = _model_rows(correct, M)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateKappaWarning)
         est = kappa_to_humans(A, human_correct, n_boot=n_boot, seed=seed, resample=resample)

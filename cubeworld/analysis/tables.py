@@ -305,10 +305,13 @@ def kappa_results(
                     keep = ~np.all(np.isnan(Hm.to_numpy()), axis=0)
                     Hm = Hm.loc[:, keep]
                     who = person_observer(g)
+                    stored = corr
                     if who is not None:  # people as observers: nobody is compared with themselves
-                        corr = leave_one_out_correct(
-                            who, corr, R.loc[shared, Hm.columns], t.loc[shared, "falls"].astype(int).to_numpy()
+                        # per participant over every column of H (the paired differences use all of them)
+                        stored = leave_one_out_correct(
+                            who, corr, R.loc[shared], t.loc[shared, "falls"].astype(int).to_numpy()
                         )
+                        corr = stored[:, :, keep]
                     kh = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed)
                     paper = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed, resample="participants")
                     p_each = np.full(Hm.shape[1], nan) if single else _participant_p(corr, Hm.to_numpy())
@@ -329,7 +332,7 @@ def kappa_results(
                             "n_degenerate": kh.n_degenerate,
                         }
                     )
-                    human_corr[obs] = (corr, shared)
+                    human_corr[obs] = (stored, shared)
                     n_pair = pair_counts(corr, Hm.to_numpy())["n"].max(0)
                     pairs.append(
                         pd.DataFrame(

@@ -460,6 +460,17 @@ def _parse_fit(r: _Reader, name: str, f: Any, sets: dict[str, SetSpec], rel) -> 
     sname = f["set"]
     if sname not in sets:
         raise r.error(f"{key}.set", f"unknown set {sname!r}; define it under sets", f, "set")
+    root = sets[sname]
+    while root.origin == "split":
+        root = sets[str(root.parent)]
+    if root.origin == "dataset":
+        raise r.error(
+            f"{key}.set",
+            f"set {sname!r} is photos ({root.dataset}): they record no scene to simulate, so the physics observer "
+            "cannot be fitted to them",
+            f,
+            "set",
+        )
     humans = rel(r.str_(f["humans"], f"{key}.humans")) if "humans" in f else None
     base = r.mapping(f.get("base") or {}, f"{key}.base")
     owned = [k for k in base if k in BASE_OWNED]

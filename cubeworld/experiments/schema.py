@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from cubeworld.fitting.config import FitConfig
 from cubeworld.hyperparameters import EPOCHS, SEEDS
 from cubeworld.observers.base import Settings
+from cubeworld.observers.noisy_newton import PhysicsScoring
 from cubeworld.typed import setting
 
 T = TypeVar("T")
@@ -198,7 +199,7 @@ class FitSpec:
     set: str
     humans: Path | None
     config: FitConfig
-    base: Any  # observers.noisy_newton.PhysicsScoring
+    base: PhysicsScoring
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_alignment_of_a_person_is_with_the_others_share(tiny, tmp_path):
             humans=tmp_path / "h.csv",
             n_boot=50,
             progress=False,
-            analyses=["alignment"],
+            analyses=["alignment", "kappa_differences"],
             truth=[s],
         )
     al = pd.read_csv(tmp_path / "o" / "alignment.csv")
@@ -84,3 +84,8 @@ def test_alignment_of_a_person_is_with_the_others_share(tiny, tmp_path):
         assert np.isclose(by_obs[name], single.per_participant[j])  # not r with a share holding itself
     majority = next(o for o in by_obs.index if o.startswith("human:majority"))
     assert np.isclose(by_obs[majority], single.mean)  # never 1 by construction
+    # paired differences of people's kappas: each leaves its own participant out
+    diffs = pd.read_csv(tmp_path / "o" / "kappa_differences.csv")
+    kappa = pd.read_csv(tmp_path / "o" / "kappa.csv").set_index("observer")["kappa_humans"]
+    for _, d in diffs.iterrows():
+        assert np.isclose(d["difference"], kappa[d["observer_a"]] - kappa[d["observer_b"]])

@@ -34,6 +34,7 @@ fits:
     workers: 1
 sets:
   towers: {domain: tower, sizes: [2, 4], per_size: 4, seed: 51, resolution: 32}
+  photos: {dataset: lerer100}
 conditions:
   zero-shot: {zero_shot: true}
 evaluation: [towers]
@@ -138,6 +139,7 @@ def test_bad_fit_settings_are_refused(tmp_path):
         ("    folds: 2\n", "    folds: 1\n", "fits.small.folds"),
         ("    params: [position_noise]\n", "    params: [gravity]\n", "fits.small.params: 'gravity' cannot be fitted"),
         ("    set: towers\n", "    set: pyramids\n", "fits.small.set: unknown set 'pyramids'"),
+        ("    set: towers\n", "    set: photos\n", "fits.small.set: set 'photos' is photos .lerer100.: they record no"),
         ("    workers: 1\n", "    workers: 1\n    base: {lapse: 0.1}\n", "fits.small.base.lapse: is the fit's own"),
         (
             "  physics-fit: {kind: physics, fit: small, scoring: {workers: 1}}",
