@@ -6,7 +6,8 @@
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
-    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower]
+    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--dominoes-per-size 100]
+                                                          [--only tower]
     .venv/bin/python benchmarks/bench_stimuli.py restcheck --only tower|pyramid|domino [--per-size 60] [--seeds 9104]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
@@ -36,7 +37,7 @@ integrity: what checking a set costs every stage that reads it (`load_set`): row
 size), `verify=True` (every image decoded and hashed against SHA256SUMS), and sealing the
 set (`seal_set`, once when it is made) -- on a tower set at 448 px (made here, or `--set`).
 
-cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712): per
+cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712, 4713): per
 size the best one-cue rule and the small models (cross-validated, Wilson intervals), for
 pyramids the one-step reading's errors, inner red blocks per answer and a chi-square test
 of the red block's place within its tier; candidates per stimulus and the control's CPU
@@ -339,6 +340,7 @@ def cues(a) -> None:
     for domain, sizes, per, seed in (
         ("tower", a.sizes or "2-7", a.towers_per_size, 4711),
         ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, 4712),
+        ("domino", a.sizes or "3-8", a.dominoes_per_size, 4713),
     ):
         if a.only and domain != a.only:
             continue
@@ -464,6 +466,7 @@ def main() -> None:
     ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues", "restcheck"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
+    ap.add_argument("--dominoes-per-size", type=int, default=100, help="cues: dominoes per size")
     ap.add_argument("--audit-per-size", type=int, default=100)
     ap.add_argument("--towers", type=int, default=1000)
     ap.add_argument("--resolution", type=int, default=448)
