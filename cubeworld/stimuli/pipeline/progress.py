@@ -101,6 +101,10 @@ class GenerationState:
             "rejections_total": sum(sum(c.rejections.values()) for c in self.cells.values()),
             "surplus_discarded": {str(s): c.surplus for s, c in self.cells.items()},
             "candidates_evaluated": {str(s): c.next_k for s, c in self.cells.items()},
+            # the cost of the design: candidates drawn per kept stimulus (every set, 3.1.0)
+            "candidates_per_stimulus": {
+                str(s): round(c.next_k / c.accepted, 2) if c.accepted else None for s, c in self.cells.items()
+            },
         }
         if any(c.quotas.values != (None,) for c in self.cells.values()):
             out["stratum_quotas"] = {str(s): c.quotas.to_card() for s, c in self.cells.items()}
@@ -115,9 +119,6 @@ class GenerationState:
                     for key in c.quotas.keys
                 }
                 for s, c in self.cells.items()
-            }
-            out["candidates_per_stimulus"] = {
-                str(s): round(c.next_k / c.accepted, 2) if c.accepted else None for s, c in self.cells.items()
             }
         for column in strata:
             out[f"counts_by_{column}"] = {
