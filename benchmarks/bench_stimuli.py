@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
     .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower]
+    .venv/bin/python benchmarks/bench_stimuli.py cells    [--per-tier 300] [--cell-seed 4713] [--sizes 6,10]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -40,6 +41,12 @@ size the best one-cue rule and the small models (cross-validated, Wilson interva
 pyramids the one-step reading's errors, inner red blocks per answer and a chi-square test
 of the red block's place within its tier; candidates per stimulus and the control's CPU
 cost against the default design.
+
+cells: steered pyramid candidates (the cue-controlled sampler) per size x red tier, every
+one judged in full: per end / interior red block how often physics answers Yes and No,
+how often the one-step reading is wrong (a "No" whose reading says Yes), and the CPU per
+judged candidate -- the rates the controlled pyramid quotas and the one-step target's
+arithmetic are designed from.
 
 The load average is printed with each figure; on a shared machine wall-clock figures are
 depressed, CPU figures much less so.
@@ -402,6 +409,80 @@ def cues(a) -> None:
     print(f"\nsets kept in {root}")
 
 
+def _cell_candidate(task: tuple[int, int, int, int]) -> dict:
+    """One steered pyramid candidate of `size` blocks drawn with its red block in `tier`,
+    judged in full (both labels wanted): its place class, label or rejection, the one-step
+    reading and its CPU seconds (`cells`)."""
+    from cubeworld.stimuli import get_family
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.frame import inside_frame
+    from cubeworld.stimuli.engine.world import World
+    from cubeworld.stimuli.engine.worlds import SIMULATION_RESOLUTION
+    from cubeworld.stimuli.families.pyramid.geometry import one_step, red_interior
+    from cubeworld.stimuli.pipeline.candidates import candidate_rng
+
+    seed, size, tier, k = task
+    c0 = time.process_time()
+    family, config = get_family("pyramid"), default_config("pyramid")
+    rng = candidate_rng(seed, family.stream_code, size, 1000 * tier + k)
+    scene = family.sample_in_stratum(rng, size, config.family, tier, controlled=True).as_recorded()
+    camera = family.camera(size, config.family)
+    row = {"scene": scene.record(camera), "n_blocks": size}
+    out = {"size": size, "tier": tier, "interior": int(red_interior(row)), "one_step": int(one_step(row))}
+    if not inside_frame(scene.blocks, camera, config.render.fovy, config.render.frame_margin):
+        return {**out, "result": "out_of_frame", "cpu": time.process_time() - c0}
+    worlds = _CELL_WORLDS.setdefault(size, World(size, SIMULATION_RESOLUTION, config.render))
+    verdict = family.judge(worlds, scene, config.physics, config.family)
+    result = ("Yes" if verdict.falls else "No") if verdict.accepted else verdict.reason
+    return {**out, "result": result, "label": verdict.falls, "cpu": time.process_time() - c0}
+
+
+_CELL_WORLDS: dict = {}
+
+
+def cells(a) -> None:
+    """Steered pyramid candidates (the cue-controlled sampler) per size x red tier, every one
+    judged in full: per end / interior red block how often physics gives Yes and No, how
+    often the one-step reading is wrong, and the CPU per judged candidate -- the rates the
+    controlled quotas and the one-step target are designed from."""
+    import multiprocessing as mp
+    from collections import Counter, defaultdict
+
+    from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE
+
+    sizes = [int(s) for s in (a.sizes or "3,6,10,15").split(",")]
+    tasks = [(a.cell_seed, s, t, k) for s in sizes for t in range(TIERS_FOR_SIZE[s] - 1) for k in range(a.per_tier)]
+    print(f"{len(tasks)} steered candidates, seed {a.cell_seed}, {a.per_tier} per size x red tier ({load()})")
+    t0 = time.perf_counter()
+    with mp.get_context("fork").Pool(int(a.workers or 2)) as pool:
+        done = pool.map(_cell_candidate, tasks, chunksize=4)
+    print(f"{time.perf_counter() - t0:.0f} s wall ({load()})")
+    by: dict[tuple[int, int, int], Counter] = defaultdict(Counter)
+    cpu: dict[int, list[float]] = defaultdict(list)
+    for d in done:
+        by[(d["size"], d["tier"], d["interior"])][d["result"]] += 1
+        by[(d["size"], d["tier"], d["interior"])]["wrong" if d["result"] == "No" and d["one_step"] else "_"] += 1
+        by[(d["size"], d["tier"], d["interior"])]["all"] += 1
+        cpu[d["size"]].append(d["cpu"])
+    print("size tier red       candidates  Yes   No  one-step wrong (No with reading 1)  rejected")
+    for (s, t, i), c in sorted(by.items()):
+        rejected = {k: v for k, v in c.items() if k not in ("Yes", "No", "wrong", "_", "all")}
+        print(
+            f"{s:>4} {t:>4} {'interior' if i else 'end':<9} {c['all']:>10} {c['Yes']:>4} {c['No']:>4} "
+            f"{c['wrong']:>6} ({c['wrong'] / c['all']:.3f} of candidates)   {dict(sorted(rejected.items()))}"
+        )
+    for s in sizes:
+        rows = [d for d in done if d["size"] == s]
+        wrong = sum(d["result"] == "No" and d["one_step"] for d in rows)
+        no, yes = sum(d["result"] == "No" for d in rows), sum(d["result"] == "Yes" for d in rows)
+        fell_reading0 = sum(d["result"] == "Yes" and not d["one_step"] for d in rows)
+        print(
+            f"size {s}: {len(rows)} candidates, Yes {yes}, No {no}; one-step wrong on a 'No' {wrong} "
+            f"({wrong / len(rows):.3f} of candidates), on a 'Yes' {fell_reading0}; "
+            f"{1000 * sum(cpu[s]) / len(rows):.0f} ms CPU per judged candidate"
+        )
+
+
 def wilson_text(score) -> str:
     from cubeworld.stimuli.audit.scoring import wilson
 
@@ -411,7 +492,7 @@ def wilson_text(score) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues"])
+    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues", "cells"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
     ap.add_argument("--audit-per-size", type=int, default=100)
@@ -425,6 +506,8 @@ def main() -> None:
     ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
     ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
     ap.add_argument("--only", default=None, choices=["tower", "pyramid"], help="cues: one family")
+    ap.add_argument("--per-tier", type=int, default=60, help="cells: steered candidates per size x red tier")
+    ap.add_argument("--cell-seed", type=int, default=4713, help="cells: the candidates' seed")
     a = ap.parse_args()
     if a.what == "speed":
         a.towers_per_size = a.towers_per_size or 20
@@ -443,6 +526,8 @@ def main() -> None:
         a.pyramids_per_size = a.pyramids_per_size or 40
         a.workers = int(a.workers or 2)
         cues(a)
+    elif a.what == "cells":
+        cells(a)
     elif a.what == "integrity":
         a.towers_per_size = a.towers_per_size or 100
         integrity(a)

@@ -82,17 +82,34 @@ class CueBins:
     last bin closed). A candidate outside [edges[0], edges[-1]] is rejected as
     "cue_out_of_range" without simulation. Generation keeps every bin half Yes and half No,
     so the cue tells nothing about the answer within a size beyond what one bin's width
-    allows. `shares` is each bin's share of the size's stimuli (default: equal)."""
+    allows. `shares` is each bin's share of the size's stimuli (default: equal).
+
+    `value_shares` gives the bins' shares per stratum value instead, where the cue's
+    possible values depend on it (pyramids: a red block inside its tier exists only in
+    tiers of three or more blocks). A share may be 0 there: that stratum value keeps no
+    stimulus in the bin (a candidate in it is surplus, never simulated), which is how a
+    cell physics cannot fill is left out rather than deadlocking the generation."""
 
     cue: str
     edges: tuple[float, ...]
     shares: tuple[float, ...] | None = None
+    value_shares: Mapping[Any, tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.edges) < 2 or any(b <= a for a, b in zip(self.edges, self.edges[1:])):
             raise ValueError(f"cue {self.cue!r}: bin edges must be at least two ascending numbers, got {self.edges}")
         if self.shares is not None and (len(self.shares) != len(self.edges) - 1 or min(self.shares) <= 0):
             raise ValueError(f"cue {self.cue!r}: one positive share per bin, got {self.shares}")
+        for value, shares in (self.value_shares or {}).items():
+            if len(shares) != len(self.edges) - 1 or min(shares) < 0 or sum(shares) <= 0:
+                raise ValueError(
+                    f"cue {self.cue!r}, stratum value {value!r}: one share >= 0 per bin, not all 0, got {shares}"
+                )
+
+    def shares_at(self, value: Any = None) -> tuple[float, ...]:
+        """The bins' shares (summing to 1) for candidates of stratum value `value`."""
+        raw = (self.value_shares or {}).get(value, self.shares) or (1.0,) * self.bins
+        return tuple(s / sum(raw) for s in raw)
 
     @property
     def bins(self) -> int:
@@ -112,12 +129,14 @@ class CueBins:
 class ControlledCue:
     """A family setting (its YAML's `control:` list): a cue a cue-controlled set balances,
     with its bin edges (and optionally the bins' shares) per size. A size without edges
-    does not control this cue. The default `StimulusFamily.control_cues` reads these from
-    the family settings' `control` field."""
+    does not control this cue. `value_shares` gives the bins' shares per size and per
+    stratum value where they differ by value (`CueBins.value_shares`). The default
+    `StimulusFamily.control_cues` reads these from the family settings' `control` field."""
 
     cue: str
     edges: dict[int, tuple[float, ...]]
     shares: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    value_shares: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -254,7 +273,12 @@ class StimulusFamily(abc.ABC):
         family that controls no cue at any size of a set, and stratifies no differently
         when controlled, refuses `--control-cues`."""
         return tuple(
-            CueBins(c.cue, tuple(c.edges[size]), tuple(c.shares[size]) if size in c.shares else None)
+            CueBins(
+                c.cue,
+                tuple(c.edges[size]),
+                tuple(c.shares[size]) if size in c.shares else None,
+                {v: tuple(s) for v, s in c.value_shares[size].items()} if size in c.value_shares else None,
+            )
             for c in getattr(settings, "control", ())
             if size in c.edges
         )

@@ -6,6 +6,7 @@ the figures for the README come from `benchmarks/bench_stimuli.py cues` and `val
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -159,6 +160,38 @@ def test_quotas_split_over_places_and_cue_keys():
     assert [bins.bin_of(v) for v in (-0.1, 0.0, 0.99, 1.0, 2.0, 2.1)] == [None, 0, 0, 1, 1, None]
     with pytest.raises(ValueError, match="ascending"):
         CueBins("x", (1.0, 1.0))
+
+
+def test_cue_shares_may_differ_by_stratum_value_and_leave_a_cell_out():
+    """Pyramids: an inner red block exists only in tiers of 3+ blocks, and at 6 blocks physics
+    (almost) never answers No for it, so its share is 0 there: that cell takes nothing (never a
+    deadlock) while the other tiers split end / interior exactly, each half Yes, half No."""
+    bins = CueBins("red_interior", (0.0, 0.5, 1.0), value_shares={0: (2.0, 2.0), 1: (2.0, 1.0), 2: (1.0, 0.0)})
+    assert bins.shares_at(1) == pytest.approx((2 / 3, 1 / 3)) and bins.shares_at(2) == (1.0, 0.0)
+    q = size_quotas(36, (0, 1, 2), keys=((0,), (1,)), key_shares={v: bins.shares_at(v) for v in (0, 1, 2)})
+    cells = q.cell_target
+    assert [cells[(0, (1,), lbl)] for lbl in (True, False)] == [3, 3]  # 12 in tier 0: 6 interior, 3 Yes / 3 No
+    assert [cells[(1, (1,), lbl)] for lbl in (True, False)] == [2, 2]  # 12 in tier 1: 4 interior
+    assert cells[(2, (1,), True)] == cells[(2, (1,), False)] == 0  # tier 2 has no interior place
+    by_key = q.cue_card()
+    assert by_key["0"] == {"Yes": 13, "No": 13} and by_key["1"] == {"Yes": 5, "No": 5}
+    with pytest.raises(ValueError, match="stratum value 2: one share >= 0 per bin, not all 0"):
+        CueBins("red_interior", (0.0, 0.5, 1.0), value_shares={2: (0.0, 0.0)})
+    from cubeworld.stimuli.family import ControlledCue
+    from cubeworld.stimuli.pipeline.arguments import make_arguments
+    from cubeworld.stimuli.pipeline.quotas import set_quotas
+
+    cfg = default_config("pyramid")  # a tier left out of the shares would get equal ones: refused by name
+    typo = ControlledCue("red_interior", {10: (0.0, 0.5, 1.0)}, value_shares={10: {0: (2.0, 2.0), 1: (2.0, 1.0)}})
+    settings = dataclasses.replace(cfg.family, control=(typo,))
+    with pytest.raises(
+        StimuliError, match=r"cue 'red_interior' gives bin shares at size 10 for red_row values \[0, 1\]"
+    ):
+        set_quotas(
+            get_family("pyramid"),
+            make_arguments("pyramid", "10", 6, 1, 16, True),
+            dataclasses.replace(cfg, family=settings),
+        )
 
 
 @pytest.fixture(scope="module")

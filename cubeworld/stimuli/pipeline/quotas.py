@@ -24,12 +24,13 @@ bytes do not depend on the number of workers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
-from cubeworld.stimuli.family import StimulusFamily
+from cubeworld.stimuli.family import StimulusFamily, StratumQuota
 from cubeworld.stimuli.pipeline.arguments import SetArguments
 
 CANDIDATE_LIMIT = 100  # candidates per stimulus of a size before generation gives up on its open cells
@@ -95,20 +96,24 @@ def size_quotas(
     values: tuple[Any, ...],
     weights: tuple[float, ...] | None = None,
     keys: tuple[Any, ...] = ((),),
-    key_shares: tuple[float, ...] | None = None,
+    key_shares: tuple[float, ...] | Mapping[Any, tuple[float, ...]] | None = None,
 ) -> SizeQuotas:
     """Split `per_size` (even) over `values` in proportion to `weights` (default equal: the
     first `per_size % n` values get one more), each value's total over the cue `keys` in
-    proportion to `key_shares` (default equal), and each cell over Yes and No, the odd ones
-    alternately (key by key), so the Yes and No totals are exactly half each and every cue
-    key is as balanced as integers allow."""
+    proportion to `key_shares` (default equal; a mapping: per value, where a share may be 0),
+    and each cell over Yes and No, the odd ones alternately (key by key), so the Yes and No
+    totals are exactly half each and every cue key is as balanced as integers allow."""
     values = tuple(values) or (None,)
     keys = tuple(keys) or ((),)
     totals = dict(zip(values, split(per_size, tuple(weights) if weights else (1.0,) * len(values))))
     cells: dict[tuple[Any, Any, bool], int] = {}
-    per_key = {
-        v: dict(zip(keys, split(totals[v], tuple(key_shares) if key_shares else (1.0,) * len(keys)))) for v in values
-    }
+
+    def shares_of(v: Any) -> tuple[float, ...]:
+        if isinstance(key_shares, Mapping):
+            return tuple(key_shares[v])
+        return tuple(key_shares) if key_shares else (1.0,) * len(keys)
+
+    per_key = {v: dict(zip(keys, split(totals[v], shares_of(v)))) for v in values}
     extra_to_yes = True
     for key in keys:
         for v in values:
@@ -135,13 +140,23 @@ def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) ->
         if stratum is not None and not stratum.values:
             raise StimuliError(f"the {family.domain} family names no {stratum.column} values for size {size}")
         keys: tuple[Any, ...] = ((),)
-        shares: tuple[float, ...] | None = None
+        shares: tuple[float, ...] | dict[Any, tuple[float, ...]] | None = None
         if args.control_cues:
             from cubeworld.stimuli.pipeline.control import cue_bins, keys_and_shares
 
             bins = cue_bins(family, size, config.family)
             if bins:
                 keys, shares = keys_and_shares(bins)
+                if any(b.value_shares for b in bins):  # shares that differ by stratum value
+                    values = stratum.values if stratum else (None,)
+                    for b in bins:
+                        if b.value_shares and set(b.value_shares) != set(values):
+                            raise StimuliError(
+                                f"the {family.domain} family's cue {b.cue!r} gives bin shares at size {size} for "
+                                f"{column_name(stratum)} {sorted(b.value_shares, key=str)}, but its values are "
+                                f"{list(values)}: give shares for exactly these"
+                            )
+                    shares = {v: keys_and_shares(bins, v)[1] for v in values}
         quotas[size] = size_quotas(
             args.per_size[size],
             stratum.values if stratum else (),
@@ -150,6 +165,11 @@ def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) ->
             shares,
         )
     return quotas
+
+
+def column_name(stratum: StratumQuota | None) -> str:
+    """How an error names a quota stratum's values."""
+    return f"{stratum.column} values" if stratum else "stratum values (it has none)"
 
 
 def stratum_column(family: StimulusFamily, args: SetArguments, config: SetConfig) -> str | None:
