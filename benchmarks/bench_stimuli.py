@@ -6,8 +6,8 @@
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
-    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower]
-    .venv/bin/python benchmarks/bench_stimuli.py cells    [--per-tier 300] [--cell-seed 4713] [--sizes 6,10]
+    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower] [--cue-seeds 4711,4712]
+    .venv/bin/python benchmarks/bench_stimuli.py cells    [--per-tier 80] [--cell-seed 4713] [--sizes 6,10] [--keep DIR]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -342,9 +342,10 @@ def cues(a) -> None:
     from cubeworld.stimuli.families.pyramid.geometry import red_interior, red_position
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
+    tower_seed, pyramid_seed = (int(x) for x in a.cue_seeds.split(","))
     for domain, sizes, per, seed in (
-        ("tower", a.sizes or "2-7", a.towers_per_size, 4711),
-        ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, 4712),
+        ("tower", a.sizes or "2-7", a.towers_per_size, tower_seed),
+        ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, pyramid_seed),
     ):
         if a.only and domain != a.only:
             continue
@@ -409,9 +410,10 @@ def cues(a) -> None:
     print(f"\nsets kept in {root}")
 
 
-def _cell_candidate(task: tuple[int, int, int, int]) -> dict:
-    """One steered pyramid candidate of `size` blocks drawn with its red block in `tier`,
-    judged in full (both labels wanted): its place class, label or rejection, the one-step
+def _cell_candidate(task: tuple[int, int, int, int, int]) -> dict:
+    """One steered pyramid candidate of `size` blocks with its red block in `tier`, at an end
+    (`interior` 0) or inside the tier (1): drawn until its place is of that kind (drawing is
+    cheap), then judged in full (both labels wanted). Its label or rejection, the one-step
     reading and its CPU seconds (`cells`)."""
     from cubeworld.stimuli import get_family
     from cubeworld.stimuli.catalog import default_config
@@ -421,65 +423,94 @@ def _cell_candidate(task: tuple[int, int, int, int]) -> dict:
     from cubeworld.stimuli.families.pyramid.geometry import one_step, red_interior
     from cubeworld.stimuli.pipeline.candidates import candidate_rng
 
-    seed, size, tier, k = task
+    seed, size, tier, interior, k = task
     c0 = time.process_time()
     family, config = get_family("pyramid"), default_config("pyramid")
-    rng = candidate_rng(seed, family.stream_code, size, 1000 * tier + k)
-    scene = family.sample_in_stratum(rng, size, config.family, tier, controlled=True).as_recorded()
     camera = family.camera(size, config.family)
-    row = {"scene": scene.record(camera), "n_blocks": size}
-    out = {"size": size, "tier": tier, "interior": int(red_interior(row)), "one_step": int(one_step(row))}
+    for j in range(1000):
+        rng = candidate_rng(seed, family.stream_code, size, ((2 * tier + interior) * 100_000 + k) * 1000 + j)
+        scene = family.sample_in_stratum(rng, size, config.family, tier, controlled=True).as_recorded()
+        row = {"scene": scene.record(camera), "n_blocks": size}
+        if int(red_interior(row)) == interior:
+            break
+    out = {"task": list(task), "size": size, "tier": tier, "interior": interior, "one_step": int(one_step(row))}
     if not inside_frame(scene.blocks, camera, config.render.fovy, config.render.frame_margin):
         return {**out, "result": "out_of_frame", "cpu": time.process_time() - c0}
-    worlds = _CELL_WORLDS.setdefault(size, World(size, SIMULATION_RESOLUTION, config.render))
-    verdict = family.judge(worlds, scene, config.physics, config.family)
+    world = _CELL_WORLDS.setdefault(size, World(size, SIMULATION_RESOLUTION, config.render))
+    verdict = family.judge(world, scene, config.physics, config.family)
     result = ("Yes" if verdict.falls else "No") if verdict.accepted else verdict.reason
-    return {**out, "result": result, "label": verdict.falls, "cpu": time.process_time() - c0}
+    return {**out, "result": result, "cpu": time.process_time() - c0}
 
 
 _CELL_WORLDS: dict = {}
 
 
 def cells(a) -> None:
-    """Steered pyramid candidates (the cue-controlled sampler) per size x red tier, every one
-    judged in full: per end / interior red block how often physics gives Yes and No, how
+    """Steered pyramid candidates (the cue-controlled sampler) per size x red tier x end /
+    interior red block, every one judged in full: how often physics answers Yes and No, how
     often the one-step reading is wrong, and the CPU per judged candidate -- the rates the
-    controlled quotas and the one-step target are designed from."""
+    controlled quotas and the one-step target are designed from. Each result is appended to
+    `--keep` (JSON lines) as it comes, and a rerun skips the candidates already there."""
     import multiprocessing as mp
     from collections import Counter, defaultdict
 
     from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE
 
     sizes = [int(s) for s in (a.sizes or "3,6,10,15").split(",")]
-    tasks = [(a.cell_seed, s, t, k) for s in sizes for t in range(TIERS_FOR_SIZE[s] - 1) for k in range(a.per_tier)]
-    print(f"{len(tasks)} steered candidates, seed {a.cell_seed}, {a.per_tier} per size x red tier ({load()})")
+    log = Path(a.keep or tempfile.mkdtemp()) / f"cells-{a.cell_seed}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    seen = {tuple(d["task"]) for d in done}
+    tasks = [
+        (a.cell_seed, s, t, i, k)
+        for k in range(a.per_tier)
+        for s in sizes
+        for t in range(TIERS_FOR_SIZE[s] - 1)
+        for i in ((0, 1) if TIERS_FOR_SIZE[s] - t >= 3 else (0,))
+    ]
+    todo = [t for t in tasks if t not in seen]
+    print(f"{len(tasks)} steered candidates ({len(todo)} to judge), seed {a.cell_seed}, {a.per_tier} per cell, {log}")
     t0 = time.perf_counter()
-    with mp.get_context("fork").Pool(int(a.workers or 2)) as pool:
-        done = pool.map(_cell_candidate, tasks, chunksize=4)
+    with mp.get_context("fork").Pool(int(a.workers or 2)) as pool, log.open("a") as f:
+        for d in pool.imap_unordered(_cell_candidate, todo):
+            f.write(json.dumps(d) + "\n")
+            f.flush()
+            done.append(d)
     print(f"{time.perf_counter() - t0:.0f} s wall ({load()})")
+    done = [d for d in done if tuple(d["task"]) in set(tasks)]
     by: dict[tuple[int, int, int], Counter] = defaultdict(Counter)
-    cpu: dict[int, list[float]] = defaultdict(list)
     for d in done:
-        by[(d["size"], d["tier"], d["interior"])][d["result"]] += 1
-        by[(d["size"], d["tier"], d["interior"])]["wrong" if d["result"] == "No" and d["one_step"] else "_"] += 1
-        by[(d["size"], d["tier"], d["interior"])]["all"] += 1
-        cpu[d["size"]].append(d["cpu"])
-    print("size tier red       candidates  Yes   No  one-step wrong (No with reading 1)  rejected")
+        c = by[(d["size"], d["tier"], d["interior"])]
+        c[d["result"]] += 1
+        c["all"] += 1
+        c["wrong"] += d["result"] == "No" and d["one_step"] == 1
+        c["yes_reading0"] += d["result"] == "Yes" and d["one_step"] == 0
+        c["cpu"] += d["cpu"]
+    print("size tier red       judged  Yes   No  wrong (No, reading Yes)  Yes with reading No  rejected")
     for (s, t, i), c in sorted(by.items()):
-        rejected = {k: v for k, v in c.items() if k not in ("Yes", "No", "wrong", "_", "all")}
+        rejected = {k: v for k, v in c.items() if k not in ("Yes", "No", "wrong", "yes_reading0", "all", "cpu")}
         print(
-            f"{s:>4} {t:>4} {'interior' if i else 'end':<9} {c['all']:>10} {c['Yes']:>4} {c['No']:>4} "
-            f"{c['wrong']:>6} ({c['wrong'] / c['all']:.3f} of candidates)   {dict(sorted(rejected.items()))}"
+            f"{s:>4} {t:>4} {'interior' if i else 'end':<9} {c['all']:>6} {c['Yes']:>4} {c['No']:>4} "
+            f"{c['wrong']:>6} ({c['wrong'] / c['all']:.3f})         {c['yes_reading0']:>4}          "
+            f"{dict(sorted(rejected.items()))}"
         )
     for s in sizes:
-        rows = [d for d in done if d["size"] == s]
-        wrong = sum(d["result"] == "No" and d["one_step"] for d in rows)
-        no, yes = sum(d["result"] == "No" for d in rows), sum(d["result"] == "Yes" for d in rows)
-        fell_reading0 = sum(d["result"] == "Yes" and not d["one_step"] for d in rows)
+        # As the controlled sampler draws: every tier equally, the place uniform within its tier.
+        tiers = TIERS_FOR_SIZE[s] - 1
+        rate = {"wrong": 0.0, "Yes": 0.0, "No": 0.0}
+        for t in range(tiers):
+            places = TIERS_FOR_SIZE[s] - t
+            for i, share in ((0, min(2, places) / places), (1, max(0, places - 2) / places)):
+                c = by.get((s, t, i))
+                if share and c:
+                    for key in rate:
+                        rate[key] += c[key] / c["all"] * share / tiers
+        cpu = sum(c["cpu"] for (z, _, _), c in by.items() if z == s) / sum(
+            c["all"] for (z, _, _), c in by.items() if z == s
+        )
         print(
-            f"size {s}: {len(rows)} candidates, Yes {yes}, No {no}; one-step wrong on a 'No' {wrong} "
-            f"({wrong / len(rows):.3f} of candidates), on a 'Yes' {fell_reading0}; "
-            f"{1000 * sum(cpu[s]) / len(rows):.0f} ms CPU per judged candidate"
+            f"size {s}, as the steered sampler draws: Yes {rate['Yes']:.3f}, No {rate['No']:.3f}, one-step wrong "
+            f"{rate['wrong']:.3f} of candidates; {1000 * cpu:.0f} ms CPU per judged candidate"
         )
 
 
@@ -506,7 +537,8 @@ def main() -> None:
     ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
     ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
     ap.add_argument("--only", default=None, choices=["tower", "pyramid"], help="cues: one family")
-    ap.add_argument("--per-tier", type=int, default=60, help="cells: steered candidates per size x red tier")
+    ap.add_argument("--cue-seeds", default="4711,4712", help="cues: the tower and pyramid sets' seeds")
+    ap.add_argument("--per-tier", type=int, default=80, help="cells: candidates per size x red tier x end/interior")
     ap.add_argument("--cell-seed", type=int, default=4713, help="cells: the candidates' seed")
     a = ap.parse_args()
     if a.what == "speed":

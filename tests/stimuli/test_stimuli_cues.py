@@ -280,14 +280,29 @@ def test_a_cue_controlled_set_made_in_shards_is_the_one_machine_set(tmp_path):
     assert files(out) == files(here)
 
 
-def test_a_controlled_pyramid_set_steers_the_leans_around_the_red_block(tmp_path):
+def test_a_controlled_pyramid_set_steers_the_leans_and_balances_end_and_interior_red_blocks(tmp_path):
+    """10 blocks: an inner red block only in tier 1 (the bottom tier's inner ones are almost
+    never a clean answer, the tier of two has none), end / interior an exact quota per answer."""
+    from cubeworld.stimuli.families.pyramid.geometry import red_interior
+
     out = generate_set(
-        "pyramid", "6", 4, 23, tmp_path / "p", resolution=16, workers=1, progress=False, control_cues=True
+        "pyramid", "10", 6, 24, tmp_path / "p", resolution=16, workers=1, progress=False, control_cues=True
     )
     s = load_set(out)
-    assert s.card["counts_by_red_row"]["6"] == s.card["stratum_quotas"]["6"]  # the study's tier quotas stay
-    assert all(r.extra["scene"]["row_leans"] == ["per_block", "per_block"] for r in s.rows)  # leans per block
-    assert set(s.card["control_cues"]["targets"]["by_size"]["6"]) >= {
+    assert s.card["counts_by_red_row"]["10"] == s.card["stratum_quotas"]["10"]  # the study's tier quotas stay
+    assert all(r.extra["scene"]["row_leans"] == ["per_block"] * 3 for r in s.rows)  # leans per block
+    inner = Counter((r.extra["scene"]["red_row"], int(red_interior(r.to_record())), r.answer) for r in s.rows)
+    quotas = s.card["cue_quotas"]["10"]  # key "0": the red block at an end, "1": inside its tier
+    assert {
+        k: {a: sum(n for (_, i, b), n in inner.items() if (i, b) == (int(k), a)) for a in c} for k, c in quotas.items()
+    } == quotas
+    assert quotas["1"]["Yes"] + quotas["1"]["No"] == 1 and all(t == 1 for t, i, _ in inner if i)
+    assert s.card["control_cues"]["bins"]["10"][0]["value_shares"] == {
+        "0": [1.0, 0.0],
+        "1": [2.0, 1.0],
+        "2": [1.0, 0.0],
+    }
+    assert set(s.card["control_cues"]["targets"]["by_size"]["10"]) >= {
         "best_cue",
         "logistic_cv",
         "one_step_wrong",
