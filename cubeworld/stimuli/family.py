@@ -258,8 +258,9 @@ class StimulusFamily(abc.ABC):
     def stratum_quota(self, size: int, settings: Any, controlled: bool = False) -> StratumQuota | None:
         """The quota stratum of a set of `size` blocks: by default `quota_stratum` with equal
         quotas over `stratum_values`. `controlled` is True for a cue-controlled set, where a
-        family may stratify more finely (pyramids: the red block's place, uniform within
-        its tier, instead of its tier alone)."""
+        family may stratify more finely (pyramids do not: exact quotas per red place were
+        tried and deadlocked where physics never answers No; their end / interior quota is
+        a cue bin with shares per tier, `CueBins.value_shares`)."""
         if self.quota_stratum is None:
             return None
         return StratumQuota(self.quota_stratum, tuple(self.stratum_values(size, settings)))
