@@ -94,21 +94,29 @@ class CueBins:
     edges: tuple[float, ...]
     shares: tuple[float, ...] | None = None
     value_shares: Mapping[Any, tuple[float, ...]] | None = None
+    # The bins' shares among a stratum value's "No" stimuli where they differ from its "Yes"
+    # ones (then `shares` / `value_shares` are the "Yes" ones): a reading cue that is never
+    # wrong on a "Yes" (the pyramids' one-step reading) keeps its "Yes" items in one bin and
+    # a chosen share of its "No" items in the other -- the items the reading gets wrong.
+    no_value_shares: Mapping[Any, tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.edges) < 2 or any(b <= a for a, b in zip(self.edges, self.edges[1:])):
             raise ValueError(f"cue {self.cue!r}: bin edges must be at least two ascending numbers, got {self.edges}")
         if self.shares is not None and (len(self.shares) != len(self.edges) - 1 or min(self.shares) <= 0):
             raise ValueError(f"cue {self.cue!r}: one positive share per bin, got {self.shares}")
-        for value, shares in (self.value_shares or {}).items():
+        for value, shares in [*(self.value_shares or {}).items(), *(self.no_value_shares or {}).items()]:
             if len(shares) != len(self.edges) - 1 or min(shares) < 0 or sum(shares) <= 0:
                 raise ValueError(
                     f"cue {self.cue!r}, stratum value {value!r}: one share >= 0 per bin, not all 0, got {shares}"
                 )
 
-    def shares_at(self, value: Any = None) -> tuple[float, ...]:
-        """The bins' shares (summing to 1) for candidates of stratum value `value`."""
+    def shares_at(self, value: Any = None, falls: bool = True) -> tuple[float, ...]:
+        """The bins' shares (summing to 1) among the stimuli of stratum value `value` (and,
+        where `no_value_shares` says so, of the answer `falls`)."""
         raw = (self.value_shares or {}).get(value, self.shares) or (1.0,) * self.bins
+        if not falls and self.no_value_shares and value in self.no_value_shares:
+            raw = self.no_value_shares[value]
         return tuple(s / sum(raw) for s in raw)
 
     @property
@@ -137,6 +145,7 @@ class ControlledCue:
     edges: dict[int, tuple[float, ...]]
     shares: dict[int, tuple[float, ...]] = field(default_factory=dict)
     value_shares: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)
+    no_value_shares: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)  # "No" items', likewise
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,7 @@ class StimulusFamily(abc.ABC):
                 tuple(c.edges[size]),
                 tuple(c.shares[size]) if size in c.shares else None,
                 {v: tuple(s) for v, s in c.value_shares[size].items()} if size in c.value_shares else None,
+                {v: tuple(s) for v, s in c.no_value_shares[size].items()} if size in c.no_value_shares else None,
             )
             for c in getattr(settings, "control", ())
             if size in c.edges

@@ -194,6 +194,36 @@ def test_cue_shares_may_differ_by_stratum_value_and_leave_a_cell_out():
         )
 
 
+def test_a_reading_cue_may_keep_every_yes_in_one_bin_and_a_set_share_of_no_in_the_other():
+    """15-block pyramids: the one-step reading is never wrong on a Yes, so every Yes has
+    reading 1; every No of tiers 0-2 too (the items the reading gets wrong), tier 3's No
+    reading 0. Quotas: 3/8 of the set wrong, the answers still exactly half each."""
+    bins = CueBins(
+        "one_step",
+        (0.0, 0.5, 1.0),
+        value_shares={t: (0.0, 1.0) for t in range(4)},
+        no_value_shares={0: (0.0, 1.0), 1: (0.0, 1.0), 2: (0.0, 1.0), 3: (1.0, 0.0)},
+    )
+    assert bins.shares_at(3) == (0.0, 1.0) and bins.shares_at(3, falls=False) == (1.0, 0.0)
+    q = size_quotas(
+        40,
+        (0, 1, 2, 3),
+        keys=((0,), (1,)),
+        key_shares={t: bins.shares_at(t) for t in range(4)},
+        no_key_shares={t: bins.shares_at(t, falls=False) for t in range(4)},
+    )
+    assert q.cue_card() == {"0": {"Yes": 0, "No": 5}, "1": {"Yes": 20, "No": 15}}
+    assert q.to_card() == {str(t): {"Yes": 5, "No": 5} for t in range(4)}
+    assert sum(n for (_, key, lbl), n in q.cell_target.items() if key == (1,) and not lbl) / 40 >= 1 / 3
+    from cubeworld.stimuli.pipeline.arguments import make_arguments
+    from cubeworld.stimuli.pipeline.quotas import set_quotas
+
+    args = make_arguments("pyramid", "15", 40, 1, 16, True)  # the family's own design: red_interior x one_step
+    by_key = set_quotas(get_family("pyramid"), args, default_config("pyramid"))[15].cue_card()
+    assert by_key["0,0"]["Yes"] == by_key["1,0"]["Yes"] == 0  # no Yes with reading 0
+    assert by_key["0,1"]["No"] + by_key["1,1"]["No"] == 15  # the reading wrong on 15 of 40
+
+
 @pytest.fixture(scope="module")
 def controlled_towers(tmp_path_factory):
     out = tmp_path_factory.mktemp("cc") / "towers"

@@ -59,12 +59,13 @@ def check_controllable(family: StimulusFamily, sizes: tuple[int, ...], settings:
 
 
 def keys_and_shares(
-    bins: tuple[CueBins, ...], value: Any = None
+    bins: tuple[CueBins, ...], value: Any = None, falls: bool = True
 ) -> tuple[tuple[tuple[int, ...], ...], tuple[float, ...]]:
     """Every cue key (one bin per cue) and its share of the stimuli of stratum value
-    `value`: the product of the bins' shares (each cue's shares normalised)."""
+    `value` (and answer `falls`, where a cue's shares differ by answer): the product of
+    the bins' shares (each cue's shares normalised)."""
     keys = tuple(itertools.product(*(range(b.bins) for b in bins)))
-    norm = [b.shares_at(value) for b in bins]
+    norm = [b.shares_at(value, falls) for b in bins]
     shares = tuple(math.prod(norm[c][k] for c, k in enumerate(key)) for key in keys)
     return keys, shares
 
@@ -102,6 +103,11 @@ def describe(family: StimulusFamily, sizes: tuple[int, ...], settings: Any) -> d
                 "edges": list(b.edges),
                 **({"shares": list(b.shares)} if b.shares else {}),
                 **({"value_shares": {str(v): list(s) for v, s in b.value_shares.items()}} if b.value_shares else {}),
+                **(
+                    {"no_value_shares": {str(v): list(s) for v, s in b.no_value_shares.items()}}
+                    if b.no_value_shares
+                    else {}
+                ),
             }
             for b in cue_bins(family, size, settings)
         ]
