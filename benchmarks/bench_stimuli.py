@@ -6,7 +6,8 @@
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
-    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower] [--cue-seeds 4711,4712]
+    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--dominoes-per-size 100]
+                                                          [--only tower] [--cue-seeds 4711,4712,4713]
     .venv/bin/python benchmarks/bench_stimuli.py cells    [--per-tier 80] [--cell-seed 4713] [--sizes 6,10] [--keep DIR]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
@@ -36,7 +37,7 @@ integrity: what checking a set costs every stage that reads it (`load_set`): row
 size), `verify=True` (every image decoded and hashed against SHA256SUMS), and sealing the
 set (`seal_set`, once when it is made) -- on a tower set at 448 px (made here, or `--set`).
 
-cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712): per
+cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712, 4713): per
 size the best one-cue rule and the small models (cross-validated, Wilson intervals), for
 pyramids the one-step reading's errors, inner red blocks per answer and a chi-square test
 of the red block's place within its tier; candidates per stimulus and the control's CPU
@@ -342,10 +343,12 @@ def cues(a) -> None:
     from cubeworld.stimuli.families.pyramid.geometry import red_interior, red_position
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
-    tower_seed, pyramid_seed = (int(x) for x in a.cue_seeds.split(","))
+    given = [int(x) for x in a.cue_seeds.split(",")]
+    tower_seed, pyramid_seed, domino_seed = given + [4711, 4712, 4713][len(given) :]
     for domain, sizes, per, seed in (
         ("tower", a.sizes or "2-7", a.towers_per_size, tower_seed),
         ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, pyramid_seed),
+        ("domino", a.sizes or "3-8", a.dominoes_per_size, domino_seed),
     ):
         if a.only and domain != a.only:
             continue
@@ -526,6 +529,7 @@ def main() -> None:
     ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues", "cells"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
+    ap.add_argument("--dominoes-per-size", type=int, default=100, help="cues: dominoes per size")
     ap.add_argument("--audit-per-size", type=int, default=100)
     ap.add_argument("--towers", type=int, default=1000)
     ap.add_argument("--resolution", type=int, default=448)
@@ -536,8 +540,10 @@ def main() -> None:
     ap.add_argument("--seeds", default="11,12", help="validity: the tower and pyramid sets' seeds")
     ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
     ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
-    ap.add_argument("--only", default=None, choices=["tower", "pyramid"], help="cues: one family")
-    ap.add_argument("--cue-seeds", default="4711,4712", help="cues: the tower and pyramid sets' seeds")
+    ap.add_argument("--only", default=None, choices=["tower", "pyramid", "domino"], help="cues: one family")
+    ap.add_argument(
+        "--cue-seeds", default="4711,4712,4713", help="cues: the tower, pyramid and domino sets' seeds (leading ones)"
+    )
     ap.add_argument("--per-tier", type=int, default=80, help="cells: candidates per size x red tier x end/interior")
     ap.add_argument("--cell-seed", type=int, default=4713, help="cells: the candidates' seed")
     a = ap.parse_args()
