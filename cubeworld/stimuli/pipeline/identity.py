@@ -13,11 +13,14 @@ red-row quotas, the frame check, supersampled rendering, the `difficulty` column
 (issue 19): the scene judged is the scene recorded (rounded to 1 um first), pyramids
 settle before the red block is taken out, every tower is checked under softer contacts
 with the elliptic cone, sets may be cue-controlled (`control_cues`), and dominoes have a
-cause per chain. 3.1.0 (issue 19, speed): a simulation that can only still answer "something
-falls" ends once the scene is at rest (`physics.rest_stop`); the reference sets' rows and
-images are those of 3.0.0, but the card's settings differ, and a scene that came to rest
-and later fell would now be judged otherwise (none did in the measured simulations: stimuli
-README) (`CHANGES`).
+cause per chain. 3.1.0 (issue 19): a simulation that can only still answer "something
+falls" ends once the scene is at rest (`physics.rest_stop`), cue-controlled pyramids hold
+end and interior red blocks to quotas per answer (and, at 15 blocks, the one-step reading's
+errors), dominoes may be cue-controlled. The reference towers' and dominoes' rows and
+images are 3.0.0's byte for byte, the pyramids' differ only in `full_max_move_mm` (0.1 um
+of the stability simulation no longer simulated); a scene that came to rest and later fell
+would now be judged otherwise (none did in the measured simulations: stimuli README)
+(`CHANGES`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ CHANGES = {  # what each version changed, for the line that refuses an older set
     "chains stop for one of four causes with exact quotas per cause, every documented perturbation checked, "
     "a new camera and difficulty",
     "3.1.0": "robustness simulations and pyramid removals past the No limit end once every block is at rest "
-    "(physics.rest_stop)",
+    "(physics.rest_stop), cue-controlled pyramids balance end and interior red blocks per answer, "
+    "cue-controlled dominoes",
 }
 
 
