@@ -1,6 +1,6 @@
 """Throughput of the observers that are not VLMs: the physics observer and the CNN.
 
-    .venv/bin/python benchmarks/bench_observers.py [--items 12] [--threads 2] [--only physics,batch,cnn,recovery,fit]
+    .venv/bin/python benchmarks/bench_observers.py [--items 12] [--threads 2] [--only physics,batch,cnn,rest,recovery,fit]
 
 Prints, on this machine:
 - batched simulation (before/after): items per second at N = 20 noisy copies in one
@@ -107,6 +107,81 @@ def bench_batch(sets: dict[str, Path], n_items: int) -> None:
             + f"; batch = one at a time on {same}/{total} copies, batch + rest on {rest_same}/{total}; "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+
+
+REST_VARIANTS = {  # the rest rules compared with the full horizon (`--only rest`)
+    "speed (1 mm/s, 0.01 rad/s, 3 checks)": dict(speed=1e-3, spin=1e-2, checks=3),
+    "speed or held (1 mm, 0.5 deg, 10 checks)": dict(speed=1e-3, spin=1e-2, checks=3, hold=10),
+    "looser speed (3 mm/s, 0.03 rad/s, 2) or held": dict(speed=3e-3, spin=3e-2, checks=2, hold=10),
+}
+
+
+def rest_agreement_item(domain: str, stimulus_id: str, scene: dict, settings) -> dict:
+    """One item's copies simulated to the full horizon and with each rest rule: answers, steps, CPU s."""
+    from cubeworld.observers.noisy_newton import noisy_copies
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import shared_defaults
+    from cubeworld.stimuli.engine.batch import RestRule, simulate_copies
+    from cubeworld.stimuli.engine.worlds import simulation_world
+    from cubeworld.stimuli.families import get_family
+
+    family = get_family(domain)
+    own, physics = family.default_settings(), shared_defaults().physics
+    specs = [Scene.from_record(c) for c in noisy_copies(scene, stimulus_id, settings)]
+    rules = [family.outcome_rule(s, own) for s in specs]
+    world = simulation_world(len(specs[0].blocks))
+    out = {}
+    for name, rest in [("full horizon", None), *((k, RestRule(**v)) for k, v in REST_VARIANTS.items())]:
+        c = time.process_time()
+        res = simulate_copies(
+            world,
+            [s.blocks for s in specs],
+            physics,
+            removed=rules[0].removed,
+            settle=rules[0].settle,
+            stops=[r.stop for r in rules],
+            rest=rest,
+        )
+        out[name] = (
+            [bool(r.verdict(x)) for r, x in zip(rules, res)],
+            sum(x.steps for x in res),
+            time.process_time() - c,
+        )
+    return out
+
+
+def bench_rest(root: Path) -> None:
+    """How often each rest rule's answer agrees with the full horizon, at the fit's noise levels."""
+    from cubeworld.fitting.items import load_items
+    from cubeworld.observers.noisy_newton import PhysicsScoring
+    from cubeworld.pools import run_calls
+    from cubeworld.stimuli import generate_set
+
+    towers = generate_set("tower", [2, 3, 4, 5, 6, 7], 20, 905, root / "rest-towers", resolution=32, progress=False)
+    pyramids = generate_set("pyramid", [3, 6, 10, 15], 5, 906, root / "rest-pyr", resolution=32, progress=False)
+    points = {
+        towers: [(0.03, 0.0), (0.12, 0.03), (0.22, 0.0), (0.1, 0.1)],
+        pyramids: [(0.1, 0.0), (0.15, 0.05)],
+    }
+    for folder, noise in points.items():
+        rows = load_items([folder])
+        for position, push in noise:
+            settings = PhysicsScoring(position_noise=position, push_noise=push, n_simulations=20)
+            calls = [(r.domain, r.stimulus_id, r.extra["scene"], settings) for r in rows]
+            results = run_calls(rest_agreement_item, calls, workers=os.cpu_count() or 1, what="rest agreement")
+            truth = [a for r in results for a in r["full horizon"][0]]
+            line = []
+            for name in ["full horizon", *REST_VARIANTS]:
+                answers = [a for r in results for a in r[name][0]]
+                steps = sum(r[name][1] for r in results) / len(truth)
+                cpu = sum(r[name][2] for r in results)
+                same = sum(a == b for a, b in zip(answers, truth))
+                line.append(f"{name}: {same}/{len(truth)} agree, {steps:.0f} steps/copy, {cpu:.1f} s CPU")
+            print(
+                f"rest {rows[0].domain} x{len(rows)} position noise {position} push {push} "
+                f"({sum(truth)} of {len(truth)} copies fall): " + "; ".join(line) + f"; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 def bench_recovery(root: Path, n_items: int) -> None:
@@ -216,7 +291,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=12, help="physics: items per family")
     ap.add_argument("--threads", type=int, default=2, help="CNN: torch threads")
-    ap.add_argument("--only", default="physics,batch,cnn,recovery,fit", help="which parts, joined by commas")
+    ap.add_argument("--only", default="physics,batch,cnn,rest,recovery,fit", help="which parts, joined by commas")
     args = ap.parse_args()
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="cw-bench-obs-") as tmp:
@@ -226,6 +301,8 @@ def main() -> None:
             bench_physics(sets, args.items)
         if "batch" in only:
             bench_batch(sets, args.items)
+        if "rest" in only:
+            bench_rest(Path(tmp))
         if "recovery" in only:
             bench_recovery(Path(tmp), 40)
         if "fit" in only:
