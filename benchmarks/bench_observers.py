@@ -109,6 +109,71 @@ def bench_batch(sets: dict[str, Path], n_items: int) -> None:
         )
 
 
+def one_at_a_time_item(domain: str, stimulus_id: str, scene: dict, settings) -> int:
+    """The observer's Yes count of one item as before the batch: copy after copy (a worker's call)."""
+    from cubeworld.observers.noisy_newton import noisy_copies
+    from cubeworld.stimuli.families import get_family
+
+    family = get_family(domain)
+    return sum(family.answer_by_simulation(c) for c in noisy_copies(scene, stimulus_id, settings))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (pool workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bench_batch_cores(sets: dict[str, Path], n_items: int) -> None:
+    """Items/s at N = 20 on every core, like with like: the observer before the batch (copies one
+    at a time, items spread over one worker per core) vs the batched observer with the rest rule
+    (items over the same workers), and vs one process whose batch steps on every core."""
+    from cubeworld.observers.noisy_newton import PhysicsScoring, noisy_copies, simulate_items
+    from cubeworld.pools import run_calls
+    from cubeworld.stimuli.engine.batch import RestRule
+    from cubeworld.stimuli.families import get_family
+
+    cores = os.cpu_count() or 1
+    for name, folder in sets.items():
+        rows = _rows(folder, n_items)
+        items = [(r.domain, r.stimulus_id, r.extra["scene"]) for r in rows]
+        before = PhysicsScoring(n_simulations=20, workers=cores)
+        after = PhysicsScoring(n_simulations=20, workers=cores, stop_at_rest=True)
+        figures, counts = {}, {}
+        for how in (
+            f"before: one at a time, {cores} workers",
+            f"batch + rest, {cores} workers",
+            "batch + rest, 1 process x threads",
+        ):
+            t, c = time.perf_counter(), _cpu()
+            if how.startswith("before"):
+                counts[how] = run_calls(
+                    one_at_a_time_item, [(*item, before) for item in items], workers=cores, what="bench"
+                )
+            elif "workers" in how:
+                counts[how] = simulate_items(items, after)
+            else:
+                counts[how] = [
+                    sum(get_family(d).answer_copies(noisy_copies(sc, sid, after), rest=RestRule(), threads=cores))
+                    for d, sid, sc in items
+                ]
+            figures[how] = (len(items) / (time.perf_counter() - t), _cpu() - c)
+        base_wall = figures[next(iter(figures))][0]
+        same = {how: sum(a == b for a, b in zip(v, next(iter(counts.values())))) for how, v in counts.items()}
+        print(
+            f"batch {name:9s} N=20 {len(items)} items on {cores} cores: "
+            + ", ".join(
+                f"{how} {w:.2f} items/s wall ({w / base_wall:.2f}x), {cpu:.1f} s CPU, "
+                f"Yes counts equal to before on {same[how]}/{len(items)} items"
+                for how, (w, cpu) in figures.items()
+            )
+            + f"; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+
+
 REST_VARIANTS = {  # the rest rules compared with the full horizon (`--only rest`)
     "speed (1 mm/s, 0.01 rad/s, 3 checks)": dict(speed=1e-3, spin=1e-2, checks=3),
     "speed or held (1 mm, 0.5 deg, 10 checks)": dict(speed=1e-3, spin=1e-2, checks=3, hold=10),
@@ -158,7 +223,7 @@ def bench_rest(root: Path) -> None:
     from cubeworld.stimuli import generate_set
 
     towers = generate_set("tower", [2, 3, 4, 5, 6, 7], 20, 905, root / "rest-towers", resolution=32, progress=False)
-    pyramids = generate_set("pyramid", [3, 6, 10, 15], 5, 906, root / "rest-pyr", resolution=32, progress=False)
+    pyramids = generate_set("pyramid", [3, 6, 10, 15], 6, 906, root / "rest-pyr", resolution=32, progress=False)
     points = {
         towers: [(0.03, 0.0), (0.12, 0.03), (0.22, 0.0), (0.1, 0.1)],
         pyramids: [(0.1, 0.0), (0.15, 0.05)],
@@ -301,6 +366,7 @@ def main() -> None:
             bench_physics(sets, args.items)
         if "batch" in only:
             bench_batch(sets, args.items)
+            bench_batch_cores(sets, args.items)
         if "rest" in only:
             bench_rest(Path(tmp))
         if "recovery" in only:

@@ -60,3 +60,27 @@ def test_copies_start_from_the_rows_the_world_configures_them_with(rows):
         for k, blocks in enumerate(copies):
             world._configure(blocks, physics, hidden=removed)
             assert np.array_equal(qpos[k], world.data.qpos) and np.array_equal(qvel[k], world.data.qvel)
+
+
+def test_the_held_test_ends_a_standing_copy_that_the_speed_test_never_would(rows):
+    """With a speed floor no copy can pass (0 m/s), only the held test ends a standing tower
+    early: within 1 mm and 0.5 degrees for 10 checks it leaves the batch, answering No, long
+    before the horizon; without the held test it runs the full horizon."""
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import shared_defaults
+    from cubeworld.stimuli.engine.batch import simulate_copies
+    from cubeworld.stimuli.engine.worlds import simulation_world
+
+    physics = shared_defaults().physics
+    family = get_family("tower")
+    row = next(r for r in rows if r.domain == "tower" and not r.falls)
+    spec = Scene.from_record(row.extra["scene"])
+    rule = family.outcome_rule(spec, family.default_settings())
+    world = simulation_world(len(spec.blocks))
+    horizon = int(round(physics.duration / physics.timestep))
+    held, never = (
+        simulate_copies(world, [spec.blocks], physics, stops=[rule.stop], rest=RestRule(speed=0, spin=0, hold=hold))[0]
+        for hold in (10, 0)
+    )
+    assert held.rested and held.steps < horizon / 4 and not rule.verdict(held)
+    assert not never.rested and never.steps == horizon and not rule.verdict(never)
