@@ -64,7 +64,7 @@ def test_copies_start_from_the_rows_the_world_configures_them_with(rows):
 
 def test_the_held_test_ends_a_standing_copy_that_the_speed_test_never_would(rows):
     """With a speed floor no copy can pass (0 m/s), only the held test ends a standing tower
-    early: within 1 mm and 0.5 degrees for 10 checks it leaves the batch, answering No, long
+    early: within 0.2 mm and 0.1 degrees for 10 checks it leaves the batch, answering No, long
     before the horizon; without the held test it runs the full horizon."""
     from cubeworld.stimuli.core.scene import Scene
     from cubeworld.stimuli.core.settings import shared_defaults
