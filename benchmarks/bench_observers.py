@@ -249,7 +249,9 @@ def bench_rest(root: Path) -> None:
                 cpu = sum(r[name][2] for r in results)
                 same = sum(a == b for a, b in zip(answers, truth))
                 wrong = [
-                    f"{rows[i // 20].stimulus_id}#{i % 20}" for i, (a, b) in enumerate(zip(answers, truth)) if a != b
+                    f"{rows[i // settings.n_simulations].stimulus_id}#{i % settings.n_simulations}"
+                    for i, (a, b) in enumerate(zip(answers, truth))
+                    if a != b
                 ]
                 line.append(
                     f"{name}: {same}/{len(truth)} agree{' ' + str(wrong) if wrong else ''}, {steps:.0f} steps/copy, "
