@@ -1,6 +1,7 @@
 """The domino family's figures: causes, labels, robustness, shortcut cues and generation speed.
 
     .venv/bin/python benchmarks/bench_dominoes.py [--candidates 40] [--per-size 40] [--workers 2] [--speed 1,2]
+                                                  [--control-cues]
 
 1. Candidates (no rendering): per size and cause, `--candidates` chains drawn exactly as
    generation draws them (seed 777) and judged step by step -- labelled by the shared
@@ -10,8 +11,9 @@
    perturbations the generator never checks. Printed: per cause the answers before quotas,
    the rejections and where the answer flips (the critical margin of the last "Yes" and
    the first "No"), the agreement per perturbation.
-2. A set (`--per-size` per size, seed 12345, `--resolution` px, generated with `--workers`): its card's
-   shortcut audit per size (5-fold cross-validated, every cue, with the best per size), the
+2. A set (`--per-size` per size, seed 12345, `--resolution` px, generated with `--workers`; cue-controlled
+   with `--control-cues`): its card's shortcut audit per size (5-fold cross-validated, every cue and the
+   logistic regression and depth-2 tree on all of them, with the best cue per size), the
    agreement of the critical margin's sign with the label per cause, the candidates drawn per
    kept stimulus, and `cubeworld audit --physics` on it (every documented perturbation,
    `--audit-per-size` items per size).
@@ -138,7 +140,9 @@ def report_candidates(recs: list[dict]) -> None:
         print(f"     {_name(change):34s} {a}/{len(kept)} = {a / len(kept):.4f}")
 
 
-def report_set(per_size: int, workers: int, audit_per_size: int, root: Path, resolution: int = 448) -> None:
+def report_set(
+    per_size: int, workers: int, audit_per_size: int, root: Path, resolution: int = 448, control_cues: bool = False
+) -> None:
     from cubeworld.formats.sets import load_set
     from cubeworld.stimuli import generate_set
     from cubeworld.stimuli.audit.physics import format_physics_audit, physics_audit
@@ -147,14 +151,25 @@ def report_set(per_size: int, workers: int, audit_per_size: int, root: Path, res
     family = get_family(DOMINO)
     out = root / "set"
     t0, c0 = time.perf_counter(), cpu()
-    generate_set(DOMINO, family.sizes, per_size, 12345, out, resolution=resolution, workers=workers, progress=False)
+    generate_set(
+        DOMINO,
+        family.sizes,
+        per_size,
+        12345,
+        out,
+        resolution=resolution,
+        workers=workers,
+        progress=False,
+        control_cues=control_cues,
+    )
     dt, dc = time.perf_counter() - t0, cpu() - c0
     s = load_set(out)
     card = s.card
     total = len(s.rows)
     drawn = sum(card["candidates_evaluated"].values())
     print(
-        f"\n2. a set: sizes 3-8 x {per_size} at {resolution} px, seed 12345 ({total} stimuli): {dt:.0f} s with {workers} "
+        f"\n2. a {'cue-controlled ' if control_cues else ''}set: sizes 3-8 x {per_size} at {resolution} px, seed 12345 "
+        f"({total} stimuli): {dt:.0f} s with {workers} "
         f"worker(s) (load {os.getloadavg()[0]:.2f}), {dc / total:.3f} CPU s per stimulus; {drawn} candidates "
         f"({drawn / total:.2f} per kept), rejected {card['rejections']}"
     )
@@ -167,8 +182,14 @@ def report_set(per_size: int, workers: int, audit_per_size: int, root: Path, res
             continue
         per = " ".join(f"{cue['by_size'][n]['cv_accuracy']:6.3f}" for n in sizes)
         print(f"   {name:26s}{per}  {cue['all']['cv_accuracy']:.3f} {cue['all']['cv_interval']}")
+    for name, model in card["shortcut_audit"]["models"].items():
+        per = " ".join(f"{model['by_size'][n]['cv_accuracy']:6.3f}" for n in sizes)
+        print(f"   {name:26s}{per}  {model['all']['cv_accuracy']:.3f} {model['all']['cv_interval']}")
     best = {n: max(c["by_size"][n]["cv_accuracy"] for c in audit.values() if "all" in c) for n in sizes}
     print("   best single cue per size: " + ", ".join(f"{n}: {v:.3f}" for n, v in best.items()))
+    if control_cues:
+        met = {n: t["met"] for n, t in card["control_cues"]["targets"]["by_size"].items()}
+        print(f"   targets (best cue <= 0.65, logistic regression <= 0.75 per size) met: {met}")
     print(f"   warnings: {card['shortcut_warnings']}")
     by_cause = defaultdict(lambda: [0, 0])
     for r in s.rows:
@@ -220,6 +241,7 @@ def main() -> None:
     ap.add_argument("--speed", default="1,2", help="worker counts for the speed figures ('' to skip)")
     ap.add_argument("--speed-per-size", type=int, default=10)
     ap.add_argument("--seed", type=int, default=777)
+    ap.add_argument("--control-cues", action="store_true", help="make the audited set cue-controlled")
     a = ap.parse_args()
     if a.per_size % 2 or a.speed_per_size % 2:
         ap.error("--per-size and --speed-per-size must be even (half Yes, half No per size)")
@@ -230,7 +252,7 @@ def main() -> None:
             report_candidates(candidates(a.candidates, a.seed, a.workers))
             print(f"   ({cpu() - c0:.0f} CPU s)")
         if a.per_size:
-            report_set(a.per_size, a.workers, a.audit_per_size, Path(tmp), a.resolution)
+            report_set(a.per_size, a.workers, a.audit_per_size, Path(tmp), a.resolution, a.control_cues)
         if a.speed:
             speed(a.speed_per_size, [int(x) for x in a.speed.split(",")], Path(tmp))
 

@@ -6,7 +6,9 @@
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
     .venv/bin/python benchmarks/bench_stimuli.py render   (ms per image, one process; shadow specks)
     .venv/bin/python benchmarks/bench_stimuli.py integrity [--towers-per-size 100] [--set DIR]
-    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--only tower]
+    .venv/bin/python benchmarks/bench_stimuli.py cues     [--towers-per-size 200] [--pyramids-per-size 40] [--dominoes-per-size 100]
+                                                          [--only tower] [--cue-seeds 4711,4712,4713]
+    .venv/bin/python benchmarks/bench_stimuli.py cells    [--per-tier 80] [--cell-seed 4713] [--sizes 6,10] [--keep DIR]
 
 speed: stimuli per second end to end through `generate_set` into a fresh folder (sampling,
 frame check, simulation with its robustness runs, rendering, PNG, atomic writes, rejected
@@ -35,11 +37,17 @@ integrity: what checking a set costs every stage that reads it (`load_set`): row
 size), `verify=True` (every image decoded and hashed against SHA256SUMS), and sealing the
 set (`seal_set`, once when it is made) -- on a tower set at 448 px (made here, or `--set`).
 
-cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712): per
+cues: a default and a cue-controlled set of each family on fresh seeds (4711, 4712, 4713): per
 size the best one-cue rule and the small models (cross-validated, Wilson intervals), for
 pyramids the one-step reading's errors, inner red blocks per answer and a chi-square test
 of the red block's place within its tier; candidates per stimulus and the control's CPU
 cost against the default design.
+
+cells: steered pyramid candidates (the cue-controlled sampler) per size x red tier, every
+one judged in full: per end / interior red block how often physics answers Yes and No,
+how often the one-step reading is wrong (a "No" whose reading says Yes), and the CPU per
+judged candidate -- the rates the controlled pyramid quotas and the one-step target's
+arithmetic are designed from.
 
 The load average is printed with each figure; on a shared machine wall-clock figures are
 depressed, CPU figures much less so.
@@ -335,9 +343,12 @@ def cues(a) -> None:
     from cubeworld.stimuli.families.pyramid.geometry import red_interior, red_position
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp())
+    given = [int(x) for x in a.cue_seeds.split(",")]
+    tower_seed, pyramid_seed, domino_seed = given + [4711, 4712, 4713][len(given) :]
     for domain, sizes, per, seed in (
-        ("tower", a.sizes or "2-7", a.towers_per_size, 4711),
-        ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, 4712),
+        ("tower", a.sizes or "2-7", a.towers_per_size, tower_seed),
+        ("pyramid", a.sizes or "3,6,10,15", a.pyramids_per_size, pyramid_seed),
+        ("domino", a.sizes or "3-8", a.dominoes_per_size, domino_seed),
     ):
         if a.only and domain != a.only:
             continue
@@ -402,6 +413,110 @@ def cues(a) -> None:
     print(f"\nsets kept in {root}")
 
 
+def _cell_candidate(task: tuple[int, int, int, int, int]) -> dict:
+    """One steered pyramid candidate of `size` blocks with its red block in `tier`, at an end
+    (`interior` 0) or inside the tier (1): drawn until its place is of that kind (drawing is
+    cheap), then judged in full (both labels wanted). Its label or rejection, the one-step
+    reading and its CPU seconds (`cells`)."""
+    from cubeworld.stimuli import get_family
+    from cubeworld.stimuli.catalog import default_config
+    from cubeworld.stimuli.engine.frame import inside_frame
+    from cubeworld.stimuli.engine.world import World
+    from cubeworld.stimuli.engine.worlds import SIMULATION_RESOLUTION
+    from cubeworld.stimuli.families.pyramid.geometry import one_step, red_interior
+    from cubeworld.stimuli.pipeline.candidates import candidate_rng
+
+    seed, size, tier, interior, k = task
+    c0 = time.process_time()
+    family, config = get_family("pyramid"), default_config("pyramid")
+    camera = family.camera(size, config.family)
+    for j in range(1000):
+        rng = candidate_rng(seed, family.stream_code, size, ((2 * tier + interior) * 100_000 + k) * 1000 + j)
+        scene = family.sample_in_stratum(rng, size, config.family, tier, controlled=True).as_recorded()
+        row = {"scene": scene.record(camera), "n_blocks": size}
+        if int(red_interior(row)) == interior:
+            break
+    out = {"task": list(task), "size": size, "tier": tier, "interior": interior, "one_step": int(one_step(row))}
+    if not inside_frame(scene.blocks, camera, config.render.fovy, config.render.frame_margin):
+        return {**out, "result": "out_of_frame", "cpu": time.process_time() - c0}
+    world = _CELL_WORLDS.setdefault(size, World(size, SIMULATION_RESOLUTION, config.render))
+    verdict = family.judge(world, scene, config.physics, config.family)
+    result = ("Yes" if verdict.falls else "No") if verdict.accepted else verdict.reason
+    return {**out, "result": result, "cpu": time.process_time() - c0}
+
+
+_CELL_WORLDS: dict = {}
+
+
+def cells(a) -> None:
+    """Steered pyramid candidates (the cue-controlled sampler) per size x red tier x end /
+    interior red block, every one judged in full: how often physics answers Yes and No, how
+    often the one-step reading is wrong, and the CPU per judged candidate -- the rates the
+    controlled quotas and the one-step target are designed from. Each result is appended to
+    `--keep` (JSON lines) as it comes, and a rerun skips the candidates already there."""
+    import multiprocessing as mp
+    from collections import Counter, defaultdict
+
+    from cubeworld.stimuli.families.pyramid.settings import TIERS_FOR_SIZE
+
+    sizes = [int(s) for s in (a.sizes or "3,6,10,15").split(",")]
+    log = Path(a.keep or tempfile.mkdtemp()) / f"cells-{a.cell_seed}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    seen = {tuple(d["task"]) for d in done}
+    tasks = [
+        (a.cell_seed, s, t, i, k)
+        for k in range(a.per_tier)
+        for s in sizes
+        for t in range(TIERS_FOR_SIZE[s] - 1)
+        for i in ((0, 1) if TIERS_FOR_SIZE[s] - t >= 3 else (0,))
+    ]
+    todo = [t for t in tasks if t not in seen]
+    print(f"{len(tasks)} steered candidates ({len(todo)} to judge), seed {a.cell_seed}, {a.per_tier} per cell, {log}")
+    t0 = time.perf_counter()
+    with mp.get_context("fork").Pool(int(a.workers or 2)) as pool, log.open("a") as f:
+        for d in pool.imap_unordered(_cell_candidate, todo):
+            f.write(json.dumps(d) + "\n")
+            f.flush()
+            done.append(d)
+    print(f"{time.perf_counter() - t0:.0f} s wall ({load()})")
+    done = [d for d in done if tuple(d["task"]) in set(tasks)]
+    by: dict[tuple[int, int, int], Counter] = defaultdict(Counter)
+    for d in done:
+        c = by[(d["size"], d["tier"], d["interior"])]
+        c[d["result"]] += 1
+        c["all"] += 1
+        c["wrong"] += d["result"] == "No" and d["one_step"] == 1
+        c["yes_reading0"] += d["result"] == "Yes" and d["one_step"] == 0
+        c["cpu"] += d["cpu"]
+    print("size tier red       judged  Yes   No  wrong (No, reading Yes)  Yes with reading No  rejected")
+    for (s, t, i), c in sorted(by.items()):
+        rejected = {k: v for k, v in c.items() if k not in ("Yes", "No", "wrong", "yes_reading0", "all", "cpu")}
+        print(
+            f"{s:>4} {t:>4} {'interior' if i else 'end':<9} {c['all']:>6} {c['Yes']:>4} {c['No']:>4} "
+            f"{c['wrong']:>6} ({c['wrong'] / c['all']:.3f})         {c['yes_reading0']:>4}          "
+            f"{dict(sorted(rejected.items()))}"
+        )
+    for s in sizes:
+        # As the controlled sampler draws: every tier equally, the place uniform within its tier.
+        tiers = TIERS_FOR_SIZE[s] - 1
+        rate = {"wrong": 0.0, "Yes": 0.0, "No": 0.0}
+        for t in range(tiers):
+            places = TIERS_FOR_SIZE[s] - t
+            for i, share in ((0, min(2, places) / places), (1, max(0, places - 2) / places)):
+                c = by.get((s, t, i))
+                if share and c:
+                    for key in rate:
+                        rate[key] += c[key] / c["all"] * share / tiers
+        cpu = sum(c["cpu"] for (z, _, _), c in by.items() if z == s) / sum(
+            c["all"] for (z, _, _), c in by.items() if z == s
+        )
+        print(
+            f"size {s}, as the steered sampler draws: Yes {rate['Yes']:.3f}, No {rate['No']:.3f}, one-step wrong "
+            f"{rate['wrong']:.3f} of candidates; {1000 * cpu:.0f} ms CPU per judged candidate"
+        )
+
+
 def wilson_text(score) -> str:
     from cubeworld.stimuli.audit.scoring import wilson
 
@@ -411,9 +526,10 @@ def wilson_text(score) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues"])
+    ap.add_argument("what", choices=["speed", "validity", "frame", "render", "integrity", "cues", "cells"])
     ap.add_argument("--towers-per-size", type=int, default=None)
     ap.add_argument("--pyramids-per-size", type=int, default=None)
+    ap.add_argument("--dominoes-per-size", type=int, default=100, help="cues: dominoes per size")
     ap.add_argument("--audit-per-size", type=int, default=100)
     ap.add_argument("--towers", type=int, default=1000)
     ap.add_argument("--resolution", type=int, default=448)
@@ -424,7 +540,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="11,12", help="validity: the tower and pyramid sets' seeds")
     ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
     ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
-    ap.add_argument("--only", default=None, choices=["tower", "pyramid"], help="cues: one family")
+    ap.add_argument("--only", default=None, choices=["tower", "pyramid", "domino"], help="cues: one family")
+    ap.add_argument(
+        "--cue-seeds", default="4711,4712,4713", help="cues: the tower, pyramid and domino sets' seeds (leading ones)"
+    )
+    ap.add_argument("--per-tier", type=int, default=80, help="cells: candidates per size x red tier x end/interior")
+    ap.add_argument("--cell-seed", type=int, default=4713, help="cells: the candidates' seed")
     a = ap.parse_args()
     if a.what == "speed":
         a.towers_per_size = a.towers_per_size or 20
@@ -443,6 +564,8 @@ def main() -> None:
         a.pyramids_per_size = a.pyramids_per_size or 40
         a.workers = int(a.workers or 2)
         cues(a)
+    elif a.what == "cells":
+        cells(a)
     elif a.what == "integrity":
         a.towers_per_size = a.towers_per_size or 100
         integrity(a)

@@ -81,6 +81,12 @@ def analyze_command(
         "for human labels (repeatable; a mixture names each set). Gives the generalisation "
         "contrasts (in minus out of distribution) and the human labels' agreement with the truth.",
     ),
+    fit: list[Path] | None = typer.Option(
+        None,
+        "--fit",
+        help="A fit folder (`cubeworld fit physics --out`, a study's runs/STUDY/fits/NAME; repeatable): "
+        "the report shows its per-size curve and held-out log-likelihoods.",
+    ),
     include_excluded: bool = typer.Option(
         False,
         "--include-excluded",
@@ -123,6 +129,7 @@ def analyze_command(
             analyses=analysis or None,
             include_excluded=include_excluded,
             trained=trained_on,
+            fits=fit or (),
         )
     show_warnings([w for w in caught if not issubclass(w.category, DeprecationWarning)])
     typer.echo(f"wrote {report}")

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from cubeworld.errors import CubeworldError
+from cubeworld.formats.fits import FitFormatError, FitResult, read_fit
 from cubeworld.formats.predictions import (
     KEY_COLUMNS,
     PredictionsFormatError,
@@ -150,6 +151,9 @@ class AnalysisData:
     # read: `extraction` "failed: ..."), every epoch. They are not in `predictions`, so no
     # analysis takes a failure for a "No"; the `modes` analysis counts them.
     unanswered: pd.DataFrame | None = None
+    # Fits of the physics observer to people (`formats.fits`: a study's fits/NAME folders,
+    # `cubeworld analyze --fit DIR`), shown by the fit_curve and fit_heldout units.
+    fits: tuple[FitResult, ...] = ()
 
 
 def condition_label(model: str, adapter: str, condition: str, epoch: int) -> str:
@@ -477,8 +481,10 @@ def load_inputs(
     *,
     include_excluded: bool = False,
     trained: Iterable[TrainedOn] = (),
+    fits: Iterable[str | Path] = (),
 ) -> AnalysisData:
     """Load and check everything `analyze` needs (see `AnalysisData`)."""
+    fit_results = load_fits(fits)
     if isinstance(predictions, (str, Path, pd.DataFrame)):
         predictions = [predictions]
     loaded = load_predictions(list(predictions))
@@ -504,4 +510,19 @@ def load_inputs(
         None if humans is None else ("humans" if isinstance(humans, pd.DataFrame) else str(humans)),
         training,
         unanswered.reset_index(drop=True),
+        fit_results,
     )
+
+
+def load_fits(folders: Iterable[str | Path]) -> tuple[FitResult, ...]:
+    """The fit folders given (checked before anything else is read: a bad one is one line)."""
+    out = []
+    for folder in folders:
+        try:
+            out.append(read_fit(folder))
+        except FitFormatError as e:
+            raise AnalysisInputError(str(e)) from None
+    names = [f.name for f in out]
+    if len(set(names)) != len(names):
+        raise AnalysisInputError(f"two fits are named {sorted(n for n in names if names.count(n) > 1)[0]!r}")
+    return tuple(out)

@@ -272,27 +272,41 @@ def kappa_from_counts(n, right_i, right_j, both_right):
 
 
 def _pair_kappas(W, A, B, M, bounds: bool = True):
-    """kappa of observer rows A (s, n) against columns B (n, P) under item weights W.
+    """kappa of observer rows A against columns B (n, P) under item weights W.
 
-    A: model correctness per seed; B: human correctness (0 where missing); M: (n, P)
-    mask of shown items. All weighted counts come from one matrix product
-    W @ [M, M*B, M*a_1, M*a_1*B, ...] (float32: the counts are small integers, exact);
-    kappa follows from the counts (`kappa_from_counts`). Returns (n_boot, s, P) kappas and
-    bounds; the resamples (bounds=False) stay in float32, the point estimate in float64.
+    A: model correctness per seed, (s, n), or per seed and participant, (s, n, P), with
+    NaN where a pair is not compared (an observer that is one of the participants, or
+    their majority without the participant: `people.leave_one_out_correct`); B: human
+    correctness (0 where missing); M: (n, P) mask of shown items. All weighted counts come
+    from one matrix product W @ [M, M*B, M*a_1, M*a_1*B, ...] (float32: the counts are
+    small integers, exact); kappa follows from the counts (`kappa_from_counts`). Returns
+    (n_boot, s, P) kappas and bounds; the resamples (bounds=False) stay in float32, the
+    point estimate in float64. A pair with no item compared has NaN.
     """
     P = B.shape[1]
-    cols = [M, M * B]
-    for a in A:
-        am = M * a[:, None]
-        cols += [am, am * B]
+    per_participant = np.ndim(A) == 3
+    if per_participant:  # each row has its own mask: 4 column blocks per row
+        cols = []
+        for a in A:
+            mi = M * ~np.isnan(a)
+            ai = mi * np.nan_to_num(a)
+            cols += [mi, mi * B, ai, ai * B]
+    else:
+        cols = [M, M * B]
+        for a in A:
+            am = M * a[:, None]
+            cols += [am, am * B]
     C = np.asarray(W, dtype=np.float32) @ np.concatenate(cols, axis=1).astype(np.float32)
     if bounds:
         C = C.astype(np.float64)
-    n_j, right_h = C[:, :P], C[:, P : 2 * P]
     out_k, out_lo, out_hi = [], [], []
     for i in range(len(A)):
-        right_m = C[:, (2 + 2 * i) * P : (3 + 2 * i) * P]
-        both_right = C[:, (3 + 2 * i) * P : (4 + 2 * i) * P]
+        if per_participant:
+            n_j, right_h, right_m, both_right = (C[:, (4 * i + b) * P : (4 * i + b + 1) * P] for b in range(4))
+        else:
+            n_j, right_h = C[:, :P], C[:, P : 2 * P]
+            right_m = C[:, (2 + 2 * i) * P : (3 + 2 * i) * P]
+            both_right = C[:, (3 + 2 * i) * P : (4 + 2 * i) * P]
         out_k.append(kappa_from_counts(n_j, right_m, right_h, both_right))
         if bounds:  # the resamples need no bounds: skip the work
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -303,6 +317,24 @@ def _pair_kappas(W, A, B, M, bounds: bool = True):
     if not bounds:
         return k, None, None
     return k, np.stack(out_lo, 1), np.stack(out_hi, 1)
+
+
+def _model_rows(model_correct, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A model's correctness as (s, n) or (s, n, P) rows, and which pairs are compared
+    ((s, P): some item the participant saw (mask M, (n, P)) is compared)."""
+    n_items, n_participants = M.shape
+    a = np.asarray(model_correct, dtype=float)
+    if a.ndim == 3:
+        if a.shape[1:] != (n_items, n_participants):
+            raise ValueError("model_correct per participant must be (n_seeds, n_items, n_participants)")
+        ok = ~np.isnan(a)
+        if np.any((a[ok] != 0) & (a[ok] != 1)):
+            raise ValueError("model_correct: values must be 0/1 (or NaN where not compared)")
+        return a, (ok & (M[None] > 0)).any(axis=1)
+    A = _seeds_by_items(model_correct, "model_correct")
+    if A.shape[1] != n_items:
+        raise ValueError("model_correct and human_correct must cover the same items")
+    return A, np.broadcast_to((M > 0).any(axis=0), (A.shape[0], n_participants))
 
 
 def _human_matrix(human_correct) -> tuple[np.ndarray, np.ndarray]:
@@ -348,7 +380,12 @@ def kappa_to_humans(
     model_correct: (n_items,) or (n_seeds, n_items) 0/1; several seeds -> per-participant
     kappa is the mean over seeds (as the study averaged seeds). human_correct:
     (n_items, n_participants) 0/1 with NaN where a participant did not see an item; each
-    pair uses the items both saw.
+    pair uses the items both saw. An observer made of the participants themselves gives
+    model_correct per participant, (n_seeds, n_items, n_participants) with NaN where a
+    pair is not compared (a person with themselves; the majority of the others against
+    each participant: `people.leave_one_out_correct`): such a participant's kappa is NaN,
+    left out of the mean and of `n_observers`, and not counted as degenerate. The
+    participant resamples stay the same as every other observer's (paired comparisons).
 
     resample="crossed" (the report's): each resample draws the items, the participants
     and (with several) the seeds, each with replacement and independently; every kappa is
@@ -358,15 +395,13 @@ def kappa_to_humans(
     `boots` (for a bootstrap p-value).
     """
     _check_resample(resample)
-    A = _seeds_by_items(model_correct, "model_correct")
     B, M = _human_matrix(human_correct)
-    if A.shape[1] != B.shape[0]:
-        raise ValueError("model_correct and human_correct must cover the same items")
     if B.shape[1] < 1:
         raise ValueError("kappa_to_humans: no participants")
+    A, compared = _model_rows(model_correct, M)
     ones = np.ones((1, B.shape[0]))
     k, lo, hi = _pair_kappas(ones, A, B, M)  # (1, s, P)
-    n_degenerate = int(np.isnan(k).sum())
+    n_degenerate = int((np.isnan(k[0]) & compared).sum())
     if n_degenerate:
         warnings.warn(
             f"{n_degenerate} degenerate model-participant kappa(s) (c_exp = 1) left out of the mean",
@@ -399,7 +434,7 @@ def kappa_to_humans(
         kappa_min=float(_nanmean(_nanmean(lo[0], 0), 0)),
         kappa_max=float(_nanmean(_nanmean(hi[0], 0), 0)),
         n_items=int(B.shape[0]),
-        n_observers=int(B.shape[1]),
+        n_observers=int(compared.any(axis=0).sum()),
         n_boot=n_boot,
         resample=resample,
         n_degenerate=n_degenerate,
@@ -480,10 +515,15 @@ def pair_counts(model_correct, human_correct) -> dict[str, np.ndarray]:
 
     Returns arrays of shape (n_seeds, n_participants): `n` (items both saw), `right_i`
     (model right), `right_j` (participant right), `both_right`. What the exact tests of
-    `significance` need.
+    `significance` need. A model per participant ((s, n, P), NaN where not compared) counts
+    only the compared items (n = 0 where none is).
     """
-    A = _seeds_by_items(model_correct, "model_correct")
     B, M = _human_matrix(human_correct)
+    A, _ = _model_rows(model_correct, M)
+    if A.ndim == 3:
+        mi = M[None] * ~np.isnan(A)
+        ai = mi * np.nan_to_num(A)
+        return {"n": mi.sum(1), "right_i": ai.sum(1), "right_j": (mi * B).sum(1), "both_right": (ai * B).sum(1)}
     n = np.broadcast_to(M.sum(0), (A.shape[0], B.shape[1])).astype(float)
     return {"n": n, "right_i": A @ M, "right_j": np.broadcast_to((M * B).sum(0), n.shape), "both_right": A @ (M * B)}
 
@@ -663,10 +703,8 @@ def bootstrap_mean_kappa(
     bootstrap (what `paired_kappa_difference` does). Each model's own seeds are resampled
     apart from the other's (they are not paired).
     """
-    A = _seeds_by_items(correct, "correct")
-    H, _ = _human_matrix(human_correct)
-    if A.shape[1] != H.shape[0]:
-        raise ValueError("the model and the humans must cover the same items")
+    _, M = _human_matrix(human_correct)
+    A, _ = _model_rows(correct, M)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateKappaWarning)
         est = kappa_to_humans(A, human_correct, n_boot=n_boot, seed=seed, resample=resample)

@@ -83,6 +83,7 @@ def analyze(
     analyses: Iterable[str] | None = None,
     include_excluded: bool = False,
     trained: Iterable[TrainedOn] = (),
+    fits: Iterable[str | Path] = (),
 ) -> Path:
     """Everything `cubeworld analyze` does; returns the path of `out/report.html`.
 
@@ -95,14 +96,15 @@ def analyze(
     input, an unnamed one is skipped with its reason shown in the report). trained: what
     each trained condition learned from (`TrainedOn`: condition, training set folder,
     optionally the human responses it learned instead of the truth): the generalisation
-    contrasts' in-distribution cells and the human-label agreement come from it.
+    contrasts' in-distribution cells and the human-label agreement come from it. fits:
+    fit folders (`cubeworld fit physics --out`, a study's fits/NAME) for the fit units.
     """
     out = check_writable(out)
     analyses = list(analyses or ())
     names = selected_analyses(analyses)
     truth = list(truth)
     trained = list(trained)
-    data = load_inputs(predictions, truth, humans, include_excluded=include_excluded, trained=trained)
+    data = load_inputs(predictions, truth, humans, include_excluded=include_excluded, trained=trained, fits=fits)
     pred = select_epoch(data.predictions, epoch)
     if pred.empty:
         raise AnalysisInputError(f"{', '.join(data.sources)}: no predictions at epoch {epoch!r}")

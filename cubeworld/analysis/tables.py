@@ -46,6 +46,7 @@ from cubeworld.analysis.metrics import (
     weighted_nanmean,
     wilson_interval,
 )
+from cubeworld.analysis.people import leave_one_out_correct, person_observer
 from cubeworld.analysis.significance import (
     adjust,
     bootstrap_p_value,
@@ -270,6 +271,8 @@ def kappa_results(
                 float
             )
             res.human_matrix[set_name] = H
+            R = hs.pivot_table(index="stimulus_id", columns="participant", values="response", aggfunc="first")
+            R = R.astype(float).reindex(index=H.index, columns=H.columns)
         human_corr: dict[str, tuple[np.ndarray, list[str]]] = {}
         for obs, g in sp.groupby("observer", sort=True):
             yes = _model_matrix(g, "says_yes")
@@ -301,6 +304,14 @@ def kappa_results(
                     Hm = H.loc[shared]
                     keep = ~np.all(np.isnan(Hm.to_numpy()), axis=0)
                     Hm = Hm.loc[:, keep]
+                    who = person_observer(g)
+                    stored = corr
+                    if who is not None:  # people as observers: nobody is compared with themselves
+                        # per participant over every column of H (the paired differences use all of them)
+                        stored = leave_one_out_correct(
+                            who, corr, R.loc[shared], t.loc[shared, "falls"].astype(int).to_numpy()
+                        )
+                        corr = stored[:, :, keep]
                     kh = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed)
                     paper = kappa_to_humans(corr, Hm.to_numpy(), n_boot=n_boot, seed=seed, resample="participants")
                     p_each = np.full(Hm.shape[1], nan) if single else _participant_p(corr, Hm.to_numpy())
@@ -321,18 +332,19 @@ def kappa_results(
                             "n_degenerate": kh.n_degenerate,
                         }
                     )
-                    human_corr[obs] = (corr, shared)
+                    human_corr[obs] = (stored, shared)
+                    n_pair = pair_counts(corr, Hm.to_numpy())["n"].max(0)
                     pairs.append(
                         pd.DataFrame(
                             {
                                 "set": set_name,
                                 "observer_a": obs,
                                 "observer_b": [f"participant {p}" for p in Hm.columns],
-                                "n_items": (~np.isnan(Hm.to_numpy())).sum(0),
+                                "n_items": n_pair.astype(int),
                                 "kappa": kh.per_observer,
                                 "p_value": p_each,
                             }
-                        )
+                        )[n_pair > 0]
                     )
             rows.append(row)
         if H is not None:
@@ -468,7 +480,7 @@ def _differences(set_name, human_corr, H, kappa, n_boot, seed) -> list[dict]:
         key = (name, tuple(items))
         if key not in cache:
             corr, ids = human_corr[name]
-            c = pd.DataFrame(corr, columns=ids)[items].to_numpy()
+            c = corr[:, [ids.index(i) for i in items]]  # (seeds, items) or (seeds, items, participants)
             cache[key] = bootstrap_mean_kappa(c, H.loc[items].to_numpy(), n_boot=n_boot, seed=seed)
         return cache[key]
 

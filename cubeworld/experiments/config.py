@@ -72,6 +72,7 @@ from cubeworld.experiments.schema import (  # noqa: F401 - re-exported: the conf
     TINY,
     ConditionSpec,
     ExecutorSpec,
+    FitSpec,
     LabelSource,
     ModelSpec,
     SetSpec,
@@ -166,8 +167,23 @@ TOP_KEYS = {
     "seeds",
     "training",
     "executor",
+    "fits",
 }
-MODEL_KEYS = {"source", "kind", "tiny_seed", "family", "training", "scoring", "conditions", "modes", "description"}
+MODEL_KEYS = {
+    "source",
+    "kind",
+    "tiny_seed",
+    "family",
+    "training",
+    "scoring",
+    "conditions",
+    "modes",
+    "description",
+    "fit",
+}
+FIT_OWN_KEYS = {"set", "humans", "base"}
+FITTED_KIND = "physics"  # the observer kind a fit estimates the settings of
+FITTED_OWN_SCORING = ("workers",)  # how fast a fitted model is scored, never what it answers
 
 
 def load_config(path: str | Path, runs_dir: str | Path | None = None) -> StudyConfig:
@@ -232,7 +248,8 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
             )
     study_wide = _subset(training, lambda k: k not in (*STUDY_TRAINING, "eval_batch_size"))
     eval_batch = _subset(training, lambda k: k == "eval_batch_size")
-    models = _parse_models(r, data["models"], conditions, study_wide, eval_batch, (epochs, each), rel)
+    fits = {fname: _parse_fit(r, fname, f, sets, rel) for fname, f in r.mapping(data.get("fits") or {}, "fits").items()}
+    models = _parse_models(r, data["models"], conditions, study_wide, eval_batch, (epochs, each), rel, fits)
     executor = _parse_executor(r, data.get("executor", {}) or {})
     return StudyConfig(
         name=name,
@@ -247,6 +264,7 @@ def parse_config(data: Any, source: Path, runs_dir: str | Path | None = None) ->
         epochs=epochs,
         evaluate_each_epoch=each,
         executor=executor,
+        fits=fits,
     )
 
 
@@ -310,6 +328,7 @@ def _parse_models(
     eval_batch: Mapping[str, Any],
     study_epochs: tuple[int, bool],
     rel: Callable[[str], Path],
+    fits: Mapping[str, FitSpec],
 ) -> list[ModelSpec]:
     from cubeworld.observers.base import ObserverSettingError
 
@@ -351,6 +370,7 @@ def _parse_models(
             _check_family(r, family, f"{key}.family")
         own_training = r.mapping(m.get("training", {}) or {}, f"{key}.training")
         own_scoring = r.mapping(m.get("scoring", {}) or {}, f"{key}.scoring")
+        fit = _model_fit(r, m, key, kind, fits)
         if own_training and not kind.trains:
             raise r.error(
                 f"{key}.training",
@@ -392,12 +412,87 @@ def _parse_models(
                 epochs=epochs,
                 evaluate_each_epoch=each,
                 conditions=_model_conditions(r, m.get("conditions"), f"{key}.conditions", kind, conditions),
+                fit=fit,
             )
         )
         if "modes" in m:
             specs.extend(_mode_models(r, specs[-1], m["modes"], f"{key}.modes", kind, conditions))
     _check_study_training(r, study_wide, [k for k in kinds if k.trains])
     return specs
+
+
+def _model_fit(r: _Reader, m: Mapping[str, Any], key: str, kind, fits: Mapping[str, FitSpec]) -> str | None:
+    """`fit: NAME` under a model: a physics observer scored with what fit NAME found. Its
+    scoring comes from the fit alone (one source of truth), so `scoring:` beside it is refused."""
+    if "fit" not in m:
+        return None
+    name = m["fit"]
+    if kind.name != FITTED_KIND:
+        raise r.error(
+            f"{key}.fit", f"a fit estimates a {FITTED_KIND} observer's settings, not a {kind.name}'s", m, "fit"
+        )
+    if name not in fits:
+        known = f"; the study's fits: {', '.join(sorted(fits))}" if fits else "; define it under fits:"
+        raise r.error(f"{key}.fit", f"unknown fit {name!r}{known}", m, "fit")
+    scoring = m.get("scoring") or {}
+    if isinstance(scoring, dict) and any(k not in FITTED_OWN_SCORING for k in scoring):
+        raise r.error(
+            f"{key}.scoring",
+            f"a fitted model is scored with its fit's settings (set them under fits:); only "
+            f"{', '.join(FITTED_OWN_SCORING)} may be given here",
+            m,
+            "scoring",
+        )
+    return str(name)
+
+
+def _parse_fit(r: _Reader, name: str, f: Any, sets: dict[str, SetSpec], rel) -> FitSpec:
+    """One entry of `fits:`: `set`, optional `humans` and `base` (the physics observer's
+    settings the fit starts from), and the fit's own settings (`FitConfig`, typed once)."""
+    from cubeworld.fitting.config import BASE_OWNED, FITTABLE, FitConfig
+    from cubeworld.observers.noisy_newton import PhysicsScoring
+
+    key = f"fits.{name}"
+    r.name(name, key)
+    f = r.mapping(f, key)
+    if "set" not in f:
+        raise r.error(f"{key}.set", "missing (required: the study's set whose answers are fitted)")
+    sname = f["set"]
+    if sname not in sets:
+        raise r.error(f"{key}.set", f"unknown set {sname!r}; define it under sets", f, "set")
+    root = sets[sname]
+    while root.origin == "split":
+        root = sets[str(root.parent)]
+    if root.origin == "dataset":
+        raise r.error(
+            f"{key}.set",
+            f"set {sname!r} is photos ({root.dataset}): they record no scene to simulate, so the physics observer "
+            "cannot be fitted to them",
+            f,
+            "set",
+        )
+    humans = rel(r.str_(f["humans"], f"{key}.humans")) if "humans" in f else None
+    base = r.mapping(f.get("base") or {}, f"{key}.base")
+    owned = [k for k in base if k in BASE_OWNED]
+    if owned:
+        raise r.error(
+            f"{key}.base.{owned[0]}",
+            f"is the fit's own setting: give it beside set: (fits.{name}.{owned[0]})",
+            base,
+            owned[0],
+        )
+    own = _subset(f, lambda k: k not in FIT_OWN_KEYS)
+    try:
+        config = from_plain(FitConfig, own, key, ConfigError)
+        base_values = from_plain(PhysicsScoring, base, f"{key}.base", ConfigError)
+    except ConfigError as err:
+        raise ConfigError(str(err) if str(err).startswith(str(r.source)) else f"{r.source}: {err}") from None
+    bad = [p for p in config.params if p not in FITTABLE]
+    if bad:
+        raise r.error(
+            f"{key}.params", f"{bad[0]!r} cannot be fitted; choose from {', '.join(FITTABLE)} (the lapse always is)"
+        )
+    return FitSpec(name, str(sname), humans, config, base_values)
 
 
 def _settings(r: _Reader, kind, section: str, data: Mapping[str, Any], key: str) -> Settings:

@@ -264,12 +264,15 @@ def prepare_sets(
 
 
 def needed_sets(cfg: StudyConfig) -> list[str]:
-    """Evaluation sets and training sets, each once, in config order."""
+    """Evaluation sets, training sets and the sets the study's fits read, each once, in config order."""
     names = list(cfg.evaluation)
     for c in cfg.conditions:
         for p in c.train:
             if p.set not in names:
                 names.append(p.set)
+    for f in cfg.fits.values():
+        if f.set not in names:
+            names.append(f.set)
     return names
 
 

@@ -11,12 +11,14 @@ A study is: models (observers, each of a kind, with per-model settings) x condit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cubeworld.fitting.config import FitConfig
 from cubeworld.hyperparameters import EPOCHS, SEEDS
 from cubeworld.observers.base import Settings
+from cubeworld.observers.noisy_newton import PhysicsScoring
 from cubeworld.typed import setting
 
 T = TypeVar("T")
@@ -47,6 +49,9 @@ class ModelSpec:
     epochs: int = DEFAULT_EPOCHS
     evaluate_each_epoch: bool = True
     conditions: tuple[str, ...] | None = None
+    # A physics observer scored with the scoring a fit of the study found (`fits:`); its
+    # `scoring` is the fit's observer.yaml once the fit is done (`experiments.fits`).
+    fit: str | None = None
 
     @property
     def is_tiny(self) -> bool:
@@ -182,6 +187,22 @@ class SlurmSpec:
 
 
 @dataclass(frozen=True)
+class FitSpec:
+    """A fit of the study (`fits:`): the physics observer's settings fitted to people's
+    answers to one of the study's sets (`cubeworld fit physics`), run once by `study run`
+    after the sets are made and before any run; a model that names it (`fit:`) is scored
+    with the fitted settings. `humans`: the responses table (None: the set's `humans:`,
+    else its folder's human_responses.csv). `base`: the physics observer's settings the
+    fit starts from (the ones not fitted keep these values)."""
+
+    name: str
+    set: str
+    humans: Path | None
+    config: FitConfig
+    base: PhysicsScoring
+
+
+@dataclass(frozen=True)
 class ExecutorSpec:
     kind: str = "local"  # "local" | "slurm": which executor runs the study (`executor.kind`)
     slurm: SlurmSpec = SlurmSpec()
@@ -205,6 +226,7 @@ class StudyConfig:
     epochs: int = DEFAULT_EPOCHS
     evaluate_each_epoch: bool = True
     executor: ExecutorSpec = ExecutorSpec()
+    fits: dict[str, FitSpec] = field(default_factory=dict)
 
     @property
     def study_dir(self) -> Path:

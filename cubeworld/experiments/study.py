@@ -31,6 +31,7 @@ from cubeworld.experiments.executors import (
     submit_slurm,
     wait_slurm,
 )
+from cubeworld.experiments.fits import fit_dir, fit_done, run_fits, with_fits
 from cubeworld.experiments.plan import model_location, plan_runs, run_scoring, set_dir
 from cubeworld.experiments.prepare import (
     StudyInputError,
@@ -55,6 +56,7 @@ from cubeworld.experiments.store import (
     local_state,
 )
 from cubeworld.formats.atomic import atomic_write_json
+from cubeworld.formats.fits import FIT_JSON
 from cubeworld.trainer.layout import RunFolder
 
 WAITING = "waiting"  # a run whose human-label table does not exist yet
@@ -87,7 +89,8 @@ class StudyResult:
 
 
 def _as_config(config: str | Path | StudyConfig, runs_dir: str | Path | None = None) -> StudyConfig:
-    return config if isinstance(config, StudyConfig) else load_config(config, runs_dir=runs_dir)
+    """The config, with each fitted model's scoring from its finished fit (`fits.with_fits`)."""
+    return with_fits(config if isinstance(config, StudyConfig) else load_config(config, runs_dir=runs_dir))
 
 
 def available_evaluation(cfg: StudyConfig) -> list[str]:
@@ -176,33 +179,26 @@ def run_study(
     Set generation uses a process pool (spawn): call this from a script under
     `if __name__ == "__main__":`.
     """
-    cfg = _as_config(config, runs_dir)
+    raw = config if isinstance(config, StudyConfig) else load_config(config, runs_dir=runs_dir)
+    cfg = with_fits(raw)  # study.json records the file's config, never what a fit found
     kind = executor or cfg.executor.kind
     if kind not in ("local", "slurm"):
         raise ConfigError(f"executor must be local or slurm, got {kind!r}")
     check_writable(cfg.study_dir)  # before any set is generated or model built
     check_inputs(cfg)  # existing inputs suit their observers, before anything is written
-    tasks = build_tasks(cfg, restart=restart, progress=progress, threads=threads)
-    if only:  # refused before any set is generated or model built
-        tasks = [
-            t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)
-        ]
-        if not tasks:
-            raise StudyInputError(
-                f"--only {', '.join(only)}: no run of {cfg.source} matches (run ids look like model/condition/seed-k)"
-            )
-    waiting = {t.spec.run_id: missing_labels(t) for t in tasks if missing_labels(t) and not is_done(t.spec)}
-    all_tasks = tasks
-    tasks = [t for t in tasks if t.spec.run_id not in waiting]
+    all_tasks, tasks, waiting = _select(cfg, only, restart, progress, threads)
     if not restart:
         check_conflicts([t.spec for t in tasks])  # a refused run writes nothing, study.json included
     cfg.study_dir.mkdir(parents=True, exist_ok=True)
     summary_file = cfg.study_dir / "study.json"
-    summary = json.loads(json.dumps(config_summary(cfg)))
+    summary = json.loads(json.dumps(config_summary(raw)))
     if not summary_file.is_file() or json.loads(summary_file.read_text()) != summary:
         atomic_write_json(summary_file, summary)
     prepare_sets(cfg, needed_sets(cfg), progress=progress, executor=kind)
     check_own_labels(cfg)
+    if run_fits(cfg, progress=progress):  # fitted models are scored with what the fits found
+        cfg = with_fits(cfg)
+        all_tasks, tasks, waiting = _select(cfg, only, restart, progress, threads)
     prepare_models(cfg)
     for run_id, table in waiting.items():
         warnings.warn(
@@ -230,6 +226,23 @@ def run_study(
     if report and ready and any(s == DONE for s in all_states.values()) and not only:
         report_path = study_report(cfg, progress=progress, force=False)
     return StudyResult(all_states, report_path, skipped)
+
+
+def _select(
+    cfg: StudyConfig, only: Sequence[str], restart: bool, progress: bool, threads: int | None
+) -> tuple[list[RunTask], list[RunTask], dict[str, str]]:
+    """Every task, those to run now (`only` ones; none waiting for labels), and the waiting ones."""
+    tasks = build_tasks(cfg, restart=restart, progress=progress, threads=threads)
+    if only:  # refused before any set is generated or model built
+        tasks = [
+            t for t in tasks if any(t.spec.run_id == o or t.spec.run_id.startswith(o.rstrip("/") + "/") for o in only)
+        ]
+        if not tasks:
+            raise StudyInputError(
+                f"--only {', '.join(only)}: no run of {cfg.source} matches (run ids look like model/condition/seed-k)"
+            )
+    waiting = {t.spec.run_id: str(missing_labels(t)) for t in tasks if missing_labels(t) and not is_done(t.spec)}
+    return tasks, [t for t in tasks if t.spec.run_id not in waiting], waiting
 
 
 def study_status(config: str | Path | StudyConfig, runs_dir: str | Path | None = None) -> list[RunStatus]:
@@ -316,8 +329,9 @@ def study_report(
     if unfinished:
         warnings.warn(f"{len(unfinished)} run(s) not done; the report covers the finished ones", stacklevel=2)
     humans = human_tables(cfg, evaluation)
+    fits = [fit_dir(cfg, name) for name, spec in cfg.fits.items() if fit_done(cfg, spec)]
     out = cfg.study_dir / "report"
-    inputs = _report_inputs(tables, humans)
+    inputs = _report_inputs(tables, [*humans, *(f / FIT_JSON for f in fits)])
     stamp = out / "inputs.json"
     if not force and (out / "report.html").is_file() and stamp.is_file():
         if json.loads(stamp.read_text()) == inputs:
@@ -333,6 +347,7 @@ def study_report(
         humans=h,
         progress=progress,
         trained=trained_on(cfg),
+        fits=fits,
     )
     atomic_write_json(stamp, inputs)
     return path

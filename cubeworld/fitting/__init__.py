@@ -2,9 +2,10 @@
 
 Why a stage of its own: a fit uses an observer (the noisy-Newton simulations) and people's
 answers (formats.responses) and writes files the report and a study read (the fitted
-observer as an observer config, held-out log-likelihoods, per-size accuracies). It sits
-beside the experiments stage: it may use observers, formats and the analysis' metrics,
-and nothing below imports it.
+observer as an observer config, held-out log-likelihoods, per-size accuracies; file names
+in `formats.fits`). It sits one floor below the experiments stage (a study's `fits:` run
+it) and above observers and the analysis: it may use observers, formats and the
+analysis' metrics, and nothing below imports it (the report reads its folders).
 
 - `items`: the fit's items (a set's rows with a recorded scene) and people's answers to
   them as (participant x item) arrays;

@@ -17,7 +17,7 @@ import typer
 
 from cubeworld.cli_errors import user_errors
 from cubeworld.errors import check_writable
-from cubeworld.fitting.config import FitConfig, FitError
+from cubeworld.fitting.config import BASE_OWNED, FitConfig, FitError
 from cubeworld.observers.noisy_newton import PhysicsScoring
 from cubeworld.typed import cli_parameters, with_signature
 
@@ -46,7 +46,7 @@ def _typed(cls: type, options: dict[str, Any], names: set[str]) -> Any:
 
 
 FIT_NAMES = {f.name for f in dataclasses.fields(FitConfig)}
-OBSERVER_EXCLUDE = ("physics", "workers", "seed", "n_simulations", "stop_at_rest", "lapse")
+OBSERVER_EXCLUDE = BASE_OWNED
 OBSERVER_NAMES = {f.name for f in dataclasses.fields(PhysicsScoring)} - set(OBSERVER_EXCLUDE)
 
 FIT_OWN = [

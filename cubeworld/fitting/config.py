@@ -8,6 +8,9 @@ from cubeworld.errors import CubeworldError
 from cubeworld.typed import setting
 
 FITTABLE = ("position_noise", "size_noise", "push_noise", "threshold")
+# The physics observer's settings a fit sets itself (FitConfig's, or the fitted lapse): not
+# settable on the base observer the fit starts from (`--position-noise` etc. are).
+BASE_OWNED = ("physics", "workers", "seed", "n_simulations", "stop_at_rest", "lapse")
 
 
 class FitError(CubeworldError):

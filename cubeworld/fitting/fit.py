@@ -27,9 +27,18 @@ from cubeworld.fitting.crossval import bootstrap_weights, counts, crossed_folds
 from cubeworld.fitting.items import FitItems, load_items, match_answers
 from cubeworld.fitting.likelihood import decisions, fit_grid, log_lik, p_yes, per_size_p, per_size_yes
 from cubeworld.fitting.shares import SIMULATED, coarse_points, refined_points, share_table
+from cubeworld.formats.fits import (
+    FIT_JSON,
+    HELDOUT_CSV,
+    HELDOUT_MODELS,
+    OBSERVER_YAML,
+    PARTICIPANTS_CSV,
+    PER_SIZE_CSV,
+    PER_SIZE_PNG,
+)
 from cubeworld.observers.noisy_newton import PhysicsScoring
 
-MODELS = ("physics", "per-size", "chance")
+MODELS = HELDOUT_MODELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,8 +201,11 @@ def fit_physics(
         "seed": config.seed,
     }
     per_size = _per_size(items, best.p_yes)
+    from cubeworld.formats.sets import read_card
+
     result = {
         "observer": "physics-fit",
+        "sets": [str(read_card(Path(s)).get("name") or Path(s).name) for s in sets],
         "scoring": scoring,
         "fitted": fitted_values,
         "intervals_95": intervals,
@@ -213,12 +225,13 @@ def fit_physics(
         "cpu_seconds": round(_cpu() - cpu0, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    atomic_write_json(out / "fit.json", result)
-    atomic_write_text(out / "observer.yaml", _observer_yaml(scoring, result))
-    atomic_write_text(out / "heldout.csv", held_df.to_csv(index=False))
-    atomic_write_text(out / "participants.csv", pd.DataFrame(per_person).to_csv(index=False))
-    atomic_write_text(out / "per_size.csv", per_size.to_csv(index=False))
-    _figure(per_size, fitted_values, out / "per_size.png")
+    # fit.json last: a folder with it is a finished fit (`formats.fits`)
+    atomic_write_text(out / OBSERVER_YAML, _observer_yaml(scoring, result))
+    atomic_write_text(out / HELDOUT_CSV, held_df.to_csv(index=False))
+    atomic_write_text(out / PARTICIPANTS_CSV, pd.DataFrame(per_person).to_csv(index=False))
+    atomic_write_text(out / PER_SIZE_CSV, per_size.to_csv(index=False))
+    _figure(per_size, fitted_values, out / PER_SIZE_PNG)
+    atomic_write_json(out / FIT_JSON, result)
     return result
 
 

@@ -48,6 +48,7 @@ def responses_as_predictions(responses: pd.DataFrame, rows: Sequence[Any], set_n
     """People's answers to `rows` as prediction rows: one observer per participant and the
     majority (the observers' rule: Yes when p_yes >= 0.5, so a tie answers Yes)."""
     from cubeworld.formats.answers import answer_for
+    from cubeworld.formats.predictions import HUMAN_KIND, MAJORITY_MODEL, human_model
 
     by_id = {r.stimulus_id: r for r in rows}
     df = responses[responses["stimulus_id"].isin(by_id)]
@@ -69,13 +70,13 @@ def responses_as_predictions(responses: pd.DataFrame, rows: Sequence[Any], set_n
             "p_yes": float(p),
             "answer": answer_for(says),
             "correct": says == bool(r.falls),
-            "kind": "human",
+            "kind": HUMAN_KIND,
         }
 
     for rec in df.itertuples(index=False):
-        out.append(row(by_id[rec.stimulus_id], f"human:{rec.participant}", float(rec.response)))
+        out.append(row(by_id[rec.stimulus_id], human_model(str(rec.participant)), float(rec.response)))
     for sid, share in df.groupby("stimulus_id")["response"].mean().items():
-        out.append(row(by_id[str(sid)], "human:majority", float(share)))
+        out.append(row(by_id[str(sid)], MAJORITY_MODEL, float(share)))
     return pd.DataFrame(out)
 
 

@@ -84,6 +84,18 @@ OPTIONAL_COLUMNS = ("quantize", "free_text", "mode", "extraction")
 FAILED_EXTRACTION = "failed"  # how an `extraction` value without an answer starts
 FLOAT_COLUMNS = ("logp_yes", "logp_no", "p_other")
 DEFAULT_KIND = "vlm"
+# People as observers (`cubeworld fit people`): rows of kind "human", one observer per
+# participant, `model` = "human:<participant>", and the group majority, "human:majority".
+# The analysis compares such an observer with every participant but itself (leave one out).
+HUMAN_KIND = "human"
+HUMAN_MODEL_PREFIX = "human:"
+MAJORITY_MODEL = HUMAN_MODEL_PREFIX + "majority"
+
+
+def human_model(participant: str) -> str:
+    """The `model` of the observer that is participant `participant`."""
+    return f"{HUMAN_MODEL_PREFIX}{participant}"
+
 
 # The columns that identify one prediction: a table never holds two rows with equal keys.
 KEY_COLUMNS = ("stimulus_id", "set", "model", "adapter", "condition", "seed", "epoch")

@@ -82,17 +82,42 @@ class CueBins:
     last bin closed). A candidate outside [edges[0], edges[-1]] is rejected as
     "cue_out_of_range" without simulation. Generation keeps every bin half Yes and half No,
     so the cue tells nothing about the answer within a size beyond what one bin's width
-    allows. `shares` is each bin's share of the size's stimuli (default: equal)."""
+    allows. `shares` is each bin's share of the size's stimuli (default: equal).
+
+    `value_shares` gives the bins' shares per stratum value instead, where the cue's
+    possible values depend on it (pyramids: a red block inside its tier exists only in
+    tiers of three or more blocks). A share may be 0 there: that stratum value keeps no
+    stimulus in the bin (a candidate in it is surplus, never simulated), which is how a
+    cell physics cannot fill is left out rather than deadlocking the generation."""
 
     cue: str
     edges: tuple[float, ...]
     shares: tuple[float, ...] | None = None
+    value_shares: Mapping[Any, tuple[float, ...]] | None = None
+    # The bins' shares among a stratum value's "No" stimuli where they differ from its "Yes"
+    # ones (then `shares` / `value_shares` are the "Yes" ones): a reading cue that is never
+    # wrong on a "Yes" (the pyramids' one-step reading) keeps its "Yes" items in one bin and
+    # a chosen share of its "No" items in the other -- the items the reading gets wrong.
+    no_value_shares: Mapping[Any, tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.edges) < 2 or any(b <= a for a, b in zip(self.edges, self.edges[1:])):
             raise ValueError(f"cue {self.cue!r}: bin edges must be at least two ascending numbers, got {self.edges}")
         if self.shares is not None and (len(self.shares) != len(self.edges) - 1 or min(self.shares) <= 0):
             raise ValueError(f"cue {self.cue!r}: one positive share per bin, got {self.shares}")
+        for value, shares in [*(self.value_shares or {}).items(), *(self.no_value_shares or {}).items()]:
+            if len(shares) != len(self.edges) - 1 or min(shares) < 0 or sum(shares) <= 0:
+                raise ValueError(
+                    f"cue {self.cue!r}, stratum value {value!r}: one share >= 0 per bin, not all 0, got {shares}"
+                )
+
+    def shares_at(self, value: Any = None, falls: bool = True) -> tuple[float, ...]:
+        """The bins' shares (summing to 1) among the stimuli of stratum value `value` (and,
+        where `no_value_shares` says so, of the answer `falls`)."""
+        raw = (self.value_shares or {}).get(value, self.shares) or (1.0,) * self.bins
+        if not falls and self.no_value_shares and value in self.no_value_shares:
+            raw = self.no_value_shares[value]
+        return tuple(s / sum(raw) for s in raw)
 
     @property
     def bins(self) -> int:
@@ -112,12 +137,15 @@ class CueBins:
 class ControlledCue:
     """A family setting (its YAML's `control:` list): a cue a cue-controlled set balances,
     with its bin edges (and optionally the bins' shares) per size. A size without edges
-    does not control this cue. The default `StimulusFamily.control_cues` reads these from
-    the family settings' `control` field."""
+    does not control this cue. `value_shares` gives the bins' shares per size and per
+    stratum value where they differ by value (`CueBins.value_shares`). The default
+    `StimulusFamily.control_cues` reads these from the family settings' `control` field."""
 
     cue: str
     edges: dict[int, tuple[float, ...]]
     shares: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    value_shares: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)
+    no_value_shares: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)  # "No" items', likewise
 
 
 @dataclass(frozen=True)
@@ -239,8 +267,9 @@ class StimulusFamily(abc.ABC):
     def stratum_quota(self, size: int, settings: Any, controlled: bool = False) -> StratumQuota | None:
         """The quota stratum of a set of `size` blocks: by default `quota_stratum` with equal
         quotas over `stratum_values`. `controlled` is True for a cue-controlled set, where a
-        family may stratify more finely (pyramids: the red block's place, uniform within
-        its tier, instead of its tier alone)."""
+        family may stratify more finely (pyramids do not: exact quotas per red place were
+        tried and deadlocked where physics never answers No; their end / interior quota is
+        a cue bin with shares per tier, `CueBins.value_shares`)."""
         if self.quota_stratum is None:
             return None
         return StratumQuota(self.quota_stratum, tuple(self.stratum_values(size, settings)))
@@ -254,7 +283,13 @@ class StimulusFamily(abc.ABC):
         family that controls no cue at any size of a set, and stratifies no differently
         when controlled, refuses `--control-cues`."""
         return tuple(
-            CueBins(c.cue, tuple(c.edges[size]), tuple(c.shares[size]) if size in c.shares else None)
+            CueBins(
+                c.cue,
+                tuple(c.edges[size]),
+                tuple(c.shares[size]) if size in c.shares else None,
+                {v: tuple(s) for v, s in c.value_shares[size].items()} if size in c.value_shares else None,
+                {v: tuple(s) for v, s in c.no_value_shares[size].items()} if size in c.no_value_shares else None,
+            )
             for c in getattr(settings, "control", ())
             if size in c.edges
         )

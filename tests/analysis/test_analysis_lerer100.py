@@ -93,6 +93,10 @@ def test_report_on_lerer100(lerer100_report):
     fuyu = acc[(acc["observer"] == "FUYU · zero-shot") & (acc["n_blocks"] == "all")].iloc[0]
     assert fuyu["n"] == 99
     assert "human-human ceiling" in html
+    # photos record no scene: the two fit units skip with one line, naming the set
+    line = re.search(r"<li>([^<]*photos have no recorded scenes to simulate[^<]*)</li>", html)
+    assert line is not None and html.count("photos have no recorded scenes") == 1
+    assert "The fitted physics observer per size, Held-out log-likelihood of the fits: set " in line.group(1)
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
     # heatmap, by blocks, kappa, differences, alignment, reliability (one epoch: no learning
     # curve; photos: no difficulty curve)

@@ -6,6 +6,7 @@ the figures for the README come from `benchmarks/bench_stimuli.py cues` and `val
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -161,6 +162,68 @@ def test_quotas_split_over_places_and_cue_keys():
         CueBins("x", (1.0, 1.0))
 
 
+def test_cue_shares_may_differ_by_stratum_value_and_leave_a_cell_out():
+    """Pyramids: an inner red block exists only in tiers of 3+ blocks, and at 6 blocks physics
+    (almost) never answers No for it, so its share is 0 there: that cell takes nothing (never a
+    deadlock) while the other tiers split end / interior exactly, each half Yes, half No."""
+    bins = CueBins("red_interior", (0.0, 0.5, 1.0), value_shares={0: (2.0, 2.0), 1: (2.0, 1.0), 2: (1.0, 0.0)})
+    assert bins.shares_at(1) == pytest.approx((2 / 3, 1 / 3)) and bins.shares_at(2) == (1.0, 0.0)
+    q = size_quotas(36, (0, 1, 2), keys=((0,), (1,)), key_shares={v: bins.shares_at(v) for v in (0, 1, 2)})
+    cells = q.cell_target
+    assert [cells[(0, (1,), lbl)] for lbl in (True, False)] == [3, 3]  # 12 in tier 0: 6 interior, 3 Yes / 3 No
+    assert [cells[(1, (1,), lbl)] for lbl in (True, False)] == [2, 2]  # 12 in tier 1: 4 interior
+    assert cells[(2, (1,), True)] == cells[(2, (1,), False)] == 0  # tier 2 has no interior place
+    by_key = q.cue_card()
+    assert by_key["0"] == {"Yes": 13, "No": 13} and by_key["1"] == {"Yes": 5, "No": 5}
+    with pytest.raises(ValueError, match="stratum value 2: one share >= 0 per bin, not all 0"):
+        CueBins("red_interior", (0.0, 0.5, 1.0), value_shares={2: (0.0, 0.0)})
+    from cubeworld.stimuli.family import ControlledCue
+    from cubeworld.stimuli.pipeline.arguments import make_arguments
+    from cubeworld.stimuli.pipeline.quotas import set_quotas
+
+    cfg = default_config("pyramid")  # a tier left out of the shares would get equal ones: refused by name
+    typo = ControlledCue("red_interior", {10: (0.0, 0.5, 1.0)}, value_shares={10: {0: (2.0, 2.0), 1: (2.0, 1.0)}})
+    settings = dataclasses.replace(cfg.family, control=(typo,))
+    with pytest.raises(
+        StimuliError, match=r"cue 'red_interior' gives bin shares at size 10 for red_row values \[0, 1\]"
+    ):
+        set_quotas(
+            get_family("pyramid"),
+            make_arguments("pyramid", "10", 6, 1, 16, True),
+            dataclasses.replace(cfg, family=settings),
+        )
+
+
+def test_a_reading_cue_may_keep_every_yes_in_one_bin_and_a_set_share_of_no_in_the_other():
+    """15-block pyramids: the one-step reading is never wrong on a Yes, so every Yes has
+    reading 1; every No of tiers 0-2 too (the items the reading gets wrong), tier 3's No
+    reading 0. Quotas: 3/8 of the set wrong, the answers still exactly half each."""
+    bins = CueBins(
+        "one_step",
+        (0.0, 0.5, 1.0),
+        value_shares={t: (0.0, 1.0) for t in range(4)},
+        no_value_shares={0: (0.0, 1.0), 1: (0.0, 1.0), 2: (0.0, 1.0), 3: (1.0, 0.0)},
+    )
+    assert bins.shares_at(3) == (0.0, 1.0) and bins.shares_at(3, falls=False) == (1.0, 0.0)
+    q = size_quotas(
+        40,
+        (0, 1, 2, 3),
+        keys=((0,), (1,)),
+        key_shares={t: bins.shares_at(t) for t in range(4)},
+        no_key_shares={t: bins.shares_at(t, falls=False) for t in range(4)},
+    )
+    assert q.cue_card() == {"0": {"Yes": 0, "No": 5}, "1": {"Yes": 20, "No": 15}}
+    assert q.to_card() == {str(t): {"Yes": 5, "No": 5} for t in range(4)}
+    assert sum(n for (_, key, lbl), n in q.cell_target.items() if key == (1,) and not lbl) / 40 >= 1 / 3
+    from cubeworld.stimuli.pipeline.arguments import make_arguments
+    from cubeworld.stimuli.pipeline.quotas import set_quotas
+
+    args = make_arguments("pyramid", "15", 40, 1, 16, True)  # the family's own design: red_interior x one_step
+    by_key = set_quotas(get_family("pyramid"), args, default_config("pyramid"))[15].cue_card()
+    assert by_key["0,0"]["Yes"] == by_key["1,0"]["Yes"] == 0  # no Yes with reading 0
+    assert by_key["0,1"]["No"] + by_key["1,1"]["No"] == 15  # the reading wrong on 15 of 40
+
+
 @pytest.fixture(scope="module")
 def controlled_towers(tmp_path_factory):
     out = tmp_path_factory.mktemp("cc") / "towers"
@@ -247,14 +310,29 @@ def test_a_cue_controlled_set_made_in_shards_is_the_one_machine_set(tmp_path):
     assert files(out) == files(here)
 
 
-def test_a_controlled_pyramid_set_steers_the_leans_around_the_red_block(tmp_path):
+def test_a_controlled_pyramid_set_steers_the_leans_and_balances_end_and_interior_red_blocks(tmp_path):
+    """10 blocks: an inner red block only in tier 1 (the bottom tier's inner ones are almost
+    never a clean answer, the tier of two has none), end / interior an exact quota per answer."""
+    from cubeworld.stimuli.families.pyramid.geometry import red_interior
+
     out = generate_set(
-        "pyramid", "6", 4, 23, tmp_path / "p", resolution=16, workers=1, progress=False, control_cues=True
+        "pyramid", "10", 6, 24, tmp_path / "p", resolution=16, workers=1, progress=False, control_cues=True
     )
     s = load_set(out)
-    assert s.card["counts_by_red_row"]["6"] == s.card["stratum_quotas"]["6"]  # the study's tier quotas stay
-    assert all(r.extra["scene"]["row_leans"] == ["per_block", "per_block"] for r in s.rows)  # leans per block
-    assert set(s.card["control_cues"]["targets"]["by_size"]["6"]) >= {
+    assert s.card["counts_by_red_row"]["10"] == s.card["stratum_quotas"]["10"]  # the study's tier quotas stay
+    assert all(r.extra["scene"]["row_leans"] == ["per_block"] * 3 for r in s.rows)  # leans per block
+    inner = Counter((r.extra["scene"]["red_row"], int(red_interior(r.to_record())), r.answer) for r in s.rows)
+    quotas = s.card["cue_quotas"]["10"]  # key "0": the red block at an end, "1": inside its tier
+    assert {
+        k: {a: sum(n for (_, i, b), n in inner.items() if (i, b) == (int(k), a)) for a in c} for k, c in quotas.items()
+    } == quotas
+    assert quotas["1"]["Yes"] + quotas["1"]["No"] == 1 and all(t == 1 for t, i, _ in inner if i)
+    assert s.card["control_cues"]["bins"]["10"][0]["value_shares"] == {
+        "0": [1.0, 0.0],
+        "1": [2.0, 1.0],
+        "2": [1.0, 0.0],
+    }
+    assert set(s.card["control_cues"]["targets"]["by_size"]["10"]) >= {
         "best_cue",
         "logistic_cv",
         "one_step_wrong",

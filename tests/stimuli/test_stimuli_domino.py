@@ -334,7 +334,15 @@ def test_the_camera_keeps_every_domino_in_frame(family, settings):
 def test_presets_add_fine_tuning_evaluation_and_human_sets():
     presets = list_presets()
     mine = {name: p for name, p in presets.items() if p.get("domain") == DOMINO}
-    assert set(mine) == {"dominoes-3-5", "dominoes-6-8", "dominoes-eval", "dominoes-human"}
+    assert set(mine) == {"dominoes-3-5", "dominoes-6-8", "dominoes-eval", "dominoes-human"} | {
+        "dominoes-3-5-cc",
+        "dominoes-6-8-cc",
+        "dominoes-eval-cc",
+    }
+    for name in ("dominoes-3-5", "dominoes-6-8", "dominoes-eval"):  # the cue-controlled twins: same sizes, counts
+        twin = mine[f"{name}-cc"]
+        assert twin["control_cues"] is True and not mine[name].get("control_cues")
+        assert (twin["sizes"], twin["total"]) == (mine[name]["sizes"], mine[name]["total"])
     assert mine["dominoes-3-5"]["total"] == mine["dominoes-6-8"]["total"] == 10_000
     assert mine["dominoes-eval"]["sizes"] == list(SIZES) and mine["dominoes-eval"]["total"] == 1_200
     assert mine["dominoes-human"]["subset_of"] == "dominoes-eval" and mine["dominoes-human"]["total"] == 120

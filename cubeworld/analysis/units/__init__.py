@@ -33,5 +33,7 @@ ANALYSES: Registry[Analysis] = Registry(
         "degenerate": "cubeworld.analysis.units.degenerate:ANALYSIS",
         "human_labels": "cubeworld.analysis.units.human_labels:ANALYSIS",
         "modes": "cubeworld.analysis.units.modes:ANALYSIS",
+        "fit_curve": "cubeworld.analysis.units.fit_curve:ANALYSIS",
+        "fit_heldout": "cubeworld.analysis.units.fit_heldout:ANALYSIS",
     },
 )

@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 
 from cubeworld.analysis.correlation import alignments, leave_one_out, percentile_among, split_half_ceiling
 from cubeworld.analysis.loading import DEFAULT_KIND, HUMANS
+from cubeworld.analysis.people import PersonObserver, leave_one_out_share, person_observer
 from cubeworld.analysis.plotting import (
     HUMAN_COLOR,
     PAGE_WIDTH_IN,
@@ -29,6 +30,7 @@ from cubeworld.analysis.units._common import NO_HUMANS, ci, flagged, human_share
 SIGNAL = "human share of Yes"
 LOO = "single people (leave one out)"
 CEILING = "split-half ceiling"
+MAJORITY_LOO = "others' share vs each participant (leave one out)"
 
 
 def check(ctx: AnalysisContext) -> list[str]:
@@ -51,24 +53,33 @@ def _rows(ctx: AnalysisContext) -> tuple[list[dict], int, dict[str, np.ndarray]]
         loo = leave_one_out(R.to_numpy(), n_boot=ctx.n_boot, seed=ctx.seed) if R.shape[1] >= 3 else None
         if loo is not None:
             people[s] = loo.per_participant
-        groups = []
+        # observers on the same items (and people) share their resamples (one batch each)
+        batches: dict[tuple[tuple[str, ...], str | None], list] = {}
         for obs, g in ctx.pred[ctx.pred["set"] == s].groupby("observer", sort=True):
             sig, what = observer_signal(g)
-            groups.append((obs, what, sig))
-        # observers on the same items share their resamples (one batch per item list)
-        batches: dict[tuple[str, ...], list] = {}
-        for obs, what, sig in groups:
+            who = person_observer(g)
+            if who is not None and who.majority:  # the others' share against each participant
+                rows.append(_majority_row(s, obs, kinds, loo))
+                continue
             items = tuple(i for i in sig.columns if i in share.index)
             if len(items) >= 3:
-                batches.setdefault(items, []).append((obs, what, sig[list(items)].mean(axis=0)))
-        for items, members in batches.items():
+                key = (items, None if who is None else who.participant)
+                batches.setdefault(key, []).append((obs, what, sig[list(items)].mean(axis=0)))
+        for (items, person), members in batches.items():
+            Rp, target = R, share
+            if person is not None:  # a person against the others' share
+                Rp = leave_one_out_share(PersonObserver(person), R)
+                target = Rp.mean(axis=1).dropna()
+                items = tuple(i for i in items if i in target.index)
+                if len(items) < 3:
+                    continue
             cs = alignments(
-                [m[2].to_numpy() for m in members],
-                share.loc[list(items)].to_numpy(),
+                [m[2].loc[list(items)].to_numpy() for m in members],
+                target.loc[list(items)].to_numpy(),
                 n_boot=ctx.n_boot,
                 seed=ctx.seed,
                 names=[f"{m[0]} on {s}" for m in members],
-                responses=R.loc[list(items)].to_numpy(),
+                responses=Rp.loc[list(items)].to_numpy(),
             )
             for (obs, what, _), c in zip(members, cs):
                 n_constant += c.constant
@@ -112,6 +123,17 @@ def _rows(ctx: AnalysisContext) -> tuple[list[dict], int, dict[str, np.ndarray]]
             }
         )
     return rows, n_constant, people
+
+
+def _majority_row(s: str, obs: str, kinds: dict[str, str], loo) -> dict:
+    """The people's majority as an observer: its P(Yes) is the whole panel's share, so its
+    correlation with that share would be 1 by construction. Compared like every person
+    with the others (leave one out): each participant's answers against the share of the
+    others, the single-people benchmark (NaN with fewer than three participants)."""
+    base = {"set": s, "observer": obs, "kind": kinds.get(obs, DEFAULT_KIND), "signal": MAJORITY_LOO}
+    if loo is None:
+        return {**base, "pearson": np.nan, "constant": False}
+    return {**base, **loo.as_dict(), "percentile_among_people": 50.0, "constant": False}
 
 
 def _figure(table: pd.DataFrame, people: dict[str, np.ndarray], kinds: dict[str, str], colors: dict[str, tuple]):

@@ -58,11 +58,14 @@ def check_controllable(family: StimulusFamily, sizes: tuple[int, ...], settings:
     )
 
 
-def keys_and_shares(bins: tuple[CueBins, ...]) -> tuple[tuple[tuple[int, ...], ...], tuple[float, ...]]:
-    """Every cue key (one bin per cue) and its share of the stimuli: the product of the
-    bins' shares (each cue's shares normalised)."""
+def keys_and_shares(
+    bins: tuple[CueBins, ...], value: Any = None, falls: bool = True
+) -> tuple[tuple[tuple[int, ...], ...], tuple[float, ...]]:
+    """Every cue key (one bin per cue) and its share of the stimuli of stratum value
+    `value` (and answer `falls`, where a cue's shares differ by answer): the product of
+    the bins' shares (each cue's shares normalised)."""
     keys = tuple(itertools.product(*(range(b.bins) for b in bins)))
-    norm = [tuple(s / sum(b.shares) for s in b.shares) if b.shares else (1.0 / b.bins,) * b.bins for b in bins]
+    norm = [b.shares_at(value, falls) for b in bins]
     shares = tuple(math.prod(norm[c][k] for c, k in enumerate(key)) for key in keys)
     return keys, shares
 
@@ -95,7 +98,17 @@ def describe(family: StimulusFamily, sizes: tuple[int, ...], settings: Any) -> d
     """The card's account of the control: the cues and their bins per size."""
     return {
         str(size): [
-            {"cue": b.cue, "edges": list(b.edges), **({"shares": list(b.shares)} if b.shares else {})}
+            {
+                "cue": b.cue,
+                "edges": list(b.edges),
+                **({"shares": list(b.shares)} if b.shares else {}),
+                **({"value_shares": {str(v): list(s) for v, s in b.value_shares.items()}} if b.value_shares else {}),
+                **(
+                    {"no_value_shares": {str(v): list(s) for v, s in b.no_value_shares.items()}}
+                    if b.no_value_shares
+                    else {}
+                ),
+            }
             for b in cue_bins(family, size, settings)
         ]
         for size in sizes

@@ -24,12 +24,13 @@ bytes do not depend on the number of workers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.errors import StimuliError
-from cubeworld.stimuli.family import StimulusFamily
+from cubeworld.stimuli.family import StimulusFamily, StratumQuota
 from cubeworld.stimuli.pipeline.arguments import SetArguments
 
 CANDIDATE_LIMIT = 100  # candidates per stimulus of a size before generation gives up on its open cells
@@ -95,22 +96,41 @@ def size_quotas(
     values: tuple[Any, ...],
     weights: tuple[float, ...] | None = None,
     keys: tuple[Any, ...] = ((),),
-    key_shares: tuple[float, ...] | None = None,
+    key_shares: tuple[float, ...] | Mapping[Any, tuple[float, ...]] | None = None,
+    no_key_shares: Mapping[Any, tuple[float, ...]] | None = None,
 ) -> SizeQuotas:
     """Split `per_size` (even) over `values` in proportion to `weights` (default equal: the
     first `per_size % n` values get one more), each value's total over the cue `keys` in
-    proportion to `key_shares` (default equal), and each cell over Yes and No, the odd ones
-    alternately (key by key), so the Yes and No totals are exactly half each and every cue
-    key is as balanced as integers allow."""
+    proportion to `key_shares` (default equal; a mapping: per value, where a share may be 0),
+    and each cell over Yes and No, the odd ones alternately (key by key), so the Yes and No
+    totals are exactly half each and every cue key is as balanced as integers allow.
+
+    With `no_key_shares` (per value) the keys' shares differ by answer: each value's total
+    is split into Yes and No first (the odd ones alternately, value by value), then its Yes
+    over the keys by `key_shares` and its No by `no_key_shares`."""
     values = tuple(values) or (None,)
     keys = tuple(keys) or ((),)
     totals = dict(zip(values, split(per_size, tuple(weights) if weights else (1.0,) * len(values))))
     cells: dict[tuple[Any, Any, bool], int] = {}
-    per_key = {
-        v: dict(zip(keys, split(totals[v], tuple(key_shares) if key_shares else (1.0,) * len(keys)))) for v in values
-    }
+
+    def shares_of(v: Any) -> tuple[float, ...]:
+        if isinstance(key_shares, Mapping):
+            return tuple(key_shares[v])
+        return tuple(key_shares) if key_shares else (1.0,) * len(keys)
+
     extra_to_yes = True
-    for key in keys:
+    if no_key_shares is not None:
+        for v in values:
+            half, odd = divmod(totals[v], 2)
+            yes_total = half + (odd if extra_to_yes else 0)
+            if odd:
+                extra_to_yes = not extra_to_yes
+            for key, n in zip(keys, split(yes_total, shares_of(v))):
+                cells[(v, key, True)] = n
+            for key, n in zip(keys, split(totals[v] - yes_total, tuple(no_key_shares[v]))):
+                cells[(v, key, False)] = n
+    per_key = {v: dict(zip(keys, split(totals[v], shares_of(v)))) for v in values}
+    for key in keys if no_key_shares is None else ():
         for v in values:
             half, odd = divmod(per_key[v][key], 2)
             yes = half + (odd if extra_to_yes else 0)
@@ -135,21 +155,41 @@ def set_quotas(family: StimulusFamily, args: SetArguments, config: SetConfig) ->
         if stratum is not None and not stratum.values:
             raise StimuliError(f"the {family.domain} family names no {stratum.column} values for size {size}")
         keys: tuple[Any, ...] = ((),)
-        shares: tuple[float, ...] | None = None
+        shares: tuple[float, ...] | dict[Any, tuple[float, ...]] | None = None
+        no_shares: dict[Any, tuple[float, ...]] | None = None
         if args.control_cues:
             from cubeworld.stimuli.pipeline.control import cue_bins, keys_and_shares
 
             bins = cue_bins(family, size, config.family)
             if bins:
                 keys, shares = keys_and_shares(bins)
+                values = stratum.values if stratum else (None,)
+                if any(b.value_shares or b.no_value_shares for b in bins):  # shares that differ by stratum value
+                    for b in bins:
+                        if any(m and set(m) != set(values) for m in (b.value_shares, b.no_value_shares)):
+                            raise StimuliError(
+                                f"the {family.domain} family's cue {b.cue!r} gives bin shares at size {size} for "
+                                f"{column_name(stratum)} {sorted(b.value_shares or b.no_value_shares or {}, key=str)}, "
+                                f"but its values are "
+                                f"{list(values)}: give shares for exactly these"
+                            )
+                    shares = {v: keys_and_shares(bins, v)[1] for v in values}
+                if any(b.no_value_shares for b in bins):  # shares that differ by answer
+                    no_shares = {v: keys_and_shares(bins, v, falls=False)[1] for v in values}
         quotas[size] = size_quotas(
             args.per_size[size],
             stratum.values if stratum else (),
             stratum.weights if stratum else None,
             keys,
             shares,
+            no_shares,
         )
     return quotas
+
+
+def column_name(stratum: StratumQuota | None) -> str:
+    """How an error names a quota stratum's values."""
+    return f"{stratum.column} values" if stratum else "stratum values (it has none)"
 
 
 def stratum_column(family: StimulusFamily, args: SetArguments, config: SetConfig) -> str | None:

@@ -63,8 +63,14 @@ from cubeworld.stimuli.families.domino.geometry import (
     step_ratios,
     thickness_ratios,
 )
-from cubeworld.stimuli.families.domino.settings import CAUSES, CauseRange, DominoCamera, DominoSettings
-from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily
+from cubeworld.stimuli.families.domino.settings import (
+    CAUSES,
+    CauseRange,
+    ControlWindow,
+    DominoCamera,
+    DominoSettings,
+)
+from cubeworld.stimuli.family import DifficultyMeasure, ShortcutCue, StimulusFamily, StratumQuota
 
 PROMPT = (
     "You are now viewing a row of dominoes. The tilted domino at one end has been pushed and is "
@@ -108,6 +114,9 @@ class DominoFamily(StimulusFamily):
     # direction (+1 rightwards, -1 leftwards) x label
     strata = ("cause", "direction")
     quota_stratum = "cause"
+    # a cue-controlled set draws each cause's critical value in a narrow window around its flip,
+    # with the causes weighted (`ControlWindow`), and balances the cues of `control` in bins
+    controlled_sampling = True
 
     def robustness_checks(self, settings: DominoSettings) -> tuple[Mapping[str, Any], ...]:
         return settings.perturbations
@@ -115,15 +124,22 @@ class DominoFamily(StimulusFamily):
     def stratum_values(self, size: int, settings: DominoSettings) -> tuple[str, ...]:
         return tuple(settings.causes)
 
+    def stratum_quota(self, size: int, settings: DominoSettings, controlled: bool = False) -> StratumQuota | None:
+        """The causes, equal by default; in a cue-controlled set weighted by their windows' shares."""
+        if not controlled or not settings.control_windows:
+            return super().stratum_quota(size, settings, controlled)
+        causes = tuple(settings.causes)
+        return StratumQuota("cause", causes, tuple(settings.control_windows[c].share for c in causes))
+
     # -- one candidate (heavy) ---------------------------------------------------------
     def sample(self, rng, size, settings):
         """A chain of a cause drawn at random (the pipeline draws `sample_in_stratum`)."""
         return self.sample_in_stratum(rng, size, settings, settings.causes[int(rng.integers(len(settings.causes)))])
 
-    def sample_in_stratum(self, rng, size, settings, value):
+    def sample_in_stratum(self, rng, size, settings, value, controlled=False):
         from cubeworld.stimuli.families.domino.sampler import sample_chain
 
-        return sample_chain(rng, size, settings, value)
+        return sample_chain(rng, size, settings, value, controlled and bool(settings.control_windows))
 
     def judge(self, world, scene, physics, settings):
         return self.judge_wanted(world, scene, physics, settings, (False, True))
@@ -219,4 +235,13 @@ class DominoFamily(StimulusFamily):
 
 FAMILY = DominoFamily()
 
-__all__ = ["CAUSES", "FAMILY", "PROMPT", "CauseRange", "DominoCamera", "DominoFamily", "DominoSettings"]
+__all__ = [
+    "CAUSES",
+    "FAMILY",
+    "PROMPT",
+    "CauseRange",
+    "ControlWindow",
+    "DominoCamera",
+    "DominoFamily",
+    "DominoSettings",
+]

@@ -31,16 +31,19 @@ def tipping_angle(thickness: float, height: float) -> float:
     return math.degrees(math.atan2(thickness, height))
 
 
-def sample_chain(rng, n: int, cfg: DominoSettings, cause: str) -> Scene:
+def sample_chain(rng, n: int, cfg: DominoSettings, cause: str, controlled: bool = False) -> Scene:
     """Draw a chain of n dominoes whose critical element is of `cause`, the first domino
-    tipped towards the others."""
+    tipped towards the others. `controlled` (a cue-controlled set): the critical value is
+    drawn in the cause's control window (`ControlWindow`) instead of its range, with the
+    same draws otherwise."""
     if cause not in CAUSES:
         raise ValueError(f"unknown domino cause {cause!r}")
     heights = cfg.height * rng.uniform(1.0 - cfg.height_jitter, 1.0 + cfg.height_jitter, n)
     ratios = rng.uniform(cfg.gap_min, cfg.gap_max, n - 1)
     ratios[0] = rng.uniform(cfg.first_gap_min, cfg.gap_max)
     critical = int(rng.integers(1, n))
-    value = float(rng.uniform(cfg.cause_range(cause).low, cfg.cause_range(cause).high))
+    drawn = cfg.control_windows[cause] if controlled else cfg.cause_range(cause)
+    value = float(rng.uniform(drawn.low, drawn.high))
     side = 1.0 if rng.random() < 0.5 else -1.0
     lateral = rng.uniform(-cfg.lateral_jitter, cfg.lateral_jitter, n)
     yaws = rng.uniform(-cfg.max_yaw, cfg.max_yaw, n)

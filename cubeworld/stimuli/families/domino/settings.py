@@ -11,6 +11,7 @@ from typing import Any
 
 from cubeworld.stimuli.core.settings import check_perturbations
 from cubeworld.stimuli.errors import StimuliError
+from cubeworld.stimuli.family import ControlledCue
 
 # The causes a chain can stop (or, overcome, continue) for: the family's quota stratum.
 CAUSES = ("spacing", "offset", "size", "thickness")
@@ -49,6 +50,29 @@ class CauseRange:
 
 
 @dataclass(frozen=True)
+class ControlWindow:
+    """How a cue-controlled set (`--control-cues`) draws one cause: its critical value
+    ~ U(low, high), a window that straddles the cause's flip more narrowly than its
+    `CauseRange`, and the cause's share of every size (the quota stratum's weight).
+
+    Why a window and not only bins: a bin must hold both answers within every cause, and
+    at the flip the cause's own cue decides its chains, so a bin cannot cut that cue's
+    range; drawing the critical value close to the flip on both sides leaves a model
+    little to see but that one cue, whose other readings (the same cue on the other
+    causes' chains) then blur it. The shares weight the causes whose cue decides their
+    chains least (offset, thickness: the answer also depends on the yaw and the hit's
+    height) above those it decides exactly (spacing, size)."""
+
+    low: float
+    high: float
+    share: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high or self.share <= 0:
+            raise StimuliError(f"a control window needs 0 < low < high and a positive share, got {self}")
+
+
+@dataclass(frozen=True)
 class DominoSettings:
     camera: DominoCamera
     height: float  # m; each domino's height = height * U(1 - height_jitter, 1 + height_jitter)
@@ -70,9 +94,26 @@ class DominoSettings:
     stand_tilt: float  # ... and stands if less than this; in between: ambiguous, rejected
     causes: tuple[str, ...] = CAUSES  # the quota stratum's values, in draw order
     perturbations: tuple[dict[str, Any], ...] = field(default=())
+    # --control-cues: each cause's window and share (every cause of `causes` needs one), and the
+    # cues balanced in bins per size (`StimulusFamily.control_cues`)
+    control_windows: dict[str, ControlWindow] = field(default_factory=dict)
+    control: tuple[ControlledCue, ...] = ()
 
     def __post_init__(self) -> None:
         check_perturbations(self.perturbations)
+        if self.control_windows:
+            if sorted(self.control_windows) != sorted(self.causes):
+                raise StimuliError(
+                    f"domino control_windows: expected one window per cause {list(self.causes)}, got "
+                    f"{sorted(self.control_windows)}"
+                )
+            for cause, window in self.control_windows.items():
+                flip = self.cause_range(cause).flip
+                if not window.low < flip < window.high:
+                    raise StimuliError(
+                        f"domino control_windows.{cause}: the window must straddle the flip {flip}, got "
+                        f"[{window.low}, {window.high}]"
+                    )
         unknown = [c for c in self.causes if c not in CAUSES]
         if unknown or not self.causes or len(set(self.causes)) != len(self.causes):
             raise StimuliError(f"domino causes: expected distinct names among {list(CAUSES)}, got {list(self.causes)}")

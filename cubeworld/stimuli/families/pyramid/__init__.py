@@ -64,6 +64,7 @@ class PyramidFamily(StimulusFamily):
     strata = ("red_row",)  # the card counts size x red block's tier x label
     quota_stratum = "red_row"  # ... and every tier below the top gets an equal quota per size
     controlled_sampling = True  # a cue-controlled set draws steered leans (`sampler.sample_pyramid`)
+    # ... and balances end vs interior red blocks per answer per tier: `control` in defaults.yaml
     control_reading_targets = {"one_step": 1 / 3}  # the one-step reading wrong on a third of the items
 
     def robustness_checks(self, settings: PyramidSettings) -> tuple[Mapping[str, Any], ...]:
