@@ -1,6 +1,6 @@
 """Throughput of the observers that are not VLMs: the physics observer and the CNN.
 
-    .venv/bin/python benchmarks/bench_observers.py [--items 12] [--threads 2] [--only physics,batch,cnn,recovery,fit]
+    .venv/bin/python benchmarks/bench_observers.py [--items 12] [--threads 2] [--only physics,batch,cnn,rest,recovery,fit]
 
 Prints, on this machine:
 - batched simulation (before/after): items per second at N = 20 noisy copies in one
@@ -107,6 +107,161 @@ def bench_batch(sets: dict[str, Path], n_items: int) -> None:
             + f"; batch = one at a time on {same}/{total} copies, batch + rest on {rest_same}/{total}; "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+
+
+def one_at_a_time_item(domain: str, stimulus_id: str, scene: dict, settings) -> int:
+    """The observer's Yes count of one item as before the batch: copy after copy (a worker's call)."""
+    from cubeworld.observers.noisy_newton import noisy_copies
+    from cubeworld.stimuli.families import get_family
+
+    family = get_family(domain)
+    return sum(family.answer_by_simulation(c) for c in noisy_copies(scene, stimulus_id, settings))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (pool workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bench_batch_cores(sets: dict[str, Path], n_items: int) -> None:
+    """Items/s at N = 20 on every core, like with like: the observer before the batch (copies one
+    at a time, items spread over one worker per core) vs the batched observer with the rest rule
+    (items over the same workers), and vs one process whose batch steps on every core."""
+    from cubeworld.observers.noisy_newton import PhysicsScoring, noisy_copies, simulate_items
+    from cubeworld.pools import run_calls
+    from cubeworld.stimuli.engine.batch import RestRule
+    from cubeworld.stimuli.families import get_family
+
+    cores = os.cpu_count() or 1
+    for name, folder in sets.items():
+        rows = _rows(folder, n_items)
+        items = [(r.domain, r.stimulus_id, r.extra["scene"]) for r in rows]
+        before = PhysicsScoring(n_simulations=20, workers=cores)
+        after = PhysicsScoring(n_simulations=20, workers=cores, stop_at_rest=True)
+        figures, counts = {}, {}
+        for how in (
+            f"before: one at a time, {cores} workers",
+            f"batch + rest, {cores} workers",
+            "batch + rest, 1 process x threads",
+        ):
+            t, c = time.perf_counter(), _cpu()
+            if how.startswith("before"):
+                counts[how] = run_calls(
+                    one_at_a_time_item, [(*item, before) for item in items], workers=cores, what="bench"
+                )
+            elif "workers" in how:
+                counts[how] = simulate_items(items, after)
+            else:
+                counts[how] = [
+                    sum(get_family(d).answer_copies(noisy_copies(sc, sid, after), rest=RestRule(), threads=cores))
+                    for d, sid, sc in items
+                ]
+            figures[how] = (len(items) / (time.perf_counter() - t), _cpu() - c)
+        base_wall = figures[next(iter(figures))][0]
+        same = {how: sum(a == b for a, b in zip(v, next(iter(counts.values())))) for how, v in counts.items()}
+        print(
+            f"batch {name:9s} N=20 {len(items)} items on {cores} cores: "
+            + ", ".join(
+                f"{how} {w:.2f} items/s wall ({w / base_wall:.2f}x), {cpu:.1f} s CPU, "
+                f"Yes counts equal to before on {same[how]}/{len(items)} items"
+                for how, (w, cpu) in figures.items()
+            )
+            + f"; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+
+
+REST_VARIANTS = {  # the rest rules compared with the full horizon (`--only rest`); every field explicit
+    "speed (1 mm/s, 0.01 rad/s, 3 checks)": dict(speed=1e-3, spin=1e-2, checks=3, hold=0),
+    "speed or held (1 mm, 0.5 deg, 10 checks)": dict(
+        speed=1e-3, spin=1e-2, checks=3, hold=10, hold_move=1e-3, hold_tilt=0.5
+    ),
+    "speed or held (0.2 mm, 0.1 deg, 10 checks)": dict(
+        speed=1e-3, spin=1e-2, checks=3, hold=10, hold_move=2e-4, hold_tilt=0.1
+    ),
+    "speed or held (0.5 mm, 0.2 deg, 20 checks)": dict(
+        speed=1e-3, spin=1e-2, checks=3, hold=20, hold_move=5e-4, hold_tilt=0.2
+    ),
+}
+
+
+def rest_agreement_item(domain: str, stimulus_id: str, scene: dict, settings) -> dict:
+    """One item's copies simulated to the full horizon and with each rest rule: answers, steps, CPU s."""
+    from cubeworld.observers.noisy_newton import noisy_copies
+    from cubeworld.stimuli.core.scene import Scene
+    from cubeworld.stimuli.core.settings import shared_defaults
+    from cubeworld.stimuli.engine.batch import RestRule, simulate_copies
+    from cubeworld.stimuli.engine.worlds import simulation_world
+    from cubeworld.stimuli.families import get_family
+
+    family = get_family(domain)
+    own, physics = family.default_settings(), shared_defaults().physics
+    specs = [Scene.from_record(c) for c in noisy_copies(scene, stimulus_id, settings)]
+    rules = [family.outcome_rule(s, own) for s in specs]
+    world = simulation_world(len(specs[0].blocks))
+    out = {}
+    for name, rest in [("full horizon", None), *((k, RestRule(**v)) for k, v in REST_VARIANTS.items())]:
+        c = time.process_time()
+        res = simulate_copies(
+            world,
+            [s.blocks for s in specs],
+            physics,
+            removed=rules[0].removed,
+            settle=rules[0].settle,
+            stops=[r.stop for r in rules],
+            rest=rest,
+        )
+        out[name] = (
+            [bool(r.verdict(x)) for r, x in zip(rules, res)],
+            sum(x.steps for x in res),
+            time.process_time() - c,
+        )
+    return out
+
+
+def bench_rest(root: Path) -> None:
+    """How often each rest rule's answer agrees with the full horizon, at the fit's noise levels."""
+    from cubeworld.fitting.items import load_items
+    from cubeworld.observers.noisy_newton import PhysicsScoring
+    from cubeworld.pools import run_calls
+    from cubeworld.stimuli import generate_set
+
+    towers = generate_set("tower", [2, 3, 4, 5, 6, 7], 20, 905, root / "rest-towers", resolution=32, progress=False)
+    pyramids = generate_set("pyramid", [3, 6, 10, 15], 6, 906, root / "rest-pyr", resolution=32, progress=False)
+    points = {
+        towers: [(0.12, 0.03), (0.22, 0.0), (0.03, 0.0), (0.1, 0.1)],
+        pyramids: [(0.1, 0.0)],
+    }
+    for folder, noise in points.items():
+        rows = load_items([folder])
+        for position, push in noise:
+            settings = PhysicsScoring(position_noise=position, push_noise=push, n_simulations=20)
+            calls = [(r.domain, r.stimulus_id, r.extra["scene"], settings) for r in rows]
+            results = run_calls(rest_agreement_item, calls, workers=os.cpu_count() or 1, what="rest agreement")
+            truth = [a for r in results for a in r["full horizon"][0]]
+            line = []
+            for name in ["full horizon", *REST_VARIANTS]:
+                answers = [a for r in results for a in r[name][0]]
+                steps = sum(r[name][1] for r in results) / len(truth)
+                cpu = sum(r[name][2] for r in results)
+                same = sum(a == b for a, b in zip(answers, truth))
+                wrong = [
+                    f"{rows[i // settings.n_simulations].stimulus_id}#{i % settings.n_simulations}"
+                    for i, (a, b) in enumerate(zip(answers, truth))
+                    if a != b
+                ]
+                line.append(
+                    f"{name}: {same}/{len(truth)} agree{' ' + str(wrong) if wrong else ''}, {steps:.0f} steps/copy, "
+                    f"{cpu:.1f} s CPU"
+                )
+            print(
+                f"rest {rows[0].domain} x{len(rows)} position noise {position} push {push} "
+                f"({sum(truth)} of {len(truth)} copies fall): " + "; ".join(line) + f"; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 def bench_recovery(root: Path, n_items: int) -> None:
@@ -216,7 +371,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=12, help="physics: items per family")
     ap.add_argument("--threads", type=int, default=2, help="CNN: torch threads")
-    ap.add_argument("--only", default="physics,batch,cnn,recovery,fit", help="which parts, joined by commas")
+    ap.add_argument("--only", default="physics,batch,cnn,rest,recovery,fit", help="which parts, joined by commas")
     args = ap.parse_args()
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="cw-bench-obs-") as tmp:
@@ -226,6 +381,9 @@ def main() -> None:
             bench_physics(sets, args.items)
         if "batch" in only:
             bench_batch(sets, args.items)
+            bench_batch_cores(sets, args.items)
+        if "rest" in only:
+            bench_rest(Path(tmp))
         if "recovery" in only:
             bench_recovery(Path(tmp), 40)
         if "fit" in only:

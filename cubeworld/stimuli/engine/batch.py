@@ -8,7 +8,9 @@ blocks have come to rest (with the rest rule the mean pilot-tower copy ran 153 o
 the fitting README has the measured speed-ups).
 
 `simulate_copies` runs the copies as one `mujoco.batch.Batch` of the scene's world: the
-copies' initial states are rows of one array, the steps run in C on `threads` threads
+world is configured once and the copies' initial states are rows of one array written with
+numpy (per-copy configuration only where copies differ in size or settle first), the steps
+run in C on `threads` threads
 (bit-identical to one `MjData` per copy at any thread count, MuJoCo's guarantee), and
 between checks (every `CHECK_INTERVAL` s of simulated time, the checks `World.simulate`
 makes) each copy's stop rule is asked; a copy whose outcome is decided leaves the batch:
@@ -16,9 +18,13 @@ makes) each copy's stop rule is asked; a copy whose outcome is decided leaves th
 - by its `stop` rule (a block past a fall threshold: the answer cannot change), exactly
   as `World.simulate` stops;
 - optionally (`rest`), once every block it simulates has been still (`RestRule`: speed
-  and spin below a floor) for a number of consecutive checks: nothing moves, so nothing
+  and spin below a floor for a number of consecutive checks) or held in place (within a
+  fifth of a millimetre for half a second: a block rocking on an edge): nothing moves, so nothing
   will fall. This is the one approximation; its agreement with the full horizon is
-  measured (benchmarks/bench_observers.py) and it is off unless asked for.
+  measured (benchmarks/bench_observers.py --only rest) and it is off unless asked for.
+
+Where the time goes (towers of 2-7 blocks, N = 20, cProfile): over 90% in MuJoCo's
+batched step, so what is left to gain is in simulating fewer steps, not in Python.
 
 Without `rest` the results equal `World.simulate`'s for each copy, measure by measure.
 Copies may differ in their blocks' sizes (per-copy model fields), not in their number of
@@ -34,7 +40,7 @@ import numpy as np
 
 from cubeworld.stimuli.core.scene import Block, tilt_degrees
 from cubeworld.stimuli.core.settings import PhysicsSettings, RestRule
-from cubeworld.stimuli.engine.world import CHECK_INTERVAL, SimResult, StopRule, World
+from cubeworld.stimuli.engine.world import CHECK_INTERVAL, SimResult, StopRule, World, position_noise
 
 # Model fields `World._configure` derives from a block's sizes: the ones copies may differ in.
 SIZE_FIELDS = ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia")
@@ -66,6 +72,60 @@ def _marks(physics: PhysicsSettings) -> tuple[list[int], int, int]:
     return sorted({*range(every, steps, every), window_at, steps} - {0}), steps, window_at
 
 
+def _initial_state(
+    world: World, copies: Sequence[Sequence[Block]], physics: PhysicsSettings, removed: Sequence[int], settle: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The copies' initial states as rows, (nsim, nq) qpos and (nsim, nv) qvel, and the size
+    fields of the copies when they differ in size ({field: (nsim, ...)}; empty when they do
+    not), the numbers `World._configure` gives each copy. Leaves `world` configured for
+    copies[0] with `removed` hidden: the model the batch copies.
+
+    Why not `_configure` every copy: a copy that differs only in its blocks' poses and
+    pushes changes nothing in the model but its state, so the world is configured once and
+    each copy's row written with numpy (its blocks' positions plus the world's own
+    `position_noise`, orientations, velocities); the per-copy configuration (Python loops,
+    `mj_setConst`) is paid only for size noise, which changes masses, and for `settle`,
+    which steps every copy before its blocks are taken out."""
+    import mujoco
+
+    first = copies[0]
+    sizes_differ = any(b.size != a.size for c in copies[1:] for a, b in zip(first, c))
+    if settle > 0 or sizes_differ:
+        qpos_rows, qvel_rows, per_copy = [], [], []
+        for blocks in copies:
+            if settle > 0:
+                world._configure(blocks, physics)
+                mujoco.mj_step(world.model, world.data, nstep=max(1, int(round(settle / physics.timestep))))
+                for i in removed:
+                    world._take_out(i)
+                mujoco.mj_forward(world.model, world.data)
+            else:
+                world._configure(blocks, physics, hidden=removed)
+            qpos_rows.append(world.data.qpos.copy())
+            qvel_rows.append(world.data.qvel.copy())
+            per_copy.append({name: getattr(world.model, name).copy() for name in SIZE_FIELDS})
+        world._configure(first, physics, hidden=removed)
+        fields = {
+            name: np.stack([f[name] for f in per_copy])
+            for name in SIZE_FIELDS
+            if any(not np.array_equal(f[name], per_copy[0][name]) for f in per_copy)
+        }
+        return np.stack(qpos_rows), np.stack(qvel_rows), fields
+    world._configure(first, physics, hidden=removed)
+    shown = np.array([i for i in range(len(first)) if i not in set(removed)], dtype=int)
+    qpos = np.tile(world.data.qpos, (len(copies), 1))  # hidden blocks parked as the world parks them
+    qvel = np.tile(world.data.qvel, (len(copies), 1))
+    if shown.size:
+        pos = np.array([[b.pos for b in blocks] for blocks in copies], dtype=float)
+        pos += np.stack([position_noise(blocks, physics.position_noise) for blocks in copies])
+        quat = np.array([[b.quat for b in blocks] for blocks in copies], dtype=float)
+        vel = np.array([[b.velocity for b in blocks] for blocks in copies], dtype=float)
+        qpos[:, world._pos_idx[shown]] = pos[:, shown]
+        qpos[:, world._quat_idx[shown]] = quat[:, shown]
+        qvel[:, world._vadr[shown, None] + np.arange(3)] = vel[:, shown]
+    return qpos, qvel, {}
+
+
 def simulate_copies(
     world: World,
     copies: Sequence[Sequence[Block]],
@@ -82,7 +142,6 @@ def simulate_copies(
     copy that has come to rest. `settle` > 0: each copy first stands `settle` seconds with
     every block, then `removed` are taken out, as `World.simulate(settle=...)` does, and
     movement is measured from that settled state. Returns one result per copy, in order."""
-    import mujoco
     from mujoco.batch import Batch
 
     if not copies:
@@ -95,30 +154,14 @@ def simulate_copies(
         raise ValueError(f"{len(stops)} stop rules for {len(copies)} copies")
     nsim = len(copies)
     model = world.model
-    qpos, qvel, fields = [], [], []
-    for blocks in copies:  # the world's own configuration of each copy: the same numbers
-        if settle > 0:
-            world._configure(blocks, physics)
-            mujoco.mj_step(model, world.data, nstep=max(1, int(round(settle / physics.timestep))))
-            for i in removed:
-                world._take_out(i)
-            mujoco.mj_forward(model, world.data)
-        else:
-            world._configure(blocks, physics, hidden=removed)
-        qpos.append(world.data.qpos.copy())
-        qvel.append(world.data.qvel.copy())
-        fields.append({name: getattr(model, name).copy() for name in SIZE_FIELDS})
-    world._configure(copies[0], physics, hidden=removed)  # the batch copies the model now
-    batch = Batch(model, nsim, max(1, int(threads)))
-    differ = [name for name in SIZE_FIELDS if any(not np.array_equal(f[name], fields[0][name]) for f in fields)]
-    for name in differ:
-        per_copy = batch.expand(name)
-        for k, f in enumerate(fields):
-            per_copy[k] = f[name]
-    if differ:
+    qpos, qvel, fields = _initial_state(world, copies, physics, removed, settle)
+    batch = Batch(model, nsim, max(1, int(threads)))  # copies the model, configured for copies[0]
+    if fields:
+        for name, per_copy_values in fields.items():
+            batch.expand(name)[:] = per_copy_values
         batch.set_const()
-    batch.bind("qpos")[:] = np.stack(qpos)
-    batch.bind("qvel")[:] = np.stack(qvel)
+    batch.bind("qpos")[:] = qpos
+    batch.bind("qvel")[:] = qvel
     state_qpos, state_qvel = batch.bind("qpos"), batch.bind("qvel")
 
     pos_idx, quat_idx = world._pos_idx[:n], world._quat_idx[:n]
@@ -131,7 +174,9 @@ def simulate_copies(
     marks, steps, window_at = _marks(physics)
     if window_at == 0:
         window = {k: (start[k], tilt0[k]) for k in range(nsim)}
-    calm = np.zeros(nsim, dtype=int)
+    calm = np.zeros(nsim, dtype=int)  # consecutive quiet checks (rest rule)
+    held = np.zeros(nsim, dtype=int)  # checks each copy has stayed near its anchor (rest rule's hold)
+    anchor_pos, anchor_tilt = start.copy(), tilt0.copy()
     active = np.arange(nsim)
     ended: dict[int, tuple[int, bool, bool]] = {}  # copy -> (steps, stopped early, at rest)
     done = 0
@@ -162,6 +207,12 @@ def simulate_copies(
             quiet = rest.quiet(v[:, vadr[moving][:, None] + np.arange(6)])
             calm[active] = np.where(quiet, calm[active] + 1, 0)
             still = calm[active] >= rest.checks
+            if rest.hold > 0:
+                near = (np.linalg.norm(pos - anchor_pos[active], axis=2)[:, moving] <= rest.hold_move).all(axis=1)
+                near &= (np.abs(tilt_now - anchor_tilt[active])[:, moving] <= rest.hold_tilt).all(axis=1)
+                held[active] = np.where(near, held[active] + 1, 0)
+                anchor_pos[active[~near]], anchor_tilt[active[~near]] = pos[~near], tilt_now[~near]
+                still |= held[active] >= rest.hold
         keep = []
         for j, k in enumerate(active.tolist()):
             rule = stops[int(k)]

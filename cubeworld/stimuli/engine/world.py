@@ -285,6 +285,8 @@ class World:
         window = (start, tilt0) if window_at == 0 else None
         done, stopped, rested, calm = 0, False, False, 0
         if rest is not None:
+            if rest.hold:
+                raise ValueError("World.simulate applies a rest rule's still test only: give it hold 0")
             kept = [i for i in range(n) if i not in set(removed)]
             velocity_idx = self._vadr[kept][:, None] + np.arange(6)[None, :]
         for mark in marks:
