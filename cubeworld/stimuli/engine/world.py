@@ -53,9 +53,9 @@ class SimResult:
 
     It covers the full horizon (`physics.duration`) unless the caller's `stop` rule
     decided the outcome earlier (`stopped_early`: a block past a fall threshold, which
-    cannot change any more), or, in a robustness simulation only, a rest rule found every block
-    still (`rested`: then nothing falls; the simulation that labels a scene never
-    ends at rest, and MuJoCo's sleep is never used). With a
+    cannot change any more), or, where only "does something fall?" is still open (see
+    `simulate`), a rest rule found every block still (`rested`: then nothing falls; the
+    simulation that labels a scene never ends at rest, and MuJoCo's sleep is never used). With a
     `settle` time, the whole scene first settles that long and every measure (the start,
     the peaks, the horizon) is taken from the settled state; `settle_move` is what moved
     while it settled. The rest

@@ -38,15 +38,20 @@ def _others(pyr: Pyramid) -> np.ndarray:
     return np.array([i for i in range(len(pyr.blocks)) if i != pyr.red])
 
 
-def removal_rule(pyr: Pyramid, cfg: PyramidSettings):
-    """The stop rule of the counterfactual: has another block than the red one moved more than
-    `yes_move` or tilted more than `yes_tilt`? (move, tilt per block -> bool)"""
+def _moved_past(pyr: Pyramid, move_limit: float, tilt_limit: float):
+    """Has another block than the red one moved more than `move_limit` or tilted more than
+    `tilt_limit`? (move, tilt per block -> bool)"""
     others = _others(pyr)
 
-    def fallen(move: np.ndarray, tilt: np.ndarray) -> bool:
-        return bool((move[others] > cfg.yes_move).any() or (tilt[others] > cfg.yes_tilt).any())
+    def past(move: np.ndarray, tilt: np.ndarray) -> bool:
+        return bool((move[others] > move_limit).any() or (tilt[others] > tilt_limit).any())
 
-    return fallen
+    return past
+
+
+def removal_rule(pyr: Pyramid, cfg: PyramidSettings):
+    """The stop rule of the counterfactual: another block past `yes_move` / `yes_tilt`."""
+    return _moved_past(pyr, cfg.yes_move, cfg.yes_tilt)
 
 
 def outcome_rule(pyr: Pyramid, cfg: PyramidSettings):
@@ -60,14 +65,8 @@ def outcome_rule(pyr: Pyramid, cfg: PyramidSettings):
 
 
 def not_clean_no(pyr: Pyramid, cfg: PyramidSettings):
-    """Has another block than the red one moved more than `no_move` or tilted more than
-    `no_tilt` (peaks, per block -> bool)? Then the removal can only be "Yes" or ambiguous."""
-    others = _others(pyr)
-
-    def moved(move: np.ndarray, tilt: np.ndarray) -> bool:
-        return bool((move[others] > cfg.no_move).any() or (tilt[others] > cfg.no_tilt).any())
-
-    return moved
+    """Another block past `no_move` / `no_tilt` (peaks): the removal can only be "Yes" or ambiguous."""
+    return _moved_past(pyr, cfg.no_move, cfg.no_tilt)
 
 
 def _removal_run(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSettings, rest=None, rest_if=None):
