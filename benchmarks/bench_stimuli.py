@@ -1,6 +1,6 @@
 """Stimulus generation: speed, and the validity targets of issue 10, measured.
 
-    .venv/bin/python benchmarks/bench_stimuli.py speed    [--towers-per-size 20] [--pyramids-per-size 6] [--workers 1,2]
+    .venv/bin/python benchmarks/bench_stimuli.py speed    [--towers-per-size 20] [--pyramids-per-size 6] [--workers 1,2] [--only tower]
     .venv/bin/python benchmarks/bench_stimuli.py validity [--towers-per-size 100] [--pyramids-per-size 40] [--audit-per-size 100]
                                                           [--seeds 11,12] [--control-cues] [--only tower] [--long-items 150]
     .venv/bin/python benchmarks/bench_stimuli.py frame    [--towers 1000]
@@ -89,6 +89,8 @@ def speed(a) -> None:
     print(f"cores: {os.cpu_count()}, {load()}")
     with tempfile.TemporaryDirectory() as tmp:
         for domain, sizes, per in (("tower", "2-7", a.towers_per_size), ("pyramid", "3,6,10,15", a.pyramids_per_size)):
+            if a.only not in (None, domain):
+                continue
             for w in (int(x) for x in a.workers.split(",")):
                 per_sec, cpu, _ = rate(domain, sizes, per, w, a.resolution, Path(tmp) / f"{domain}-{w}")
                 print(
@@ -237,11 +239,13 @@ def standing(rows, items: int) -> None:
     from cubeworld.stimuli import get_family
 
     still = [r for r in rows if not r.falls]
-    moves = [r.extra["outcome"]["rest_move_mm"] for r in still]
-    tilts = [r.extra["outcome"]["rest_tilt_deg"] for r in still]
+    horizon = [r for r in still if r.extra["outcome"]["rest_move_mm"] is not None]  # 3.2.0: not ended still
+    moves = [r.extra["outcome"]["rest_move_mm"] for r in horizon] or [float("nan")]
+    tilts = [r.extra["outcome"]["rest_tilt_deg"] for r in horizon] or [float("nan")]
     print(
-        f"  standing towers ({len(still)}): movement in the last second at most {max(moves):.3f} mm "
-        f"(median {sorted(moves)[len(moves) // 2]:.4f}), change of tilt at most {max(tilts):.4f} deg"
+        f"  standing towers ({len(still)}): {len(still) - len(horizon)} ended still (physics.rest_stop); the "
+        f"{len(horizon)} simulated to the horizon moved in their last second at most {max(moves):.3f} mm "
+        f"(median {sorted(moves)[len(moves) // 2]:.4f}), changed their tilt at most {max(tilts):.4f} deg"
     )
     tower = get_family("tower")
     sample = still[:: max(1, len(still) // items)][:items]
@@ -416,7 +420,7 @@ def cues(a) -> None:
 
 def restcheck(a) -> None:
     """Generator 3.1.0 ends some simulations once the scene is at rest (`physics.rest_stop`,
-    `pyramid.stand_rest`). Inside a real generation (one worker, 32 px), every simulation given a
+    `pyramid.stand_rest`), 3.2.0 a standing tower's simulation under the set's physics too. Inside a real generation (one worker, 32 px), every simulation given a
     rest rule is simulated both ways, and the answer it is asked for (did something fall, by
     the simulation's own stop rule) compared; also the largest change of any block's final tilt
     between the two (did anything move after the rest?). Dominoes do not use the rule: with
@@ -431,11 +435,11 @@ def restcheck(a) -> None:
 
     base = default_config(a.only).physics
     original = engine.World.simulate
-    runs = changed = rested = steps_rest = steps_full = 0
+    runs = changed = rested = steps_rest = steps_full = labelling = labelling_still = restless = 0
     largest_tilt = 0.0
 
     def both(self, blocks, physics, removed=(), stop=None, settle=0.0, rest=None, rest_if=None):
-        nonlocal runs, changed, rested, steps_rest, steps_full, largest_tilt
+        nonlocal runs, changed, rested, steps_rest, steps_full, largest_tilt, labelling, labelling_still, restless
         if rest is None and a.only == "domino" and physics != base:
             rest = physics.rest_stop
         if rest is None:
@@ -445,6 +449,10 @@ def restcheck(a) -> None:
         fell = [bool(stop(r.peak_move, r.peak_tilt)) if stop else False for r in (quick, full)]
         runs, rested = runs + 1, rested + quick.rested
         changed += fell[0] != fell[1]
+        if physics == base:  # a simulation under the set's physics (3.2.0: a standing tower's labelling one)
+            labelling, labelling_still = labelling + 1, labelling_still + quick.rested
+            # ended still, but the full horizon would fail the rest test (a kept tower it would reject)
+            restless += quick.rested and not full.at_rest(physics)
         steps_rest, steps_full = steps_rest + quick.steps, steps_full + full.steps
         largest_tilt = max(largest_tilt, float(np.abs(tilt_degrees(quick.quat) - tilt_degrees(full.quat)).max()))
         return quick
@@ -459,6 +467,8 @@ def restcheck(a) -> None:
     print(
         f"{a.only} {sizes} x{a.per_size}, seed {seed}: {runs} simulations with a rest rule, answers changed {changed}, "
         f"ended at rest {rested}, steps {steps_rest} vs {steps_full} full ({steps_rest / max(1, steps_full):.3f}); "
+        f"under the set's physics {labelling}, of which ended still {labelling_still}, and of those the full horizon's "
+        f"rest test would fail {restless}; "
         f"largest change of a final tilt {largest_tilt:.2f} deg; {time.process_time() - start:.0f} s CPU"
     )
 
@@ -590,7 +600,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="11,12", help="validity: the tower and pyramid sets' seeds")
     ap.add_argument("--control-cues", action="store_true", help="validity: cue-controlled sets")
     ap.add_argument("--long-items", type=int, default=150, help="validity: standing towers simulated for 30 s")
-    ap.add_argument("--only", default=None, choices=["tower", "pyramid", "domino"], help="cues, restcheck: one family")
+    ap.add_argument(
+        "--only", default=None, choices=["tower", "pyramid", "domino"], help="speed, cues, restcheck: one family"
+    )
     ap.add_argument("--per-size", type=int, default=60, help="restcheck: stimuli per size")
     ap.add_argument(
         "--cue-seeds", default="4711,4712,4713", help="cues: the tower, pyramid and domino sets' seeds (leading ones)"

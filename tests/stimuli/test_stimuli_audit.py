@@ -111,7 +111,7 @@ def test_audit_command(reference_sets):
     res = runner.invoke(app, ["audit", str(reference_sets["pyramids-64"])])
     assert res.exit_code == 0, res.output
     out = res.output
-    assert "pyramid items (rendered), sizes 3,6,10,15, generator cubeworld.stimuli 3.1.0" in out
+    assert "pyramid items (rendered), sizes 3,6,10,15, generator cubeworld.stimuli 3.2.0" in out
     for cue in ("red_row", "red_position", "red_interior", "centre_over_red", "resting_on_red", "one_step"):
         assert f"  {cue} " in out
     assert "5-fold cross-validated" in out and "sign of the difficulty (support margin)" in out

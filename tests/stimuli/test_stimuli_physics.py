@@ -110,6 +110,34 @@ def test_position_noise_is_bounded_and_deterministic():
     )
 
 
+def test_a_standing_towers_labelling_simulation_ends_still_and_the_full_horizon_agrees(towers):
+    """Generator 3.2.0: a standing tower's simulation under the set's physics ends once it is still,
+    the judgement accepts it on that (no last-second rest measures) and records the moment; the
+    same tower simulated over the full horizon stands and passes the rest test."""
+    from cubeworld.stimuli.families.tower.judge import judge_tower
+
+    cfg = default_config("tower")
+    standing, falling = towers
+    world = World(7, 16, cfg.render)
+    ended_still = 0
+    for blocks in standing:
+        verdict = judge_tower(world, blocks, cfg.physics, cfg.family, cfg.family.perturbations)
+        if not verdict.accepted:
+            continue
+        outcome = verdict.outcome
+        full = world.simulate(blocks, cfg.physics)
+        assert not verdict.falls and full.at_rest(cfg.physics) and not full.stopped_early
+        if outcome["rested"]:
+            ended_still += 1
+            assert outcome["simulated_s"] < cfg.physics.duration and outcome["rest_move_mm"] is None
+        else:
+            assert outcome["simulated_s"] == cfg.physics.duration and outcome["rest_move_mm"] is not None
+    assert ended_still >= 6
+    for blocks in falling[:3]:  # a falling tower's simulation ends at its fall, never at rest
+        verdict = judge_tower(world, blocks, cfg.physics, cfg.family, cfg.family.perturbations)
+        assert verdict.falls and not verdict.outcome["rested"]
+
+
 def test_downsampling_averages_pixel_blocks():
     image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
     small = downsample(image, 2)

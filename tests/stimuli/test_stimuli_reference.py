@@ -1,4 +1,4 @@
-"""Towers, pyramids and dominoes are byte for byte what generator 3.1.0 wrote when its reference
+"""Towers, pyramids and dominoes are byte for byte what generator 3.2.0 wrote when its reference
 fingerprints were taken, and a set of an older generator version is refused, with one
 line saying why, wherever it would be reused or continued."""
 
@@ -17,7 +17,7 @@ OLD_CARD = REFERENCE_DIR / "card-1.0.0-towers-64.json"
 
 
 def test_generator_version():
-    assert GENERATOR_VERSION == "3.1.0"
+    assert GENERATOR_VERSION == "3.2.0"
 
 
 @pytest.mark.parametrize("name", list(REFERENCE_SETS))
@@ -34,7 +34,7 @@ def test_an_old_card_cannot_be_rebuilt(tmp_path):
     assert "\n" not in message
     assert message.startswith(
         f"{card}: cannot rebuild this set: it was made by cubeworld.stimuli 1.0.0, "
-        "and generator 3.1.0 makes other stimuli from the same arguments (2.0.0: full-horizon robustness runs"
+        "and generator 3.2.0 makes other stimuli from the same arguments (2.0.0: full-horizon robustness runs"
     )
     assert not (tmp_path / "again").exists()
 

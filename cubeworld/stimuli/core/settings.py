@@ -92,10 +92,11 @@ class PhysicsSettings:
     rest_tilt: float  # degrees: ... nor change its tilt by more than this
     # A simulation that can no longer keep or record anything but "something falls" ends once the
     # scene is at rest by this rule: a tower's or pyramid's robustness simulation (the outcome under
-    # a documented perturbation), and a pyramid's removal past the "No" limit (Yes or
-    # ambiguous). Its agreement with the full horizon is measured (stimuli README); dominoes
+    # a documented perturbation), a pyramid's removal past the "No" limit (Yes or
+    # ambiguous), and (3.2.0) a standing tower's labelling simulation (its label the balance
+    # check's). Its agreement with the full horizon is measured (stimuli README); dominoes
     # keep the full horizon (a chain at rest by this rule was seen to move again). None
-    # (cards of 3.0.0): every simulation covers the horizon; the one that labels a scene never ends at rest.
+    # (cards of 3.0.0): every simulation covers the horizon.
     rest_stop: RestRule | None = None
 
     def __post_init__(self) -> None:

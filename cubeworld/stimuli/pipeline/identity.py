@@ -19,8 +19,11 @@ end and interior red blocks to quotas per answer (and, at 15 blocks, the one-ste
 errors), dominoes may be cue-controlled. The reference towers' and dominoes' rows and
 images are 3.0.0's byte for byte, the pyramids' differ only in `full_max_move_mm` (0.1 um
 of the stability simulation no longer simulated); a scene that came to rest and later fell
-would now be judged otherwise (none did in the measured simulations: stimuli README)
-(`CHANGES`).
+would now be judged otherwise (none did in the measured simulations: stimuli README).
+3.2.0 (issue 19, speed): a standing tower's simulation under the set's physics ends once it
+is still too (`physics.rest_stop`), so its row records the state at that moment (`rested`,
+`simulated_s`, the final pose) instead of the horizon's; the towers' labels, scenes and images
+are 3.1.0's, pyramids and dominoes are 3.1.0's byte for byte (`CHANGES`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from cubeworld.stimuli.core.settings import SetConfig
 from cubeworld.stimuli.pipeline.arguments import DEFAULT_RESOLUTION, SetArguments, default_name, make_arguments
 
 GENERATOR = "cubeworld.stimuli"
-GENERATOR_VERSION = "3.1.0"  # bump whenever the same arguments would give other bytes
+GENERATOR_VERSION = "3.2.0"  # bump whenever the same arguments would give other bytes
 IDENTITY_KEYS = ("name", "domain", "generator", "generator_version", "seed", "arguments", "settings")
 CHANGES = {  # what each version changed, for the line that refuses an older set
     "2.0.0": "full-horizon robustness runs and a rest test, perturbation-checked towers, pyramids with "
@@ -45,6 +48,8 @@ CHANGES = {  # what each version changed, for the line that refuses an older set
     "3.1.0": "robustness simulations and pyramid removals past the No limit end once every block is at rest "
     "(physics.rest_stop), cue-controlled pyramids balance end and interior red blocks per answer, "
     "cue-controlled dominoes",
+    "3.2.0": "a standing tower's simulation ends once every block is still (physics.rest_stop) and its row "
+    "records that moment",
 }
 
 

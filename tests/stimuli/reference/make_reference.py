@@ -10,10 +10,13 @@ judged scene the recorded one (rounded first), measured pyramids from a settled 
 checked every tower under softer contacts with the elliptic cone and redesigned the
 dominoes (a domino set joined the reference sets). 3.1.0 (simulations that can only still
 answer "something falls" end at rest) wrote exactly 3.0.0's bytes on these sets, so its
-file holds the same fingerprints under the new version's name. `card-1.0.0-towers-64.json`
+file held the same fingerprints under the new version's name. 3.2.0 (a standing tower's
+simulation ends once it is still) changed only the towers' metadata.jsonl (each standing
+tower's row records the moment it was still); every image and the other sets are 3.1.0's
+bytes. `card-1.0.0-towers-64.json`
 stays as a card of an old version, which must be refused.
 
-    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-3.1.0.json
+    python tests/stimuli/reference/make_reference.py OUT_DIR > tests/stimuli/reference/hashes-3.2.0.json
 """
 
 from __future__ import annotations

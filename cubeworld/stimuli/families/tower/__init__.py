@@ -42,8 +42,8 @@ class TowerFamily(StimulusFamily):
         "falls = at some point of a physics.duration s run some block has moved more than move_threshold x "
         "its side or tilted more than tilt_threshold degrees; rejected: towers within tip_margin of the "
         "analytic tipping point (standing towers: standing_margin), towers whose simulated label contradicts the analytic balance check, "
-        "standing towers not at rest at the end (physics.rest_*), and towers whose label changes under one of the "
-        "perturbations"
+        "standing towers neither still (physics.rest_stop, which ends their simulations) nor at rest at the end "
+        "(physics.rest_*), and towers whose label changes under one of the perturbations"
     )
     difficulty = DifficultyMeasure(
         name="stability margin",

@@ -74,9 +74,9 @@ def simulate_tower(
 ) -> TowerSimulation:
     """The outcome rule: a block fell if, at any check of a `physics.duration` s simulation, it had
     moved more than `move_threshold` of its side or tilted more than `tilt_threshold`
-    degrees. The simulation stops at the first such check: a fall cannot be undone, and a tower
-    that stands is simulated for the full duration (a robustness simulation: until it is still by
-    `rest`, after which nothing falls)."""
+    degrees. The simulation stops at the first such check (a fall cannot be undone) or, given
+    `rest`, once every block is still by that rule (after which nothing falls: `sim.rested`);
+    otherwise it covers the full duration."""
     limits = fall_limits(blocks, cfg)
     sim = world.simulate(blocks, physics, stop=fall_rule(blocks, cfg), rest=rest)
     fell = (sim.peak_move > limits) | (sim.peak_tilt > cfg.tilt_threshold)
@@ -100,7 +100,11 @@ def judge_tower(
     and every judgement carries it in `falls`. A standing tower meets its robustness checks
     first: under them a sensitive tower falls, and the simulation stops at the fall (7-block
     towers: 37 of 68 standing ones fall under softer contacts with the elliptic cone), so
-    it never pays for its full-horizon simulation under the set's physics."""
+    it never pays for its simulation under the set's physics. A standing tower's simulations
+    all end once it is still (`physics.rest_stop`; generator 3.2.0): "does it fall?" is then
+    the only open question, and a still tower passes the rest test; one still moving goes on to
+    the horizon and meets the rest test over its last second. A falling tower's simulation ends
+    at the fall."""
     bal = tower_balance(blocks)
     if abs(bal.margin) < cfg.tip_margin or 0 < bal.margin < cfg.standing_margin[len(blocks)]:
         return TowerJudgement(False, "near_tipping", None, bal)
@@ -126,7 +130,7 @@ def judge_tower(
 
     if not label and not checked():
         return TowerJudgement(False, "perturbation_sensitive", label, bal, {**outcome, "perturbation_labels": answers})
-    simulated = simulate_tower(world, blocks, physics, cfg)
+    simulated = simulate_tower(world, blocks, physics, cfg, None if label else physics.rest_stop)
     sim, disp, tilt, fell = simulated.sim, simulated.displacement, simulated.tilt, simulated.fell
     falls = simulated.falls
     outcome.update(
@@ -138,15 +142,17 @@ def judge_tower(
             "final_pos": [[round(float(v), 6) for v in p] for p in sim.pos],
             "final_quat": [[round(float(v), 6) for v in q] for q in sim.quat],
             "simulated_s": round(sim.steps * physics.timestep, 4),
-            # the rest test's measures (a standing tower's last second); None when it fell
-            "rest_move_mm": None if falls else round(float(sim.window_move.max()) * 1000.0, 4),
-            "rest_tilt_deg": None if falls else round(float(sim.window_tilt.max()), 4),
+            # the rest test's measures (a standing tower's last second); None when it fell or
+            # ended still (`rested`: every block under physics.rest_stop's floors, 3.2.0)
+            "rest_move_mm": None if falls or sim.rested else round(float(sim.window_move.max()) * 1000.0, 4),
+            "rest_tilt_deg": None if falls or sim.rested else round(float(sim.window_tilt.max()), 4),
+            "rested": sim.rested,
             "perturbation_labels": answers,
         }
     )
     if falls != label:
         return TowerJudgement(False, "simulation_disagrees", label, bal, outcome)
-    if not falls and not sim.at_rest(physics):
+    if not falls and not (sim.rested or sim.at_rest(physics)):
         return TowerJudgement(False, "not_at_rest", label, bal, outcome)
     if label and not checked():
         return TowerJudgement(False, "perturbation_sensitive", label, bal, outcome)
