@@ -47,11 +47,18 @@ def simulate_answers(ids: Sequence[str], p_yes: np.ndarray, participants: int, s
 def responses_as_predictions(responses: pd.DataFrame, rows: Sequence[Any], set_name: str) -> pd.DataFrame:
     """People's answers to `rows` as prediction rows: one observer per participant and the
     majority (the observers' rule: Yes when p_yes >= 0.5, so a tie answers Yes)."""
+    from cubeworld.fitting.config import FitError
     from cubeworld.formats.answers import answer_for
-    from cubeworld.formats.predictions import HUMAN_KIND, MAJORITY_MODEL, human_model
+    from cubeworld.formats.predictions import HUMAN_KIND, HUMAN_MODEL_PREFIX, MAJORITY_MODEL, human_model
 
     by_id = {r.stimulus_id: r for r in rows}
     df = responses[responses["stimulus_id"].isin(by_id)]
+    clash = sorted({str(p) for p in df["participant"]} & {MAJORITY_MODEL.removeprefix(HUMAN_MODEL_PREFIX)})
+    if clash:  # their observer would be the group majority's, and the analysis would read it as one
+        raise FitError(
+            f"participant id {clash[0]!r} is the name of the majority observer ({MAJORITY_MODEL}); "
+            "rename that participant in the responses table"
+        )
     out = []
 
     def row(r: Any, who: str, p: float) -> dict[str, Any]:

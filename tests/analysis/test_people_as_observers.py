@@ -6,11 +6,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cubeworld.analysis.correlation import leave_one_out
 from cubeworld.analysis.loading import load_inputs
 from cubeworld.analysis.metrics import error_consistency, pairwise_human_kappas
 from cubeworld.analysis.tables import kappa_results
+from cubeworld.fitting.config import FitError
 from cubeworld.fitting.people import responses_as_predictions
 from cubeworld.formats.sets import load_set
 
@@ -89,3 +91,13 @@ def test_alignment_of_a_person_is_with_the_others_share(tiny, tmp_path):
     kappa = pd.read_csv(tmp_path / "o" / "kappa.csv").set_index("observer")["kappa_humans"]
     for _, d in diffs.iterrows():
         assert np.isclose(d["difference"], kappa[d["observer_a"]] - kappa[d["observer_b"]])
+
+
+def test_a_participant_named_majority_is_refused(tiny, tmp_path):
+    """Its observer would be `human:majority`, which the analysis reads as the group majority."""
+    s = tiny.make_set(tmp_path / "s", "people", sizes=(2,), per_size=4, seed=3)
+    humans = tiny.make_humans(s, 2, seed=4)
+    humans["participant"] = humans["participant"].astype(str)
+    humans.loc[humans["participant"] == humans["participant"].iloc[0], "participant"] = "majority"
+    with pytest.raises(FitError, match="participant id 'majority' is the name of the majority observer"):
+        responses_as_predictions(humans, load_set(s, check_images=False).rows, "people")
