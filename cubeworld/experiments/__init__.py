@@ -8,11 +8,13 @@
     cubeworld study report studies/quick.yaml
     cubeworld study slurm-up DIR / slurm-down DIR     # a local one-node Slurm to try it
 
-Modules, one job each: `schema` (the typed config), `config` (YAML -> checked schema; each
-model's settings read once into its kind's typed configs), `plan` (the runs: what each
-learned and what it scores), `recipe` (a condition's recipe made concrete: a run's data
-draw), `prepare` (generate/import/split sets, build the tiny model), `store` (run folders
-and their state), `runner` (one run of any observer kind: train, then score what is
+Modules, one job each: `schema` (the typed config), `config` (YAML -> checked schema: the
+entry points; its parts `config_reader` (the shared value checks, `ConfigError`),
+`config_sets` (sets, conditions), `config_models` (models, fits: each model's settings
+read once into its kind's typed configs)), `plan` (the runs: what each learned and what
+it scores), `recipe` (a condition's recipe made concrete: a run's data draw), `prepare`
+(generate/import/split sets, build the tiny model), `store` (run folders and their
+state), `runner` (one run of any observer kind: train, then score what is
 missing; resumable), `executors` (local, Slurm via submitit), `study` (all of it). `testing.slurm_cluster` is test and demo
 infrastructure (a real single-node Slurm cluster with accounting), not part of a study.
 

@@ -1,9 +1,9 @@
 """The study config as typed values: what a validated YAML file is (no reading here).
 
 Why typed dataclasses: every stage after loading works on checked values. The YAML shape
-and its checks live in `config.py`; this module only says what the values are, and the
-few facts that follow from them (where the study's folders are, which sets share
-stimuli).
+and its checks live in `config.py` and its parts (`config_*.py`); this module only says
+what the values are, and the few facts that follow from them (where the study's folders
+are, which sets share stimuli).
 
 A study is: models (observers, each of a kind, with per-model settings) x conditions
 (training recipes, or zero-shot) x seeds, every run scored on the evaluation sets.
