@@ -258,9 +258,10 @@ class World:
         change -- a block past a fall threshold. `rest` ends it too once every block not
         removed has been still by that rule (`rested`: nothing will fall), counted only from a
         check at which `rest_if(peak_move, peak_tilt)` holds (default: always). Callers pass
-        one only where the rest of the simulation could no longer keep or record anything: a
-        robustness simulation (does something fall?), or a pyramid's removal that can no longer be a
-        clean "No" (`rest_if`), so that only "Yes" or a rejection is left open.
+        one only where "does something fall?" is the only question left open: a robustness
+        simulation, a standing tower's labelling simulation (its label the balance check's), or
+        a pyramid's removal that can no longer be a clean "No" (`rest_if`), so that only "Yes"
+        or a rejection is left open.
         """
         m, d = self.model, self.data
         n = len(blocks)

@@ -97,8 +97,7 @@ def removal_falls(world, pyr: Pyramid, physics: PhysicsSettings, cfg: PyramidSet
     `yes_move` or tilt more than `yes_tilt` at some point of the simulation? (`rest`: a
     robustness simulation, ended once every block is still.)"""
     sim = _removal_run(world, pyr, physics, cfg, rest)
-    others = _others(pyr)
-    return bool((sim.peak_move[others] > cfg.yes_move).any() or (sim.peak_tilt[others] > cfg.yes_tilt).any())
+    return removal_rule(pyr, cfg)(sim.peak_move, sim.peak_tilt)
 
 
 def judge_pyramid(
